@@ -1,0 +1,5 @@
+import sys
+
+from kpolicy.cli import main
+
+sys.exit(main())

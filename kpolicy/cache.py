@@ -1,0 +1,89 @@
+"""An on-disk cache of derived models, keyed by content hashes, written atomically, checked on load.
+
+Entries live under $XDG_CACHE_HOME/kpolicy (default ~/.cache/kpolicy). Each file is
+MAGIC, a SHA-256 of the payload, then the pickled payload: a truncated or damaged entry fails the
+check and is rebuilt. The cache holds only what kpolicy itself derived; it is as trusted as the
+user's home directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+from kpolicy.textio import atomic_write_bytes
+
+T = TypeVar("T")
+
+MAGIC = b"KPOLICY-CACHE-1\n"
+# Bump when any cached model's shape changes, so old entries are never unpickled into new code.
+FORMAT_VERSION = "1"
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/kpolicy, or ~/.cache/kpolicy."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kpolicy"
+
+
+def content_key(*parts: object) -> str:
+    """A stable hex key for PARTS (strings, bytes, numbers, nested tuples)."""
+    h = hashlib.sha256(FORMAT_VERSION.encode())
+    for part in parts:
+        h.update(b"\0")
+        h.update(part if isinstance(part, bytes) else repr(part).encode())
+    return h.hexdigest()
+
+
+class Cache:
+    """Get-or-build of pickled values under one directory; disabled, it always builds."""
+
+    def __init__(self, root: Optional[Path] = None, *, enabled: bool = True) -> None:
+        self.root = root or default_cache_dir()
+        self.enabled = enabled
+
+    def _path(self, namespace: str, key: str) -> Path:
+        return self.root / namespace / f"{key}.pickle"
+
+    def load(self, namespace: str, key: str) -> Optional[object]:
+        """The stored value, or None when absent, damaged or written by another format."""
+        if not self.enabled:
+            return None
+        try:
+            data = self._path(namespace, key).read_bytes()
+        except OSError:
+            return None
+        head, digest_len = len(MAGIC), hashlib.sha256().digest_size
+        if not data.startswith(MAGIC) or len(data) < head + digest_len:
+            return None
+        digest, payload = data[head : head + digest_len], data[head + digest_len :]
+        if hashlib.sha256(payload).digest() != digest:
+            return None
+        try:
+            return pickle.loads(payload)
+        except Exception:  # a stale class layout or any unpickling failure: rebuild
+            return None
+
+    def store(self, namespace: str, key: str, value: object) -> None:
+        """Store VALUE atomically; a cache that cannot be written is silently skipped."""
+        if not self.enabled:
+            return
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            atomic_write_bytes(
+                self._path(namespace, key), MAGIC + hashlib.sha256(payload).digest() + payload
+            )
+        except OSError:
+            pass
+
+    def get_or_build(self, namespace: str, key: str, build: Callable[[], T]) -> T:
+        """The cached value for (NAMESPACE, KEY), building and storing it when missing or damaged."""
+        hit = self.load(namespace, key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        value = build()
+        self.store(namespace, key, value)
+        return value

@@ -1,0 +1,98 @@
+"""The `kpolicy` command: parses arguments and hands them to one subcommand; nothing else.
+
+Each subcommand lives beside the code it drives, as a pair of functions
+`configure_<name>(parser)` and `run_<name>(args) -> int` in the module named below. Only the
+module of the command being run is imported, so `kpolicy resolve` does not pay for lark or
+kconfiglib when a cached model answers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from kpolicy import __version__
+from kpolicy.cache import Cache
+from kpolicy.errors import KpolicyError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "kconfig": ("kpolicy.kconfig.command", "evaluate a tree's Kconfig as the kernel does"),
+    "params": ("kpolicy.params.command", "list boot parameters: docs, registrations, cross-checks"),
+    "families": ("kpolicy.families.command", "map feature families: capability, option, default, parameter"),
+    "lint": ("kpolicy.lint.command", "check feature families against the pattern rules"),
+    "rules": ("kpolicy.lint.command", "list the lint rules"),
+    "rule": ("kpolicy.lint.command", "explain one lint rule"),
+    "resolve": ("kpolicy.resolve.command", "what a .config plus command line really enables, and why"),
+    "diff": ("kpolicy.resolve.command", "compare the effective policy of two configs/command lines"),
+    "report": ("kpolicy.resolve.command", "a policy matrix of several configs"),
+    "model": ("kpolicy.resolve.command", "build a compact model of a tree for resolve"),
+}
+
+
+def add_tree_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """--tree DIR: the kernel source tree to read."""
+    parser.add_argument("--tree", type=Path, required=required, metavar="DIR",
+                        help="kernel source tree")
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """--no-cache and --cache-dir, shared by every command that reads a tree."""
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the on-disk cache")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="cache directory (default: $XDG_CACHE_HOME/kpolicy)")
+
+
+def cache_from_args(args: argparse.Namespace) -> Cache:
+    """The Cache the user asked for with --no-cache / --cache-dir."""
+    return Cache(getattr(args, "cache_dir", None), enabled=not getattr(args, "no_cache", False))
+
+
+def _command_functions(
+    name: str,
+) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    module = importlib.import_module(COMMANDS[name][0])
+    py_name = name.replace("-", "_")
+    return getattr(module, f"configure_{py_name}"), getattr(module, f"run_{py_name}")
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser; only subcommand ONLY is configured (and imported), if any."""
+    parser = argparse.ArgumentParser(
+        prog="kpolicy",
+        description="Kconfig and boot-parameter policy linter for the Linux kernel.",
+    )
+    parser.add_argument("--version", action="version", version=f"kpolicy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == only:
+            configure, _run = _command_functions(name)
+            configure(p)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run kpolicy; returns 0 clean, 1 findings, 2 errors."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    only = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    parser = build_parser(only)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _configure, run = _command_functions(args.command)
+    try:
+        return run(args)
+    except KpolicyError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (| head): not an error worth a traceback
+        return 0

@@ -1,0 +1,186 @@
+"""kpolicy's own model of a Kconfig tree: small, frozen, picklable; kconfiglib never leaks out.
+
+Everything outside kpolicy.kconfig (families, lint, resolve, bundled models) reads these types.
+Locations are relative to the tree root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Optional, Union
+
+# Expression operators: "sym" (args: name), "const" (args: literal), "not" (1 arg),
+# "and"/"or" (2 args), comparisons "=", "!=", "<", "<=", ">", ">=" (2 args).
+COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A Kconfig expression tree."""
+
+    op: str
+    args: tuple[Union[Expr, str], ...]
+
+    @staticmethod
+    def sym(name: str) -> Expr:
+        return Expr("sym", (name,))
+
+    @staticmethod
+    def const(value: str) -> Expr:
+        return Expr("const", (value,))
+
+    def operands(self) -> Iterator[Expr]:
+        for a in self.args:
+            if isinstance(a, Expr):
+                yield a
+
+    def symbols(self) -> frozenset[str]:
+        """Every symbol name the expression refers to."""
+        if self.op == "sym":
+            return frozenset({str(self.args[0])})
+        out: frozenset[str] = frozenset()
+        for a in self.operands():
+            out |= a.symbols()
+        return out
+
+    def conjuncts(self) -> tuple[Expr, ...]:
+        """The terms of a top-level `A && B && ...` (the expression itself otherwise)."""
+        if self.op == "and":
+            return tuple(t for a in self.operands() for t in a.conjuncts())
+        return (self,)
+
+    def requires(self, name: str) -> bool:
+        """True when the expression can only be true if symbol NAME is (a plain `&& NAME` term)."""
+        return any(t.op == "sym" and t.args[0] == name for t in self.conjuncts())
+
+    def __str__(self) -> str:
+        if self.op == "sym":
+            return str(self.args[0])
+        if self.op == "const":
+            value = str(self.args[0])
+            return value if value in ("y", "m", "n") or value.lstrip("-").isdigit() else f'"{value}"'
+        parts = [str(a) for a in self.args]
+        if self.op == "not":
+            inner = self.args[0]
+            text = parts[0]
+            if isinstance(inner, Expr) and inner.op not in ("sym", "const"):
+                text = f"({text})"
+            return f"!{text}"
+        if self.op in COMPARISONS:
+            return f"{parts[0]} {self.op} {parts[1]}"
+        joiner = " && " if self.op == "and" else " || "
+        wrapped = []
+        for a, text in zip(self.args, parts):
+            if isinstance(a, Expr) and a.op in ("and", "or") and a.op != self.op:
+                text = f"({text})"
+            wrapped.append(text)
+        return joiner.join(wrapped)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    condition: Optional[Expr]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Default:
+    value: Expr
+    condition: Optional[Expr]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Reverse:
+    """One `select`/`imply` edge: SOURCE selects/implies TARGET if CONDITION."""
+
+    source: str
+    target: str
+    condition: Optional[Expr]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Range:
+    low: Expr
+    high: Expr
+    condition: Optional[Expr]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One `config NAME` block: where it is, what it depends on there, its help text."""
+
+    location: Location
+    depends_on: Optional[Expr]  # `depends on` lines plus enclosing if/menu dependencies
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    type: str  # "bool", "tristate", "int", "hex", "string" or "unknown"
+    definitions: tuple[Definition, ...]
+    prompts: tuple[Prompt, ...] = ()
+    defaults: tuple[Default, ...] = ()
+    selects: tuple[Reverse, ...] = ()
+    implies: tuple[Reverse, ...] = ()
+    selected_by: tuple[Reverse, ...] = ()
+    implied_by: tuple[Reverse, ...] = ()
+    ranges: tuple[Range, ...] = ()
+    direct_dep: Optional[Expr] = None  # all definitions' dependencies, OR-ed as Kconfig does
+    choice: Optional[str] = None  # name of the choice this symbol is a member of
+    transitional: bool = False
+    is_modules: bool = False  # the symbol carrying the `modules` attribute (MODULES)
+
+    @property
+    def location(self) -> Location:
+        """Where the symbol is first defined."""
+        return self.definitions[0].location
+
+    @property
+    def help(self) -> str:
+        return next((d.help for d in self.definitions if d.help), "")
+
+    @property
+    def has_prompt(self) -> bool:
+        return bool(self.prompts)
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str  # the choice's own name, or a stable synthetic one ("<choice@file:line>")
+    type: str
+    prompt: Optional[Prompt]
+    members: tuple[str, ...]
+    defaults: tuple[Default, ...]
+    direct_dep: Optional[Expr]
+    location: Location
+
+
+@dataclass(frozen=True)
+class KconfigModel:
+    """A (tree, arch, toolchain, input config) evaluated the way `make olddefconfig` would."""
+
+    version: str  # KERNELVERSION, e.g. "7.2.13"
+    arch: str  # ARCH as given (x86_64)
+    srcarch: str  # arch/ directory (x86)
+    toolchain: str  # name of the toolchain profile that answered $(shell,...) and friends
+    symbols: Mapping[str, Symbol]
+    choices: tuple[Choice, ...]
+    values: Mapping[str, str] = field(default_factory=dict)  # "y"/"m"/"n", numbers, strings
+
+    def value(self, name: str) -> str:
+        """Evaluated value of NAME ("n" for a bool/tristate that is off or unknown)."""
+        return self.values.get(name, "n")

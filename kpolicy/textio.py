@@ -1,0 +1,78 @@
+"""Reading untrusted input files: bounded in size, and every failure a KpolicyError naming the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+from kpolicy.errors import KpolicyError
+
+# kernel-parameters.txt is ~300 KB and the largest Kconfig file ~100 KB; a .config ~300 KB.
+# Anything far beyond that is not a kernel input, and reading it whole would cost memory.
+DEFAULT_LIMIT = 16 * 1024 * 1024
+
+PathLike = Union[str, Path]
+
+
+def read_bytes(path: PathLike, *, what: str = "file", limit: int = DEFAULT_LIMIT) -> bytes:
+    """Return the bytes of PATH, or raise KpolicyError if it is missing, not a file, unreadable or too big."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise KpolicyError(f"{what} not found", file=p) from None
+    except OSError as exc:
+        raise KpolicyError(f"cannot read {what}: {exc.strerror}", file=p) from None
+    if not p.is_file():
+        kind = "a directory" if p.is_dir() else "not a regular file"
+        raise KpolicyError(f"{what} is {kind}", file=p)
+    if st.st_size > limit:
+        raise KpolicyError(f"{what} is too large ({st.st_size} bytes; limit {limit})", file=p)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise KpolicyError(f"cannot read {what}: {exc.strerror}", file=p) from None
+    if len(data) > limit:  # grew while we read it (a pipe or a growing file)
+        raise KpolicyError(f"{what} is too large (limit {limit} bytes)", file=p)
+    return data
+
+
+def line_of_offset(data: bytes, offset: int) -> int:
+    """1-based line number of byte OFFSET in DATA."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+def decode_text(data: bytes, *, file: PathLike, what: str = "file") -> str:
+    """Decode DATA as UTF-8 text; NUL bytes and invalid UTF-8 are errors naming the line."""
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise KpolicyError(f"{what} contains a NUL byte (binary data?)", file=file,
+                           line=line_of_offset(data, nul))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise KpolicyError(f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                           file=file, line=line_of_offset(data, exc.start)) from None
+
+
+def read_text(path: PathLike, *, what: str = "file", limit: int = DEFAULT_LIMIT) -> str:
+    """Return PATH as text, or raise KpolicyError naming the file (and line) of the problem."""
+    return decode_text(read_bytes(path, what=what, limit=limit), file=path, what=what)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write DATA to PATH so that readers see either the old file or the whole new one."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
