@@ -1,0 +1,96 @@
+"""The cache: atomic, checked on load, rebuilt when damaged, safe under concurrent writers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from kpolicy.cache import MAGIC, Cache, content_key
+
+
+def test_get_or_build_builds_once(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    calls: list[int] = []
+
+    def build() -> dict[str, int]:
+        calls.append(1)
+        return {"a": 1}
+
+    assert cache.get_or_build("ns", "k", build) == {"a": 1}
+    assert cache.get_or_build("ns", "k", build) == {"a": 1}
+    assert len(calls) == 1
+
+
+def test_disabled_cache_always_builds_and_writes_nothing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, enabled=False)
+    calls: list[int] = []
+    for _ in range(2):
+        cache.get_or_build("ns", "k", lambda: calls.append(1) or 5)
+    assert len(calls) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def _entry(tmp_path: Path) -> Path:
+    (entry,) = (tmp_path / "ns").glob("*.pickle")
+    return entry
+
+
+def test_truncated_entry_is_rebuilt(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.get_or_build("ns", "k", lambda: list(range(1000)))
+    entry = _entry(tmp_path)
+    entry.write_bytes(entry.read_bytes()[:-10])
+    assert cache.load("ns", "k") is None
+    assert cache.get_or_build("ns", "k", lambda: "rebuilt") == "rebuilt"
+
+
+def test_flipped_byte_and_garbage_are_rebuilt(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.store("ns", "k", "value")
+    entry = _entry(tmp_path)
+    data = bytearray(entry.read_bytes())
+    data[-1] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    assert cache.load("ns", "k") is None
+    entry.write_bytes(MAGIC + b"\0" * 40)
+    assert cache.load("ns", "k") is None
+    entry.write_bytes(b"")
+    assert cache.load("ns", "k") is None
+
+
+def test_unwritable_cache_dir_is_not_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cache = Cache(blocker)
+    assert cache.get_or_build("ns", "k", lambda: 3) == 3
+
+
+def test_content_key_distinguishes_parts() -> None:
+    assert content_key("a", "b") != content_key("ab")
+    assert content_key(b"x", 1) == content_key(b"x", 1)
+    assert content_key(("x", 1)) != content_key(("x", 2))
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from kpolicy.cache import Cache
+cache = Cache(Path(sys.argv[1]))
+payload = [sys.argv[2]] * 20000
+for i in range(40):
+    cache.store("ns", "shared", payload)
+    got = cache.load("ns", "shared")
+    assert got is None or (isinstance(got, list) and len(got) == 20000), "torn read"
+"""
+
+
+def test_concurrent_writers_never_leave_a_torn_entry(tmp_path: Path) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), tag])
+        for tag in ("one", "two", "three")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    value = Cache(tmp_path).load("ns", "shared")
+    assert isinstance(value, list) and len(value) == 20000 and value[0] in ("one", "two", "three")
+    assert [p.name for p in (tmp_path / "ns").iterdir()] == [_entry(tmp_path).name]
