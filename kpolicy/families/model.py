@@ -1,4 +1,4 @@
-"""A feature family: capability -> build option -> default companion -> boot parameter -> static key."""
+"""A feature family: capability -> option -> default companion -> boot parameter -> static key."""
 
 from __future__ import annotations
 

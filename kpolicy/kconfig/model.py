@@ -170,6 +170,16 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class MenuEntry:
+    """One entry of the menu tree, in Kconfig order (what conf_write walks to write a .config)."""
+
+    kind: str  # "symbol", "choice", "menu" or "comment"
+    name: str  # the symbol's or choice's name; the prompt text of a menu or comment
+    visible: Optional[Expr] = None  # menus and comments: prompt visibility incl. `visible if`
+    children: tuple[MenuEntry, ...] = ()
+
+
+@dataclass(frozen=True)
 class KconfigModel:
     """A (tree, arch, toolchain, input config) evaluated the way `make olddefconfig` would."""
 
@@ -180,6 +190,11 @@ class KconfigModel:
     symbols: Mapping[str, Symbol]
     choices: tuple[Choice, ...]
     values: Mapping[str, str] = field(default_factory=dict)  # "y"/"m"/"n", numbers, strings
+    written: frozenset[str] = frozenset()  # the symbols `make olddefconfig` writes to .config
+    menu: tuple[MenuEntry, ...] = ()  # the menu tree, for writing .config in C conf's order
+    mainmenu: str = ""  # e.g. "Linux/x86 7.2.13 Kernel Configuration"
+    tool_derived: frozenset[str] = frozenset()  # symbols whose definition asks the toolchain
+    warnings: tuple[str, ...] = ()  # what reading the input .config warned about
 
     def value(self, name: str) -> str:
         """Evaluated value of NAME ("n" for a bool/tristate that is off or unknown)."""

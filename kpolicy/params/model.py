@@ -13,8 +13,20 @@ class ParamFormat:
     """A parsed `Format:` line."""
 
     raw: str
-    kind: str  # "bool", "enum", "int", "size", "list", "string", "unknown", ...
-    choices: tuple[str, ...] = ()  # enum words, e.g. ("no", "yes")
+    kind: str  # "bool", "enum", "int", "size", "list", "string", "union", "unknown", ...
+    choices: tuple[str, ...] = ()  # enum words, e.g. ("no", "yes"); size suffixes, e.g. ("K", "M")
+    default: Optional[str] = None  # the enum word marked "(default)"
+    element: Optional[ParamFormat] = None  # a list's element format
+    alternatives: tuple[ParamFormat, ...] = ()  # a union's members ("nn[KMG] | nn%")
+
+
+@dataclass(frozen=True)
+class DocCondition:
+    """A stated condition for a parameter to have effect, e.g. "no effect if CONFIG_64BIT=n"."""
+
+    symbol: str  # without CONFIG_
+    value: str  # the value the symbol must have for the parameter to matter: "y" or "n"
+    sentence: str  # the sentence that states it, whitespace collapsed
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class DocEntry:
     location: Location
     end_line: int
     irregularities: tuple[Irregularity, ...] = ()
+    conditions: tuple[DocCondition, ...] = ()
+    spellings: tuple[str, ...] = ()  # each name line's name as written ("gamecon.map[2|3]=")
+    value_optional: bool = False  # "name[=value]": the parameter is also valid bare
 
     @property
     def name(self) -> str:
@@ -58,6 +73,13 @@ class Registration:
     parser: Optional[str] = None  # "kstrtobool", "lookup_constant", "strcmp", "kstrtoint", ...
     param_type: Optional[str] = None  # module_param type: "bool", "int", "charp", "invbool", ...
     setup_has_equals: bool = False  # __setup("name=") rather than __setup("name")
+    # Every symbol the Makefiles require to compile the file, outermost directory first;
+    # built_if is the last one.
+    built_if_chain: tuple[str, ...] = ()
+    # Preprocessor conditions around the registration that name CONFIG_ or MODULE, outermost
+    # first, as written: "CONFIG_X", "!CONFIG_X", "IS_ENABLED(CONFIG_X) && ...".
+    cpp_conditions: tuple[str, ...] = ()
+    module_only: bool = False  # the file is listed only in obj-m: never built in
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,9 @@ class StaticKey:
     symbol: Optional[str]  # without CONFIG_; None when the key is a plain true/false key
     initial: str  # "config" (follows the symbol), "true" or "false"
     location: Location
+    # "static_key" (DEFINE_STATIC_KEY_*), or "variable" for a plain `x = IS_ENABLED(CONFIG_X)`
+    # initial value at file scope (early_param_on_off makes those too).
+    kind: str = "static_key"
 
 
 @dataclass(frozen=True)

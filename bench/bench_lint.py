@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Lint speed on the newest real tree, printed as ratios to the targets (<= 1.00 meets the target).
+
+  cold:  every arch, empty cache                      target  60 s
+  warm:  every arch, cache filled by the cold run     target   5 s
+  base:  `--base REV` where REV differs from the tree in one Kconfig file, versus one warm lint
+         of the same arches                           target   2x
+
+The base measurement needs a git repository of the tree; the tree itself is never modified:
+the repository lives in a temporary GIT_DIR with the tree as its work tree, and the base commit
+is the tree with one file changed (made with git plumbing, never a checkout).
+
+Usage: bench/bench_lint.py [--tree DIR] [--skip-cold] [--skip-base] [--arch ARCH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kpolicy.cache import Cache
+from kpolicy.cli import main
+from kpolicy.lint.engine import run_lint
+
+
+def timed(what: str, fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    took = time.perf_counter() - start
+    print(f"  {what}: {took:.2f} s", flush=True)
+    return took
+
+
+def ratio(name: str, value: float, target: float, unit: str = "s") -> None:
+    verdict = "ok" if value <= target else "SLOW"
+    print(f"{name:<6} {value:8.2f} {unit} / target {target:g} {unit} = "
+          f"{value / target:5.2f}  {verdict}")
+
+
+def git(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
+    return subprocess.run(["git", *args], env=env, input=stdin, capture_output=True,
+                          check=True).stdout.decode().strip()
+
+
+def base_repository(tree: Path, gitdir: Path) -> tuple[dict[str, str], str]:
+    """A repository over TREE (unmodified) whose commit REV differs from it in one Kconfig file."""
+    env = {**os.environ, "GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(tree),
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.org",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.org"}
+    git(env, "init", "-q")
+    git(env, "-C", str(tree), "-c", "core.looseCompression=1", "add", "-A", ".")
+    changed = "mm/Kconfig"
+    text = (tree / changed).read_bytes() + b"\nconfig KPOLICY_BENCH_ONLY\n\tbool\n"
+    blob = git(env, "hash-object", "-w", "--stdin", stdin=text)
+    git(env, "update-index", "--cacheinfo", f"100644,{blob},{changed}")
+    rev = git(env, "commit-tree", git(env, "write-tree"), "-m", "base with one file changed")
+    return env, rev
+
+
+def main_bench() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", type=Path)
+    parser.add_argument("--arch", default="x86_64", help="arch of the --base comparison")
+    parser.add_argument("--skip-cold", action="store_true")
+    parser.add_argument("--skip-base", action="store_true")
+    args = parser.parse_args()
+    if args.tree is None:
+        root = Path(os.environ.get("KPOLICY_TREES", Path.home() / ".cache" / "kpolicy-trees"))
+        trees = sorted(root.glob("linux-*"), key=lambda p: [int(x) for x in p.name[6:].split(".")])
+        if not trees:
+            print("no real tree: run scripts/fetch-trees", file=sys.stderr)
+            return 2
+        args.tree = trees[-1]
+    print(f"tree: {args.tree}")
+    with tempfile.TemporaryDirectory(prefix="kpolicy-bench-") as tmp:
+        cache = Cache(Path(tmp) / "cache")
+        if not args.skip_cold:
+            def lint_all() -> object:
+                return run_lint(args.tree, all_arches=True, cache=cache)
+
+            cold = timed("cold, all arches", lint_all)
+            warm = timed("warm, all arches", lint_all)
+            ratio("cold", cold, 60)
+            ratio("warm", warm, 5)
+        if not args.skip_base:
+            print("  building a git repository of the tree (not part of any measurement) ...",
+                  flush=True)
+            env, rev = base_repository(args.tree, Path(tmp) / "git")
+            saved = dict(os.environ)
+            os.environ.update({"GIT_DIR": env["GIT_DIR"], "GIT_WORK_TREE": env["GIT_WORK_TREE"]})
+            argv = ["lint", "--tree", str(args.tree), "--arch", args.arch, "--cache-dir",
+                    str(Path(tmp) / "cache"), "--format", "json", "-o", str(Path(tmp) / "r.json")]
+            try:
+                timed("warm-up lint", lambda: main(argv))
+                one = timed(f"one lint, ARCH={args.arch}", lambda: main(argv))
+                base = timed(f"--base, ARCH={args.arch}", lambda: main([*argv, "--base", rev]))
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+            ratio("base", base / one, 2, "x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_bench())

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Warm `kpolicy resolve` from a shell (bundled model) beside `make olddefconfig` on the same config.
+
+usage: bench/bench_resolve.py [-n RUNS] [--version 7.2]
+Prints medians of wall time including interpreter start, the ratio to the 150 ms target, and
+the ratio to `make ARCH=x86_64 olddefconfig` run in an O= directory of the real tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_MS = 150.0
+CMDLINE = "quiet init_on_free=1 lockdown=integrity transparent_hugepage=madvise -- single"
+
+
+def trees_root() -> Path:
+    return Path(os.environ.get("KPOLICY_TREES", Path.home() / ".cache" / "kpolicy-trees"))
+
+
+def median_ms(argv: list[str], runs: int, **kw: object) -> float:
+    subprocess.run(argv, check=True, capture_output=True, **kw)  # warm the page cache
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, **kw)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--runs", type=int, default=15)
+    ap.add_argument("--version", default="7.2")
+    args = ap.parse_args()
+    config = trees_root() / "configs" / args.version / "config.amd64_none_cloud-amd64"
+    tree = trees_root() / f"linux-{args.version}"
+    if not config.is_file():
+        print(f"bench_resolve: {config} is missing: run scripts/fetch-trees", file=sys.stderr)
+        return 2
+    kpolicy = [
+        sys.executable,
+        "-m",
+        "kpolicy",
+        "resolve",
+        "--config",
+        str(config),
+        "--cmdline",
+        CMDLINE,
+        "--format",
+        "json",
+    ]
+    probe = [
+        sys.executable,
+        "-c",
+        "import sys; from kpolicy.cli import main; main(sys.argv[1:]); "
+        "print('heavy:', sorted(m for m in ('lark', 'kconfiglib') if m in sys.modules), "
+        "file=sys.stderr)",
+        *kpolicy[3:],
+    ]
+    heavy = subprocess.run(probe, capture_output=True, text=True, check=True).stderr.strip()
+    resolve_ms = median_ms(kpolicy, args.runs)
+    print(
+        f"kpolicy resolve (bundled model, json): median {resolve_ms:.0f} ms over {args.runs} runs; "
+        f"target {TARGET_MS:.0f} ms -> ratio {resolve_ms / TARGET_MS:.2f} ({heavy.splitlines()[-1]})"
+    )
+    if not (tree / "Makefile").is_file() or shutil.which("make") is None:
+        print("make olddefconfig: skipped (no tree or no make)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="kpolicy-bench-") as out:
+        shutil.copy(config, Path(out) / ".config")
+        make = ["make", "-s", "-C", str(tree), f"O={out}", "ARCH=x86_64", "olddefconfig"]
+        subprocess.run(make, check=True, capture_output=True)  # builds scripts/kconfig/conf once
+        runs = max(3, args.runs // 3)
+        make_ms = median_ms(make, runs)
+    print(
+        f"make olddefconfig (same config, warm O= dir): median {make_ms:.0f} ms over {runs} runs; "
+        f"resolve/make ratio {resolve_ms / make_ms:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The command line the kernel really parses: the boot loader's merged with CONFIG_CMDLINE, per arch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+# COMMAND_LINE_SIZE per SRCARCH (bytes, including the terminating NUL), from
+# arch/<arch>/include/uapi/asm/setup.h or arch/<arch>/include/asm/setup.h (Linux 6.1-7.2);
+# anything else uses include/uapi/asm-generic/setup.h. s390 takes CONFIG_COMMAND_LINE_SIZE,
+# sparc is 2048 on 64-bit and 256 on 32-bit.
+COMMAND_LINE_SIZE: dict[str, int] = {
+    "alpha": 256, "arc": 256, "arm": 1024, "arm64": 2048, "loongarch": 4096, "m68k": 256,
+    "microblaze": 256, "mips": 4096, "parisc": 1024, "powerpc": 2048, "riscv": 2048,
+    "um": 4096, "x86": 2048, "xtensa": 256,
+}
+GENERIC_COMMAND_LINE_SIZE = 512
+
+# Arches whose command line comes from the device tree's /chosen/bootargs and whose CONFIG_CMDLINE
+# is merged by drivers/of/fdt.c (arm64 has only CMDLINE_FORCE there; powerpc's prom_init.c agrees).
+DEVICE_TREE_ARCHES = frozenset({"arm", "arm64", "riscv", "powerpc", "microblaze", "nios2",
+                                "openrisc", "xtensa", "csky", "loongarch"})
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The command line after the arch's built-in merge, and how it came about."""
+
+    cmdline: str
+    truncated: bool
+    how: str  # one line: which rule produced it
+
+
+def command_line_size(srcarch: str, config: Mapping[str, str]) -> int:
+    """COMMAND_LINE_SIZE of SRCARCH under CONFIG (the buffer size; at most size-1 bytes survive)."""
+    if srcarch == "s390":
+        try:
+            return int(config.get("COMMAND_LINE_SIZE", "4096"), 0)
+        except ValueError:
+            return 4096
+    if srcarch == "sparc":
+        return 2048 if config.get("SPARC64") == "y" else 256
+    return COMMAND_LINE_SIZE.get(srcarch, GENERIC_COMMAND_LINE_SIZE)
+
+
+def _cut(s: str, size: int) -> tuple[str, bool]:
+    """strscpy/strlcat into a SIZE-byte buffer: at most SIZE-1 bytes survive."""
+    return (s, False) if len(s) < size else (s[: size - 1], True)
+
+
+def merge_builtin(srcarch: str, config: Mapping[str, str], bootloader: str,
+                  size: int) -> Merged:
+    """The boot_command_line SRCARCH builds from BOOTLOADER's line and the config's CONFIG_CMDLINE."""
+    boot, truncated = _cut(bootloader, size)
+    builtin: Optional[str] = config.get("CMDLINE")
+    on = config.get
+    if srcarch == "x86":
+        if on("CMDLINE_BOOL") != "y" or builtin is None:
+            return Merged(boot, truncated, "boot loader's command line")
+        if on("CMDLINE_OVERRIDE") == "y":
+            line, cut = _cut(builtin, size)
+            return Merged(line, cut, "CONFIG_CMDLINE only (CMDLINE_OVERRIDE=y)")
+        if not builtin:
+            return Merged(boot, truncated, "boot loader's command line (CONFIG_CMDLINE empty)")
+        line, cut = _cut(f"{builtin} {boot}", size)
+        return Merged(line, truncated or cut, "CONFIG_CMDLINE, then the boot loader's (CMDLINE_BOOL=y)")
+    if srcarch in DEVICE_TREE_ARCHES and builtin is not None:
+        if on("CMDLINE_EXTEND") == "y":
+            line, cut = _cut(f"{boot} {builtin}", size)
+            return Merged(line, truncated or cut, "boot loader's, then CONFIG_CMDLINE (CMDLINE_EXTEND=y)")
+        if on("CMDLINE_FORCE") == "y":
+            line, cut = _cut(builtin, size)
+            return Merged(line, cut, "CONFIG_CMDLINE only (CMDLINE_FORCE=y)")
+        if not boot:
+            line, cut = _cut(builtin, size)
+            return Merged(line, cut, "CONFIG_CMDLINE (the boot loader passed none)")
+    return Merged(boot, truncated, "boot loader's command line")

@@ -1,0 +1,115 @@
+"""CmdlineResult as JSON and as text, and the batch path (one JSON result per input line)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Iterator, Optional
+
+from kpolicy.cmdline.passes import CmdlineResult, Event, KernelParams, process_cmdline
+from kpolicy.cmdline.tokens import to_display
+from kpolicy.errors import KpolicyError
+from kpolicy.params.model import Registration
+
+
+def _registration_json(reg: Registration) -> dict[str, Any]:
+    return {"kind": reg.kind, "name": reg.name, "location": str(reg.location),
+            "handler": reg.handler, "built_if": reg.built_if}
+
+
+def _event_rest(e: Event) -> dict[str, Any]:
+    """An event's JSON fields other than its index and position."""
+    reg = e.registration
+    return {
+        "raw": to_display(e.raw), "name": to_display(e.name),
+        "value": None if e.value is None else to_display(e.value),
+        "stage": e.stage, "outcome": e.outcome, "source": e.source, "reason": to_display(e.reason),
+        "registration": None if reg is None else _registration_json(reg),
+    }
+
+
+def _summary_json(result: CmdlineResult) -> dict[str, Any]:
+    return {
+        "init": {"argv": list(result.init_argv), "envp": list(result.init_envp)},
+        "unknown": list(result.unknown),
+        "malformed_early": list(result.malformed_early),
+        "invalid": [{"param": p, "value": v} for p, v in result.invalid],
+        "sysctls": [{"path": p, "value": v} for p, v in result.sysctls],
+        "errors": list(result.errors),
+        "warnings": list(result.warnings),
+        "cmdline": {"effective": result.effective, "truncated": result.truncated,
+                    "merge": result.merge},
+    }
+
+
+def cmdline_json(result: CmdlineResult) -> dict[str, Any]:
+    """RESULT in kpolicy's JSON contract: init, unknown, malformed_early, invalid, cmdline, events."""
+    out = _summary_json(result)
+    out["events"] = [{"index": e.index, "position": e.position, **_event_rest(e)}
+                     for e in result.events]
+    return out
+
+
+class _LineEncoder:
+    """cmdline_json() rendered straight to one line of text; an event's fields other than its
+    index and position are encoded once per batch, since batches repeat the same words."""
+
+    LIMIT = 200_000  # cached event encodings kept before starting afresh (bounded memory)
+
+    def __init__(self) -> None:
+        self.dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+        self.rest: dict[tuple[Any, ...], str] = {}
+
+    def event(self, e: Event) -> str:
+        key = e[2:]
+        text = self.rest.get(key)
+        if text is None:
+            if len(self.rest) >= self.LIMIT:
+                self.rest.clear()
+            text = self.rest[key] = self.dumps(_event_rest(e))[1:]
+        return f'{{"index": {e.index}, "position": {e.position}, {text}'
+
+    def encode(self, result: CmdlineResult, extra: dict[str, Any]) -> str:
+        head = self.dumps({**_summary_json(result), **extra})[:-1]
+        return f'{head}, "events": [{", ".join(map(self.event, result.events))}]}}'
+
+
+def cmdline_text(result: CmdlineResult) -> str:
+    """RESULT as text: one line per event, in the kernel's order, then what init receives."""
+    lines = [f"command line ({result.merge}{', truncated' if result.truncated else ''}): "
+             f"{result.effective}"]
+    lines += [f"warning: {w}" for w in result.warnings]
+    for e in result.events:
+        where = f"#{e.index}" if e.source == "cmdline" else f"bootconfig #{e.index}"
+        lines.append(f"{where} {to_display(e.raw)}: {e.stage} {e.outcome} - {to_display(e.reason)}")
+    lines.append(f"init argv: {json.dumps(list(result.init_argv))}")
+    lines.append(f"init envp: {json.dumps(list(result.init_envp))}")
+    lines += [f"error: {err}" for err in result.errors]
+    return "\n".join(lines) + "\n"
+
+
+def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[str]:
+    """One JSON result per input line; a line is a JSON string, or an object with "cmdline" (and "bootconfig")."""
+    encoder = _LineEncoder()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KpolicyError(f"not JSON: {exc.msg}", file="--cmdlines", line=n) from None
+        bootconfig: Optional[str] = None
+        ident: Any = None
+        if isinstance(item, dict):
+            cmdline, bootconfig, ident = item.get("cmdline"), item.get("bootconfig"), item.get("id")
+            if bootconfig is not None and not isinstance(bootconfig, str):
+                raise KpolicyError("\"bootconfig\" must be a string", file="--cmdlines", line=n)
+        else:
+            cmdline = item
+        if not isinstance(cmdline, str):
+            raise KpolicyError("expected a JSON string or an object with a \"cmdline\" string",
+                               file="--cmdlines", line=n)
+        try:
+            result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
+        except KpolicyError as exc:
+            raise KpolicyError(exc.message, file="--cmdlines", line=n) from None
+        yield encoder.encode(result, {} if ident is None else {"id": ident})

@@ -1,0 +1,579 @@
+"""The kernel's passes over its command line (init/main.c, kernel/params.c) as one pure function.
+
+Order, as start_kernel() runs them: the arch merges CONFIG_CMDLINE (builtin.py); the early pass
+calls every early_param of each word; the main pass sets built-in module and core params, then
+hands the rest to unknown_bootoption() (sysctl aliases, boot loader words, `__setup` prefix
+matches, dotted names, init's argv/envp); words after `--` and bootconfig's init.* keys go to
+init's argv; last, `sysctl.*` words are written to /proc/sys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple, Optional
+
+from kpolicy.cmdline.bootconfig import bootconfig_cmdline
+from kpolicy.cmdline.builtin import command_line_size, merge_builtin
+from kpolicy.cmdline.kstrtobool import kstrtobool
+from kpolicy.cmdline.semantics import (
+    Declaration,
+    HandlerSemantics,
+    infer_semantics,
+    load_declarations,
+)
+from kpolicy.cmdline.tokens import Token, to_bytes_str, to_display, tokenize
+from kpolicy.errors import KpolicyError
+from kpolicy.params.model import Catalog, Registration
+
+# fs/proc/proc_sysctl.c sysctl_aliases[] (unchanged from 6.1 to 7.2)
+SYSCTL_ALIASES: dict[str, str] = {
+    "hardlockup_all_cpu_backtrace": "kernel.hardlockup_all_cpu_backtrace",
+    "hung_task_panic": "kernel.hung_task_panic",
+    "numa_zonelist_order": "vm.numa_zonelist_order",
+    "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",
+}
+# init/main.c unknown_bootoption(): words boot loaders add, dropped by prefix
+BOOTLOADER_PREFIXES = ("BOOT_IMAGE=", "kexec")
+DEFAULT_INIT_ENV_ARG_LIMIT = 32
+CHARP_MAXLEN = 1024  # kernel/params.c param_set_charp
+# A command line far beyond any COMMAND_LINE_SIZE is refused before any work is done on it.
+MAX_INPUT = 1 << 20
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A registration built into this kernel, with what its handler does with values."""
+
+    registration: Registration
+    semantics: HandlerSemantics
+    setup_str: str  # what the kernel matches: the name, plus "=" for __setup("name=")
+    order: int  # position in the tree's registrations (the link order approximates it)
+    where: str  # "<kind> <name> (<file>:<line>)", for reasons
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """One kernel's parameter tables (tree x config x arch), precomputed for many command lines.
+
+    The dicts are read-only by convention; names are keyed with "-" folded to "_" (parameq()).
+    """
+
+    version: tuple[int, int, int]
+    srcarch: str
+    config: Mapping[str, str]
+    command_line_size: int
+    init_env_arg_limit: int
+    early: Mapping[str, tuple[Handler, ...]]
+    params: Mapping[str, Handler]
+    # every early_param and __setup, as (folded setup_str, handler) by the string's first two
+    # characters (one for one-character strings), for obsolete_checksetup()'s prefix match
+    setups: Mapping[str, tuple[tuple[str, Handler], ...]]
+    not_built: Mapping[str, Registration]  # folded name -> a registration whose code is not built in
+    boot_config: bool
+    boot_config_force: bool
+
+
+class Event(NamedTuple):
+    """What happened to one word at one stage."""
+
+    index: int  # the word's index in CmdlineResult.tokens (-1 for bootconfig's init.* words)
+    position: int  # byte offset of the word in its command line
+    raw: str
+    name: str
+    value: Optional[str]
+    stage: str  # early|main|setup|dropped|init-argv|init-env|after-dashdash|sysctl
+    outcome: str  # accepted|refused|malformed|invalid|too-large|ignored|unknown|replaced|overflow
+    registration: Optional[Registration]
+    reason: str
+    source: str = "cmdline"  # "cmdline" or "bootconfig"
+
+
+@dataclass(frozen=True)
+class CmdlineResult:
+    """Everything the kernel does with one command line, in the kernel's order."""
+
+    effective: str  # the command line after the built-in merge and truncation
+    truncated: bool
+    merge: str  # how the built-in command line was merged
+    tokens: tuple[Token, ...]
+    events: tuple[Event, ...]
+    init_argv: tuple[str, ...]  # without argv[0]
+    init_envp: tuple[str, ...]  # without HOME=/ and TERM=linux
+    unknown: tuple[str, ...]  # as "Unknown kernel command line parameters" prints them
+    malformed_early: tuple[str, ...]
+    invalid: tuple[tuple[str, str], ...]  # (param, value) as "invalid for parameter" prints them
+    sysctls: tuple[tuple[str, str], ...]  # (path under /proc/sys with dots, value), in order
+    errors: tuple[str, ...]  # e.g. the "Too many boot init vars" panic
+    warnings: tuple[str, ...] = field(default=())
+
+
+def fold(name: str) -> str:
+    """NAME as parameq() compares it: "-" and "_" are the same character."""
+    return name.replace("-", "_")
+
+
+def _normalize_config(config: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if key.startswith("CONFIG_"):
+            key = key[len("CONFIG_"):]
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        out[key] = value
+    return out
+
+
+_CPP_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|defined|IS_ENABLED|IS_BUILTIN|IS_MODULE|"
+                        r"IS_REACHABLE|CONFIG_\w+|MODULE|\w+)")
+
+
+def _cpp_true(cond: str, cfg: Mapping[str, str]) -> bool:
+    """Evaluate an #if condition over CONFIG_ macros as autoconf.h defines them; unknown -> true."""
+    toks = _CPP_TOKEN.findall(cond)
+    if "".join(toks) != re.sub(r"\s+", "", cond):
+        return True  # arithmetic or other C: not decided here, assume the code is there
+
+    def macro(name: str, test: str) -> bool:
+        if name == "MODULE":
+            return False  # built-in code is never compiled with -DMODULE
+        sym = name[len("CONFIG_"):]
+        if sym.endswith("_MODULE") and test == "defined" and cfg.get(sym[:-7]) == "m":
+            return True
+        v = cfg.get(sym, "n")
+        if test == "IS_MODULE":
+            return v == "m"
+        if test in ("IS_ENABLED", "IS_REACHABLE"):
+            return v in ("y", "m")
+        return v not in ("n", "m", "")  # defined / IS_BUILTIN: CONFIG_X is defined only for y
+
+    pos = 0
+
+    def primary() -> bool:
+        nonlocal pos
+        t = toks[pos]
+        pos += 1
+        if t == "!":
+            return not primary()
+        if t == "(":
+            v = disjunction()
+            pos += 1
+            return v
+        if t in ("defined", "IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE"):
+            paren = toks[pos] == "("
+            pos += 1 if paren else 0
+            v = macro(toks[pos], t)
+            pos += 2 if paren else 1
+            return v
+        if t.startswith("CONFIG_") or t == "MODULE":
+            return macro(t, "defined")
+        raise ValueError(t)
+
+    def conjunction() -> bool:
+        nonlocal pos
+        v = primary()
+        while pos < len(toks) and toks[pos] == "&&":
+            pos += 1
+            v = primary() and v
+        return v
+
+    def disjunction() -> bool:
+        nonlocal pos
+        v = conjunction()
+        while pos < len(toks) and toks[pos] == "||":
+            pos += 1
+            v = conjunction() or v
+        return v
+
+    try:
+        v = disjunction()
+    except (IndexError, ValueError):
+        return True
+    return v if pos == len(toks) else True
+
+
+def _built_in(reg: Registration, cfg: Mapping[str, str]) -> bool:
+    """Whether REG's code is compiled into vmlinux under CFG (Makefile chain and #ifdefs)."""
+    if reg.module_only:
+        return False
+    chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
+    if any(cfg.get(sym) != "y" for sym in chain):
+        return False
+    return all(_cpp_true(c, cfg) for c in reg.cpp_conditions)
+
+
+def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],
+                  srcarch: str,
+                  declarations: Optional[tuple[Declaration, ...]] = None) -> KernelParams:
+    """Lookup tables for the parameters built into this kernel, to answer many command lines fast.
+
+    DECLARATIONS default to rules/params/ (handler semantics scanning cannot infer).
+    """
+    if declarations is None:
+        declarations = load_declarations()
+    cfg = _normalize_config(config)
+    declared = {(d.kind, d.name): d.semantics for d in declarations}
+    early: dict[str, list[Handler]] = {}
+    params: dict[str, Handler] = {}
+    setups: dict[str, list[tuple[str, Handler]]] = {}
+    not_built: dict[str, Registration] = {}
+    for order, reg in enumerate(catalog.registrations):
+        parts = reg.location.file.split("/")
+        if parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch:
+            continue  # another architecture's code
+        if not _built_in(reg, cfg):
+            not_built.setdefault(fold(reg.name), reg)
+            continue
+        sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
+        setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
+        h = Handler(reg, sem, setup_str, order, f"{reg.kind} {setup_str} ({reg.location})")
+        key = fold(setup_str)
+        if reg.kind in ("module_param", "core_param"):
+            params.setdefault(key, h)  # parse_one() takes the first match
+            continue
+        if reg.kind == "early_param":
+            early.setdefault(key, []).append(h)
+        setups.setdefault(key[:2], []).append((key, h))
+    try:
+        limit = int(cfg.get("INIT_ENV_ARG_LIMIT", str(DEFAULT_INIT_ENV_ARG_LIMIT)), 0)
+    except ValueError:
+        limit = DEFAULT_INIT_ENV_ARG_LIMIT
+    return KernelParams(
+        version=version, srcarch=srcarch, config=cfg,
+        command_line_size=command_line_size(srcarch, cfg), init_env_arg_limit=limit,
+        early={k: tuple(v) for k, v in early.items()}, params=params,
+        setups={k: tuple(v) for k, v in setups.items()},
+        not_built=not_built,
+        boot_config=cfg.get("BOOT_CONFIG") == "y",
+        boot_config_force=cfg.get("BOOT_CONFIG_FORCE") == "y",
+    )
+
+
+class _Run:
+    """The mutable state of one boot: init's argv/envp, the panic flag, enable-only params."""
+
+    def __init__(self, kp: KernelParams) -> None:
+        self.kp = kp
+        self.events: list[Event] = []
+        self.argv: list[str] = ["init"]
+        self.argv_from: list[int] = [-1]
+        self.envp: list[str] = ["HOME=/", "TERM=linux"]
+        self.envp_from: list[int] = [-1, -1]
+        self.panic_later: Optional[str] = None
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.malformed: list[str] = []
+        self.invalid: list[tuple[str, str]] = []
+        self.sysctls: list[tuple[str, str]] = []
+        self.enable_only: dict[str, bool] = {}
+        self.early_seen: set[tuple[str, int]] = set()
+
+    def event(self, tok: Token, stage: str, outcome: str, reg: Optional[Registration], reason: str,
+              source: str) -> None:
+        self.events.append(Event(tok.index, tok.offset, tok.raw, tok.name, tok.value, stage,
+                                 outcome, reg, reason, source))
+
+    # -- the early pass: do_early_param() ---------------------------------------------------
+    def early_pass(self, tokens: tuple[Token, ...]) -> None:
+        for tok in tokens:
+            if tok.value is None and tok.name == "--":
+                return
+            for h in self.kp.early.get(fold(tok.name), ()):
+                self.early_seen.add((tok.name, tok.index))
+                if h.semantics.takes(tok.value, self.kp.version):
+                    self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
+                elif h.semantics.on_invalid == "malformed":
+                    self.malformed.append(to_display(tok.name))
+                    self.event(tok, "early", "malformed", h.registration,
+                               f"handler refuses {_shown(tok.value)}: Malformed early option "
+                               f"'{tok.name}'", "cmdline")
+                else:
+                    self.event(tok, "early", "ignored", h.registration,
+                               f"{h.where} ignores {_shown(tok.value)}", "cmdline")
+
+    # -- the main pass: parse_args() with the built-in params, then unknown_bootoption() -----
+    def main_pass(self, tokens: tuple[Token, ...], source: str) -> Optional[int]:
+        """Run the main pass; the index just after a `--`, if one ends it."""
+        for n, tok in enumerate(tokens):
+            if tok.value is None and tok.name == "--":
+                self.event(tok, "after-dashdash", "accepted", None,
+                           "`--` ends the kernel's parameters: the rest goes to init's argv", source)
+                return n + 1
+            h = self.kp.params.get(fold(tok.name))
+            if h is not None:
+                self.param(tok, h, source)
+            else:
+                self.unknown_bootoption(tok, source)
+        return None
+
+    def param(self, tok: Token, h: Handler, source: str) -> None:
+        sem, reg, val = h.semantics, h.registration, tok.value
+        kind = reg.kind
+        if val is None and not sem.noarg:
+            return self.refuse_param(tok, reg, "", f"{kind} {reg.name} needs a value", source)
+        if val is not None and reg.param_type == "charp" and len(val) > CHARP_MAXLEN:
+            self.event(tok, "main", "too-large", reg, f"longer than {CHARP_MAXLEN} bytes", source)
+            return None
+        if not sem.takes("1" if val is None and sem.noarg else val, self.kp.version):
+            return self.refuse_param(tok, reg, val or "", f"{kind} {reg.name} refuses the value",
+                                     source)
+        if sem.merge == "enable-only":
+            new = kstrtobool(val if val is not None else "1", self.kp.version)
+            old = self.enable_only.get(reg.name)
+            if old is None:
+                old = self.kp.config.get(sem.initial or "", "n") == "y"
+            if old and not new:
+                return self.refuse_param(tok, reg, val or "",
+                                         f"{reg.name} is enable-only and already on", source)
+            self.enable_only[reg.name] = bool(new)
+        self.event(tok, "main", "accepted", reg, h.where, source)
+        return None
+
+    def refuse_param(self, tok: Token, reg: Registration, shown: str, why: str,
+                     source: str) -> None:
+        self.invalid.append((to_display(tok.name), to_display(shown)))
+        self.event(tok, "main", "invalid", reg,
+                   f"{why}: `{shown}' invalid for parameter `{tok.name}'", source)
+
+    def unknown_bootoption(self, tok: Token, source: str) -> None:
+        name, val = tok.name, tok.value
+        if name in SYSCTL_ALIASES:
+            self.event(tok, "dropped", "ignored", None,
+                       f"sysctl alias of {SYSCTL_ALIASES[name]}: set by the sysctl pass", source)
+            return
+        line = name if val is None else f"{name}={val}"  # repair_env_string()
+        if line.startswith(BOOTLOADER_PREFIXES):
+            self.event(tok, "dropped", "ignored", None, "a boot loader's identifier", source)
+            return
+        if self.checksetup(tok, line, source):
+            return
+        if "." in name:
+            reg = self.kp.not_built.get(fold(name))
+            why = (f"{reg.kind} {reg.name} is not built in ({reg.built_if} is not y)"
+                   if reg is not None else "dotted name: left for modprobe")
+            self.event(tok, "dropped", "ignored", reg, why, source)
+            return
+        if self.panic_later:
+            self.event(tok, "dropped", "ignored", None, "init's vars already overflowed", source)
+            return
+        reason = self.unknown_reason(name)
+        limit = self.kp.init_env_arg_limit
+        if val is not None:
+            i = 0
+            replaced = False
+            while i < len(self.envp):
+                if i == limit:
+                    self.arm_panic("env", line, tok, source)
+                if self.envp[i].startswith(name + "="):
+                    replaced = True
+                    break
+                i += 1
+            if replaced:
+                self.envp[i] = line
+                self.envp_from[i] = tok.index
+                self.event(tok, "init-env", "replaced", None,
+                           f"{reason}; replaces an earlier {name}= in init's environment", source)
+            else:
+                self.envp.append(line)
+                self.envp_from.append(tok.index)
+                self.event(tok, "init-env", "unknown", None,
+                           f"{reason}: passed to init's environment", source)
+        else:
+            if len(self.argv) > limit:
+                self.arm_panic("init", line, tok, source)
+            self.argv.append(line)
+            self.argv_from.append(tok.index)
+            self.event(tok, "init-argv", "unknown", None, f"{reason}: passed to init's argv",
+                       source)
+
+    def unknown_reason(self, name: str) -> str:
+        reg = self.kp.not_built.get(fold(name))
+        if reg is not None:
+            return f"{reg.kind} {reg.name} is not built in ({reg.built_if} is not y)"
+        return "no built-in parameter has this name"
+
+    def arm_panic(self, what: str, line: str, tok: Token, source: str) -> None:
+        if self.panic_later is None:
+            self.panic_later = what
+            self.errors.append(f"Too many boot {what} vars at `{line}'")
+            self.event(tok, "init-argv" if what == "init" else "init-env", "overflow", None,
+                       f"more than CONFIG_INIT_ENV_ARG_LIMIT={self.kp.init_env_arg_limit} "
+                       f"entries: the kernel panics", source)
+
+    def checksetup(self, tok: Token, line: str, source: str) -> bool:
+        """obsolete_checksetup(): every __setup whose string prefixes LINE, in order."""
+        folded = fold(line)
+        setups = self.kp.setups
+        matches = [h for key, h in setups.get(folded[:2], ()) + setups.get(folded[:1], ())
+                   if folded.startswith(key)] if folded else []
+        if len(matches) > 1:
+            matches.sort(key=lambda h: h.order)
+        had_early = False
+        for h in matches:
+            reg, sem = h.registration, h.semantics
+            n = len(h.setup_str)
+            if reg.kind == "early_param":
+                if len(line) == n or line[n] == "=":
+                    had_early = True
+                continue
+            arg = line[n:]
+            if sem.takes(arg, self.kp.version):
+                if sem.effect == "clear-init-argv":
+                    del self.argv[1:]
+                    del self.argv_from[1:]
+                self.event(tok, "setup", "accepted", reg, h.where
+                           + ("; init's earlier argv is discarded"
+                              if sem.effect == "clear-init-argv" else ""), source)
+                return True
+            if sem.on_invalid == "fallthrough":
+                self.event(tok, "setup", "refused", reg,
+                           f"__setup {h.setup_str} returns 0 for {_shown(arg)}: not handled", source)
+                continue
+            self.event(tok, "setup", "ignored", reg,
+                       f"__setup {h.setup_str} ignores {_shown(arg)}", source)
+            return True
+        if had_early:
+            if (tok.name, tok.index) not in self.early_seen or source != "cmdline":
+                self.event(tok, "dropped", "ignored", None,
+                           "an early parameter outside the early pass's reach: never applied",
+                           source)
+            return True
+        return False
+
+    # -- after `--` and bootconfig's init.*: set_init_arg() ---------------------------------
+    def init_arg(self, tok: Token, source: str) -> None:
+        if self.panic_later:
+            self.event(tok, "after-dashdash", "ignored", None, "init's vars already overflowed",
+                       source)
+            return
+        line = tok.name if tok.value is None else f"{tok.name}={tok.value}"
+        if len(self.argv) > self.kp.init_env_arg_limit:  # this one is refused, not stored
+            self.panic_later = "init"
+            self.errors.append(f"Too many boot init vars at `{line}'")
+            self.event(tok, "after-dashdash", "overflow", None,
+                       f"more than CONFIG_INIT_ENV_ARG_LIMIT={self.kp.init_env_arg_limit} "
+                       "entries: the kernel panics", source)
+            return
+        self.argv.append(line)
+        self.argv_from.append(tok.index)
+        self.event(tok, "after-dashdash", "accepted", None, "after `--`: passed to init's argv",
+                   source)
+
+    # -- do_sysctl_args() -------------------------------------------------------------------
+    def sysctl_pass(self, tokens: tuple[Token, ...], source: str) -> bool:
+        """Run do_sysctl_args() over TOKENS; whether a `--` ended it."""
+        for tok in tokens:
+            name, val = tok.name, tok.value
+            if val is None and name == "--":
+                return True
+            if name.startswith("sysctl") and name[6:7] in ("/", "."):
+                path = name[7:]
+            elif name in SYSCTL_ALIASES:
+                path = SYSCTL_ALIASES[name]
+            else:
+                continue
+            if not val:
+                self.invalid.append((to_display(name), ""))
+                self.event(tok, "sysctl", "invalid", None,
+                           f"a sysctl needs a value: `' invalid for parameter `{name}'", source)
+                continue
+            path = path.replace("/", ".")
+            self.sysctls.append((to_display(path), to_display(val)))
+            self.event(tok, "sysctl", "accepted", None,
+                       f"written to /proc/sys/{path.replace('.', '/')} after the other parameters",
+                       source)
+        return False
+
+
+def _shown(value: Optional[str]) -> str:
+    return "a missing value" if value is None else f"{to_display(value)!r}"
+
+
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def _prepare(cmdline: str, kp: KernelParams) -> tuple[str, list[str]]:
+    if len(cmdline) > MAX_INPUT:
+        raise KpolicyError(f"command line is {len(cmdline)} characters; kpolicy reads at most "
+                           f"{MAX_INPUT} (the kernel keeps {kp.command_line_size - 1} bytes)")
+    warnings: list[str] = []
+    line = to_bytes_str(cmdline)
+    nul = line.find("\0")
+    if nul >= 0:
+        warnings.append(f"NUL byte at offset {nul}: the kernel's command line ends there")
+        line = line[:nul]
+    if _CONTROL.search(line):
+        warnings.append("control characters in the command line are passed on as they are")
+    return line, warnings
+
+
+def process_cmdline(kp: KernelParams, cmdline: str, *,
+                    bootconfig: Optional[str] = None) -> CmdlineResult:
+    """What this kernel does with CMDLINE (the boot loader's) and optional BOOTCONFIG text."""
+    line, warnings = _prepare(cmdline, kp)
+    merged = merge_builtin(kp.srcarch, kp.config, line, kp.command_line_size)
+    if merged.truncated:
+        warnings.append(f"longer than COMMAND_LINE_SIZE-1 = {kp.command_line_size - 1} bytes: "
+                        "the kernel cuts the rest")
+    tokens = tokenize(merged.cmdline)
+    run = _Run(kp)
+    extra_kernel: tuple[Token, ...] = ()
+    extra_init: tuple[Token, ...] = ()
+    if bootconfig is not None:
+        extra_kernel, extra_init, note = _bootconfig(kp, tokens, bootconfig)
+        if note:
+            warnings.append(note)
+    run.early_pass(tokens)
+    after: Optional[int] = None
+    if extra_kernel:
+        # bootconfig's kernel.* words come first in the main pass, and a `--` in them ends it
+        stop = run.main_pass(extra_kernel, "bootconfig")
+        if stop is None:
+            after = run.main_pass(tokens, "cmdline")
+        else:
+            run.events.extend(_dropped_after_stop(tokens))
+    else:
+        after = run.main_pass(tokens, "cmdline")
+    unknown = tuple(run.argv[1:]) + tuple(run.envp[2:]) if run.panic_later is None else ()
+    if after is not None:
+        for tok in tokens[after:]:
+            run.init_arg(tok, "cmdline")
+    for tok in extra_init:
+        run.init_arg(tok, "bootconfig")
+    if not run.sysctl_pass(extra_kernel, "bootconfig"):
+        run.sysctl_pass(tokens, "cmdline")
+    envp = tuple(e for i, e in enumerate(run.envp) if not (i == 0 and e == "HOME=/")
+                 and not (i == 1 and e == "TERM=linux"))
+    disp = to_display
+    return CmdlineResult(
+        effective=disp(merged.cmdline), truncated=merged.truncated, merge=merged.how,
+        tokens=tokens, events=tuple(run.events),
+        init_argv=tuple(disp(a) for a in run.argv[1:]), init_envp=tuple(disp(e) for e in envp),
+        unknown=tuple(disp(u) for u in unknown), malformed_early=tuple(run.malformed),
+        invalid=tuple(run.invalid), sysctls=tuple(run.sysctls), errors=tuple(run.errors),
+        warnings=tuple(warnings),
+    )
+
+
+def _dropped_after_stop(tokens: tuple[Token, ...]) -> list[Event]:
+    return [Event(t.index, t.offset, t.raw, t.name, t.value, "dropped", "ignored", None,
+                  "bootconfig's kernel.* words held a `--`: the main pass never reached this word")
+            for t in tokens]
+
+
+def _bootconfig(kp: KernelParams, tokens: tuple[Token, ...],
+                text: str) -> tuple[tuple[Token, ...], tuple[Token, ...], Optional[str]]:
+    """setup_boot_config(): bootconfig's kernel.* and init.* words, if this kernel reads them."""
+    if not kp.boot_config:
+        return (), (), "bootconfig given but CONFIG_BOOT_CONFIG is not set: the kernel ignores it"
+    found = False
+    for tok in tokens:  # parse_args("bootconfig", ...): stops at `--`
+        if tok.value is None and tok.name == "--":
+            break
+        if tok.name == "bootconfig":
+            found = True
+    if not (found or kp.boot_config_force):
+        return (), (), ("bootconfig given but `bootconfig` is not on the command line "
+                        "(and BOOT_CONFIG_FORCE is not set): the kernel ignores it")
+    kernel_line, init_line = bootconfig_cmdline(text)
+    return tokenize(to_bytes_str(kernel_line)), tokenize(to_bytes_str(init_line.strip())), None

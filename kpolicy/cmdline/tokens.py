@@ -1,0 +1,119 @@
+"""Splitting a kernel command line into parameters exactly as lib/cmdline.c next_arg() does.
+
+The kernel works on bytes. kpolicy carries a command line as a `str` in which each character is
+one byte (latin-1), so that the kernel's isspace() -- which also treats byte 0xA0 as a space --
+and its length limits apply byte for byte; `to_display` turns such strings back into text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional
+
+from kpolicy.errors import KpolicyError
+
+# lib/ctype.c: the bytes isspace() accepts (\t \n \v \f \r, space, and NBSP 0xA0).
+SPACES = frozenset("\t\n\v\f\r \xa0")
+
+
+class Token(NamedTuple):
+    """One parameter as next_arg() returns it: `name` and `value` with quotes removed."""
+
+    index: int  # 0-based position among the tokens of its command line
+    offset: int  # byte offset of the token's first byte in the command line
+    raw: str  # the token as written, quotes included
+    name: str
+    value: Optional[str]  # None when the token has no "=" (or only one at its very start)
+
+
+def to_bytes_str(text: str) -> str:
+    """TEXT as the kernel sees it: one character per UTF-8 byte."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def to_display(s: str) -> str:
+    """A byte string from this module back as text (invalid UTF-8 shown as \\x escapes)."""
+    if s.isascii():
+        return s
+    return s.encode("latin-1").decode("utf-8", "backslashreplace")
+
+
+def _skip_spaces(s: str, pos: int, n: int) -> int:
+    while pos < n and s[pos] in SPACES:
+        pos += 1
+    return pos
+
+
+def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
+    """Parse the parameter starting at POS (not a space): (end of token, name, value, next pos)."""
+    n = len(s)
+    quoted = s[pos] == '"'
+    a = pos + 1 if quoted else pos
+    in_quote = quoted
+    equals = 0  # index of the first "=" in the token; 0 also means "none", as in the kernel
+    i = a
+    while i < n:
+        c = s[i]
+        if c in SPACES and not in_quote:
+            break
+        if c == "=" and equals == 0 and i > a:  # "=" as the first byte does not split
+            equals = i
+        if c == '"':
+            in_quote = not in_quote
+        i += 1
+    end = i  # exclusive end of the token's bytes
+    if equals == 0:
+        name_end = end
+        value: Optional[str] = None
+        if quoted and end > a and s[end - 1] == '"':
+            name_end = end - 1
+        name = s[a:name_end]
+    else:
+        name = s[a:equals]
+        v_start, v_end = equals + 1, end
+        if v_start < end and s[v_start] == '"':
+            v_start += 1
+            if s[end - 1] == '"':
+                v_end = max(v_start, end - 1)
+        if quoted and s[end - 1] == '"' and end - 1 >= v_start:
+            v_end = min(v_end, end - 1)
+        value = s[v_start:v_end]
+    nxt = end + 1 if end < n else end
+    return end, name, value, _skip_spaces(s, nxt, n)
+
+
+_WORD = re.compile("[^\t\n\v\f\r \xa0]+")
+
+
+def tokenize(cmdline: str) -> tuple[Token, ...]:
+    """All parameters of CMDLINE (a byte string, see to_bytes_str) in order, as parse_args sees them."""
+    if '"' not in cmdline:  # without quotes, next_arg() is a split on spaces and the first "="
+        out = []
+        for m in _WORD.finditer(cmdline):
+            word = m.group()
+            eq = word.find("=", 1)
+            out.append(Token(len(out), m.start(), word, word if eq < 0 else word[:eq],
+                             None if eq < 0 else word[eq + 1:]))
+        return tuple(out)
+    n = len(cmdline)
+    pos = _skip_spaces(cmdline, 0, n)
+    out = []
+    while pos < n:
+        end, name, value, nxt = next_arg(cmdline, pos)
+        out.append(Token(len(out), pos, cmdline[pos:end], name, value))
+        pos = nxt
+    return tuple(out)
+
+
+def quote_token(name: str, value: Optional[str]) -> str:
+    """A token that next_arg() splits back into NAME and VALUE, double-quoted when spaces need it."""
+    if '"' in name or (value is not None and '"' in value):
+        raise KpolicyError("a command-line word cannot contain a double quote (the kernel has no escapes)")
+    if "=" in name[1:] or (value is not None and not name):
+        raise KpolicyError(f"{to_display(name)!r} cannot be written as a parameter name")
+    text = name if value is None else f"{name}={value}"
+    if not text or any(c in SPACES for c in text):
+        return f'"{text}"'
+    return text

@@ -1,0 +1,379 @@
+"""Feature-family discovery: capability -> build option -> default companion -> parameter -> key.
+
+Discovery reads only kpolicy's own models (KconfigModel, Catalog) plus a cheap text scan of
+arch/*/Kconfig* for `select CAPABILITY`; what it cannot infer is declared in rules/families/*.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Optional
+
+from kpolicy.families.model import Family, Link
+from kpolicy.kconfig.model import Choice, Expr, KconfigModel, Location, Symbol
+from kpolicy.params.model import Catalog, DocEntry
+from kpolicy.textio import read_text
+from kpolicy.tree import KernelTree
+
+CAPABILITY_PREFIXES = ("HAVE_ARCH_", "ARCH_HAS_", "ARCH_SUPPORTS_")
+# Suffixes naming the boot-default companion of option STEM (STEM + suffix), longest first.
+COMPANION_SUFFIXES = (
+    "_DEFAULT_DISABLED", "_DEFAULT_ENABLED", "_ENABLE_DEFAULT", "_DEFAULT_OFF", "_DEFAULT_ON",
+    "_ENFORCED", "_DEFAULT",
+)
+COMPANION_PREFIX = "BOOTPARAM_"
+# Parameter parsers and formats that make a parameter an on/off switch of a feature.
+SWITCH_PARSERS = frozenset({"kstrtobool", "strtobool", "lookup_constant", "strcmp", "match_string"})
+SWITCH_FORMATS = frozenset({"bool", "enum"})
+
+_SELECT_LINE = re.compile(r"^\s*select\s+([A-Za-z0-9_]+)", re.M)
+_CONFIG_LINE = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)", re.M)
+_HELP_PARAM = re.compile(r'"([A-Za-z0-9_.\-]+)(?:=[^"]*)?"|([A-Za-z0-9_.\-]+)=')
+
+
+def is_capability(name: str) -> bool:
+    """True for the pattern's arch capability symbols: HAVE_ARCH_*, ARCH_HAS_*, ARCH_SUPPORTS_*."""
+    return name.startswith(CAPABILITY_PREFIXES)
+
+
+def companion_stem(name: str) -> Optional[str]:
+    """The option name a companion-shaped symbol NAME is the boot default of, or None."""
+    if name.startswith(COMPANION_PREFIX):
+        return name[len(COMPANION_PREFIX):]
+    for suffix in COMPANION_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def positive_symbols(expr: Optional[Expr]) -> frozenset[str]:
+    """Symbols EXPR can only be true with, looking through && and || but not through `!`."""
+    if expr is None:
+        return frozenset()
+    if expr.op == "sym":
+        return frozenset({str(expr.args[0])})
+    if expr.op in ("and", "or"):
+        out: frozenset[str] = frozenset()
+        for a in expr.operands():
+            out |= positive_symbols(a)
+        return out
+    if expr.op == "=" and any(a.op == "const" and a.args[0] in ("y", "m")
+                              for a in expr.operands()):
+        return frozenset(str(a.args[0]) for a in expr.operands() if a.op == "sym")
+    return frozenset()
+
+
+def merged_symbols(models: Mapping[str, KconfigModel]) -> dict[str, Symbol]:
+    """Every symbol of every model; a name on several arches keeps its first model's view."""
+    out: dict[str, Symbol] = {}
+    for arch in sorted(models):
+        for name, sym in models[arch].symbols.items():
+            out.setdefault(name, sym)
+    return out
+
+
+def merged_choices(models: Mapping[str, KconfigModel]) -> dict[str, Choice]:
+    """Every choice of every model by name."""
+    out: dict[str, Choice] = {}
+    for arch in sorted(models):
+        for choice in models[arch].choices:
+            out.setdefault(choice.name, choice)
+    return out
+
+
+def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
+    """symbol -> {SRCARCH: first `select symbol` location} from arch/<SRCARCH>/Kconfig* files."""
+    out: dict[str, dict[str, Location]] = {}
+    for srcarch in tree.srcarches:
+        for path in sorted((tree.root / "arch" / srcarch).glob("Kconfig*")):
+            if not path.is_file():
+                continue
+            text = read_text(path, what="Kconfig file")
+            rel = tree.relpath(path)
+            for m in _SELECT_LINE.finditer(text):
+                where = Location(rel, text.count("\n", 0, m.start(1)) + 1)
+                out.setdefault(m.group(1), {}).setdefault(srcarch, where)
+    return out
+
+
+def defined_symbols(tree: KernelTree) -> frozenset[str]:
+    """Names of every `config`/`menuconfig` in any Kconfig* file of TREE, on any arch."""
+    names: set[str] = set()
+    for path in tree.root.rglob("Kconfig*"):
+        if path.is_file() and ".git" not in path.parts:
+            names.update(_CONFIG_LINE.findall(read_text(path, what="Kconfig file")))
+    return frozenset(names)
+
+
+def is_switch(catalog: Catalog, param: str) -> bool:
+    """True when PARAM turns something on or off: a bool/enum Format, or a bool-style parser."""
+    for doc in catalog.docs:
+        if param in doc.names and doc.format is not None and doc.format.kind in SWITCH_FORMATS:
+            return True
+    for reg in catalog.registrations:
+        if reg.name == param and (
+            reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool")
+        ):
+            return True
+    return False
+
+
+def docs_for(catalog: Catalog, param: str) -> tuple[DocEntry, ...]:
+    """The documentation entries that describe PARAM."""
+    return tuple(d for d in catalog.docs if param in d.names)
+
+
+def _choice_prefix(choice: Choice) -> str:
+    members = choice.members
+    if len(members) < 2:
+        return ""
+    first = members[0]
+    n = 0
+    while all(len(m) > n and m[n] == first[n] for m in members):
+        n += 1
+    prefix = first[:n]
+    return prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
+
+
+def _related(option: str, stem: str) -> bool:
+    """OPTION and a companion's STEM start with the same two words, or one long word
+    (BOOTPARAM_SOFTLOCKUP_PANIC belongs to SOFTLOCKUP_DETECTOR, NET_SCH_DEFAULT not to NET)."""
+    a, b = option.split("_"), stem.split("_")
+    return a[:2] == b[:2] or (a[0] == b[0] and len(a[0]) >= 6)
+
+
+class _Builder:
+    """Accumulates one family's members and their evidence."""
+
+    def __init__(self, name: str, option: str) -> None:
+        self.name = name
+        self.option = option
+        self.capability: Optional[str] = None
+        self.companion: Optional[str] = None
+        self.companion_kind: Optional[str] = None
+        self.params: dict[str, None] = {}
+        self.keys: dict[str, None] = {}
+        self.links: list[Link] = []
+        self.declared = False
+
+    def link(self, member: str, role: str, evidence: str, location: Optional[Location]) -> None:
+        if not any(lk.member == member and lk.role == role and lk.evidence == evidence
+                   for lk in self.links):
+            self.links.append(Link(member, role, evidence, location))
+
+    def keyset(self, choices: Mapping[str, Choice]) -> set[str]:
+        out = {self.option}
+        if self.companion:
+            out.add(self.companion)
+            if self.companion in choices:
+                out.update(choices[self.companion].members)
+        return out
+
+
+def _pick_capability(option: str, caps: Iterable[str]) -> str:
+    def score(cap: str) -> tuple[int, str]:
+        stem = next(cap[len(p):] for p in CAPABILITY_PREFIXES if cap.startswith(p))
+        return (0 if stem == option else 1 if stem in option or option in stem else 2, cap)
+
+    return min(caps, key=score)
+
+
+def discover_families(
+    models: Mapping[str, KconfigModel],
+    catalog: Catalog,
+    declarations: Mapping[str, Any],
+    *,
+    tree: Optional[KernelTree] = None,
+) -> tuple[Family, ...]:
+    """The feature families of a tree, each member tied to the family by recorded evidence."""
+    syms = merged_symbols(models)
+    choices = merged_choices(models)
+    caps = {n for n in syms if is_capability(n)}
+    builders: dict[str, _Builder] = {}
+
+    def family_for(name: str, option: str) -> _Builder:
+        if option not in builders:
+            builders[option] = _Builder(name, option)
+        return builders[option]
+
+    # Companions first: a companion-shaped bool tied to its option by name or by dependency.
+    companions: dict[str, str] = {}  # companion -> option
+    for name, sym in syms.items():
+        stem = companion_stem(name)
+        if stem is None or sym.type != "bool" or sym.choice is not None:
+            continue
+        deps = positive_symbols(sym.direct_dep)
+        if stem in syms and stem != name and not is_capability(stem):
+            option, why = stem, f"named {name} after {stem}"
+        else:
+            prompted = [d for d in sorted(deps) if d in syms and syms[d].has_prompt
+                        and not is_capability(d) and _related(d, stem)]
+            if prompted:
+                option, why = prompted[0], f"{name} depends on {prompted[0]}"
+            elif not sym.has_prompt:
+                continue  # an arch-internal default (e.g. ARCH_OPTIONAL_KERNEL_RWX_DEFAULT)
+            else:
+                option, why = name, f"{name} is the boot default of an always-built feature"
+        fam = family_for(stem if option == name else option, option)
+        fam.companion, fam.companion_kind = name, "bool"
+        fam.link(name, "default", why, sym.location)
+        companions[name] = option
+
+    for choice in choices.values():
+        prefix = _choice_prefix(choice)
+        if not prefix:
+            continue
+        deps = positive_symbols(choice.direct_dep)
+        base = prefix[:-1]
+        if base in deps:
+            option = base
+        elif prefix.endswith(("_DEFAULT_", "_FORCE_")):
+            prompted = sorted(d for d in deps if d in syms and syms[d].has_prompt)
+            option = prompted[0] if prompted else choice.name
+        else:
+            continue
+        fam = family_for(base if option == choice.name else option, option)
+        fam.companion, fam.companion_kind = choice.name, "choice"
+        fam.link(choice.name, "default", f"choice of {prefix}* selects the boot default",
+                 choice.location)
+
+    # Build options: prompted bools gated by a capability, unless they refine another such option.
+    gated: dict[str, set[str]] = {}
+    for name, sym in syms.items():
+        if is_capability(name) or name in companions or sym.type not in ("bool", "tristate"):
+            continue
+        if not sym.has_prompt or sym.choice is not None:
+            continue
+        found = set(positive_symbols(sym.direct_dep) & caps)
+        if found:
+            gated[name] = found
+    for name, found in gated.items():
+        option_deps = positive_symbols(syms[name].direct_dep)
+        if any(o in option_deps and gated[o] & found for o in gated if o != name):
+            continue
+        cap = _pick_capability(name, found)
+        fam = family_for(name, name)
+        fam.capability = cap
+        fam.link(cap, "capability", f"{name} depends on {cap}", syms[cap].location)
+        fam.link(name, "option", f"prompted option gated by {cap}", syms[name].location)
+
+    # Capabilities paired by name with an option that does not depend on them.
+    for cap in sorted(caps):
+        stem = next(cap[len(p):] for p in CAPABILITY_PREFIXES if cap.startswith(p))
+        if stem in syms and syms[stem].has_prompt and stem not in gated and not is_capability(stem):
+            fam = family_for(stem, stem)
+            if fam.capability is None:
+                fam.capability = cap
+                fam.link(cap, "capability", f"named {cap} after {stem}", syms[cap].location)
+
+    _apply_declarations(builders, declarations, syms)
+    for fam in builders.values():
+        _attach_params(fam, catalog, syms, choices)
+
+    selections = arch_selections(tree) if tree is not None else {}
+    out = []
+    for fam in sorted(builders.values(), key=lambda b: b.name):
+        arches: tuple[str, ...] = ()
+        if fam.capability:
+            where = selections.get(fam.capability)
+            if where is None:
+                where = {_srcarch_of(r.location.file): r.location
+                         for r in syms[fam.capability].selected_by
+                         if fam.capability in syms and r.location.file.startswith("arch/")}
+            arches = tuple(sorted(a for a in where if a))
+            for arch in arches:
+                fam.link(arch, "arch", f"arch/{arch} selects {fam.capability}", where[arch])
+        out.append(Family(
+            name=fam.name, option=fam.option, capability=fam.capability,
+            default_companion=fam.companion, companion_kind=fam.companion_kind,
+            params=tuple(fam.params), static_keys=tuple(fam.keys), arches=arches,
+            links=tuple(fam.links), declared=fam.declared,
+        ))
+    return tuple(out)
+
+
+def _srcarch_of(path: str) -> str:
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "arch" else ""
+
+
+def _apply_declarations(
+    builders: dict[str, _Builder], declarations: Mapping[str, Any], syms: Mapping[str, Symbol]
+) -> None:
+    for name, table, where in declared_families(declarations):
+        option = str(table.get("option", name))
+        fam = builders.get(option) or builders.setdefault(option, _Builder(name, option))
+        fam.declared = True
+        fam.link(option, "option", f"declared in {where}",
+                 syms[option].location if option in syms else None)
+        if "capability" in table:
+            fam.capability = str(table["capability"])
+            fam.link(fam.capability, "capability", f"declared in {where}", None)
+        if "default" in table:
+            fam.companion = str(table["default"])
+            fam.companion_kind = str(table.get("default_kind", "bool"))
+            fam.link(fam.companion, "default", f"declared in {where}", None)
+        for param in table.get("params", ()):
+            fam.params.setdefault(str(param))
+            fam.link(str(param), "param", f"declared in {where}", None)
+        for key in table.get("static_keys", ()):
+            fam.keys.setdefault(str(key))
+            fam.link(str(key), "static_key", f"declared in {where}", None)
+
+
+def _attach_params(
+    fam: _Builder, catalog: Catalog, syms: Mapping[str, Symbol], choices: Mapping[str, Choice]
+) -> None:
+    keyset = fam.keyset(choices)
+    for doc in catalog.docs:
+        named = sorted(keyset & set(doc.config_symbols))
+        if named:
+            for param in doc.names:
+                fam.params.setdefault(param)
+                fam.link(param, "param", f"docs name CONFIG_{named[0]}", doc.location)
+    known = {d_name for d in catalog.docs for d_name in d.names}
+    known |= {r.name for r in catalog.registrations}
+    for member in sorted(keyset):
+        sym = syms.get(member)
+        if sym is None:
+            continue
+        for m in _HELP_PARAM.finditer(sym.help):
+            param = m.group(1) or m.group(2)
+            if param in known and not param.isdigit():
+                fam.params.setdefault(param)
+                fam.link(param, "param", f"help of {member} names {param}=", sym.location)
+    for key in catalog.static_keys:
+        if key.symbol in keyset:
+            fam.keys.setdefault(key.name)
+            fam.link(key.name, "static_key", f"initial state bound to CONFIG_{key.symbol}",
+                     key.location)
+    for reg in catalog.registrations:
+        if reg.built_if == fam.option and reg.kind in ("early_param", "__setup") and (
+            reg.name in fam.params or is_switch(catalog, reg.name)
+        ):
+            fam.params.setdefault(reg.name)
+            fam.link(reg.name, "param", f"{reg.kind} in a file built by CONFIG_{fam.option}",
+                     reg.location)
+    for reg in catalog.registrations:
+        if reg.name in fam.params:
+            fam.link(reg.name, "param", f"registered by {reg.kind}", reg.location)
+
+
+def declared_families(
+    declarations: Mapping[str, Any],
+) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+    """(name, table, file) of every [family.NAME] in rules/families/*.toml."""
+    for stem, data in sorted(declarations.get("families", {}).items()):
+        for name, table in sorted(data.get("family", {}).items()):
+            if isinstance(table, Mapping):
+                yield name, table, f"rules/families/{stem}.toml"
+
+
+def family_declaration(declarations: Mapping[str, Any], family: Family) -> Mapping[str, Any]:
+    """The rules/families table declared for FAMILY (by name or option), or an empty one."""
+    for name, table, _where in declared_families(declarations):
+        if name in (family.name, family.option) or table.get("option") == family.option:
+            return table
+    return {}
+

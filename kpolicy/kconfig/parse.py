@@ -1,0 +1,499 @@
+"""Reading a tree's Kconfig with kconfiglib, taught what Linux 6.1-7.2 use, into kpolicy's model.
+
+kconfiglib 14.1 (2020) stops at three constructs of current kernels. This module subclasses its
+Kconfig class and rewrites tokens as lines are read, without copying its code:
+
+- `modules` (the bare attribute, 5.x+): read as kconfiglib's `option modules`;
+- `transitional` (7.x): the symbol is recorded as transitional (always visible, never written);
+- `depends on A if B` (7.x): `A || (B = n)`, the expansion C's menu_add_dep makes.
+
+It also confines the reader to the tree (no absolute `source`, nothing reached through `..` or a
+symlink outside it, bounded nesting and file count), reads every file through kpolicy.textio,
+answers `$(shell,...)` from a toolchain profile, takes environment variables from a private map
+(os.environ is only touched for the names kconfiglib reads while constructing, and restored), and
+turns kconfiglib's errors into KpolicyError with file and line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+import kconfiglib
+
+from kpolicy.errors import KpolicyError
+from kpolicy.kconfig.model import (
+    Choice,
+    Default,
+    Definition,
+    Expr,
+    Location,
+    MenuEntry,
+    Prompt,
+    Range,
+    Reverse,
+    Symbol,
+)
+from kpolicy.kconfig.toolchain import Toolchain
+from kpolicy.textio import read_text
+from kpolicy.tree import KernelTree
+
+MAX_SOURCE_DEPTH = 32
+MAX_FILES = 20_000
+# Variables that describe the tree and the arch, not the tools: using them is not a probe.
+TREE_ENV = frozenset({"ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH", "KERNELVERSION", "srctree",
+                      "CROSS_COMPILE_COMPAT"})
+# What kconfiglib reads from os.environ while it constructs; set to neutral values for the load.
+_KCONFIGLIB_ENV = ("srctree", "CONFIG_", "KCONFIG_FUNCTIONS", "KCONFIG_WARN_UNDEF",
+                   "KCONFIG_STRICT", "KCONFIG_WARN_UNDEF_ASSIGN")
+
+_T = kconfiglib  # token constants are private module attributes; read, never changed
+_ITEM_START = {_T._T_CONFIG, _T._T_MENUCONFIG, _T._T_CHOICE, _T._T_MENU, _T._T_COMMENT}
+_ITEM_END = {_T._T_IF, _T._T_ENDIF, _T._T_ENDMENU, _T._T_ENDCHOICE, _T._T_SOURCE,
+             _T._T_RSOURCE, _T._T_OSOURCE, _T._T_ORSOURCE, _T._T_MAINMENU}
+_TYPE_TOKENS = {_T._T_BOOL, _T._T_TRISTATE, _T._T_INT, _T._T_HEX, _T._T_STRING}
+_PROPERTY_KIND = {
+    _T._T_DEPENDS: "depends", _T._T_SELECT: "select", _T._T_IMPLY: "imply",
+    _T._T_DEFAULT: "default", _T._T_DEF_BOOL: "default", _T._T_DEF_TRISTATE: "default",
+    _T._T_DEF_INT: "default", _T._T_DEF_HEX: "default", _T._T_DEF_STRING: "default",
+    _T._T_RANGE: "range", _T._T_PROMPT: "prompt",
+}
+_RELATIONS = {_T.EQUAL: "=", _T.UNEQUAL: "!=", _T.LESS: "<", _T.LESS_EQUAL: "<=",
+              _T.GREATER: ">", _T.GREATER_EQUAL: ">="}
+_ERROR_AT = re.compile(r"^\s*(?:warning: )?([^\s:]+):(\d+):\s*(.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class ParsedKconfig:
+    """A tree's Kconfig for one arch and toolchain, before any .config is applied."""
+
+    symbols: dict[str, Symbol]
+    choices: tuple[Choice, ...]
+    menu: tuple[MenuEntry, ...]
+    mainmenu: str
+    tool_derived: frozenset[str]
+    files: tuple[tuple[str, str], ...]  # (path relative to the tree, sha256) of every file read
+
+
+@contextlib.contextmanager
+def _scoped_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
+    """kconfiglib's reader with Linux 6.1-7.2 syntax, tree confinement and toolchain answers."""
+
+    def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain) -> None:
+        self.kp_root = root
+        self.kp_env = env
+        self.kp_toolchain = toolchain
+        self.kp_files: dict[str, str] = {}
+        self.kp_real_dirs: dict[str, str] = {}
+        self.kp_probe = False  # set when the line being read asked the toolchain
+        self.kp_tainted_vars: set[str] = set()
+        self.kp_tool_syms: set[str] = set()
+        self.kp_transitional: set[str] = set()
+        self.kp_modules: Optional[str] = None
+        self.kp_item: Optional[tuple[str, int]] = None
+        self.kp_sym: Optional[str] = None
+        self.kp_lines: dict[tuple[str, int], dict[str, list[int]]] = {}
+        self.kp_dep_cond: Optional[list[Any]] = None
+        super().__init__("Kconfig", warn=False, warn_to_stderr=False)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _where(self) -> tuple[str, int]:
+        return (str(self.kp_root / self.filename), self.linenr)
+
+    def _real(self, path: str) -> str:
+        """realpath(PATH), resolving each directory once (thousands of files share few dirs)."""
+        head, tail = os.path.split(os.path.abspath(path))
+        real_head = self.kp_real_dirs.get(head)
+        if real_head is None:
+            real_head = self.kp_real_dirs[head] = os.path.realpath(head)
+        full = os.path.join(real_head, tail)
+        return os.path.realpath(full) if os.path.islink(full) else full
+
+    def _inside(self, path: str) -> bool:
+        real = self._real(path)
+        return real == str(self.kp_root) or real.startswith(str(self.kp_root) + os.sep)
+
+    def _enter_file(self, filename: str) -> None:
+        file, line = self._where()
+        pattern = self._tokens[1] if len(self._tokens) > 1 else filename
+        if isinstance(pattern, str) and os.path.isabs(pattern):
+            raise KpolicyError(f"source of an absolute path is refused: {pattern}",
+                               file=file, line=line)
+        if not self._inside(filename):
+            raise KpolicyError(f"source leads outside the tree: {pattern}", file=file, line=line)
+        if len(self._include_path) >= MAX_SOURCE_DEPTH:
+            raise KpolicyError(f"source nested deeper than {MAX_SOURCE_DEPTH} files",
+                               file=file, line=line)
+        if len(self.kp_files) >= MAX_FILES:
+            raise KpolicyError(f"more than {MAX_FILES} Kconfig files", file=file, line=line)
+        super()._enter_file(filename)
+
+    def _open(self, filename: str, mode: str) -> io.StringIO:
+        if not self._inside(filename):
+            raise KpolicyError("Kconfig file lies outside the tree", file=filename)
+        text = read_text(filename, what="Kconfig file")
+        rel = os.path.relpath(self._real(filename), self.kp_root)
+        self.kp_files[rel] = hashlib.sha256(text.encode()).hexdigest()
+        return io.StringIO(text, newline=None)
+
+    # -- preprocessor -----------------------------------------------------------------------
+
+    def _fn_val(self, args: list[str]) -> str:
+        fn = args[0]
+        if fn in self.variables:
+            if fn in self.kp_tainted_vars:
+                self.kp_probe = True
+            return str(super()._fn_val(args))
+        if fn == "shell":
+            if len(args) != 2:
+                file, line = self._where()
+                raise KpolicyError("shell takes one argument", file=file, line=line)
+            self.kp_probe = True
+            return self.kp_toolchain.shell(args[1], self.kp_root)
+        if fn in self._functions:
+            return str(super()._fn_val(args))
+        if fn not in TREE_ENV:
+            self.kp_probe = True
+        value = self.kp_env.get(fn) if fn in TREE_ENV else \
+            self.kp_toolchain.variable(fn, self.kp_root)
+        if value is None:
+            return ""
+        self.env_vars.add(fn)
+        return value
+
+    def _parse_assignment(self, s: str) -> None:
+        outer, self.kp_probe = self.kp_probe, False
+        super()._parse_assignment(s)
+        if self.kp_probe:
+            m = re.match(r"\s*([A-Za-z0-9_-]+)\s*(?::=|\+=|=)", s)
+            if m:
+                self.kp_tainted_vars.add(m.group(1))
+        self.kp_probe = outer
+
+    # -- syntax compat ----------------------------------------------------------------------
+
+    def _tokenize(self, s: str) -> Any:
+        if s.strip() == "transitional":
+            if self.kp_sym is None:
+                self._parse_error("transitional outside a config entry")
+            self.kp_transitional.add(self.kp_sym)
+            return (None,)
+        self.kp_probe = False
+        tokens = super()._tokenize(s)
+        t0 = tokens[0]
+        if t0 is None:
+            return tokens
+        key = (self.filename, self.linenr)
+        if t0 in _ITEM_START:
+            self.kp_item = key
+            self.kp_sym = (getattr(tokens[1], "name", None)
+                           if t0 in (_T._T_CONFIG, _T._T_MENUCONFIG) else None)
+        elif t0 in _ITEM_END:
+            self.kp_item = self.kp_sym = None
+        elif self.kp_item is not None:
+            kind = _PROPERTY_KIND.get(t0)
+            if kind is None and t0 in _TYPE_TOKENS and isinstance(tokens[1], str):
+                kind = "prompt"
+            if kind is not None:
+                self.kp_lines.setdefault(self.kp_item, {}).setdefault(kind, []).append(self.linenr)
+        if self.kp_probe and self.kp_sym is not None:
+            self.kp_tool_syms.add(self.kp_sym)
+        if t0 is _T._T_MODULES and tokens[1] is None:
+            if self.kp_modules is not None and self.kp_modules != self.kp_sym:
+                self._parse_error(f"symbol '{self.kp_sym}' redefines option 'modules' already "
+                                  f"defined by symbol '{self.kp_modules}'")
+            self.kp_modules = self.kp_sym
+            return [_T._T_OPTION, _T._T_MODULES, None]
+        if t0 is _T._T_DEPENDS:
+            split = next((i for i, t in enumerate(tokens) if i > 1 and t is _T._T_IF), None)
+            if split is not None:
+                self.kp_dep_cond = list(tokens[split + 1:])
+                return list(tokens[:split]) + [None]
+        return tokens
+
+    def _expect_expr_and_eol(self) -> Any:
+        expr = super()._expect_expr_and_eol()
+        cond, self.kp_dep_cond = self.kp_dep_cond, None
+        if cond is None:
+            return expr
+        saved = (self._tokens, self._tokens_i)
+        self._tokens, self._tokens_i = cond, 0
+        try:
+            cond_expr = super()._expect_expr_and_eol()
+        finally:
+            self._tokens, self._tokens_i = saved
+        return self._make_or(expr, self._compare_tri(cond_expr, self.n))
+
+    def _compare_tri(self, e: Any, target: Any) -> Any:
+        """`E = n` or `E = y` pushed down to symbols, as C's expr_trans_compare does."""
+        if e.__class__ is not tuple:
+            return (_T.EQUAL, e, target)
+        if e[0] is _T.NOT:
+            return self._compare_tri(e[1], self.y if target is self.n else self.n)
+        if e[0] in (_T.AND, _T.OR):
+            # (A && B) = n  <=>  A = n || B = n;   (A && B) = y  <=>  A = y && B = y
+            joins_or = (e[0] is _T.AND) == (target is self.n)
+            left, right = self._compare_tri(e[1], target), self._compare_tri(e[2], target)
+            return self._make_or(left, right) if joins_or else self._make_and(left, right)
+        return e if target is self.y else (_T.NOT, e)  # a relation is only ever n or y
+
+
+def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _KernelKconfig:
+    srcarch = tree.srcarch(arch)
+    # SUBARCH is the build host (x86 here); only ARCH=um reads it, as HEADER_ARCH.
+    env = {"ARCH": arch, "SRCARCH": srcarch, "SUBARCH": "x86", "HEADER_ARCH": "x86",
+           "KERNELVERSION": tree.version, "srctree": str(tree.root)}
+    neutral: dict[str, Optional[str]] = {k: None for k in _KCONFIGLIB_ENV}
+    neutral.update({"srctree": str(tree.root), "CONFIG_": "CONFIG_",
+                    "KCONFIG_FUNCTIONS": "kpolicy_no_kconfig_functions"})
+    with _scoped_environ(neutral):
+        try:
+            return _KernelKconfig(tree.root, env, toolchain)
+        except kconfiglib.KconfigError as exc:
+            raise _translate(exc, tree) from None
+        except RecursionError:
+            raise KpolicyError("Kconfig expressions or menus nest too deeply",
+                               file=tree.root / "Kconfig") from None
+
+
+def _translate(exc: Exception, tree: KernelTree) -> KpolicyError:
+    text = str(exc).strip()
+    m = _ERROR_AT.match(text)
+    if m:
+        file = m.group(1)
+        path = file if os.path.isabs(file) else str(tree.root / file)
+        message = " ".join(m.group(3).split()) or "Kconfig error"
+        return KpolicyError(message[:300], file=path, line=int(m.group(2)))
+    return KpolicyError(" ".join(text.split())[:300], file=tree.root / "Kconfig")
+
+
+class _Converter:
+    """kconfiglib objects to kpolicy's frozen model (expressions shared, so pickles stay small)."""
+
+    def __init__(self, kconf: _KernelKconfig) -> None:
+        self.k = kconf
+        self.memo: dict[int, Expr] = {}
+        self.choice_names: dict[int, str] = {}
+        for choice in kconf.unique_choices:
+            node = choice.nodes[0]
+            self.choice_names[id(choice)] = choice.name or f"<choice@{node.filename}:{node.linenr}>"
+
+    def expr(self, e: Any) -> Expr:
+        key = id(e)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        out: Expr
+        if e.__class__ is kconfiglib.Symbol:
+            out = Expr.const(e.name) if e.is_constant else Expr.sym(e.name)
+        elif e.__class__ is kconfiglib.Choice:
+            # Since Linux 6.11 a choice member depends on the choice's dependencies, not on a
+            # choice "mode" symbol.
+            out = self.cond(e.direct_dep) or Expr.const("y")
+        elif e[0] is _T.AND:
+            out = Expr("and", (self.expr(e[1]), self.expr(e[2])))
+        elif e[0] is _T.OR:
+            out = Expr("or", (self.expr(e[1]), self.expr(e[2])))
+        elif e[0] is _T.NOT:
+            out = Expr("not", (self.expr(e[1]),))
+        else:
+            out = Expr(_RELATIONS[e[0]], (self.expr(e[1]), self.expr(e[2])))
+        self.memo[key] = out
+        return out
+
+    def cond(self, e: Any) -> Optional[Expr]:
+        if e is self.k.y:
+            return None
+        return self.expr(e)
+
+    def lines(self, node: Any, kind: str) -> list[int]:
+        return self.k.kp_lines.get((node.filename, node.linenr), {}).get(kind, [])
+
+    def loc(self, node: Any, kind: str, index: int) -> Location:
+        found = self.lines(node, kind)
+        line = found[index] if index < len(found) else node.linenr
+        return Location(node.filename, line)
+
+    def prompt(self, node: Any) -> Optional[Prompt]:
+        if not node.prompt:
+            return None
+        found = self.lines(node, "prompt")
+        line = found[-1] if found else node.linenr
+        return Prompt(node.prompt[0], self.cond(node.prompt[1]), Location(node.filename, line))
+
+    def defaults(self, node: Any) -> list[Default]:
+        return [Default(self.expr(v), self.cond(c), self.loc(node, "default", i))
+                for i, (v, c) in enumerate(node.defaults)]
+
+    def symbol(self, sym: Any) -> Symbol:
+        definitions, prompts, defaults, selects, implies, ranges = [], [], [], [], [], []
+        for node in sym.nodes:
+            definitions.append(Definition(Location(node.filename, node.linenr),
+                                          self.cond(node.dep), node.help or ""))
+            p = self.prompt(node)
+            if p is not None:
+                prompts.append(p)
+            defaults += self.defaults(node)
+            for i, (target, c) in enumerate(node.selects):
+                selects.append(Reverse(sym.name, target.name, self.cond(c),
+                                       self.loc(node, "select", i)))
+            for i, (target, c) in enumerate(node.implies):
+                implies.append(Reverse(sym.name, target.name, self.cond(c),
+                                       self.loc(node, "imply", i)))
+            for i, (low, high, c) in enumerate(node.ranges):
+                ranges.append(Range(self.expr(low), self.expr(high), self.cond(c),
+                                    self.loc(node, "range", i)))
+        direct = self.k.n
+        for node in sym.nodes:
+            direct = self.k._make_or(direct, node.dep)
+        choice = self.choice_names.get(id(sym.choice)) if sym.choice is not None else None
+        return Symbol(
+            name=sym.name,
+            type=kconfiglib.TYPE_TO_STR[sym.orig_type] or "unknown",
+            definitions=tuple(definitions),
+            prompts=tuple(prompts),
+            defaults=tuple(defaults),
+            selects=tuple(selects),
+            implies=tuple(implies),
+            ranges=tuple(ranges),
+            direct_dep=self.cond(direct),
+            choice=choice,
+            transitional=sym.name in self.k.kp_transitional,
+            is_modules=sym.name == self.k.kp_modules,
+        )
+
+    def choice(self, choice: Any) -> Choice:
+        node = choice.nodes[0]
+        defaults = [d for n in choice.nodes for d in self.defaults(n)]
+        return Choice(
+            name=self.choice_names[id(choice)],
+            type=kconfiglib.TYPE_TO_STR[choice.orig_type] or "bool",
+            prompt=self.prompt(node),
+            members=tuple(s.name for s in choice.syms),
+            defaults=tuple(defaults),
+            direct_dep=self.cond(choice.direct_dep),
+            location=Location(node.filename, node.linenr),
+        )
+
+    def menu(self, node: Any) -> tuple[MenuEntry, ...]:
+        out = []
+        while node is not None:
+            item = node.item
+            children = self.menu(node.list) if node.list is not None else ()
+            if item.__class__ is kconfiglib.Symbol:
+                out.append(MenuEntry("symbol", item.name, children=children))
+            elif item.__class__ is kconfiglib.Choice:
+                out.append(MenuEntry("choice", self.choice_names[id(item)], children=children))
+            elif node.prompt:
+                visible = node.prompt[1]
+                if item is kconfiglib.MENU:
+                    visible = self.k._make_and(visible, node.visibility)
+                kind = "menu" if item is kconfiglib.MENU else "comment"
+                out.append(MenuEntry(kind, node.prompt[0], self.cond(visible), children))
+            node = node.next
+        return tuple(out)
+
+
+def _apply_toolchain_values(symbols: dict[str, Symbol], tool_derived: frozenset[str],
+                            toolchain: Toolchain) -> None:
+    """Promptless tool-derived symbols take the profile's values (from --toolchain-from)."""
+    if not toolchain.symbols:
+        return
+    where = Location(f"<toolchain {toolchain.name}>", 0)
+    for name in tool_derived:
+        sym = symbols.get(name)
+        if sym is None or sym.type == "unknown":
+            continue
+        value = toolchain.symbols.get(name)
+        if sym.prompts:
+            if value is None:  # never visible with that toolchain
+                symbols[name] = replace(sym, prompts=(), defaults=())
+            continue
+        if value is None:
+            symbols[name] = replace(sym, defaults=())
+            continue
+        cond = sym.direct_dep if sym.type in ("bool", "tristate") else None
+        symbols[name] = replace(sym, defaults=(Default(Expr.const(value), cond, where),))
+
+
+def parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedKconfig:
+    """Read TREE's Kconfig for ARCH, answering tool probes from TOOLCHAIN, into kpolicy's model."""
+    # Parsing allocates ~1M long-lived objects and frees none: the cyclic GC would only rescan
+    # them over and over (a third of the time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_kconfig(tree, arch, toolchain)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedKconfig:
+    kconf = _run_kconfiglib(tree, arch, toolchain)
+    conv = _Converter(kconf)
+    symbols: dict[str, Symbol] = {}
+    for sym in kconf.unique_defined_syms:
+        symbols[sym.name] = conv.symbol(sym)
+    selected_by: dict[str, list[Reverse]] = {}
+    implied_by: dict[str, list[Reverse]] = {}
+    for sym in symbols.values():
+        for r in sym.selects:
+            selected_by.setdefault(r.target, []).append(r)
+        for r in sym.implies:
+            implied_by.setdefault(r.target, []).append(r)
+    for name in list(symbols):
+        if name in selected_by or name in implied_by:
+            symbols[name] = replace(symbols[name],
+                                    selected_by=tuple(selected_by.get(name, ())),
+                                    implied_by=tuple(implied_by.get(name, ())))
+    tool_derived = frozenset(kconf.kp_tool_syms)
+    _apply_toolchain_values(symbols, tool_derived, toolchain)
+    choices = tuple(conv.choice(c) for c in kconf.unique_choices)
+    return ParsedKconfig(
+        symbols=symbols,
+        choices=choices,
+        menu=conv.menu(kconf.top_node.list),
+        mainmenu=kconf.top_node.prompt[0] if kconf.top_node.prompt else "",
+        tool_derived=tool_derived,
+        files=tuple(sorted(kconf.kp_files.items())),
+    )
+
+
+def files_digest(root: Path, files: tuple[tuple[str, str], ...]) -> Optional[str]:
+    """A digest of the current content of FILES under ROOT, or None if any changed or vanished."""
+    h = hashlib.sha256()
+    for rel, digest in files:
+        try:
+            data = (root / rel).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        h.update(rel.encode() + b"\0" + digest.encode() + b"\0")
+    return h.hexdigest()

@@ -1,0 +1,103 @@
+"""capability-code-evidence: the code of every arch that selects a capability does what the
+capability promises, as declared in rules/evidence/*.toml (a call that must pass a flag)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kpolicy.errors import KpolicyError
+from kpolicy.families.discover import arch_selections, merged_symbols
+from kpolicy.kconfig.model import Location
+from kpolicy.lint.checks.pattern import finding
+from kpolicy.lint.types import Finding, LintContext, Rule
+from kpolicy.params.ctokens import Lines, call_arguments, mask
+from kpolicy.textio import read_bytes
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _declared_list(table: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = table.get(key, [])
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise KpolicyError(f"'{key}' must be a list", file=where)
+    return value
+
+
+def _calls(path: Path, rel: str, function: str, flag: str) -> Iterator[tuple[Location, bool]]:
+    """(location, passes FLAG) of each call of FUNCTION in the C file PATH."""
+    data = read_bytes(path, what="C source")
+    if function.encode() not in data:
+        return
+    masked, lines = mask(data), Lines(data)
+    flag_re = re.compile(rb"\b" + re.escape(flag.encode()) + rb"\b")
+    for m in re.finditer(rb"\b" + re.escape(function.encode()) + rb"\s*\(", masked):
+        before = masked[max(0, m.start() - 64):m.start()]
+        if re.search(rb"\b(?:struct\s+\w+\s*\*|int|void)\s*$", before):
+            continue  # a declaration or definition, not a call
+        args = call_arguments(masked, m.end() - 1)
+        if args is None:
+            continue
+        spans, _end = args
+        passes = any(flag_re.search(masked[a:b]) for a, b in spans)
+        yield Location(rel, lines.line(m.start())), passes
+
+
+def _site(path: Path, rel: str, pattern: str, flag: str) -> Iterator[tuple[Location, bool]]:
+    """(location, sets FLAG) of each match of PATTERN in PATH, up to the end of its statement."""
+    data = read_bytes(path, what="C source")
+    masked, lines = mask(data), Lines(data)
+    flag_re = re.compile(rb"\b" + re.escape(flag.encode()) + rb"\b")
+    for m in re.finditer(pattern.encode(), masked):
+        end = re.compile(rb"[,;}]").search(masked, m.end())
+        stop = end.start() if end else len(masked)
+        yield Location(rel, lines.line(m.start())), bool(flag_re.search(masked[m.end():stop]))
+
+
+def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """Calls of the declared function under arches selecting the capability lack the flag."""
+    syms = merged_symbols(ctx.models)
+    selections = arch_selections(ctx.tree)
+    root = ctx.tree.root
+    for name, table in sorted(ctx.declarations.get("evidence", {}).items()):
+        where = f"rules/evidence/{name}.toml"
+        function, flag = str(table.get("function", "")), str(table.get("flag", ""))
+        if not (_NAME.match(function) and _NAME.match(flag)):
+            raise KpolicyError("'function' and 'flag' must be C identifiers", file=where)
+        caps = [str(c) for c in _declared_list(table, "capability", where)]
+        cap = next((c for c in caps if c in syms or c in selections), None)
+        if cap is None:
+            continue
+        arches = sorted(selections.get(cap, {}))
+        if not arches:
+            continue
+        excluded = tuple(str(e.get("path", "")) if isinstance(e, dict) else str(e)
+                         for e in _declared_list(table, "exclude", where))
+        files: list[Path] = []
+        for arch in arches:
+            files.extend(sorted((root / "arch" / arch).rglob("*.c")))
+        files.extend(root / str(f) for f in _declared_list(table, "generic_files", where))
+        for path in files:
+            rel = ctx.tree.relpath(path)
+            if (excluded and rel.startswith(excluded)) or not path.is_file():
+                continue
+            for loc, passes in _calls(path, rel, function, flag):
+                if not passes:
+                    yield finding(rule, f"{function}() here does not pass {flag}, yet this arch "
+                                  f"selects {cap} ({name})", loc, symbol=cap)
+        for site in _declared_list(table, "sites", where):
+            if not isinstance(site, dict) or site.get("arch") not in arches:
+                continue
+            path = root / str(site.get("file", ""))
+            if not path.is_file():
+                continue
+            what = str(site.get("what", "declared site"))
+            for loc, passes in _site(path, ctx.tree.relpath(path), str(site.get("pattern")),
+                                     flag):
+                if not passes:
+                    yield finding(rule, f"{what} is not covered: its flags lack {flag}, yet "
+                                  f"{site['arch']} selects {cap} ({name})", loc, symbol=cap)

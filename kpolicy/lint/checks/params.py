@@ -1,0 +1,125 @@
+"""Checks of boot parameters: documentation against registrations, Kconfig and the families."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from kpolicy.families.discover import (
+    arch_selections,
+    defined_symbols,
+    docs_for,
+    is_capability,
+    merged_symbols,
+    positive_symbols,
+)
+from kpolicy.lint.checks.pattern import boot_switches, finding, pattern_families
+from kpolicy.lint.types import Finding, LintContext, Rule
+
+# Registrations whose dotted name the kernel builds itself (KBUILD_MODNAME.param).
+_MODULE_KINDS = ("module_param", "core_param")
+
+
+def catalog_issue(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """Findings for the kpolicy.params.crosscheck issues of the kind in rule.options["kind"]."""
+    from kpolicy.params.crosscheck import cross_check
+
+    kinds = rule.options.get("kind", ())
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    for issue in cross_check(ctx.catalog, ctx.models):
+        if issue.kind in kinds:
+            yield finding(rule, issue.message, issue.location, param=issue.param,
+                          symbol=issue.symbol)
+
+
+def _defined(name: str, defined: frozenset[str]) -> bool:
+    """NAME is a Kconfig symbol, or the common prefix of a choice's members (CONFIG_PROC_MEM_*)."""
+    return name in defined or any(d.startswith(name + "_") for d in defined)
+
+
+def param_namespace(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """param-namespace: a dotted early_param/__setup name whose namespace groups nothing and is
+    neither the module nor the object name of the file that registers it."""
+    names = {n for d in ctx.catalog.docs for n in d.names}
+    names |= {r.name for r in ctx.catalog.registrations}
+    members: dict[str, set[str]] = {}
+    for name in names:
+        if "." in name:
+            members.setdefault(name.split(".", 1)[0], set()).add(name)
+    for reg in ctx.catalog.registrations:
+        if reg.kind in _MODULE_KINDS or "." not in reg.name or reg.name.endswith("."):
+            continue  # module names are Kbuild's; "memchunk." is a namespace by design
+        space = reg.name.split(".", 1)[0]
+        path = PurePosixPath(reg.location.file)
+        if len(members.get(space, ())) > 1 or space.replace("-", "_") in (
+                path.stem.replace("-", "_"), path.parent.name.replace("-", "_")):
+            continue
+        yield finding(rule, f"{reg.kind} '{reg.name}' puts a single parameter in namespace "
+                      f"'{space}.', which groups nothing and is not the name of {path.name}; "
+                      f"name it after the feature's module or syscall", reg.location,
+                      param=reg.name)
+
+
+def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """param-doc-default: a doc names a default symbol that does not exist, or not the family's
+    real boot default."""
+    defined = defined_symbols(ctx.tree)
+    for doc in ctx.catalog.docs:
+        for sym in doc.default_symbols:
+            if not _defined(sym, defined):
+                yield finding(rule, f"{doc.name}= says its default is CONFIG_{sym}, which no "
+                              "Kconfig file defines", doc.location, param=doc.name, symbol=sym)
+    for fam in pattern_families(ctx):
+        comp = fam.default_companion
+        if fam.companion_kind != "bool" or comp is None or comp == fam.option:
+            continue
+        for param in boot_switches(ctx, fam):
+            for doc in docs_for(ctx.catalog, param):
+                if fam.option in doc.default_symbols and comp not in doc.default_symbols:
+                    yield finding(rule, f"{param}= names CONFIG_{fam.option} as its default; "
+                                  f"the boot default is CONFIG_{comp}", doc.location,
+                                  family=fam.name, param=param, symbol=fam.option)
+
+
+def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """param-doc-conditions: a condition the doc states contradicts Kconfig or the build."""
+    syms = merged_symbols(ctx.models)
+    defined = defined_symbols(ctx.tree)
+    selected = arch_selections(ctx.tree)
+    regs: dict[str, list[str]] = {}
+    for reg in ctx.catalog.registrations:
+        regs.setdefault(reg.name, []).extend(reg.built_if_chain or
+                                             ((reg.built_if,) if reg.built_if else ()))
+    for doc in ctx.catalog.docs:
+        for cond in doc.conditions:
+            sym = cond.symbol
+            if not _defined(sym, defined):
+                yield finding(rule, f"{doc.name}= states a condition on CONFIG_{sym}, which no "
+                              "Kconfig file defines", doc.location, param=doc.name, symbol=sym)
+                continue
+            if cond.value == "y" and is_capability(sym) and sym not in selected:
+                yield finding(rule, f"{doc.name}= matters only with CONFIG_{sym}, which no arch "
+                              "selects", doc.location, param=doc.name, symbol=sym)
+                continue
+            for name in doc.names:
+                for built in regs.get(name, ()):
+                    deps = syms[built].direct_dep if built in syms else None
+                    needs_n = deps is not None and any(
+                        t.op == "not" and str(t) == f"!{sym}" for t in deps.conjuncts())
+                    if (cond.value == "n" and (built == sym or sym in positive_symbols(deps))) \
+                            or (cond.value == "y" and needs_n):
+                        state = "y" if cond.value == "n" else "n"
+                        yield finding(rule, f"{name}= is said to matter only with CONFIG_{sym}="
+                                      f"{cond.value}, but it is built only with CONFIG_{built}, "
+                                      f"which needs CONFIG_{sym}={state}", doc.location,
+                                      param=name, symbol=sym)
+                        break
+
+
+def doc_irregularities(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """Findings for the doc layout irregularities of the kinds in rule.options["irregularities"]."""
+    kinds = frozenset(rule.options.get("irregularities", ()))
+    for doc in ctx.catalog.docs:
+        for irr in doc.irregularities:
+            if irr.kind in kinds:
+                yield finding(rule, irr.message, irr.location, param=doc.name)

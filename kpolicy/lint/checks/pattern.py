@@ -1,0 +1,223 @@
+"""Checks of feature families against the RANDOMIZE_KSTACK_OFFSET pattern (arch/Kconfig).
+
+The pattern: an arch capability (no prompt, selected from arch/ only) gates a build option that
+is `default y`; a separate bool `<OPTION>_DEFAULT`, off unless chosen, sets the boot default that
+a boot parameter overrides and a static key follows. Only pattern families are checked: those
+whose option is gated by a capability, and those declared in rules/families/*.toml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Optional
+
+from kpolicy.families.discover import (
+    docs_for,
+    family_declaration,
+    is_switch,
+    merged_symbols,
+    positive_symbols,
+)
+from kpolicy.families.model import Family
+from kpolicy.kconfig.model import Expr, Location, Symbol
+from kpolicy.lint.types import Finding, LintContext, Rule
+
+
+def finding(rule: Rule, message: str, where: Optional[Location], **about: Optional[str]) -> Finding:
+    """A Finding of RULE at WHERE (family=, symbol=, param= as keywords)."""
+    return Finding(rule=rule.name, code=rule.code, severity=rule.severity, message=message,
+                   file=where.file if where else None, line=where.line if where else None,
+                   **about)
+
+
+def pattern_families(ctx: LintContext) -> Iterator[Family]:
+    """Families the pattern applies to: capability-gated or declared."""
+    return (f for f in ctx.families if f.capability is not None or f.declared)
+
+
+def boot_switches(ctx: LintContext, family: Family) -> tuple[str, ...]:
+    """The family's on/off parameters that switch the feature itself: named after the option or
+    its companion, documented with one of them as default, named in their help, or declared."""
+    members = {family.option, family.default_companion or family.option}
+    strong = {lk.member for lk in family.links if lk.role == "param" and (
+        lk.evidence.startswith(("help of ", "declared in ")))}
+    out = []
+    for param in family.params:
+        if not is_switch(ctx.catalog, param):
+            continue
+        if param in strong or any(names_match(param, m) for m in members) or any(
+                members & set(d.default_symbols) for d in docs_for(ctx.catalog, param)):
+            out.append(param)
+    return tuple(out)
+
+
+def names_match(param: str, symbol: str) -> bool:
+    """PARAM and SYMBOL name the same feature: equal once dots and dashes become underscores, or
+    one extends the other by whole words (exec.seal_system_mappings ~ SEAL_SYSTEM_MAPPINGS)."""
+    p = param.upper().replace(".", "_").replace("-", "_")
+    return p == symbol or p.endswith("_" + symbol) or symbol.endswith("_" + p) or \
+        symbol.startswith(p + "_")
+
+
+def in_scope(ctx: LintContext, rule: Rule, family: Family) -> bool:
+    """Whether RULE's `scope` option ("security", the default, or "all") covers FAMILY."""
+    if rule.options.get("scope", "security") == "all":
+        return True
+    opt = merged_symbols(ctx.models).get(family.option)
+    return bool(_declared(ctx, family).get("security")) or (
+        opt is not None and opt.location.file.startswith("security/"))
+
+
+def _always_built(family: Family) -> bool:
+    return family.option == family.default_companion
+
+
+def _implied(cond: Optional[Expr], dep: Optional[Expr]) -> bool:
+    """COND holds whenever DEP does (Kconfig folds `depends on` into each default's condition)."""
+    if cond is None:
+        return True
+    have = {str(t) for t in dep.conjuncts()} if dep is not None else set()
+    return all(str(t) in have for t in cond.conjuncts())
+
+
+def _defaults_to_y(sym: Symbol, also: frozenset[str] = frozenset()) -> bool:
+    """An unconditional `default y` (or a default naming one of ALSO, e.g. the capability)."""
+    for d in sym.defaults:
+        if not _implied(d.condition, sym.direct_dep):
+            continue
+        v = d.value
+        if (v.op == "const" and v.args[0] == "y") or (v.op == "sym" and (
+                v.args[0] == "y" or v.args[0] in also)):
+            return True
+    return False
+
+
+def _defaults_on(sym: Symbol, option: str) -> bool:
+    """Any default that can turn SYM on: `default y` (conditional or not) or `default OPTION`."""
+    for d in sym.defaults:
+        v: Expr = d.value
+        if v.op in ("const", "sym") and v.args[0] in ("y", "m", option):
+            return True
+    return False
+
+
+def _declared(ctx: LintContext, family: Family) -> Mapping[str, Any]:
+    return family_declaration(ctx.declarations, family)
+
+
+def capability_not_depended(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """capability-not-depended: the build option does not depend on its family's capability."""
+    syms = merged_symbols(ctx.models)
+    for fam in pattern_families(ctx):
+        opt = syms.get(fam.option)
+        if fam.capability is None or opt is None or _always_built(fam):
+            continue
+        used = {n for d in opt.defaults for e in (d.value, d.condition) if e for n in e.symbols()}
+        if fam.capability not in positive_symbols(opt.direct_dep) | used:
+            yield finding(rule, f"{fam.option} does not depend on its capability {fam.capability}"
+                          f"; it can be enabled on arches that never select it",
+                          opt.location, family=fam.name, symbol=fam.option)
+
+
+def capability_has_prompt(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """capability-has-prompt: a capability has a prompt, or is selected from outside arch/."""
+    syms = merged_symbols(ctx.models)
+    seen: set[str] = set()
+    for fam in pattern_families(ctx):
+        cap = syms.get(fam.capability or "")
+        if cap is None or cap.name in seen:
+            continue
+        seen.add(cap.name)
+        for prompt in cap.prompts:
+            yield finding(rule, f"capability {cap.name} has a prompt (\"{prompt.text}\"); "
+                          "only arches should decide it, by select", prompt.location,
+                          family=fam.name, symbol=cap.name)
+        for rev in cap.selected_by:
+            if not rev.location.file.startswith("arch/"):
+                yield finding(rule, f"capability {cap.name} is selected by {rev.source} outside "
+                              "arch/", rev.location, family=fam.name, symbol=cap.name)
+
+
+def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """option-not-default-y: a capability-gated option controllable at boot is not default y."""
+    syms = merged_symbols(ctx.models)
+    for fam in pattern_families(ctx):
+        if not in_scope(ctx, rule, fam):
+            continue
+        opt = syms.get(fam.option)
+        if opt is None or fam.capability is None or _always_built(fam):
+            continue
+        switches = boot_switches(ctx, fam)
+        if not (switches or fam.default_companion):
+            continue
+        if _defaults_to_y(opt, frozenset({fam.capability})):
+            continue
+        how = f"boot parameter {switches[0]}=" if switches else f"{fam.default_companion}"
+        yield finding(rule, f"{fam.option} is gated by {fam.capability} and controllable at boot "
+                      f"({how}) but is not default y", opt.location, family=fam.name,
+                      symbol=fam.option, param=switches[0] if switches else None)
+
+
+def boot_default_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """boot-default-missing: the boot parameter overrides the build option; no companion exists."""
+    syms = merged_symbols(ctx.models)
+    for fam in pattern_families(ctx):
+        if not in_scope(ctx, rule, fam):
+            continue
+        opt = syms.get(fam.option)
+        if opt is None or fam.default_companion is not None:
+            continue
+        for param in boot_switches(ctx, fam):
+            if any(fam.option in d.default_symbols for d in docs_for(ctx.catalog, param)) or any(
+                    k.symbol == fam.option for k in ctx.catalog.static_keys
+                    if k.name in fam.static_keys):
+                yield finding(rule, f"boot parameter {param}= overrides {fam.option} itself; add "
+                              f"a bool {fam.option}_DEFAULT depending on {fam.option} for the "
+                              "boot default", opt.location, family=fam.name, symbol=fam.option,
+                              param=param)
+                break
+
+
+def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """boot-default-shape: the companion is not a bool depending on the option, defaults on
+    without a stated reason, or is not what the static key follows."""
+    syms = merged_symbols(ctx.models)
+    for fam in pattern_families(ctx):
+        if not in_scope(ctx, rule, fam):
+            continue
+        comp = syms.get(fam.default_companion or "")
+        if comp is None or fam.companion_kind != "bool":
+            continue
+        about = {"family": fam.name, "symbol": comp.name}
+        if comp.type != "bool":
+            yield finding(rule, f"{comp.name} is a {comp.type}; the boot default should be a bool",
+                          comp.location, **about)
+        if not _always_built(fam) and fam.option not in positive_symbols(comp.direct_dep):
+            yield finding(rule, f"{comp.name} does not depend on {fam.option}", comp.location,
+                          **about)
+        if _defaults_on(comp, fam.option) and not _declared(ctx, fam).get("default_on_reason"):
+            yield finding(rule, f"{comp.name} defaults to on and rules/families states no reason "
+                          "(default_on_reason)", comp.location, **about)
+        for key in ctx.catalog.static_keys:
+            if key.name in fam.static_keys and key.symbol == fam.option and not _always_built(fam):
+                yield finding(rule, f"static key {key.name} follows CONFIG_{fam.option}, not the "
+                              f"boot default CONFIG_{comp.name}", key.location, **about)
+
+
+def runtime_control_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """runtime-control-missing: a capability-gated security option is chosen only at build time."""
+    syms = merged_symbols(ctx.models)
+    for fam in pattern_families(ctx):
+        opt = syms.get(fam.option)
+        decl = _declared(ctx, fam)
+        if opt is None or fam.capability is None or _always_built(fam):
+            continue
+        if not (opt.location.file.startswith("security/") or decl.get("security")):
+            continue
+        if fam.default_companion or fam.static_keys or boot_switches(ctx, fam):
+            continue
+        if decl.get("runtime_control"):
+            continue  # waived in rules/families with the reason stated there
+        yield finding(rule, f"{fam.option} is a security option that can only be chosen at build "
+                      "time: no boot parameter, no boot default, no static key", opt.location,
+                      family=fam.name, symbol=fam.option)

@@ -1,0 +1,156 @@
+"""The lint engine: run each selected rule's check; order what they find."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from kpolicy.cache import Cache
+from kpolicy.errors import KpolicyError
+from kpolicy.lint.rules_loader import load_declarations, load_rules, select_rules
+from kpolicy.lint.types import SEVERITIES, CheckFunction, Finding, LintContext, Rule
+from kpolicy.lint.waivers import LintConfig, Waiver, apply_waivers, check_waiver_rules, load_config
+from kpolicy.tree import KernelTree, open_tree
+
+CHECK_PACKAGE = "kpolicy.lint.checks"
+DEFAULT_FAIL_ON = "warning"
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """What one lint run found: active findings (sorted), waived ones, and the exit threshold."""
+
+    tree: KernelTree
+    arches: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    findings: tuple[Finding, ...]
+    waived: tuple[tuple[Finding, Waiver], ...] = ()
+    fail_on: str = DEFAULT_FAIL_ON
+    baselined: int = 0  # findings hidden because a baseline or the --base revision has them
+    config_file: Optional[str] = None
+
+    def failing(self) -> tuple[Finding, ...]:
+        """The findings at or above fail_on."""
+        floor = SEVERITIES.index(self.fail_on)
+        return tuple(f for f in self.findings if SEVERITIES.index(f.severity) >= floor)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a finding is at or above fail_on, else 0."""
+        return 1 if self.failing() else 0
+
+
+def finding_key(f: Finding) -> tuple[str, int, str, str, str, str, str]:
+    """The total order findings are reported in."""
+    return (*f.sort_key(), f.family or "", f.symbol or "", f.param or "")
+
+
+def lint_arches(tree: KernelTree, arches: Sequence[str], all_arches: bool) -> tuple[str, ...]:
+    """The ARCH values to evaluate: every arch/ directory with --all-arches (x86 as i386 and
+    x86_64, the two ARCH values it is built with), else ARCHES, validated."""
+    if all_arches:
+        chosen: list[str] = []
+        for src in tree.srcarches:
+            chosen.extend(("i386", "x86_64") if src == "x86" else (src,))
+        return tuple(chosen)
+    if not arches:
+        raise KpolicyError("no arch to lint")
+    for arch in arches:
+        tree.srcarch(arch)  # raises, listing the valid ones
+    return tuple(dict.fromkeys(arches))
+
+
+def build_context(
+    tree: KernelTree,
+    arches: Sequence[str],
+    cache: Optional[Cache] = None,
+    *,
+    declarations: Optional[Mapping[str, Any]] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> LintContext:
+    """The LintContext of TREE: a Kconfig model per arch, the parameter catalog and the families."""
+    from kpolicy.families.discover import discover_families
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.params.catalog import build_catalog
+
+    cache = cache or Cache(enabled=False)
+    decl = load_declarations() if declarations is None else declarations
+    models = {}
+    for arch in arches:
+        if progress:
+            progress(f"reading Kconfig for ARCH={arch}")
+        models[arch] = load_model(tree, arch, cache=cache)
+    if progress:
+        progress("reading boot parameters")
+    catalog = build_catalog(tree, cache)
+    families = tuple(discover_families(models, catalog, decl, tree=tree))
+    return LintContext(tree=tree, models=models, catalog=catalog, families=families,
+                       declarations=decl)
+
+
+def resolve_check(rule: Rule, package: str = CHECK_PACKAGE) -> CheckFunction:
+    """The function RULE.check names inside PACKAGE, or a KpolicyError saying what is missing."""
+    module_name, _, func_name = rule.check.partition(":")
+    try:
+        module = importlib.import_module(f"{package}.{module_name}")
+    except ModuleNotFoundError:
+        raise KpolicyError(f"rule {rule.name}: no check module '{module_name}'") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise KpolicyError(f"rule {rule.name}: check module '{module_name}' has no '{func_name}'")
+    return func  # type: ignore[no-any-return]
+
+
+def run_checks(
+    ctx: LintContext, rules: Sequence[Rule], *, check_package: str = CHECK_PACKAGE,
+) -> tuple[Finding, ...]:
+    """Every finding of RULES on CTX, deduplicated and in report order."""
+    found: set[Finding] = set()
+    for rule in rules:
+        found.update(resolve_check(rule, check_package)(ctx, rule))
+    return tuple(sorted(found, key=finding_key))
+
+
+def run_lint(
+    tree: Path,
+    arches: Sequence[str] = ("x86_64",),
+    *,
+    all_arches: bool = False,
+    rules: Optional[Sequence[Rule]] = None,
+    select: Optional[Sequence[str]] = None,
+    ignore: Optional[Sequence[str]] = None,
+    fail_on: Optional[str] = None,
+    cache: Optional[Cache] = None,
+    config_file: Optional[Path] = None,
+    rules_dir: Optional[Path] = None,
+    context: Optional[LintContext] = None,
+    check_package: Optional[str] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> LintResult:
+    """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them."""
+    ktree = open_tree(tree) if context is None else context.tree
+    config: LintConfig = load_config(ktree.root, config_file)
+    every = tuple(rules) if rules is not None else load_rules(rules_dir)
+    check_waiver_rules(config, every)
+    chosen = select_rules(every, list(select or config.select) or None,
+                          [*config.ignore, *(ignore or ())])
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise KpolicyError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
+    if context is None:
+        arch_list = lint_arches(ktree, arches, all_arches)
+        decl = load_declarations(rules_dir)
+        context = build_context(ktree, arch_list, cache, declarations=decl, progress=progress)
+    findings = run_checks(context, chosen, check_package=check_package or CHECK_PACKAGE)
+    active, waived = apply_waivers(findings, config.waivers)
+    return LintResult(
+        tree=ktree,
+        arches=tuple(context.models),
+        rules=chosen,
+        findings=active,
+        waived=waived,
+        fail_on=fail_on or config.fail_on or DEFAULT_FAIL_ON,
+        config_file=config.file,
+    )

@@ -1,0 +1,176 @@
+"""Reading rules/: one TOML file per rule, plus declaration files in its subdirectories."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from kpolicy.errors import KpolicyError
+from kpolicy.lint.types import SEVERITIES, Rule, RuleDocs
+from kpolicy.textio import read_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+_CODE = re.compile(r"KP\d{3}\Z")
+_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
+_CHECK = re.compile(r"[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*\Z")
+_TOML_LINE = re.compile(r"\(at line (\d+)")
+_RULE_KEYS = {"code", "name", "severity", "summary", "check", "docs", "options"}
+_DOCS_KEYS = {"what", "why", "bad", "good", "references"}
+# A rules file is a few KB; anything bigger is not one.
+_RULE_FILE_LIMIT = 1024 * 1024
+
+
+def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
+    """PATH parsed as TOML, with its text; a syntax error is a KpolicyError at its line."""
+    text = read_text(path, what=what, limit=_RULE_FILE_LIMIT)
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_LINE.search(str(exc))
+        raise KpolicyError(f"invalid TOML: {exc}", file=path,
+                           line=int(m.group(1)) if m else None) from None
+
+
+def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:
+    """The line (from START on) where KEY is assigned in TOML TEXT, if it can be found."""
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for number, line in enumerate(text.splitlines()[start - 1:], start=start):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _fail(msg: str, path: Path, text: str, key: Optional[str] = None) -> KpolicyError:
+    return KpolicyError(msg, file=path, line=key_line(text, key) if key else None)
+
+
+def _string(table: dict[str, Any], key: str, path: Path, text: str, where: str = "") -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        problem = "missing" if value is None else "not a non-empty string"
+        raise _fail(f"{where}'{key}' is {problem}", path, text, key if value is not None else None)
+    return value
+
+
+def _rule_from_table(data: dict[str, Any], path: Path, text: str) -> Rule:
+    unknown = sorted(set(data) - _RULE_KEYS)
+    if unknown:
+        raise _fail(f"unknown key '{unknown[0]}' (expected one of {', '.join(sorted(_RULE_KEYS))})",
+                    path, text, unknown[0])
+    code = _string(data, "code", path, text)
+    if not _CODE.match(code):
+        raise _fail(f"code '{code}' is not of the form KPnnn", path, text, "code")
+    name = _string(data, "name", path, text)
+    if not _NAME.match(name):
+        raise _fail(f"name '{name}' is not kebab-case", path, text, "name")
+    if path.stem != name:
+        raise _fail(f"rule '{name}' must live in {name}.toml", path, text, "name")
+    severity = _string(data, "severity", path, text)
+    if severity not in SEVERITIES:
+        raise _fail(f"severity '{severity}' is not one of {', '.join(SEVERITIES)}",
+                    path, text, "severity")
+    summary = _string(data, "summary", path, text)
+    check = _string(data, "check", path, text)
+    if not _CHECK.match(check):
+        raise _fail(f"check '{check}' is not 'module:function'", path, text, "check")
+    docs = data.get("docs")
+    if not isinstance(docs, dict):
+        raise _fail("missing [docs] table", path, text)
+    unknown = sorted(set(docs) - _DOCS_KEYS)
+    if unknown:
+        raise _fail(f"unknown key 'docs.{unknown[0]}'", path, text, unknown[0])
+    refs = docs.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
+        raise _fail("'docs.references' is not a list of strings", path, text, "references")
+    options = data.get("options", {})
+    if not isinstance(options, dict):
+        raise _fail("'options' is not a table", path, text, "options")
+    return Rule(
+        code=code, name=name, severity=severity, summary=summary, check=check,
+        docs=RuleDocs(
+            what=_string(docs, "what", path, text, "docs."),
+            why=_string(docs, "why", path, text, "docs."),
+            bad=_string(docs, "bad", path, text, "docs."),
+            good=_string(docs, "good", path, text, "docs."),
+            references=tuple(refs),
+        ),
+        options=options,
+    )
+
+
+def rules_directory(directory: Optional[Path] = None) -> Path:
+    """DIRECTORY, or the rules/ that ships with kpolicy."""
+    if directory is not None:
+        return directory
+    from kpolicy.resources import data_dir
+
+    return data_dir("rules")
+
+
+def load_rules(directory: Optional[Path] = None) -> tuple[Rule, ...]:
+    """Every rule in DIRECTORY (default: the shipped rules/), validated and sorted by code."""
+    root = rules_directory(directory)
+    if not root.is_dir():
+        raise KpolicyError("rules directory not found", file=root)
+    rules: list[Rule] = []
+    by_code: dict[str, Path] = {}
+    for path in sorted(root.glob("*.toml")):
+        data, text = parse_toml(path, what="rule file")
+        rule = _rule_from_table(data, path, text)
+        if rule.code in by_code:
+            raise _fail(f"code {rule.code} is also used by {by_code[rule.code].name}",
+                        path, text, "code")
+        by_code[rule.code] = path
+        rules.append(rule)
+    return tuple(sorted(rules, key=lambda r: r.code))
+
+
+def load_declarations(directory: Optional[Path] = None) -> dict[str, dict[str, Any]]:
+    """The TOML files in DIRECTORY's subdirectories (families/, evidence/), by subdir then stem."""
+    root = rules_directory(directory)
+    out: dict[str, dict[str, Any]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        tables = {path.stem: parse_toml(path, what="declaration file")[0]
+                  for path in sorted(sub.glob("*.toml"))}
+        if tables:
+            out[sub.name] = tables
+    return out
+
+
+def find_rule(rules: tuple[Rule, ...], wanted: str) -> Rule:
+    """The rule named or coded WANTED (any case), or a KpolicyError listing close matches."""
+    key = wanted.strip().lower()
+    for rule in rules:
+        if key in (rule.name, rule.code.lower()):
+            return rule
+    names = [r.name for r in rules] + [r.code for r in rules]
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `kpolicy rules` lists them"
+    raise KpolicyError(f"unknown rule '{wanted}'{hint}")
+
+
+def select_rules(
+    rules: tuple[Rule, ...], select: Optional[list[str]] = None, ignore: Optional[list[str]] = None,
+) -> tuple[Rule, ...]:
+    """RULES narrowed to SELECT (names, codes or code prefixes like KP1) minus IGNORE."""
+
+    def matching(selector: str) -> set[str]:
+        s = selector.strip()
+        prefix = s.upper() if s.upper().startswith("KP") else None
+        hits = {r.name for r in rules
+                if s.lower() == r.name or (prefix and r.code.startswith(prefix))}
+        if not hits:
+            find_rule(rules, s)  # raises with close matches
+        return hits
+
+    chosen = {r.name for r in rules} if not select else set().union(*(matching(s) for s in select))
+    for selector in ignore or []:
+        chosen -= matching(selector)
+    return tuple(r for r in rules if r.name in chosen)

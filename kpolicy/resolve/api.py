@@ -1,0 +1,167 @@
+"""resolve's front door: pick a model, read a config and a command line, and answer as JSON or text."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from kpolicy.errors import KpolicyError
+from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
+from kpolicy.resolve.engine import FeatureState, resolve_features, state_word
+from kpolicy.resolve.features import (
+    FeatureSpec,
+    inferred_features,
+    load_features,
+    stale_declarations,
+)
+from kpolicy.textio import decode_text, read_bytes
+
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ConfigInput:
+    """A .config as resolve uses it: its values and what its header says."""
+
+    path: Optional[str]  # None: the model's own Kconfig defaults
+    values: Mapping[str, str]
+    version: Optional[str]  # from the "Linux/<arch> <version> Kernel Configuration" header
+    warnings: tuple[str, ...] = ()
+    lines: Mapping[str, int] = field(default_factory=dict)  # line of each symbol's assignment
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One resolve answer: the features and the command line's fate."""
+
+    model: ResolveModel
+    config: ConfigInput
+    features: tuple[FeatureState, ...]
+    cmdline: Any  # kpolicy.cmdline's CmdlineResult
+    warnings: tuple[str, ...]
+
+
+def read_config(path: Path) -> ConfigInput:
+    """The .config at PATH (gzip'd like /proc/config.gz or plain), or KpolicyError naming the line."""
+    from kpolicy.kconfig.dotconfig import parse_dotconfig
+
+    data = read_bytes(path, what="kernel config")
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise KpolicyError(f"damaged gzip data: {exc}", file=path) from None
+    dot = parse_dotconfig(decode_text(data, file=path, what="kernel config"), file=str(path))
+    return ConfigInput(
+        str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines)
+    )
+
+
+def defaults_config(model: ResolveModel) -> ConfigInput:
+    """The model's Kconfig defaults standing in for a config."""
+    return ConfigInput(None, model.kconfig.values, model.version)
+
+
+def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
+    """This machine's config (/proc/config.gz or /boot/config-$(uname -r)) and /proc/cmdline, if any."""
+    notes = []
+    config: Optional[Path] = None
+    for candidate in (Path("/proc/config.gz"), Path(f"/boot/config-{os.uname().release}")):
+        if candidate.is_file():
+            config = candidate
+            break
+    if config is None:
+        notes.append(
+            "no /proc/config.gz or /boot/config-$(uname -r): using the newest bundled "
+            "model's x86_64 Kconfig defaults"
+        )
+    cmdline = Path("/proc/cmdline")
+    return config, (cmdline if cmdline.is_file() else None), notes
+
+
+def choose_model(
+    config: Optional[ConfigInput], model_file: Optional[Path]
+) -> tuple[ResolveModel, list[str]]:
+    """The model FILE names, else the bundled model matching CONFIG's version (with a warning when not exact)."""
+    if model_file is not None:
+        return read_model(model_file), []
+    path, warning = pick_bundled(config.version if config else None)
+    model = read_model(path)
+    return model, [warning] if warning else []
+
+
+def all_features(model: ResolveModel) -> tuple[FeatureSpec, ...]:
+    """The declared features plus those inferred from the model's discovered families."""
+    declared = load_features()
+    return declared + inferred_features(model.families, model.catalog.registrations, declared)
+
+
+def kernel_params_for(model: ResolveModel, config: ConfigInput) -> Any:
+    """kpolicy.cmdline's lookup tables for CONFIG under MODEL (reuse them across command lines)."""
+    from kpolicy.cmdline import kernel_params
+
+    return kernel_params(model.catalog, config.values, model.version_tuple, model.srcarch)
+
+
+def resolve(
+    model: ResolveModel,
+    config: ConfigInput,
+    cmdline: str,
+    *,
+    bootconfig: Optional[str] = None,
+    specs: Optional[Sequence[FeatureSpec]] = None,
+    warnings: Sequence[str] = (),
+    kp: Any = None,
+) -> Resolution:
+    """The features in force for CONFIG booted with CMDLINE (and BOOTCONFIG) under MODEL."""
+    from kpolicy.cmdline import process_cmdline
+
+    specs = tuple(specs) if specs is not None else all_features(model)
+    kp = kp if kp is not None else kernel_params_for(model, config)
+    result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
+    notes = list(warnings) + list(config.warnings)
+    notes += stale_declarations(specs, model.catalog.registrations, model.srcarch)
+    features = resolve_features(specs, model, config.values, result.events, config.lines)
+    return Resolution(model, config, features, result, tuple(notes))
+
+
+def resolution_json(res: Resolution) -> dict[str, Any]:
+    """The JSON contract: schema_version, kernel, config, features, warnings and cmdline_json's keys."""
+    from kpolicy.cmdline import cmdline_json
+
+    line = cmdline_json(res.cmdline)
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kernel": {"version": res.model.version, "arch": res.model.arch, "model": res.model.origin},
+        "config": res.config.path,
+        "features": {f.name: f.as_json() for f in res.features},
+        **line,
+        "warnings": list(res.warnings) + list(line.get("warnings", [])),
+    }
+
+
+def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
+    """One line per feature (effective state and why); VERBOSE adds the chain of each."""
+    width = max((len(f.name) for f in res.features), default=10)
+    source = res.config.path or "Kconfig defaults"
+    lines = [f"Linux {res.model.version} {res.model.arch} ({res.model.origin}); config: {source}"]
+    for f in res.features:
+        lines.append(f"{f.name:<{width}}  {state_word(f.effective):<15}  {f.why}")
+        if verbose:
+            for s in f.sources:
+                where = f" [{s.location}]" if s.location else ""
+                state = "" if s.state is None else f" -> {state_word(s.state)}"
+                lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
+            for m in f.machine:
+                lines.append(f"    machine         {m}")
+    if verbose:
+        from kpolicy.cmdline import cmdline_text
+
+        text = cmdline_text(res.cmdline).rstrip("\n")
+        if text:
+            lines += ["", "command line:", text]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,299 @@
+"""Compact resolve models: what `kpolicy resolve` needs from a tree, as deterministic gzip'd JSON.
+
+A model holds the Kconfig symbols the features and families involve (with the transitive
+closure of their dependencies, defaults and selects), the values Kconfig gives them with no
+input config, the tree's boot-parameter registrations, the families and COMMAND_LINE_SIZE.
+It is made of kpolicy's own frozen model types, so the engine reads a bundled model and a
+freshly loaded tree the same way. Reading one imports neither lark nor kconfiglib.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from kpolicy.errors import KpolicyError
+from kpolicy.families import model as families_model
+from kpolicy.families.model import Family
+from kpolicy.kconfig import model as kconfig_model
+from kpolicy.kconfig.model import Expr, KconfigModel, Location
+from kpolicy.params import model as params_model
+from kpolicy.params.model import Catalog
+from kpolicy.textio import read_bytes
+
+SCHEMA = "kpolicy-resolve-model"
+SCHEMA_VERSION = 1
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
+MAX_MODEL_BYTES = 8 * 1024 * 1024  # gzip'd; the bundled ones are well under 2 MB
+
+# Symbols the command-line side needs beyond the features' own: the built-in command line
+# and init's argument limit.
+CMDLINE_SYMBOLS = (
+    "CMDLINE_BOOL",
+    "CMDLINE",
+    "CMDLINE_OVERRIDE",
+    "CMDLINE_EXTEND",
+    "CMDLINE_FORCE",
+    "CMDLINE_FROM_BOOTLOADER",
+    "INIT_ENV_ARG_LIMIT",
+    "LSM",
+    "MODULES",
+    "64BIT",
+)
+
+
+@dataclass(frozen=True)
+class ResolveModel:
+    """Everything resolve reads about one (tree, arch)."""
+
+    version: str  # KERNELVERSION, e.g. "7.2.13"
+    arch: str
+    srcarch: str
+    command_line_size: int
+    kconfig: KconfigModel  # the involved symbols; values = Kconfig's answer with no input config
+    catalog: Catalog
+    families: tuple[Family, ...] = ()
+    origin: str = ""  # where the model came from, for messages ("bundled", a path, a tree)
+
+    @property
+    def version_tuple(self) -> tuple[int, int, int]:
+        """(VERSION, PATCHLEVEL, SUBLEVEL) of the tree the model was made from."""
+        nums = [int(n) for n in re.findall(r"\d+", self.version)[:3]] + [0, 0, 0]
+        return (nums[0], nums[1], nums[2])
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def _encode(value: object) -> Any:
+    if isinstance(value, Expr):
+        return [value.op, *(_encode(a) for a in value.args)]
+    if isinstance(value, Location):
+        return [value.file, value.line]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.default is not dataclasses.MISSING and v == f.default:
+                continue  # defaults stay implicit: smaller, and new fields do not churn old models
+            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
+                continue
+            out[f.name] = _encode(v)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v) for k, v in sorted(value.items())}
+    return value
+
+
+_CLASSES: dict[str, type] = {
+    name: obj
+    for module in (kconfig_model, params_model, families_model)
+    for name, obj in vars(module).items()
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj)
+}
+_DECODERS: dict[str, Callable[[Any], Any]] = {}
+
+
+def _decoder(type_text: str) -> Callable[[Any], Any]:
+    """A function turning JSON back into the annotated type TYPE_TEXT (cached per annotation)."""
+    hit = _DECODERS.get(type_text)
+    if hit is not None:
+        return hit
+    t = type_text.replace(" ", "")
+    fn: Callable[[Any], Any]
+    if t.startswith("Optional[") and t.endswith("]"):
+        inner = _decoder(t[len("Optional[") : -1])
+        fn = lambda v: None if v is None else inner(v)  # noqa: E731
+    elif t.startswith("tuple[") and t.endswith(",...]"):
+        item = _decoder(t[len("tuple[") : -len(",...]")])
+        fn = lambda v: tuple(item(x) for x in v)  # noqa: E731
+    elif t.startswith("Mapping[str,") or t.startswith("dict[str,"):
+        item = _decoder(t[t.index(",") + 1 : -1])
+        fn = lambda v: {k: item(x) for k, x in v.items()}  # noqa: E731
+    elif t in ("Expr", "Union[Expr,str]"):
+        fn = _decode_expr
+    elif t == "Location":
+        fn = lambda v: Location(v[0], v[1])  # noqa: E731
+    elif t in _CLASSES:
+        fn = _dataclass_decoder(_CLASSES[t])
+    else:  # str, int, bool, plain containers of them
+        fn = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+    _DECODERS[type_text] = fn
+    return fn
+
+
+def _decode_expr(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    return Expr(v[0], tuple(_decode_expr(a) for a in v[1:]))
+
+
+def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
+    fields = [
+        (f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "object"))
+        for f in dataclasses.fields(cls)
+    ]
+
+    def decode(v: Any) -> Any:
+        return cls(**{name: _decoder(t)(v[name]) for name, t in fields if name in v})
+
+    return decode
+
+
+# --- reading and writing ----------------------------------------------------------------------
+
+
+def model_to_bytes(model: ResolveModel) -> bytes:
+    """The model as deterministic gzip'd JSON (same model, same bytes)."""
+    doc = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        **_encode(dataclasses.replace(model, origin="")),
+    }
+    doc.pop("origin", None)
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
+    """Decode a model written by model_to_bytes, or raise KpolicyError naming FILE."""
+    try:
+        doc = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    except (OSError, EOFError, ValueError) as exc:
+        raise KpolicyError(f"not a kpolicy resolve model: {exc}", file=file) from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise KpolicyError("not a kpolicy resolve model", file=file)
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise KpolicyError(
+            f"resolve model schema {doc.get('schema_version')} is not supported "
+            f"(this kpolicy reads {SCHEMA_VERSION}); rebuild it with `kpolicy model build`",
+            file=file,
+        )
+    try:
+        model = _dataclass_decoder(ResolveModel)(doc)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+        raise KpolicyError(f"damaged resolve model: {exc!r}", file=file) from None
+    return dataclasses.replace(model, origin=file)  # type: ignore[no-any-return]
+
+
+def read_model(path: Path) -> ResolveModel:
+    """The resolve model stored in PATH."""
+    return model_from_bytes(
+        read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES), file=str(path)
+    )
+
+
+def bundled_models() -> dict[str, Path]:
+    """Shipped models by kernel version ("7.2.13" -> path), oldest first."""
+    found = {}
+    for path in BUNDLED_DIR.glob("linux-*-x86_64.json.gz"):
+        found[path.name[len("linux-") : -len("-x86_64.json.gz")]] = path
+    return dict(sorted(found.items(), key=lambda kv: _version_key(kv[0])))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def pick_bundled(version: Optional[str]) -> tuple[Path, Optional[str]]:
+    """The bundled model for a config of VERSION, and a warning when it is not an exact match."""
+    models = bundled_models()
+    if not models:
+        raise KpolicyError("this kpolicy ships no bundled models; pass --model FILE or --tree DIR")
+    newest = next(reversed(models))
+    if version is None:
+        return models[newest], f"the config names no kernel version; using the Linux {newest} model"
+    if version in models:
+        return models[version], None
+    want = _version_key(version)
+    same_series = [v for v in models if _version_key(v)[:2] == want[:2]]
+    if same_series:
+        v = same_series[-1]
+        return models[v], f"no bundled model for Linux {version}; using {v} (same series)"
+    older = [v for v in models if _version_key(v) <= want]
+    v = older[-1] if older else next(iter(models))
+    return models[v], f"no bundled model for Linux {version}; using the nearest, {v}"
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def symbol_closure(kconfig: KconfigModel, roots: Iterable[str]) -> frozenset[str]:
+    """ROOTS plus every symbol their dependencies, prompts, defaults and selects refer to, transitively."""
+    seen: set[str] = set()
+    work = [r for r in roots if r in kconfig.symbols]
+    choices_of = {c.name: c for c in kconfig.choices}
+    while work:
+        name = work.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        sym = kconfig.symbols[name]
+        exprs: list[Optional[Expr]] = [sym.direct_dep]
+        exprs += [d.depends_on for d in sym.definitions]
+        exprs += [p.condition for p in sym.prompts]
+        exprs += [e for d in sym.defaults for e in (d.value, d.condition)]
+        exprs += [r.condition for r in sym.selected_by + sym.implied_by]
+        refs = {n for e in exprs if e is not None for n in e.symbols()}
+        refs |= {r.source for r in sym.selected_by + sym.implied_by}
+        if sym.choice and sym.choice in choices_of:
+            refs |= set(choices_of[sym.choice].members)
+            if choices_of[sym.choice].direct_dep is not None:
+                refs |= choices_of[sym.choice].direct_dep.symbols()  # type: ignore[union-attr]
+        work.extend(n for n in refs if n in kconfig.symbols and n not in seen)
+    return frozenset(seen)
+
+
+def compact_model(
+    kconfig: KconfigModel,
+    catalog: Catalog,
+    families: tuple[Family, ...],
+    roots: Iterable[str],
+    command_line_size: int,
+) -> ResolveModel:
+    """A ResolveModel keeping only the symbols reachable from ROOTS and the families' members."""
+    roots = set(roots) | set(CMDLINE_SYMBOLS)
+    for fam in families:
+        roots |= {fam.option, *(s for s in (fam.capability, fam.default_companion) if s)}
+    for c in kconfig.choices:
+        if c.name in roots:
+            roots |= set(c.members)
+    keep = symbol_closure(kconfig, roots)
+    choices = tuple(c for c in kconfig.choices if set(c.members) & keep)
+    # Values of every symbol the parameter registrations are built under, too: the command-line
+    # side needs them to know which parameters exist when no config is given.
+    wanted_values = keep | {r.built_if for r in catalog.registrations if r.built_if}
+    values = {n: v for n, v in kconfig.values.items() if n in wanted_values and v != "n"}
+    # Only the contract's core fields: menus, warnings and the like stay behind.
+    small = KconfigModel(
+        version=kconfig.version,
+        arch=kconfig.arch,
+        srcarch=kconfig.srcarch,
+        toolchain=kconfig.toolchain,
+        symbols={n: kconfig.symbols[n] for n in sorted(keep)},
+        choices=choices,
+        values=values,
+    )
+    docs_wanted = {p for fam in families for p in fam.params}
+    small_catalog = dataclasses.replace(
+        catalog,
+        docs=tuple(d for d in catalog.docs if set(d.names) & docs_wanted),
+        static_keys=tuple(k for k in catalog.static_keys if k.symbol is None or k.symbol in keep),
+    )
+    return ResolveModel(
+        version=kconfig.version,
+        arch=kconfig.arch,
+        srcarch=kconfig.srcarch,
+        command_line_size=command_line_size,
+        kconfig=small,
+        catalog=small_catalog,
+        families=families,
+    )

@@ -1,0 +1,326 @@
+"""`kpolicy resolve`, `diff`, `report` and `model`: argument handling only; the work is in api/engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from kpolicy.cli import add_cache_arguments, cache_from_args
+from kpolicy.errors import KpolicyError
+from kpolicy.resolve.api import (
+    ConfigInput,
+    Resolution,
+    choose_model,
+    defaults_config,
+    read_config,
+    resolution_json,
+    resolution_text,
+    resolve,
+    running_system_inputs,
+)
+from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.textio import read_text
+
+DEFAULT_ARCH = "x86_64"
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE",
+        help="a model made by `kpolicy model build` (default: the bundled one matching "
+        "the config's version)",
+    )
+    p.add_argument(
+        "--tree",
+        type=Path,
+        metavar="DIR",
+        help="resolve against a kernel source tree instead of a model",
+    )
+    p.add_argument(
+        "--arch", default=DEFAULT_ARCH, help=f"ARCH with --tree (default {DEFAULT_ARCH})"
+    )
+    add_cache_arguments(p)
+
+
+def configure_resolve(p: argparse.ArgumentParser) -> None:
+    """Arguments of `kpolicy resolve`."""
+    p.description = (
+        "What a .config plus kernel command line really puts in force, and why. "
+        "Without --config/--cmdline it reads this machine's config and /proc/cmdline."
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help=".config (plain or gzip'd)")
+    line = p.add_mutually_exclusive_group()
+    line.add_argument("--cmdline", metavar="STRING", help="the boot loader's command line")
+    line.add_argument(
+        "--cmdline-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding the command line (/proc/cmdline style)",
+    )
+    line.add_argument(
+        "--cmdlines",
+        type=Path,
+        metavar="FILE.jsonl",
+        help='batch: one command line per line (a JSON string or {"cmdline": ..., '
+        '"id": ...}); one JSON result per line',
+    )
+    p.add_argument("--bootconfig", type=Path, metavar="FILE", help="bootconfig text")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="text: the chain default -> config -> command line -> effective",
+    )
+    _add_model_arguments(p)
+
+
+def _read_cmdline_file(path: Path) -> str:
+    text = read_text(path, what="command line file")
+    return text[:-1] if text.endswith("\n") else text  # /proc/cmdline ends with one newline
+
+
+def _model_and_config(
+    args: argparse.Namespace, config_path: Optional[Path]
+) -> tuple[ResolveModel, ConfigInput, list[str]]:
+    """The model to resolve with and the config input, from --tree/--model/bundled."""
+    if args.tree is not None:
+        from kpolicy.kconfig.load import load_model
+        from kpolicy.kconfig.toolchain import toolchain_from_config
+        from kpolicy.resolve.build import build_resolve_model
+        from kpolicy.resolve.features import load_features
+        from kpolicy.tree import open_tree
+
+        cache = cache_from_args(args)
+        # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
+        # the config's own values are evaluated with the config as its toolchain profile.
+        model = build_resolve_model(args.tree, args.arch, load_features(), cache)
+        model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
+        if config_path is None:
+            return model, defaults_config(model), []
+        given = read_config(config_path)
+        evaluated = load_model(
+            open_tree(args.tree),
+            args.arch,
+            config=config_path,
+            toolchain=toolchain_from_config(config_path),
+            cache=cache,
+        )
+        return (
+            model,
+            ConfigInput(given.path, evaluated.values, given.version, given.warnings, given.lines),
+            [],
+        )
+    config = read_config(config_path) if config_path is not None else None
+    model, warnings = choose_model(config, args.model)
+    return model, config or defaults_config(model), warnings
+
+
+def _emit(res: Resolution, args: argparse.Namespace) -> None:
+    if args.format == "json":
+        sys.stdout.write(json.dumps(resolution_json(res), indent=2, sort_keys=False) + "\n")
+    else:
+        sys.stdout.write(resolution_text(res, verbose=args.verbose))
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    """Resolve one config and command line (or a batch of command lines)."""
+    notes: list[str] = []
+    config_path: Optional[Path] = args.config
+    cmdline: Optional[str] = args.cmdline
+    if args.cmdline_file is not None:
+        cmdline = _read_cmdline_file(args.cmdline_file)
+    if (
+        config_path is None
+        and cmdline is None
+        and args.cmdlines is None
+        and args.model is None
+        and args.tree is None
+    ):
+        config_path, cmdline_path, notes = running_system_inputs()
+        if cmdline_path is not None:
+            cmdline = _read_cmdline_file(cmdline_path)
+    bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
+    model, config, warnings = _model_and_config(args, config_path)
+    notes += warnings
+    if args.cmdlines is not None:
+        return _run_batch(args.cmdlines, model, config, bootconfig, notes)
+    res = resolve(model, config, cmdline or "", bootconfig=bootconfig, warnings=notes)
+    for w in res.warnings:
+        print(f"kpolicy: warning: {w}", file=sys.stderr)
+    _emit(res, args)
+    return 0
+
+
+def _run_batch(
+    path: Path,
+    model: ResolveModel,
+    config: ConfigInput,
+    bootconfig: Optional[str],
+    notes: list[str],
+) -> int:
+    from kpolicy.resolve.api import all_features, kernel_params_for
+
+    specs = all_features(model)
+    kp = kernel_params_for(model, config)
+    for w in notes:
+        print(f"kpolicy: warning: {w}", file=sys.stderr)
+    text = read_text(path, what="command lines file")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item: Any = json.loads(line)
+        except ValueError as exc:
+            raise KpolicyError(f"not JSON: {exc}", file=path, line=number) from None
+        ident, boot = None, bootconfig
+        if isinstance(item, dict):
+            ident, boot, item = (
+                item.get("id"),
+                item.get("bootconfig", bootconfig),
+                item.get("cmdline"),
+            )
+        if not isinstance(item, str) or not isinstance(boot, (str, type(None))):
+            raise KpolicyError(
+                'expected a JSON string or an object with a "cmdline" string '
+                '(and optionally a "bootconfig" string)',
+                file=path,
+                line=number,
+            )
+        res = resolve(model, config, item, bootconfig=boot, specs=specs, kp=kp)
+        out = resolution_json(res)
+        if ident is not None:
+            out = {"id": ident, **out}
+        sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
+    return 0
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+def configure_diff(p: argparse.ArgumentParser) -> None:
+    """Arguments of `kpolicy diff`."""
+    p.description = (
+        "Compare the effective policy of two configs (each optionally booted with a "
+        "command line). A side is CONFIG or CONFIG:CMDLINE_FILE; --a-cmdline/--b-cmdline "
+        "give a side's command line as a string instead. Exit 1 when they differ."
+    )
+    p.add_argument("a", metavar="A", help="CONFIG[:CMDLINE_FILE]")
+    p.add_argument("b", metavar="B", help="CONFIG[:CMDLINE_FILE]")
+    p.add_argument("--a-cmdline", metavar="STRING")
+    p.add_argument("--b-cmdline", metavar="STRING")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--all", action="store_true", help="list unchanged features too")
+    _add_model_arguments(p)
+
+
+def split_side(side: str) -> tuple[Path, Optional[Path]]:
+    """CONFIG[:CMDLINE_FILE] -> (config, cmdline file); a path that exists whole is never split."""
+    if Path(side).exists() or ":" not in side:
+        return Path(side), None
+    config, _sep, cmdline = side.rpartition(":")
+    return Path(config), Path(cmdline)
+
+
+def _resolve_side(args: argparse.Namespace, side: str, cmdline: Optional[str]) -> Resolution:
+    config_path, cmdline_path = split_side(side)
+    if cmdline is not None and cmdline_path is not None:
+        raise KpolicyError(f"'{side}' names a command line file and a --*-cmdline string: pick one")
+    if cmdline_path is not None:
+        cmdline = _read_cmdline_file(cmdline_path)
+    model, config, warnings = _model_and_config(args, config_path)
+    return resolve(model, config, cmdline or "", warnings=warnings)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """Print what differs in effective policy between A and B; 1 when something does."""
+    from kpolicy.resolve.compare import diff_json, diff_resolutions, diff_text
+
+    a = _resolve_side(args, args.a, args.a_cmdline)
+    b = _resolve_side(args, args.b, args.b_cmdline)
+    for w in (*a.warnings, *b.warnings):
+        print(f"kpolicy: warning: {w}", file=sys.stderr)
+    changes = diff_resolutions(a, b)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(diff_json(a, b, changes), indent=2) + "\n")
+    else:
+        sys.stdout.write(diff_text(a, b, changes, show_all=args.all))
+    return 1 if any(c.changed for c in changes) else 0
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def configure_report(p: argparse.ArgumentParser) -> None:
+    """Arguments of `kpolicy report`."""
+    p.description = (
+        "A policy matrix, features x configs, as one self-contained HTML page. "
+        "Each CONFIG may carry a command line file as CONFIG:CMDLINE_FILE."
+    )
+    p.add_argument("configs", nargs="+", metavar="CONFIG[:CMDLINE_FILE]")
+    p.add_argument("--format", choices=("html",), default="html")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    _add_model_arguments(p)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the HTML matrix of the given configs."""
+    from kpolicy.resolve.html import report_html
+    from kpolicy.textio import atomic_write_bytes
+
+    columns = [(side, _resolve_side(args, side, None)) for side in args.configs]
+    page = report_html(columns)
+    if args.output is None:
+        sys.stdout.write(page)
+    else:
+        atomic_write_bytes(args.output, page.encode("utf-8"))
+    return 0
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+def configure_model(p: argparse.ArgumentParser) -> None:
+    """Arguments of `kpolicy model build|show`."""
+    sub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="make a compact resolve model of a tree")
+    b.add_argument("--tree", type=Path, required=True, metavar="DIR")
+    b.add_argument("--arch", default=DEFAULT_ARCH)
+    b.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    add_cache_arguments(b)
+    s = sub.add_parser("show", help="summarize a model file (or the bundled ones)")
+    s.add_argument("file", type=Path, nargs="?", metavar="FILE")
+
+
+def run_model(args: argparse.Namespace) -> int:
+    """Build a model file, or describe one."""
+    from kpolicy.resolve.bundle import bundled_models, model_to_bytes, read_model
+
+    if args.model_command == "build":
+        from kpolicy.resolve.build import build_resolve_model
+        from kpolicy.resolve.features import load_features
+        from kpolicy.textio import atomic_write_bytes
+
+        model = build_resolve_model(args.tree, args.arch, load_features(), cache_from_args(args))
+        data = model_to_bytes(model)
+        atomic_write_bytes(args.output, data)
+        print(
+            f"{args.output}: Linux {model.version} {model.arch}: {len(model.kconfig.symbols)} "
+            f"symbols, {len(model.catalog.registrations)} registrations, "
+            f"{len(model.families)} families, {len(data)} bytes"
+        )
+        return 0
+    paths = [args.file] if args.file else list(bundled_models().values())
+    for path in paths:
+        m = read_model(path)
+        print(
+            f"{path}: Linux {m.version} {m.arch}: {len(m.kconfig.symbols)} symbols, "
+            f"{len(m.catalog.registrations)} registrations, {len(m.families)} families, "
+            f"COMMAND_LINE_SIZE {m.command_line_size}"
+        )
+    return 0

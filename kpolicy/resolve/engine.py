@@ -1,0 +1,389 @@
+"""The effective state of each feature: Kconfig default -> config -> command line -> effective.
+
+Pure functions of (ResolveModel, config values, the command line's events, FeatureSpecs). The
+command line itself is processed by kpolicy.cmdline; here each token that reached one of a
+feature's parameters is read with that feature's declared parser and merge rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from kpolicy.cmdline.kstrtobool import kstrtobool
+from kpolicy.kconfig.evaluate import eval_expr
+from kpolicy.kconfig.model import KconfigModel
+from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.features import FeatureSpec, State, param_key
+
+# Event stages in which a registered handler actually ran.
+HANDLER_STAGES = ("early", "main", "setup")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One step of a feature's chain, with the reason it is what it is."""
+
+    kind: str  # "kconfig-default", "config", "cmdline", "lsm", "machine"
+    state: Optional[State]  # the state this step leaves (None: the step changed nothing)
+    reason: str
+    symbol: Optional[str] = None
+    value: Optional[str] = None  # symbol value, or the token's value
+    location: Optional[str] = None  # file:line of the symbol's definition
+    config_line: Optional[int] = None  # line of the symbol's assignment in the config
+    position: Optional[int] = None  # token index on the command line
+    token: Optional[str] = None
+    outcome: Optional[str] = None  # cmdline: "accepted", "refused", "malformed", "invalid", ...
+
+    def as_json(self) -> dict[str, Any]:
+        """This step as a JSON object (None fields left out)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    """What is in force for one feature, and the chain that led there."""
+
+    name: str
+    effective: State
+    built: bool
+    default: State  # the boot default this config builds in
+    kconfig_default: Optional[State]  # the boot default with no input config (the tree's defaults)
+    option: Optional[str]
+    params: tuple[str, ...]
+    sources: tuple[Source, ...]
+    blocked_by: tuple[str, ...] = ()  # why the build option is off
+    machine: tuple[str, ...] = ()  # what the running machine can still change
+    why: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The feature's entry in resolve's JSON "features" object."""
+        out: dict[str, Any] = {
+            "effective": self.effective,
+            "built": self.built,
+            "default": self.default,
+            "kconfig_default": self.kconfig_default,
+            "option": self.option,
+            "params": list(self.params),
+            "why": self.why,
+            "sources": [s.as_json() for s in self.sources],
+        }
+        if self.blocked_by:
+            out["blocked_by"] = list(self.blocked_by)
+        if self.machine:
+            out["machine"] = list(self.machine)
+        return out
+
+
+def state_word(state: State) -> str:
+    """STATE as text: on/off for booleans, the kernel's word otherwise."""
+    if isinstance(state, bool):
+        return "on" if state else "off"
+    return state
+
+
+# --- Kconfig side -----------------------------------------------------------------------------
+
+
+def _truth(value: str) -> int:
+    return {"y": 2, "m": 1}.get(value, 0)
+
+
+def blocked_by(kconfig: KconfigModel, values: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Why symbol NAME is off under VALUES: each unmet dependency with its symbols' values and places."""
+    sym = kconfig.symbols.get(name)
+    if sym is None:
+        return (f"{name} does not exist in Linux {kconfig.version} ({kconfig.arch})",)
+    reasons = []
+    types = {n: s.type for n, s in kconfig.symbols.items()}
+    if sym.direct_dep is not None:
+        for term in sym.direct_dep.conjuncts():
+            if eval_expr(term, values, types) == "n":
+                refs = ", ".join(
+                    f"{n}={values.get(n, 'n')} ({kconfig.symbols[n].location})"
+                    if n in kconfig.symbols
+                    else f"{n} is not defined"
+                    for n in sorted(term.symbols())
+                )
+                reasons.append(f"depends on {term} at {sym.location}: {refs}")
+    if not reasons:
+        reasons.append(f"{name} is not set in the config (it could be: its dependencies are met)")
+    return tuple(reasons)
+
+
+def _config_source(
+    kconfig: KconfigModel,
+    values: Mapping[str, str],
+    name: str,
+    state: State,
+    what: str,
+    kind: str,
+    lines: Mapping[str, int],
+) -> Source:
+    sym = kconfig.symbols.get(name)
+    value = values.get(name, "n")
+    place = str(sym.location) if sym is not None else None
+    if kind == "config":
+        line = lines.get(name)
+        origin = f"the config (line {line})" if line else "the config (not set there)"
+    else:
+        line, origin = None, "Kconfig's default"
+    return Source(
+        kind,
+        state,
+        f"{what}: {origin} has {name}={value}",
+        symbol=name,
+        value=value,
+        location=place,
+        config_line=line,
+    )
+
+
+def boot_default(
+    spec: FeatureSpec,
+    kconfig: KconfigModel,
+    values: Mapping[str, str],
+    built: bool,
+    kind: str,
+    lines: Mapping[str, int],
+) -> tuple[State, Source]:
+    """The boot state VALUES build in for SPEC before any command line, and where it comes from."""
+    if spec.build_only:
+        state: State = built
+        return state, _config_source(
+            kconfig, values, spec.build or spec.name, state, "build option", kind, lines
+        )
+    if spec.default_symbol and spec.default_symbol in kconfig.symbols:
+        on = _truth(values.get(spec.default_symbol, "n")) > 0
+        state = (not on) if spec.default_invert else on
+        what = "default companion" + (" (inverted)" if spec.default_invert else "")
+        return state, _config_source(kconfig, values, spec.default_symbol, state, what, kind, lines)
+    for member, word in spec.default_choice:
+        if values.get(member) == "y":
+            return word, _config_source(
+                kconfig, values, member, word, "default choice", kind, lines
+            )
+    if spec.default_value is not None:
+        if spec.default_choice:
+            why = "no member of the default choice is set: the code's fallback"
+        elif spec.default_symbol:
+            why = f"{spec.default_symbol} does not exist in Linux {kconfig.version}: fixed in the C source"
+        else:
+            why = "fixed in the C source"
+        return spec.default_value, Source(kind, spec.default_value, why)
+    return spec.unbuilt, Source(kind, spec.unbuilt, "no default choice set: the code's fallback")
+
+
+# --- command-line side ------------------------------------------------------------------------
+
+
+def _parse(
+    spec: FeatureSpec, param: str, value: Optional[str], version: tuple[int, int, int]
+) -> Optional[State]:
+    """The state one token asks for, or None when the handler refuses its value."""
+    if spec.parser == "flag":
+        return dict(spec.flags)[param]
+    if spec.parser == "param_bool" and value is None:
+        return True  # KERNEL_PARAM_OPS_FL_NOARG: a bool without "=" means true
+    if spec.parser in ("kstrtobool", "param_bool"):
+        return kstrtobool(value, version)
+    return value if value in spec.accepts else None
+
+
+_INVALID_REASON = {
+    "malformed": "the early handler returns an error: Malformed early option",
+    "ignored": "the handler warns and keeps the previous value",
+    "init": "the handler returns 0, so the token goes on to init",
+    "invalid": "parse_args reports it as invalid for the parameter",
+}
+
+
+def _event_param(event: Any, spec_keys: Mapping[str, str]) -> Optional[str]:
+    """The feature parameter EVENT reached (by its registration, else by name), if any."""
+    reg = getattr(event, "registration", None)
+    for name in ((reg.name,) if reg is not None else ()) + (getattr(event, "name", "") or "",):
+        hit = spec_keys.get(param_key(name))
+        if hit is not None:
+            return hit
+    return None
+
+
+def resolve_feature(
+    spec: FeatureSpec,
+    model: ResolveModel,
+    values: Mapping[str, str],
+    events: Sequence[Any],
+    lines: Mapping[str, int],
+) -> FeatureState:
+    """SPEC's effective state for a config's VALUES and the command line's EVENTS."""
+    kconfig = model.kconfig
+    built = spec.build is None or values.get(spec.build) == "y"
+    sources: list[Source] = []
+    kdefault: Optional[State] = None
+    if spec.build is None or spec.build in kconfig.symbols:
+        kbuilt = spec.build is None or kconfig.values.get(spec.build) == "y"
+        kdefault, ksrc = boot_default(spec, kconfig, kconfig.values, kbuilt, "kconfig-default", {})
+        sources.append(ksrc)
+    default, csrc = boot_default(spec, kconfig, values, built, "config", lines)
+    sources.append(csrc)
+    blocked: tuple[str, ...] = ()
+    if not built:
+        assert spec.build is not None
+        blocked = blocked_by(kconfig, values, spec.build)
+        if values.get(spec.build) == "m":
+            blocked = (
+                f"{spec.build}=m: built as a module, so its parameters are not boot parameters",
+            )
+        sources.append(
+            Source(
+                "config",
+                spec.unbuilt,
+                f"{spec.build} is not built in: " + blocked[0],
+                symbol=spec.build,
+                value=values.get(spec.build, "n"),
+            )
+        )
+    keys = {param_key(p): p for p in spec.params}
+    raise_only = spec.merge == "raise-only"
+    state: State = spec.domain[0] if raise_only else default
+    for ev in events:
+        param = _event_param(ev, keys)
+        if param is None:
+            continue
+        common = {
+            "position": getattr(ev, "index", None),
+            "token": getattr(ev, "raw", None),
+            "value": getattr(ev, "value", None),
+        }
+        stage = getattr(ev, "stage", "")
+        if not built or stage not in HANDLER_STAGES:
+            why = getattr(ev, "reason", "") or f"never reaches the {param} handler"
+            # the stage says where the token went instead (init, dropped, after "--")
+            sources.append(Source("cmdline", None, why, outcome=stage or "unknown", **common))
+            continue
+        wanted = _parse(spec, param, getattr(ev, "value", None), model.version_tuple)
+        if wanted is None:
+            sources.append(
+                Source(
+                    "cmdline",
+                    None,
+                    f"{param}: value refused: {_INVALID_REASON[spec.on_invalid]}",
+                    outcome=spec.on_invalid,
+                    **common,
+                )
+            )
+            continue
+        if raise_only and spec.rank(wanted) <= spec.rank(state):
+            sources.append(
+                Source(
+                    "cmdline",
+                    None,
+                    f"{param}={state_word(wanted)} refused: it can only "
+                    f"raise the level, already {state_word(state)}",
+                    outcome="refused",
+                    **common,
+                )
+            )
+            continue
+        if spec.merge == "enable-only" and state is True and wanted is False:
+            sources.append(
+                Source(
+                    "cmdline",
+                    None,
+                    f"{param}: once enabled it cannot be disabled (-EROFS)",
+                    outcome="refused",
+                    **common,
+                )
+            )
+            continue
+        state = wanted if not (spec.merge == "enable-only" and wanted is False) else state
+        sources.append(
+            Source(
+                "cmdline", state, f"{param} sets {state_word(state)}", outcome="accepted", **common
+            )
+        )
+    if raise_only:
+        if spec.rank(default) > spec.rank(state):
+            sources.append(
+                Source(
+                    "config",
+                    default,
+                    f"the configured level {state_word(default)} is "
+                    "applied when the LSM starts and raises the level",
+                )
+            )
+            state = default
+    if spec.lsm and built:
+        started, why = _lsm_started(spec, values, events)
+        sources.append(Source("lsm", None if started else spec.unbuilt, why))
+        if not started:
+            state = spec.unbuilt
+    effective = state if built else spec.unbuilt
+    machine = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
+    return FeatureState(
+        name=spec.name,
+        effective=effective,
+        built=built,
+        default=default if built else spec.unbuilt,
+        kconfig_default=kdefault,
+        option=spec.build,
+        params=spec.params,
+        sources=tuple(sources),
+        blocked_by=blocked,
+        machine=machine,
+        why=_why(spec, effective, built, blocked, sources),
+    )
+
+
+def _lsm_started(
+    spec: FeatureSpec, values: Mapping[str, str], events: Sequence[Any]
+) -> tuple[bool, str]:
+    """Whether SPEC's LSM starts: early LSMs always; others when named by lsm= or CONFIG_LSM."""
+    if spec.lsm_early and values.get(spec.lsm_early) == "y":
+        return True, f"the {spec.lsm} LSM is an early LSM ({spec.lsm_early}=y): always started"
+    lsm_list, origin = values.get("LSM", ""), "CONFIG_LSM"
+    for ev in events:
+        if getattr(ev, "name", None) == "lsm" and getattr(ev, "stage", "") in HANDLER_STAGES:
+            lsm_list, origin = getattr(ev, "value", "") or "", "lsm= on the command line"
+    started = spec.lsm in [n.strip() for n in lsm_list.split(",")]
+    return started, f"the {spec.lsm} LSM is {'' if started else 'not '}listed in {origin}"
+
+
+def _why(
+    spec: FeatureSpec,
+    effective: State,
+    built: bool,
+    blocked: tuple[str, ...],
+    sources: list[Source],
+) -> str:
+    if not built:
+        return f"not built: {blocked[0]}"
+    decisive = [s for s in sources if s.state is not None]
+    last = decisive[-1] if decisive else None
+    if last is None:
+        return state_word(effective)
+    if last.kind == "cmdline":
+        return f"command line token {last.position} ({last.token})"
+    if last.kind == "lsm":
+        return last.reason
+    refused = sum(1 for s in sources if s.kind == "cmdline" and s.state is None)
+    tail = f"; {refused} command-line token(s) changed nothing" if refused else ""
+    if last.symbol:
+        return f"{last.symbol}={last.value}{tail}"
+    return last.reason + tail
+
+
+def resolve_features(
+    specs: Sequence[FeatureSpec],
+    model: ResolveModel,
+    values: Mapping[str, str],
+    events: Sequence[Any],
+    lines: Optional[Mapping[str, int]] = None,
+) -> tuple[FeatureState, ...]:
+    """Every feature of SPECS that exists on the model's arch, resolved (LINES: config line per symbol)."""
+    return tuple(
+        resolve_feature(s, model, values, events, lines or {})
+        for s in specs
+        if not s.arches or model.srcarch in s.arches
+    )

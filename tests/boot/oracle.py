@@ -1,0 +1,329 @@
+"""Boot oracle: boot a real kernel under qemu with a busybox initramfs and observe what it did.
+
+Used by scripts/boot-oracle (which records tests/boot/observed.json) and by the live boot test
+(which re-observes every case and compares).  The initramfs /init prints hex dumps of its own
+argv, envp and /proc/cmdline (so empty strings, spaces and quotes survive), the whole dmesg and
+the sysfs/procfs values we care about between `@@KP-BEGIN <name>` / `@@KP-END <name>` markers,
+then powers the machine off.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BOOT_DIR = Path(__file__).resolve().parent
+CASES_FILE = BOOT_DIR / "cases.toml"
+OBSERVED_FILE = BOOT_DIR / "observed.json"
+SCHEMA_VERSION = 1
+CONFIG_NAME = "config.amd64_none_cloud-amd64"
+
+# Everything the harness itself adds to the command line, always first.  panic=-1 makes a
+# panicking kernel reboot at once, and -no-reboot turns that reboot into qemu exiting.
+HARNESS_PREFIX = "console=ttyS0 panic=-1"
+DEFAULT_MEM_MIB = 768
+BOOT_TIMEOUT_S = 90.0
+# envp entries the kernel always puts first; the record leaves them out.
+KERNEL_ENVP = ("HOME=/", "TERM=linux")
+
+# Files read on every boot, and the feature each one reports.
+FEATURE_FILES = {
+    "/sys/kernel/security/lockdown": "lockdown",
+    "/sys/kernel/mm/transparent_hugepage/enabled": "transparent_hugepage",
+    "/proc/sys/kernel/randomize_va_space": "randomize_va_space",
+    "/proc/sys/kernel/hung_task_panic": "hung_task_panic",
+}
+INT_FEATURES = ("randomize_va_space", "hung_task_panic")
+# Built-in module parameters read on every boot (bool "Y"/"N" values).
+FEATURE_PARAMS = ("zswap.enabled", "module.sig_enforce", "page_alloc.shuffle")
+
+INIT_SCRIPT = """#!/bin/sh
+B=/bin/busybox
+# Keep the kernel quiet on the console from here on, so our output is not interleaved.
+$B dmesg -n 1
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+$B mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+section() { echo "@@KP-BEGIN $1"; shift; "$@"; echo "@@KP-END"; }
+section argv $B od -An -tx1 -v /proc/1/cmdline
+section envp $B od -An -tx1 -v /proc/1/environ
+section proc_cmdline $B od -An -tx1 -v /proc/cmdline
+section dmesg $B dmesg
+section files $B grep -H '' %(files)s
+section params $B grep -r '' /sys/module/*/parameters 2>/dev/null
+echo "@@KP-DONE"
+$B poweroff -f
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One command line to boot: id, the case's own part of the command line, why it exists."""
+
+    id: str
+    cmdline: str
+    purpose: str
+    mem: int = DEFAULT_MEM_MIB
+    params: tuple[str, ...] = ()  # extra /sys/module/<mod>/parameters/<p> to record, "mod.p"
+
+    @property
+    def full_cmdline(self) -> str:
+        """The exact string passed to qemu -append (harness prefix, then the case)."""
+        return f"{HARNESS_PREFIX} {self.cmdline}" if self.cmdline else HARNESS_PREFIX
+
+
+def load_cases(path: Path = CASES_FILE) -> list[Case]:
+    """Cases from cases.toml, in file order; ids must be unique."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    cases = []
+    for raw in data.get("case", []):
+        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params"}
+        if unknown:
+            raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
+        cases.append(Case(id=raw["id"], cmdline=raw["cmdline"], purpose=raw["purpose"],
+                          mem=int(raw.get("mem", DEFAULT_MEM_MIB)),
+                          params=tuple(raw.get("params", ()))))
+    ids = [c.id for c in cases]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"{path}: duplicate case ids {dupes}")
+    return cases
+
+
+# --- initramfs ------------------------------------------------------------------------------
+
+def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0),
+                ino: int = 0) -> bytes:
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name) + 1, 0]
+    head = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
+    head += b"\0" * (-len(head) % 4)
+    return head + data + b"\0" * (-len(data) % 4)
+
+
+def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
+    """A gzip'd newc cpio holding busybox, /dev/console and the observing /init (deterministic)."""
+    script = INIT_SCRIPT % {"files": " ".join(FEATURE_FILES)}
+    entries = [
+        ("dev", 0o040755, b"", (0, 0)),
+        ("dev/console", 0o020600, b"", (5, 1)),
+        ("proc", 0o040755, b"", (0, 0)),
+        ("sys", 0o040755, b"", (0, 0)),
+        ("bin", 0o040755, b"", (0, 0)),
+        ("bin/busybox", 0o100755, busybox.read_bytes(), (0, 0)),
+        ("bin/sh", 0o120777, b"busybox", (0, 0)),
+        ("init", 0o100755, script.encode(), (0, 0)),
+    ]
+    raw = b"".join(_cpio_entry(n, m, d, r, ino=i + 1) for i, (n, m, d, r) in enumerate(entries))
+    raw += _cpio_entry("TRAILER!!!", 0)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(raw)
+    return out.getvalue()
+
+
+def build_initramfs(dest_dir: Path) -> Path:
+    """Write the initramfs into DEST_DIR (once; reused if identical) and return its path."""
+    data = initramfs_bytes()
+    path = dest_dir / "kpolicy-boot-initramfs.cpio.gz"
+    if not (path.is_file() and path.read_bytes() == data):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+# --- booting --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BootResult:
+    """The serial console of one boot and how long it took."""
+
+    serial: str
+    seconds: float
+    timed_out: bool
+
+
+def qemu_binary() -> str | None:
+    """Path of qemu-system-x86_64, or None."""
+    return shutil.which("qemu-system-x86_64")
+
+
+def boot(vmlinuz: Path, initramfs: Path, cmdline: str, mem: int = DEFAULT_MEM_MIB,
+         timeout: float = BOOT_TIMEOUT_S) -> BootResult:
+    """Boot VMLINUZ with CMDLINE under qemu (TCG) and return its serial output."""
+    qemu = qemu_binary()
+    if qemu is None:
+        raise RuntimeError("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+    argv = [qemu, "-accel", "tcg", "-m", str(mem), "-nographic", "-no-reboot",
+            "-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append", cmdline]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
+        out, timed_out = proc.stdout, False
+    except subprocess.TimeoutExpired as exc:
+        out, timed_out = exc.stdout or b"", True
+    serial = out.decode("utf-8", errors="backslashreplace").replace("\r", "")
+    return BootResult(serial, time.monotonic() - start, timed_out)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
+_UNKNOWN = re.compile(r'Unknown kernel command line parameters "(.*)", will be passed to user')
+_MALFORMED = re.compile(r"Malformed early option '(.*)'$")
+_INVALID = re.compile(r"Booting kernel: `(.*)' invalid for parameter `(.*)'$")
+_OBSOLETE = re.compile(r"Parameter (.*) is obsolete, ignored$")
+_PANIC = re.compile(r"(Kernel panic - not syncing: .*)$")
+# Other kernel messages about the command line, kept verbatim (without timestamps).
+_NOTES = re.compile(r"cannot parse|Failed to set sysctl|Unknown parameter `|too large for parameter"
+                    r"|Kernel is locked down from")
+_MEMINIT = re.compile(r"mem auto-init: .*heap alloc:(on|off), heap free:(on|off)")
+
+
+def split_sections(serial: str) -> tuple[dict[str, list[str]], list[str]]:
+    """Marker-delimited sections of /init's output, and every line outside them."""
+    sections: dict[str, list[str]] = {}
+    outside: list[str] = []
+    current: list[str] | None = None
+    for line in serial.split("\n"):
+        if line.startswith("@@KP-BEGIN "):
+            current = sections.setdefault(line[len("@@KP-BEGIN "):].strip(), [])
+        elif line.startswith("@@KP-END"):
+            current = None
+        elif current is not None:
+            current.append(line)
+        else:
+            outside.append(line)
+    return sections, outside
+
+
+def _hex_strings(lines: Sequence[str]) -> list[str]:
+    data = bytes(int(tok, 16) for line in lines for tok in line.split())
+    parts = data.split(b"\0")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return [p.decode("utf-8", errors="backslashreplace") for p in parts]
+
+
+def _bool(value: str) -> bool:
+    if value not in ("Y", "N"):
+        raise ValueError(f"not a sysfs bool: {value!r}")
+    return value == "Y"
+
+
+def _bracketed(value: str) -> str:
+    m = re.search(r"\[(\w+)\]", value)
+    if not m:
+        raise ValueError(f"no [selected] entry in {value!r}")
+    return m.group(1)
+
+
+def _path_values(lines: Iterable[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in lines:
+        path, sep, value = line.partition(":")
+        if sep:
+            values[path] = value if path not in values else values[path] + "\n" + value
+    return values
+
+
+def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
+    """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
+    sections, outside = split_sections(serial)
+    completed = "@@KP-DONE" in outside
+    # The dmesg section is the whole kernel log; without it (panic) the console has it.
+    log = [_TIMESTAMP.sub("", line) for line in sections.get("dmesg", outside)]
+    unknown = [m.group(1) for line in log if (m := _UNKNOWN.search(line))]
+    panic = [m.group(1) for line in outside if (m := _PANIC.search(_TIMESTAMP.sub("", line)))]
+    obs: dict[str, Any] = {
+        "completed": completed,
+        "argv": _hex_strings(sections["argv"])[2:] if "argv" in sections else None,
+        "envp": ([e for e in _hex_strings(sections["envp"]) if e not in KERNEL_ENVP]
+                 if "envp" in sections else None),
+        "proc_cmdline": ("".join(_hex_strings(sections["proc_cmdline"])).removesuffix("\n")
+                         if "proc_cmdline" in sections else None),
+        "unknown_raw": unknown[-1] if unknown else None,
+        "malformed_early": [m.group(1) for line in log if (m := _MALFORMED.search(line))],
+        "invalid": [{"param": m.group(2), "value": m.group(1)}
+                    for line in log if (m := _INVALID.search(line))],
+        "obsolete": [m.group(1) for line in log if (m := _OBSOLETE.search(line))],
+        "panic": panic[0] if panic else None,
+        "notes": [line for line in log if _NOTES.search(line) and not _PANIC.search(line)],
+    }
+    features: dict[str, Any] = {}
+    meminit = [m for line in log if (m := _MEMINIT.search(line))]
+    if meminit:
+        features["init_on_alloc"] = meminit[-1].group(1) == "on"
+        features["init_on_free"] = meminit[-1].group(2) == "on"
+    files = _path_values(sections.get("files", ()))
+    for path, name in FEATURE_FILES.items():
+        if path in files:
+            value = files[path]
+            features[name] = int(value) if name in INT_FEATURES else _bracketed(value)
+    sysparams = {}
+    for path, value in _path_values(sections.get("params", ())).items():
+        m = re.fullmatch(r"/sys/module/([^/]+)/parameters/([^/]+)", path)
+        if m:
+            sysparams[f"{m.group(1)}.{m.group(2)}"] = value
+    for name in FEATURE_PARAMS:
+        if name in sysparams:
+            features[name] = _bool(sysparams[name])
+    for name in params:
+        if name in sysparams:
+            features[name] = sysparams[name]
+    obs["features"] = features
+    return obs
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+def observe(case: Case, vmlinuz: Path, initramfs: Path,
+            timeout: float = BOOT_TIMEOUT_S) -> tuple[dict[str, Any], BootResult]:
+    """Boot CASE and return (its observed.json record, the raw boot result)."""
+    result = boot(vmlinuz, initramfs, case.full_cmdline, case.mem, timeout)
+    record: dict[str, Any] = {"id": case.id, "cmdline": case.full_cmdline}
+    if case.mem != DEFAULT_MEM_MIB:
+        record["mem"] = case.mem
+    record.update(parse_serial(result.serial, case.params))
+    record["timed_out"] = result.timed_out
+    return record, result
+
+
+def observe_all(cases: Sequence[Case], vmlinuz: Path, initramfs: Path, jobs: int = 2,
+                timeout: float = BOOT_TIMEOUT_S) -> list[tuple[dict[str, Any], BootResult]]:
+    """Boot every case, JOBS at a time, and return the results in case order."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda c: observe(c, vmlinuz, initramfs, timeout), cases))
+
+
+def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
+    """observed.json's text for RECORDS (sorted keys, stable order, trailing newline)."""
+    doc = {"schema_version": SCHEMA_VERSION, "kernel": vmlinuz.name, "config": CONFIG_NAME,
+           "harness_prefix": HARNESS_PREFIX, "cases": list(records)}
+    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def load_observed(path: Path = OBSERVED_FILE) -> dict[str, Any]:
+    """The recorded observations."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+if __name__ == "__main__":  # boot one command line by hand: python oracle.py VMLINUZ 'args'
+    tmp = Path("/tmp")
+    res = boot(Path(sys.argv[1]), build_initramfs(tmp), f"{HARNESS_PREFIX} {sys.argv[2]}")
+    print(res.serial)
+    print(json.dumps(parse_serial(res.serial), indent=1), f"{res.seconds:.1f}s")

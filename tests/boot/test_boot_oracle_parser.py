@@ -1,0 +1,134 @@
+"""The boot oracle's harness without booting: serial-log parsing, the initramfs, and the
+agreement between cases.toml and the recorded observed.json."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import oracle
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def od(data: bytes) -> list[str]:
+    """What busybox `od -An -tx1 -v` prints for DATA."""
+    return [" " + " ".join(f"{b:02x}" for b in data[i:i + 16]) for i in range(0, len(data), 16)]
+
+
+def synthetic_log(argv: bytes, envp: bytes, cmdline: bytes) -> str:
+    lines = ["[    0.071113] Kernel command line: whatever", "noise before /init"]
+    for name, data in (("argv", argv), ("envp", envp), ("proc_cmdline", cmdline)):
+        lines += [f"@@KP-BEGIN {name}", *od(data), "@@KP-END"]
+    lines += ["@@KP-BEGIN dmesg",
+              "[    0.1] Malformed early option 'init_on_free'",
+              "[    0.2] mem auto-init: stack:all(zero), heap alloc:off, heap free:on",
+              "[    0.3] Booting kernel: `' invalid for parameter `pause_on_oops'",
+              "@@KP-END",
+              "@@KP-BEGIN files",
+              "/sys/kernel/security/lockdown:none [integrity] confidentiality",
+              "/sys/kernel/mm/transparent_hugepage/enabled:always madvise [never]",
+              "/proc/sys/kernel/randomize_va_space:0",
+              "@@KP-END",
+              "@@KP-BEGIN params",
+              "/sys/module/zswap/parameters/enabled:Y",
+              "/sys/module/module/parameters/sig_enforce:N",
+              "/sys/module/kernel/parameters/module_blacklist:",
+              "@@KP-END",
+              "@@KP-DONE"]
+    return "\n".join(lines) + "\n"
+
+
+def test_hex_sections_keep_empty_strings_spaces_and_quotes() -> None:
+    log = synthetic_log(b"/bin/sh\0/init\0\0a b\0--\0", b"HOME=/\0TERM=linux\0x=\"q\" r\0",
+                        b"console=ttyS0  a\tb \n")
+    obs = oracle.parse_serial(log, params=["kernel.module_blacklist", "no.such"])
+    assert obs["argv"] == ["", "a b", "--"]
+    assert obs["envp"] == ['x="q" r']
+    assert obs["proc_cmdline"] == "console=ttyS0  a\tb "
+    assert obs["completed"] is True
+    assert obs["malformed_early"] == ["init_on_free"]
+    assert obs["invalid"] == [{"param": "pause_on_oops", "value": ""}]
+    assert obs["features"] == {
+        "init_on_alloc": False, "init_on_free": True, "lockdown": "integrity",
+        "transparent_hugepage": "never", "randomize_va_space": 0, "zswap.enabled": True,
+        "module.sig_enforce": False, "kernel.module_blacklist": ""}
+
+
+def test_bad_sysfs_bool_is_an_error_not_a_guess() -> None:
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace("enabled:Y", "enabled:1")
+    with pytest.raises(ValueError, match="sysfs bool"):
+        oracle.parse_serial(log)
+
+
+def test_captured_boot_log() -> None:
+    """A real serial log (see data/README) parses to what its command line asked for."""
+    log = (DATA / "serial-mixed.log").read_text(encoding="utf-8")
+    obs = oracle.parse_serial(log, params=["zswap.max_pool_percent"])
+    cmdline = obs["proc_cmdline"]
+    assert f"Kernel command line: {cmdline}" in log
+    assert obs["argv"] == ["a b", "", "tail"]
+    assert obs["envp"] == ["x=c d", "FOO=2"]
+    assert obs["unknown_raw"] == "a b x=c d FOO=2"
+    assert obs["malformed_early"] == ["init_on_alloc"]
+    assert obs["invalid"] == [{"param": "zswap.max_pool_percent", "value": "lots"}]
+    assert obs["panic"] is None and obs["completed"] is True
+    assert obs["features"]["init_on_free"] is True
+    assert obs["features"]["init_on_alloc"] is True  # the malformed value left the default
+    assert obs["features"]["lockdown"] == "integrity"
+    assert obs["features"]["transparent_hugepage"] == "madvise"
+    assert obs["features"]["module.sig_enforce"] is True
+    assert obs["features"]["zswap.max_pool_percent"] == "20"
+
+
+def test_captured_panic_log() -> None:
+    """After a Too-many-args panic nothing from /init exists; the panic line is kept."""
+    log = (DATA / "serial-panic.log").read_text(encoding="utf-8")
+    obs = oracle.parse_serial(log)
+    assert obs["completed"] is False
+    assert obs["argv"] is None and obs["envp"] is None and obs["proc_cmdline"] is None
+    assert obs["panic"] is not None and obs["panic"].startswith("Kernel panic - not syncing: Too many")
+    assert "lockdown" not in obs["features"]
+
+
+def test_initramfs_is_deterministic_and_has_init() -> None:
+    data = oracle.initramfs_bytes()
+    assert data == oracle.initramfs_bytes()
+    raw = gzip.decompress(data)
+    for name in (b"init\0", b"bin/busybox\0", b"dev/console\0", b"TRAILER!!!\0"):
+        assert name in raw
+    assert b"poweroff -f" in raw and b"/proc/1/cmdline" in raw
+
+
+def test_load_cases_rejects_duplicates_and_unknown_keys(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.toml"
+    dup.write_text('[[case]]\nid="a"\ncmdline=""\npurpose="p"\n' * 2)
+    with pytest.raises(ValueError, match="duplicate"):
+        oracle.load_cases(dup)
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[[case]]\nid="a"\ncmdline=""\npurpose="p"\nmemory=1\n')
+    with pytest.raises(ValueError, match="unknown keys"):
+        oracle.load_cases(typo)
+
+
+def test_record_matches_cases_and_is_canonical() -> None:
+    """observed.json covers cases.toml exactly, in order, and is written canonically."""
+    cases = oracle.load_cases()
+    doc = oracle.load_observed()
+    records = doc["cases"]
+    assert len(cases) >= 50
+    assert [r["id"] for r in records] == [c.id for c in cases]
+    for case, rec in zip(cases, records):
+        assert rec["cmdline"] == case.full_cmdline
+        assert rec.get("mem", oracle.DEFAULT_MEM_MIB) == case.mem
+        assert not rec["timed_out"] and (rec["completed"] or rec["panic"]), case.id
+    text = oracle.OBSERVED_FILE.read_text(encoding="utf-8")
+    assert oracle.document(records, Path(doc["kernel"])) == text
+
+
+def test_feature_cases_are_many() -> None:
+    """At least 40 cases exercise the recorded features on the command line."""
+    words = ("init_on", "init-on", "lockdown", "transparent", "zswap", "sig_enforce",
+             "sig-enforce", "shuffle", "randomize_va_space", "norandmaps")
+    assert sum(any(w in c.cmdline.lower() for w in words) for c in oracle.load_cases()) >= 40

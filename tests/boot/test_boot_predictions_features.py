@@ -1,0 +1,107 @@
+"""kpolicy resolve's feature states against what Debian's real 7.2 cloud kernel reported under qemu.
+
+For every case of tests/boot/observed.json that records features, resolve with the real 7.2 tree,
+the kernel's own config and the case's command line must give the observed state of every feature
+it supports (init_on_alloc, init_on_free, lockdown, transparent_hugepage, zswap.enabled,
+module.sig_enforce, page_alloc.shuffle, ...) — and so must the bundled 7.2 model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import in_ci, real_configs, real_tree
+
+from kpolicy.cache import Cache
+from kpolicy.resolve.api import ConfigInput, Resolution, read_config, resolve
+from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
+from kpolicy.resolve.features import FeatureSpec, load_features
+
+OBSERVED = Path(__file__).resolve().parent / "observed.json"
+DOC: dict[str, Any] = json.loads(OBSERVED.read_text(encoding="utf-8")) if OBSERVED.is_file() else {}
+CASES = [c for c in DOC.get("cases", []) if c.get("features")]
+REQUIRED = (
+    "init_on_alloc",
+    "init_on_free",
+    "lockdown",
+    "transparent_hugepage",
+    "zswap.enabled",
+    "module.sig_enforce",
+)
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="session")
+def specs() -> tuple[FeatureSpec, ...]:
+    return load_features()
+
+
+@pytest.fixture(scope="session")
+def tree_side(specs: tuple[FeatureSpec, ...]) -> tuple[ResolveModel, ConfigInput]:
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.toolchain import toolchain_from_config
+    from kpolicy.resolve.build import build_resolve_model
+    from kpolicy.tree import open_tree
+
+    cache = Cache(None, enabled=True)
+    path = real_configs("7.2") / DOC["config"]
+    model = build_resolve_model(real_tree("7.2"), "x86_64", specs, cache)
+    evaluated = load_model(
+        open_tree(real_tree("7.2")),
+        "x86_64",
+        config=path,
+        toolchain=toolchain_from_config(path),
+        cache=cache,
+    )
+    given = read_config(path)
+    return model, ConfigInput(given.path, evaluated.values, given.version, (), given.lines)
+
+
+@pytest.fixture(scope="session")
+def bundled_side() -> tuple[ResolveModel, ConfigInput]:
+    config = read_config(real_configs("7.2") / DOC["config"])
+    path, _warning = pick_bundled(config.version)
+    return read_model(path), config
+
+
+def test_the_record_has_features() -> None:
+    if not CASES:
+        msg = f"{OBSERVED} is missing or records no features: run scripts/boot-oracle"
+        if in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    seen = {k for c in CASES for k in c["features"]}
+    assert set(REQUIRED) <= seen
+
+
+def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
+    predicted = {f.name: f.effective for f in res.features}
+    return {
+        k: (predicted[k], v) for k, v in observed.items() if k in predicted and predicted[k] != v
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_tree_prediction_matches_the_boot(
+    tree_side: tuple[ResolveModel, ConfigInput],
+    specs: tuple[FeatureSpec, ...],
+    case: dict[str, Any],
+) -> None:
+    model, config = tree_side
+    res = resolve(model, config, case["cmdline"], specs=specs)
+    assert _disagreements(res, case["features"]) == {}, case["cmdline"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bundled_prediction_matches_the_boot(
+    bundled_side: tuple[ResolveModel, ConfigInput],
+    specs: tuple[FeatureSpec, ...],
+    case: dict[str, Any],
+) -> None:
+    model, config = bundled_side
+    res = resolve(model, config, case["cmdline"], specs=specs)
+    assert _disagreements(res, case["features"]) == {}, case["cmdline"]

@@ -1,0 +1,64 @@
+"""JSON and text renderings, and the batch path."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cmdline_synthetic import synthetic  # noqa: E402
+
+from kpolicy.cmdline import (  # noqa: E402
+    cmdline_json,
+    cmdline_text,
+    process_cmdline,
+    resolve_cmdlines_jsonl,
+)
+from kpolicy.errors import KpolicyError  # noqa: E402
+
+KP = synthetic()
+
+
+def test_json_has_the_contract_keys_and_values() -> None:
+    out = cmdline_json(process_cmdline(KP, "foo X=1 panic=x init_on_free=z"))
+    assert out["init"] == {"argv": ["foo"], "envp": ["X=1"]}
+    assert out["unknown"] == ["foo", "X=1"]
+    assert out["malformed_early"] == ["init_on_free"]
+    assert out["invalid"] == [{"param": "panic", "value": "x"}]
+    assert out["cmdline"]["effective"] == "foo X=1 panic=x init_on_free=z"
+    assert out["cmdline"]["truncated"] is False
+    assert [e["stage"] for e in out["events"]] == ["early", "init-argv", "init-env", "main"]
+    assert out["events"][-1]["registration"]["name"] == "panic"
+    json.dumps(out)
+
+
+def test_text_explains_every_word() -> None:
+    text = cmdline_text(process_cmdline(KP, "foo init_on_free=z -- bar"))
+    for needle in ("#0 foo: init-argv unknown", "#1 init_on_free=z: early malformed",
+                   "#3 bar: after-dashdash accepted", 'init argv: ["foo", "bar"]'):
+        assert needle in text
+
+
+def test_batch_gives_one_json_line_per_input_line() -> None:
+    lines = ['"foo"', "", '{"id": 7, "cmdline": "X=1 panic=q"}']
+    out = [json.loads(x) for x in resolve_cmdlines_jsonl(KP, lines)]
+    assert len(out) == 2
+    assert out[0]["init"]["argv"] == ["foo"]
+    assert out[1]["id"] == 7 and out[1]["invalid"] == [{"param": "panic", "value": "q"}]
+
+
+@pytest.mark.parametrize("line", ["{", "42", '{"cmdline": 1}', '{"cmdline": "a", "bootconfig": 2}'])
+def test_batch_bad_lines_name_the_line(line: str) -> None:
+    with pytest.raises(KpolicyError) as exc:
+        list(resolve_cmdlines_jsonl(KP, ['"ok"', line]))
+    assert exc.value.line == 2
+
+
+def test_batch_lines_equal_cmdline_json() -> None:
+    lines = ["foo X=1 X=2 panic=x init_on_free=z", 'a "b c" -- d', "foo X=1 X=2 panic=x init_on_free=z",
+             "caf\u00e9=\u00e9 module.sig_enforce=1 module.sig_enforce=0"]
+    got = [json.loads(x) for x in resolve_cmdlines_jsonl(KP, [json.dumps(x) for x in lines])]
+    assert got == [cmdline_json(process_cmdline(KP, x)) for x in lines]

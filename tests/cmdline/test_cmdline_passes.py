@@ -1,0 +1,165 @@
+"""The early pass, the main pass, __setup matching, init's argv/envp, `--`, sysctls, limits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cmdline_synthetic import CONFIG, synthetic  # noqa: E402
+
+from kpolicy.cmdline import CmdlineResult, process_cmdline  # noqa: E402
+from kpolicy.errors import KpolicyError  # noqa: E402
+
+KP = synthetic()
+
+
+def run(line: str, **kw: object) -> CmdlineResult:
+    return process_cmdline(KP, line, **kw)  # type: ignore[arg-type]
+
+
+def outcomes(r: CmdlineResult) -> list[tuple[str, str, str]]:
+    return [(e.raw, e.stage, e.outcome) for e in r.events]
+
+
+def test_unknown_words_go_to_init_argv_and_envp_and_are_listed_in_order() -> None:
+    r = run("foo BAR=1 baz x.y=2")
+    assert r.init_argv == ("foo", "baz")
+    assert r.init_envp == ("BAR=1",)
+    assert r.unknown == ("foo", "baz", "BAR=1")  # argv first, then envp, as the kernel prints
+
+
+def test_early_param_bad_value_is_malformed_and_never_reaches_init() -> None:
+    r = run("init_on_alloc=maybe init_on_free lockdown=none lockdown=integrity")
+    assert r.malformed_early == ("init_on_alloc", "init_on_free", "lockdown")
+    assert r.unknown == () and r.init_argv == ()
+    assert ("lockdown=integrity", "early", "accepted") in outcomes(r)
+
+
+def test_dashes_and_underscores_are_the_same_but_case_matters() -> None:
+    r = run("init-on-free=1 Init_on_alloc=0 module.sig-enforce=1")
+    assert ("init-on-free=1", "early", "accepted") in outcomes(r)
+    assert ("module.sig-enforce=1", "main", "accepted") in outcomes(r)
+    assert r.init_envp == ("Init_on_alloc=0",)
+
+
+def test_module_and_core_params_parse_values_and_report_invalid_ones() -> None:
+    r = run("panic=x zswap.max_pool_percent=lots zswap.enabled zswap.enabled=maybe "
+            "crash_kexec_post_notifiers inv.flag panic=-1")
+    assert r.invalid == (("panic", "x"), ("zswap.max_pool_percent", "lots"), ("zswap.enabled", ""),
+                         ("zswap.enabled", "maybe"), ("inv.flag", ""))
+    assert ("crash_kexec_post_notifiers", "main", "accepted") in outcomes(r)
+    assert ("panic=-1", "main", "accepted") in outcomes(r)
+    assert r.unknown == ()
+
+
+def test_charp_longer_than_1024_is_too_large_not_invalid() -> None:
+    r = run("drv.name=" + "a" * 1025)
+    assert r.invalid == () and outcomes(r)[0][1:] == ("main", "too-large")
+
+
+def test_enable_only_refuses_a_later_zero() -> None:
+    r = run("module.sig_enforce=1 module.sig_enforce=0")
+    assert r.invalid == (("module.sig_enforce", "0"),)
+    assert run("module.sig_enforce=0").invalid == ()
+    forced = synthetic({**CONFIG, "MODULE_SIG_FORCE": "y"})
+    assert process_cmdline(forced, "module.sig_enforce=0").invalid == (("module.sig_enforce", "0"),)
+
+
+def test_params_of_code_not_built_in_are_unknown() -> None:
+    r = run("modular.opt=1 early_only_in_module=1")
+    assert r.unknown == ("early_only_in_module=1",)  # dotted one dropped for modprobe
+    assert r.malformed_early == ()
+    assert "MODULAR" in r.events[-1].reason
+    assert "MODULAR" in r.events[0].reason
+
+
+def test_setup_prefix_matching_and_handlers_that_return_0() -> None:
+    r = run("norandmapsXYZ norandmaps=1 ro root=/dev/sda rw transparent_hugepage=sometimes "
+            "transparent_hugepage=never transparent-hugepage=always Transparent_hugepage=never")
+    assert r.init_argv == ("rw",)
+    assert r.init_envp == ("transparent_hugepage=sometimes", "Transparent_hugepage=never")
+    assert ("root=/dev/sda", "setup", "refused") in outcomes(r)  # "ro" matches, returns 0
+    assert ("root=/dev/sda", "setup", "accepted") in outcomes(r)  # then "root=" takes it
+    assert ("transparent-hugepage=always", "setup", "accepted") in outcomes(r)
+
+
+def test_env_replacement_keeps_the_first_place() -> None:
+    r = run("FOO=1 BAR=x FOO=2 TERM=vt100")
+    assert r.init_envp == ("TERM=vt100", "FOO=2", "BAR=x")  # TERM took TERM=linux's slot
+    assert r.unknown == ("FOO=2", "BAR=x")  # TERM replaced the kernel's own entry
+    assert ("FOO=2", "init-env", "replaced") in outcomes(r)
+
+
+def test_repeats_call_the_handler_each_time() -> None:
+    r = run("init_on_free=1 init_on_free=maybe init_on_free=0")
+    assert [e.outcome for e in r.events] == ["accepted", "malformed", "accepted"]
+
+
+def test_double_dash_sends_the_rest_to_init_argv() -> None:
+    r = run("init_on_free=1 -- foo bar=1 init_on_alloc=0 -- x")
+    assert r.init_argv == ("foo", "bar=1", "init_on_alloc=0", "--", "x")
+    assert r.unknown == () and r.init_envp == ()
+    assert [e.raw for e in r.events if e.stage == "early"] == ["init_on_free=1"]
+    assert run('"--" x').init_argv == ("x",)
+    assert run("--=1 y").init_envp == ("--=1",)
+
+
+def test_init_equals_discards_earlier_argv() -> None:
+    r = run("a b init=/bin/sh c")
+    assert r.init_argv == ("c",)
+    assert r.unknown == ("c",)
+
+
+def test_bootloader_identifiers_and_sysctl_aliases_are_dropped() -> None:
+    r = run("BOOT_IMAGE=/vmlinuz kexec_jump hung_task_panic=1 sysctl.kernel.foo=2 sysctl/vm/x=1")
+    assert r.unknown == ("sysctl/vm/x=1",)  # no dot in the name: not dropped by the main pass
+    assert r.sysctls == (("kernel.hung_task_panic", "1"), ("kernel.foo", "2"), ("vm.x", "1"))
+    assert run("sysctl.kernel.foo").invalid == (("sysctl.kernel.foo", ""),)
+
+
+def test_the_32_limit_panics_one_past_it() -> None:
+    ok = run(" ".join(f"a{i}" for i in range(32)))
+    assert len(ok.init_argv) == 32 and ok.errors == ()
+    over = run(" ".join(f"a{i}" for i in range(33)))
+    assert over.errors == ("Too many boot init vars at `a32'",)
+    assert over.unknown == ()  # the kernel prints nothing once the panic is armed
+    env_ok = run(" ".join(f"E{i}=1" for i in range(31)))
+    assert env_ok.errors == () and len(env_ok.init_envp) == 31
+    env_over = run(" ".join(f"E{i}=1" for i in range(32)))
+    assert env_over.errors == ("Too many boot env vars at `E31=1'",)
+    dash = run("-- " + " ".join(f"a{i}" for i in range(33)))
+    assert dash.errors == ("Too many boot init vars at `a32'",) and len(dash.init_argv) == 32
+
+
+def test_hostile_input_gets_an_answer_or_a_kpolicy_error() -> None:
+    r = run("a\0b c")
+    assert r.init_argv == ("a",) and any("NUL" in w for w in r.warnings)
+    r = run("x\x01y")
+    assert r.init_argv == ("x\x01y",) and r.warnings
+    r = run('foo="unbalanced and long ' + "z" * 5000)
+    assert r.truncated and len(r.effective) == 2047
+    with pytest.raises(KpolicyError):
+        run("a" * (2 << 20))
+    assert run("caf\u00e9").init_argv == ("caf\u00e9",)
+
+
+def test_kstrtobool_follows_the_version() -> None:
+    old = synthetic(version=(6, 12, 0))
+    assert process_cmdline(old, "init_on_free=enable").malformed_early == ("init_on_free",)
+    assert run("init_on_free=enable").malformed_early == ()
+
+
+def test_bootconfig_words_skip_the_early_pass() -> None:
+    kp = synthetic({**CONFIG, "BOOT_CONFIG": "y"})
+    bc = "kernel.init_on_free = maybe\nkernel.FOO = 1\ninit.arg = x\nkernel.panic = y"
+    r = process_cmdline(kp, "bootconfig BAR=2 -- z", bootconfig=bc)
+    assert r.malformed_early == ()  # never applied, so never refused
+    assert r.invalid == (("panic", "y"),)
+    assert r.init_envp == ("FOO=1", "BAR=2")
+    assert r.init_argv == ("bootconfig", "z", "arg=x")
+    ignored = process_cmdline(kp, "BAR=2", bootconfig=bc)
+    assert ignored.init_envp == ("BAR=2",) and ignored.warnings
+    assert process_cmdline(KP, "bootconfig", bootconfig=bc).init_envp == ()

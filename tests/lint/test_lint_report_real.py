@@ -1,0 +1,39 @@
+"""`kpolicy lint` on the newest real tree: every finding points at a real line, output is stable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import real_tree
+
+from kpolicy.cli import main
+from kpolicy.lint.rules_loader import load_rules
+
+
+@pytest.mark.real
+def test_real_tree_lint_points_at_real_lines_and_is_byte_identical(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = real_tree("newest")
+    cache = tmp_path_factory.mktemp("lint-real-cache")
+    argv = ["lint", "--tree", str(tree), "--cache-dir", str(cache), "--format", "json"]
+    code = main(argv)
+    first = capsys.readouterr()
+    assert code in (0, 1), first.err
+    doc = json.loads(first.out)
+    findings = doc["findings"]
+    assert (code == 1) == any(f["severity"] in ("warning", "error") for f in findings)
+    rules = {r.name: r for r in load_rules()}
+    for f in findings:
+        assert rules[f["rule"]].code == f["code"]
+        assert f["severity"] == rules[f["rule"]].severity
+        if f["file"] is not None:
+            path = tree / f["file"]
+            assert not Path(f["file"]).is_absolute() and path.is_file(), f
+            if f["line"] is not None:
+                assert 1 <= f["line"] <= path.read_bytes().count(b"\n") + 1, f
+    # Warm run: the same bytes.
+    assert main(argv) == code
+    assert capsys.readouterr().out == first.out

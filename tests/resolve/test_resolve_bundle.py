@@ -1,0 +1,76 @@
+"""The compact model format: lossless, deterministic, versioned, and refusing damaged input."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from resolve_synthetic import model_fixture  # noqa: F401 (fixtures)
+
+from kpolicy.errors import KpolicyError
+from kpolicy.resolve.bundle import (
+    SCHEMA_VERSION,
+    ResolveModel,
+    model_from_bytes,
+    model_to_bytes,
+    pick_bundled,
+    read_model,
+    symbol_closure,
+)
+
+
+def test_round_trip_is_lossless(model: ResolveModel) -> None:
+    back = model_from_bytes(model_to_bytes(model), file="m")
+    assert dataclasses.replace(back, origin=model.origin) == model
+    assert back.origin == "m"
+
+
+def test_bytes_are_deterministic(model: ResolveModel) -> None:
+    a = model_to_bytes(model)
+    b = model_to_bytes(model_from_bytes(a, file="x"))
+    assert a == b
+    doc = json.loads(gzip.decompress(a))
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["version"] == "7.2.13"
+
+
+def test_damaged_and_foreign_files_are_errors(tmp_path: Path, model: ResolveModel) -> None:
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(model_to_bytes(model)[:50])
+    with pytest.raises(KpolicyError, match="not a kpolicy resolve model"):
+        read_model(bad)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": "something-else"}))
+    with pytest.raises(KpolicyError):
+        read_model(other)
+    doc = json.loads(gzip.decompress(model_to_bytes(model)))
+    doc["schema_version"] = SCHEMA_VERSION + 1
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(doc))
+    with pytest.raises(KpolicyError, match="not supported"):
+        read_model(newer)
+
+
+def test_closure_follows_dependencies(model: ResolveModel) -> None:
+    keep = symbol_closure(model.kconfig, ["RANDOMIZE_KSTACK_OFFSET_DEFAULT"])
+    assert keep == {
+        "RANDOMIZE_KSTACK_OFFSET_DEFAULT",
+        "RANDOMIZE_KSTACK_OFFSET",
+        "HAVE_ARCH_RANDOMIZE_KSTACK_OFFSET",
+    }
+
+
+def test_bundled_model_choice_warns_when_not_exact() -> None:
+    from kpolicy.resolve.bundle import bundled_models
+
+    models = bundled_models()
+    if not models:
+        pytest.skip("no bundled models yet")
+    newest = list(models)[-1]
+    assert pick_bundled(newest) == (models[newest], None)
+    path, warning = pick_bundled(newest + "-rc9")
+    assert warning is not None
+    path, warning = pick_bundled(None)
+    assert path == models[newest] and warning is not None

@@ -1,0 +1,211 @@
+"""`kpolicy resolve|diff|report|model` end to end on the hand-made model (no tree needed)."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: F401 (fixtures)
+
+from kpolicy.cli import main
+
+
+def write_config(path: Path, values: dict[str, str]) -> Path:
+    lines = [
+        "#",
+        "# Automatically generated file; DO NOT EDIT.",
+        "# Linux/x86 7.2.13 Kernel Configuration",
+        "#",
+    ]
+    for name, value in sorted(values.items()):
+        if value == "n":
+            lines.append(f"# CONFIG_{name} is not set")
+        elif value in ("y", "m") or value.isdigit():
+            lines.append(f"CONFIG_{name}={value}")
+        else:
+            lines.append(f'CONFIG_{name}="{value}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "cloud.config", CLOUD)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_resolve_json_contract(
+    capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
+) -> None:
+    code, out, _err = run(
+        capsys,
+        "resolve",
+        "--model",
+        str(model_file),
+        "--config",
+        str(cloud),
+        "--cmdline",
+        "init_on_alloc=0 foo=bar -- x",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["schema_version"] == 1
+    for key in ("init", "unknown", "malformed_early", "invalid", "cmdline", "events"):
+        assert key in doc
+    f = doc["features"]["init_on_alloc"]
+    assert f["effective"] is False and f["built"] is True and f["default"] is True
+    assert [s["kind"] for s in f["sources"]] == ["kconfig-default", "config", "cmdline"]
+    config_step = f["sources"][1]
+    assert config_step["symbol"] == "INIT_ON_ALLOC_DEFAULT_ON" and config_step["config_line"] > 0
+    assert doc["features"]["lockdown"]["effective"] == "none"
+    assert doc["init"]["envp"] == ["foo=bar"] and doc["init"]["argv"] == ["x"]
+
+
+def test_resolve_text_and_verbose(
+    capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "resolve",
+        "--model",
+        str(model_file),
+        "--config",
+        str(cloud),
+        "--cmdline",
+        "lockdown=integrity",
+    )
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("lockdown "))
+    assert "integrity" in line and "lockdown=integrity" in line
+    _code, verbose, _ = run(
+        capsys,
+        "resolve",
+        "--model",
+        str(model_file),
+        "--config",
+        str(cloud),
+        "--cmdline",
+        "lockdown=integrity",
+        "-v",
+    )
+    assert "kconfig-default" in verbose and "LOCK_DOWN_KERNEL_FORCE_NONE" in verbose
+
+
+def test_cmdline_file_and_batch(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_file: Path, cloud: Path
+) -> None:
+    cmdfile = tmp_path / "cmdline"
+    cmdfile.write_text("init_on_free=1\n")
+    _c, out, _ = run(
+        capsys,
+        "resolve",
+        "--model",
+        str(model_file),
+        "--config",
+        str(cloud),
+        "--cmdline-file",
+        str(cmdfile),
+        "--format",
+        "json",
+    )
+    assert json.loads(out)["features"]["init_on_free"]["effective"] is True
+    batch = tmp_path / "lines.jsonl"
+    batch.write_text('"init_on_free=1"\n{"id": "b", "cmdline": "init_on_free=0"}\n')
+    code, out, _ = run(
+        capsys,
+        "resolve",
+        "--model",
+        str(model_file),
+        "--config",
+        str(cloud),
+        "--cmdlines",
+        str(batch),
+    )
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and len(rows) == 2 and rows[1]["id"] == "b"
+    assert [r["features"]["init_on_free"]["effective"] for r in rows] == [True, False]
+
+
+def test_bad_inputs_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_file: Path
+) -> None:
+    code, _out, err = run(
+        capsys, "resolve", "--model", str(model_file), "--config", str(tmp_path / "missing")
+    )
+    assert code == 2 and err.count("\n") == 1 and "error" in err
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text('"ok"\n{broken\n')
+    code, _out, err = run(capsys, "resolve", "--model", str(model_file), "--cmdlines", str(batch))
+    assert code == 2 and f"{batch}:2: error" in err
+
+
+def test_diff_reports_changes_and_exit_code(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_file: Path, cloud: Path
+) -> None:
+    hardened = write_config(tmp_path / "hard.config", {**CLOUD, "INIT_ON_FREE_DEFAULT_ON": "y"})
+    cmd = tmp_path / "cmd"
+    cmd.write_text("lockdown=integrity\n")
+    code, out, _ = run(capsys, "diff", "--model", str(model_file), str(cloud), f"{hardened}:{cmd}")
+    assert code == 1
+    changed = [x.split()[1] for x in out.splitlines() if x.startswith("! ")]
+    assert changed == ["init_on_free", "lockdown"]
+    code, out, _ = run(capsys, "diff", "--model", str(model_file), str(cloud), str(cloud))
+    assert code == 0 and "no difference" in out
+    code, out, _ = run(
+        capsys,
+        "diff",
+        "--model",
+        str(model_file),
+        "--format",
+        "json",
+        str(cloud),
+        str(cloud),
+        "--b-cmdline",
+        "init_on_alloc=0",
+    )
+    doc = json.loads(out)
+    assert code == 1 and [c["feature"] for c in doc["changes"]] == ["init_on_alloc"]
+
+
+class Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "td" and "data-feature" in a:
+            self.cells.append(a)
+
+
+def test_report_html_is_self_contained_and_deterministic(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, model_file: Path, cloud: Path
+) -> None:
+    other = write_config(
+        tmp_path / "other.config",
+        {**CLOUD, "TRANSPARENT_HUGEPAGE_ALWAYS": "n", "TRANSPARENT_HUGEPAGE_MADVISE": "y"},
+    )
+    out1, out2 = tmp_path / "a.html", tmp_path / "b.html"
+    for out in (out1, out2):
+        assert (
+            main(["report", "--model", str(model_file), str(cloud), str(other), "-o", str(out)])
+            == 0
+        )
+    page = out1.read_text()
+    assert page == out2.read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    parser = Cells()
+    parser.feed(page)
+    thp = [c for c in parser.cells if c["data-feature"] == "transparent_hugepage"]
+    assert [c["data-state"] for c in thp] == ["always", "madvise"]
+    assert all("changed" in c["class"] for c in thp)
+    assert all(c["title"] for c in parser.cells)

@@ -1,0 +1,146 @@
+"""The feature engine on the hand-made model: each merge rule, parser and Kconfig reason."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: F401 (fixtures)
+
+from kpolicy.resolve.api import ConfigInput, resolve
+from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.engine import FeatureState
+
+
+def features(model: ResolveModel, cmdline: str, **config: str) -> dict[str, FeatureState]:
+    values = {**CLOUD, **config}
+    res = resolve(model, ConfigInput("cloud.config", values, "7.2.13"), cmdline)
+    return {f.name: f for f in res.features}
+
+
+def cmdline_outcomes(f: FeatureState) -> list[Any]:
+    return [(s.token, s.outcome) for s in f.sources if s.kind == "cmdline"]
+
+
+def test_config_default_applies_without_cmdline(model: ResolveModel) -> None:
+    f = features(model, "")
+    assert f["init_on_alloc"].effective is True
+    assert f["init_on_free"].effective is False
+    assert f["transparent_hugepage"].effective == "always"
+    assert f["vsyscall"].effective == "none"
+    assert f["slab_nomerge"].effective is False  # SLAB_MERGE_DEFAULT=y, inverted
+    assert f["init_on_alloc"].kconfig_default is False  # no input config: the symbol is off
+
+
+def test_last_wins_and_kstrtobool_words(model: ResolveModel) -> None:
+    f = features(model, "init_on_free=1 init_on_free=off init_on_free=Yes")
+    assert f["init_on_free"].effective is True
+    assert [o for _t, o in cmdline_outcomes(f["init_on_free"])] == ["accepted"] * 3
+
+
+def test_kstrtobool_follows_the_model_version(model: ResolveModel) -> None:
+    assert features(model, "init_on_free=e")["init_on_free"].effective is True  # 7.2 >= 6.16
+    old = dataclasses.replace(model, version="6.12.117")
+    assert features(old, "init_on_free=e")["init_on_free"].effective is False
+    assert cmdline_outcomes(features(old, "init_on_free=e")["init_on_free"]) == [
+        ("init_on_free=e", "malformed")
+    ]
+
+
+def test_early_bool_without_value_is_malformed(model: ResolveModel) -> None:
+    f = features(model, "init_on_alloc")["init_on_alloc"]
+    assert f.effective is True
+    assert cmdline_outcomes(f) == [("init_on_alloc", "malformed")]
+
+
+def test_module_bool_without_value_means_true(model: ResolveModel) -> None:
+    assert features(model, "zswap.enabled")["zswap.enabled"].effective is True
+
+
+def test_lockdown_only_rises(model: ResolveModel) -> None:
+    f = features(model, "lockdown=confidentiality lockdown=integrity")["lockdown"]
+    assert f.effective == "confidentiality"
+    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "refused"]
+
+
+def test_lockdown_none_is_not_a_word_the_handler_takes(model: ResolveModel) -> None:
+    f = features(model, "lockdown=integrity lockdown=none")["lockdown"]
+    assert f.effective == "integrity"
+    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "malformed"]
+
+
+def test_lockdown_configured_level_raises_a_lower_cmdline(model: ResolveModel) -> None:
+    f = features(
+        model,
+        "lockdown=integrity",
+        LOCK_DOWN_KERNEL_FORCE_NONE="n",
+        LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY="y",
+    )["lockdown"]
+    assert f.effective == "confidentiality"
+
+
+def test_lockdown_needs_its_lsm_started(model: ResolveModel) -> None:
+    late = {"SECURITY_LOCKDOWN_LSM_EARLY": "n", "LSM": "yama,apparmor"}
+    f = features(model, "lockdown=confidentiality", **late)["lockdown"]
+    assert f.effective == "none"
+    assert "not listed in CONFIG_LSM" in f.why
+    g = features(model, "lsm=lockdown,yama lockdown=confidentiality", **late)["lockdown"]
+    assert g.effective == "confidentiality"
+
+
+def test_enable_only_refuses_a_later_zero(model: ResolveModel) -> None:
+    f = features(model, "module.sig_enforce=1 module.sig_enforce=0")["module.sig_enforce"]
+    assert f.effective is True
+    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "refused"]
+    assert features(model, "", MODULE_SIG_FORCE="y")["module.sig_enforce"].effective is True
+    forced = features(model, "module.sig_enforce=0", MODULE_SIG_FORCE="y")["module.sig_enforce"]
+    assert forced.effective is True
+
+
+def test_invalid_enum_word_keeps_the_default(model: ResolveModel) -> None:
+    f = features(model, "transparent_hugepage=sometimes")["transparent_hugepage"]
+    assert f.effective == "always"
+    # the handler refuses the word (returns 0), so the token then goes on to init's envp
+    assert cmdline_outcomes(f) == [
+        ("transparent_hugepage=sometimes", "init"),
+        ("transparent_hugepage=sometimes", "init-env"),
+    ]
+    assert (
+        features(model, "transparent_hugepage=madvise")["transparent_hugepage"].effective
+        == "madvise"
+    )
+
+
+def test_machine_dependency_is_reported(model: ResolveModel) -> None:
+    f = features(model, "")["transparent_hugepage"]
+    assert any("512 MiB" in m for m in f.machine)
+
+
+def test_flag_parameters_set_constants_in_order(model: ResolveModel) -> None:
+    assert features(model, "slab_nomerge")["slab_nomerge"].effective is True
+    assert features(model, "slub_nomerge slab_merge")["slab_nomerge"].effective is False
+
+
+def test_build_only_family_names_the_blocking_dependency(model: ResolveModel) -> None:
+    f = features(model, "")["MSEAL_SYSTEM_MAPPINGS"]
+    assert f.built is False and f.effective is False
+    assert "!CHECKPOINT_RESTORE" in f.blocked_by[0]
+    assert "CHECKPOINT_RESTORE=y (Kconfig.test:31)" in f.blocked_by[0]
+    assert "Kconfig.test:33" in f.blocked_by[0]  # where MSEAL_SYSTEM_MAPPINGS is defined
+    assert (
+        features(model, "", CHECKPOINT_RESTORE="n", MSEAL_SYSTEM_MAPPINGS="y")[
+            "MSEAL_SYSTEM_MAPPINGS"
+        ].effective
+        is True
+    )
+
+
+def test_unbuilt_feature_ignores_its_parameter(model: ResolveModel) -> None:
+    f = features(model, "zswap.enabled=1", ZSWAP="n")["zswap.enabled"]
+    assert f.built is False and f.effective is False
+    assert cmdline_outcomes(f)[0][1] != "accepted"
+
+
+def test_arch_specific_feature_is_absent_elsewhere(model: ResolveModel) -> None:
+    arm = dataclasses.replace(model, srcarch="arm64", arch="arm64")
+    assert "vsyscall" not in features(arm, "")

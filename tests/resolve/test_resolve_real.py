@@ -1,0 +1,80 @@
+"""Real trees: resolve with a tree equals resolve with the bundled model; the bundle is not stale."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import real_configs, real_tree
+
+from kpolicy.cache import Cache
+from kpolicy.resolve.api import ConfigInput, read_config, resolve
+from kpolicy.resolve.bundle import bundled_models, model_to_bytes, pick_bundled, read_model
+from kpolicy.resolve.features import load_features
+
+pytestmark = pytest.mark.real
+CMDLINE = "init_on_free=1 lockdown=integrity transparent_hugepage=madvise zswap.enabled=1 -- x"
+
+
+def _tree_resolution(version: str, config_name: str):  # type: ignore[no-untyped-def]
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.toolchain import toolchain_from_config
+    from kpolicy.resolve.build import build_resolve_model
+    from kpolicy.tree import open_tree
+
+    cache = Cache(None, enabled=True)
+    path = real_configs(version) / config_name
+    model = build_resolve_model(real_tree(version), "x86_64", load_features(), cache)
+    evaluated = load_model(
+        open_tree(real_tree(version)),
+        "x86_64",
+        config=path,
+        toolchain=toolchain_from_config(path),
+        cache=cache,
+    )
+    given = read_config(path)
+    config = ConfigInput(given.path, evaluated.values, given.version, (), given.lines)
+    return model, resolve(model, config, CMDLINE)
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_tree_and_bundled_model_agree(version: str) -> None:
+    name = "config.amd64_none_amd64"
+    model, from_tree = _tree_resolution(version, name)
+    config = read_config(real_configs(version) / name)
+    path, warning = pick_bundled(config.version)
+    assert warning is None
+    from_bundle = resolve(read_model(path), config, CMDLINE)
+    as_tree = {f.name: (f.effective, f.built, f.default, f.blocked_by) for f in from_tree.features}
+    as_bundle = {
+        f.name: (f.effective, f.built, f.default, f.blocked_by) for f in from_bundle.features
+    }
+    assert as_tree == as_bundle
+    assert len(as_tree) >= 11
+
+
+def test_mseal_is_blocked_by_checkpoint_restore_on_debian_72() -> None:
+    config = read_config(real_configs("7.2") / "config.amd64_none_amd64")
+    path, _w = pick_bundled(config.version)
+    res = resolve(read_model(path), config, "")
+    mseal = next(f for f in res.features if f.name == "MSEAL_SYSTEM_MAPPINGS")
+    assert mseal.built is False
+    assert (
+        "!CHECKPOINT_RESTORE" in mseal.blocked_by[0]
+        and "CHECKPOINT_RESTORE=y" in mseal.blocked_by[0]
+    )
+    assert "security/Kconfig:" in mseal.blocked_by[0]
+
+
+def test_bundled_72_model_is_not_stale() -> None:
+    from kpolicy.resolve.build import build_resolve_model
+
+    rebuilt = build_resolve_model(real_tree("7.2"), "x86_64", load_features(), Cache(enabled=False))
+    shipped = bundled_models().get(rebuilt.version)
+    assert shipped is not None, f"no bundled model for {rebuilt.version}: run scripts/build-models"
+    assert model_to_bytes(rebuilt) == shipped.read_bytes(), "run scripts/build-models"
+
+
+def test_bundled_models_are_small() -> None:
+    models = bundled_models()
+    assert {v.rsplit(".", 1)[0] for v in models} >= {"6.1", "6.12", "7.2"}
+    for path in models.values():
+        assert path.stat().st_size <= 2 * 1024 * 1024
