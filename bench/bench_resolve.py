@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Warm `kpolicy resolve` from a shell (bundled model) beside `make olddefconfig` on the same config.
+"""Warm `kpolicy resolve` (bundled model) from a shell, beside `make olddefconfig` on one config.
 
 usage: bench/bench_resolve.py [-n RUNS] [--version 7.2]
 Prints medians of wall time including interpreter start, the ratio to the 150 ms target, and
@@ -69,8 +69,9 @@ def main() -> int:
     heavy = subprocess.run(probe, capture_output=True, text=True, check=True).stderr.strip()
     resolve_ms = median_ms(kpolicy, args.runs)
     print(
-        f"kpolicy resolve (bundled model, json): median {resolve_ms:.0f} ms over {args.runs} runs; "
-        f"target {TARGET_MS:.0f} ms -> ratio {resolve_ms / TARGET_MS:.2f} ({heavy.splitlines()[-1]})"
+        f"kpolicy resolve (bundled model, json): median {resolve_ms:.0f} ms, {args.runs} runs; "
+        f"target {TARGET_MS:.0f} ms -> ratio {resolve_ms / TARGET_MS:.2f} "
+        f"({heavy.splitlines()[-1]})"
     )
     if not (tree / "Makefile").is_file() or shutil.which("make") is None:
         print("make olddefconfig: skipped (no tree or no make)")

@@ -57,6 +57,23 @@ def decode_text(data: bytes, *, file: PathLike, what: str = "file") -> str:
                            file=file, line=line_of_offset(data, exc.start)) from None
 
 
+def gunzip(data: bytes, *, file: PathLike, what: str = "file", limit: int = DEFAULT_LIMIT) -> bytes:
+    """DATA gunzipped, or KpolicyError naming FILE if it is damaged or inflates beyond LIMIT."""
+    import gzip
+    import io
+    import zlib
+
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            out = f.read(limit + 1)  # bounded: a few KB of gzip can inflate to gigabytes
+    except (OSError, EOFError, zlib.error) as exc:
+        raise KpolicyError(f"{what} is damaged gzip data: {exc}", file=file) from None
+    if len(out) > limit:
+        raise KpolicyError(f"{what} is too large once decompressed (limit {limit} bytes)",
+                           file=file)
+    return out
+
+
 def read_text(path: PathLike, *, what: str = "file", limit: int = DEFAULT_LIMIT) -> str:
     """Return PATH as text, or raise KpolicyError naming the file (and line) of the problem."""
     return decode_text(read_bytes(path, what=what, limit=limit), file=path, what=what)

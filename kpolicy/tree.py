@@ -69,15 +69,19 @@ class KernelTree:
 def open_tree(path: Union[str, Path]) -> KernelTree:
     """Validate PATH as a kernel source tree, or raise one clear KpolicyError."""
     root = Path(path)
-    if not root.exists():
-        raise KpolicyError(f"kernel tree not found: {root}")
-    if not root.is_dir():
-        raise KpolicyError(f"not a directory, so not a kernel tree: {root}")
     makefile = root / "Makefile"
-    if not makefile.is_file() or not (root / "Kconfig").is_file() or not (root / "arch").is_dir():
-        raise KpolicyError(
-            f"not a kernel source tree (needs Makefile, Kconfig and arch/): {root}"
-        )
+    try:
+        if not root.exists():
+            raise KpolicyError(f"kernel tree not found: {root}")
+        if not root.is_dir():
+            raise KpolicyError(f"not a directory, so not a kernel tree: {root}")
+        if not (makefile.is_file() and (root / "Kconfig").is_file()
+                and (root / "arch").is_dir()):
+            raise KpolicyError(
+                f"not a kernel source tree (needs Makefile, Kconfig and arch/): {root}"
+            )
+    except OSError as exc:  # pathlib only hides "not found": EACCES and the like end up here
+        raise KpolicyError(f"cannot read kernel tree: {exc.strerror}", file=root) from None
     head = read_text(makefile, what="top-level Makefile")[:4096]
     fields = dict(_MAKEFILE_VAR.findall(head))
     if "VERSION" not in fields or "PATCHLEVEL" not in fields:

@@ -1,4 +1,4 @@
-"""Bootconfig (Documentation/admin-guide/bootconfig.rst, lib/bootconfig.c) as far as the command line cares.
+"""Bootconfig (lib/bootconfig.c) as far as the kernel's command line is concerned.
 
 The kernel turns the `kernel.*` keys into words placed before the command line's (main pass
 only: the early pass never sees them) and the `init.*` keys into words for init's argv.

@@ -1,9 +1,10 @@
-"""The command line the kernel really parses: the boot loader's merged with CONFIG_CMDLINE, per arch."""
+"""The command line the kernel parses: the boot loader's merged with CONFIG_CMDLINE, per arch."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 # COMMAND_LINE_SIZE per SRCARCH (bytes, including the terminating NUL), from
 # arch/<arch>/include/uapi/asm/setup.h or arch/<arch>/include/asm/setup.h (Linux 6.1-7.2);
@@ -50,7 +51,7 @@ def _cut(s: str, size: int) -> tuple[str, bool]:
 
 def merge_builtin(srcarch: str, config: Mapping[str, str], bootloader: str,
                   size: int) -> Merged:
-    """The boot_command_line SRCARCH builds from BOOTLOADER's line and the config's CONFIG_CMDLINE."""
+    """The boot_command_line SRCARCH builds from BOOTLOADER's line and CONFIG_CMDLINE."""
     boot, truncated = _cut(bootloader, size)
     builtin: Optional[str] = config.get("CMDLINE")
     on = config.get
@@ -63,11 +64,13 @@ def merge_builtin(srcarch: str, config: Mapping[str, str], bootloader: str,
         if not builtin:
             return Merged(boot, truncated, "boot loader's command line (CONFIG_CMDLINE empty)")
         line, cut = _cut(f"{builtin} {boot}", size)
-        return Merged(line, truncated or cut, "CONFIG_CMDLINE, then the boot loader's (CMDLINE_BOOL=y)")
+        return Merged(line, truncated or cut,
+                      "CONFIG_CMDLINE, then the boot loader's (CMDLINE_BOOL=y)")
     if srcarch in DEVICE_TREE_ARCHES and builtin is not None:
         if on("CMDLINE_EXTEND") == "y":
             line, cut = _cut(f"{boot} {builtin}", size)
-            return Merged(line, truncated or cut, "boot loader's, then CONFIG_CMDLINE (CMDLINE_EXTEND=y)")
+            return Merged(line, truncated or cut,
+                          "boot loader's, then CONFIG_CMDLINE (CMDLINE_EXTEND=y)")
         if on("CMDLINE_FORCE") == "y":
             line, cut = _cut(builtin, size)
             return Merged(line, cut, "CONFIG_CMDLINE only (CMDLINE_FORCE=y)")

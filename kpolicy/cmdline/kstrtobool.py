@@ -47,7 +47,7 @@ _DIGITS = "0123456789abcdef"
 
 
 def _parse_unsigned(s: str) -> Optional[int]:
-    """_kstrtoull() with base 0: 0x hex, leading 0 octal, else decimal; one trailing newline allowed."""
+    """_kstrtoull() with base 0: 0x hex, leading 0 octal, else decimal; one trailing newline."""
     if s.endswith("\n"):
         s = s[:-1]
     base = 10

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
 
 from kpolicy.cmdline.passes import CmdlineResult, Event, KernelParams, process_cmdline
 from kpolicy.cmdline.tokens import to_display
@@ -42,7 +43,7 @@ def _summary_json(result: CmdlineResult) -> dict[str, Any]:
 
 
 def cmdline_json(result: CmdlineResult) -> dict[str, Any]:
-    """RESULT in kpolicy's JSON contract: init, unknown, malformed_early, invalid, cmdline, events."""
+    """RESULT as kpolicy's JSON: init, unknown, malformed_early, invalid, cmdline, events."""
     out = _summary_json(result)
     out["events"] = [{"index": e.index, "position": e.position, **_event_rest(e)}
                      for e in result.events]
@@ -60,7 +61,7 @@ class _LineEncoder:
         self.rest: dict[tuple[Any, ...], str] = {}
 
     def event(self, e: Event) -> str:
-        key = e[2:]
+        key = (e.raw, e.name, e.value, e.stage, e.outcome, id(e.registration), e.reason, e.source)
         text = self.rest.get(key)
         if text is None:
             if len(self.rest) >= self.LIMIT:
@@ -68,8 +69,8 @@ class _LineEncoder:
             text = self.rest[key] = self.dumps(_event_rest(e))[1:]
         return f'{{"index": {e.index}, "position": {e.position}, {text}'
 
-    def encode(self, result: CmdlineResult, extra: dict[str, Any]) -> str:
-        head = self.dumps({**_summary_json(result), **extra})[:-1]
+    def encode(self, result: CmdlineResult) -> str:
+        head = self.dumps(_summary_json(result))[:-1]
         return f'{head}, "events": [{", ".join(map(self.event, result.events))}]}}'
 
 
@@ -88,8 +89,9 @@ def cmdline_text(result: CmdlineResult) -> str:
 
 
 def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[str]:
-    """One JSON result per input line; a line is a JSON string, or an object with "cmdline" (and "bootconfig")."""
+    """One JSON result per LINES entry: a JSON string or {"cmdline", "bootconfig"?, "id"?}."""
     encoder = _LineEncoder()
+    seen: dict[tuple[str, Optional[str]], str] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -108,8 +110,15 @@ def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[s
         if not isinstance(cmdline, str):
             raise KpolicyError("expected a JSON string or an object with a \"cmdline\" string",
                                file="--cmdlines", line=n)
-        try:
-            result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
-        except KpolicyError as exc:
-            raise KpolicyError(exc.message, file="--cmdlines", line=n) from None
-        yield encoder.encode(result, {} if ident is None else {"id": ident})
+        key = (cmdline, bootconfig)
+        text = seen.get(key)  # fleets repeat the same command line: answer it once
+        if text is None:
+            try:
+                result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
+            except KpolicyError as exc:
+                raise KpolicyError(exc.message, file="--cmdlines", line=n) from None
+            if len(seen) >= _LineEncoder.LIMIT:
+                seen.clear()
+            text = seen[key] = encoder.encode(result)
+        yield text if ident is None else f'{{"id": {encoder.dumps(ident)}, {text[1:]}'
+

@@ -10,8 +10,9 @@ init's argv; last, `sysctl.*` words are written to /proc/sys.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 from kpolicy.cmdline.builtin import command_line_size, merge_builtin
@@ -19,6 +20,7 @@ from kpolicy.cmdline.kstrtobool import kstrtobool
 from kpolicy.cmdline.semantics import (
     Declaration,
     HandlerSemantics,
+    check_declarations,
     infer_semantics,
     load_declarations,
 )
@@ -33,12 +35,14 @@ SYSCTL_ALIASES: dict[str, str] = {
     "numa_zonelist_order": "vm.numa_zonelist_order",
     "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",
 }
+_SYSCTL_FIRST = frozenset("s" + "".join(a[0] for a in SYSCTL_ALIASES))
 # init/main.c unknown_bootoption(): words boot loaders add, dropped by prefix
 BOOTLOADER_PREFIXES = ("BOOT_IMAGE=", "kexec")
 DEFAULT_INIT_ENV_ARG_LIMIT = 32
 CHARP_MAXLEN = 1024  # kernel/params.c param_set_charp
 # A command line far beyond any COMMAND_LINE_SIZE is refused before any work is done on it.
 MAX_INPUT = 1 << 20
+SETUP_CACHE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -69,15 +73,21 @@ class KernelParams:
     # every early_param and __setup, as (folded setup_str, handler) by the string's first two
     # characters (one for one-character strings), for obsolete_checksetup()'s prefix match
     setups: Mapping[str, tuple[tuple[str, Handler], ...]]
-    not_built: Mapping[str, Registration]  # folded name -> a registration whose code is not built in
+    not_built: Mapping[str, Registration]  # folded name -> a registration not built in
     boot_config: bool
     boot_config_force: bool
+    # rules/params declarations naming a parameter this tree does not register
+    declaration_problems: tuple[str, ...] = ()
+    # obsolete_checksetup()'s matches per folded word, filled as words are seen (a pure cache)
+    setup_matches: dict[str, tuple[Handler, ...]] = field(default_factory=dict, compare=False,
+                                                          repr=False)
 
 
 class Event(NamedTuple):
     """What happened to one word at one stage."""
 
-    index: int  # the word's index in CmdlineResult.tokens (-1 for bootconfig's init.* words)
+    # index shadows tuple.index on purpose (a NamedTuple: cheap to build by the million)
+    index: int  # type: ignore[assignment]  # the word's index in its source's tokens
     position: int  # byte offset of the word in its command line
     raw: str
     name: str
@@ -234,6 +244,10 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         if reg.kind == "early_param":
             early.setdefault(key, []).append(h)
         setups.setdefault(key[:2], []).append((key, h))
+    if "console" not in early and "earlycon" in early:
+        # Before early_param("console") existed (6.x), do_early_param() itself also handed a
+        # word named exactly "console" to the earlycon handler.
+        early["console"] = early["earlycon"]
     try:
         limit = int(cfg.get("INIT_ENV_ARG_LIMIT", str(DEFAULT_INIT_ENV_ARG_LIMIT)), 0)
     except ValueError:
@@ -246,6 +260,7 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         not_built=not_built,
         boot_config=cfg.get("BOOT_CONFIG") == "y",
         boot_config_force=cfg.get("BOOT_CONFIG_FORCE") == "y",
+        declaration_problems=check_declarations(declarations, catalog.registrations),
     )
 
 
@@ -275,11 +290,16 @@ class _Run:
 
     # -- the early pass: do_early_param() ---------------------------------------------------
     def early_pass(self, tokens: tuple[Token, ...]) -> None:
+        early = self.kp.early
         for tok in tokens:
-            if tok.value is None and tok.name == "--":
+            name = tok.name
+            if name == "--" and tok.value is None:
                 return
-            for h in self.kp.early.get(fold(tok.name), ()):
-                self.early_seen.add((tok.name, tok.index))
+            handlers = early.get(name.replace("-", "_"))
+            if handlers is None:
+                continue
+            self.early_seen.add((name, tok.index))
+            for h in handlers:
                 if h.semantics.takes(tok.value, self.kp.version):
                     self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
                 elif h.semantics.on_invalid == "malformed":
@@ -294,12 +314,14 @@ class _Run:
     # -- the main pass: parse_args() with the built-in params, then unknown_bootoption() -----
     def main_pass(self, tokens: tuple[Token, ...], source: str) -> Optional[int]:
         """Run the main pass; the index just after a `--`, if one ends it."""
+        params = self.kp.params
         for n, tok in enumerate(tokens):
             if tok.value is None and tok.name == "--":
                 self.event(tok, "after-dashdash", "accepted", None,
-                           "`--` ends the kernel's parameters: the rest goes to init's argv", source)
+                           "`--` ends the kernel's parameters: the rest goes to init's argv",
+                           source)
                 return n + 1
-            h = self.kp.params.get(fold(tok.name))
+            h = params.get(tok.name.replace("-", "_"))  # fold(), inline: this is the hot loop
             if h is not None:
                 self.param(tok, h, source)
             else:
@@ -402,12 +424,9 @@ class _Run:
 
     def checksetup(self, tok: Token, line: str, source: str) -> bool:
         """obsolete_checksetup(): every __setup whose string prefixes LINE, in order."""
-        folded = fold(line)
-        setups = self.kp.setups
-        matches = [h for key, h in setups.get(folded[:2], ()) + setups.get(folded[:1], ())
-                   if folded.startswith(key)] if folded else []
-        if len(matches) > 1:
-            matches.sort(key=lambda h: h.order)
+        matches = self.kp.setup_matches.get(line)
+        if matches is None:
+            matches = _setup_matches(self.kp, line)
         had_early = False
         for h in matches:
             reg, sem = h.registration, h.semantics
@@ -427,7 +446,8 @@ class _Run:
                 return True
             if sem.on_invalid == "fallthrough":
                 self.event(tok, "setup", "refused", reg,
-                           f"__setup {h.setup_str} returns 0 for {_shown(arg)}: not handled", source)
+                           f"__setup {h.setup_str} returns 0 for {_shown(arg)}: not handled",
+                           source)
                 continue
             self.event(tok, "setup", "ignored", reg,
                        f"__setup {h.setup_str} ignores {_shown(arg)}", source)
@@ -440,7 +460,16 @@ class _Run:
             return True
         return False
 
-    # -- after `--` and bootconfig's init.*: set_init_arg() ---------------------------------
+    # -- after `--` and bootconfig's init.*: parse_args() with set_init_arg() ---------------
+    def init_args(self, tokens: tuple[Token, ...], source: str) -> None:
+        for n, tok in enumerate(tokens):
+            if tok.value is None and tok.name == "--":  # parse_args() stops here too
+                for rest in tokens[n:]:
+                    self.event(rest, "dropped", "ignored", None,
+                               "after a second `--`: parse_args() stops, nobody gets it", source)
+                return
+            self.init_arg(tok, source)
+
     def init_arg(self, tok: Token, source: str) -> None:
         if self.panic_later:
             self.event(tok, "after-dashdash", "ignored", None, "init's vars already overflowed",
@@ -466,6 +495,8 @@ class _Run:
             name, val = tok.name, tok.value
             if val is None and name == "--":
                 return True
+            if name[:1] not in _SYSCTL_FIRST:
+                continue
             if name.startswith("sysctl") and name[6:7] in ("/", "."):
                 path = name[7:]
             elif name in SYSCTL_ALIASES:
@@ -483,6 +514,19 @@ class _Run:
                        f"written to /proc/sys/{path.replace('.', '/')} after the other parameters",
                        source)
         return False
+
+
+def _setup_matches(kp: KernelParams, line: str) -> tuple[Handler, ...]:
+    """Every early_param/__setup whose string prefixes LINE (parameqn()), in link order."""
+    folded = fold(line)
+    setups = kp.setups
+    found = [h for key, h in setups.get(folded[:2], ()) + setups.get(folded[:1], ())
+             if folded.startswith(key)] if folded else []
+    found.sort(key=lambda h: h.order)
+    if len(kp.setup_matches) >= SETUP_CACHE_LIMIT:
+        kp.setup_matches.clear()
+    kp.setup_matches[line] = matches = tuple(found)
+    return matches
 
 
 def _shown(value: Optional[str]) -> str:
@@ -536,20 +580,24 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
         after = run.main_pass(tokens, "cmdline")
     unknown = tuple(run.argv[1:]) + tuple(run.envp[2:]) if run.panic_later is None else ()
     if after is not None:
-        for tok in tokens[after:]:
-            run.init_arg(tok, "cmdline")
-    for tok in extra_init:
-        run.init_arg(tok, "bootconfig")
+        run.init_args(tokens[after:], "cmdline")
+    run.init_args(extra_init, "bootconfig")
     if not run.sysctl_pass(extra_kernel, "bootconfig"):
         run.sysctl_pass(tokens, "cmdline")
-    envp = tuple(e for i, e in enumerate(run.envp) if not (i == 0 and e == "HOME=/")
-                 and not (i == 1 and e == "TERM=linux"))
+    envp = run.envp
+    envp = envp[2:] if envp[:2] == ["HOME=/", "TERM=linux"] else [
+        e for i, e in enumerate(envp) if not (i == 0 and e == "HOME=/")
+        and not (i == 1 and e == "TERM=linux")]
+    if merged.cmdline.isascii():
+        argv, shown_envp = tuple(run.argv[1:]), tuple(envp)
+    else:
+        argv, shown_envp = tuple(map(to_display, run.argv[1:])), tuple(map(to_display, envp))
+        unknown = tuple(map(to_display, unknown))
     disp = to_display
     return CmdlineResult(
         effective=disp(merged.cmdline), truncated=merged.truncated, merge=merged.how,
         tokens=tokens, events=tuple(run.events),
-        init_argv=tuple(disp(a) for a in run.argv[1:]), init_envp=tuple(disp(e) for e in envp),
-        unknown=tuple(disp(u) for u in unknown), malformed_early=tuple(run.malformed),
+        init_argv=argv, init_envp=shown_envp, unknown=unknown, malformed_early=tuple(run.malformed),
         invalid=tuple(run.invalid), sysctls=tuple(run.sysctls), errors=tuple(run.errors),
         warnings=tuple(warnings),
     )

@@ -1,4 +1,4 @@
-"""What a parameter's handler does with a value: inferred from its registration or declared in rules/params/.
+"""What a parameter's handler does with a value: inferred, or declared in rules/params/.
 
 Static scanning tells kpolicy a handler's name and the parser it calls; it cannot tell whether the
 handler returns an error for a value it does not like. Where that matters (a `Malformed early
@@ -10,9 +10,10 @@ registrations, so a stale one is reported instead of believed.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Optional
 
 from kpolicy.cmdline.kstrtobool import INTEGER_TYPES, kstrtobool, kstrtoint
 from kpolicy.errors import KpolicyError
@@ -77,12 +78,12 @@ class HandlerSemantics:
 
 @dataclass(frozen=True)
 class Declaration:
-    """A rules/params/*.toml entry: a parameter's handler semantics, as a person read them in the C."""
+    """A rules/params/*.toml entry: handler semantics as a person read them in the C."""
 
     name: str
     kind: str
     semantics: HandlerSemantics
-    source: str  # where in the kernel this was read, e.g. "mm/huge_memory.c setup_transparent_hugepage"
+    source: str  # where this was read, e.g. "mm/huge_memory.c setup_transparent_hugepage"
     file: str
 
 
@@ -123,7 +124,8 @@ def parse_declaration(text: str, file: str) -> Declaration:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise KpolicyError(f"bad TOML: {exc}", file=file, line=getattr(exc, "lineno", None)) from None
+        raise KpolicyError(f"bad TOML: {exc}", file=file,
+                           line=getattr(exc, "lineno", None)) from None
     known = {"name", "kind", "accept", "words", "on_invalid", "noarg", "merge", "initial", "effect",
              "param_type", "source"}
     extra = sorted(set(data) - known)
@@ -163,7 +165,7 @@ def parse_declaration(text: str, file: str) -> Declaration:
 
 
 def load_declarations(directory: Optional[Path] = None) -> tuple[Declaration, ...]:
-    """Every declaration in DIRECTORY (default: the rules/params/ shipped with kpolicy), by file name."""
+    """Every declaration in DIRECTORY (default: the shipped rules/params/), by file name."""
     if directory is None:
         from kpolicy.resources import data_dir
 

@@ -19,7 +19,8 @@ SPACES = frozenset("\t\n\v\f\r \xa0")
 class Token(NamedTuple):
     """One parameter as next_arg() returns it: `name` and `value` with quotes removed."""
 
-    index: int  # 0-based position among the tokens of its command line
+    # a NamedTuple (cheap to build by the million); "index" shadows tuple.index on purpose
+    index: int  # type: ignore[assignment]  # 0-based position among the command line's tokens
     offset: int  # byte offset of the token's first byte in the command line
     raw: str  # the token as written, quotes included
     name: str
@@ -40,10 +41,12 @@ def to_display(s: str) -> str:
     return s.encode("latin-1").decode("utf-8", "backslashreplace")
 
 
+_NOT_SPACE = re.compile("[^\t\n\v\f\r \xa0]")
+
+
 def _skip_spaces(s: str, pos: int, n: int) -> int:
-    while pos < n and s[pos] in SPACES:
-        pos += 1
-    return pos
+    m = _NOT_SPACE.search(s, pos)
+    return m.start() if m else n
 
 
 def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
@@ -88,9 +91,9 @@ _WORD = re.compile("[^\t\n\v\f\r \xa0]+")
 
 
 def tokenize(cmdline: str) -> tuple[Token, ...]:
-    """All parameters of CMDLINE (a byte string, see to_bytes_str) in order, as parse_args sees them."""
-    if '"' not in cmdline:  # without quotes, next_arg() is a split on spaces and the first "="
-        out = []
+    """CMDLINE's parameters (a byte string, see to_bytes_str) in order, as parse_args sees them."""
+    out: list[Token] = []
+    if '"' not in cmdline:  # no quote anywhere: a split on spaces and each word's first "="
         for m in _WORD.finditer(cmdline):
             word = m.group()
             eq = word.find("=", 1)
@@ -99,8 +102,15 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
         return tuple(out)
     n = len(cmdline)
     pos = _skip_spaces(cmdline, 0, n)
-    out = []
     while pos < n:
+        found = _WORD.match(cmdline, pos)
+        word = found.group() if found else ""
+        if word and '"' not in word:
+            eq = word.find("=", 1)
+            out.append(Token(len(out), pos, word, word if eq < 0 else word[:eq],
+                             None if eq < 0 else word[eq + 1:]))
+            pos = _skip_spaces(cmdline, pos + len(word), n)
+            continue
         end, name, value, nxt = next_arg(cmdline, pos)
         out.append(Token(len(out), pos, cmdline[pos:end], name, value))
         pos = nxt
@@ -108,9 +118,10 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
 
 
 def quote_token(name: str, value: Optional[str]) -> str:
-    """A token that next_arg() splits back into NAME and VALUE, double-quoted when spaces need it."""
+    """A word next_arg() splits back into NAME and VALUE, double-quoted when spaces need it."""
     if '"' in name or (value is not None and '"' in value):
-        raise KpolicyError("a command-line word cannot contain a double quote (the kernel has no escapes)")
+        raise KpolicyError("a command-line word cannot contain a double quote "
+                           "(the kernel has no escapes)")
     if "=" in name[1:] or (value is not None and not name):
         raise KpolicyError(f"{to_display(name)!r} cannot be written as a parameter name")
     text = name if value is None else f"{name}={value}"

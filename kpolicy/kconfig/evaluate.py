@@ -10,6 +10,8 @@ choices, ranges. Where kconfiglib drifted from C conf, C wins; the differences t
   and fall back to strcmp only when either side is not a number;
 - choices pick the first visible member the user set to y, the last such line of the .config
   winning, then the choice default, then the first visible unset member (Linux >= 6.11);
+  before 6.11 (`legacy`), the last member set to y if visible, else the choice default, and an
+  int/hex value from the .config outside the active range is dropped instead of clamped;
 - transitional symbols are always visible (their old .config value counts) and never written.
 """
 
@@ -148,7 +150,10 @@ def user_values(
     out: dict[str, UserValue] = {}
     for order, (name, text) in enumerate(raw.items()):
         type_ = types.get(name)
-        if type_ is None or type_ == "unknown":
+        if type_ is None:  # C conf skips it too (and warns with KCONFIG_WARN_UNKNOWN_SYMBOLS)
+            warn(f"unknown symbol: {name}")
+            continue
+        if type_ == "unknown":
             continue
         value: Optional[str] = None
         if type_ in ("bool", "tristate"):
@@ -216,8 +221,10 @@ class _Evaluator:
         symbols: Mapping[str, Symbol],
         choices: tuple[Choice, ...],
         user: Mapping[str, UserValue],
+        legacy: bool,
     ) -> None:
         self.symbols = symbols
+        self.legacy = legacy
         self.user = user
         self.choice_of = {c.name: c for c in choices}
         self.values: dict[str, str] = {}
@@ -322,6 +329,9 @@ class _Evaluator:
 
     def _calc_string(self, sym: Symbol, vis: int) -> str:
         user = self.user.get(sym.name)
+        if user is not None and self.legacy and sym.type in ("int", "hex") \
+                and self._clamp_range(sym, user.value) != user.value:
+            user = None  # conf_read before 6.11 dropped out-of-range values
         if vis and user is not None:
             new = user.value
         else:
@@ -355,6 +365,12 @@ class _Evaluator:
         self.choice_pick[choice.name] = None  # a member asked again while we decide
         members = [self.symbols[m] for m in choice.members]
         visible = [m for m in members if self.visibility(m)]
+        if self.legacy:
+            pick = self._legacy_choice(choice, visible)
+            for m in visible:
+                self.written.add(m.name)
+            self.choice_pick[choice.name] = pick
+            return pick
         # conf_read moves every member it reads to the front: the last line has priority.
         by_priority = sorted(
             visible, key=lambda m: -self.user[m.name].order if m.name in self.user else 1
@@ -373,6 +389,16 @@ class _Evaluator:
             self.written.add(m.name)
         self.choice_pick[choice.name] = pick
         return pick
+
+    def _legacy_choice(self, choice: Choice, visible: list[Symbol]) -> Optional[str]:
+        chosen = [n for n in choice.members if n in self.user and self.user[n].value == "y"]
+        if chosen:
+            last = max(chosen, key=lambda n: self.user[n].order)
+            if self.visibility(self.symbols[last]):
+                return last
+        elif choice.optional:
+            return None
+        return self._choice_default(choice, visible)
 
     def _choice_default(self, choice: Choice, visible: list[Symbol]) -> Optional[str]:
         names = {m.name for m in visible}
@@ -407,13 +433,17 @@ def _range_number(operand: tuple[str, str], base: int) -> int:
 
 
 def evaluate(
-    symbols: Mapping[str, Symbol], choices: tuple[Choice, ...], user: Mapping[str, UserValue]
+    symbols: Mapping[str, Symbol],
+    choices: tuple[Choice, ...],
+    user: Mapping[str, UserValue],
+    *,
+    legacy: bool = False,
 ) -> Evaluation:
-    """Every symbol's value as `make olddefconfig` computes it from the user values USER."""
+    """Every symbol's value as `make olddefconfig` computes it from USER (LEGACY: before 6.11)."""
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 100_000))
     try:
-        ev = _Evaluator(symbols, choices, user)
+        ev = _Evaluator(symbols, choices, user, legacy)
         for name in symbols:
             ev.value(name)
     finally:

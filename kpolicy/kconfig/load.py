@@ -9,15 +9,17 @@ files and unpickles; it never parses Kconfig.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.kconfig.dotconfig import parse_dotconfig
-from kpolicy.kconfig.evaluate import evaluate, user_values
-from kpolicy.kconfig.model import KconfigModel, MenuEntry
+from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
+from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
 from kpolicy.kconfig.parse import ParsedKconfig, files_digest, parse_kconfig
 from kpolicy.kconfig.toolchain import Toolchain, default_toolchain
 from kpolicy.textio import atomic_write_bytes, read_text
@@ -27,21 +29,43 @@ from kpolicy.tree import KernelTree
 ENGINE_VERSION = "kconfig-1"
 
 
-def _parsed(tree: KernelTree, arch: str, toolchain: Toolchain, cache: Cache) -> ParsedKconfig:
-    index_key = content_key(ENGINE_VERSION, str(tree.root), tree.version, arch, toolchain.key())
-    files = cache.load("kconfig-files", index_key)
-    if isinstance(files, tuple):
-        digest = files_digest(tree.root, files)
-        if digest is not None:
-            hit = cache.load("kconfig-model", content_key(index_key, digest))
-            if isinstance(hit, ParsedKconfig):
-                return hit
-    parsed = parse_kconfig(tree, arch, toolchain)
-    digest = files_digest(tree.root, parsed.files)
-    cache.store("kconfig-files", index_key, parsed.files)
-    if digest is not None:
-        cache.store("kconfig-model", content_key(index_key, digest), parsed)
-    return parsed
+@dataclass(frozen=True)
+class _Evaluated:
+    """What one input .config adds to a parsed model (the cached part of evaluation)."""
+
+    values: dict[str, str]
+    written: frozenset[str]
+    warnings: tuple[str, ...]
+    user: dict[str, str]
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    # Parsing and unpickling build ~1M long-lived objects; the cyclic GC would rescan them
+    # again and again for nothing (it tripled load times).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# scripts/kconfig's choice handling was rewritten in Linux 6.11.
+NEW_CHOICES = (6, 11, 0)
+
+
+def _evaluate(parsed: ParsedKconfig, config: Optional[Path], config_text: str,
+              legacy: bool) -> _Evaluated:
+    warnings: list[str] = []
+    dot = parse_dotconfig(config_text, str(config)) if config is not None else None
+    types = {name: sym.type for name, sym in parsed.symbols.items()}
+    user = user_values(dot.raw, types, warnings.append) if dot is not None else {}
+    result = evaluate(parsed.symbols, parsed.choices, user, legacy=legacy)
+    return _Evaluated(result.values, result.written,
+                      (dot.warnings if dot is not None else ()) + tuple(warnings),
+                      {name: u.value for name, u in user.items()})
 
 
 def load_model(
@@ -57,33 +81,47 @@ def load_model(
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
     config_text = read_text(config, what=".config") if config is not None else ""
-    parsed = _parsed(tree, arch, toolchain, cache)
-    eval_key = content_key(ENGINE_VERSION, parsed.files, arch, toolchain.key(),
-                           hashlib.sha256(config_text.encode()).hexdigest())
-
-    def build() -> KconfigModel:
-        warnings: list[str] = []
-        dot = parse_dotconfig(config_text, str(config)) if config is not None else None
-        types = {name: sym.type for name, sym in parsed.symbols.items()}
-        user = user_values(dot.raw, types, warnings.append) if dot is not None else {}
-        result = evaluate(parsed.symbols, parsed.choices, user)
-        return KconfigModel(
-            version=tree.version,
-            arch=arch,
-            srcarch=srcarch,
-            toolchain=toolchain.name,
-            symbols=parsed.symbols,
-            choices=parsed.choices,
-            values=result.values,
-            written=result.written,
-            menu=parsed.menu,
-            mainmenu=parsed.mainmenu,
-            tool_derived=parsed.tool_derived,
-            warnings=(dot.warnings if dot is not None else ()) + tuple(warnings),
-        )
-
-    model = cache.get_or_build("kconfig-eval", eval_key, build)
-    return replace(model, toolchain=toolchain.name) if model.toolchain != toolchain.name else model
+    config_key = hashlib.sha256(config_text.encode()).hexdigest() if config is not None else "-"
+    index_key = content_key(ENGINE_VERSION, str(tree.root), tree.version, arch, toolchain.key())
+    with _no_gc():
+        files = cache.load("kconfig-files", index_key)
+        digest = files_digest(tree.root, files) if isinstance(files, tuple) else None
+        parsed: Optional[ParsedKconfig] = None
+        evaluated: Optional[_Evaluated] = None
+        if digest is not None:
+            hit = cache.load("kconfig-model", content_key(index_key, digest))
+            parsed = hit if isinstance(hit, ParsedKconfig) else None
+            if parsed is not None:
+                hit = cache.load("kconfig-eval", content_key(index_key, digest, config_key))
+                evaluated = hit if isinstance(hit, _Evaluated) else None
+        if parsed is None:
+            parsed = parse_kconfig(tree, arch, toolchain)
+            digest = files_digest(tree.root, parsed.files)
+            cache.store("kconfig-files", index_key, parsed.files)
+            if digest is not None:
+                lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
+                cache.store("kconfig-model", content_key(index_key, digest), lazy)
+        if evaluated is None:
+            evaluated = _evaluate(parsed, config, config_text,
+                                  tree.version_tuple < NEW_CHOICES)
+            if digest is not None:
+                cache.store("kconfig-eval", content_key(index_key, digest, config_key), evaluated)
+    return KconfigModel(
+        version=tree.version,
+        arch=arch,
+        srcarch=srcarch,
+        toolchain=toolchain.name,
+        symbols=parsed.symbols,
+        choices=parsed.choices,
+        values=evaluated.values,
+        written=evaluated.written,
+        menu=parsed.menu,
+        mainmenu=parsed.mainmenu,
+        tool_derived=parsed.tool_derived,
+        types=parsed.types,
+        warnings=evaluated.warnings,
+        user=evaluated.user,
+    )
 
 
 def _escape(value: str) -> str:
@@ -92,20 +130,17 @@ def _escape(value: str) -> str:
 
 def dotconfig_text(model: KconfigModel) -> str:
     """The .config C conf_write would write for MODEL: header, menu comments, written symbols."""
-    from kpolicy.kconfig.evaluate import tri_of, value_lookup
-
-    types = {n: s.type for n, s in model.symbols.items()}
-    lookup = value_lookup(model.values, types)
+    lookup = value_lookup(model.values, model.types)
     out = ["#\n# Automatically generated file; DO NOT EDIT.\n", f"# {model.mainmenu}\n#\n"]
     seen: set[str] = set()
     need_newline = False
 
     def symbol_line(name: str) -> Optional[str]:
-        sym = model.symbols[name]
+        type_ = model.types.get(name, "unknown")
         value = model.values.get(name, "")
-        if sym.type in ("bool", "tristate"):
+        if type_ in ("bool", "tristate"):
             return f"# CONFIG_{name} is not set\n" if value == "n" else f"CONFIG_{name}={value}\n"
-        if sym.type == "string":
+        if type_ == "string":
             return f"CONFIG_{name}={_escape(value)}\n"
         return f"CONFIG_{name}={value}\n"
 
@@ -124,7 +159,7 @@ def dotconfig_text(model: KconfigModel) -> str:
                 continue
             if e.kind == "symbol" and e.name not in seen:
                 seen.add(e.name)
-                if e.name in model.written and model.symbols[e.name].type != "unknown":
+                if e.name in model.written and model.types.get(e.name, "unknown") != "unknown":
                     line = symbol_line(e.name)
                     if line is not None:
                         if need_newline:

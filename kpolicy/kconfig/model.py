@@ -6,8 +6,9 @@ Locations are relative to the tree root.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 # Expression operators: "sym" (args: name), "const" (args: literal), "not" (1 arg),
 # "and"/"or" (2 args), comparisons "=", "!=", "<", "<=", ">", ">=" (2 args).
@@ -119,12 +120,21 @@ class Range:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """One `depends on` line as written (with `A if B` already expanded to `A || B = n`)."""
+
+    expr: Expr
+    location: Location
+
+
+@dataclass(frozen=True)
 class Definition:
     """One `config NAME` block: where it is, what it depends on there, its help text."""
 
     location: Location
     depends_on: Optional[Expr]  # `depends on` lines plus enclosing if/menu dependencies
     help: str = ""
+    depends: tuple[Dependency, ...] = ()  # the block's own `depends on` lines
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,43 @@ class Choice:
     defaults: tuple[Default, ...]
     direct_dep: Optional[Expr]
     location: Location
+    optional: bool = False  # `optional` (before Linux 6.11): every member may be n
+
+
+class LazySymbols(Mapping[str, "Symbol"]):
+    """Symbols kept pickled one by one and decoded on first access.
+
+    A cached model is read back in a few milliseconds this way: `kpolicy resolve` or
+    `kconfig why` look at a handful of the ~19000 symbols and never pay for the others.
+    """
+
+    def __init__(self, blobs: Mapping[str, bytes]) -> None:
+        self._blobs = dict(blobs)
+        self._decoded: dict[str, Symbol] = {}
+
+    @classmethod
+    def of(cls, symbols: Mapping[str, Symbol]) -> LazySymbols:
+        """Pickle every symbol of SYMBOLS separately."""
+        return cls({n: pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL) for n, s in symbols.items()})
+
+    def __getitem__(self, name: str) -> Symbol:
+        sym = self._decoded.get(name)
+        if sym is None:
+            sym = pickle.loads(self._blobs[name])  # KeyError for an unknown name, as a dict
+            self._decoded[name] = sym
+        return sym
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._blobs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazySymbols, (self._blobs,))
 
 
 @dataclass(frozen=True)
@@ -194,6 +241,8 @@ class KconfigModel:
     menu: tuple[MenuEntry, ...] = ()  # the menu tree, for writing .config in C conf's order
     mainmenu: str = ""  # e.g. "Linux/x86 7.2.13 Kernel Configuration"
     tool_derived: frozenset[str] = frozenset()  # symbols whose definition asks the toolchain
+    types: Mapping[str, str] = field(default_factory=dict)  # name -> type, for eval_expr
+    user: Mapping[str, str] = field(default_factory=dict)  # input .config values C conf accepted
     warnings: tuple[str, ...] = ()  # what reading the input .config warned about
 
     def value(self, name: str) -> str:

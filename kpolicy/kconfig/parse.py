@@ -33,6 +33,7 @@ from kpolicy.kconfig.model import (
     Choice,
     Default,
     Definition,
+    Dependency,
     Expr,
     Location,
     MenuEntry,
@@ -74,7 +75,8 @@ _ERROR_AT = re.compile(r"^\s*(?:warning: )?([^\s:]+):(\d+):\s*(.*)$", re.S)
 class ParsedKconfig:
     """A tree's Kconfig for one arch and toolchain, before any .config is applied."""
 
-    symbols: dict[str, Symbol]
+    symbols: Mapping[str, Symbol]
+    types: dict[str, str]
     choices: tuple[Choice, ...]
     menu: tuple[MenuEntry, ...]
     mainmenu: str
@@ -118,6 +120,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_sym: Optional[str] = None
         self.kp_lines: dict[tuple[str, int], dict[str, list[int]]] = {}
         self.kp_dep_cond: Optional[list[Any]] = None
+        self.kp_deps: dict[tuple[str, int], list[tuple[Any, int]]] = {}
         super().__init__("Kconfig", warn=False, warn_to_stderr=False)
 
     # -- files ------------------------------------------------------------------------------
@@ -237,6 +240,12 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         return tokens
 
     def _expect_expr_and_eol(self) -> Any:
+        expr = self._depends_expr()
+        if self._tokens[0] is _T._T_DEPENDS and self.kp_item is not None:
+            self.kp_deps.setdefault(self.kp_item, []).append((expr, self.linenr))
+        return expr
+
+    def _depends_expr(self) -> Any:
         expr = super()._expect_expr_and_eol()
         cond, self.kp_dep_cond = self.kp_dep_cond, None
         if cond is None:
@@ -288,6 +297,7 @@ def _translate(exc: Exception, tree: KernelTree) -> KpolicyError:
         file = m.group(1)
         path = file if os.path.isabs(file) else str(tree.root / file)
         message = " ".join(m.group(3).split()) or "Kconfig error"
+        message = message[len("error: "):] if message.startswith("error: ") else message
         return KpolicyError(message[:300], file=path, line=int(m.group(2)))
     return KpolicyError(" ".join(text.split())[:300], file=tree.root / "Kconfig")
 
@@ -297,7 +307,8 @@ class _Converter:
 
     def __init__(self, kconf: _KernelKconfig) -> None:
         self.k = kconf
-        self.memo: dict[int, Expr] = {}
+        # id() -> (object, Expr): the object is kept so that its id is never reused meanwhile
+        self.memo: dict[int, tuple[Any, Expr]] = {}
         self.choice_names: dict[int, str] = {}
         for choice in kconf.unique_choices:
             node = choice.nodes[0]
@@ -306,8 +317,8 @@ class _Converter:
     def expr(self, e: Any) -> Expr:
         key = id(e)
         hit = self.memo.get(key)
-        if hit is not None:
-            return hit
+        if hit is not None and hit[0] is e:
+            return hit[1]
         out: Expr
         if e.__class__ is kconfiglib.Symbol:
             out = Expr.const(e.name) if e.is_constant else Expr.sym(e.name)
@@ -323,7 +334,7 @@ class _Converter:
             out = Expr("not", (self.expr(e[1]),))
         else:
             out = Expr(_RELATIONS[e[0]], (self.expr(e[1]), self.expr(e[2])))
-        self.memo[key] = out
+        self.memo[key] = (e, out)
         return out
 
     def cond(self, e: Any) -> Optional[Expr]:
@@ -353,8 +364,10 @@ class _Converter:
     def symbol(self, sym: Any) -> Symbol:
         definitions, prompts, defaults, selects, implies, ranges = [], [], [], [], [], []
         for node in sym.nodes:
-            definitions.append(Definition(Location(node.filename, node.linenr),
-                                          self.cond(node.dep), node.help or ""))
+            own = self.k.kp_deps.get((node.filename, node.linenr), [])
+            definitions.append(Definition(
+                Location(node.filename, node.linenr), self.cond(node.dep), node.help or "",
+                tuple(Dependency(self.expr(e), Location(node.filename, line)) for e, line in own)))
             p = self.prompt(node)
             if p is not None:
                 prompts.append(p)
@@ -398,6 +411,7 @@ class _Converter:
             defaults=tuple(defaults),
             direct_dep=self.cond(choice.direct_dep),
             location=Location(node.filename, node.linenr),
+            optional=bool(choice.is_optional),
         )
 
     def menu(self, node: Any) -> tuple[MenuEntry, ...]:
@@ -477,6 +491,7 @@ def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedK
     choices = tuple(conv.choice(c) for c in kconf.unique_choices)
     return ParsedKconfig(
         symbols=symbols,
+        types={name: sym.type for name, sym in symbols.items()},
         choices=choices,
         menu=conv.menu(kconf.top_node.list),
         mainmenu=kconf.top_node.prompt[0] if kconf.top_node.prompt else "",

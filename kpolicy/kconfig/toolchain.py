@@ -42,6 +42,13 @@ SHELL_TIMEOUT = 30
 DEFAULT_ENV = {
     "CC": "gcc",
     "LD": "ld",
+    "AR": "ar",
+    "NM": "nm",
+    "OBJCOPY": "objcopy",
+    "OBJDUMP": "objdump",
+    "READELF": "readelf",
+    "STRIP": "strip",
+    "CPP": "gcc -E",
     "HOSTCC": "gcc",
     "HOSTCXX": "g++",
     "RUSTC": "rustc",

@@ -82,12 +82,10 @@ def run_lint(args: argparse.Namespace) -> int:
     if args.base:
         from kpolicy.lint import gitbase
 
-        with gitbase.scratch_directory(args.tree, cache.root if cache.enabled else None) as tmp:
-            base_root = Path(tmp)
-            if progress:
-                progress(f"rebuilding the tree as of {args.base}")
-            gitbase.materialize(args.tree, args.base, base_root)
-            base = lint(base_root)
+        if progress:
+            progress(f"rebuilding the tree as of {args.base}")
+        with gitbase.base_tree(args.tree, args.base, cache.root if cache.enabled else None) as old:
+            base = lint(old)
         fresh, known = baseline.new_findings(
             result.findings, [baseline.fingerprint(f) for f in base.findings])
         result = dataclasses.replace(result, findings=fresh, baselined=result.baselined + known)

@@ -1,27 +1,40 @@
 """Pre-submit mode: rebuild the tree as it was at a git revision, so only new findings are reported.
 
-git is kpolicy's own tool here, never a command named by the tree: every call disables hooks,
-fsmonitor, external diff and textconv, and blobs are read raw (`cat-file`, no filters), so no
-program the repository configures is started. Files whose content equals the base blob are
-hard-linked (or copied) from the working tree; only the others are written from git's objects.
+git is kpolicy's own tool here, never a command named by the tree: every call disables hooks and
+fsmonitor, only plumbing that never looks at the working tree runs (rev-parse, ls-tree,
+cat-file without filters), so no program the repository configures is started.
+
+The base tree is written from git's objects into a directory that, with the cache on, is kept
+between runs (one per checkout, under the cache directory) and brought up to date file by file:
+a file whose blob did not change keeps its inode and mtime, so the cached Kconfig models and
+registration scans of the last base run are hit again, and the second `--base` run on a big
+tree writes only the files that differ.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from kpolicy.errors import KpolicyError
+from kpolicy.textio import atomic_write_bytes
 
 _GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
-               "-c", "diff.external=", "-c", "core.pager=cat")
-_GIT_TIMEOUT = 600  # seconds; a whole kernel tree lists and diffs in a few
+               "-c", "core.pager=cat")
+_GIT_TIMEOUT = 600  # seconds; listing and reading a whole kernel tree takes well under a minute
 _BATCH_BYTES = 64 * 1024 * 1024
+_MANIFEST_VERSION = 1
+# path -> (blob id, git mode, size, mtime_ns) of the file as this module last wrote it
+Manifest = dict[str, tuple[str, str, int, int]]
 
 
 def _git(repo: Path, *args: str, stdin: Optional[bytes] = None) -> bytes:
@@ -52,38 +65,32 @@ def resolve_revision(tree: Path, rev: str) -> str:
                 f"{rev}^{{commit}}").decode().strip()
 
 
-def _entries(tree: Path, commit: str, prefix: str) -> list[tuple[str, str, str, int, str]]:
+def _entries(tree: Path, commit: str) -> dict[str, tuple[str, str, int]]:
+    """path -> (mode, blob id, size) of every file of TREE's directory at COMMIT."""
+    prefix = _git(tree, "rev-parse", "--show-prefix").decode().strip()
     out = _git(tree, "ls-tree", "-r", "-z", "-l", "--full-tree", "--end-of-options",
                f"{commit}:{prefix}")
-    entries = []
+    entries: dict[str, tuple[str, str, int]] = {}
     for record in out.split(b"\0"):
         if not record:
             continue
-        meta, _, path = record.partition(b"\t")
+        meta, _, raw_path = record.partition(b"\t")
         mode, kind, sha, size = meta.decode().split()
-        entries.append((mode, kind, sha, int(size) if size.isdigit() else -1,
-                        path.decode("utf-8", errors="surrogateescape")))
+        if kind != "blob":
+            continue  # submodules are not part of the tree being linted
+        path = raw_path.decode("utf-8", errors="surrogateescape")
+        _check_relpath(path)
+        entries[path] = (mode, sha, int(size) if size.isdigit() else 0)
     return entries
 
 
-def _same_blob(path: Path, sha: str, size: int) -> bool:
-    """True when the working-tree file PATH holds exactly blob SHA of SIZE bytes.
-
-    Hashing here rather than asking `git diff`: git may run the repository's clean filters to
-    compare a file whose stat data changed, and those are programs from the repository."""
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
-            return False
-        data = path.read_bytes()
-    except OSError:
-        return False
-    algo = "sha1" if len(sha) == 40 else "sha256"
-    return hashlib.new(algo, b"blob %d\0" % len(data) + data).hexdigest() == sha
+def _check_relpath(path: str) -> None:
+    # Plain string tests: this runs once per file of a 95,000-file tree.
+    if not path or path.startswith("/") or "/../" in f"/{path}/":
+        raise KpolicyError(f"git listed an unsafe path: {path!r}")
 
 
 def _read_blobs(tree: Path, shas: list[str]) -> dict[str, bytes]:
-    if not shas:
-        return {}
     out = _git(tree, "cat-file", "--batch", stdin="".join(s + "\n" for s in shas).encode())
     blobs: dict[str, bytes] = {}
     pos = 0
@@ -96,84 +103,116 @@ def _read_blobs(tree: Path, shas: list[str]) -> dict[str, bytes]:
     return blobs
 
 
-def _safe_relpath(path: str) -> PurePosixPath:
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise KpolicyError(f"git listed an unsafe path: {path!r}")
-    return p
-
-
-def _place(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def materialize(tree: Path, rev: str, dest: Path) -> str:
-    """Fill the empty directory DEST with TREE as it was at REV; returns the commit id."""
-    commit = resolve_revision(tree, rev)
-    prefix = _git(tree, "rev-parse", "--show-prefix").decode().strip()
-    to_write: list[tuple[str, str, int, PurePosixPath]] = []
-    for mode, kind, sha, size, path in _entries(tree, commit, prefix):
-        if kind != "blob":
-            continue  # submodules are not part of the tree being linted
-        rel = _safe_relpath(path)
-        target = dest.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = tree.joinpath(*rel.parts)
-        if mode == "120000" or not _same_blob(source, sha, size):
-            to_write.append((mode, sha, size, rel))
-        else:
-            _place(source, target)
-    # Blobs come in batches of bounded total size, so a large change never sits in memory whole.
-    start = 0
-    while start < len(to_write):
-        end, total = start, 0
-        while end < len(to_write) and (end == start or total + to_write[end][2] <= _BATCH_BYTES):
-            total += max(to_write[end][2], 0)
-            end += 1
-        batch = to_write[start:end]
-        blobs = _read_blobs(tree, sorted({sha for _mode, sha, _size, _rel in batch}))
-        for mode, sha, _size, rel in batch:
-            _write_entry(dest.joinpath(*rel.parts), mode, blobs[sha], rel)
-        start = end
-    return commit
-
-
-def _write_entry(target: Path, mode: str, data: bytes, rel: PurePosixPath) -> None:
-    if mode != "120000":
-        target.write_bytes(data)
-        return
-    link = data.decode("utf-8", errors="replace")
-    # Only links that stay inside the tree: a hostile link must not pull in outside files.
-    inside = _normalized(PurePosixPath(*rel.parts[:-1], link)).parts[:1] != ("..",)
-    if inside and not link.startswith("/"):
-        os.symlink(link, target)
-
-
-def _normalized(p: PurePosixPath) -> PurePosixPath:
+def _normalized(p: PurePosixPath) -> tuple[str, ...]:
     parts: list[str] = []
     for part in p.parts:
         if part == "..":
-            if not parts or parts[-1] == "..":
-                parts.append("..")
-            else:
+            if parts and parts[-1] != "..":
                 parts.pop()
+            else:
+                parts.append("..")
         elif part != ".":
             parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+    return tuple(parts)
 
 
-def scratch_directory(near: Path, cache_root: Optional[Path]) -> tempfile.TemporaryDirectory[str]:
-    """A temporary directory for the base tree, on NEAR's filesystem when the cache is, so hard
-    links work."""
-    parent: Optional[Path] = None
-    if cache_root is not None:
+def _write(dest: Path, path: str, mode: str, data: bytes) -> Optional[tuple[int, int]]:
+    """Write one entry; (size, mtime_ns) of what was written, None when it was left out."""
+    target = dest / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)  # was a directory at the previous revision
+    elif target.is_symlink() or target.exists():
+        target.unlink()
+    if mode == "120000":
+        link = data.decode("utf-8", errors="replace")
+        # Only links that stay inside the tree: a hostile link must not pull in outside files.
+        inside = _normalized(PurePosixPath(path).parent / link)[:1] != ("..",)
+        if link.startswith("/") or not inside:
+            return None
+        os.symlink(link, target)
+    else:
+        target.write_bytes(data)
+    st = target.lstat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _unchanged(
+    dest: str, path: str, want: tuple[str, str], old: Optional[tuple[str, str, int, int]]
+) -> bool:
+    if old is None or (old[0], old[1]) != want:
+        return False
+    try:
+        st = os.lstat(os.path.join(dest, path))
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (old[2], old[3])
+
+
+def sync_tree(
+    tree: Path, rev: str, dest: Path, manifest: Optional[Manifest] = None
+) -> tuple[str, Manifest]:
+    """Make DEST hold TREE as it was at REV, rewriting only what MANIFEST (DEST's state as last
+    synced) says differs; returns the commit id and DEST's new manifest."""
+    commit = resolve_revision(tree, rev)
+    entries = _entries(tree, commit)
+    old = manifest or {}
+    for path in sorted(set(old) - set(entries)):
+        with contextlib.suppress(FileNotFoundError):
+            (dest / path).unlink()
+    new: Manifest = {}
+    todo: list[str] = []
+    for path, (mode, sha, _size) in entries.items():
+        if _unchanged(str(dest), path, (sha, mode), old.get(path)):
+            new[path] = old[path]
+        else:
+            todo.append(path)
+    # Blobs come in batches of bounded total size, so a large change never sits in memory whole.
+    start = 0
+    while start < len(todo):
+        end, total = start, 0
+        while end < len(todo) and (end == start or total + entries[todo[end]][2] <= _BATCH_BYTES):
+            total += entries[todo[end]][2]
+            end += 1
+        batch = todo[start:end]
+        blobs = _read_blobs(tree, sorted({entries[p][1] for p in batch}))
+        for path in batch:
+            mode, sha, _size = entries[path]
+            written = _write(dest, path, mode, blobs[sha])
+            if written is not None:
+                new[path] = (sha, mode, *written)
+        start = end
+    return commit, new
+
+
+@contextlib.contextmanager
+def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path]:
+    """TREE as it was at REV, for the duration of the context: kept and updated under CACHE_ROOT
+    between runs (one directory per checkout, locked while in use), else a temporary copy."""
+    if cache_root is None:
+        with tempfile.TemporaryDirectory(prefix="kpolicy-base-") as tmp:
+            sync_tree(tree, rev, Path(tmp))
+            yield Path(tmp)
+        return
+    resolve_revision(tree, rev)  # a bad revision must not cost the kept tree its manifest
+    checkout = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
+    slot = cache_root / "base-trees" / checkout
+    slot.mkdir(parents=True, exist_ok=True)
+    dest, manifest_path = slot / "tree", slot / "manifest.pickle"
+    with open(slot / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest: Optional[Manifest] = None
         try:
-            cache_root.mkdir(parents=True, exist_ok=True)
-            if cache_root.stat().st_dev == near.stat().st_dev:
-                parent = cache_root
-        except OSError:
-            parent = None
-    return tempfile.TemporaryDirectory(prefix="kpolicy-base-", dir=parent)
+            stored = pickle.loads(manifest_path.read_bytes())
+            if isinstance(stored, tuple) and stored[0] == _MANIFEST_VERSION:
+                manifest = stored[1]
+        except (OSError, pickle.UnpicklingError, EOFError, IndexError, TypeError):
+            manifest = None
+        if manifest is None and dest.exists():
+            shutil.rmtree(dest)  # unknown state: start over
+        dest.mkdir(exist_ok=True)
+        # Until the sync finishes, the directory matches no manifest: a crash means start over.
+        manifest_path.unlink(missing_ok=True)
+        _commit, manifest = sync_tree(tree, rev, dest, manifest)
+        atomic_write_bytes(manifest_path, pickle.dumps((_MANIFEST_VERSION, manifest)))
+        yield dest

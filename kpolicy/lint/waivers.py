@@ -119,10 +119,11 @@ def load_config(tree_root: Path, config_file: Optional[Path] = None) -> LintConf
     if config_file is not None:
         return parse_config(config_file)
     own = tree_root / CONFIG_NAME
-    if own.is_file():
+    # Present but not a readable file (a directory, a dangling link) is an error, not "none".
+    if own.exists() or own.is_symlink():
         return parse_config(own)
     pyproject = tree_root / "pyproject.toml"
-    if pyproject.is_file():
+    if pyproject.exists() or pyproject.is_symlink():
         return parse_config(pyproject)
     return LintConfig()
 

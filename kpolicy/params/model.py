@@ -103,3 +103,5 @@ class Catalog:
     docs: tuple[DocEntry, ...]
     registrations: tuple[Registration, ...]
     static_keys: tuple[StaticKey, ...]
+    # Every symbol a `config`/`menuconfig` line defines in any Kconfig file, on any arch.
+    kconfig_symbols: frozenset[str] = frozenset()

@@ -15,6 +15,7 @@ and the nanosecond mtime is the one change this misses).
 
 from __future__ import annotations
 
+import bisect
 import os
 import posixpath
 import re
@@ -31,14 +32,24 @@ from kpolicy.params.model import Registration, StaticKey
 from kpolicy.textio import read_bytes, read_text
 from kpolicy.tree import KernelTree
 
-SCANNER_VERSION = "1"
+
+def _scanner_source() -> bytes:
+    """The scanner's own code: part of the cache key, so a changed scanner never reads old
+    results (an installed kpolicy and a checkout under development share one cache)."""
+    here = Path(__file__).resolve().parent
+    return b"".join((here / n).read_bytes() for n in ("registrations.py", "ctokens.py",
+                                                      "kbuild.py", "model.py"))
 
 # Directories that are not part of a kernel build.
 _PRUNE = frozenset({".git", "Documentation", "tools", "LICENSES"})
 # A file is worth masking only if it contains one of these.
-_KEYWORDS = (b"module_param", b"__setup", b"early_param", b"core_param", b"DEFINE_STATIC_KEY",
-             b"MODULE_PARAM_PREFIX")
+# "_param(" catches wrappers such as torture_param(.
+_KEYWORDS = (b"module_param", b"_param(", b"__setup", b"early_param", b"core_param",
+             b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX")
 _MAX_INCLUDE_DEPTH = 4
+# The largest C file of Linux 7.2 is under 3 MiB; a bigger one is an error. Headers that big
+# are generated register tables (24 MiB in amdgpu): they are skipped, not read.
+MAX_C_FILE = 8 * 1024 * 1024
 
 # The calls worth reading, found by cheap substring search for these anchors then matched here.
 _ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_")
@@ -139,7 +150,7 @@ def scan_registrations(
     key_parts: list[tuple[str, int, int]] = [(f.rel, f.size, f.mtime_ns) for f in c_files]
     for d, names in sorted(makefiles.items()):
         key_parts.extend(_stat_key(tree.root, posixpath.join(d, n) if d else n) for n in names)
-    key = content_key(SCANNER_VERSION, tree.version, tuple(key_parts), tuple(headers))
+    key = content_key(_scanner_source(), tree.version, tuple(key_parts), tuple(headers))
     return cache.get_or_build(
         "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles)
     )
@@ -165,7 +176,7 @@ def _scan(
     candidates: list[tuple[_SourceFile, bytes]] = []
     included_by: dict[str, str] = {}  # a .c file #included by another .c file -> includer
     for f in c_files:
-        data = read_bytes(f.path, what="C file")
+        data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
         if b'.c"' in data:
             base = posixpath.dirname(f.rel)
             for m in _C_INCLUDE.finditer(data):
@@ -189,25 +200,42 @@ def _scan(
 
     regs: list[Registration] = []
     keys: list[StaticKey] = []
+    header_wrappers: dict[str, dict[str, list[_Wrapper]]] = {}
     for f, data in candidates:
-        scanner = _FileScanner(root, build_info(f.rel), regs, keys)
+        scanner = _FileScanner(root, build_info(f.rel), regs, keys, header_wrappers)
         scanner.scan_file(f.rel, data, depth=0)
     regs.sort(key=lambda r: (r.location.file, r.location.line, r.kind, r.name))
     keys.sort(key=lambda k: (k.location.file, k.location.line, k.name))
     return tuple(regs), tuple(keys)
 
 
+def _read_header(path: Path) -> Optional[bytes]:
+    """A header's bytes; None when it is missing, a symlink, special, or too big to matter."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_C_FILE:
+        return None
+    return read_bytes(path, what="C header", limit=MAX_C_FILE)
+
+
 class _FileScanner:
     """Reads one translation unit: a C file and the local headers it includes."""
 
     def __init__(self, root: Path, info: BuildInfo, regs: list[Registration],
-                 keys: list[StaticKey]) -> None:
+                 keys: list[StaticKey], header_wrappers: dict[str, dict[str, list[_Wrapper]]]
+                 ) -> None:
         self.root = root
+        self.header_wrappers = header_wrappers  # shared by every file of one scan
         self.info = info
         self.regs = regs
         self.keys = keys
         self.prefix: Optional[str] = info.modname + "."  # MODULE_PARAM_PREFIX now in force
         self.strings: dict[str, str] = {}  # `#define NAME "literal"` seen so far
+        # Macros of this file or of headers it includes that wrap a registration
+        # (torture_param, hugetlb_early_param): name -> their expansions.
+        self.wrappers: dict[str, list[_Wrapper]] = {}
         self.visited: set[str] = set()
 
     def scan_file(self, rel: str, data: bytes, depth: int) -> None:
@@ -218,10 +246,22 @@ class _FileScanner:
         conds: list[Optional[str]] = []  # one per open #if; None when it names no CONFIG_/MODULE
         define_spans: list[tuple[int, int]] = []
         events: list[tuple[int, int, object]] = []  # (offset, order, directive or call match)
+        found = _calls(masked)
+        defines: list[ctokens.Directive] = []
         for d in ctokens.directives(masked):
             events.append((d.start, 0, d))
-        for m in _calls(masked):
+            if d.name == "define":
+                defines.append(d)
+        for m in found:
             events.append((m.start(), 1, m))
+        self._collect_wrappers(unit, defines, found)
+        if self.wrappers:
+            pat = re.compile(rb"(?<![\w#])(" + b"|".join(
+                re.escape(w.encode()) for w in sorted(self.wrappers)) + rb")\s*\(")
+            spans = [(d.start, d.end) for d in defines]
+            for m in pat.finditer(masked):
+                if not any(s <= m.start() < e for s, e in spans):
+                    events.append((m.start(), 1, m))
         for m in _is_enabled_inits(masked):
             events.append((m.start(), 2, m))
         events.sort(key=lambda e: (e[0], e[1]))
@@ -237,6 +277,25 @@ class _FileScanner:
                 self._call(unit, item, where)
             else:
                 self._initial_value(unit, item)
+
+    def _collect_wrappers(self, unit: _Unit, defines: list[ctokens.Directive],
+                          found: list[re.Match[bytes]]) -> None:
+        """Learn the wrappers this file defines and those of the headers it includes."""
+        self.wrappers.update(_wrappers_in(unit, defines, found))
+        for m in re.finditer(rb'^[ \t]*#[ \t]*include[ \t]*<([^>\n]+\.h)>', unit.original, re.M):
+            rel = posixpath.normpath("include/" + m.group(1).decode("latin-1"))
+            if rel.startswith("include/") and rel not in self.header_wrappers:
+                self.header_wrappers[rel] = self._header_wrappers(rel)
+            self.wrappers.update(self.header_wrappers.get(rel, {}))
+
+    def _header_wrappers(self, rel: str) -> dict[str, list[_Wrapper]]:
+        data = _read_header(self.root / rel)
+        if data is None or not any(k in data for k in _KEYWORDS):
+            return {}
+        masked = ctokens.mask(data)
+        unit = _Unit(rel, data, masked, ctokens.Lines(data))
+        defines = [d for d in ctokens.directives(masked) if d.name == "define"]
+        return _wrappers_in(unit, defines, _calls(masked))
 
     def _initial_value(self, unit: _Unit, m: re.Match[bytes]) -> None:
         """Record a file-scope `type name [attrs] = IS_ENABLED(CONFIG_X);` declaration."""
@@ -308,28 +367,37 @@ class _FileScanner:
         rel = posixpath.normpath(posixpath.join(posixpath.dirname(unit.rel), m.group(1)))
         if rel.startswith("../") or rel in self.visited or "/include/" in f"/{rel}":
             return
-        path = self.root / rel
-        if not path.is_file() or path.is_symlink():
-            return
-        data = read_bytes(path, what="C header")
-        if any(k in data for k in _KEYWORDS):
+        data = _read_header(self.root / rel)
+        if data is not None and any(k in data for k in _KEYWORDS):
             self.scan_file(rel, data, depth + 1)
         else:
             self.visited.add(rel)
 
-    def _call(self, unit: _Unit, m: re.Match[bytes], where: tuple[str, ...]) -> None:
+    def _call(self, unit: _Unit, m: re.Match[bytes], where: tuple[str, ...],
+              loc: Optional[Location] = None) -> None:
         macro = m.group(1).decode("latin-1")
         parsed = ctokens.call_arguments(unit.masked, m.end() - 1)
         if parsed is None:
             return
         args = parsed[0]
-        loc = Location(unit.rel, unit.lines.line(m.start()))
+        loc = loc or Location(unit.rel, unit.lines.line(m.start()))
         if macro.startswith("DEFINE_STATIC_KEY_"):
             self._static_key(unit, macro, args, loc)
         elif macro in ("early_param", "__setup", "__setup_param"):
             self._setup(unit, macro, args, loc, where)
         elif macro == "early_param_on_off":
             self._on_off(unit, args, loc, where)
+        elif macro in self.wrappers:
+            actual = [unit.original_text(span) for span in args]
+            for wrapper in self.wrappers[macro]:
+                text = wrapper.expand(actual)
+                if text is None:
+                    continue
+                data = text.encode("latin-1", "replace")
+                sub = _Unit(unit.rel, data, ctokens.mask(data), ctokens.Lines(data), parent=unit)
+                inner = _CALL.match(sub.masked)
+                if inner is not None:
+                    self._call(sub, inner, where, loc)
         else:
             self._module_param(unit, macro, args, loc, where)
 
@@ -475,18 +543,30 @@ def _condition(kind: str, text: str) -> Optional[str]:
 class _Unit:
     """One file being scanned: original bytes, masked bytes, line index, function lookups."""
 
-    def __init__(self, rel: str, original: bytes, masked: bytes, lines: ctokens.Lines) -> None:
+    def __init__(self, rel: str, original: bytes, masked: bytes, lines: ctokens.Lines,
+                 parent: Optional[_Unit] = None) -> None:
         self.rel = rel
         self.original = original
         self.masked = masked
         self.lines = lines
+        # A macro expansion: handlers and ops structs are looked up in the file it came from.
+        self.parent = parent
         self._parsers: dict[str, Optional[str]] = {}
 
     def text(self, span: tuple[int, int]) -> str:
         return " ".join(self.masked[span[0]:span[1]].decode("latin-1").split())
 
+    def original_text(self, span: tuple[int, int]) -> str:
+        """The argument at SPAN as written, comments removed, whitespace collapsed."""
+        raw = self.original[span[0]:span[1]]
+        kept = bytes(o if m != 0x20 or o in b" \t\n" else 0x20
+                     for o, m in zip(raw, self.masked[span[0]:span[1]]))
+        return " ".join(kept.decode("latin-1").split())
+
     def parser_of(self, func: str) -> Optional[str]:
         """The value parser FUNC's body calls (best-ranked), or None if unseen here."""
+        if self.parent is not None:
+            return self.parent.parser_of(func)
         if func not in self._parsers:
             self._parsers[func] = self._find_parser(func)
         return self._parsers[func]
@@ -508,6 +588,8 @@ class _Unit:
 
     def ops_setter(self, ops: str) -> Optional[str]:
         """The `.set` function of the kernel_param_ops named OPS, if defined in this file."""
+        if self.parent is not None:
+            return self.parent.ops_setter(ops)
         pat = re.compile(
             rb"kernel_param_ops\s+" + re.escape(ops.encode()) + rb"\s*(?:__\w+\s*)*=\s*\{"
         )
@@ -519,6 +601,50 @@ class _Unit:
             return None
         s = re.search(rb"\.set\s*=\s*&?\s*(\w+)", self.masked[m.end():end])
         return s.group(1).decode("latin-1") if s else None
+
+
+@dataclass(frozen=True)
+class _Wrapper:
+    """A function-like macro whose body makes one registration call."""
+
+    params: tuple[str, ...]
+    call: str  # the registration call as written in the body, e.g. `module_param(n, t, 0444)`
+
+    def expand(self, actual: list[str]) -> Optional[str]:
+        """The call with ACTUAL substituted (#x stringified, a ## b pasted); None on arity."""
+        if len(actual) != len(self.params):
+            return None
+        values = dict(zip(self.params, actual))
+
+        def stringify(m: re.Match[str]) -> str:
+            return '"' + values[m.group(1)].replace('"', '\\"') + '"'
+
+        text = re.sub(r"(?<!#)#\s*(\w+)", lambda m: stringify(m) if m.group(1) in values
+                      else m.group(), self.call)
+        text = re.sub(r"\b\w+\b", lambda m: values.get(m.group(), m.group()), text)
+        text = re.sub(r"\s*##\s*", "", text)
+        # include/linux/stringify.h: __stringify(x) is "x" once x is substituted
+        return re.sub(r"\b__stringify\(\s*(\w+)\s*\)", r'"\1"', text)
+
+
+def _wrappers_in(unit: _Unit, defines: list[ctokens.Directive],
+                 found: list[re.Match[bytes]]) -> dict[str, list[_Wrapper]]:
+    """Function-like #defines of UNIT whose bodies call a registration macro."""
+    out: dict[str, list[_Wrapper]] = {}
+    starts = [d.start for d in defines]
+    for m in found:
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i < 0 or not defines[i].start <= m.start() < defines[i].end:
+            continue
+        d = defines[i]
+        head = re.match(rb"[ \t]*(\w+)\(([\w\s,]*)\)", unit.masked[d.rest:d.end])
+        parsed = ctokens.call_arguments(unit.masked, m.end() - 1)
+        if head is None or parsed is None or _CALL.fullmatch(head.group(1) + b"("):
+            continue  # not function-like, or one of the macros read directly
+        params = tuple(p.strip().decode("latin-1") for p in head.group(2).split(b","))
+        call = unit.original_text((m.start(), parsed[1])).replace("\\", " ")
+        out.setdefault(head.group(1).decode("latin-1"), []).append(_Wrapper(params, call))
+    return out
 
 
 def _calls(masked: bytes) -> list[re.Match[bytes]]:

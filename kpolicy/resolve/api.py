@@ -1,15 +1,13 @@
-"""resolve's front door: pick a model, read a config and a command line, and answer as JSON or text."""
+"""resolve's front door: pick a model, read a config and a command line, answer as JSON or text."""
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from kpolicy.errors import KpolicyError
 from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import FeatureState, resolve_features, state_word
 from kpolicy.resolve.features import (
@@ -18,7 +16,7 @@ from kpolicy.resolve.features import (
     load_features,
     stale_declarations,
 )
-from kpolicy.textio import decode_text, read_bytes
+from kpolicy.textio import decode_text, gunzip, read_bytes
 
 JSON_SCHEMA_VERSION = 1
 
@@ -46,15 +44,12 @@ class Resolution:
 
 
 def read_config(path: Path) -> ConfigInput:
-    """The .config at PATH (gzip'd like /proc/config.gz or plain), or KpolicyError naming the line."""
+    """The .config at PATH (plain, or gzip'd like /proc/config.gz); errors name the line."""
     from kpolicy.kconfig.dotconfig import parse_dotconfig
 
     data = read_bytes(path, what="kernel config")
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise KpolicyError(f"damaged gzip data: {exc}", file=path) from None
+        data = gunzip(data, file=path, what="kernel config")
     dot = parse_dotconfig(decode_text(data, file=path, what="kernel config"), file=str(path))
     return ConfigInput(
         str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines)
@@ -67,7 +62,7 @@ def defaults_config(model: ResolveModel) -> ConfigInput:
 
 
 def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
-    """This machine's config (/proc/config.gz or /boot/config-$(uname -r)) and /proc/cmdline, if any."""
+    """This machine's config (/proc/config.gz, /boot/config-$(uname -r)) and /proc/cmdline."""
     notes = []
     config: Optional[Path] = None
     for candidate in (Path("/proc/config.gz"), Path(f"/boot/config-{os.uname().release}")):
@@ -86,7 +81,7 @@ def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
 def choose_model(
     config: Optional[ConfigInput], model_file: Optional[Path]
 ) -> tuple[ResolveModel, list[str]]:
-    """The model FILE names, else the bundled model matching CONFIG's version (with a warning when not exact)."""
+    """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact)."""
     if model_file is not None:
         return read_model(model_file), []
     path, warning = pick_bundled(config.version if config else None)
@@ -130,7 +125,7 @@ def resolve(
 
 
 def resolution_json(res: Resolution) -> dict[str, Any]:
-    """The JSON contract: schema_version, kernel, config, features, warnings and cmdline_json's keys."""
+    """The JSON contract: schema_version, kernel, config, features, warnings + cmdline_json."""
     from kpolicy.cmdline import cmdline_json
 
     line = cmdline_json(res.cmdline)

@@ -1,4 +1,4 @@
-"""Making a ResolveModel from a real tree (imports kconfiglib and lark: never on the bundled path)."""
+"""Making a ResolveModel from a real tree (imports kconfiglib and lark: not on the bundled path)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def build_resolve_model(
     from kpolicy.families.discover import discover_families
     from kpolicy.kconfig.load import load_model
     from kpolicy.lint.rules_loader import load_declarations
-    from kpolicy.params.catalog import build_catalog
+    from kpolicy.params.catalog import build_catalog  # type: ignore[import-untyped,unused-ignore]
     from kpolicy.tree import open_tree
 
     tree = open_tree(tree_path)

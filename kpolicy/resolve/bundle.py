@@ -13,7 +13,7 @@ import dataclasses
 import gzip
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,15 +22,16 @@ from kpolicy.errors import KpolicyError
 from kpolicy.families import model as families_model
 from kpolicy.families.model import Family
 from kpolicy.kconfig import model as kconfig_model
-from kpolicy.kconfig.model import Expr, KconfigModel, Location
+from kpolicy.kconfig.model import Definition, Expr, KconfigModel, Location, Symbol
 from kpolicy.params import model as params_model
 from kpolicy.params.model import Catalog
-from kpolicy.textio import read_bytes
+from kpolicy.textio import gunzip, read_bytes
 
 SCHEMA = "kpolicy-resolve-model"
 SCHEMA_VERSION = 1
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
 MAX_MODEL_BYTES = 8 * 1024 * 1024  # gzip'd; the bundled ones are well under 2 MB
+MAX_MODEL_JSON_BYTES = 128 * 1024 * 1024  # once gunzipped: a bound on gzip bombs
 
 # Symbols the command-line side needs beyond the features' own: the built-in command line
 # and init's argument limit.
@@ -88,6 +89,8 @@ def _encode(value: object) -> Any:
         return out
     if isinstance(value, (tuple, list)):
         return [_encode(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_encode(v) for v in value)
     if isinstance(value, Mapping):
         return {str(k): _encode(v) for k, v in sorted(value.items())}
     return value
@@ -124,8 +127,10 @@ def _decoder(type_text: str) -> Callable[[Any], Any]:
         fn = lambda v: Location(v[0], v[1])  # noqa: E731
     elif t in _CLASSES:
         fn = _dataclass_decoder(_CLASSES[t])
-    else:  # str, int, bool, plain containers of them
-        fn = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+    elif t.startswith("tuple[") or t.startswith("frozenset["):
+        fn = tuple if t.startswith("tuple[") else frozenset
+    else:  # str, int, bool
+        fn = _identity
     _DECODERS[type_text] = fn
     return fn
 
@@ -136,16 +141,77 @@ def _decode_expr(v: Any) -> Any:
     return Expr(v[0], tuple(_decode_expr(a) for a in v[1:]))
 
 
+def _identity(v: Any) -> Any:
+    return v
+
+
 def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
-    fields = [
+    """Decode JSON objects into CLS; fields left out take their defaults.
+
+    Objects are filled through __dict__, as unpickling does: a frozen dataclass's __init__
+    costs a call per field, and a model holds thousands of registrations.
+    """
+    annotations = [
         (f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "object"))
         for f in dataclasses.fields(cls)
     ]
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING}
+    factories = [(f.name, f.default_factory) for f in dataclasses.fields(cls)
+                 if f.default_factory is not dataclasses.MISSING]
+    required = {f.name for f in dataclasses.fields(cls)} - set(defaults) - {n for n, _ in factories}
+    converters: dict[str, Callable[[Any], Any]] = {}  # filled on first use: types may recurse
 
     def decode(v: Any) -> Any:
-        return cls(**{name: _decoder(t)(v[name]) for name, t in fields if name in v})
+        if not converters:
+            for name, text in annotations:
+                fn = _decoder(text)
+                converters[name] = fn
+        if not required <= v.keys():
+            raise KeyError(f"{cls.__name__} needs {', '.join(sorted(required - v.keys()))}")
+        obj = cls.__new__(cls)
+        state = dict(defaults)
+        state.update((name, factory()) for name, factory in factories)  # type: ignore[misc]
+        for name, value in v.items():
+            fn = converters.get(name)
+            if fn is not None:  # a field this kpolicy does not know is dropped
+                state[name] = value if fn is _identity or value is None else fn(value)
+        obj.__dict__.update(state)
+        return obj
 
     return decode
+
+
+class LazySymbols(Mapping[str, Symbol]):
+    """Symbols stored as one JSON text each, decoded the first time they are looked up.
+
+    resolve reads a few dozen of a model's symbols; decoding all of them would cost more than
+    the rest of a run.
+    """
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self._raw = raw
+        self._done: dict[str, Symbol] = {}
+
+    def __getitem__(self, name: str) -> Symbol:
+        sym = self._done.get(name)
+        if sym is None:
+            sym = _decoder("Symbol")(json.loads(self._raw[name]))
+            self._done[name] = sym
+        return sym
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- reading and writing ----------------------------------------------------------------------
@@ -159,14 +225,18 @@ def model_to_bytes(model: ResolveModel) -> bytes:
         **_encode(dataclasses.replace(model, origin="")),
     }
     doc.pop("origin", None)
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Each symbol is a JSON text of its own: readers decode only the symbols they look up.
+    doc["kconfig"]["symbols"] = {n: _compact_json(s) for n, s in doc["kconfig"]["symbols"].items()}
+    text = _compact_json(doc)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
 
 def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
     """Decode a model written by model_to_bytes, or raise KpolicyError naming FILE."""
+    if data[:2] == b"\x1f\x8b":
+        data = gunzip(data, file=file, what="resolve model", limit=MAX_MODEL_JSON_BYTES)
     try:
-        doc = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+        doc = json.loads(data)
     except (OSError, EOFError, ValueError) as exc:
         raise KpolicyError(f"not a kpolicy resolve model: {exc}", file=file) from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -178,7 +248,10 @@ def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
             file=file,
         )
     try:
+        symbols, doc["kconfig"]["symbols"] = doc["kconfig"]["symbols"], {}
         model = _dataclass_decoder(ResolveModel)(doc)
+        lazy = LazySymbols(symbols)
+        model.kconfig.__dict__["symbols"] = lazy  # the one field decoded on demand
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         raise KpolicyError(f"damaged resolve model: {exc!r}", file=file) from None
     return dataclasses.replace(model, origin=file)  # type: ignore[no-any-return]
@@ -227,7 +300,7 @@ def pick_bundled(version: Optional[str]) -> tuple[Path, Optional[str]]:
 
 
 def symbol_closure(kconfig: KconfigModel, roots: Iterable[str]) -> frozenset[str]:
-    """ROOTS plus every symbol their dependencies, prompts, defaults and selects refer to, transitively."""
+    """ROOTS plus, transitively, every symbol their dependencies, defaults and selects refer to."""
     seen: set[str] = set()
     work = [r for r in roots if r in kconfig.symbols]
     choices_of = {c.name: c for c in kconfig.choices}
@@ -272,19 +345,30 @@ def compact_model(
     # side needs them to know which parameters exist when no config is given.
     wanted_values = keep | {r.built_if for r in catalog.registrations if r.built_if}
     values = {n: v for n, v in kconfig.values.items() if n in wanted_values and v != "n"}
-    # Only the contract's core fields: menus, warnings and the like stay behind.
+    # Only what explains a value: no help texts, menus or forward select/imply lists (the
+    # reverse edges, selected_by/implied_by, are what decide a symbol's value).
+    symbols = {}
+    for n in sorted(keep):
+        sym = kconfig.symbols[n]
+        defs = tuple(Definition(d.location, d.depends_on) for d in sym.definitions)
+        symbols[n] = dataclasses.replace(sym, definitions=defs, selects=(), implies=())
     small = KconfigModel(
         version=kconfig.version,
         arch=kconfig.arch,
         srcarch=kconfig.srcarch,
         toolchain=kconfig.toolchain,
-        symbols={n: kconfig.symbols[n] for n in sorted(keep)},
+        symbols=symbols,
         choices=choices,
         values=values,
     )
+    # Registrations under another arch's directory are never built for this one.
+    other_arch = tuple(f"arch/{a}/" for a in _arch_dirs(catalog) if a != kconfig.srcarch)
+    registrations = tuple(r for r in catalog.registrations
+                          if not r.location.file.startswith(other_arch))
     docs_wanted = {p for fam in families for p in fam.params}
     small_catalog = dataclasses.replace(
         catalog,
+        registrations=registrations,
         docs=tuple(d for d in catalog.docs if set(d.names) & docs_wanted),
         static_keys=tuple(k for k in catalog.static_keys if k.symbol is None or k.symbol in keep),
     )
@@ -297,3 +381,9 @@ def compact_model(
         catalog=small_catalog,
         families=families,
     )
+
+
+def _arch_dirs(catalog: Catalog) -> set[str]:
+    """The arch/<dir> names the catalog's registrations live under."""
+    return {r.location.file.split("/")[1] for r in catalog.registrations
+            if r.location.file.startswith("arch/") and r.location.file.count("/") >= 2}

@@ -1,4 +1,4 @@
-"""`kpolicy resolve`, `diff`, `report` and `model`: argument handling only; the work is in api/engine."""
+"""`kpolicy resolve`, `diff`, `report` and `model`: argument handling; the work is in api/engine."""
 
 from __future__ import annotations
 
@@ -113,7 +113,10 @@ def _model_and_config(
         )
         return (
             model,
-            ConfigInput(given.path, evaluated.values, given.version, given.warnings, given.lines),
+            # evaluated.warnings repeats the .config's own and adds what needs the tree
+            # (unknown symbols, invalid values)
+            ConfigInput(given.path, evaluated.values, given.version,
+                        tuple(dict.fromkeys(given.warnings + evaluated.warnings)), given.lines),
             [],
         )
     config = read_config(config_path) if config_path is not None else None

@@ -91,14 +91,14 @@ def _truth(value: str) -> int:
 
 
 def blocked_by(kconfig: KconfigModel, values: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """Why symbol NAME is off under VALUES: each unmet dependency with its symbols' values and places."""
+    """Why NAME is off under VALUES: each unmet dependency, with its symbols' values and places."""
     sym = kconfig.symbols.get(name)
     if sym is None:
         return (f"{name} does not exist in Linux {kconfig.version} ({kconfig.arch})",)
     reasons = []
-    types = {n: s.type for n, s in kconfig.symbols.items()}
     if sym.direct_dep is not None:
         for term in sym.direct_dep.conjuncts():
+            types = {n: kconfig.symbols[n].type for n in term.symbols() if n in kconfig.symbols}
             if eval_expr(term, values, types) == "n":
                 refs = ", ".join(
                     f"{n}={values.get(n, 'n')} ({kconfig.symbols[n].location})"
@@ -166,9 +166,9 @@ def boot_default(
             )
     if spec.default_value is not None:
         if spec.default_choice:
-            why = "no member of the default choice is set: the code's fallback"
+            why = "no member of the default choice is set: the fallback"
         elif spec.default_symbol:
-            why = f"{spec.default_symbol} does not exist in Linux {kconfig.version}: fixed in the C source"
+            why = f"{spec.default_symbol} is not in Linux {kconfig.version}: the C source fixes it"
         else:
             why = "fixed in the C source"
         return spec.default_value, Source(kind, spec.default_value, why)
@@ -303,17 +303,16 @@ def resolve_feature(
                 "cmdline", state, f"{param} sets {state_word(state)}", outcome="accepted", **common
             )
         )
-    if raise_only:
-        if spec.rank(default) > spec.rank(state):
-            sources.append(
-                Source(
-                    "config",
-                    default,
-                    f"the configured level {state_word(default)} is "
-                    "applied when the LSM starts and raises the level",
-                )
+    if raise_only and spec.rank(default) > spec.rank(state):
+        sources.append(
+            Source(
+                "config",
+                default,
+                f"the configured level {state_word(default)} is "
+                "applied when the LSM starts and raises the level",
             )
-            state = default
+        )
+        state = default
     if spec.lsm and built:
         started, why = _lsm_started(spec, values, events)
         sources.append(Source("lsm", None if started else spec.unbuilt, why))
@@ -381,7 +380,7 @@ def resolve_features(
     events: Sequence[Any],
     lines: Optional[Mapping[str, int]] = None,
 ) -> tuple[FeatureState, ...]:
-    """Every feature of SPECS that exists on the model's arch, resolved (LINES: config line per symbol)."""
+    """Every feature of SPECS that exists on the model's arch, resolved (LINES: config lines)."""
     return tuple(
         resolve_feature(s, model, values, events, lines or {})
         for s in specs

@@ -15,7 +15,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -47,7 +47,7 @@ class MachineDependency:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One feature: which parameters set it, how values parse and merge, where its default comes from."""
+    """One feature: its parameters, how values parse and merge, where its default comes from."""
 
     name: str  # key in resolve's "features" (the parameter name, or the build option's)
     params: tuple[str, ...]
@@ -131,6 +131,7 @@ def parse_feature(data: Mapping[str, object], file: str) -> FeatureSpec:
                 f"'{key}' is '{value}'; expected one of {', '.join(allowed)}", file=file
             )
     registration = _field(data, "registration", str, file)
+    assert registration is None or isinstance(registration, str)
     if registration is not None and registration not in _KINDS:
         raise KpolicyError(f"'registration' must be one of {', '.join(_KINDS)}", file=file)
     accepts = _strings(data, "accepts", file) or domain
@@ -154,7 +155,9 @@ def parse_feature(data: Mapping[str, object], file: str) -> FeatureSpec:
     lsm = _field(data, "lsm", dict, file, {})
     assert isinstance(lsm, dict)
     machine = []
-    for entry in _field(data, "machine", list, file, []) or []:
+    entries = _field(data, "machine", list, file, [])
+    assert isinstance(entries, list)
+    for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("when"), str):
             raise KpolicyError("each [[machine]] needs 'when' and 'effect'", file=file)
         effect = entry.get("effect")
@@ -177,7 +180,7 @@ def parse_feature(data: Mapping[str, object], file: str) -> FeatureSpec:
         parser=parser,
         merge=merge,
         on_invalid=on_invalid,
-        registration=registration,  # type: ignore[arg-type]
+        registration=registration,
         build=_field(data, "build", str, file),  # type: ignore[arg-type]
         arches=_strings(data, "arches", file),
         default_symbol=_field(default, "symbol", str, file),  # type: ignore[arg-type]
@@ -266,54 +269,25 @@ def inferred_features(
     for fam in families:
         if fam.option in names or any(param_key(p) in covered for p in fam.params):
             continue
-        base = dict(
-            domain=(),
-            accepts=(),
-            merge="last-wins",
-            build=fam.option,
-            arches=(),
-            default_invert=False,
-            default_choice=(),
-            unbuilt=False,
-            flags=(),
-            lsm=None,
-            lsm_early=None,
-            machine=(),
-            file="discovered",
-            inferred=True,
-        )
+        base = FeatureSpec(
+            name=fam.option, params=(), domain=(), accepts=(), parser="kstrtobool",
+            merge="last-wins", on_invalid="malformed", registration=None, build=fam.option,
+            arches=(), default_symbol=None, default_invert=False, default_choice=(),
+            default_value=None, unbuilt=False, flags=(), lsm=None, lsm_early=None, machine=(),
+            file="discovered", inferred=True,
+        )  # fmt: skip
         if not fam.params:
-            out.append(
-                FeatureSpec(
-                    name=fam.option,
-                    params=(),
-                    parser="kstrtobool",
-                    on_invalid="malformed",
-                    registration=None,
-                    default_symbol=None,
-                    default_value=None,
-                    **base,
-                )
-            )  # type: ignore[arg-type]
+            out.append(base)  # build-only: the build option is the feature
             continue
         reg = regs.get(param_key(fam.params[0]))
         parsing = _bool_parser(reg)
-        if parsing is None or reg is None:
+        if parsing is None or reg is None or fam.companion_kind == "choice":
             continue  # a value domain discovery cannot know: declare it in rules/features/
         companion = fam.default_companion if fam.companion_kind == "bool" else None
-        if fam.companion_kind == "choice":
-            continue
-        kind = "module_param" if reg.kind == "core_param" else reg.kind
-        out.append(
-            FeatureSpec(
-                name=fam.params[0],
-                params=(fam.params[0],),
-                parser=parsing[0],
-                on_invalid=parsing[1],
-                registration=kind,
-                default_symbol=companion,
-                default_value=None if companion else True,
-                **base,
-            )
-        )  # type: ignore[arg-type]
+        out.append(replace(
+            base, name=fam.params[0], params=(fam.params[0],), parser=parsing[0],
+            on_invalid=parsing[1],
+            registration="module_param" if reg.kind == "core_param" else reg.kind,
+            default_symbol=companion, default_value=None if companion else True,
+        ))  # fmt: skip
     return tuple(sorted(out, key=lambda s: s.name))

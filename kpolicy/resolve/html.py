@@ -1,4 +1,4 @@
-"""`kpolicy report --format html`: one self-contained page, features x configs, provenance on each cell."""
+"""`kpolicy report --format html`: one self-contained page, features x configs, with provenance."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _cell(f: FeatureState | None, changed: bool) -> str:
     word = state_word(f.effective) + ("" if f.built else " (not built)")
     items = "".join(f"<li>{escape(s)}</li>" for s in steps)
     return (
-        f'<td class="{classes}" data-feature="{escape(f.name)}" data-state="{escape(state_word(f.effective))}" '
+        f'<td class="{classes}" data-feature="{escape(f.name)}" '
+        f'data-state="{escape(state_word(f.effective))}" '
         f'data-built="{str(f.built).lower()}" title="{escape(f.why)}">{escape(word)}'
         f"<details><summary>why</summary><ol>{items}</ol></details></td>"
     )
@@ -67,7 +68,8 @@ def report_html(columns: Sequence[tuple[str, Resolution]]) -> str:
         names += [f.name for f in res.features if f.name not in names]
     by_col = [{f.name: f for f in res.features} for _label, res in columns]
     head = "".join(
-        f'<th scope="col" title="{escape(res.config.path or "Kconfig defaults")}">{escape(label)}<br>'
+        f'<th scope="col" title="{escape(res.config.path or "Kconfig defaults")}">'
+        f"{escape(label)}<br>"
         f"<small>Linux {escape(res.model.version)} {escape(res.model.arch)}</small></th>"
         for label, res in columns
     )

@@ -17,12 +17,16 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 BOOT_DIR = Path(__file__).resolve().parent
 CASES_FILE = BOOT_DIR / "cases.toml"
@@ -92,9 +96,15 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
         unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
-        cases.append(Case(id=raw["id"], cmdline=raw["cmdline"], purpose=raw["purpose"],
-                          mem=int(raw.get("mem", DEFAULT_MEM_MIB)),
-                          params=tuple(raw.get("params", ()))))
+        cases.append(
+            Case(
+                id=raw["id"],
+                cmdline=raw["cmdline"],
+                purpose=raw["purpose"],
+                mem=int(raw.get("mem", DEFAULT_MEM_MIB)),
+                params=tuple(raw.get("params", ())),
+            )
+        )
     ids = [c.id for c in cases]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -104,8 +114,10 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
 
 # --- initramfs ------------------------------------------------------------------------------
 
-def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0),
-                ino: int = 0) -> bytes:
+
+def _cpio_entry(
+    name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0), ino: int = 0
+) -> bytes:
     fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name) + 1, 0]
     head = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
     head += b"\0" * (-len(head) % 4)
@@ -146,6 +158,7 @@ def build_initramfs(dest_dir: Path) -> Path:
 
 # --- booting --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BootResult:
     """The serial console of one boot and how long it took."""
@@ -160,18 +173,37 @@ def qemu_binary() -> str | None:
     return shutil.which("qemu-system-x86_64")
 
 
-def boot(vmlinuz: Path, initramfs: Path, cmdline: str, mem: int = DEFAULT_MEM_MIB,
-         timeout: float = BOOT_TIMEOUT_S) -> BootResult:
+def boot(
+    vmlinuz: Path,
+    initramfs: Path,
+    cmdline: str,
+    mem: int = DEFAULT_MEM_MIB,
+    timeout: float = BOOT_TIMEOUT_S,
+) -> BootResult:
     """Boot VMLINUZ with CMDLINE under qemu (TCG) and return its serial output."""
     qemu = qemu_binary()
     if qemu is None:
         raise RuntimeError("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
-    argv = [qemu, "-accel", "tcg", "-m", str(mem), "-nographic", "-no-reboot",
-            "-kernel", str(vmlinuz), "-initrd", str(initramfs), "-append", cmdline]
+    argv = [
+        qemu,
+        "-accel",
+        "tcg",
+        "-m",
+        str(mem),
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        str(vmlinuz),
+        "-initrd",
+        str(initramfs),
+        "-append",
+        cmdline,
+    ]
     start = time.monotonic()
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+        )
         out, timed_out = proc.stdout, False
     except subprocess.TimeoutExpired as exc:
         out, timed_out = exc.stdout or b"", True
@@ -188,8 +220,10 @@ _INVALID = re.compile(r"Booting kernel: `(.*)' invalid for parameter `(.*)'$")
 _OBSOLETE = re.compile(r"Parameter (.*) is obsolete, ignored$")
 _PANIC = re.compile(r"(Kernel panic - not syncing: .*)$")
 # Other kernel messages about the command line, kept verbatim (without timestamps).
-_NOTES = re.compile(r"cannot parse|Failed to set sysctl|Unknown parameter `|too large for parameter"
-                    r"|Kernel is locked down from")
+_NOTES = re.compile(
+    r"cannot parse|Failed to set sysctl|Unknown parameter `|too large for parameter"
+    r"|Kernel is locked down from"
+)
 _MEMINIT = re.compile(r"mem auto-init: .*heap alloc:(on|off), heap free:(on|off)")
 
 
@@ -200,7 +234,7 @@ def split_sections(serial: str) -> tuple[dict[str, list[str]], list[str]]:
     current: list[str] | None = None
     for line in serial.split("\n"):
         if line.startswith("@@KP-BEGIN "):
-            current = sections.setdefault(line[len("@@KP-BEGIN "):].strip(), [])
+            current = sections.setdefault(line[len("@@KP-BEGIN ") :].strip(), [])
         elif line.startswith("@@KP-END"):
             current = None
         elif current is not None:
@@ -251,14 +285,23 @@ def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
     obs: dict[str, Any] = {
         "completed": completed,
         "argv": _hex_strings(sections["argv"])[2:] if "argv" in sections else None,
-        "envp": ([e for e in _hex_strings(sections["envp"]) if e not in KERNEL_ENVP]
-                 if "envp" in sections else None),
-        "proc_cmdline": ("".join(_hex_strings(sections["proc_cmdline"])).removesuffix("\n")
-                         if "proc_cmdline" in sections else None),
+        "envp": (
+            [e for e in _hex_strings(sections["envp"]) if e not in KERNEL_ENVP]
+            if "envp" in sections
+            else None
+        ),
+        "proc_cmdline": (
+            "".join(_hex_strings(sections["proc_cmdline"])).removesuffix("\n")
+            if "proc_cmdline" in sections
+            else None
+        ),
         "unknown_raw": unknown[-1] if unknown else None,
         "malformed_early": [m.group(1) for line in log if (m := _MALFORMED.search(line))],
-        "invalid": [{"param": m.group(2), "value": m.group(1)}
-                    for line in log if (m := _INVALID.search(line))],
+        "invalid": [
+            {"param": m.group(2), "value": m.group(1)}
+            for line in log
+            if (m := _INVALID.search(line))
+        ],
         "obsolete": [m.group(1) for line in log if (m := _OBSOLETE.search(line))],
         "panic": panic[0] if panic else None,
         "notes": [line for line in log if _NOTES.search(line) and not _PANIC.search(line)],
@@ -290,8 +333,10 @@ def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
 
 # --- cases ----------------------------------------------------------------------------------
 
-def observe(case: Case, vmlinuz: Path, initramfs: Path,
-            timeout: float = BOOT_TIMEOUT_S) -> tuple[dict[str, Any], BootResult]:
+
+def observe(
+    case: Case, vmlinuz: Path, initramfs: Path, timeout: float = BOOT_TIMEOUT_S
+) -> tuple[dict[str, Any], BootResult]:
     """Boot CASE and return (its observed.json record, the raw boot result)."""
     result = boot(vmlinuz, initramfs, case.full_cmdline, case.mem, timeout)
     record: dict[str, Any] = {"id": case.id, "cmdline": case.full_cmdline}
@@ -302,8 +347,13 @@ def observe(case: Case, vmlinuz: Path, initramfs: Path,
     return record, result
 
 
-def observe_all(cases: Sequence[Case], vmlinuz: Path, initramfs: Path, jobs: int = 2,
-                timeout: float = BOOT_TIMEOUT_S) -> list[tuple[dict[str, Any], BootResult]]:
+def observe_all(
+    cases: Sequence[Case],
+    vmlinuz: Path,
+    initramfs: Path,
+    jobs: int = 2,
+    timeout: float = BOOT_TIMEOUT_S,
+) -> list[tuple[dict[str, Any], BootResult]]:
     """Boot every case, JOBS at a time, and return the results in case order."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(lambda c: observe(c, vmlinuz, initramfs, timeout), cases))
@@ -311,8 +361,13 @@ def observe_all(cases: Sequence[Case], vmlinuz: Path, initramfs: Path, jobs: int
 
 def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
     """observed.json's text for RECORDS (sorted keys, stable order, trailing newline)."""
-    doc = {"schema_version": SCHEMA_VERSION, "kernel": vmlinuz.name, "config": CONFIG_NAME,
-           "harness_prefix": HARNESS_PREFIX, "cases": list(records)}
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "kernel": vmlinuz.name,
+        "config": CONFIG_NAME,
+        "harness_prefix": HARNESS_PREFIX,
+        "cases": list(records),
+    }
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 

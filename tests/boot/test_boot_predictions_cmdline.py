@@ -47,21 +47,15 @@ def test_the_record_exists() -> None:
     assert all(c["cmdline"] for c in CASES)
 
 
-def _observed_panic(case: dict[str, Any]) -> bool:
-    return bool(case.get("panic")) and "Too many boot" in case["panic"]
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_prediction_matches_the_boot(kp72: KernelParams, case: dict[str, Any]) -> None:
     r: CmdlineResult = process_cmdline(kp72, case["cmdline"])
-    predicted_panic = bool(r.errors)
-    assert predicted_panic == _observed_panic(case), (r.errors, case.get("panic"))
-    if predicted_panic:
-        assert case["panic"].endswith(r.errors[0]) or r.errors[0] in case["panic"]
-        return  # init never runs: there is no argv/envp to compare
-    got = {
-        "argv": list(r.init_argv),
-        "envp": list(r.init_envp),
+    panicked = r.errors[0] if r.errors else None
+    got: dict[str, Any] = {
+        "panic": None if panicked is None else f"Kernel panic - not syncing: {panicked}",
+        # init never runs after the panic: the record has no argv/envp then
+        "argv": None if panicked else list(r.init_argv),
+        "envp": None if panicked else list(r.init_envp),
         "unknown_raw": " ".join(r.unknown) if r.unknown else None,
         "malformed_early": list(r.malformed_early),
         "invalid": [{"param": p, "value": v} for p, v in r.invalid],

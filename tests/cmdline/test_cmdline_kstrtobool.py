@@ -32,6 +32,7 @@ def test_integers_with_base_0_and_ranges() -> None:
     assert kstrtoint("0x1f", "int") == 31
     assert kstrtoint("010", "int") == 8
     assert kstrtoint("5\n", "uint") == 5
-    for bad, t in (("abc", "int"), ("", "int"), ("-1", "uint"), ("08", "int"), ("2147483648", "int"),
+    for bad, t in (("abc", "int"), ("", "int"), ("-1", "uint"), ("08", "int"),
+                   ("2147483648", "int"),
                    ("256", "byte"), ("0x", "int"), ("1 ", "int"), (None, "int"), ("-+1", "int")):
         assert kstrtoint(bad, t) is None, (bad, t)

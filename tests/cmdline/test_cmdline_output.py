@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from cmdline_synthetic import synthetic
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cmdline_synthetic import synthetic  # noqa: E402
-
-from kpolicy.cmdline import (  # noqa: E402
+from kpolicy.cmdline import (
     cmdline_json,
     cmdline_text,
     process_cmdline,
     resolve_cmdlines_jsonl,
 )
-from kpolicy.errors import KpolicyError  # noqa: E402
+from kpolicy.errors import KpolicyError
 
 KP = synthetic()
 
@@ -43,9 +39,9 @@ def test_text_explains_every_word() -> None:
 
 
 def test_batch_gives_one_json_line_per_input_line() -> None:
-    lines = ['"foo"', "", '{"id": 7, "cmdline": "X=1 panic=q"}']
+    lines = ['"foo"', "", '{"id": 7, "cmdline": "X=1 panic=q"}', '"X=1 panic=q"']
     out = [json.loads(x) for x in resolve_cmdlines_jsonl(KP, lines)]
-    assert len(out) == 2
+    assert len(out) == 3 and out[2] == {k: v for k, v in out[1].items() if k != "id"}
     assert out[0]["init"]["argv"] == ["foo"]
     assert out[1]["id"] == 7 and out[1]["invalid"] == [{"param": "panic", "value": "q"}]
 
@@ -58,7 +54,8 @@ def test_batch_bad_lines_name_the_line(line: str) -> None:
 
 
 def test_batch_lines_equal_cmdline_json() -> None:
-    lines = ["foo X=1 X=2 panic=x init_on_free=z", 'a "b c" -- d', "foo X=1 X=2 panic=x init_on_free=z",
+    lines = ["foo X=1 X=2 panic=x init_on_free=z", 'a "b c" -- d',
+             "foo X=1 X=2 panic=x init_on_free=z",
              "caf\u00e9=\u00e9 module.sig_enforce=1 module.sig_enforce=0"]
     got = [json.loads(x) for x in resolve_cmdlines_jsonl(KP, [json.dumps(x) for x in lines])]
     assert got == [cmdline_json(process_cmdline(KP, x)) for x in lines]

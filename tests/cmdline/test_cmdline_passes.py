@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from cmdline_synthetic import CONFIG, synthetic
+from hypothesis import given
+from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cmdline_synthetic import CONFIG, synthetic  # noqa: E402
-
-from kpolicy.cmdline import CmdlineResult, process_cmdline  # noqa: E402
-from kpolicy.errors import KpolicyError  # noqa: E402
+from kpolicy.cmdline import CmdlineResult, process_cmdline
+from kpolicy.errors import KpolicyError
 
 KP = synthetic()
 
@@ -100,7 +97,7 @@ def test_repeats_call_the_handler_each_time() -> None:
 
 def test_double_dash_sends_the_rest_to_init_argv() -> None:
     r = run("init_on_free=1 -- foo bar=1 init_on_alloc=0 -- x")
-    assert r.init_argv == ("foo", "bar=1", "init_on_alloc=0", "--", "x")
+    assert r.init_argv == ("foo", "bar=1", "init_on_alloc=0")  # parse_args stops at the 2nd --
     assert r.unknown == () and r.init_envp == ()
     assert [e.raw for e in r.events if e.stage == "early"] == ["init_on_free=1"]
     assert run('"--" x').init_argv == ("x",)
@@ -163,3 +160,29 @@ def test_bootconfig_words_skip_the_early_pass() -> None:
     ignored = process_cmdline(kp, "BAR=2", bootconfig=bc)
     assert ignored.init_envp == ("BAR=2",) and ignored.warnings
     assert process_cmdline(KP, "bootconfig", bootconfig=bc).init_envp == ()
+
+
+_PIECES = [*'ab=-_."\t \x00\x01\xa0\u00e9', "--", "init=", "FOO=", "init_on_free", "panic=",
+           "ro", "x.y"]
+_hostile = st.lists(st.sampled_from(_PIECES), max_size=60).map("".join)
+
+
+@given(_hostile)
+def test_any_command_line_gets_an_answer(line: str) -> None:
+    r = run(line)
+    assert len(r.init_argv) <= 33 and len(r.init_envp) <= 33
+    assert all(e.index < len(r.tokens) for e in r.events)
+    assert set(r.unknown) <= set(r.init_argv) | set(r.init_envp)
+
+
+def test_console_reaches_earlycon_in_the_early_pass_of_trees_without_the_alias() -> None:
+    from cmdline_synthetic import REGISTRATIONS, reg
+
+    from kpolicy.cmdline import kernel_params
+    from kpolicy.params.model import Catalog
+
+    regs = (*REGISTRATIONS, reg("early_param", "earlycon", parser="kstrtobool"))
+    kp = kernel_params(Catalog("6.12", (), regs, ()), CONFIG, (6, 12, 0), "x86", declarations=())
+    r = process_cmdline(kp, "console=ttyS0 con-sole=x")
+    assert [(e.raw, e.stage, e.registration.name if e.registration else None)
+            for e in r.events if e.stage == "early"] == [("console=ttyS0", "early", "earlycon")]

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from cmdline_synthetic import REGISTRATIONS, reg
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cmdline_synthetic import REGISTRATIONS, reg  # noqa: E402
-
-from kpolicy.cmdline.semantics import (  # noqa: E402
+from kpolicy.cmdline.semantics import (
     check_declarations,
     infer_semantics,
     load_declarations,
     parse_declaration,
 )
-from kpolicy.errors import KpolicyError  # noqa: E402
+from kpolicy.errors import KpolicyError
 
 V72 = (7, 2, 0)
 

@@ -64,12 +64,14 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, cap.out, cap.err
 
 
+@pytest.mark.parametrize("cache", ["--no-cache", "--cache-dir"])
 def test_base_reports_only_what_the_change_introduces(
-    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: str
 ) -> None:
     rules = write_rules(tmp_path / "rules")
     tree = repo / "linux"
-    argv = ["lint", "--tree", str(tree), "--rules-dir", str(rules), "--no-cache",
+    cache_args = [cache] if cache == "--no-cache" else [cache, str(tmp_path / "cache")]
+    argv = ["lint", "--tree", str(tree), "--rules-dir", str(rules), *cache_args,
             "--format", "json"]
     code, out, _ = _run(argv, capsys)
     assert code == 1 and len(json.loads(out)["findings"]) == 2  # without --base: both
@@ -88,7 +90,7 @@ def test_base_reports_only_what_the_change_introduces(
     assert _run([*argv, "--base", "HEAD"], capsys)[0] == 0
 
 
-def test_materialize_rebuilds_the_base_without_running_repository_programs(
+def test_sync_rebuilds_the_base_without_running_repository_programs(
     repo: Path, tmp_path: Path
 ) -> None:
     tree = repo / "linux"
@@ -104,7 +106,7 @@ def test_materialize_rebuilds_the_base_without_running_repository_programs(
     (tree / "init" / "main.c").write_text("changed in the working tree\n")
     dest = tmp_path / "base"
     dest.mkdir()
-    commit = gitbase.materialize(tree, "HEAD~1", dest)
+    commit, _manifest = gitbase.sync_tree(tree, "HEAD~1", dest)
     assert commit == git(repo, "rev-parse", "HEAD~1").strip()
     assert not marker.exists()
     assert (dest / "mm" / "Kconfig").read_text() == "config A\n\tbool\n# BAD(symbol=OLD)\n"
@@ -115,15 +117,15 @@ def test_materialize_rebuilds_the_base_without_running_repository_programs(
 
 def test_base_errors_are_kpolicy_errors(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(KpolicyError, match="git rev-parse failed"):
-        gitbase.materialize(repo / "linux", "no-such-branch", tmp_path)
+        gitbase.sync_tree(repo / "linux", "no-such-branch", tmp_path)
     with pytest.raises(KpolicyError, match="not a revision"):
-        gitbase.materialize(repo / "linux", "--output=/tmp/x", tmp_path)
+        gitbase.sync_tree(repo / "linux", "--output=/tmp/x", tmp_path)
     plain = make_tree(tmp_path / "plain")
     with pytest.raises(KpolicyError, match="needs a git checkout"):
-        gitbase.materialize(plain, "HEAD", tmp_path)
+        gitbase.sync_tree(plain, "HEAD", tmp_path)
 
 
-def test_materialize_keeps_only_symlinks_that_stay_inside_the_tree(
+def test_sync_keeps_only_symlinks_that_stay_inside_the_tree(
     repo: Path, tmp_path: Path
 ) -> None:
     tree = repo / "linux"
@@ -135,8 +137,34 @@ def test_materialize_keeps_only_symlinks_that_stay_inside_the_tree(
     git(repo, "commit", "-q", "-m", "links")
     dest = tmp_path / "base"
     dest.mkdir()
-    gitbase.materialize(tree, "HEAD", dest)
+    gitbase.sync_tree(tree, "HEAD", dest)
     assert (dest / "include" / "inside").is_symlink()
     assert (dest / "include" / "inside").read_text() == (tree / "mm" / "Kconfig").read_text()
     assert not (dest / "include" / "absolute").exists()
     assert not (dest / "include" / "escapes").is_symlink()
+
+
+def test_kept_base_tree_is_updated_file_by_file(repo: Path, tmp_path: Path) -> None:
+    tree = repo / "linux"
+    cache_root = tmp_path / "cache"
+    with gitbase.base_tree(tree, "HEAD", cache_root) as first:
+        kept = (first / "docs.txt").stat()
+        assert (first / "init" / "main.c").read_text() == "int x;\n/* EVIL(param=seal) */\n"
+    with gitbase.base_tree(tree, "HEAD~1", cache_root) as second:
+        assert second == first
+        assert (second / "init" / "main.c").read_text() == "int x;\n"
+        assert (second / "mm" / "Kconfig").read_text() == "config A\n\tbool\n# BAD(symbol=OLD)\n"
+        # Untouched between the revisions: the same inode and mtime, so caches keyed on them hit.
+        again = (second / "docs.txt").stat()
+        assert (again.st_ino, again.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)
+    # A file removed at the newer revision, and a damaged kept file, are both put right.
+    git(repo, "rm", "-q", "linux/docs.txt")
+    git(repo, "commit", "-q", "-m", "drop docs")
+    with gitbase.base_tree(tree, "HEAD", cache_root) as third:
+        assert not (third / "docs.txt").exists()
+        (third / "init" / "main.c").write_text("tampered, longer than before\n")
+    with gitbase.base_tree(tree, "HEAD", cache_root) as fourth:
+        assert (fourth / "init" / "main.c").read_text() == "int x;\n/* EVIL(param=seal) */\n"
+    with pytest.raises(KpolicyError, match="git rev-parse failed"), \
+            gitbase.base_tree(tree, "nope", cache_root):
+        pass

@@ -61,7 +61,8 @@ def rule(name: str) -> Rule:
     return Rule("KP000", name, "warning", "s", "pattern:x", RuleDocs("w", "y", "b", "g"))
 
 
-def ctx_of(models: dict[str, KconfigModel], cat: Catalog, decl: Optional[dict] = None) -> LintContext:
+def ctx_of(models: dict[str, KconfigModel], cat: Catalog,
+           decl: Optional[dict] = None) -> LintContext:
     fams = discover_families(models, cat, decl or {})
     return LintContext(KernelTree(Path("/nonexistent"), "7.2.0"), models, cat, fams, decl or {})
 
@@ -131,7 +132,7 @@ def test_v4_shape_is_flagged_and_reshaped_is_not() -> None:
     for check in (pattern.option_not_default_y, pattern.boot_default_missing):
         found = list(check(bad, rule("r")))
         assert [f.symbol for f in found] == ["SEAL_SYSTEM_MAPPINGS"], check.__name__
-        assert found[0].param == "exec.seal_system_mappings" or check is pattern.option_not_default_y
+        assert found[0].param == "exec.seal_system_mappings"
         assert list(check(good, rule("r"))) == [], check.__name__
 
 
@@ -148,7 +149,8 @@ def test_security_option_without_boot_control_gets_a_note_unless_declared() -> N
 def test_companion_shapes() -> None:
     models = model(
         sym("HAVE_ARCH_FOO", selected_by=("X86",)),
-        sym("FOO", prompt=True, default="y", depends=Expr.sym("HAVE_ARCH_FOO")),
+        sym("FOO", prompt=True, default="y", depends=Expr.sym("HAVE_ARCH_FOO"),
+            file="security/Kconfig"),
         sym("FOO_DEFAULT_ON", prompt=True, default="FOO"),  # no dependency, defaults on
     )
     cat = catalog(keys=(StaticKey("foo_key", "FOO", "config", Location("mm/foo.c", 5)),))
@@ -160,6 +162,12 @@ def test_companion_shapes() -> None:
     assert messages[2].startswith("static key foo_key follows CONFIG_FOO,")
     decl = {"families": {"t": {"family": {"FOO": {"default_on_reason": "compatibility"}}}}}
     assert len(list(pattern.boot_default_shape(ctx_of(models, cat, decl), rule("r")))) == 2
+    outside = dict(models)
+    outside["x86_64"] = KconfigModel("7.2.0", "x86_64", "x86", "default", {
+        **models["x86_64"].symbols,
+        "FOO": sym("FOO", prompt=True, default="y", depends=Expr.sym("HAVE_ARCH_FOO"))}, ())
+    # outside security/ and not declared a security option: out of the rule's default scope
+    assert list(pattern.boot_default_shape(ctx_of(outside, cat), rule("r"))) == []
 
 
 def test_companion_only_and_choice_families() -> None:

@@ -209,3 +209,26 @@ def test_report_html_is_self_contained_and_deterministic(
     assert [c["data-state"] for c in thp] == ["always", "madvise"]
     assert all("changed" in c["class"] for c in thp)
     assert all(c["title"] for c in parser.cells)
+
+
+def test_no_arguments_reads_the_running_system(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cloud: Path
+) -> None:
+    from kpolicy.resolve import command
+    from kpolicy.resolve.bundle import bundled_models
+
+    if not bundled_models():
+        pytest.skip("no bundled models yet")
+    proc_cmdline = tmp_path / "cmdline"
+    proc_cmdline.write_text("BOOT_IMAGE=/vmlinuz init_on_free=1\n")
+    monkeypatch.setattr(command, "running_system_inputs", lambda: (cloud, proc_cmdline, []))
+    code, out, _err = run(capsys, "resolve", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["config"] == str(cloud)
+    assert doc["features"]["init_on_free"]["effective"] is True
+    assert doc["cmdline"]["effective"] == "BOOT_IMAGE=/vmlinuz init_on_free=1"
+    note = "no /proc/config.gz: using the newest bundled model's x86_64 Kconfig defaults"
+    monkeypatch.setattr(command, "running_system_inputs", lambda: (None, None, [note]))
+    code, out, err = run(capsys, "resolve", "--format", "json")
+    assert code == 0 and json.loads(out)["config"] is None
+    assert note in err

@@ -1,4 +1,4 @@
-"""The HTML report rendered by headless Chromium: the page loads, and the matrix holds the states."""
+"""The HTML report in headless Chromium: the page renders and the matrix holds the states."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real trees: resolve with a tree equals resolve with the bundled model; the bundle is not stale."""
+"""Real trees: resolving with a tree equals the bundled model's answer; the bundle is fresh."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _tree_resolution(version: str, config_name: str):  # type: ignore[no-untyped
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
 def test_tree_and_bundled_model_agree(version: str) -> None:
     name = "config.amd64_none_amd64"
-    model, from_tree = _tree_resolution(version, name)
+    _model, from_tree = _tree_resolution(version, name)
     config = read_config(real_configs(version) / name)
     path, warning = pick_bundled(config.version)
     assert warning is None

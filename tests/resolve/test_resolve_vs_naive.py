@@ -1,4 +1,4 @@
-"""Where splitting the command line on whitespace and comparing strings goes wrong, and kpolicy's answer.
+"""Where splitting a command line on whitespace and comparing strings goes wrong; kpolicy's answer.
 
 `naive` below is the approach of string-matching checkers (kernel-hardening-checker among them):
 split on whitespace, cut each word at its first "=", keep the last value per exact name. Each test

@@ -7,7 +7,6 @@ from pathlib import PurePosixPath
 
 from kpolicy.families.discover import (
     arch_selections,
-    defined_symbols,
     docs_for,
     is_capability,
     merged_symbols,
@@ -63,7 +62,7 @@ def param_namespace(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """param-doc-default: a doc names a default symbol that does not exist, or not the family's
     real boot default."""
-    defined = defined_symbols(ctx.tree)
+    defined = ctx.catalog.kconfig_symbols
     for doc in ctx.catalog.docs:
         for sym in doc.default_symbols:
             if not _defined(sym, defined):
@@ -84,7 +83,7 @@ def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """param-doc-conditions: a condition the doc states contradicts Kconfig or the build."""
     syms = merged_symbols(ctx.models)
-    defined = defined_symbols(ctx.tree)
+    defined = ctx.catalog.kconfig_symbols
     selected = arch_selections(ctx.tree)
     regs: dict[str, list[str]] = {}
     for reg in ctx.catalog.registrations:

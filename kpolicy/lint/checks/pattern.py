@@ -59,11 +59,11 @@ def names_match(param: str, symbol: str) -> bool:
         symbol.startswith(p + "_")
 
 
-def in_scope(ctx: LintContext, rule: Rule, family: Family) -> bool:
+def in_scope(ctx: LintContext, rule: Rule, family: Family, syms: Mapping[str, Symbol]) -> bool:
     """Whether RULE's `scope` option ("security", the default, or "all") covers FAMILY."""
     if rule.options.get("scope", "security") == "all":
         return True
-    opt = merged_symbols(ctx.models).get(family.option)
+    opt = syms.get(family.option)
     return bool(_declared(ctx, family).get("security")) or (
         opt is not None and opt.location.file.startswith("security/"))
 
@@ -142,7 +142,7 @@ def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """option-not-default-y: a capability-gated option controllable at boot is not default y."""
     syms = merged_symbols(ctx.models)
     for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam):
+        if not in_scope(ctx, rule, fam, syms):
             continue
         opt = syms.get(fam.option)
         if opt is None or fam.capability is None or _always_built(fam):
@@ -162,7 +162,7 @@ def boot_default_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """boot-default-missing: the boot parameter overrides the build option; no companion exists."""
     syms = merged_symbols(ctx.models)
     for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam):
+        if not in_scope(ctx, rule, fam, syms):
             continue
         opt = syms.get(fam.option)
         if opt is None or fam.default_companion is not None:
@@ -183,7 +183,7 @@ def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     without a stated reason, or is not what the static key follows."""
     syms = merged_symbols(ctx.models)
     for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam):
+        if not in_scope(ctx, rule, fam, syms):
             continue
         comp = syms.get(fam.default_companion or "")
         if comp is None or fam.companion_kind != "bool":

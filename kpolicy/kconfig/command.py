@@ -1,0 +1,74 @@
+"""`kpolicy kconfig`: evaluate a tree's Kconfig as the kernel does (olddefconfig, why)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kpolicy.cli import add_cache_arguments, add_tree_argument, cache_from_args
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_tree_argument(parser)
+    parser.add_argument("--arch", required=True, help="ARCH as given to make (x86_64, arm64, ...)")
+    parser.add_argument("--config", type=Path, metavar="IN",
+                        help="input .config (default: none, every symbol takes its default)")
+    tools = parser.add_mutually_exclusive_group()
+    tools.add_argument("--toolchain-from", type=Path, metavar="FILE",
+                       help="take tool-derived values (CC_IS_GCC, GCC_VERSION, CC_HAS_*, ...) "
+                            "from this existing .config")
+    tools.add_argument("--allow-shell", action="store_true",
+                       help="run the tree's $(shell,...) commands for real")
+    add_cache_arguments(parser)
+
+
+def configure_kconfig(parser: argparse.ArgumentParser) -> None:
+    """Sub-subcommands olddefconfig and why."""
+    from kpolicy.kconfig import toolchain
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "Toolchain profiles:\n" + (toolchain.__doc__ or "").split("\n", 1)[1]
+    sub = parser.add_subparsers(dest="kconfig_command", metavar="ACTION", required=True)
+    old = sub.add_parser("olddefconfig", help="write the configuration `make olddefconfig` would",
+                         description="Write the fully evaluated configuration, as "
+                                     "`make ARCH=ARCH olddefconfig` would from IN.")
+    _common(old)
+    old.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                     help="where to write the .config")
+    why = sub.add_parser("why", help="a symbol's value and everything that decided it",
+                         description="Show the value of SYMBOL and each prompt, dependency, "
+                                     "default, select and imply behind it, with file:line and the "
+                                     "value of every term.")
+    why.add_argument("symbol", metavar="SYMBOL", help="symbol name, with or without CONFIG_")
+    _common(why)
+
+
+def run_kconfig(args: argparse.Namespace) -> int:
+    """Run `kpolicy kconfig ACTION`; 0 on success, 2 on bad input (raised as KpolicyError)."""
+    from kpolicy.kconfig.load import load_model, write_dotconfig
+    from kpolicy.kconfig.toolchain import (
+        default_toolchain,
+        shell_toolchain,
+        toolchain_from_config,
+    )
+    from kpolicy.kconfig.why import explain, format_why
+    from kpolicy.tree import open_tree
+
+    tree = open_tree(args.tree)
+    if args.allow_shell:
+        toolchain = shell_toolchain()
+    elif args.toolchain_from is not None:
+        toolchain = toolchain_from_config(args.toolchain_from)
+    else:
+        toolchain = default_toolchain()
+    model = load_model(tree, args.arch, config=args.config, toolchain=toolchain,
+                       cache=cache_from_args(args))
+    for warning in model.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.kconfig_command == "olddefconfig":
+        write_dotconfig(model, args.output)
+        return 0
+    name = args.symbol[len("CONFIG_"):] if args.symbol.startswith("CONFIG_") else args.symbol
+    sys.stdout.write(format_why(explain(model, name)))
+    return 0

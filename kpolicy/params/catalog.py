@@ -1,0 +1,62 @@
+"""The boot-parameter catalog: documentation entries and C registrations of one tree, joined by
+the name the kernel matches (`-` and `_` are the same letter to the kernel's parameq)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+from kpolicy.cache import Cache
+from kpolicy.params.model import Catalog, DocEntry, Registration
+from kpolicy.tree import KernelTree
+
+
+def canonical_param(name: str) -> str:
+    """NAME as the kernel compares it: every `-` read as `_` (kernel/params.c parameq)."""
+    return name.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """One parameter name with its documentation (if any) and every registration of it."""
+
+    name: str  # the documented spelling when there is one, else the registered one
+    doc: Optional[DocEntry]
+    registrations: tuple[Registration, ...]
+
+
+def build_catalog(tree: KernelTree, cache: Optional[Cache] = None) -> Catalog:
+    """The catalog of TREE: kernel-parameters.txt entries, C registrations, static keys and the
+    Kconfig symbols defined anywhere in the tree; each part cached by its own key."""
+    from kpolicy.families.discover import defined_symbols
+    from kpolicy.params.docs import load_docs
+    from kpolicy.params.registrations import scan_registrations
+
+    docs = load_docs(tree, cache)
+    regs, keys = scan_registrations(tree, cache)
+    return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
+                   kconfig_symbols=defined_symbols(tree))
+
+
+def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
+    """Every parameter name of CATALOG, keyed by canonical_param(name), in sorted key order.
+
+    A name documented twice keeps its first entry; a stacked entry gives each of its names.
+    """
+    docs: dict[str, DocEntry] = {}
+    spelled: dict[str, str] = {}
+    for entry in catalog.docs:
+        for name in entry.names:
+            key = canonical_param(name)
+            docs.setdefault(key, entry)
+            spelled.setdefault(key, name)
+    regs: dict[str, list[Registration]] = {}
+    for reg in catalog.registrations:
+        key = canonical_param(reg.name)
+        regs.setdefault(key, []).append(reg)
+        spelled.setdefault(key, reg.name)
+    return {
+        key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())))
+        for key in sorted(spelled)
+    }

@@ -1,0 +1,219 @@
+"""Cross-checks of kernel-parameters.txt against the C registrations and Kconfig.
+
+Each issue has a stable `kind`, which the linter wraps into one rule:
+- "doc-orphan": a documented name no C code registers.
+- "undocumented": an early_param, __setup or core_param, or a module parameter of code that is
+  only ever built in, that kernel-parameters.txt does not document. Module parameters of code
+  that can be a loadable module are left out: `modinfo` documents those.
+- "tags": EARLY missing on an early_param (or present on a parameter only registered some
+  other way); arch tags naming none of the arches whose code registers the parameter.
+- "doc-config-missing": the entry names a CONFIG_ symbol that no Kconfig file defines.
+- "format-parser": the `Format:` accepts values the handler's parser rejects.
+- "layout": the entry's layout irregularities, as kpolicy.params.docs recorded them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+from kpolicy.cmdline.kstrtobool import kstrtobool
+from kpolicy.kconfig.model import KconfigModel, Location
+from kpolicy.params.catalog import ParamInfo, catalog_lookup
+from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
+
+KINDS = ("doc-orphan", "undocumented", "tags", "doc-config-missing", "format-parser", "layout")
+
+# kernel-parameters.rst arch tags -> arch/ directory.
+ARCH_TAGS = {
+    "ALPHA": "alpha", "ARC": "arc", "ARM": "arm", "ARM64": "arm64", "CSKY": "csky",
+    "HEXAGON": "hexagon", "LOONGARCH": "loongarch", "M68K": "m68k", "MICROBLAZE": "microblaze",
+    "MIPS": "mips", "NIOS2": "nios2", "OPENRISC": "openrisc", "PARISC": "parisc",
+    "PPC": "powerpc", "RISCV": "riscv", "S390": "s390", "SH": "sh", "SPARC": "sparc",
+    "UM": "um", "X86": "x86", "X86-32": "x86", "X86-64": "x86", "X86_64": "x86",
+    "XTENSA": "xtensa",
+}
+# Parsers that accept only the words the handler compares against.
+_WORD_PARSERS = frozenset({"lookup_constant", "strcmp", "sysfs_streq", "match_string",
+                           "sysfs_match_string", "strncmp"})
+_INT_PARSERS = frozenset({"kstrtoint", "kstrtouint", "kstrtoul", "kstrtoull", "kstrtol",
+                          "kstrtoll", "kstrtou8", "kstrtou16", "kstrtou32", "kstrtou64",
+                          "kstrtos32", "kstrtos16"})
+# Both sides of kstrtobool's 6.16 change: a word is accepted when every version accepts it.
+_BOOL_VERSIONS = ((6, 15, 0), (6, 16, 0))
+
+
+@dataclass(frozen=True)
+class CatalogIssue:
+    """One disagreement between the documentation, the C code and Kconfig."""
+
+    kind: str  # one of KINDS
+    message: str
+    location: Location
+    param: str
+    symbol: Optional[str] = None  # without CONFIG_
+
+
+def _symbol_types(kconfig: Collection[str]) -> tuple[frozenset[str], Mapping[str, str]]:
+    """(names, name -> type) from a collection of names, a name -> type mapping, or the
+    ARCH -> KconfigModel mapping the linter holds."""
+    if isinstance(kconfig, Mapping):
+        values = list(kconfig.values())
+        if values and all(isinstance(v, KconfigModel) for v in values):
+            types: dict[str, str] = {}
+            for model in values:
+                for name in model.symbols:
+                    if types.get(name) != "tristate":
+                        types[name] = model.symbols[name].type
+            return frozenset(types), types
+        if all(isinstance(v, str) for v in values):
+            return frozenset(kconfig), {str(k): str(v) for k, v in kconfig.items()}
+    return frozenset(kconfig), {}
+
+
+def cross_check(
+    catalog: Catalog,
+    kconfig_symbols: Collection[str] = (),
+    arches_registering: Optional[Mapping[str, Collection[str]]] = None,
+) -> tuple[CatalogIssue, ...]:
+    """Every issue of every kind in KINDS, sorted by file, line, kind and parameter.
+
+    KCONFIG_SYMBOLS: symbol names (a name -> type mapping, or ARCH -> KconfigModel, also works:
+    types let module parameters of bool-only code count as built in). Symbols the catalog
+    found in the tree's Kconfig files count as defined too. ARCHES_REGISTERING overrides, per
+    canonical name, the arches taken to register a parameter (default: arch/<a>/ paths).
+    """
+    names, types = _symbol_types(kconfig_symbols)
+    defined = names | catalog.kconfig_symbols
+    issues: list[CatalogIssue] = []
+    for key, info in catalog_lookup(catalog).items():
+        arches = arches_registering.get(key) if arches_registering is not None else None
+        issues.extend(_check_param(info, types, arches))
+    seen_entries: set[int] = set()
+    for entry in catalog.docs:
+        if id(entry) in seen_entries:
+            continue
+        seen_entries.add(id(entry))
+        if defined:
+            for sym in sorted(set(entry.config_symbols)):
+                if sym not in defined and not any(d.startswith(sym + "_") for d in defined):
+                    issues.append(CatalogIssue(
+                        "doc-config-missing",
+                        f"{entry.name}: names CONFIG_{sym}, which no Kconfig file defines",
+                        entry.location, entry.name, sym))
+        for irr in entry.irregularities:
+            issues.append(CatalogIssue("layout", f"{entry.name}: {irr.kind}: {irr.message}",
+                                       irr.location, entry.name))
+    issues.sort(key=lambda i: (i.location.file, i.location.line, i.kind, i.param, i.message))
+    return tuple(issues)
+
+
+def _check_param(info: ParamInfo, types: Mapping[str, str],
+                 arches: Optional[Collection[str]]) -> list[CatalogIssue]:
+    doc, regs = info.doc, info.registrations
+    if doc is None:
+        return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
+    if not regs:
+        if _is_pattern(info.name):
+            return []
+        return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
+                             "__setup, core_param or module_param registers it",
+                             doc.location, info.name)]
+    out = _tag_issues(info.name, doc, regs, arches)
+    if doc.format is not None:
+        out.extend(_format_issues(info.name, doc, doc.format, regs))
+    return out
+
+
+def _is_pattern(name: str) -> bool:
+    """Names that stand for a family of parameters ("<module>.debug", "foo[0-9]")."""
+    return any(c in name for c in "<>[]|*{}")
+
+
+def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
+    if reg.kind in ("early_param", "__setup", "core_param"):
+        return True
+    if reg.module_only:
+        return False
+    chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
+    if not types:  # without types only plainly built-in code (obj-y all the way) is sure
+        return not chain
+    return all(types.get(sym) == "bool" for sym in chain)
+
+
+def _undocumented(name: str, reg: Registration) -> CatalogIssue:
+    return CatalogIssue("undocumented", f"{name}: {reg.kind} registered here is not in "
+                        "kernel-parameters.txt", reg.location, name, reg.built_if)
+
+
+def _reg_arches(regs: tuple[Registration, ...]) -> Optional[frozenset[str]]:
+    """The arches whose arch/ code registers the parameter; None when generic code does."""
+    arches: set[str] = set()
+    for reg in regs:
+        parts = reg.location.file.split("/")
+        if parts[0] != "arch" or len(parts) < 3:
+            return None
+        arches.add(parts[1])
+    return frozenset(arches)
+
+
+def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
+                arches: Optional[Collection[str]]) -> list[CatalogIssue]:
+    out: list[CatalogIssue] = []
+    tags = {t.upper() for t in doc.tags}
+    early = [r for r in regs if r.kind == "early_param"]
+    if early and "EARLY" not in tags:
+        out.append(CatalogIssue("tags", f"{name}: registered with early_param but not tagged "
+                                f"EARLY (registered at {early[0].location})", doc.location, name))
+    elif not early and "EARLY" in tags:
+        kinds = ", ".join(sorted({r.kind for r in regs}))
+        out.append(CatalogIssue("tags", f"{name}: tagged EARLY but registered only as {kinds} "
+                                f"(at {regs[0].location})", doc.location, name))
+    doc_arches = {ARCH_TAGS[t] for t in tags if t in ARCH_TAGS}
+    registering = frozenset(arches) if arches is not None else _reg_arches(regs)
+    if doc_arches and registering and not doc_arches & registering:
+        out.append(CatalogIssue(
+            "tags", f"{name}: tagged for {', '.join(sorted(doc_arches))} but registered only by "
+            f"arch/{{{','.join(sorted(registering))}}} code", doc.location, name))
+    return out
+
+
+def _format_issues(name: str, doc: DocEntry, fmt: ParamFormat,
+                   regs: tuple[Registration, ...]) -> list[CatalogIssue]:
+    out: list[CatalogIssue] = []
+    for reg in regs:
+        problem = _contradiction(fmt, reg.parser)
+        if problem:
+            out.append(CatalogIssue(
+                "format-parser", f"{name}: Format: {' '.join(fmt.raw.split())} but the "
+                f"{reg.kind} at {reg.location} parses it with {reg.parser}: {problem}",
+                doc.location, name))
+    return out
+
+
+def _bool_accepts(word: str) -> bool:
+    return all(kstrtobool(word, v) is not None for v in _BOOL_VERSIONS)
+
+
+def _contradiction(fmt: ParamFormat, parser: Optional[str]) -> Optional[str]:
+    """Why a value FMT promises cannot reach PARSER, or None when they agree (or are unknown)."""
+    if fmt.kind == "enum" and len(fmt.choices) < 2:
+        return None  # "Format: n", "Format: seconds": a placeholder, not a list of words
+    if parser == "kstrtobool":
+        if fmt.kind == "enum":
+            bad = [w for w in fmt.choices if not _bool_accepts(w)]
+            if bad:
+                return f"kstrtobool rejects {', '.join(repr(w) for w in bad)}"
+        if fmt.kind in ("int", "size"):
+            return "kstrtobool takes y/n/1/0/on/off, not a number"
+    if parser in _INT_PARSERS and fmt.kind == "enum":
+        bad = [w for w in fmt.choices if not w.lstrip("+-").isdigit()]
+        if bad:
+            return f"{parser} takes a number, not {', '.join(repr(w) for w in bad)}"
+    if parser in _INT_PARSERS and fmt.kind == "bool":
+        return f"{parser} takes a number, so y/n/on/off are rejected"
+    if parser in _WORD_PARSERS and fmt.kind in ("int", "bool"):
+        return "the handler compares the value with fixed words"
+    return None
+

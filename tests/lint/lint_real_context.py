@@ -1,0 +1,26 @@
+"""One lint context per real tree and arch for the whole test session (the real-tree lint tests
+share it: reading 7.2 costs seconds even warm)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from conftest import real_tree
+
+from kpolicy.cache import Cache
+from kpolicy.lint.engine import LintResult, build_context, run_lint
+from kpolicy.lint.types import LintContext
+from kpolicy.tree import open_tree
+
+
+@cache
+def real_context(version: str, arch: str = "x86_64") -> LintContext:
+    """The lint context of the real VERSION tree for ARCH (skips or fails when it is missing)."""
+    return build_context(open_tree(real_tree(version)), (arch,), Cache())
+
+
+@cache
+def real_lint(version: str, arch: str = "x86_64") -> LintResult:
+    """`kpolicy lint` of the real VERSION tree for ARCH with every shipped rule."""
+    ctx = real_context(version, arch)
+    return run_lint(ctx.tree.root, context=ctx)

@@ -1,0 +1,200 @@
+"""The C registration scanner on tests/fixtures/params_c: one file per construct."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from kpolicy.cache import Cache
+from kpolicy.errors import KpolicyError
+from kpolicy.params import ctokens
+from kpolicy.params.model import Registration, StaticKey
+from kpolicy.params.registrations import scan_registrations
+from kpolicy.tree import open_tree
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
+
+
+@pytest.fixture(scope="module")
+def scanned() -> tuple[tuple[Registration, ...], tuple[StaticKey, ...]]:
+    return scan_registrations(open_tree(FIXTURE))
+
+
+def _line_of(rel: str, needle: str) -> int:
+    """1-based line of the first line of fixture file REL that starts with NEEDLE (that is
+    NEEDLE exactly, when NEEDLE ends with "$")."""
+    for number, line in enumerate((FIXTURE / rel).read_text().splitlines(), 1):
+        if line == needle[:-1] if needle.endswith("$") else line.startswith(needle):
+            return number
+    raise AssertionError(f"{needle!r} not in {rel}")
+
+
+def _only(regs: tuple[Registration, ...], name: str) -> Registration:
+    found = [r for r in regs if r.name == name]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+# name -> (kind, file, line needle, built_if chain, parser, param_type, handler)
+EXPECTED: dict[str, tuple[str, str, str, tuple[str, ...], Optional[str], Optional[str],
+                          Optional[str]]] = {
+    "randomize_kstack_offset": ("early_param", "init/main.c", 'early_param("randomize', (),
+                                "kstrtobool", None, "early_randomize_kstack_offset"),
+    "thp_mode": ("__setup", "init/main.c", '__setup("thp_mode=', (), "strcmp", None,
+                 "mode_setup"),
+    "quietish": ("__setup", "init/main.c", '__setup("quietish"', (), None, None, "quiet_kernel"),
+    # string pieces on a later line, a comment inside the call
+    "multiline": ("early_param", "init/main.c", "early_param($", (), "memparse", None, "multi"),
+    "from_define": ("__setup", "init/main.c", "__setup(FOO_NAME", (), None, None, "quiet_kernel"),
+    "foo_on": ("early_param", "init/main.c", "early_param_on_off(", (), "early_param_on_off",
+               None, None),
+    "foo_off": ("early_param", "init/main.c", "early_param_on_off(", (), "early_param_on_off",
+                None, None),
+    # composite object page-alloc.o: KBUILD_MODNAME page_alloc; ops .set parses with kstrtobool
+    "page_alloc.shuffle": ("module_param", "mm/shuffle.c", "module_param_cb(shuffle",
+                           ("SHUFFLE_PAGE_ALLOCATOR",), "kstrtobool", None, "shuffle_param_set"),
+    "zswap.enabled": ("module_param", "mm/zswap.c", "module_param_named(enabled", ("ZSWAP",),
+                      "kstrtobool", "bool", None),
+    "zswap.max_pool_percent": ("module_param", "mm/zswap.c", "module_param_cb(max", ("ZSWAP",),
+                               "kstrtouint", "uint", None),
+    # $(mmu-y) inside obj-y: no composite, the file's own name; ifdef CONFIG_MMU around it
+    "mseal.sealing": ("module_param", "mm/mseal.c", "module_param(sealing", ("MMU",),
+                      "kstrtoint", "int", None),
+    # MODULE_PARAM_PREFIX redefined; dir nesting obj-$(CONFIG_MODULES) += module/
+    "module.sig_enforce": ("module_param", "kernel/module/signing.c", "module_param(sig_enforce",
+                           ("MODULES", "MODULE_SIG"), "kstrtobool", "bool_enable_only", None),
+    "panic": ("core_param", "kernel/params.c", "core_param(panic", (), "kstrtoint", "int", None),
+    # a macro of this file wrapping module_param
+    "params.wrapped": ("module_param", "kernel/params.c", "my_param(wrapped", (), "string",
+                       "charp", None),
+    # a local header's registration: located in the header, named after the includer
+    "params.from_header": ("module_param", "kernel/params_local.h", "module_param(from_header",
+                           (), "kstrtouint", "uint", None),
+    # a wrapper from include/linux/torture.h
+    "torture_test.verbose": ("module_param", "kernel/torture_test.c", "torture_param(int",
+                             ("TORTURE_TEST",), "kstrtoint", "int", None),
+    # kernel/policy.c is no object: kernel/build_policy.c #includes it
+    "included_policy": ("__setup", "kernel/policy.c", "__setup(", ("SCHED_BUILD",), None, None,
+                        "policy_setup"),
+    # obj-$(CONFIG_SECURITY) += security/ and ifdef CONFIG_LSM_X around obj-y
+    "lsm.x": ("early_param", "security/lsm.c", "early_param(", ("SECURITY", "LSM_X"),
+              "lookup_constant", None, "lsm_setup"),
+    "archonly": ("early_param", "arch/x86/kernel/x86thing.c", "early_param(", ("X86_THING",),
+                 None, None, "parse_armonly"),
+    "modonly.debug": ("module_param", "drivers/modonly.c", "module_param(", (), "kstrtoint",
+                      "int", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_registration_fields(scanned: tuple[tuple[Registration, ...], tuple[StaticKey, ...]],
+                             name: str) -> None:
+    kind, rel, needle, chain, parser, ptype, handler = EXPECTED[name]
+    reg = _only(scanned[0], name)
+    assert reg.kind == kind
+    assert reg.location.file == rel
+    assert reg.location.line == _line_of(rel, needle)
+    assert reg.built_if_chain == chain
+    assert reg.built_if == (chain[-1] if chain else None)
+    assert reg.parser == parser
+    assert reg.param_type == ptype
+    assert reg.handler == handler
+
+
+def test_exactly_the_expected_names(
+        scanned: tuple[tuple[Registration, ...], tuple[StaticKey, ...]]) -> None:
+    # Nothing from comments, string literals or #define bodies (TEMPLATE, the wrappers).
+    assert sorted(r.name for r in scanned[0]) == sorted(EXPECTED)
+
+
+def test_setup_equals_ifdef_and_module_only(
+        scanned: tuple[tuple[Registration, ...], tuple[StaticKey, ...]]) -> None:
+    regs = scanned[0]
+    assert _only(regs, "thp_mode").setup_has_equals
+    assert not _only(regs, "quietish").setup_has_equals
+    assert _only(regs, "randomize_kstack_offset").cpp_conditions == (
+        "CONFIG_RANDOMIZE_KSTACK_OFFSET",)
+    assert _only(regs, "thp_mode").cpp_conditions == ()
+    assert _only(regs, "modonly.debug").module_only
+    assert not _only(regs, "zswap.enabled").module_only
+
+
+def test_static_keys_and_initial_values(
+        scanned: tuple[tuple[Registration, ...], tuple[StaticKey, ...]]) -> None:
+    keys = {k.name: k for k in scanned[1]}
+    rko = keys["randomize_kstack_offset"]
+    assert (rko.symbol, rko.initial, rko.kind) == ("RANDOMIZE_KSTACK_OFFSET_DEFAULT", "config",
+                                                    "static_key")
+    assert rko.location.line == _line_of("init/main.c", "DEFINE_STATIC_KEY_MAYBE_RO(")
+    assert (keys["params_key"].symbol, keys["params_key"].initial) == (None, "false")
+    assert (keys["params_on"].symbol, keys["params_on"].initial) == (None, "true")
+    assert (keys["foo_enabled"].symbol, keys["foo_enabled"].kind) == ("FOO", "variable")
+    assert (keys["foo_default"].symbol, keys["foo_default"].kind) == ("FOO_DEFAULT", "variable")
+    assert keys["sig_enforce"].symbol == "MODULE_SIG_FORCE"
+    assert "local" not in keys  # IS_ENABLED inside a function is no initial value
+    assert "zswap_enabled" in keys
+
+
+def test_cache_returns_the_same_scan(tmp_path: Path) -> None:
+    tree = open_tree(FIXTURE)
+    cache = Cache(tmp_path)
+    first = scan_registrations(tree, cache)
+    assert list(tmp_path.glob("params-registrations/*.pickle"))
+    assert scan_registrations(tree, cache) == first == scan_registrations(tree)
+
+
+def test_cache_key_follows_file_changes(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    tree = open_tree(root)
+    cache = Cache(tmp_path / "cache")
+    before = {r.name for r in scan_registrations(tree, cache)[0]}
+    with open(root / "mm" / "util.c", "a") as f:
+        f.write('early_param("added_later", util_setup);\n')
+    after = {r.name for r in scan_registrations(tree, cache)[0]}
+    assert after - before == {"added_later"}
+
+
+def test_hostile_c_files_do_not_break_the_scan(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    # unterminated comment, unbalanced call, latin-1 bytes, an apostrophe in #error
+    (root / "mm" / "util.c").write_bytes(
+        b"#error don't\nearly_param(\"unclosed\", f\n/* \xe9\xff early_param(\"x\", y);\n")
+    (root / "mm" / "page_alloc.c").write_bytes(b'__setup("caf\xe9=", f);\nmodule_param(,,);\n')
+    regs = scan_registrations(open_tree(root))[0]
+    names = {r.name for r in regs}
+    assert "unclosed" not in names and "x" not in names
+    assert "caf\ufffd" in names  # kept, with the undecodable byte replaced
+
+
+def test_nul_in_c_file_is_not_an_error_but_oversize_is(tmp_path: Path) -> None:
+    import shutil
+
+    from kpolicy.params import registrations
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    (root / "mm" / "util.c").write_bytes(b"\0\0 early_param(\"after_nul\", f);\n")
+    assert "after_nul" in {r.name for r in scan_registrations(open_tree(root))[0]}
+    limit = registrations.MAX_C_FILE
+    (root / "mm" / "util.c").write_bytes(b" " * (limit + 1))
+    with pytest.raises(KpolicyError) as err:
+        scan_registrations(open_tree(root))
+    assert err.value.file is not None and err.value.file.endswith("util.c")
+
+
+def test_mask_keeps_offsets_and_hides_comments_and_strings() -> None:
+    src = b'a /* x(\n) */ b "s(,)" \'c\' // y(\nz'
+    masked = ctokens.mask(src)
+    assert len(masked) == len(src)
+    assert masked.count(b"\n") == src.count(b"\n")
+    assert masked == b'a      \n     b "xxxx" \'x\'      \nz'
+    args = ctokens.call_arguments(ctokens.mask(b'f(a, g(b, c), "x,y")'), 1)
+    assert args is not None and len(args[0]) == 3
