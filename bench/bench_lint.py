@@ -12,7 +12,7 @@ The base measurement needs a git repository of the tree; the tree itself is neve
 the repository lives in a temporary GIT_DIR with the tree as its work tree, and the base commit
 is the tree with one file changed (made with git plumbing, never a checkout).
 
-Usage: bench/bench_lint.py [--tree DIR] [--skip-cold] [--skip-base] [--arch ARCH]
+Usage: bench/bench_lint.py [--tree DIR] [--skip-cold] [--skip-base] [--arch ARCH] [--git-dir DIR]
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def base_repository(tree: Path, gitdir: Path) -> tuple[dict[str, str], str]:
     env = {**os.environ, "GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(tree),
            "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.org",
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.org"}
-    git(env, "init", "-q")
-    # -f: Debian's linux-source tree carries a .gitignore that ignores everything.
-    git(env, "-C", str(tree), "-c", "core.looseCompression=1", "add", "-f", "-A", ".")
+    if not (gitdir / "HEAD").is_file():
+        git(env, "init", "-q")
+        # -f: Debian's linux-source tree carries a .gitignore that ignores everything.
+        git(env, "-C", str(tree), "-c", "core.looseCompression=1", "add", "-f", "-A", ".")
     changed = "mm/Kconfig"
     text = (tree / changed).read_bytes() + b"\nconfig KPOLICY_BENCH_ONLY\n\tbool\n"
     blob = git(env, "hash-object", "-w", "--stdin", stdin=text)
@@ -74,6 +75,8 @@ def main_bench() -> int:
     parser.add_argument("--arch", default="x86_64", help="arch of the --base comparison")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-base", action="store_true")
+    parser.add_argument("--git-dir", type=Path,
+                        help="keep the tree's git repository here and reuse it on later runs")
     args = parser.parse_args()
     if args.tree is None:
         root = Path(os.environ.get("KPOLICY_TREES", Path.home() / ".cache" / "kpolicy-trees"))
@@ -96,7 +99,7 @@ def main_bench() -> int:
         if not args.skip_base:
             print("  building a git repository of the tree (not part of any measurement) ...",
                   flush=True)
-            env, rev = base_repository(args.tree, Path(tmp) / "git")
+            env, rev = base_repository(args.tree, args.git_dir or Path(tmp) / "git")
             saved = dict(os.environ)
             os.environ.update({"GIT_DIR": env["GIT_DIR"], "GIT_WORK_TREE": env["GIT_WORK_TREE"]})
             argv = ["lint", "--tree", str(args.tree), "--arch", args.arch, "--cache-dir",

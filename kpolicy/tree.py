@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,14 @@ class KernelTree:
                 f"unknown arch '{arch}' for the tree at {self.root}; valid: {', '.join(self.arches)}"
             )
         return src
+
+    def confine(self, path: Union[str, Path], *, what: str = "file") -> Path:
+        """PATH itself if it resolves (symlinks followed) inside the tree, else a KpolicyError."""
+        p = Path(path)
+        real = Path(os.path.realpath(p))
+        if real != self.root and self.root not in real.parents:
+            raise KpolicyError(f"{what} leads outside the tree (to {real})", file=p)
+        return p
 
     def relpath(self, path: Union[str, Path]) -> str:
         """PATH relative to the tree root when it lies inside it, else PATH unchanged."""

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Optional
 
+from kpolicy.errors import KpolicyError
 from kpolicy.families.model import Family, Link
 from kpolicy.kconfig.model import Choice, Expr, KconfigModel, Location, Symbol
 from kpolicy.params.model import Catalog, DocEntry
@@ -29,7 +30,9 @@ SWITCH_FORMATS = frozenset({"bool", "enum"})
 
 _SELECT_LINE = re.compile(r"^\s*select\s+([A-Za-z0-9_]+)", re.M)
 _CONFIG_LINE = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)", re.M)
-_HELP_PARAM = re.compile(r'"([A-Za-z0-9_.\-]+)(?:=[^"]*)?"|([A-Za-z0-9_.\-]+)=')
+# Help texts name a parameter as `name=value` ("randomize_kstack_offset=on/off"); a bare quoted
+# name is often a comparison with a sibling feature ("Similar to "init_on_alloc"").
+_HELP_PARAM = re.compile(r"(?<![\w.-])([A-Za-z0-9_.\-]+)=")
 
 
 def is_capability(name: str) -> bool:
@@ -302,7 +305,13 @@ def _apply_declarations(
     builders: dict[str, _Builder], declarations: Mapping[str, Any], syms: Mapping[str, Symbol]
 ) -> None:
     for name, table, where in declared_families(declarations):
-        option = str(table.get("option", name))
+        option = table.get("option", name)
+        if not isinstance(option, str) or not isinstance(table.get("default", ""), str):
+            raise KpolicyError(f"[family.{name}] option and default must be strings", file=where)
+        params = _names(table, "params", name, where)
+        keys = _names(table, "static_keys", name, where)
+        if option not in builders and option not in syms:
+            continue  # declared for trees that have the symbol; this one does not
         fam = builders.get(option) or builders.setdefault(option, _Builder(name, option))
         fam.declared = True
         fam.link(option, "option", f"declared in {where}",
@@ -314,12 +323,19 @@ def _apply_declarations(
             fam.companion = str(table["default"])
             fam.companion_kind = str(table.get("default_kind", "bool"))
             fam.link(fam.companion, "default", f"declared in {where}", None)
-        for param in table.get("params", ()):
-            fam.params.setdefault(str(param))
-            fam.link(str(param), "param", f"declared in {where}", None)
-        for key in table.get("static_keys", ()):
-            fam.keys.setdefault(str(key))
-            fam.link(str(key), "static_key", f"declared in {where}", None)
+        for param in params:
+            fam.params.setdefault(param)
+            fam.link(param, "param", f"declared in {where}", None)
+        for key in keys:
+            fam.keys.setdefault(key)
+            fam.link(key, "static_key", f"declared in {where}", None)
+
+
+def _names(table: Mapping[str, Any], key: str, family: str, where: str) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KpolicyError(f"[family.{family}] {key} must be a list of strings", file=where)
+    return value
 
 
 def _attach_params(
@@ -339,7 +355,7 @@ def _attach_params(
         if sym is None:
             continue
         for m in _HELP_PARAM.finditer(sym.help):
-            param = m.group(1) or m.group(2)
+            param = m.group(1)
             if param in known and not param.isdigit():
                 fam.params.setdefault(param)
                 fam.link(param, "param", f"help of {member} names {param}=", sym.location)

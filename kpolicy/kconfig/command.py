@@ -27,16 +27,21 @@ def configure_kconfig(parser: argparse.ArgumentParser) -> None:
     """Sub-subcommands olddefconfig and why."""
     from kpolicy.kconfig import toolchain
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = "Toolchain profiles:\n" + (toolchain.__doc__ or "").split("\n", 1)[1]
+    profiles = "Toolchain profiles:\n" + (toolchain.__doc__ or "").split("\n", 1)[1]
+    raw = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = raw
+    parser.epilog = profiles
     sub = parser.add_subparsers(dest="kconfig_command", metavar="ACTION", required=True)
-    old = sub.add_parser("olddefconfig", help="write the configuration `make olddefconfig` would",
+    old = sub.add_parser("olddefconfig", epilog=profiles,
+                         formatter_class=raw,
+                         help="write the configuration `make olddefconfig` would",
                          description="Write the fully evaluated configuration, as "
                                      "`make ARCH=ARCH olddefconfig` would from IN.")
     _common(old)
     old.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                      help="where to write the .config")
-    why = sub.add_parser("why", help="a symbol's value and everything that decided it",
+    why = sub.add_parser("why", epilog=profiles, formatter_class=raw,
+                         help="a symbol's value and everything that decided it",
                          description="Show the value of SYMBOL and each prompt, dependency, "
                                      "default, select and imply behind it, with file:line and the "
                                      "value of every term.")

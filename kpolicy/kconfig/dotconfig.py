@@ -8,9 +8,10 @@ unknown symbols and repeated assignments (the last one wins), so they are warnin
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 from kpolicy.kconfig.evaluate import unquote
 from kpolicy.textio import read_text

@@ -17,11 +17,13 @@ choices, ranges. Where kconfiglib drifted from C conf, C wins; the differences t
 
 from __future__ import annotations
 
+import string
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
-from kpolicy.kconfig.model import Choice, Expr, Symbol
+from kpolicy.kconfig.model import Choice, Default, Expr, Reverse, Symbol
 
 TRISTATE_NAMES = ("n", "m", "y")
 _TRI = {"n": 0, "m": 1, "y": 2}
@@ -44,7 +46,7 @@ def _c_strtol(text: str, base: int) -> Optional[int]:
     if s[:1] in ("+", "-"):
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
-    if base in (0, 16) and s[:2].lower() == "0x" and len(s) > 2 and s[2] in "0123456789abcdefABCDEF":
+    if base in (0, 16) and s[:2].lower() == "0x" and s[2:3] and s[2] in string.hexdigits:
         s, base = s[2:], 16
     elif base == 0:
         base = 8 if s.startswith("0") and len(s) > 1 else 10
@@ -180,7 +182,7 @@ def user_values(
 
 def unquote(text: str) -> Optional[str]:
     """The content of a .config string value `"..."` with `\\` escapes removed; None if unclosed."""
-    out = []
+    out: list[str] = []
     i = 1
     while i < len(text):
         c = text[i]
@@ -312,16 +314,15 @@ class _Evaluator:
         new = max(new, rev_dep)
         return self._bool_clamp(sym, new)
 
-    def _reverse(self, edges: tuple[object, ...]) -> int:
+    def _reverse(self, edges: tuple[Reverse, ...]) -> int:
         best = 0
         for r in edges:
-            src = self.tri(Expr.sym(r.source))  # type: ignore[attr-defined]
-            best = max(best, min(src, self.tri(r.condition)))  # type: ignore[attr-defined]
+            best = max(best, min(self.tri(Expr.sym(r.source)), self.tri(r.condition)))
             if best == 2:
                 break
         return best
 
-    def _default(self, sym: Symbol) -> Optional[object]:
+    def _default(self, sym: Symbol) -> Optional[Default]:
         for d in sym.defaults:
             if self.tri(d.condition):
                 return d
@@ -337,9 +338,9 @@ class _Evaluator:
         else:
             new = initial_value(sym.type)
             default = self._default(sym)
-            if default is not None and default.value.op in ("sym", "const"):  # type: ignore[attr-defined]
+            if default is not None and default.value.op in ("sym", "const"):
                 self.written.add(sym.name)
-                new = _operand(default.value, self.lookup)[1]  # type: ignore[attr-defined]
+                new = _operand(default.value, self.lookup)[1]
         if sym.type in ("int", "hex"):
             new = self._clamp_range(sym, new)
         return new

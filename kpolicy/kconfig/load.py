@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from kpolicy.cache import Cache, content_key
+from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.dotconfig import parse_dotconfig
 from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
 from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
@@ -26,7 +28,7 @@ from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
 
 # Bump when parse/evaluate change what they produce, so old cache entries are not reused.
-ENGINE_VERSION = "kconfig-1"
+ENGINE_VERSION = "kconfig-2"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,10 @@ def _evaluate(parsed: ParsedKconfig, config: Optional[Path], config_text: str,
     dot = parse_dotconfig(config_text, str(config)) if config is not None else None
     types = {name: sym.type for name, sym in parsed.symbols.items()}
     user = user_values(dot.raw, types, warnings.append) if dot is not None else {}
-    result = evaluate(parsed.symbols, parsed.choices, user, legacy=legacy)
+    try:
+        result = evaluate(parsed.symbols, parsed.choices, user, legacy=legacy)
+    except RecursionError:
+        raise KpolicyError("Kconfig dependencies nest too deeply to evaluate") from None
     return _Evaluated(result.values, result.written,
                       (dot.warnings if dot is not None else ()) + tuple(warnings),
                       {name: u.value for name, u in user.items()})
@@ -76,7 +81,7 @@ def load_model(
     toolchain: Optional[Toolchain] = None,
     cache: Optional[Cache] = None,
 ) -> KconfigModel:
-    """TREE's Kconfig for ARCH with every value `make ARCH=arch olddefconfig` gives CONFIG (or none)."""
+    """TREE's Kconfig for ARCH, valued as `make ARCH=arch olddefconfig` values CONFIG (or none)."""
     toolchain = toolchain or default_toolchain()
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
@@ -98,7 +103,7 @@ def load_model(
             parsed = parse_kconfig(tree, arch, toolchain)
             digest = files_digest(tree.root, parsed.files)
             cache.store("kconfig-files", index_key, parsed.files)
-            if digest is not None:
+            if digest is not None and cache.enabled:
                 lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
                 cache.store("kconfig-model", content_key(index_key, digest), lazy)
         if evaluated is None:

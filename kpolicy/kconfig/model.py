@@ -7,8 +7,9 @@ Locations are relative to the tree root.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 # Expression operators: "sym" (args: name), "const" (args: literal), "not" (1 arg),
 # "and"/"or" (2 args), comparisons "=", "!=", "<", "<=", ">", ">=" (2 args).
@@ -68,7 +69,8 @@ class Expr:
             return str(self.args[0])
         if self.op == "const":
             value = str(self.args[0])
-            return value if value in ("y", "m", "n") or value.lstrip("-").isdigit() else f'"{value}"'
+            plain = value in ("y", "m", "n") or value.lstrip("-").isdigit()
+            return value if plain else f'"{value}"'
         parts = [str(a) for a in self.args]
         if self.op == "not":
             inner = self.args[0]
@@ -194,7 +196,8 @@ class LazySymbols(Mapping[str, "Symbol"]):
     @classmethod
     def of(cls, symbols: Mapping[str, Symbol]) -> LazySymbols:
         """Pickle every symbol of SYMBOLS separately."""
-        return cls({n: pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL) for n, s in symbols.items()})
+        protocol = pickle.HIGHEST_PROTOCOL
+        return cls({n: pickle.dumps(s, protocol=protocol) for n, s in symbols.items()})
 
     def __getitem__(self, name: str) -> Symbol:
         sym = self._decoded.get(name)

@@ -22,9 +22,10 @@ import hashlib
 import io
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 import kconfiglib
 
@@ -104,6 +105,9 @@ def _scoped_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
 
 class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     """kconfiglib's reader with Linux 6.1-7.2 syntax, tree confinement and toolchain answers."""
+
+    _tokens: Any  # kconfiglib's current line, as tokens, and the read position in it
+    _tokens_i: int
 
     def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain) -> None:
         self.kp_root = root
@@ -203,7 +207,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     def _tokenize(self, s: str) -> Any:
         if s.strip() == "transitional":
             if self.kp_sym is None:
-                self._parse_error("transitional outside a config entry")
+                file, line = self._where()
+                raise KpolicyError("transitional outside a config entry", file=file, line=line)
             self.kp_transitional.add(self.kp_sym)
             return (None,)
         self.kp_probe = False
@@ -236,7 +241,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             split = next((i for i, t in enumerate(tokens) if i > 1 and t is _T._T_IF), None)
             if split is not None:
                 self.kp_dep_cond = list(tokens[split + 1:])
-                return list(tokens[:split]) + [None]
+                return [*tokens[:split], None]
         return tokens
 
     def _expect_expr_and_eol(self) -> Any:
@@ -250,12 +255,13 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         cond, self.kp_dep_cond = self.kp_dep_cond, None
         if cond is None:
             return expr
-        saved = (self._tokens, self._tokens_i)
+        saved_tokens: Any = self._tokens
+        saved_index: int = self._tokens_i
         self._tokens, self._tokens_i = cond, 0
         try:
             cond_expr = super()._expect_expr_and_eol()
         finally:
-            self._tokens, self._tokens_i = saved
+            self._tokens, self._tokens_i = saved_tokens, saved_index
         return self._make_or(expr, self._compare_tri(cond_expr, self.n))
 
     def _compare_tri(self, e: Any, target: Any) -> Any:

@@ -7,14 +7,17 @@ never does that by default. A profile answers instead:
 default profile ("gcc-14-default", what `kpolicy kconfig` uses without options)
     CC=gcc, LD=ld, GCC 14.2.0 with GNU binutils 2.44, no Rust, no Clang:
     `cc-version.sh` -> "GCC 140200", `as-version.sh` -> "GNU 24400", `ld-version.sh` ->
-    "BFD 24400", rustc/pahole version scripts -> "0"; `command -v`, `test -z/-n`, `test A = B`
-    are evaluated in Python; every other probe (a compiler, assembler or linker flag) is answered
-    "supported", except probes that need rustc, bindgen or clang, answered "not supported".
+    "BFD 24400", rustc/pahole version scripts -> "0"; `command -v`, `test -z/-n`, `test A = B`,
+    `expr A OP B` and `set -- WORDS && echo $N` are evaluated in Python; every other probe
+    (a compiler, assembler or linker flag) is answered "supported", except probes that need
+    rustc, bindgen or clang, answered "not supported".
 --toolchain-from FILE
     the same, plus: every symbol whose definition uses a tool probe (a `$(shell,...)` result or a
     variable the Makefile derives from a tool, e.g. CC_VERSION_TEXT) and that has no prompt takes
     its value from FILE (an existing .config, e.g. the one the kernel build wrote): CC_IS_GCC,
-    GCC_VERSION, CC_HAS_*, AS_HAS_*, LD_*, RUSTC_*, ... A bool such symbol absent from FILE is n.
+    GCC_VERSION, CC_HAS_*, AS_HAS_*, LD_*, RUSTC_*, ...; one absent from FILE has no default.
+    A symbol with a prompt whose dependencies probe the tools (CFI, STACKPROTECTOR, ...) and
+    that FILE does not mention at all is taken as unavailable with that toolchain.
 --allow-shell
     runs every command for real with /bin/sh, in an empty temporary directory, 30 s each.
 """
@@ -27,9 +30,10 @@ import re
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.dotconfig import read_dotconfig
@@ -101,15 +105,12 @@ class Toolchain:
 
     def shell(self, command: str, srctree: Path) -> str:
         """The output of `$(shell,COMMAND)` as C conf would see it (newlines become spaces)."""
-        if self.allow_shell:
-            out = _run(command, self.env, srctree)
-        else:
-            out = _emulate(command)
+        out = _run(command, self.env, srctree) if self.allow_shell else _emulate(command)
         return out.rstrip("\n").replace("\n", " ")
 
 
 def default_toolchain() -> Toolchain:
-    """The documented default profile (GCC 14.2 + binutils 2.44, probes answered without running)."""
+    """The documented default profile: GCC 14.2 and binutils 2.44, answered without running."""
     return Toolchain(name=DEFAULT_NAME)
 
 

@@ -16,7 +16,8 @@ from kpolicy.kconfig.model import Expr, KconfigModel, Location
 class Clause:
     """One property of the symbol: its kind, text, location, value and the values of its terms."""
 
-    kind: str  # "prompt", "depends on", "inherited", "default", "selected by", "implied by", "range"
+    # "prompt", "depends on", "inherited", "default", "selected by", "implied by" or "range"
+    kind: str
     text: str  # the expression (for a default: "VALUE if CONDITION")
     location: Location
     value: str  # "y"/"m"/"n": the condition's value (a default: whether it applies)
@@ -39,7 +40,7 @@ class Why:
 
 
 def explain(model: KconfigModel, name: str) -> Why:
-    """The value of NAME in MODEL with each prompt, dependency, default, select and imply behind it."""
+    """NAME's value in MODEL with each prompt, dependency, default, select and imply behind it."""
     sym = model.symbols.get(name)
     if sym is None:
         raise KpolicyError(f"no symbol {name} in the Kconfig of {model.srcarch} {model.version}")
@@ -70,7 +71,7 @@ def explain(model: KconfigModel, name: str) -> Why:
     if sym.transitional:
         vis = "y"
     for d in sym.definitions:
-        own = set()
+        own: set[Expr] = set()
         for dep in d.depends:
             clauses.append(clause("depends on", str(dep.expr), dep.location, dep.expr))
             own.update(dep.expr.conjuncts())

@@ -416,8 +416,8 @@ def load_docs(tree: KernelTree, cache: Optional[Cache] = None) -> tuple[DocEntry
     from kpolicy.cache import content_key
 
     path = tree.root / DOC_FILE
-    text = read_text(path, what="kernel-parameters.txt")
-    rst_path = tree.root / TAGS_FILE
+    text = read_text(tree.confine(path, what="kernel-parameters.txt"), what="kernel-parameters.txt")
+    rst_path = tree.confine(tree.root / TAGS_FILE, what="kernel-parameters.rst")
     rst = read_text(rst_path, what="kernel-parameters.rst") if rst_path.is_file() else ""
 
     def build() -> tuple[DocEntry, ...]:

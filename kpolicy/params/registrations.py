@@ -16,6 +16,7 @@ and the nanosecond mtime is the one change this misses).
 from __future__ import annotations
 
 import bisect
+import hashlib
 import os
 import posixpath
 import re
@@ -33,12 +34,17 @@ from kpolicy.textio import read_bytes, read_text
 from kpolicy.tree import KernelTree
 
 
-def _scanner_source() -> bytes:
-    """The scanner's own code: part of the cache key, so a changed scanner never reads old
-    results (an installed kpolicy and a checkout under development share one cache)."""
+def _source_digest() -> str:
+    """A digest of the scanner's own code, read once at import: part of the cache key, so
+    results are never read back by (or stored for) a different scanner than the one running."""
     here = Path(__file__).resolve().parent
-    return b"".join((here / n).read_bytes() for n in ("registrations.py", "ctokens.py",
-                                                      "kbuild.py", "model.py"))
+    h = hashlib.sha256()
+    for name in ("registrations.py", "ctokens.py", "kbuild.py", "model.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+_SOURCE_DIGEST = _source_digest()
 
 # Directories that are not part of a kernel build.
 _PRUNE = frozenset({".git", "Documentation", "tools", "LICENSES"})
@@ -115,7 +121,9 @@ def _walk(
         dirnames[:] = sorted(d for d in dirnames if d not in _PRUNE and not d.startswith("."))
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames]
+        # like C files, a symlinked kbuild file is not read: it may lead outside the tree
+        names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames
+                            and stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)]
         if names:
             makefiles[rel_dir] = names
         local = "/include/" not in f"/{rel_dir}/"
@@ -150,7 +158,7 @@ def scan_registrations(
     key_parts: list[tuple[str, int, int]] = [(f.rel, f.size, f.mtime_ns) for f in c_files]
     for d, names in sorted(makefiles.items()):
         key_parts.extend(_stat_key(tree.root, posixpath.join(d, n) if d else n) for n in names)
-    key = content_key(_scanner_source(), tree.version, tuple(key_parts), tuple(headers))
+    key = content_key(_SOURCE_DIGEST, tree.version, tuple(key_parts), tuple(headers))
     return cache.get_or_build(
         "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles)
     )
@@ -584,7 +592,9 @@ class _Unit:
         if body is None:
             return None
         found = {m.group(1).decode() for m in _PARSER_CALL.finditer(self.masked, *body)}
-        return min(found, key=_PARSER_RANK.__getitem__) if found else None
+        best = min(found, key=_PARSER_RANK.__getitem__) if found else None
+        # A setter that hands the value on to param_set_<type> parses it as <type> does.
+        return _TYPE_PARSER.get(best[len("param_set_"):], best) if best else None
 
     def ops_setter(self, ops: str) -> Optional[str]:
         """The `.set` function of the kernel_param_ops named OPS, if defined in this file."""

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
+from kpolicy.resolve.bundle import LazyRegistrations, ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import FeatureState, resolve_features, state_word
 from kpolicy.resolve.features import (
+    NO_MACHINE,
     FeatureSpec,
+    Machine,
     inferred_features,
     load_features,
+    param_key,
     stale_declarations,
 )
 from kpolicy.textio import decode_text, gunzip, read_bytes
 
 JSON_SCHEMA_VERSION = 1
+_WORDS = re.compile(r'[^\s="]+')
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,22 @@ def defaults_config(model: ResolveModel) -> ConfigInput:
     return ConfigInput(None, model.kconfig.values, model.version)
 
 
+def running_machine() -> Machine:
+    """This machine's usable RAM (/proc/meminfo MemTotal) and Secure Boot state, where readable."""
+    ram = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    secure = None
+    for var in Path("/sys/firmware/efi/efivars").glob("SecureBoot-*"):
+        with contextlib.suppress(OSError):
+            secure = var.read_bytes()[-1:] == b"\x01"
+    return Machine(ram_mib=ram, secure_boot=secure)
+
+
 def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
     """This machine's config (/proc/config.gz, /boot/config-$(uname -r)) and /proc/cmdline."""
     notes = []
@@ -92,14 +114,26 @@ def choose_model(
 def all_features(model: ResolveModel) -> tuple[FeatureSpec, ...]:
     """The declared features plus those inferred from the model's discovered families."""
     declared = load_features()
-    return declared + inferred_features(model.families, model.catalog.registrations, declared)
+    regs = model.catalog.registrations
+    if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
+        regs = regs.named(frozenset(param_key(p) for f in model.families for p in f.params))
+    return declared + inferred_features(model.families, regs, declared)
 
 
-def kernel_params_for(model: ResolveModel, config: ConfigInput) -> Any:
-    """kpolicy.cmdline's lookup tables for CONFIG under MODEL (reuse them across command lines)."""
+def kernel_params_for(
+    model: ResolveModel, config: ConfigInput, names: Optional[frozenset[str]] = None
+) -> Any:
+    """kpolicy.cmdline's lookup tables for CONFIG under MODEL (reuse them across command lines).
+
+    With NAMES, registrations not built in are kept only when NAMES holds their name: enough
+    for command lines made of those names, and much cheaper to decode from a model file.
+    """
     from kpolicy.cmdline import kernel_params
 
-    return kernel_params(model.catalog, config.values, model.version_tuple, model.srcarch)
+    catalog = model.catalog
+    if names is not None and isinstance(catalog.registrations, LazyRegistrations):
+        catalog = replace(catalog, registrations=catalog.registrations.select(config.values, names))
+    return kernel_params(catalog, config.values, model.version_tuple, model.srcarch)
 
 
 def resolve(
@@ -111,16 +145,23 @@ def resolve(
     specs: Optional[Sequence[FeatureSpec]] = None,
     warnings: Sequence[str] = (),
     kp: Any = None,
+    machine: Machine = NO_MACHINE,
 ) -> Resolution:
     """The features in force for CONFIG booted with CMDLINE (and BOOTCONFIG) under MODEL."""
     from kpolicy.cmdline import process_cmdline
 
     specs = tuple(specs) if specs is not None else all_features(model)
-    kp = kp if kp is not None else kernel_params_for(model, config)
+    if kp is None:
+        # Every word of the command lines is a name the registrations may be looked up by.
+        text = " ".join((cmdline, bootconfig or "", config.values.get("CMDLINE", "")))
+        kp = kernel_params_for(model, config, frozenset(_WORDS.findall(text.replace("-", "_"))))
     result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
     notes = list(warnings) + list(config.warnings)
-    notes += stale_declarations(specs, model.catalog.registrations, model.srcarch)
-    features = resolve_features(specs, model, config.values, result.events, config.lines)
+    regs = model.catalog.registrations
+    if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
+        regs = regs.named(frozenset(param_key(p) for s in specs for p in s.params))
+    notes += stale_declarations(specs, regs, model.srcarch)
+    features = resolve_features(specs, model, config.values, result.events, config.lines, machine)
     return Resolution(model, config, features, result, tuple(notes))
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import gzip
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,7 +24,7 @@ from kpolicy.families.model import Family
 from kpolicy.kconfig import model as kconfig_model
 from kpolicy.kconfig.model import Definition, Expr, KconfigModel, Location, Symbol
 from kpolicy.params import model as params_model
-from kpolicy.params.model import Catalog
+from kpolicy.params.model import Catalog, Registration
 from kpolicy.textio import gunzip, read_bytes
 
 SCHEMA = "kpolicy-resolve-model"
@@ -87,7 +87,7 @@ def _encode(value: object) -> Any:
                 continue
             out[f.name] = _encode(v)
         return out
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list, LazyRegistrations)):
         return [_encode(v) for v in value]
     if isinstance(value, (set, frozenset)):
         return sorted(_encode(v) for v in value)
@@ -155,27 +155,29 @@ def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
         (f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "object"))
         for f in dataclasses.fields(cls)
     ]
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING}
-    factories = [(f.name, f.default_factory) for f in dataclasses.fields(cls)
-                 if f.default_factory is not dataclasses.MISSING]
+    defaults = {
+        f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    }
+    factories = [
+        (f.name, f.default_factory)
+        for f in dataclasses.fields(cls)
+        if f.default_factory is not dataclasses.MISSING
+    ]
     required = {f.name for f in dataclasses.fields(cls)} - set(defaults) - {n for n, _ in factories}
     converters: dict[str, Callable[[Any], Any]] = {}  # filled on first use: types may recurse
 
     def decode(v: Any) -> Any:
         if not converters:
-            for name, text in annotations:
-                fn = _decoder(text)
-                converters[name] = fn
+            converters.update((name, _decoder(text)) for name, text in annotations)
         if not required <= v.keys():
             raise KeyError(f"{cls.__name__} needs {', '.join(sorted(required - v.keys()))}")
-        obj = cls.__new__(cls)
+        obj: Any = object.__new__(cls)
         state = dict(defaults)
-        state.update((name, factory()) for name, factory in factories)  # type: ignore[misc]
+        state.update((name, factory()) for name, factory in factories)
         for name, value in v.items():
-            fn = converters.get(name)
-            if fn is not None:  # a field this kpolicy does not know is dropped
-                state[name] = value if fn is _identity or value is None else fn(value)
+            convert = converters.get(name)
+            if convert is not None:  # a field this kpolicy does not know is dropped
+                state[name] = value if convert is _identity or value is None else convert(value)
         obj.__dict__.update(state)
         return obj
 
@@ -210,6 +212,63 @@ class LazySymbols(Mapping[str, Symbol]):
         return len(self._raw)
 
 
+class LazyRegistrations(Sequence[Registration]):
+    """A model's registrations, decoded all at once on first use, or a chosen few with select().
+
+    A config builds in about a tenth of the registrations a tree has; resolving one command
+    line needs only those and the few the command line names.
+    """
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self._rows = rows  # [built_if or null, folded name, the registration as JSON text]
+        self._all: Optional[tuple[Registration, ...]] = None
+
+    def _decoded(self) -> tuple[Registration, ...]:
+        if self._all is None:
+            decode = _decoder("Registration")
+            self._all = tuple(decode(json.loads(r[2])) for r in self._rows)
+        return self._all
+
+    def select(self, built: Mapping[str, str], names: frozenset[str]) -> tuple[Registration, ...]:
+        """The registrations built in under BUILT (config values), plus those named in NAMES."""
+        everything = bool(built)  # an empty BUILT selects by name only
+        if self._all is not None:
+            return tuple(
+                r
+                for r in self._all
+                if (everything and (r.built_if is None or built.get(r.built_if) == "y"))
+                or r.name.replace("-", "_") in names
+            )
+        decode = _decoder("Registration")
+        return tuple(
+            decode(json.loads(text))
+            for built_if, name, text in self._rows
+            if (everything and (built_if is None or built.get(built_if) == "y")) or name in names
+        )
+
+    def named(self, names: frozenset[str]) -> tuple[Registration, ...]:
+        """Only the registrations whose ('-'/'_'-folded) name is in NAMES."""
+        return (
+            self.select({}, names)
+            if self._all is None
+            else tuple(r for r in self._all if r.name.replace("-", "_") in names)
+        )
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._decoded()[index]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Registration]:
+        return iter(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _compact_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -227,6 +286,11 @@ def model_to_bytes(model: ResolveModel) -> bytes:
     doc.pop("origin", None)
     # Each symbol is a JSON text of its own: readers decode only the symbols they look up.
     doc["kconfig"]["symbols"] = {n: _compact_json(s) for n, s in doc["kconfig"]["symbols"].items()}
+    # Registrations likewise, behind what selecting them needs: [built_if, folded name, JSON].
+    doc["catalog"]["registrations"] = [
+        [r.get("built_if"), r["name"].replace("-", "_"), _compact_json(r)]
+        for r in doc["catalog"]["registrations"]
+    ]
     text = _compact_json(doc)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
@@ -249,7 +313,9 @@ def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
         )
     try:
         symbols, doc["kconfig"]["symbols"] = doc["kconfig"]["symbols"], {}
+        rows, doc["catalog"]["registrations"] = doc["catalog"]["registrations"], []
         model = _dataclass_decoder(ResolveModel)(doc)
+        model.catalog.__dict__["registrations"] = LazyRegistrations(rows)
         lazy = LazySymbols(symbols)
         model.kconfig.__dict__["symbols"] = lazy  # the one field decoded on demand
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
@@ -363,8 +429,9 @@ def compact_model(
     )
     # Registrations under another arch's directory are never built for this one.
     other_arch = tuple(f"arch/{a}/" for a in _arch_dirs(catalog) if a != kconfig.srcarch)
-    registrations = tuple(r for r in catalog.registrations
-                          if not r.location.file.startswith(other_arch))
+    registrations = tuple(
+        r for r in catalog.registrations if not r.location.file.startswith(other_arch)
+    )
     docs_wanted = {p for fam in families for p in fam.params}
     small_catalog = dataclasses.replace(
         catalog,
@@ -372,6 +439,8 @@ def compact_model(
         docs=tuple(d for d in catalog.docs if set(d.names) & docs_wanted),
         static_keys=tuple(k for k in catalog.static_keys if k.symbol is None or k.symbol in keep),
     )
+    # The evidence links explain discovery (`kpolicy families`); resolve needs only the members.
+    families = tuple(dataclasses.replace(f, links=()) for f in families)
     return ResolveModel(
         version=kconfig.version,
         arch=kconfig.arch,
@@ -385,5 +454,8 @@ def compact_model(
 
 def _arch_dirs(catalog: Catalog) -> set[str]:
     """The arch/<dir> names the catalog's registrations live under."""
-    return {r.location.file.split("/")[1] for r in catalog.registrations
-            if r.location.file.startswith("arch/") and r.location.file.count("/") >= 2}
+    return {
+        r.location.file.split("/")[1]
+        for r in catalog.registrations
+        if r.location.file.startswith("arch/") and r.location.file.count("/") >= 2
+    }

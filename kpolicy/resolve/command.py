@@ -19,9 +19,11 @@ from kpolicy.resolve.api import (
     resolution_json,
     resolution_text,
     resolve,
+    running_machine,
     running_system_inputs,
 )
 from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.features import Machine
 from kpolicy.textio import read_text
 
 DEFAULT_ARCH = "x86_64"
@@ -70,6 +72,18 @@ def configure_resolve(p: argparse.ArgumentParser) -> None:
         '"id": ...}); one JSON result per line',
     )
     p.add_argument("--bootconfig", type=Path, metavar="FILE", help="bootconfig text")
+    p.add_argument(
+        "--ram",
+        type=int,
+        metavar="MIB",
+        help="the machine's memory in MiB (outcomes like transparent hugepages depend "
+        "on it; default: this machine's when reading its own config)",
+    )
+    p.add_argument(
+        "--secure-boot",
+        choices=("on", "off"),
+        help="whether the machine boots with UEFI Secure Boot (lockdown depends on it)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
         "-v",
@@ -115,8 +129,13 @@ def _model_and_config(
             model,
             # evaluated.warnings repeats the .config's own and adds what needs the tree
             # (unknown symbols, invalid values)
-            ConfigInput(given.path, evaluated.values, given.version,
-                        tuple(dict.fromkeys(given.warnings + evaluated.warnings)), given.lines),
+            ConfigInput(
+                given.path,
+                evaluated.values,
+                given.version,
+                tuple(dict.fromkeys(given.warnings + evaluated.warnings)),
+                given.lines,
+            ),
             [],
         )
     config = read_config(config_path) if config_path is not None else None
@@ -138,6 +157,9 @@ def run_resolve(args: argparse.Namespace) -> int:
     cmdline: Optional[str] = args.cmdline
     if args.cmdline_file is not None:
         cmdline = _read_cmdline_file(args.cmdline_file)
+    machine = Machine(
+        ram_mib=args.ram, secure_boot=None if args.secure_boot is None else args.secure_boot == "on"
+    )
     if (
         config_path is None
         and cmdline is None
@@ -148,12 +170,21 @@ def run_resolve(args: argparse.Namespace) -> int:
         config_path, cmdline_path, notes = running_system_inputs()
         if cmdline_path is not None:
             cmdline = _read_cmdline_file(cmdline_path)
+        here = running_machine()
+        machine = Machine(
+            ram_mib=machine.ram_mib if machine.ram_mib is not None else here.ram_mib,
+            secure_boot=machine.secure_boot
+            if machine.secure_boot is not None
+            else here.secure_boot,
+        )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     model, config, warnings = _model_and_config(args, config_path)
     notes += warnings
     if args.cmdlines is not None:
-        return _run_batch(args.cmdlines, model, config, bootconfig, notes)
-    res = resolve(model, config, cmdline or "", bootconfig=bootconfig, warnings=notes)
+        return _run_batch(args.cmdlines, model, config, bootconfig, notes, machine)
+    res = resolve(
+        model, config, cmdline or "", bootconfig=bootconfig, warnings=notes, machine=machine
+    )
     for w in res.warnings:
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     _emit(res, args)
@@ -166,6 +197,7 @@ def _run_batch(
     config: ConfigInput,
     bootconfig: Optional[str],
     notes: list[str],
+    machine: Machine,
 ) -> int:
     from kpolicy.resolve.api import all_features, kernel_params_for
 
@@ -195,7 +227,7 @@ def _run_batch(
                 file=path,
                 line=number,
             )
-        res = resolve(model, config, item, bootconfig=boot, specs=specs, kp=kp)
+        res = resolve(model, config, item, bootconfig=boot, specs=specs, kp=kp, machine=machine)
         out = resolution_json(res)
         if ident is not None:
             out = {"id": ident, **out}

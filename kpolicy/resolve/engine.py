@@ -15,7 +15,14 @@ from kpolicy.cmdline.kstrtobool import kstrtobool
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.resolve.bundle import ResolveModel
-from kpolicy.resolve.features import FeatureSpec, State, param_key
+from kpolicy.resolve.features import (
+    NO_MACHINE,
+    FeatureSpec,
+    Machine,
+    MachineDependency,
+    State,
+    param_key,
+)
 
 # Event stages in which a registered handler actually ran.
 HANDLER_STAGES = ("early", "main", "setup")
@@ -185,7 +192,8 @@ def _parse(
     if spec.parser == "flag":
         return dict(spec.flags)[param]
     if spec.parser == "param_bool" and value is None:
-        return True  # KERNEL_PARAM_OPS_FL_NOARG: a bool without "=" means true
+        # with KERNEL_PARAM_OPS_FL_NOARG a bare bool means true; custom ops without it: -EINVAL
+        return True if spec.noarg else None
     if spec.parser in ("kstrtobool", "param_bool"):
         return kstrtobool(value, version)
     return value if value in spec.accepts else None
@@ -215,6 +223,7 @@ def resolve_feature(
     values: Mapping[str, str],
     events: Sequence[Any],
     lines: Mapping[str, int],
+    machine: Machine = NO_MACHINE,
 ) -> FeatureState:
     """SPEC's effective state for a config's VALUES and the command line's EVENTS."""
     kconfig = model.kconfig
@@ -318,8 +327,16 @@ def resolve_feature(
         sources.append(Source("lsm", None if started else spec.unbuilt, why))
         if not started:
             state = spec.unbuilt
+    if built:
+        for dep in spec.machine:
+            applies, why = _machine_applies(dep, machine, values)
+            if applies and not (raise_only and spec.rank(dep.effect) <= spec.rank(state)):
+                state = dep.effect
+                sources.append(Source("machine", state, why))
+            elif why:
+                sources.append(Source("machine", None, why))
     effective = state if built else spec.unbuilt
-    machine = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
+    notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
     return FeatureState(
         name=spec.name,
         effective=effective,
@@ -330,9 +347,27 @@ def resolve_feature(
         params=spec.params,
         sources=tuple(sources),
         blocked_by=blocked,
-        machine=machine,
+        machine=notes,
         why=_why(spec, effective, built, blocked, sources),
     )
+
+
+def _machine_applies(
+    dep: MachineDependency, machine: Machine, values: Mapping[str, str]
+) -> tuple[bool, str]:
+    """Whether DEP holds on MACHINE (False with no reason when the fact is unknown)."""
+    if dep.symbol and values.get(dep.symbol) != "y":
+        return False, ""
+    if dep.ram_below_mib is not None and machine.ram_mib is not None:
+        # the kernel counts usable pages: always below the installed RAM, so "installed at
+        # most N MiB" already means "fewer than N MiB usable"
+        below = machine.ram_mib <= dep.ram_below_mib
+        verdict = "applies" if below else "does not apply"
+        return below, f"{dep.when}: {verdict} with {machine.ram_mib} MiB"
+    if dep.secure_boot is not None and machine.secure_boot is not None:
+        hit = machine.secure_boot == dep.secure_boot
+        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    return False, ""
 
 
 def _lsm_started(
@@ -379,10 +414,11 @@ def resolve_features(
     values: Mapping[str, str],
     events: Sequence[Any],
     lines: Optional[Mapping[str, int]] = None,
+    machine: Machine = NO_MACHINE,
 ) -> tuple[FeatureState, ...]:
     """Every feature of SPECS that exists on the model's arch, resolved (LINES: config lines)."""
     return tuple(
-        resolve_feature(s, model, values, events, lines or {})
+        resolve_feature(s, model, values, events, lines or {}, machine)
         for s in specs
         if not s.arches or model.srcarch in s.arches
     )

@@ -43,6 +43,20 @@ class MachineDependency:
 
     when: str
     effect: State
+    ram_below_mib: Optional[int] = None  # applies when the machine has less RAM than this
+    secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
+    symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What resolve knows about the machine that boots; None: unknown."""
+
+    ram_mib: Optional[int] = None  # memory the kernel can use (MemTotal), or installed RAM
+    secure_boot: Optional[bool] = None
+
+
+NO_MACHINE = Machine()  # nothing known about the machine
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class FeatureSpec:
     lsm_early: Optional[str]  # symbol making the LSM an early one (always started)
     machine: tuple[MachineDependency, ...]
     file: str  # the declaration, or "discovered" for a family with no declaration
+    noarg: bool = True  # param_bool: a bare name means true (KERNEL_PARAM_OPS_FL_NOARG)
     inferred: bool = False  # semantics guessed from discovery, not declared
 
     @property
@@ -161,12 +176,26 @@ def parse_feature(data: Mapping[str, object], file: str) -> FeatureSpec:
         if not isinstance(entry, dict) or not isinstance(entry.get("when"), str):
             raise KpolicyError("each [[machine]] needs 'when' and 'effect'", file=file)
         effect = entry.get("effect")
+        ram, secure, symbol = (
+            entry.get("ram_below_mib"),
+            entry.get("secure_boot"),
+            entry.get("symbol"),
+        )
+        if not (ram is None or isinstance(ram, int)) or not (
+            secure is None or isinstance(secure, bool)
+        ):
+            raise KpolicyError(
+                "'ram_below_mib' must be an integer, 'secure_boot' a boolean", file=file
+            )
         machine.append(
             MachineDependency(
                 entry["when"],
                 state(
                     effect == "true" if effect in ("true", "false") else effect, "machine effect"
                 ),
+                ram_below_mib=ram,
+                secure_boot=secure,
+                symbol=symbol if isinstance(symbol, str) else None,
             )
         )
     params = _strings(data, "params", file)
@@ -193,6 +222,7 @@ def parse_feature(data: Mapping[str, object], file: str) -> FeatureSpec:
         lsm_early=_field(lsm, "early", str, file),  # type: ignore[arg-type]
         machine=tuple(machine),
         file=file,
+        noarg=bool(_field(data, "noarg", bool, file, True)),
     )
 
 

@@ -25,29 +25,36 @@ RECORDED = {r["id"]: r for r in oracle.load_observed()["cases"]}
 class LiveBoots:
     """Boots cases on demand and remembers what it saw."""
 
-    def __init__(self, vmlinuz: Path, initramfs: Path) -> None:
+    def __init__(self, vmlinuz: Path, initramfs: Path, selected: list[oracle.Case]) -> None:
         self.vmlinuz = vmlinuz
         self.initramfs = initramfs
+        self.selected = selected
         self.records: dict[str, dict[str, Any]] = {}
 
     def record(self, case: oracle.Case) -> dict[str, Any]:
         if case.id not in self.records:
-            # Outside xdist nobody else boots: boot everything now, two at a time.
-            batch = [case] if os.environ.get("PYTEST_XDIST_WORKER") else CASES
+            # Outside xdist nobody else boots: boot every selected case now, two at a time.
+            batch = [case] if os.environ.get("PYTEST_XDIST_WORKER") else self.selected
             for rec, _ in oracle.observe_all(batch, self.vmlinuz, self.initramfs, jobs=2):
                 self.records[rec["id"]] = rec
         return self.records[case.id]
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> LiveBoots:
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveBoots:
     vmlinuz, _config = real_kernel("7.2")
     if oracle.qemu_binary() is None:
         msg = "qemu-system-x86_64 is missing: apt-get install qemu-system-x86"
         if in_ci():
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)
-    return LiveBoots(vmlinuz, oracle.build_initramfs(tmp_path_factory.mktemp("initramfs")))
+    selected = {
+        item.callspec.params["case"].id
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.originalname == "test_boot_matches_record"
+    }
+    initramfs = oracle.build_initramfs(tmp_path_factory.mktemp("initramfs"))
+    return LiveBoots(vmlinuz, initramfs, [c for c in CASES if c.id in selected])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -18,7 +18,7 @@ from conftest import in_ci, real_configs, real_tree
 from kpolicy.cache import Cache
 from kpolicy.resolve.api import ConfigInput, Resolution, read_config, resolve
 from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
-from kpolicy.resolve.features import FeatureSpec, load_features
+from kpolicy.resolve.features import FeatureSpec, Machine, load_features
 
 OBSERVED = Path(__file__).resolve().parent / "observed.json"
 DOC: dict[str, Any] = json.loads(OBSERVED.read_text(encoding="utf-8")) if OBSERVED.is_file() else {}
@@ -78,6 +78,11 @@ def test_the_record_has_features() -> None:
     assert set(REQUIRED) <= seen
 
 
+def _machine(case: dict[str, Any]) -> Machine:
+    """The qemu machine of CASE: its RAM when the case sets one (-m), else unknown (768 MiB)."""
+    return Machine(ram_mib=case.get("mem"), secure_boot=False)
+
+
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
     predicted = {f.name: f.effective for f in res.features}
     return {
@@ -92,7 +97,7 @@ def test_tree_prediction_matches_the_boot(
     case: dict[str, Any],
 ) -> None:
     model, config = tree_side
-    res = resolve(model, config, case["cmdline"], specs=specs)
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
     assert _disagreements(res, case["features"]) == {}, case["cmdline"]
 
 
@@ -103,5 +108,5 @@ def test_bundled_prediction_matches_the_boot(
     case: dict[str, Any],
 ) -> None:
     model, config = bundled_side
-    res = resolve(model, config, case["cmdline"], specs=specs)
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
     assert _disagreements(res, case["features"]) == {}, case["cmdline"]

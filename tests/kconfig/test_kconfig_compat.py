@@ -255,11 +255,10 @@ def test_syntax_error_names_file_and_line(tree_copy: Path, capsys: pytest.Captur
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(KpolicyError, match="valid: .*arm64.*x86_64"):
+    with pytest.raises(KpolicyError, match=r"valid: .*arm64.*x86_64"):
         load_model(open_tree(FIXTURE), "sparc")
     with pytest.raises(KpolicyError, match="not found"):
-        load(tmp_path, None) if False else load_model(open_tree(FIXTURE), "x86_64",
-                                                      config=tmp_path / "missing")
+        load_model(open_tree(FIXTURE), "x86_64", config=tmp_path / "missing")
     binary = tmp_path / "bin.config"
     binary.write_bytes(b"CONFIG_A=y\nCONFIG_B=\x00\n")
     with pytest.raises(KpolicyError) as info:

@@ -160,3 +160,23 @@ def test_fail_on_and_output_file(stubbed: None, tree: Path, rules: Path, tmp_pat
     code, out = lint(tree, rules, capsys, "--format", "json", "-o", str(dest))
     assert code == 1 and out == ""
     assert len(json.loads(dest.read_text())["findings"]) == 3
+
+
+def test_sarif_lists_waived_findings_as_suppressed_results(
+    stubbed: None, tree: Path, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import jsonschema
+
+    (tree / ".kpolicy.toml").write_text(
+        '[[waiver]]\nrule = "KP901"\nsymbol = "A_SYM"\nreason = "reviewed, harmless"\n')
+    code, out = lint(tree, rules, capsys, "--format", "sarif", "--show-waived")
+    assert code == 1  # the error finding is still active
+    log = json.loads(out)
+    jsonschema.Draft4Validator(_sarif_schema()).validate(log)
+    results = log["runs"][0]["results"]
+    suppressed = [r for r in results if r.get("suppressions")]
+    assert [(r["ruleId"], r["suppressions"]) for r in suppressed] == [
+        ("KP901", [{"kind": "external", "justification": "reviewed, harmless"}])]
+    assert len(results) == 3
+    code, out = lint(tree, rules, capsys, "--format", "sarif")
+    assert [r["ruleId"] for r in json.loads(out)["runs"][0]["results"]] == ["KP902", "KP801"]

@@ -10,6 +10,7 @@ from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: 
 from kpolicy.resolve.api import ConfigInput, resolve
 from kpolicy.resolve.bundle import ResolveModel
 from kpolicy.resolve.engine import FeatureState
+from kpolicy.resolve.features import Machine
 
 
 def features(model: ResolveModel, cmdline: str, **config: str) -> dict[str, FeatureState]:
@@ -53,8 +54,13 @@ def test_early_bool_without_value_is_malformed(model: ResolveModel) -> None:
     assert cmdline_outcomes(f) == [("init_on_alloc", "malformed")]
 
 
-def test_module_bool_without_value_means_true(model: ResolveModel) -> None:
-    assert features(model, "zswap.enabled")["zswap.enabled"].effective is True
+def test_module_bool_without_value_depends_on_noarg(model: ResolveModel) -> None:
+    # param_ops_bool_enable_only has KERNEL_PARAM_OPS_FL_NOARG: a bare name means true
+    assert features(model, "module.sig_enforce")["module.sig_enforce"].effective is True
+    # zswap's own ops do not: a bare name is invalid and changes nothing
+    f = features(model, "zswap.enabled", ZSWAP_DEFAULT_ON="y")["zswap.enabled"]
+    assert f.effective is True and cmdline_outcomes(f) == [("zswap.enabled", "invalid")]
+    assert features(model, "zswap.enabled=1")["zswap.enabled"].effective is True
 
 
 def test_lockdown_only_rises(model: ResolveModel) -> None:
@@ -111,9 +117,24 @@ def test_invalid_enum_word_keeps_the_default(model: ResolveModel) -> None:
     )
 
 
-def test_machine_dependency_is_reported(model: ResolveModel) -> None:
+def test_machine_dependency_is_reported_and_applied(model: ResolveModel) -> None:
     f = features(model, "")["transparent_hugepage"]
-    assert any("512 MiB" in m for m in f.machine)
+    assert any("512 MiB" in m for m in f.machine) and f.effective == "always"
+    small = Machine(ram_mib=384)
+    config = ConfigInput("cloud.config", CLOUD, "7.2.13")
+    res = resolve(model, config, "transparent_hugepage=always", machine=small)
+    thp = next(f for f in res.features if f.name == "transparent_hugepage")
+    assert thp.effective == "never" and thp.sources[-1].kind == "machine"
+    big = resolve(model, config, "", machine=Machine(ram_mib=4096))
+    assert next(f for f in big.features if f.name == "transparent_hugepage").effective == "always"
+
+
+def test_secure_boot_raises_lockdown_when_configured(model: ResolveModel) -> None:
+    config = ConfigInput("c", {**CLOUD, "LOCK_DOWN_IN_EFI_SECURE_BOOT": "y"}, "7.2.13")
+    on = resolve(model, config, "", machine=Machine(secure_boot=True))
+    assert next(f for f in on.features if f.name == "lockdown").effective == "integrity"
+    off = resolve(model, config, "", machine=Machine(secure_boot=False))
+    assert next(f for f in off.features if f.name == "lockdown").effective == "none"
 
 
 def test_flag_parameters_set_constants_in_order(model: ResolveModel) -> None:

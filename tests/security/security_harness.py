@@ -24,8 +24,9 @@ TIMEOUT = 240  # seconds; a tiny tree takes ~1 s, so this only catches hangs
 
 KPARAMS = "Documentation/admin-guide/kernel-parameters.txt"
 
-# The RANDOMIZE_KSTACK_OFFSET shape in miniature, with a doc entry, an early_param, a static key
-# and a module parameter: every command has something to report on it.
+# The RANDOMIZE_KSTACK_OFFSET shape in miniature (doc entry, early_param, static key), plus
+# SEAL_FOO, which breaks the pattern (its parameter overrides the build option itself) and an
+# undocumented parameter: every command has something to report.
 TINY_TREE: dict[str, str] = {
     "Makefile": "VERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 0\nEXTRAVERSION =\n",
     "Kconfig": (
@@ -36,6 +37,7 @@ TINY_TREE: dict[str, str] = {
     ),
     "arch/x86/Kconfig": (
         "config X86\n\tdef_bool y\n\tselect HAVE_ARCH_RANDOMIZE_KSTACK_OFFSET\n"
+        "\tselect HAVE_ARCH_SEAL_FOO\n"
         "\nconfig 64BIT\n\tdef_bool y\n\nconfig X86_64\n\tdef_bool y\n"
     ),
     "arch/arm64/Kconfig": "config ARM64\n\tdef_bool y\n",
@@ -53,6 +55,10 @@ TINY_TREE: dict[str, str] = {
         '\tbool "Default state of kernel stack offset randomization"\n'
         "\tdepends on RANDOMIZE_KSTACK_OFFSET\n"
         "\n"
+        "config HAVE_ARCH_SEAL_FOO\n\tbool\n"
+        "\n"
+        'config SEAL_FOO\n\tbool "Seal foo"\n\tdefault y\n\tdepends on HAVE_ARCH_SEAL_FOO\n'
+        "\n"
         "config CMDLINE_BOOL\n\tbool \"Built-in kernel command line\"\n"
         "\n"
         'config CMDLINE\n\tstring "Built-in kernel command string"\n'
@@ -66,6 +72,10 @@ TINY_TREE: dict[str, str] = {
         "\t\t\tDefault is CONFIG_RANDOMIZE_KSTACK_OFFSET_DEFAULT.\n"
         "\n"
         "\tquiet\t\t[KNL,EARLY] Disable most log messages\n"
+        "\n"
+        "\tseal_foo=\t[KNL,EARLY] Seal foo.\n"
+        "\t\t\tFormat: <bool>\n"
+        "\t\t\tDefault is CONFIG_SEAL_FOO.\n"
     ),
     "init/Makefile": "obj-y += main.o\n",
     "init/main.c": (
@@ -91,6 +101,14 @@ TINY_TREE: dict[str, str] = {
         "\n"
         "static int __init quiet_kernel(char *str)\n{\n\treturn 0;\n}\n"
         'early_param("quiet", quiet_kernel);\n'
+        "\n"
+        "static bool seal_foo = IS_ENABLED(CONFIG_SEAL_FOO);\n"
+        "static int __init seal_foo_setup(char *str)\n{\n"
+        "\treturn kstrtobool(str, &seal_foo);\n}\n"
+        'early_param("seal_foo", seal_foo_setup);\n'
+        "\n"
+        "static int __init undocumented_setup(char *str)\n{\n\treturn 1;\n}\n"
+        '__setup("undocumented_knob=", undocumented_setup);\n'
     ),
 }
 

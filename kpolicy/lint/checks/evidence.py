@@ -47,12 +47,13 @@ def _calls(path: Path, rel: str, function: str, flag: str) -> Iterator[tuple[Loc
         yield Location(rel, lines.line(m.start())), passes
 
 
-def _site(path: Path, rel: str, pattern: str, flag: str) -> Iterator[tuple[Location, bool]]:
+def _site(path: Path, rel: str, pattern: re.Pattern[bytes],
+          flag: str) -> Iterator[tuple[Location, bool]]:
     """(location, sets FLAG) of each match of PATTERN in PATH, up to the end of its statement."""
     data = read_bytes(path, what="C source")
     masked, lines = mask(data), Lines(data)
     flag_re = re.compile(rb"\b" + re.escape(flag.encode()) + rb"\b")
-    for m in re.finditer(pattern.encode(), masked):
+    for m in pattern.finditer(masked):
         end = re.compile(rb"[,;}]").search(masked, m.end())
         stop = end.start() if end else len(masked)
         yield Location(rel, lines.line(m.start())), bool(flag_re.search(masked[m.end():stop]))
@@ -96,8 +97,11 @@ def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
             if not path.is_file():
                 continue
             what = str(site.get("what", "declared site"))
-            for loc, passes in _site(path, ctx.tree.relpath(path), str(site.get("pattern")),
-                                     flag):
+            try:
+                pattern = re.compile(str(site.get("pattern", "")).encode())
+            except re.error as exc:
+                raise KpolicyError(f"bad site pattern: {exc}", file=where) from None
+            for loc, passes in _site(path, ctx.tree.relpath(path), pattern, flag):
                 if not passes:
                     yield finding(rule, f"{what} is not covered: its flags lack {flag}, yet "
                                   f"{site['arch']} selects {cap} ({name})", loc, symbol=cap)

@@ -1,0 +1,73 @@
+"""Stock Linux 7.2 (x86_64): the families discovery finds, and the hand-checked findings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from lint_real_context import real_context, real_lint
+
+from kpolicy.families.discover import arch_selections
+from kpolicy.families.model import Family
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.real
+
+HAND_CHECKED = Path(__file__).with_name("hand_checked_findings.toml")
+
+
+def families() -> dict[str, Family]:
+    return {f.name: f for f in real_context("7.2").families}
+
+
+def test_reference_families_have_every_member_with_evidence() -> None:
+    fams = families()
+    kstack = fams["RANDOMIZE_KSTACK_OFFSET"]
+    assert kstack.capability == "HAVE_ARCH_RANDOMIZE_KSTACK_OFFSET"
+    assert kstack.default_companion == "RANDOMIZE_KSTACK_OFFSET_DEFAULT"
+    assert kstack.params == ("randomize_kstack_offset",)
+    assert kstack.static_keys == ("randomize_kstack_offset",)
+    # kernel-facts.md §1: selected by x86, arm64, s390, powerpc, riscv, loongarch
+    assert {"x86", "arm64", "s390", "powerpc", "riscv", "loongarch"} <= set(kstack.arches)
+    roles = {lk.role for lk in kstack.links}
+    assert {"capability", "option", "default", "param", "static_key", "arch"} <= roles
+    mseal = fams["MSEAL_SYSTEM_MAPPINGS"]
+    assert mseal.capability == "ARCH_SUPPORTS_MSEAL_SYSTEM_MAPPINGS"
+    assert mseal.arches == ("arm64", "loongarch", "riscv", "s390", "x86")
+    assert (mseal.default_companion, mseal.params, mseal.static_keys) == (None, (), ())
+    usercopy = fams["HARDENED_USERCOPY"]
+    assert usercopy.default_companion == "HARDENED_USERCOPY_DEFAULT_ON"
+    assert "hardened_usercopy" in usercopy.params
+    assert "validate_usercopy_range" in usercopy.static_keys
+    for name in ("INIT_ON_ALLOC", "INIT_ON_FREE"):
+        fam = fams[name]
+        assert fam.option == fam.default_companion == f"{name}_DEFAULT_ON"
+        assert fam.params == (name.lower(),)
+
+
+def test_arches_come_from_the_select_lines() -> None:
+    ctx = real_context("7.2")
+    selections = arch_selections(ctx.tree)
+    for fam in ctx.families:
+        if fam.capability and fam.capability in selections:
+            assert fam.arches == tuple(sorted(selections[fam.capability])), fam.name
+
+
+def test_hand_checked_findings_are_still_produced_and_precise() -> None:
+    data = tomllib.loads(HAND_CHECKED.read_text(encoding="utf-8"))
+    result = real_lint(data["version"], data["arch"])
+    entries = data["finding"]
+    assert len(entries) == 30
+    produced = {(f.rule, f.file, f.line): f for f in result.findings}
+    for e in entries:
+        f = produced.get((e["rule"], e["file"], e["line"]))
+        assert f is not None, f"no longer produced: {e['rule']} {e['file']}:{e['line']}"
+        assert f.symbol == e.get("symbol", f.symbol) and f.param == e.get("param", f.param), e
+        assert e["verdict"] in ("true", "false") and e["reason"].strip(), e
+    true = sum(e["verdict"] == "true" for e in entries)
+    assert true / len(entries) >= 0.9

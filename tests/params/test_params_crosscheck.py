@@ -1,0 +1,101 @@
+"""Cross-checks of docs, registrations and Kconfig on tests/fixtures/params_c."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kpolicy.params.catalog import build_catalog
+from kpolicy.params.crosscheck import KINDS, CatalogIssue, cross_check
+from kpolicy.params.model import Catalog, DocEntry, Location, ParamFormat, Registration
+from kpolicy.tree import open_tree
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return build_catalog(open_tree(FIXTURE))
+
+
+def _pairs(issues: tuple[CatalogIssue, ...], kind: str) -> set[str]:
+    return {i.param for i in issues if i.kind == kind}
+
+
+def test_every_kind_but_layout_on_the_fixture(catalog: Catalog) -> None:
+    issues = cross_check(catalog)
+    assert {i.kind for i in issues} <= set(KINDS)
+    assert _pairs(issues, "doc-orphan") == {"orphaned"}
+    # only plainly built-in code without Kconfig types: no module params behind a symbol
+    assert _pairs(issues, "undocumented") == {
+        "quietish", "multiline", "from_define", "foo_off", "panic", "params.wrapped",
+        "params.from_header", "included_policy"}
+    tags = {(i.param, i.message.split(": ", 1)[1].split(" (")[0]) for i in issues
+            if i.kind == "tags"}
+    assert tags == {
+        ("archonly", "registered with early_param but not tagged EARLY"),
+        ("archonly", "tagged for arm64 but registered only by arch/{x86} code"),
+        ("foo_on", "registered with early_param but not tagged EARLY"),
+        ("thp_mode", "tagged EARLY but registered only as __setup"),
+    }
+    missing = [i for i in issues if i.kind == "doc-config-missing"]
+    assert [(i.param, i.symbol) for i in missing] == [("thp_mode", "THP_NEVER_DEFINED")]
+    assert _pairs(issues, "format-parser") == {"zswap.enabled", "thp_mode"}
+    zswap = next(i for i in issues if i.kind == "format-parser" and i.param == "zswap.enabled")
+    assert "kstrtobool rejects 'always'" in zswap.message
+    assert issues == tuple(sorted(issues, key=lambda i: (i.location.file, i.location.line,
+                                                         i.kind, i.param, i.message)))
+
+
+def test_layout_issues_are_the_doc_irregularities(catalog: Catalog) -> None:
+    layout = [i for i in cross_check(catalog) if i.kind == "layout"]
+    expected = [(irr.location, d.name) for d in catalog.docs for irr in d.irregularities]
+    assert sorted((i.location.line, i.param) for i in layout) == sorted(
+        (loc.line, name) for loc, name in expected)
+    assert any(i.param == "randomize_kstack_offset" and "tags-on-next-line" in i.message
+               for i in layout)
+
+
+def test_kconfig_types_widen_undocumented_to_bool_only_code(catalog: Catalog) -> None:
+    types = {"ZSWAP": "bool", "MMU": "bool", "MODULES": "bool", "MODULE_SIG": "bool",
+             "SHUFFLE_PAGE_ALLOCATOR": "bool", "TORTURE_TEST": "tristate", "SECURITY": "bool",
+             "LSM_X": "bool", "SCHED_BUILD": "bool", "X86_THING": "bool"}
+    undocumented = _pairs(cross_check(catalog, types), "undocumented")
+    assert {"module.sig_enforce", "mseal.sealing", "zswap.max_pool_percent",
+            "page_alloc.shuffle"} <= undocumented
+    assert "torture_test.verbose" not in undocumented  # tristate: modinfo documents it
+    assert "modonly.debug" not in undocumented  # obj-m only
+
+
+def test_doc_config_missing_uses_given_symbols_when_the_catalog_has_none() -> None:
+    doc = DocEntry(names=("foo",), takes_value=True, tags=("KNL",), body="",
+                   format=None, default_symbols=(), config_symbols=("FOO_DEFAULT", "BAR"),
+                   location=Location("k.txt", 3), end_line=4)
+    reg = Registration("__setup", "foo", Location("a.c", 1))
+    bare = Catalog("7.2.0", (doc,), (reg,), ())
+    assert cross_check(bare) == ()  # no symbols known: nothing to say
+    issues = cross_check(bare, {"FOO_DEFAULT"})
+    assert [(i.kind, i.symbol) for i in issues] == [("doc-config-missing", "BAR")]
+
+
+@pytest.mark.parametrize(("fmt", "parser", "bad"), [
+    (ParamFormat("{ no | yes }", "enum", ("no", "yes")), "kstrtobool", False),
+    (ParamFormat("{ off | auto }", "enum", ("off", "auto")), "kstrtobool", True),
+    (ParamFormat("<int>", "int"), "kstrtobool", True),
+    (ParamFormat("<bool>", "bool"), "kstrtoint", True),
+    (ParamFormat("<bool>", "bool"), "lookup_constant", True),
+    (ParamFormat("0 | 1", "enum", ("0", "1")), "kstrtoint", False),
+    (ParamFormat("{ on | off }", "enum", ("on", "off")), "kstrtouint", True),
+    (ParamFormat("n", "enum", ("n",)), "kstrtoul", False),  # a placeholder, not a word list
+    (ParamFormat("<bool>", "bool"), "kstrtobool", False),
+    (ParamFormat("<bool>", "bool"), None, False),
+])
+def test_format_parser_agreement(fmt: ParamFormat, parser: str, bad: bool) -> None:
+    doc = DocEntry(names=("p",), takes_value=True, tags=("KNL",), body="", format=fmt,
+                   default_symbols=(), config_symbols=(), location=Location("k.txt", 1),
+                   end_line=2)
+    reg = Registration("__setup", "p", Location("a.c", 1), parser=parser)
+    found = [i for i in cross_check(Catalog("7.2.0", (doc,), (reg,), ()))
+             if i.kind == "format-parser"]
+    assert bool(found) == bad
