@@ -229,7 +229,9 @@ def discover_families(
             continue
         deps = positive_symbols(choice.direct_dep)
         base = prefix[:-1]
-        if base in deps:
+        documented = any(set(choice.members) & set(d.config_symbols) for d in catalog.docs)
+        says_default = choice.prompt is not None and "default" in choice.prompt.text.lower()
+        if base in deps and (says_default or documented):  # not a build-mode choice (KASAN)
             option = base
         elif prefix.endswith(("_DEFAULT_", "_FORCE_")):
             prompted = sorted(d for d in deps if d in syms and syms[d].has_prompt)

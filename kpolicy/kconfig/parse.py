@@ -49,6 +49,7 @@ from kpolicy.tree import KernelTree
 
 MAX_SOURCE_DEPTH = 32
 MAX_FILES = 20_000
+MAX_EXPANDED_CHARS = 64 * 1024 * 1024  # Linux 7.2 x86_64 spends ~100 KB of this budget
 # Variables that describe the tree and the arch, not the tools: using them is not a probe.
 TREE_ENV = frozenset({"ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH", "KERNELVERSION", "srctree",
                       "CROSS_COMPILE_COMPAT"})
@@ -116,6 +117,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_files: dict[str, str] = {}
         self.kp_real_dirs: dict[str, str] = {}
         self.kp_probe = False  # set when the line being read asked the toolchain
+        self.kp_expanded = 0  # what all macro expansions produced so far, see _fn_val
         self.kp_tainted_vars: set[str] = set()
         self.kp_tool_syms: set[str] = set()
         self.kp_transitional: set[str] = set()
@@ -171,6 +173,17 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     # -- preprocessor -----------------------------------------------------------------------
 
     def _fn_val(self, args: list[str]) -> str:
+        # `F := $(F)$(F)` forty times, or forty recursive variables each naming the next twice,
+        # would take exponential memory or time: bound what expansion may produce in all.
+        value = self._fn_val_unbounded(args)
+        self.kp_expanded += len(value) + 64  # a call costs too: empty expansions can be a bomb
+        if self.kp_expanded > MAX_EXPANDED_CHARS:
+            file, line = self._where()
+            raise KpolicyError(f"macros expand to more than {MAX_EXPANDED_CHARS} characters "
+                               f"(last: $({args[0]}...))", file=file, line=line)
+        return value
+
+    def _fn_val_unbounded(self, args: list[str]) -> str:
         fn = args[0]
         if fn in self.variables:
             if fn in self.kp_tainted_vars:

@@ -132,9 +132,10 @@ def toolchain_from_config(path: Path) -> Toolchain:
 
 
 def _run(command: str, env: Mapping[str, str], srctree: Path) -> str:
-    run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", **env,
-               "srctree": str(srctree)}
     with tempfile.TemporaryDirectory(prefix="kpolicy-shell-") as tmp:
+        # A private TMPDIR too: the compiler's temporary files are nobody else's business.
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", **env,
+                   "srctree": str(srctree), "TMPDIR": tmp}
         try:
             proc = subprocess.run(["/bin/sh", "-c", command], cwd=tmp, env=run_env,
                                   capture_output=True, timeout=SHELL_TIMEOUT, check=False)

@@ -4,12 +4,15 @@ is written and the value of each term (the answer to "why can't I enable X").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.evaluate import TRISTATE_NAMES, tri_of, value_lookup
 from kpolicy.kconfig.model import Expr, KconfigModel, Location
+
+_NUMBER = re.compile(r"^-?(0x[0-9a-fA-F]+|[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ def explain(model: KconfigModel, name: str) -> Why:
         for e in exprs:
             if e is not None:
                 names += sorted(e.symbols() - set(names))
-        return tuple((n, model.values.get(n, n if n not in model.types else "n")) for n in names)
+        # Unquoted numbers are symbols to Kconfig too (undefined ones, valued by their name).
+        shown = [n for n in names if n in model.types or not _NUMBER.match(n)]
+        return tuple((n, model.values.get(n, "(undefined)")) for n in shown)
 
     def clause(kind: str, text: str, where: Location, cond: Optional[Expr],
                *mentioned: Optional[Expr]) -> Clause:

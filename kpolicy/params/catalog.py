@@ -27,22 +27,23 @@ class ParamInfo:
 
 
 def build_catalog(tree: KernelTree, cache: Optional[Cache] = None) -> Catalog:
-    """The catalog of TREE: kernel-parameters.txt entries, C registrations, static keys and the
-    Kconfig symbols defined anywhere in the tree; each part cached by its own key."""
+    """The catalog of TREE: kernel-parameters.txt entries, C registrations, static keys, names
+    read straight from the command line, and the Kconfig symbols defined anywhere in the tree."""
     from kpolicy.families.discover import defined_symbols
     from kpolicy.params.docs import load_docs
-    from kpolicy.params.registrations import scan_registrations
+    from kpolicy.params.registrations import scan_all
 
     docs = load_docs(tree, cache)
-    regs, keys = scan_registrations(tree, cache)
+    regs, keys, reads = scan_all(tree, cache)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
-                   kconfig_symbols=defined_symbols(tree))
+                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads)
 
 
 def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
     """Every parameter name of CATALOG, keyed by canonical_param(name), in sorted key order.
 
-    A name documented twice keeps its first entry; a stacked entry gives each of its names.
+    A name documented twice keeps its first entry; a stacked entry gives each of its names;
+    a __setup string with a value written in ("powersave=off") counts under its name.
     """
     docs: dict[str, DocEntry] = {}
     spelled: dict[str, str] = {}
@@ -53,9 +54,12 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
             spelled.setdefault(key, name)
     regs: dict[str, list[Registration]] = {}
     for reg in catalog.registrations:
-        key = canonical_param(reg.name)
+        # __setup("powersave=off") is parameter powersave with its value written in (the
+        # kernel matches __setup strings as prefixes of "name=value").
+        name = reg.name.split("=", 1)[0] if reg.kind == "__setup" else reg.name
+        key = canonical_param(name)
         regs.setdefault(key, []).append(reg)
-        spelled.setdefault(key, reg.name)
+        spelled.setdefault(key, name)
     return {
         key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())))
         for key in sorted(spelled)

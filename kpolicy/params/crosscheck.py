@@ -1,7 +1,7 @@
 """Cross-checks of kernel-parameters.txt against the C registrations and Kconfig.
 
 Each issue has a stable `kind`, which the linter wraps into one rule:
-- "doc-orphan": a documented name no C code registers.
+- "doc-orphan": a documented name no C code registers, nor reads from the raw command line.
 - "undocumented": an early_param, __setup or core_param, or a module parameter of code that is
   only ever built in, that kernel-parameters.txt does not document. Module parameters of code
   that can be a loadable module are left out: `modinfo` documents those.
@@ -14,13 +14,14 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.cmdline.kstrtobool import kstrtobool
 from kpolicy.kconfig.model import KconfigModel, Location
-from kpolicy.params.catalog import ParamInfo, catalog_lookup
+from kpolicy.params.catalog import ParamInfo, canonical_param, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
 KINDS = ("doc-orphan", "undocumented", "tags", "doc-config-missing", "format-parser", "layout")
@@ -63,9 +64,11 @@ def _symbol_types(kconfig: Collection[str]) -> tuple[frozenset[str], Mapping[str
         if values and all(isinstance(v, KconfigModel) for v in values):
             types: dict[str, str] = {}
             for model in values:
-                for name in model.symbols:
+                # model.types is a plain name -> type map; model.symbols decodes lazily
+                known = model.types or {n: model.symbols[n].type for n in model.symbols}
+                for name, type_ in known.items():
                     if types.get(name) != "tristate":
-                        types[name] = model.symbols[name].type
+                        types[name] = type_
             return frozenset(types), types
         if all(isinstance(v, str) for v in values):
             return frozenset(kconfig), {str(k): str(v) for k, v in kconfig.items()}
@@ -87,9 +90,10 @@ def cross_check(
     names, types = _symbol_types(kconfig_symbols)
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
+    raw = {canonical_param(n) for n in catalog.command_line_reads}
     for key, info in catalog_lookup(catalog).items():
         arches = arches_registering.get(key) if arches_registering is not None else None
-        issues.extend(_check_param(info, types, arches))
+        issues.extend(_check_param(info, types, arches, key in raw))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -97,7 +101,7 @@ def cross_check(
         seen_entries.add(id(entry))
         if defined:
             for sym in sorted(set(entry.config_symbols)):
-                if sym not in defined and not any(d.startswith(sym + "_") for d in defined):
+                if sym not in defined and not _names_a_family(entry.body, sym, defined):
                     issues.append(CatalogIssue(
                         "doc-config-missing",
                         f"{entry.name}: names CONFIG_{sym}, which no Kconfig file defines",
@@ -109,13 +113,19 @@ def cross_check(
     return tuple(issues)
 
 
+def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
+    """The entry writes CONFIG_SYM_* or CONFIG_SYM_{A,B} for symbols that exist."""
+    return bool(re.search(rf"CONFIG_{re.escape(sym)}_[*{{\[<]", body)) and any(
+        d.startswith(sym + "_") for d in defined)
+
+
 def _check_param(info: ParamInfo, types: Mapping[str, str],
-                 arches: Optional[Collection[str]]) -> list[CatalogIssue]:
+                 arches: Optional[Collection[str]], read_raw: bool) -> list[CatalogIssue]:
     doc, regs = info.doc, info.registrations
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
-        if _is_pattern(info.name):
+        if _is_pattern(info.name) or read_raw:
             return []
         return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
                              "__setup, core_param or module_param registers it",

@@ -105,3 +105,6 @@ class Catalog:
     static_keys: tuple[StaticKey, ...]
     # Every symbol a `config`/`menuconfig` line defines in any Kconfig file, on any arch.
     kconfig_symbols: frozenset[str] = frozenset()
+    # Names read straight from the command line with no registration (cmdline_find_option,
+    # sysctl and arm64 alias tables): real parameters all the same.
+    command_line_reads: frozenset[str] = frozenset()

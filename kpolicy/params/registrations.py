@@ -3,12 +3,14 @@
 No compiler runs. Each C file that mentions a registration macro is masked (kpolicy.params.ctokens:
 comments and literal contents blanked, offsets kept), its directives are walked in order to
 follow `#ifdef` nesting, `MODULE_PARAM_PREFIX` redefinitions and local `#include "x.h"` files,
-and each macro call's arguments are read back. Names are the ones the kernel matches:
+and each macro call's arguments are read back. Function-like macros that wrap a registration
+(a file's own, or one of an included include/ header such as torture_param) are expanded at
+their calls. Names are the ones the kernel matches:
 `KBUILD_MODNAME.` (from the Makefiles, kpolicy.params.kbuild) or MODULE_PARAM_PREFIX before a
 module parameter, no prefix for core_param, and the literal for early_param/__setup.
 
-Cache key: the (path, size, mtime_ns) of every scanned C file, local header and Makefile, not
-their contents. Hashing 730 MB of C on every run would cost more than the scan saves; the stat
+Cache key: the (path, size, mtime_ns) of every C file, header and Makefile, not their
+contents. Hashing 730 MB of C on every run would cost more than the scan saves; the stat
 triple changes whenever a file is written by any ordinary means (an edit keeping both the size
 and the nanosecond mtime is the one change this misses).
 """
@@ -59,8 +61,10 @@ MAX_C_FILE = 8 * 1024 * 1024
 
 # The calls worth reading, found by cheap substring search for these anchors then matched here.
 _ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_")
+# (macro name starts at most this many bytes before its anchor: "__core" before "_param")
+_ANCHOR_LEAD = 8
 _CALL = re.compile(
-    rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|core_param_cb|"
+    rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|__core_param_cb|core_param_cb|"
     rb"core_param_unsafe|core_param|__module_param_call|module_param\w*|"
     rb"DEFINE_STATIC_KEY_(?:MAYBE_RO|MAYBE|TRUE_RO|FALSE_RO|TRUE|FALSE))\s*\("
 )
@@ -77,7 +81,10 @@ _PARSERS = (
     "kstrtol", "kstrtoll", "kstrtou8", "kstrtou16", "kstrtou32", "kstrtou64", "kstrtos32",
     "simple_strtoul", "simple_strtoull", "simple_strtol", "cmdline_find_option_bool",
     "sysfs_streq", "strcmp", "strncmp", "str_has_prefix", "strstr", "param_set_bool",
-    "param_set_int", "param_set_uint", "param_set_charp",
+    "param_set_bool_enable_only", "param_set_invbool", "param_set_int", "param_set_uint",
+    "param_set_uint_minmax", "param_set_long", "param_set_ulong", "param_set_ullong",
+    "param_set_byte", "param_set_short", "param_set_ushort", "param_set_hexint",
+    "param_set_charp", "param_set_copystring",
 )
 _PARSER_CALL = re.compile(rb"\b(" + b"|".join(p.encode() for p in _PARSERS) + rb")\s*\(")
 _PARSER_RANK = {p: i for i, p in enumerate(_PARSERS)}
@@ -87,7 +94,8 @@ _TYPE_PARSER = {
     "bool": "kstrtobool", "invbool": "kstrtobool", "bool_enable_only": "kstrtobool",
     "byte": "kstrtou8", "short": "kstrtos16", "ushort": "kstrtou16", "int": "kstrtoint",
     "uint": "kstrtouint", "long": "kstrtol", "ulong": "kstrtoul", "ullong": "kstrtoull",
-    "hexint": "kstrtouint", "charp": "string", "string": "string",
+    "hexint": "kstrtouint", "charp": "string", "string": "string", "copystring": "string",
+    "uint_minmax": "kstrtouint",
 }
 
 # Positions of (name, type) arguments per module_param flavour; type None: ops/setter given.
@@ -113,7 +121,7 @@ def _walk(
     root: Path,
 ) -> tuple[list[_SourceFile], dict[str, list[str]], list[tuple[str, int, int]]]:
     """Regular (non-symlink) C files, each directory's kbuild file names, and the stat triples
-    of headers outside include/ directories (a registration there reaches its includer)."""
+    of every header (a registration or a wrapper macro there reaches the files including it)."""
     c_files: list[_SourceFile] = []
     makefiles: dict[str, list[str]] = {}
     headers: list[tuple[str, int, int]] = []
@@ -126,10 +134,9 @@ def _walk(
                             and stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)]
         if names:
             makefiles[rel_dir] = names
-        local = "/include/" not in f"/{rel_dir}/"
         for name in sorted(filenames):
             is_c = name.endswith(".c")
-            if not is_c and not (local and name.endswith(".h")):
+            if not is_c and not name.endswith(".h"):
                 continue
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
@@ -148,10 +155,10 @@ def _stat_key(root: Path, rel: str) -> tuple[str, int, int]:
     return (rel, st.st_size, st.st_mtime_ns)
 
 
-def scan_registrations(
-    tree: KernelTree, cache: Optional[Cache] = None
-) -> tuple[tuple[Registration, ...], tuple[StaticKey, ...]]:
-    """Every boot-parameter registration and static key in the tree's C files, sorted by place."""
+_Scan = tuple[tuple[Registration, ...], tuple[StaticKey, ...], frozenset[str]]
+
+
+def _cached_scan(tree: KernelTree, cache: Optional[Cache]) -> _Scan:
     c_files, makefiles, headers = _walk(tree.root)
     if cache is None:
         return _scan(tree.root, c_files, makefiles)
@@ -162,6 +169,26 @@ def scan_registrations(
     return cache.get_or_build(
         "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles)
     )
+
+
+def scan_registrations(
+    tree: KernelTree, cache: Optional[Cache] = None
+) -> tuple[tuple[Registration, ...], tuple[StaticKey, ...]]:
+    """Every boot-parameter registration and static key in the tree's C files, sorted by place."""
+    regs, keys, _reads = _cached_scan(tree, cache)
+    return regs, keys
+
+
+def scan_all(tree: KernelTree, cache: Optional[Cache] = None) -> _Scan:
+    """scan_registrations plus command_line_reads, from one scan."""
+    return _cached_scan(tree, cache)
+
+
+def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
+    """Names the kernel looks up in the raw command line without registering them: string
+    arguments of cmdline_find_option()/cmdline_find_option_bool(), and the names of alias
+    tables (fs/proc/proc_sysctl.c sysctl_aliases[], arm64 idreg-override aliases[])."""
+    return _cached_scan(tree, cache)[2]
 
 
 def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
@@ -179,10 +206,11 @@ def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
 
 def _scan(
     root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]]
-) -> tuple[tuple[Registration, ...], tuple[StaticKey, ...]]:
+) -> _Scan:
     kbuild = _read_kbuild(root, makefiles)
     candidates: list[tuple[_SourceFile, bytes]] = []
     included_by: dict[str, str] = {}  # a .c file #included by another .c file -> includer
+    reads: set[str] = set()
     for f in c_files:
         data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
         if b'.c"' in data:
@@ -192,6 +220,8 @@ def _scan(
                 included_by.setdefault(target, f.rel)
         if any(k in data for k in _KEYWORDS):
             candidates.append((f, data))
+        if b"cmdline_find_option" in data or b"aliases[]" in data:
+            reads.update(_raw_reads(data))
 
     def build_info(rel: str) -> BuildInfo:
         seen: set[str] = set()
@@ -214,7 +244,30 @@ def _scan(
         scanner.scan_file(f.rel, data, depth=0)
     regs.sort(key=lambda r: (r.location.file, r.location.line, r.kind, r.name))
     keys.sort(key=lambda k: (k.location.file, k.location.line, k.name))
-    return tuple(regs), tuple(keys)
+    return tuple(regs), tuple(keys), frozenset(reads)
+
+
+_FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
+_ALIAS_TABLE = re.compile(rb"aliases\[\]\s*(?:__\w+\s*)*=\s*\{")
+_ALIAS_PAIR = re.compile(rb'\{\s*"([^"\n]+)"\s*,\s*"')
+
+
+def _raw_reads(data: bytes) -> set[str]:
+    """Names a file looks up in the raw command line (see command_line_reads)."""
+    masked = ctokens.mask(data)
+    names: set[str] = set()
+    for m in _FIND_OPTION.finditer(masked):
+        parsed = ctokens.call_arguments(masked, m.end() - 1)
+        for span in (parsed[0][:2] if parsed else ()):
+            value = ctokens.string_value(data, masked, *span)
+            if value:
+                names.add(value.split("=", 1)[0])
+                break
+    for m in _ALIAS_TABLE.finditer(masked):
+        end = _matching_brace(masked, m.end() - 1)
+        for pair in _ALIAS_PAIR.finditer(data, m.end(), end if end is not None else m.end()):
+            names.add(pair.group(1).decode("latin-1").split("=", 1)[0])
+    return names
 
 
 def _read_header(path: Path) -> Optional[bytes]:
@@ -472,11 +525,11 @@ class _FileScanner:
             kind = "core_param" if prefix == "" else "module_param"
             self._param(unit, kind, prefix, name, None, unit.text(args[2]), loc, where)
             return
-        if macro.startswith("core_param"):
+        if macro.startswith(("core_param", "__core_param")):
             if len(args) != 4:
                 return
             name = ctokens.identifier(unit.masked, *args[0])
-            if macro == "core_param_cb":
+            if macro.endswith("core_param_cb"):
                 self._param(unit, "core_param", "", name, None, unit.text(args[1]), loc, where)
             else:
                 self._param(unit, "core_param", "", name, unit.text(args[2]), None, loc, where)
@@ -509,7 +562,7 @@ class _FileScanner:
                 handler = ops[len("setter:"):]
             else:
                 ops_name = ops.lstrip("&").strip()
-                if ops_name.startswith("param_ops_"):
+                if ops_name.startswith("param_ops_") and ops_name[10:] in _TYPE_PARSER:
                     ptype = ops_name[len("param_ops_"):]
                 else:
                     handler = unit.ops_setter(ops_name)
@@ -664,7 +717,7 @@ def _calls(masked: bytes) -> list[re.Match[bytes]]:
         pos = masked.find(anchor)
         while pos >= 0:
             # The macro name starts at most a few bytes before its anchor.
-            for begin in range(max(0, pos - 8), pos + 1):
+            for begin in range(max(0, pos - _ANCHOR_LEAD), pos + 1):
                 m = _CALL.match(masked, begin)
                 if m and m.end(1) >= pos + len(anchor):
                     found[m.start()] = m

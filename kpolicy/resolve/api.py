@@ -117,7 +117,9 @@ def all_features(model: ResolveModel) -> tuple[FeatureSpec, ...]:
     regs = model.catalog.registrations
     if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
         regs = regs.named(frozenset(param_key(p) for f in model.families for p in f.params))
-    return declared + inferred_features(model.families, regs, declared)
+    # a declared family may name an option this tree does not have: nothing to resolve there
+    families = [f for f in model.families if f.option in model.kconfig.symbols]
+    return declared + inferred_features(families, regs, declared)
 
 
 def kernel_params_for(

@@ -182,13 +182,26 @@ def run_resolve(args: argparse.Namespace) -> int:
     notes += warnings
     if args.cmdlines is not None:
         return _run_batch(args.cmdlines, model, config, bootconfig, notes, machine)
-    res = resolve(
-        model, config, cmdline or "", bootconfig=bootconfig, warnings=notes, machine=machine
-    )
-    for w in res.warnings:
+    try:
+        res = resolve(
+            model, config, cmdline or "", bootconfig=bootconfig, warnings=notes, machine=machine
+        )
+    except KpolicyError as err:
+        raise _name_bootconfig(err, args.bootconfig) from None
+    # the command line's own warnings (control bytes, truncation) too: text output has no place
+    for w in (*res.warnings, *res.cmdline.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     _emit(res, args)
     return 0
+
+
+def _name_bootconfig(err: KpolicyError, path: Optional[Path]) -> KpolicyError:
+    """ERR with the --bootconfig file named, when the bootconfig parser raised it."""
+    from kpolicy.cmdline.bootconfig import WHERE
+
+    if path is None or err.file != WHERE:
+        return err
+    return KpolicyError(err.message, file=path, line=err.line)
 
 
 def _run_batch(
@@ -303,12 +316,18 @@ def configure_report(p: argparse.ArgumentParser) -> None:
     _add_model_arguments(p)
 
 
+def _label(side: str) -> str:
+    """A column label: the config's file name (and the command line file's)."""
+    config, cmdline = split_side(side)
+    return config.name + (f" + {cmdline.name}" if cmdline is not None else "")
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML matrix of the given configs."""
     from kpolicy.resolve.html import report_html
     from kpolicy.textio import atomic_write_bytes
 
-    columns = [(side, _resolve_side(args, side, None)) for side in args.configs]
+    columns = [(_label(side), _resolve_side(args, side, None)) for side in args.configs]
     page = report_html(columns)
     if args.output is None:
         sys.stdout.write(page)

@@ -171,15 +171,22 @@ def test_companion_shapes() -> None:
 
 
 def test_companion_only_and_choice_families() -> None:
-    thp = Choice("<choice@mm/Kconfig:9>", "bool", None,
+    thp = Choice("<choice@mm/Kconfig:9>", "bool", Prompt("THP sysfs defaults", None, HERE),
                  ("TRANSPARENT_HUGEPAGE_ALWAYS", "TRANSPARENT_HUGEPAGE_MADVISE"), (),
                  Expr.sym("TRANSPARENT_HUGEPAGE"), Location("mm/Kconfig", 9))
+    # a build-mode choice under an option is no boot default
+    mode = Choice("<choice@lib/Kconfig.kasan:141>", "bool", Prompt("KASAN mode", None, HERE),
+                  ("KASAN_GENERIC", "KASAN_SW_TAGS"), (), Expr.sym("KASAN"), HERE)
     models = model(
         sym("INIT_ON_ALLOC_DEFAULT_ON", prompt=True, depends=Expr("not", (Expr.sym("KMSAN"),))),
         sym("TRANSPARENT_HUGEPAGE", prompt=True),
         sym("TRANSPARENT_HUGEPAGE_ALWAYS", prompt=True, choice=thp.name),
         sym("TRANSPARENT_HUGEPAGE_MADVISE", prompt=True, choice=thp.name),
-        choices=(thp,),
+        sym("HAVE_ARCH_KASAN", selected_by=("X86",)),
+        sym("KASAN", prompt=True, depends=Expr.sym("HAVE_ARCH_KASAN")),
+        sym("KASAN_GENERIC", prompt=True, choice=mode.name),
+        sym("KASAN_SW_TAGS", prompt=True, choice=mode.name),
+        choices=(thp, mode),
     )
     cat = catalog(docs=(doc("init_on_alloc", default="INIT_ON_ALLOC_DEFAULT_ON", fmt="enum"),))
     fams = discover_families(models, cat, {})
@@ -188,6 +195,7 @@ def test_companion_only_and_choice_families() -> None:
     assert init.params == ("init_on_alloc",)
     thp_fam = by_name(fams, "TRANSPARENT_HUGEPAGE")
     assert (thp_fam.default_companion, thp_fam.companion_kind) == (thp.name, "choice")
+    assert by_name(fams, "KASAN").default_companion is None
 
 
 def test_sub_options_join_their_parent_and_name_pairs_are_checked() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from kpolicy.cli import main
+from kpolicy.kconfig.model import Location
 from kpolicy.params.catalog import build_catalog, canonical_param, catalog_lookup
-from kpolicy.params.model import Catalog, Location, Registration
+from kpolicy.params.model import Catalog, Registration
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from kpolicy.kconfig.model import Location
 from kpolicy.params.catalog import build_catalog
 from kpolicy.params.crosscheck import KINDS, CatalogIssue, cross_check
-from kpolicy.params.model import Catalog, DocEntry, Location, ParamFormat, Registration
+from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
@@ -99,3 +100,19 @@ def test_format_parser_agreement(fmt: ParamFormat, parser: str, bad: bool) -> No
     found = [i for i in cross_check(Catalog("7.2.0", (doc,), (reg,), ()))
              if i.kind == "format-parser"]
     assert bool(found) == bad
+
+
+@pytest.mark.parametrize(("body", "sym", "flagged"), [
+    ("Default is the CONFIG_PROC_MEM_* choice.", "PROC_MEM", False),
+    ("Use CONFIG_IOMMU_DEFAULT_DMA_{LAZY,STRICT}.", "IOMMU_DEFAULT_DMA", False),
+    ("Only where CONFIG_X86_X32 is enabled.", "X86_X32", True),  # renamed X86_X32_ABI
+])
+def test_doc_config_missing_accepts_only_written_families(body: str, sym: str,
+                                                          flagged: bool) -> None:
+    doc = DocEntry(names=("p",), takes_value=True, tags=("KNL",), body=body, format=None,
+                   default_symbols=(), config_symbols=(sym,), location=Location("k.txt", 1),
+                   end_line=2)
+    reg = Registration("__setup", "p", Location("a.c", 1))
+    defined = frozenset({"PROC_MEM_ALWAYS", "IOMMU_DEFAULT_DMA_LAZY", "X86_X32_ABI"})
+    issues = cross_check(Catalog("7.2.0", (doc,), (reg,), (), kconfig_symbols=defined))
+    assert bool([i for i in issues if i.kind == "doc-config-missing"]) == flagged

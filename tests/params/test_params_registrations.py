@@ -11,7 +11,7 @@ from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
 from kpolicy.params import ctokens
 from kpolicy.params.model import Registration, StaticKey
-from kpolicy.params.registrations import scan_registrations
+from kpolicy.params.registrations import command_line_reads, scan_registrations
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
@@ -198,3 +198,7 @@ def test_mask_keeps_offsets_and_hides_comments_and_strings() -> None:
     assert masked == b'a      \n     b "xxxx" \'x\'      \nz'
     args = ctokens.call_arguments(ctokens.mask(b'f(a, g(b, c), "x,y")'), 1)
     assert args is not None and len(args[0]) == 3
+
+
+def test_command_line_reads_without_registration() -> None:
+    assert command_line_reads(open_tree(FIXTURE)) == {"noxfoo", "fixture.alias"}

@@ -59,6 +59,8 @@ TINY_TREE: dict[str, str] = {
         "\n"
         'config SEAL_FOO\n\tbool "Seal foo"\n\tdefault y\n\tdepends on HAVE_ARCH_SEAL_FOO\n'
         "\n"
+        'config BOOT_CONFIG\n\tbool "Boot config support"\n'
+        "\n"
         "config CMDLINE_BOOL\n\tbool \"Built-in kernel command line\"\n"
         "\n"
         'config CMDLINE\n\tstring "Built-in kernel command string"\n'
@@ -112,7 +114,8 @@ TINY_TREE: dict[str, str] = {
     ),
 }
 
-TINY_CONFIG = "CONFIG_X86=y\nCONFIG_64BIT=y\nCONFIG_RANDOMIZE_KSTACK_OFFSET=y\n"
+TINY_CONFIG = ("CONFIG_X86=y\nCONFIG_64BIT=y\nCONFIG_RANDOMIZE_KSTACK_OFFSET=y\n"
+               "CONFIG_BOOT_CONFIG=y\n")
 
 
 def write_files(root: Path, files: dict[str, str]) -> Path:

@@ -1,6 +1,7 @@
 """A hostile tree runs nothing: every command, on a tree whose Kconfig asks for $(shell,...) in
 preprocessor variables, prompts and defaults, spawns no process (trapped with an audit hook) and
-leaves no marker file; only --allow-shell runs the commands, which proves the trap would see them."""
+leaves no marker file; only --allow-shell runs the commands, which proves the trap would see
+them."""
 
 from __future__ import annotations
 
@@ -40,10 +41,11 @@ def write_hostile_tree(root: Path, marker_dir: Path) -> Path:
             "config HAVE_ARCH_HOSTILE\n\tdef_bool n\n"
             "config HOSTILE\n"
             f"\tbool \"hostile prompt $(shell,touch {m}/prompt-marker)\"\n"
-            f"\tdefault $(shell,touch {m}/default-marker; echo y)\n"
+            # compared, so the Kconfig stays valid whatever a profile answers for the command
+            f"\tdefault \"$(shell,touch {m}/default-marker; echo y)\" = \"y\"\n"
             "\tdepends on HAVE_ARCH_HOSTILE\n"
             "config HOSTILE_STRING\n\tstring \"s\"\n\tdefault \"$(HOSTILE_VAR)\"\n"
-            f"config CC_HOSTILE\n\tdef_bool $(success,touch {m}/success-marker)\n"
+            f"config CC_HOSTILE\n\tdef_bool \"$(success,touch {m}/success-marker)\" = \"y\"\n"
         ),
         "arch/x86/Kconfig": "config X86\n\tdef_bool y\n\tselect HAVE_ARCH_HOSTILE\n",
         "Documentation/admin-guide/kernel-parameters.txt": (
@@ -112,7 +114,9 @@ def test_no_command_spawns_a_process_on_a_hostile_tree(
         assert list(markers.iterdir()) == [], (args, sorted(markers.iterdir()))
 
 
-def test_allow_shell_really_runs_the_commands(hostile: tuple[Path, Path, Path], tmp_path: Path) -> None:
+def test_allow_shell_really_runs_the_commands(
+    hostile: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     tree, markers, _config = hostile
     args = ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
             "--allow-shell", "-o", str(tmp_path / "out.config"), "--no-cache"]
