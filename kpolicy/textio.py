@@ -80,8 +80,16 @@ def read_text(path: PathLike, *, what: str = "file", limit: int = DEFAULT_LIMIT)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write DATA to PATH so that readers see either the old file or the whole new one."""
+    """Write DATA to PATH so that readers see either the old file or the whole new one.
+
+    A PATH that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) is written in
+    place: renaming over it would replace the device with a plain file.
+    """
     p = Path(path)
+    if p.exists() and not p.is_file():
+        with open(p, "wb") as f:
+            f.write(data)
+        return
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:

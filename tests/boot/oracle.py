@@ -67,6 +67,7 @@ section proc_cmdline $B od -An -tx1 -v /proc/cmdline
 section dmesg $B dmesg
 section files $B grep -H '' %(files)s
 section params $B grep -r '' /sys/module/*/parameters 2>/dev/null
+section sysctl $B grep -r '' /proc/sys/kernel /proc/sys/vm 2>/dev/null
 echo "@@KP-DONE"
 $B poweroff -f
 """
@@ -80,7 +81,9 @@ class Case:
     cmdline: str
     purpose: str
     mem: int = DEFAULT_MEM_MIB
-    params: tuple[str, ...] = ()  # extra /sys/module/<mod>/parameters/<p> to record, "mod.p"
+    # Extra values to record: "mod.p" for /sys/module/<mod>/parameters/<p>, and
+    # "sysctl.kernel.x" / "sysctl.vm.x" for /proc/sys/<kernel|vm>/x.
+    params: tuple[str, ...] = ()
 
     @property
     def full_cmdline(self) -> str:
@@ -324,6 +327,9 @@ def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
     for name in FEATURE_PARAMS:
         if name in sysparams:
             features[name] = _bool(sysparams[name])
+    for path, value in _path_values(sections.get("sysctl", ())).items():
+        if path.startswith("/proc/sys/"):
+            sysparams["sysctl." + path[len("/proc/sys/") :].replace("/", ".")] = value
     for name in params:
         if name in sysparams:
             features[name] = sysparams[name]
@@ -366,6 +372,7 @@ def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
         "kernel": vmlinuz.name,
         "config": CONFIG_NAME,
         "harness_prefix": HARNESS_PREFIX,
+        "default_mem_mib": DEFAULT_MEM_MIB,
         "cases": list(records),
     }
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -72,3 +72,8 @@ def test_open_tree_rejects_non_trees(tmp_path: Path) -> None:
     _mini_tree(tmp_path, makefile="all:\n\techo hi\n")
     with pytest.raises(KpolicyError, match="no VERSION/PATCHLEVEL"):
         open_tree(tmp_path)
+
+
+def test_atomic_write_to_a_device_writes_in_place() -> None:
+    atomic_write_bytes("/dev/null", b"discarded")
+    assert Path("/dev/null").is_char_device()
