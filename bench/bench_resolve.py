@@ -67,7 +67,9 @@ def main() -> int:
         *kpolicy[3:],
     ]
     heavy = subprocess.run(probe, capture_output=True, text=True, check=True).stderr.strip()
+    python_ms = median_ms([sys.executable, "-c", "pass"], args.runs)
     resolve_ms = median_ms(kpolicy, args.runs)
+    print(f"python -c pass (interpreter start, same moment): median {python_ms:.0f} ms")
     print(
         f"kpolicy resolve (bundled model, json): median {resolve_ms:.0f} ms, {args.runs} runs; "
         f"target {TARGET_MS:.0f} ms -> ratio {resolve_ms / TARGET_MS:.2f} "

@@ -15,6 +15,7 @@ the first input that raised it, and the campaign goes on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import signal
 import sys
@@ -37,6 +38,10 @@ EXAMPLE_TIMEOUT = 30  # seconds; a slower example counts as a failure ("timeout"
 
 class _Timeout(Exception):
     pass
+
+
+class _OutOfTime(Exception):
+    """Raised from inside a target to end its run once --max-seconds are spent."""
 
 
 def _alarm(_signum: int, _frame: Any) -> None:
@@ -73,7 +78,7 @@ def run_target(name: str, examples: int, max_seconds: float, tree: Path) -> Outc
     def campaign(case: Any) -> None:
         if time.monotonic() - start > max_seconds:
             out.stopped_early = True
-            return
+            raise _OutOfTime  # generation only: Hypothesis stops without shrinking
         out.examples += 1
         signal.alarm(EXAMPLE_TIMEOUT)
         try:
@@ -87,7 +92,8 @@ def run_target(name: str, examples: int, max_seconds: float, tree: Path) -> Outc
         finally:
             signal.alarm(0)
 
-    campaign()
+    with contextlib.suppress(_OutOfTime):
+        campaign()
     out.seconds = time.monotonic() - start
     return out
 

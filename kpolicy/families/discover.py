@@ -272,7 +272,7 @@ def discover_families(
                 fam.capability = cap
                 fam.link(cap, "capability", f"named {cap} after {stem}", syms[cap].location)
 
-    _apply_declarations(builders, declarations, syms)
+    _apply_declarations(builders, declarations, syms, choices)
     for fam in builders.values():
         _attach_params(fam, catalog, syms, choices)
 
@@ -304,7 +304,8 @@ def _srcarch_of(path: str) -> str:
 
 
 def _apply_declarations(
-    builders: dict[str, _Builder], declarations: Mapping[str, Any], syms: Mapping[str, Symbol]
+    builders: dict[str, _Builder], declarations: Mapping[str, Any], syms: Mapping[str, Symbol],
+    choices: Mapping[str, Choice],
 ) -> None:
     for name, table, where in declared_families(declarations):
         option = table.get("option", name)
@@ -318,10 +319,10 @@ def _apply_declarations(
         fam.declared = True
         fam.link(option, "option", f"declared in {where}",
                  syms[option].location if option in syms else None)
-        if "capability" in table:
+        if table.get("capability") in syms:
             fam.capability = str(table["capability"])
             fam.link(fam.capability, "capability", f"declared in {where}", None)
-        if "default" in table:
+        if table.get("default") in syms or table.get("default") in choices:
             fam.companion = str(table["default"])
             fam.companion_kind = str(table.get("default_kind", "bool"))
             fam.link(fam.companion, "default", f"declared in {where}", None)

@@ -56,6 +56,7 @@ class Lines:
         return self._line
 
 
+MAX_CALL = 64 * 1024
 _PAREN = re.compile(rb"[(),\[\]{}]")
 
 
@@ -65,7 +66,9 @@ def call_arguments(masked: bytes, open_paren: int) -> Optional[tuple[list[tuple[
     depth = 0
     spans: list[tuple[int, int]] = []
     start = open_paren + 1
-    for m in _PAREN.finditer(masked, open_paren):
+    # A registration call is a few lines long; stopping far beyond that keeps a file full of
+    # unclosed calls linear.
+    for m in _PAREN.finditer(masked, open_paren, open_paren + MAX_CALL):
         c = m.group()
         if c in b"([{":
             depth += 1

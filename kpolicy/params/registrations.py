@@ -247,6 +247,9 @@ def _scan(
     return tuple(regs), tuple(keys), frozenset(reads)
 
 
+_BRACES = re.compile(rb"[{}]")
+_FUNCTION_DEF = re.compile(rb"\b(\w+)\s*\([^;{}()]*\)\s*\{")
+_OPS_DEF = re.compile(rb"kernel_param_ops\s+(\w+)\s*(?:__\w+\s*)*=\s*\{")
 _FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
 _ALIAS_TABLE = re.compile(rb"aliases\[\]\s*(?:__\w+\s*)*=\s*\{")
 _ALIAS_PAIR = re.compile(rb'\{\s*"([^"\n]+)"\s*,\s*"')
@@ -264,8 +267,8 @@ def _raw_reads(data: bytes) -> set[str]:
                 names.add(value.split("=", 1)[0])
                 break
     for m in _ALIAS_TABLE.finditer(masked):
-        end = _matching_brace(masked, m.end() - 1)
-        for pair in _ALIAS_PAIR.finditer(data, m.end(), end if end is not None else m.end()):
+        end = masked.find(b"};", m.end())  # alias tables are flat: no nested braces to skip
+        for pair in _ALIAS_PAIR.finditer(data, m.end(), end if end >= 0 else m.end()):
             names.add(pair.group(1).decode("latin-1").split("=", 1)[0])
     return names
 
@@ -364,10 +367,11 @@ class _FileScanner:
         eq = masked.rfind(b"=", 0, at)
         if eq < 0 or masked[eq + 1 : at].strip() or masked[eq - 1 : eq] in (b"=", b"!", b"<", b">"):
             return
-        start = max(masked.rfind(b";", 0, eq), masked.rfind(b"{", 0, eq),
-                    masked.rfind(b"}", 0, eq), masked.rfind(b"\n#", 0, eq)) + 1
-        words = [w for w in _DECL_WORD.findall(masked, start, eq) if not w.startswith(b"__")]
-        if len(words) < 2 or masked.count(b"{", 0, at) != masked.count(b"}", 0, at):
+        window = max(0, eq - 512)  # a declaration is short; never search back to the top
+        start = max(window, masked.rfind(b";", window, eq), masked.rfind(b"{", window, eq),
+                    masked.rfind(b"}", window, eq), masked.rfind(b"\n#", window, eq) + 1)
+        words = [w for w in _DECL_WORD.findall(masked, start + 1, eq) if not w.startswith(b"__")]
+        if len(words) < 2 or not unit.at_file_scope(at):
             return  # an assignment, or a declaration inside a function
         self.keys.append(StaticKey(
             name=words[-1].decode("latin-1"), symbol=m.group(1).decode("latin-1"),
@@ -613,6 +617,9 @@ class _Unit:
         # A macro expansion: handlers and ops structs are looked up in the file it came from.
         self.parent = parent
         self._parsers: dict[str, Optional[str]] = {}
+        self._blocks: Optional[tuple[list[int], list[int]]] = None
+        self._functions: Optional[dict[str, tuple[int, int]]] = None
+        self._ops: Optional[dict[str, tuple[int, int]]] = None
 
     def text(self, span: tuple[int, int]) -> str:
         return " ".join(self.masked[span[0]:span[1]].decode("latin-1").split())
@@ -632,13 +639,53 @@ class _Unit:
             self._parsers[func] = self._find_parser(func)
         return self._parsers[func]
 
+    def _top_blocks(self) -> tuple[list[int], list[int]]:
+        """Offsets of the `{` and `}` of every top-level block (function bodies, initializers),
+        found in one pass so that every lookup after it is a bisection."""
+        if self._blocks is None:
+            opens: list[int] = []
+            closes: list[int] = []
+            depth = 0
+            for m in _BRACES.finditer(self.masked):
+                if m.group() == b"{":
+                    if depth == 0:
+                        opens.append(m.start())
+                    depth += 1
+                elif depth > 0:
+                    depth -= 1
+                    if depth == 0:
+                        closes.append(m.start())
+            if len(closes) < len(opens):  # an unclosed block runs to the end of the file
+                closes.append(len(self.masked))
+            self._blocks = (opens, closes)
+        return self._blocks
+
+    def block_end(self, open_at: int) -> Optional[int]:
+        """The `}` closing the top-level block whose `{` is at OPEN_AT, else None."""
+        opens, closes = self._top_blocks()
+        i = bisect.bisect_left(opens, open_at)
+        return closes[i] if i < len(opens) and opens[i] == open_at else None
+
+    def at_file_scope(self, offset: int) -> bool:
+        """OFFSET lies outside every top-level block."""
+        opens, closes = self._top_blocks()
+        i = bisect.bisect_right(opens, offset) - 1
+        return i < 0 or closes[i] < offset
+
+    def _named_blocks(self, pattern: re.Pattern[bytes]) -> dict[str, tuple[int, int]]:
+        """First top-level block of each name PATTERN's group 1 introduces (its `{` ends it)."""
+        out: dict[str, tuple[int, int]] = {}
+        for m in pattern.finditer(self.masked):
+            end = self.block_end(m.end() - 1)
+            name = m.group(1).decode("latin-1")
+            if end is not None and name not in out:
+                out[name] = (m.end(), end)
+        return out
+
     def _body(self, func: str) -> Optional[tuple[int, int]]:
-        pat = re.compile(rb"\b" + re.escape(func.encode()) + rb"\s*\([^;{}()]*\)\s*\{")
-        for m in pat.finditer(self.masked):
-            end = _matching_brace(self.masked, m.end() - 1)
-            if end is not None:
-                return m.end(), end
-        return None
+        if self._functions is None:
+            self._functions = self._named_blocks(_FUNCTION_DEF)
+        return self._functions.get(func)
 
     def _find_parser(self, func: str) -> Optional[str]:
         body = self._body(func)
@@ -653,16 +700,12 @@ class _Unit:
         """The `.set` function of the kernel_param_ops named OPS, if defined in this file."""
         if self.parent is not None:
             return self.parent.ops_setter(ops)
-        pat = re.compile(
-            rb"kernel_param_ops\s+" + re.escape(ops.encode()) + rb"\s*(?:__\w+\s*)*=\s*\{"
-        )
-        m = pat.search(self.masked)
-        if not m:
+        if self._ops is None:
+            self._ops = self._named_blocks(_OPS_DEF)
+        block = self._ops.get(ops)
+        if block is None:
             return None
-        end = _matching_brace(self.masked, m.end() - 1)
-        if end is None:
-            return None
-        s = re.search(rb"\.set\s*=\s*&?\s*(\w+)", self.masked[m.end():end])
+        s = re.search(rb"\.set\s*=\s*&?\s*(\w+)", self.masked[block[0]:block[1]])
         return s.group(1).decode("latin-1") if s else None
 
 
@@ -735,16 +778,3 @@ def _is_enabled_inits(masked: bytes) -> list[re.Match[bytes]]:
             out.append(m)
         pos = masked.find(b"IS_ENABLED", pos + 10)
     return out
-
-
-_BRACES = re.compile(rb"[{}]")
-
-
-def _matching_brace(masked: bytes, open_at: int) -> Optional[int]:
-    depth = 0
-    for m in _BRACES.finditer(masked, open_at):
-        depth += 1 if m.group() == b"{" else -1
-        if depth == 0:
-            return m.start()
-    return None
-

@@ -37,6 +37,10 @@ def synthetic_log(argv: bytes, envp: bytes, cmdline: bytes) -> str:
         "/sys/module/module/parameters/sig_enforce:N",
         "/sys/module/kernel/parameters/module_blacklist:",
         "@@KP-END",
+        "@@KP-BEGIN sysctl",
+        "/proc/sys/kernel/watchdog:0",
+        "/proc/sys/vm/swappiness:60",
+        "@@KP-END",
         "@@KP-DONE",
     ]
     return "\n".join(lines) + "\n"
@@ -46,7 +50,9 @@ def test_hex_sections_keep_empty_strings_spaces_and_quotes() -> None:
     log = synthetic_log(
         b"/bin/sh\0/init\0\0a b\0--\0", b'HOME=/\0TERM=linux\0x="q" r\0', b"console=ttyS0  a\tb \n"
     )
-    obs = oracle.parse_serial(log, params=["kernel.module_blacklist", "no.such"])
+    obs = oracle.parse_serial(
+        log, params=["kernel.module_blacklist", "sysctl.kernel.watchdog", "no.such"]
+    )
     assert obs["argv"] == ["", "a b", "--"]
     assert obs["envp"] == ['x="q" r']
     assert obs["proc_cmdline"] == "console=ttyS0  a\tb "
@@ -62,6 +68,7 @@ def test_hex_sections_keep_empty_strings_spaces_and_quotes() -> None:
         "zswap.enabled": True,
         "module.sig_enforce": False,
         "kernel.module_blacklist": "",
+        "sysctl.kernel.watchdog": "0",
     }
 
 

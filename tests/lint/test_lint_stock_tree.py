@@ -64,10 +64,15 @@ def test_hand_checked_findings_are_still_produced_and_precise() -> None:
     entries = data["finding"]
     assert len(entries) == 30
     produced = {(f.rule, f.file, f.line): f for f in result.findings}
+    judged = []
     for e in entries:
-        f = produced.get((e["rule"], e["file"], e["line"]))
-        assert f is not None, f"no longer produced: {e['rule']} {e['file']}:{e['line']}"
-        assert f.symbol == e.get("symbol", f.symbol) and f.param == e.get("param", f.param), e
         assert e["verdict"] in ("true", "false") and e["reason"].strip(), e
-    true = sum(e["verdict"] == "true" for e in entries)
-    assert true / len(entries) >= 0.9
+        f = produced.get((e["rule"], e["file"], e["line"]))
+        if f is None:
+            # a false positive may be fixed; a true one must never be lost
+            assert e["verdict"] == "false", f"lost: {e['rule']} {e['file']}:{e['line']}"
+            continue
+        assert f.symbol == e.get("symbol", f.symbol) and f.param == e.get("param", f.param), e
+        judged.append(e["verdict"] == "true")
+    assert sum(judged) >= 27  # 30 entries, at most 3 false positives: precision >= 90%
+    assert sum(judged) / len(judged) >= 0.9

@@ -232,3 +232,9 @@ def test_no_arguments_reads_the_running_system(
     code, out, err = run(capsys, "resolve", "--format", "json")
     assert code == 0 and json.loads(out)["config"] is None
     assert note in err
+
+
+def test_model_show_summarizes_a_model(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+    code, out, _ = run(capsys, "model", "show", str(model_file))
+    assert code == 0
+    assert "Linux 7.2.13 x86_64" in out and "COMMAND_LINE_SIZE 2048" in out

@@ -137,3 +137,18 @@ def test_output_is_byte_identical_and_free_of_temp_paths(inputs: Inputs, case: s
         assert other == first, f"{case}: run {n} differs from run 0 (env {ENVIRONMENTS[n]})"
     assert str(inputs.root).encode() not in first, f"{case}: the temporary directory leaks"
     assert not _TIMESTAMP.search(first), f"{case}: a timestamp: {_TIMESTAMP.search(first)}"
+
+
+@pytest.mark.real
+def test_real_tree_lint_report_is_byte_identical_across_hash_seeds() -> None:
+    """On Linux 7.2 (warm shared cache after the first run), SARIF from two hash seeds."""
+    from conftest import real_tree
+
+    tree = real_tree("7.2")
+    outputs = []
+    for env in ENVIRONMENTS[:2]:
+        run = run_kpolicy(["lint", "--tree", str(tree), "--format", "sarif"], env=env)
+        assert run.returncode in (0, 1), run.describe()
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert str(tree).encode() not in outputs[0], "the tree's absolute path leaks"
