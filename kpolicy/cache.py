@@ -8,6 +8,7 @@ user's home directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -19,8 +20,19 @@ from kpolicy.textio import atomic_write_bytes
 T = TypeVar("T")
 
 MAGIC = b"KPOLICY-CACHE-1\n"
-# Bump when any cached model's shape changes, so old entries are never unpickled into new code.
-FORMAT_VERSION = "1"
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> bytes:
+    """A hash of kpolicy's own sources and grammars: any change to the code that built an entry
+    makes a new key, so an entry is never unpickled into classes of another shape."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.rglob("*.py"), *package.parent.glob("grammars/*.lark"),
+                        *package.glob("_data/grammars/*.lark")]):
+        h.update(str(path.relative_to(path.parents[1])).encode())
+        h.update(path.read_bytes())
+    return h.digest()
 
 
 def default_cache_dir() -> Path:
@@ -31,7 +43,7 @@ def default_cache_dir() -> Path:
 
 def content_key(*parts: object) -> str:
     """A stable hex key for PARTS (strings, bytes, numbers, nested tuples)."""
-    h = hashlib.sha256(FORMAT_VERSION.encode())
+    h = hashlib.sha256(code_fingerprint())
     for part in parts:
         h.update(b"\0")
         h.update(part if isinstance(part, bytes) else repr(part).encode())

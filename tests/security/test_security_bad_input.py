@@ -91,6 +91,13 @@ COMMANDS: dict[str, tuple[str, Callable[[Workspace], list[str]]]] = {
         "--cmdlines", str(ws / "cmdlines.jsonl")]),
     "model": ("kpolicy.resolve.command", lambda ws: [
         "model", "build", *_tree(ws), "-o", str(ws.out / "model.json"), _NC]),
+    "model-show": ("kpolicy.resolve.command", lambda ws: ["model", "show", str(ws / "model.json")]),
+    "diff": ("kpolicy.resolve.command", lambda ws: [
+        "diff", "--model", str(ws / "model.json"), f"{ws / 'in.config'}:{ws / 'cmdline.txt'}",
+        str(ws / "in.config")]),
+    "report": ("kpolicy.resolve.command", lambda ws: [
+        "report", "--model", str(ws / "model.json"), "-o", str(ws.out / "report.html"),
+        f"{ws / 'in.config'}:{ws / 'cmdline.txt'}"]),
 }
 
 TREE_COMMANDS = ("olddefconfig", "why", "params", "families", "lint", "resolve-tree", "model")
@@ -134,14 +141,15 @@ KINDS: dict[str, Kind] = {
     "kernel-parameters.txt": Kind(f"tree/{KPARAMS}", ("params", "families", "lint")),
     "dotconfig": Kind(
         "in.config",
-        ("olddefconfig", "olddefconfig-toolchain", "why", "resolve-tree", "resolve-model"),
+        ("olddefconfig", "olddefconfig-toolchain", "why", "resolve-tree", "resolve-model", "diff",
+         "report"),
         extra={
             # /proc/config.gz is gzip'd: a bomb and a torn stream must stay bounded and clean.
             "gzip-bomb": (lambda: _gzip_bomb(b"#"), None),
             "gzip-torn": (gzip.compress(TINY_CONFIG.encode() * 50)[:60], None),
         },
     ),
-    "cmdline-file": Kind("cmdline.txt", ("resolve-model",)),
+    "cmdline-file": Kind("cmdline.txt", ("resolve-model", "diff", "report")),
     "cmdlines-jsonl": Kind(
         "cmdlines.jsonl", ("resolve-batch",), json=True,
         extra={"json-syntax": (b'"quiet"\n{"cmdline": "a"}\n{"cmdline": \n', 3),
@@ -172,7 +180,7 @@ KINDS: dict[str, Kind] = {
                "json-shape": (b'{"schema_version": 1, "findings": 5}\n', None)},
     ),
     "model": Kind(
-        "model.json", ("resolve-model",), json=True, binary=True,
+        "model.json", ("resolve-model", "model-show"), json=True, binary=True,
         extra={"json-shape": (b'{"schema": "kpolicy-resolve-model", "hello": 1}\n', None),
                "gzip-bomb": (lambda: _gzip_bomb(b" "), None)},
     ),
@@ -285,7 +293,7 @@ def _prepare(request: pytest.FixtureRequest, ws: Workspace, command: str) -> Non
     module = COMMANDS[command][0]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} has not landed")
-    if "--model" in COMMANDS[command][1](ws):
+    if str(ws / "model.json") in COMMANDS[command][1](ws):
         shutil.copyfile(request.getfixturevalue("model_file"), ws / "model.json")
 
 
