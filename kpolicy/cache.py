@@ -15,6 +15,7 @@ import pickle
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
+from kpolicy.errors import KpolicyError
 from kpolicy.textio import atomic_write_bytes
 
 T = TypeVar("T")
@@ -88,7 +89,7 @@ class Cache:
             atomic_write_bytes(
                 self._path(namespace, key), MAGIC + hashlib.sha256(payload).digest() + payload
             )
-        except OSError:
+        except KpolicyError:  # atomic_write_bytes' form of an OSError
             pass
 
     def get_or_build(self, namespace: str, key: str, build: Callable[[], T]) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Union
@@ -86,18 +87,23 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     place: renaming over it would replace the device with a plain file.
     """
     p = Path(path)
-    if p.exists() and not p.is_file():
-        with open(p, "wb") as f:
-            f.write(data)
-        return
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        if p.exists() and not p.is_file():
+            if p.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            with open(p, "wb") as f:
+                f.write(data)
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    except OSError as exc:  # an output path that cannot be written is the user's to fix
+        raise KpolicyError(f"cannot write: {exc.strerror}", file=p) from None
