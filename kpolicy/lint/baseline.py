@@ -71,6 +71,8 @@ def read_baseline(path: Path) -> tuple[str, ...]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise KpolicyError(f"baseline is not JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    except RecursionError:
+        raise KpolicyError("baseline is not JSON: nested too deeply", file=path) from None
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
         raise KpolicyError(f"not a kpolicy baseline (schema_version {SCHEMA_VERSION})", file=path)
     entries = doc.get("findings")

@@ -36,6 +36,8 @@ def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
         m = _TOML_LINE.search(str(exc))
         raise KpolicyError(f"invalid TOML: {exc}", file=path,
                            line=int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise KpolicyError("invalid TOML: nested too deeply", file=path) from None
 
 
 def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:

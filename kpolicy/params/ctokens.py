@@ -56,7 +56,7 @@ class Lines:
         return self._line
 
 
-MAX_CALL = 64 * 1024
+MAX_CALL = 4096
 _PAREN = re.compile(rb"[(),\[\]{}]")
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import Cache, content_key
+from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.model import Location
 from kpolicy.params import ctokens
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
@@ -58,6 +59,8 @@ _MAX_INCLUDE_DEPTH = 4
 # The largest C file of Linux 7.2 is under 3 MiB; a bigger one is an error. Headers that big
 # are generated register tables (24 MiB in amdgpu): they are skipped, not read.
 MAX_C_FILE = 8 * 1024 * 1024
+# Linux 7.2's busiest file makes a few hundred registration calls; far more is hostile input.
+MAX_CALLS_PER_FILE = 20_000
 
 # The calls worth reading, found by cheap substring search for these anchors then matched here.
 _ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_")
@@ -311,6 +314,9 @@ class _FileScanner:
         define_spans: list[tuple[int, int]] = []
         events: list[tuple[int, int, object]] = []  # (offset, order, directive or call match)
         found = _calls(masked)
+        if len(found) > MAX_CALLS_PER_FILE:
+            raise KpolicyError(f"{len(found)} registration macro calls in one file (limit "
+                               f"{MAX_CALLS_PER_FILE}): not a kernel source file", file=rel)
         defines: list[ctokens.Directive] = []
         for d in ctokens.directives(masked):
             events.append((d.start, 0, d))

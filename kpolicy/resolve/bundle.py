@@ -301,7 +301,7 @@ def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
         data = gunzip(data, file=file, what="resolve model", limit=MAX_MODEL_JSON_BYTES)
     try:
         doc = json.loads(data)
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, RecursionError) as exc:
         raise KpolicyError(f"not a kpolicy resolve model: {exc}", file=file) from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise KpolicyError("not a kpolicy resolve model", file=file)

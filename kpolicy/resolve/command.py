@@ -224,7 +224,7 @@ def _run_batch(
             continue
         try:
             item: Any = json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
             raise KpolicyError(f"not JSON: {exc}", file=path, line=number) from None
         ident, boot = None, bootconfig
         if isinstance(item, dict):

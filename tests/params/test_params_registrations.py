@@ -202,3 +202,16 @@ def test_mask_keeps_offsets_and_hides_comments_and_strings() -> None:
 
 def test_command_line_reads_without_registration() -> None:
     assert command_line_reads(open_tree(FIXTURE)) == {"noxfoo", "fixture.alias"}
+
+
+def test_a_flood_of_calls_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    import shutil
+
+    from kpolicy.params import registrations
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    (root / "mm" / "util.c").write_text("early_param(\n" * (registrations.MAX_CALLS_PER_FILE + 1))
+    with pytest.raises(KpolicyError) as err:
+        scan_registrations(open_tree(root))
+    assert err.value.file == "mm/util.c" and "registration macro calls" in err.value.message

@@ -91,7 +91,8 @@ COMMANDS: dict[str, tuple[str, Callable[[Workspace], list[str]]]] = {
         "--cmdlines", str(ws / "cmdlines.jsonl")]),
     "model": ("kpolicy.resolve.command", lambda ws: [
         "model", "build", *_tree(ws), "-o", str(ws.out / "model.json"), _NC]),
-    "model-show": ("kpolicy.resolve.command", lambda ws: ["model", "show", str(ws / "model.json")]),
+    "model-show": ("kpolicy.resolve.command",
+                   lambda ws: ["model", "show", str(ws / "model.json")]),
     "diff": ("kpolicy.resolve.command", lambda ws: [
         "diff", "--model", str(ws / "model.json"), f"{ws / 'in.config'}:{ws / 'cmdline.txt'}",
         str(ws / "in.config")]),
@@ -130,6 +131,10 @@ def _gzip_bomb(fill: bytes) -> bytes:
     return member * 64
 
 
+# Nesting that exhausts a recursive parser's stack (json, tomllib) rather than memory.
+DEEP_JSON = b"[" * 200_000 + b"\n"
+DEEP_TOML = b"# deep\na = " + b"[" * 200_000 + b"\n"
+
 KINDS: dict[str, Kind] = {
     "tree": Kind("tree", TREE_COMMANDS, content_target="tree/Makefile"),
     "kconfig": Kind(
@@ -153,7 +158,8 @@ KINDS: dict[str, Kind] = {
     "cmdlines-jsonl": Kind(
         "cmdlines.jsonl", ("resolve-batch",), json=True,
         extra={"json-syntax": (b'"quiet"\n{"cmdline": "a"}\n{"cmdline": \n', 3),
-               "json-shape": (b'"quiet"\n{"cmdline": 5}\n', 2)},
+               "json-shape": (b'"quiet"\n{"cmdline": 5}\n', 2),
+               "deep-nesting": (b'"quiet"\n' + DEEP_JSON, 2)},
     ),
     "bootconfig": Kind(
         "bootconfig", ("resolve-model",),
@@ -163,12 +169,14 @@ KINDS: dict[str, Kind] = {
     "rules": Kind(
         "rules/boot-default-missing.toml", ("lint", "rules"), missing_target="rules",
         extra={"toml-syntax": (b"# rule\ncode = \"KP999\"\nname = = 3\nseverity = \"note\"\n", 3),
-               "schema": (b"# rule\n# rule\ncode = 7\n", 3)},
+               "schema": (b"# rule\n# rule\ncode = 7\n", 3),
+               "deep-nesting": (DEEP_TOML, None)},
     ),
     "waivers": Kind(
         "waivers.toml", ("lint",),
         extra={"toml-syntax": (b"# w\n# w\n[[waiver]\n", 3),
-               "schema": (b"# w\n# w\nsurprise = 1\n", 3)},
+               "schema": (b"# w\n# w\nsurprise = 1\n", 3),
+               "deep-nesting": (DEEP_TOML, None)},
     ),
     "tree-waivers": Kind(
         "tree/.kpolicy.toml", ("lint-tree-config",), optional=True,
@@ -177,12 +185,14 @@ KINDS: dict[str, Kind] = {
     "baseline": Kind(
         "baseline.json", ("lint",), json=True,
         extra={"json-syntax": (b'{\n  "schema_version": 1,\n  "findings": [,\n', 3),
-               "json-shape": (b'{"schema_version": 1, "findings": 5}\n', None)},
+               "json-shape": (b'{"schema_version": 1, "findings": 5}\n', None),
+               "deep-nesting": (DEEP_JSON, None)},
     ),
     "model": Kind(
         "model.json", ("resolve-model", "model-show"), json=True, binary=True,
         extra={"json-shape": (b'{"schema": "kpolicy-resolve-model", "hello": 1}\n', None),
-               "gzip-bomb": (lambda: _gzip_bomb(b" "), None)},
+               "gzip-bomb": (lambda: _gzip_bomb(b" "), None),
+               "deep-nesting": (DEEP_JSON, None)},
     ),
 }
 
@@ -424,3 +434,35 @@ def test_kconfig_built_to_exhaust_resources_is_one_clean_error(
     where, _line, message = error_location(run)
     assert names_file(where, kconfig, workspace.tree, message) or names_file(
         where, workspace.tree / "Kconfig", workspace.tree, message), run.describe()
+
+
+# --- where the output goes ------------------------------------------------------------------
+
+OUTPUT_COMMANDS: dict[str, tuple[str, Callable[[Workspace, Path], list[str]]]] = {
+    "olddefconfig": ("olddefconfig", lambda ws, o: [
+        "kconfig", "olddefconfig", *_tree(ws), "--arch", "x86_64", "-o", str(o), _NC]),
+    "model": ("model", lambda ws, o: ["model", "build", *_tree(ws), "-o", str(o), _NC]),
+    "lint": ("lint", lambda ws, o: ["lint", *_tree(ws), "-o", str(o), _NC]),
+    "write-baseline": ("lint", lambda ws, o: ["lint", *_tree(ws), "--write-baseline", str(o),
+                                              _NC]),
+    "report": ("report", lambda ws, o: [
+        "report", "--model", str(ws / "model.json"), "-o", str(o), str(ws / "in.config")]),
+}
+
+
+@pytest.mark.parametrize("where", ["a-directory", "under-a-file", "unwritable-directory"])
+@pytest.mark.parametrize("name", list(OUTPUT_COMMANDS))
+def test_output_that_cannot_be_written_is_one_clean_error(
+    request: pytest.FixtureRequest, workspace: Workspace, name: str, where: str
+) -> None:
+    command, build = OUTPUT_COMMANDS[name]
+    _prepare(request, workspace, command)
+    locked = workspace / "locked"
+    locked.mkdir(mode=0o555)
+    target = {"a-directory": workspace.out,
+              "under-a-file": workspace / "in.config" / "out",
+              "unwritable-directory": locked / "out"}[where]
+    run = run_kpolicy(build(workspace, target), cwd=workspace.root,
+                      unprivileged=where == "unwritable-directory")
+    where_named, _line, message = error_location(run)
+    assert names_file(where_named, target, workspace.tree, message), run.describe()
