@@ -83,6 +83,9 @@ class KernelParams:
                                                           repr=False)
 
 
+_new_tuple = tuple.__new__
+
+
 class Event(NamedTuple):
     """What happened to one word at one stage."""
 
@@ -285,8 +288,9 @@ class _Run:
 
     def event(self, tok: Token, stage: str, outcome: str, reg: Optional[Registration], reason: str,
               source: str) -> None:
-        self.events.append(Event(tok.index, tok.offset, tok.raw, tok.name, tok.value, stage,
-                                 outcome, reg, reason, source))
+        # An Event starts with a Token's five fields: built as one tuple, skipping the
+        # NamedTuple's Python-level __new__ (this runs for every word of every line).
+        self.events.append(_new_tuple(Event, tok + (stage, outcome, reg, reason, source)))
 
     # -- the early pass: do_early_param() ---------------------------------------------------
     def early_pass(self, tokens: tuple[Token, ...]) -> None:

@@ -88,6 +88,7 @@ def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
 
 
 _WORD = re.compile("[^\t\n\v\f\r \xa0]+")
+_new_tuple = tuple.__new__
 
 
 def tokenize(cmdline: str) -> tuple[Token, ...]:
@@ -97,8 +98,10 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
         for m in _WORD.finditer(cmdline):
             word = m.group()
             eq = word.find("=", 1)
-            out.append(Token(len(out), m.start(), word, word if eq < 0 else word[:eq],
-                             None if eq < 0 else word[eq + 1:]))
+            # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word
+            out.append(_new_tuple(Token, (len(out), m.start(), word,
+                                          word if eq < 0 else word[:eq],
+                                          None if eq < 0 else word[eq + 1:])))
         return tuple(out)
     n = len(cmdline)
     pos = _skip_spaces(cmdline, 0, n)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from kpolicy.errors import KpolicyError
 from kpolicy.families.model import Family, Link
 from kpolicy.kconfig.model import Choice, Expr, KconfigModel, Location, Symbol
-from kpolicy.params.model import Catalog, DocEntry
+from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
@@ -71,8 +71,10 @@ def merged_symbols(models: Mapping[str, KconfigModel]) -> dict[str, Symbol]:
     """Every symbol of every model; a name on several arches keeps its first model's view."""
     out: dict[str, Symbol] = {}
     for arch in sorted(models):
-        for name, sym in models[arch].symbols.items():
-            out.setdefault(name, sym)
+        symbols = models[arch].symbols
+        for name in symbols:
+            if name not in out:
+                out[name] = symbols[name]  # a LazySymbols decodes only the views kept
     return out
 
 
@@ -120,6 +122,15 @@ def is_switch(catalog: Catalog, param: str) -> bool:
         ):
             return True
     return False
+
+
+def switch_params(catalog: Catalog) -> frozenset[str]:
+    """Every parameter is_switch is true for."""
+    names = {n for doc in catalog.docs
+             if doc.format is not None and doc.format.kind in SWITCH_FORMATS for n in doc.names}
+    names.update(reg.name for reg in catalog.registrations
+                 if reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool"))
+    return frozenset(names)
 
 
 def docs_for(catalog: Catalog, param: str) -> tuple[DocEntry, ...]:
@@ -273,8 +284,9 @@ def discover_families(
                 fam.link(cap, "capability", f"named {cap} after {stem}", syms[cap].location)
 
     _apply_declarations(builders, declarations, syms, choices)
+    index = _ParamIndex(catalog)
     for fam in builders.values():
-        _attach_params(fam, catalog, syms, choices)
+        _attach_params(fam, index, syms, choices)
 
     selections = arch_selections(tree) if tree is not None else {}
     out = []
@@ -341,18 +353,38 @@ def _names(table: Mapping[str, Any], key: str, family: str, where: str) -> list[
     return value
 
 
+class _ParamIndex:
+    """The catalog looked up by what _attach_params asks of it, built once for all families."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.docs_naming: dict[str, list[int]] = {}  # CONFIG_ symbol -> indexes of its docs
+        for i, doc in enumerate(catalog.docs):
+            for sym in set(doc.config_symbols):
+                self.docs_naming.setdefault(sym, []).append(i)
+        self.known = {d_name for d in catalog.docs for d_name in d.names}
+        self.known |= {r.name for r in catalog.registrations}
+        self.switches = switch_params(catalog)
+        self.regs_named: dict[str, list[int]] = {}  # name -> indexes of its registrations
+        self.built_by: dict[str, list[Registration]] = {}  # option -> its early_param/__setup
+        for i, reg in enumerate(catalog.registrations):
+            self.regs_named.setdefault(reg.name, []).append(i)
+            if reg.built_if is not None and reg.kind in ("early_param", "__setup"):
+                self.built_by.setdefault(reg.built_if, []).append(reg)
+
+
 def _attach_params(
-    fam: _Builder, catalog: Catalog, syms: Mapping[str, Symbol], choices: Mapping[str, Choice]
+    fam: _Builder, index: _ParamIndex, syms: Mapping[str, Symbol], choices: Mapping[str, Choice]
 ) -> None:
+    catalog = index.catalog
     keyset = fam.keyset(choices)
-    for doc in catalog.docs:
+    for i in sorted({i for sym in keyset for i in index.docs_naming.get(sym, ())}):
+        doc = catalog.docs[i]
         named = sorted(keyset & set(doc.config_symbols))
-        if named:
-            for param in doc.names:
-                fam.params.setdefault(param)
-                fam.link(param, "param", f"docs name CONFIG_{named[0]}", doc.location)
-    known = {d_name for d in catalog.docs for d_name in d.names}
-    known |= {r.name for r in catalog.registrations}
+        for param in doc.names:
+            fam.params.setdefault(param)
+            fam.link(param, "param", f"docs name CONFIG_{named[0]}", doc.location)
+    known = index.known
     for member in sorted(keyset):
         sym = syms.get(member)
         if sym is None:
@@ -367,16 +399,14 @@ def _attach_params(
             fam.keys.setdefault(key.name)
             fam.link(key.name, "static_key", f"initial state bound to CONFIG_{key.symbol}",
                      key.location)
-    for reg in catalog.registrations:
-        if reg.built_if == fam.option and reg.kind in ("early_param", "__setup") and (
-            reg.name in fam.params or is_switch(catalog, reg.name)
-        ):
+    for reg in index.built_by.get(fam.option, ()):
+        if reg.name in fam.params or reg.name in index.switches:
             fam.params.setdefault(reg.name)
             fam.link(reg.name, "param", f"{reg.kind} in a file built by CONFIG_{fam.option}",
                      reg.location)
-    for reg in catalog.registrations:
-        if reg.name in fam.params:
-            fam.link(reg.name, "param", f"registered by {reg.kind}", reg.location)
+    for i in sorted(i for param in fam.params for i in index.regs_named.get(param, ())):
+        reg = catalog.registrations[i]
+        fam.link(reg.name, "param", f"registered by {reg.kind}", reg.location)
 
 
 def declared_families(

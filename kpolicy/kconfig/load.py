@@ -1,6 +1,6 @@
 """load_model: a tree's Kconfig for one arch, evaluated like `make olddefconfig`, cached.
 
-Two cache levels. "kconfig-files" maps (tree, arch, toolchain) to the list of Kconfig files the
+Two cache levels. "kconfig-files" maps (version, arch, toolchain) to the list of Kconfig files the
 last parse read, with their hashes; if every one still has the same content, the parse would
 read exactly the same files, so their digest keys "kconfig-model" (the parsed model) and
 "kconfig-eval" (the model evaluated with one input .config). A warm run hashes ~1700 small
@@ -80,17 +80,22 @@ def load_model(
     config: Optional[Path] = None,
     toolchain: Optional[Toolchain] = None,
     cache: Optional[Cache] = None,
+    seen: Optional[dict[str, str]] = None,
 ) -> KconfigModel:
-    """TREE's Kconfig for ARCH, valued as `make ARCH=arch olddefconfig` values CONFIG (or none)."""
+    """TREE's Kconfig for ARCH, valued as `make ARCH=arch olddefconfig` values CONFIG (or none).
+
+    SEEN: content hashes of TREE's files from earlier calls of this run (see files_digest)."""
     toolchain = toolchain or default_toolchain()
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
     config_text = read_text(config, what=".config") if config is not None else ""
     config_key = hashlib.sha256(config_text.encode()).hexdigest() if config is not None else "-"
-    index_key = content_key(ENGINE_VERSION, str(tree.root), tree.version, arch, toolchain.key())
+    # No tree path in the key: the file list is checked against its content hashes anyway, so
+    # a copy of the tree (the `lint --base` tree) finds the models of the original.
+    index_key = content_key(ENGINE_VERSION, tree.version, arch, toolchain.key())
     with _no_gc():
         files = cache.load("kconfig-files", index_key)
-        digest = files_digest(tree.root, files) if isinstance(files, tuple) else None
+        digest = files_digest(tree.root, files, seen) if isinstance(files, tuple) else None
         parsed: Optional[ParsedKconfig] = None
         evaluated: Optional[_Evaluated] = None
         if digest is not None:
@@ -101,7 +106,7 @@ def load_model(
                 evaluated = hit if isinstance(hit, _Evaluated) else None
         if parsed is None:
             parsed = parse_kconfig(tree, arch, toolchain)
-            digest = files_digest(tree.root, parsed.files)
+            digest = files_digest(tree.root, parsed.files, seen)
             cache.store("kconfig-files", index_key, parsed.files)
             if digest is not None and cache.enabled:
                 lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))

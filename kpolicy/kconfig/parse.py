@@ -519,15 +519,24 @@ def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedK
     )
 
 
-def files_digest(root: Path, files: tuple[tuple[str, str], ...]) -> Optional[str]:
-    """A digest of the current content of FILES under ROOT, or None if any changed or vanished."""
+def files_digest(root: Path, files: tuple[tuple[str, str], ...],
+                 seen: Optional[dict[str, str]] = None) -> Optional[str]:
+    """A digest of the current content of FILES under ROOT, or None if any changed or vanished.
+
+    SEEN (rel -> content hash) carries hashes over between calls on the same ROOT, so loading
+    several arches, which share most Kconfig files, reads each file once."""
     h = hashlib.sha256()
     for rel, digest in files:
-        try:
-            data = (root / rel).read_bytes()
-        except OSError:
-            return None
-        if hashlib.sha256(data).hexdigest() != digest:
+        current = seen.get(rel) if seen is not None else None
+        if current is None:
+            try:
+                data = (root / rel).read_bytes()
+            except OSError:
+                return None
+            current = hashlib.sha256(data).hexdigest()
+            if seen is not None:
+                seen[rel] = current
+        if current != digest:
             return None
         h.update(rel.encode() + b"\0" + digest.encode() + b"\0")
     return h.hexdigest()

@@ -79,10 +79,11 @@ def build_context(
     cache = cache or Cache(enabled=False)
     decl = load_declarations() if declarations is None else declarations
     models = {}
+    seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
     for arch in arches:
         if progress:
             progress(f"reading Kconfig for ARCH={arch}")
-        models[arch] = load_model(tree, arch, cache=cache)
+        models[arch] = load_model(tree, arch, cache=cache, seen=seen)
     if progress:
         progress("reading boot parameters")
     catalog = build_catalog(tree, cache)

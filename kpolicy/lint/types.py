@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from kpolicy.families.model import Family
-from kpolicy.kconfig.model import KconfigModel
+from kpolicy.kconfig.model import Choice, KconfigModel, Location, Symbol
 from kpolicy.params.model import Catalog
 from kpolicy.tree import KernelTree
+
+if TYPE_CHECKING:
+    from kpolicy.params.crosscheck import CatalogIssue
 
 SEVERITIES = ("note", "warning", "error")  # ascending
 
@@ -60,6 +65,37 @@ class LintContext:
     catalog: Catalog
     families: tuple[Family, ...]
     declarations: Mapping[str, Any] = field(default_factory=dict)  # rules/families/*.toml etc.
+
+    # Views several checks share, each computed on first use and kept for the context's life
+    # (cached_property writes the instance __dict__, which a frozen dataclass allows).
+
+    @cached_property
+    def merged_symbols(self) -> Mapping[str, Symbol]:
+        """Every arch's symbols in one map, as kpolicy.families.discover.merged_symbols."""
+        from kpolicy.families.discover import merged_symbols
+
+        return merged_symbols(self.models)
+
+    @cached_property
+    def merged_choices(self) -> Mapping[str, Choice]:
+        """Every arch's choices by name, as kpolicy.families.discover.merged_choices."""
+        from kpolicy.families.discover import merged_choices
+
+        return merged_choices(self.models)
+
+    @cached_property
+    def arch_selections(self) -> Mapping[str, Mapping[str, Location]]:
+        """kpolicy.families.discover.arch_selections of the tree."""
+        from kpolicy.families.discover import arch_selections
+
+        return arch_selections(self.tree)
+
+    @cached_property
+    def catalog_issues(self) -> tuple[CatalogIssue, ...]:
+        """kpolicy.params.crosscheck.cross_check of the catalog against every arch's Kconfig."""
+        from kpolicy.params.crosscheck import cross_check
+
+        return cross_check(self.catalog, self.models)
 
 
 # A check yields findings for one rule; it builds them with the rule's code, name and severity.

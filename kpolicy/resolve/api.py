@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from kpolicy.cache import Cache
 from kpolicy.resolve.bundle import LazyRegistrations, ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import FeatureState, resolve_features, state_word
 from kpolicy.resolve.features import (
@@ -101,13 +102,14 @@ def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
 
 
 def choose_model(
-    config: Optional[ConfigInput], model_file: Optional[Path]
+    config: Optional[ConfigInput], model_file: Optional[Path], cache: Optional[Cache] = None
 ) -> tuple[ResolveModel, list[str]]:
-    """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact)."""
+    """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact);
+    CACHE keeps models decoded."""
     if model_file is not None:
-        return read_model(model_file), []
+        return read_model(model_file, cache), []
     path, warning = pick_bundled(config.version if config else None)
-    model = read_model(path)
+    model = read_model(path, cache)
     return model, [warning] if warning else []
 
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import marshal
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
 from kpolicy.families import model as families_model
 from kpolicy.families.model import Family
 from kpolicy.kconfig import model as kconfig_model
-from kpolicy.kconfig.model import Definition, Expr, KconfigModel, Location, Symbol
+from kpolicy.kconfig.model import Definition, Expr, KconfigModel, LazySymbols, Location
 from kpolicy.params import model as params_model
 from kpolicy.params.model import Catalog, Registration
 from kpolicy.textio import gunzip, read_bytes
@@ -184,34 +187,6 @@ def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
     return decode
 
 
-class LazySymbols(Mapping[str, Symbol]):
-    """Symbols stored as one JSON text each, decoded the first time they are looked up.
-
-    resolve reads a few dozen of a model's symbols; decoding all of them would cost more than
-    the rest of a run.
-    """
-
-    def __init__(self, raw: Mapping[str, str]) -> None:
-        self._raw = raw
-        self._done: dict[str, Symbol] = {}
-
-    def __getitem__(self, name: str) -> Symbol:
-        sym = self._done.get(name)
-        if sym is None:
-            sym = _decoder("Symbol")(json.loads(self._raw[name]))
-            self._done[name] = sym
-        return sym
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._raw
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
 class LazyRegistrations(Sequence[Registration]):
     """A model's registrations, decoded all at once on first use, or a chosen few with select().
 
@@ -219,15 +194,29 @@ class LazyRegistrations(Sequence[Registration]):
     line needs only those and the few the command line names.
     """
 
-    def __init__(self, rows: list[list[Any]]) -> None:
-        self._rows = rows  # [built_if or null, folded name, the registration as JSON text]
+    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
+        # rows: [built_if or null, folded name, the registration as JSON text (a model file's)
+        # or marshal'd (a cached model's: many times faster to decode)], kept as three
+        # columns: a cached model loads them much faster than thousands of small lists.
+        self._built_if, self._names, self._texts = (
+            tuple(column) for column in (zip(*rows) if rows else ((), (), ()))
+        )
         self._all: Optional[tuple[Registration, ...]] = None
+        self._named: dict[frozenset[str], tuple[Registration, ...]] = {}
 
     def _decoded(self) -> tuple[Registration, ...]:
         if self._all is None:
-            decode = _decoder("Registration")
-            self._all = tuple(decode(json.loads(r[2])) for r in self._rows)
+            self._all = tuple(map(_registration, self._texts))
         return self._all
+
+    def packed(self) -> LazyRegistrations:
+        """The same registrations with each one marshal'd (and equal built_if strings shared)."""
+        return LazyRegistrations(
+            [
+                (built_if and sys.intern(built_if), name, _pack_registration(reg))
+                for built_if, name, reg in zip(self._built_if, self._names, self._decoded())
+            ]
+        )
 
     def select(self, built: Mapping[str, str], names: frozenset[str]) -> tuple[Registration, ...]:
         """The registrations built in under BUILT (config values), plus those named in NAMES."""
@@ -239,26 +228,30 @@ class LazyRegistrations(Sequence[Registration]):
                 if (everything and (r.built_if is None or built.get(r.built_if) == "y"))
                 or r.name.replace("-", "_") in names
             )
-        decode = _decoder("Registration")
         return tuple(
-            decode(json.loads(text))
-            for built_if, name, text in self._rows
+            _registration(text)
+            for built_if, name, text in zip(self._built_if, self._names, self._texts)
             if (everything and (built_if is None or built.get(built_if) == "y")) or name in names
         )
 
     def named(self, names: frozenset[str]) -> tuple[Registration, ...]:
         """Only the registrations whose ('-'/'_'-folded) name is in NAMES."""
-        return (
-            self.select({}, names)
-            if self._all is None
-            else tuple(r for r in self._all if r.name.replace("-", "_") in names)
-        )
+        hit = self._named.get(names)  # a batch asks for the features' names once per line
+        if hit is None:
+            if len(self._named) >= 64:
+                self._named.clear()
+            hit = self._named[names] = (
+                self.select({}, names)
+                if self._all is None
+                else tuple(r for r in self._all if r.name.replace("-", "_") in names)
+            )
+        return hit
 
     def __getitem__(self, index: Any) -> Any:
         return self._decoded()[index]
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._texts)
 
     def __iter__(self) -> Iterator[Registration]:
         return iter(self._decoded())
@@ -267,6 +260,27 @@ class LazyRegistrations(Sequence[Registration]):
         return isinstance(other, Sequence) and tuple(self) == tuple(other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_REGISTRATION_FIELDS = tuple(f.name for f in dataclasses.fields(Registration))
+
+
+def _pack_registration(reg: Registration) -> bytes:
+    """REG's field values, the location as (file, line), marshal'd."""
+    values = [getattr(reg, name) for name in _REGISTRATION_FIELDS]
+    return marshal.dumps(tuple((v.file, v.line) if isinstance(v, Location) else v for v in values))
+
+
+def _registration(row: Any) -> Registration:
+    """A registration from its JSON text or from _pack_registration()'s bytes."""
+    if not isinstance(row, bytes):
+        return _decoder("Registration")(json.loads(row))  # type: ignore[no-any-return]
+    # filled through __dict__ like _dataclass_decoder(): a frozen __init__ costs a call per field
+    state = dict(zip(_REGISTRATION_FIELDS, marshal.loads(row)))
+    state["location"] = Location(*state["location"])
+    reg: Any = object.__new__(Registration)
+    reg.__dict__.update(state)
+    return reg  # type: ignore[no-any-return]
 
 
 def _compact_json(value: Any) -> str:
@@ -316,18 +330,34 @@ def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
         rows, doc["catalog"]["registrations"] = doc["catalog"]["registrations"], []
         model = _dataclass_decoder(ResolveModel)(doc)
         model.catalog.__dict__["registrations"] = LazyRegistrations(rows)
-        lazy = LazySymbols(symbols)
-        model.kconfig.__dict__["symbols"] = lazy  # the one field decoded on demand
+        decode = _decoder("Symbol")
+        model.kconfig.__dict__["symbols"] = {n: decode(json.loads(t)) for n, t in symbols.items()}
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         raise KpolicyError(f"damaged resolve model: {exc!r}", file=file) from None
     return dataclasses.replace(model, origin=file)  # type: ignore[no-any-return]
 
 
-def read_model(path: Path) -> ResolveModel:
-    """The resolve model stored in PATH."""
-    return model_from_bytes(
-        read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES), file=str(path)
+def read_model(path: Path, cache: Optional[Cache] = None) -> ResolveModel:
+    """The resolve model stored in PATH, decoded once per content into CACHE when one is given."""
+    data = read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES)
+    if cache is None or not cache.enabled:
+        return model_from_bytes(data, file=str(path))
+    model = cache.get_or_build(
+        "resolve-model",
+        content_key("resolve-model", data),
+        lambda: _quick_to_load(model_from_bytes(data, file=str(path))),
     )
+    return dataclasses.replace(model, origin=str(path))
+
+
+def _quick_to_load(model: ResolveModel) -> ResolveModel:
+    """MODEL as the cache keeps it: symbols and registrations packed one by one, decoded on
+    first use (a run reads a few dozen symbols and a tenth of the registrations)."""
+    regs = model.catalog.registrations
+    assert isinstance(regs, LazyRegistrations)
+    kconfig = dataclasses.replace(model.kconfig, symbols=LazySymbols.of(model.kconfig.symbols))
+    catalog = dataclasses.replace(model.catalog, registrations=regs.packed())
+    return dataclasses.replace(model, kconfig=kconfig, catalog=catalog, origin="")
 
 
 def bundled_models() -> dict[str, Path]:
@@ -442,13 +472,7 @@ def compact_model(
     # The evidence links explain discovery (`kpolicy families`); resolve needs only the members.
     families = tuple(dataclasses.replace(f, links=()) for f in families)
     return ResolveModel(
-        version=kconfig.version,
-        arch=kconfig.arch,
-        srcarch=kconfig.srcarch,
-        command_line_size=command_line_size,
-        kconfig=small,
-        catalog=small_catalog,
-        families=families,
+        small.version, small.arch, small.srcarch, command_line_size, small, small_catalog, families
     )
 
 

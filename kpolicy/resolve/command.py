@@ -139,7 +139,7 @@ def _model_and_config(
             [],
         )
     config = read_config(config_path) if config_path is not None else None
-    model, warnings = choose_model(config, args.model)
+    model, warnings = choose_model(config, args.model, cache_from_args(args))
     return model, config or defaults_config(model), warnings
 
 

@@ -160,3 +160,16 @@ def test_feature_cases_are_many() -> None:
         "norandmaps",
     )
     assert sum(any(w in c.cmdline.lower() for w in words) for c in oracle.load_cases()) >= 40
+
+
+def test_host_flakes_are_retried_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TCG timer-check panic is the host's fault: observe() boots again and keeps the retry."""
+    good = synthetic_log(b"/bin/sh\0/init\0", b"HOME=/\0TERM=linux\0", b"x\n")
+    flake = "Kernel panic - not syncing: IO-APIC + timer doesn't work!  Boot with apic=debug\n"
+    serials = [flake, good]
+    monkeypatch.setattr(
+        oracle, "boot", lambda *a, **k: oracle.BootResult(serials.pop(0), 1.0, False)
+    )
+    record, result = oracle.observe(oracle.Case("c", "", "p"), Path("v"), Path("i"))
+    assert result.attempts == 2 and not serials
+    assert record["panic"] is None and record["completed"] is True

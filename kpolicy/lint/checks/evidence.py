@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from kpolicy.errors import KpolicyError
-from kpolicy.families.discover import arch_selections, merged_symbols
 from kpolicy.kconfig.model import Location
 from kpolicy.lint.checks.pattern import finding
 from kpolicy.lint.types import Finding, LintContext, Rule
@@ -61,8 +60,8 @@ def _site(path: Path, rel: str, pattern: re.Pattern[bytes],
 
 def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """Calls of the declared function under arches selecting the capability lack the flag."""
-    syms = merged_symbols(ctx.models)
-    selections = arch_selections(ctx.tree)
+    syms = ctx.merged_symbols
+    selections = ctx.arch_selections
     root = ctx.tree.root
     for name, table in sorted(ctx.declarations.get("evidence", {}).items()):
         where = f"rules/evidence/{name}.toml"

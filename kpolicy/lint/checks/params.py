@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from kpolicy.families.discover import (
-    arch_selections,
     docs_for,
     is_capability,
-    merged_symbols,
     positive_symbols,
 )
 from kpolicy.lint.checks.pattern import boot_switches, finding, pattern_families
@@ -21,11 +19,9 @@ _MODULE_KINDS = ("module_param", "core_param")
 
 def catalog_issue(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """Findings for the kpolicy.params.crosscheck issues of the kind in rule.options["kind"]."""
-    from kpolicy.params.crosscheck import cross_check
-
     kinds = rule.options.get("kind", ())
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    for issue in cross_check(ctx.catalog, ctx.models):
+    for issue in ctx.catalog_issues:
         if issue.kind in kinds:
             yield finding(rule, issue.message, issue.location, param=issue.param,
                           symbol=issue.symbol)
@@ -82,9 +78,9 @@ def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 
 def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """param-doc-conditions: a condition the doc states contradicts Kconfig or the build."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     defined = ctx.catalog.kconfig_symbols
-    selected = arch_selections(ctx.tree)
+    selected = ctx.arch_selections
     regs: dict[str, list[str]] = {}
     for reg in ctx.catalog.registrations:
         regs.setdefault(reg.name, []).extend(reg.built_if_chain or

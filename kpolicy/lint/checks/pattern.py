@@ -15,7 +15,6 @@ from kpolicy.families.discover import (
     docs_for,
     family_declaration,
     is_switch,
-    merged_symbols,
     positive_symbols,
 )
 from kpolicy.families.model import Family
@@ -107,7 +106,7 @@ def _declared(ctx: LintContext, family: Family) -> Mapping[str, Any]:
 
 def capability_not_depended(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """capability-not-depended: the build option does not depend on its family's capability."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     for fam in pattern_families(ctx):
         opt = syms.get(fam.option)
         if fam.capability is None or opt is None or _always_built(fam):
@@ -121,7 +120,7 @@ def capability_not_depended(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 
 def capability_has_prompt(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """capability-has-prompt: a capability has a prompt, or is selected from outside arch/."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     seen: set[str] = set()
     for fam in pattern_families(ctx):
         cap = syms.get(fam.capability or "")
@@ -140,7 +139,7 @@ def capability_has_prompt(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 
 def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """option-not-default-y: a capability-gated option controllable at boot is not default y."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     for fam in pattern_families(ctx):
         if not in_scope(ctx, rule, fam, syms):
             continue
@@ -160,7 +159,7 @@ def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 
 def boot_default_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """boot-default-missing: the boot parameter overrides the build option; no companion exists."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     for fam in pattern_families(ctx):
         if not in_scope(ctx, rule, fam, syms):
             continue
@@ -181,7 +180,7 @@ def boot_default_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """boot-default-shape: the companion is not a bool depending on the option, defaults on
     without a stated reason, or is not what the static key follows."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     for fam in pattern_families(ctx):
         if not in_scope(ctx, rule, fam, syms):
             continue
@@ -206,7 +205,7 @@ def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 
 def runtime_control_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """runtime-control-missing: a capability-gated security option is chosen only at build time."""
-    syms = merged_symbols(ctx.models)
+    syms = ctx.merged_symbols
     for fam in pattern_families(ctx):
         opt = syms.get(fam.option)
         decl = _declared(ctx, fam)
