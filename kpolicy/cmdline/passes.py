@@ -10,9 +10,9 @@ init's argv; last, `sysctl.*` words are written to /proc/sys.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 from kpolicy.cmdline.builtin import command_line_size, merge_builtin
@@ -182,21 +182,21 @@ def _cpp_true(cond: str, cfg: Mapping[str, str]) -> bool:
             return macro(t, "defined")
         raise ValueError(t)
 
-    def conjunction() -> bool:
+    def chain(op: str, operand: Callable[[], bool]) -> bool:
+        """OPERAND (op OPERAND)*: every operand is evaluated, as the original loop did."""
         nonlocal pos
-        v = primary()
-        while pos < len(toks) and toks[pos] == "&&":
+        v = operand()
+        while pos < len(toks) and toks[pos] == op:
             pos += 1
-            v = primary() and v
+            w = operand()
+            v = (w and v) if op == "&&" else (w or v)
         return v
 
+    def conjunction() -> bool:
+        return chain("&&", primary)
+
     def disjunction() -> bool:
-        nonlocal pos
-        v = conjunction()
-        while pos < len(toks) and toks[pos] == "||":
-            pos += 1
-            v = conjunction() or v
-        return v
+        return chain("||", conjunction)
 
     try:
         v = disjunction()
@@ -290,7 +290,7 @@ class _Run:
               source: str) -> None:
         # An Event starts with a Token's five fields: built as one tuple, skipping the
         # NamedTuple's Python-level __new__ (this runs for every word of every line).
-        self.events.append(_new_tuple(Event, tok + (stage, outcome, reg, reason, source)))
+        self.events.append(_new_tuple(Event, (*tok, stage, outcome, reg, reason, source)))
 
     # -- the early pass: do_early_param() ---------------------------------------------------
     def early_pass(self, tokens: tuple[Token, ...]) -> None:
@@ -598,13 +598,17 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
         argv, shown_envp = tuple(map(to_display, run.argv[1:])), tuple(map(to_display, envp))
         unknown = tuple(map(to_display, unknown))
     disp = to_display
-    return CmdlineResult(
+    # Filled through __dict__ (every field given): a frozen dataclass's __init__ costs a
+    # setattr call per field, and batches build one result per line.
+    result: Any = object.__new__(CmdlineResult)
+    result.__dict__.update(
         effective=disp(merged.cmdline), truncated=merged.truncated, merge=merged.how,
         tokens=tokens, events=tuple(run.events),
         init_argv=argv, init_envp=shown_envp, unknown=unknown, malformed_early=tuple(run.malformed),
         invalid=tuple(run.invalid), sysctls=tuple(run.sysctls), errors=tuple(run.errors),
         warnings=tuple(warnings),
     )
+    return result  # type: ignore[no-any-return]
 
 
 def _dropped_after_stop(tokens: tuple[Token, ...]) -> list[Event]:
