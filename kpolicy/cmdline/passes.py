@@ -583,7 +583,9 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
     else:
         after = run.main_pass(tokens, "cmdline")
     unknown = tuple(run.argv[1:]) + tuple(run.envp[2:]) if run.panic_later is None else ()
-    if after is not None:
+    if after is not None and _main_pass_failed(run.events):
+        run.events.extend(_dropped_after_error(tokens[after:]))
+    elif after is not None:
         run.init_args(tokens[after:], "cmdline")
     run.init_args(extra_init, "bootconfig")
     if not run.sysctl_pass(extra_kernel, "bootconfig"):
@@ -609,6 +611,19 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
         warnings=tuple(warnings),
     )
     return result  # type: ignore[no-any-return]
+
+
+def _main_pass_failed(events: list[Event]) -> bool:
+    """parse_args() returns an error, not the text after `--`, once any parameter before the
+    `--` was refused (invalid, too large); start_kernel() then gives init none of that text."""
+    return any(e.stage == "main" and e.outcome in ("invalid", "too-large") for e in events)
+
+
+def _dropped_after_error(tokens: tuple[Token, ...]) -> list[Event]:
+    return [Event(t.index, t.offset, t.raw, t.name, t.value, "dropped", "ignored", None,
+                  "a parameter before `--` was refused, so parse_args() returned an error "
+                  "and init gets none of the words after `--`")
+            for t in tokens]
 
 
 def _dropped_after_stop(tokens: tuple[Token, ...]) -> list[Event]:

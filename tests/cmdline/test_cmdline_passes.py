@@ -156,7 +156,11 @@ def test_bootconfig_words_skip_the_early_pass() -> None:
     assert r.malformed_early == ()  # never applied, so never refused
     assert r.invalid == (("panic", "y"),)
     assert r.init_envp == ("FOO=1", "BAR=2")
-    assert r.init_argv == ("bootconfig", "z", "arg=x")
+    # kernel.* words and the command line are one parse_args() call: the refused panic=y makes
+    # it return an error, so `z` after `--` never reaches init (bootconfig's init.* still does).
+    assert r.init_argv == ("bootconfig", "arg=x")
+    assert process_cmdline(kp, "bootconfig -- z", bootconfig="init.arg = x").init_argv == (
+        "bootconfig", "z", "arg=x")
     ignored = process_cmdline(kp, "BAR=2", bootconfig=bc)
     assert ignored.init_envp == ("BAR=2",) and ignored.warnings
     assert process_cmdline(KP, "bootconfig", bootconfig=bc).init_envp == ()
