@@ -20,11 +20,6 @@ from kpolicy.errors import KpolicyError
 from kpolicy.params.model import Registration
 from kpolicy.textio import read_text
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the package supports 3.9+
-    import tomli as tomllib
-
 # accept: which values the handler takes.
 #   "any"        every value, also none (the handler ignores it)
 #   "present"    any value, but a missing value (no "=") is refused
@@ -121,6 +116,10 @@ def _field(data: Mapping[str, object], key: str, file: str, choices: Iterable[st
 
 def parse_declaration(text: str, file: str) -> Declaration:
     """One rules/params/*.toml file's declaration, or a KpolicyError naming the file."""
+    if sys.version_info >= (3, 11):  # imported here: a cached resolve never parses TOML
+        import tomllib
+    else:  # pragma: no cover - the package supports 3.9+
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

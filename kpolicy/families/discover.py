@@ -96,9 +96,11 @@ def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
                 continue
             text = read_text(path, what="Kconfig file")
             rel = tree.relpath(path)
+            line, counted = 1, 0
             for m in _SELECT_LINE.finditer(text):
-                where = Location(rel, text.count("\n", 0, m.start(1)) + 1)
-                out.setdefault(m.group(1), {}).setdefault(srcarch, where)
+                line += text.count("\n", counted, m.start(1))
+                counted = m.start(1)
+                out.setdefault(m.group(1), {}).setdefault(srcarch, Location(rel, line))
     return out
 
 

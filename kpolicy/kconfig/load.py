@@ -42,7 +42,8 @@ class _Evaluated:
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off inside the block (as it was, after)."""
     # Parsing and unpickling build ~1M long-lived objects; the cyclic GC would rescan them
     # again and again for nothing (it tripled load times).
     enabled = gc.isenabled()
@@ -93,7 +94,7 @@ def load_model(
     # No tree path in the key: the file list is checked against its content hashes anyway, so
     # a copy of the tree (the `lint --base` tree) finds the models of the original.
     index_key = content_key(ENGINE_VERSION, tree.version, arch, toolchain.key())
-    with _no_gc():
+    with gc_paused():
         files = cache.load("kconfig-files", index_key)
         digest = files_digest(tree.root, files, seen) if isinstance(files, tuple) else None
         parsed: Optional[ParsedKconfig] = None

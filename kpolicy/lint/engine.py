@@ -73,7 +73,7 @@ def build_context(
 ) -> LintContext:
     """The LintContext of TREE: a Kconfig model per arch, the parameter catalog and the families."""
     from kpolicy.families.discover import discover_families
-    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.load import gc_paused, load_model
     from kpolicy.params.catalog import build_catalog
 
     cache = cache or Cache(enabled=False)
@@ -87,7 +87,8 @@ def build_context(
     if progress:
         progress("reading boot parameters")
     catalog = build_catalog(tree, cache)
-    families = tuple(discover_families(models, catalog, decl, tree=tree))
+    with gc_paused():  # discovery decodes every arch's cached symbols: ~1M objects, no cycles
+        families = tuple(discover_families(models, catalog, decl, tree=tree))
     return LintContext(tree=tree, models=models, catalog=catalog, families=families,
                        declarations=decl)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from kpolicy.cache import Cache
+from kpolicy.cache import Cache, content_key
 from kpolicy.resolve.bundle import LazyRegistrations, ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import FeatureState, resolve_features, state_word
 from kpolicy.resolve.features import (
@@ -113,9 +114,28 @@ def choose_model(
     return model, [warning] if warning else []
 
 
-def all_features(model: ResolveModel) -> tuple[FeatureSpec, ...]:
-    """The declared features plus those inferred from the model's discovered families."""
-    declared = load_features()
+def shipped_rules(cache: Optional[Cache] = None) -> tuple[tuple[FeatureSpec, ...], tuple[Any, ...]]:
+    """The shipped feature and parameter declarations (rules/), parsed once per content in CACHE."""
+    from kpolicy.cmdline.semantics import load_declarations
+    from kpolicy.resources import data_dir
+
+    def parse() -> tuple[tuple[FeatureSpec, ...], tuple[Any, ...]]:
+        return load_features(), load_declarations()
+
+    if cache is None or not cache.enabled:
+        return parse()
+    rules = data_dir("rules")
+    files = sorted([*rules.glob("features/*.toml"), *rules.glob("params/*.toml")])
+    key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
+    return cache.get_or_build("resolve-rules", key, parse)  # no TOML parser to import or run
+
+
+def all_features(
+    model: ResolveModel, declared: Optional[tuple[FeatureSpec, ...]] = None
+) -> tuple[FeatureSpec, ...]:
+    """The DECLARED features (default: rules/features/) plus those inferred from the model's
+    discovered families."""
+    declared = load_features() if declared is None else declared
     regs = model.catalog.registrations
     if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
         regs = regs.named(frozenset(param_key(p) for f in model.families for p in f.params))
@@ -125,7 +145,10 @@ def all_features(model: ResolveModel) -> tuple[FeatureSpec, ...]:
 
 
 def kernel_params_for(
-    model: ResolveModel, config: ConfigInput, names: Optional[frozenset[str]] = None
+    model: ResolveModel,
+    config: ConfigInput,
+    names: Optional[frozenset[str]] = None,
+    declarations: Optional[tuple[Any, ...]] = None,
 ) -> Any:
     """kpolicy.cmdline's lookup tables for CONFIG under MODEL (reuse them across command lines).
 
@@ -137,7 +160,7 @@ def kernel_params_for(
     catalog = model.catalog
     if names is not None and isinstance(catalog.registrations, LazyRegistrations):
         catalog = replace(catalog, registrations=catalog.registrations.select(config.values, names))
-    return kernel_params(catalog, config.values, model.version_tuple, model.srcarch)
+    return kernel_params(catalog, config.values, model.version_tuple, model.srcarch, declarations)
 
 
 def resolve(
@@ -150,38 +173,84 @@ def resolve(
     warnings: Sequence[str] = (),
     kp: Any = None,
     machine: Machine = NO_MACHINE,
+    declarations: Optional[tuple[Any, ...]] = None,
+    memo: Optional[dict[Any, Any]] = None,
 ) -> Resolution:
-    """The features in force for CONFIG booted with CMDLINE (and BOOTCONFIG) under MODEL."""
+    """The features in force for CONFIG booted with CMDLINE (and BOOTCONFIG) under MODEL.
+
+    DECLARATIONS: rules/params/'s (see shipped_rules), read from there when not given.
+    MEMO: a dict kept across calls with the same MODEL, CONFIG, SPECS and MACHINE (a batch),
+    holding what the command line does not change.
+    """
     from kpolicy.cmdline import process_cmdline
 
     specs = tuple(specs) if specs is not None else all_features(model)
     if kp is None:
         # Every word of the command lines is a name the registrations may be looked up by.
         text = " ".join((cmdline, bootconfig or "", config.values.get("CMDLINE", "")))
-        kp = kernel_params_for(model, config, frozenset(_WORDS.findall(text.replace("-", "_"))))
+        names = frozenset(_WORDS.findall(text.replace("-", "_")))
+        kp = kernel_params_for(model, config, names, declarations)
     result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
     notes = list(warnings) + list(config.warnings)
-    regs = model.catalog.registrations
-    if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
-        regs = regs.named(frozenset(param_key(p) for s in specs for p in s.params))
-    notes += stale_declarations(specs, regs, model.srcarch)
-    features = resolve_features(specs, model, config.values, result.events, config.lines, machine)
+    stale = None if memo is None else memo.get("stale")
+    if stale is None:
+        regs = model.catalog.registrations
+        if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
+            regs = regs.named(frozenset(param_key(p) for s in specs for p in s.params))
+        stale = stale_declarations(specs, regs, model.srcarch)
+        if memo is not None:
+            memo["stale"] = stale
+    notes += stale
+    features = resolve_features(
+        specs,
+        model,
+        config.values,
+        result.events,
+        config.lines,
+        machine,
+        None if memo is None else memo.setdefault("features", {}),
+        None if memo is None else memo.setdefault("sides", {}),
+    )
     return Resolution(model, config, features, result, tuple(notes))
 
 
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """The JSON contract: schema_version, kernel, config, features, warnings + cmdline_json."""
+    head, tail = _json_head_tail(res)
+    return {**head, "features": {f.name: f.as_json() for f in res.features}, **tail}
+
+
+def resolution_json_line(res: Resolution, feature_member: Callable[[FeatureState], str]) -> str:
+    """resolution_json(RES) as compact JSON text, each feature's member from FEATURE_MEMBER.
+
+    The same text as json.dumps(resolution_json(RES), separators=(",", ":")) when the
+    feature names are distinct and FEATURE_MEMBER(f) is feature_member(f): a batch encodes
+    once the features no command line changes.
+    """
+    head, tail = _json_head_tail(res)
+    features = ",".join(map(feature_member, res.features))
+    return f'{_COMPACT(head)[:-1]},"features":{{{features}}},{_COMPACT(tail)[1:]}'
+
+
+def feature_member(f: FeatureState) -> str:
+    """F's member of resolution_json's "features" object as compact JSON text ("name":{...})."""
+    return f"{_COMPACT(f.name)}:{_COMPACT(f.as_json())}"
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # what json.dumps(x, separators=...) does
+
+
+def _json_head_tail(res: Resolution) -> tuple[dict[str, Any], dict[str, Any]]:
+    """resolution_json's keys before "features", and those after it (cmdline_json's, in order)."""
     from kpolicy.cmdline import cmdline_json
 
     line = cmdline_json(res.cmdline)
-    return {
+    head = {
         "schema_version": JSON_SCHEMA_VERSION,
         "kernel": {"version": res.model.version, "arch": res.model.arch, "model": res.model.origin},
         "config": res.config.path,
-        "features": {f.name: f.as_json() for f in res.features},
-        **line,
-        "warnings": list(res.warnings) + list(line.get("warnings", [])),
     }
+    return head, {**line, "warnings": list(res.warnings) + list(line.get("warnings", []))}
 
 
 def resolution_text(res: Resolution, *, verbose: bool = False) -> str:

@@ -13,17 +13,23 @@ from kpolicy.errors import KpolicyError
 from kpolicy.resolve.api import (
     ConfigInput,
     Resolution,
+    all_features,
     choose_model,
     defaults_config,
+    feature_member,
+    kernel_params_for,
     read_config,
     resolution_json,
+    resolution_json_line,
     resolution_text,
     resolve,
     running_machine,
     running_system_inputs,
+    shipped_rules,
 )
 from kpolicy.resolve.bundle import ResolveModel
-from kpolicy.resolve.features import Machine
+from kpolicy.resolve.engine import FeatureState
+from kpolicy.resolve.features import FeatureSpec, Machine
 from kpolicy.textio import read_text
 
 DEFAULT_ARCH = "x86_64"
@@ -180,11 +186,22 @@ def run_resolve(args: argparse.Namespace) -> int:
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     model, config, warnings = _model_and_config(args, config_path)
     notes += warnings
+    features, declarations = shipped_rules(cache_from_args(args))
+    specs = all_features(model, features)
     if args.cmdlines is not None:
-        return _run_batch(args.cmdlines, model, config, bootconfig, notes, machine)
+        return _run_batch(
+            args.cmdlines, model, config, bootconfig, notes, machine, specs, declarations
+        )
     try:
         res = resolve(
-            model, config, cmdline or "", bootconfig=bootconfig, warnings=notes, machine=machine
+            model,
+            config,
+            cmdline or "",
+            bootconfig=bootconfig,
+            warnings=notes,
+            machine=machine,
+            specs=specs,
+            declarations=declarations,
         )
     except KpolicyError as err:
         raise _name_bootconfig(err, args.bootconfig) from None
@@ -211,11 +228,33 @@ def _run_batch(
     bootconfig: Optional[str],
     notes: list[str],
     machine: Machine,
+    specs: tuple[FeatureSpec, ...],
+    declarations: tuple[Any, ...],
 ) -> int:
-    from kpolicy.resolve.api import all_features, kernel_params_for
+    kp = kernel_params_for(model, config, declarations=declarations)
+    memo: dict[Any, Any] = {}  # what every line shares: the config's side of each feature
+    shared: dict[int, FeatureState] = memo.setdefault("features", {})  # filled by resolve()
+    shared_ids: set[int] = set()
+    texts: dict[int, str] = {}  # the JSON text of each feature in SHARED (kept alive there)
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
 
-    specs = all_features(model)
-    kp = kernel_params_for(model, config)
+    def feature_text(f: FeatureState) -> str:
+        nonlocal shared_ids
+        text = texts.get(id(f))
+        if text is None:
+            text = feature_member(f)
+            if len(shared_ids) != len(shared):
+                shared_ids = {id(g) for g in shared.values()}
+            if id(f) in shared_ids:
+                texts[id(f)] = text
+        return text
+
+    def line_text(res: Resolution) -> str:
+        if distinct_names:
+            return resolution_json_line(res, feature_text)
+        return json.dumps(resolution_json(res), separators=(",", ":"))
+
+    distinct_names = len({s.name for s in specs}) == len(specs)  # what resolution_json_line needs
     for w in notes:
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     text = read_text(path, what="command lines file")
@@ -240,11 +279,13 @@ def _run_batch(
                 file=path,
                 line=number,
             )
-        res = resolve(model, config, item, bootconfig=boot, specs=specs, kp=kp, machine=machine)
-        out = resolution_json(res)
+        res = resolve(
+            model, config, item, bootconfig=boot, specs=specs, kp=kp, machine=machine, memo=memo
+        )
+        out = line_text(res)
         if ident is not None:
-            out = {"id": ident, **out}
-        sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
+            out = f'{{"id":{dumps(ident)},{out[1:]}'
+        sys.stdout.write(out + "\n")
     return 0
 
 

@@ -7,6 +7,7 @@ feature's parameters is read with that feature's declared parser and merge rule.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -217,15 +218,15 @@ def _event_param(event: Any, spec_keys: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def resolve_feature(
-    spec: FeatureSpec,
-    model: ResolveModel,
-    values: Mapping[str, str],
-    events: Sequence[Any],
-    lines: Mapping[str, int],
-    machine: Machine = NO_MACHINE,
-) -> FeatureState:
-    """SPEC's effective state for a config's VALUES and the command line's EVENTS."""
+# what the config alone decides for a feature: built, the Kconfig default's state, the config's
+# default state, why the build option is off, and the sources saying so
+ConfigSide = tuple[bool, Optional[State], State, tuple[str, ...], tuple[Source, ...]]
+
+
+def config_side(
+    spec: FeatureSpec, model: ResolveModel, values: Mapping[str, str], lines: Mapping[str, int]
+) -> ConfigSide:
+    """What VALUES decide for SPEC before any command line (see resolve_feature)."""
     kconfig = model.kconfig
     built = spec.build is None or values.get(spec.build) == "y"
     sources: list[Source] = []
@@ -253,6 +254,26 @@ def resolve_feature(
                 value=values.get(spec.build, "n"),
             )
         )
+    return built, kdefault, default, blocked, tuple(sources)
+
+
+def resolve_feature(
+    spec: FeatureSpec,
+    model: ResolveModel,
+    values: Mapping[str, str],
+    events: Sequence[Any],
+    lines: Mapping[str, int],
+    machine: Machine = NO_MACHINE,
+    side: Optional[ConfigSide] = None,
+) -> FeatureState:
+    """SPEC's effective state for a config's VALUES and the command line's EVENTS.
+
+    SIDE: config_side(SPEC, MODEL, VALUES, LINES), when the caller already has it.
+    """
+    built, kdefault, default, blocked, config_sources = side or config_side(
+        spec, model, values, lines
+    )
+    sources = list(config_sources)
     keys = {param_key(p): p for p in spec.params}
     raise_only = spec.merge == "raise-only"
     state: State = spec.domain[0] if raise_only else default
@@ -408,6 +429,11 @@ def _why(
     return last.reason + tail
 
 
+@functools.lru_cache(maxsize=1024)
+def _param_keys(params: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(map(param_key, params))
+
+
 def resolve_features(
     specs: Sequence[FeatureSpec],
     model: ResolveModel,
@@ -415,10 +441,40 @@ def resolve_features(
     events: Sequence[Any],
     lines: Optional[Mapping[str, int]] = None,
     machine: Machine = NO_MACHINE,
+    memo: Optional[dict[int, FeatureState]] = None,
+    sides: Optional[dict[int, ConfigSide]] = None,
 ) -> tuple[FeatureState, ...]:
-    """Every feature of SPECS that exists on the model's arch, resolved (LINES: config lines)."""
-    return tuple(
-        resolve_feature(s, model, values, events, lines or {}, machine)
-        for s in specs
-        if not s.arches or model.srcarch in s.arches
-    )
+    """Every feature of SPECS that exists on the model's arch, resolved (LINES: config lines).
+
+    MEMO, a dict the caller keeps across calls with the same SPECS, MODEL, VALUES, LINES and
+    MACHINE (a batch of command lines), holds the features no event reaches: those are what
+    the config alone decides, and are resolved once; SIDES (kept likewise) the config_side()
+    of the others.
+    """
+    lines = lines or {}
+    todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+    if memo is None:
+        return tuple(resolve_feature(s, model, values, events, lines, machine) for s in todo)
+    # the parameter keys the events can reach (_event_param's two names), and whether lsm= did
+    reached = set()
+    for ev in events:
+        reg = getattr(ev, "registration", None)
+        if reg is not None:
+            reached.add(param_key(reg.name))
+        reached.add(param_key(getattr(ev, "name", "") or ""))
+    lsm = any(getattr(ev, "name", None) == "lsm" for ev in events)
+    out = []
+    for s in todo:
+        if (s.lsm and lsm) or not _param_keys(s.params).isdisjoint(reached):
+            side = None if sides is None else sides.get(id(s))
+            if side is None:
+                side = config_side(s, model, values, lines)
+                if sides is not None:
+                    sides[id(s)] = side
+            out.append(resolve_feature(s, model, values, events, lines, machine, side))
+            continue
+        hit = memo.get(id(s))
+        if hit is None:
+            hit = memo[id(s)] = resolve_feature(s, model, values, (), lines, machine)
+        out.append(hit)
+    return tuple(out)

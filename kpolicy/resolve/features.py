@@ -9,11 +9,6 @@ once per feature. Each declaration is checked against the tree's registrations
 from __future__ import annotations
 
 import sys
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -232,6 +227,10 @@ def load_features(directory: Optional[Path] = None) -> tuple[FeatureSpec, ...]:
         from kpolicy.resources import data_dir
 
         directory = data_dir("rules") / "features"
+    if sys.version_info >= (3, 11):  # imported here: a cached resolve never parses TOML
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     specs = []
     for path in sorted(directory.glob("*.toml")):
         try:
