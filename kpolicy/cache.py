@@ -8,10 +8,12 @@ user's home directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import pickle
+import time
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
@@ -21,6 +23,7 @@ from kpolicy.textio import atomic_write_bytes
 T = TypeVar("T")
 
 MAGIC = b"KPOLICY-CACHE-1\n"
+UNUSED_DAYS = 14
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,6 +60,7 @@ class Cache:
     def __init__(self, root: Optional[Path] = None, *, enabled: bool = True) -> None:
         self.root = root or default_cache_dir()
         self.enabled = enabled
+        self._pruned: set[str] = set()
 
     def _path(self, namespace: str, key: str) -> Path:
         return self.root / namespace / f"{key}.pickle"
@@ -65,8 +69,9 @@ class Cache:
         """The stored value, or None when absent, damaged or written by another format."""
         if not self.enabled:
             return None
+        path = self._path(namespace, key)
         try:
-            data = self._path(namespace, key).read_bytes()
+            data = path.read_bytes()
         except OSError:
             return None
         head, digest_len = len(MAGIC), hashlib.sha256().digest_size
@@ -76,9 +81,12 @@ class Cache:
         if hashlib.sha256(payload).digest() != digest:
             return None
         try:
-            return pickle.loads(payload)
+            value: object = pickle.loads(payload)
         except Exception:  # a stale class layout or any unpickling failure: rebuild
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # marks the entry as used, so pruning keeps it
+        return value
 
     def store(self, namespace: str, key: str, value: object) -> None:
         """Store VALUE atomically; a cache that cannot be written is silently skipped."""
@@ -90,10 +98,24 @@ class Cache:
                 self._path(namespace, key), MAGIC + hashlib.sha256(payload).digest() + payload
             )
         except KpolicyError:  # atomic_write_bytes' form of an OSError
-            pass
+            return
+        if namespace not in self._pruned:
+            self._pruned.add(namespace)
+            self._prune(self.root / namespace)
+
+    @staticmethod
+    def _prune(directory: Path) -> None:
+        """Drop entries unused for UNUSED_DAYS: every change of kpolicy's code (and of the trees
+        it reads) makes new keys, and nothing else would ever remove the old ones."""
+        cutoff = time.time() - UNUSED_DAYS * 86400
+        with contextlib.suppress(OSError):
+            for entry in directory.iterdir():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()
 
     def get_or_build(self, namespace: str, key: str, build: Callable[[], T]) -> T:
-        """The cached value for (NAMESPACE, KEY), building and storing it when missing or damaged."""
+        """The value cached for (NAMESPACE, KEY); built and stored when missing or damaged."""
         hit = self.load(namespace, key)
         if hit is not None:
             return hit  # type: ignore[return-value]

@@ -579,12 +579,15 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
         if stop is None:
             after = run.main_pass(tokens, "cmdline")
         else:
-            run.events.extend(_dropped_after_stop(tokens))
+            run.events.extend(_dropped(tokens, "bootconfig's kernel.* words held a `--`: the "
+                                       "main pass never reached this word"))
     else:
         after = run.main_pass(tokens, "cmdline")
     unknown = tuple(run.argv[1:]) + tuple(run.envp[2:]) if run.panic_later is None else ()
     if after is not None and _main_pass_failed(run.events):
-        run.events.extend(_dropped_after_error(tokens[after:]))
+        run.events.extend(_dropped(tokens[after:], "a parameter before `--` was refused, so "
+                                   "parse_args() returned an error and init gets none of the "
+                                   "words after `--`"))
     elif after is not None:
         run.init_args(tokens[after:], "cmdline")
     run.init_args(extra_init, "bootconfig")
@@ -619,16 +622,9 @@ def _main_pass_failed(events: list[Event]) -> bool:
     return any(e.stage == "main" and e.outcome in ("invalid", "too-large") for e in events)
 
 
-def _dropped_after_error(tokens: tuple[Token, ...]) -> list[Event]:
-    return [Event(t.index, t.offset, t.raw, t.name, t.value, "dropped", "ignored", None,
-                  "a parameter before `--` was refused, so parse_args() returned an error "
-                  "and init gets none of the words after `--`")
-            for t in tokens]
-
-
-def _dropped_after_stop(tokens: tuple[Token, ...]) -> list[Event]:
-    return [Event(t.index, t.offset, t.raw, t.name, t.value, "dropped", "ignored", None,
-                  "bootconfig's kernel.* words held a `--`: the main pass never reached this word")
+def _dropped(tokens: tuple[Token, ...], reason: str) -> list[Event]:
+    """A "dropped" event for each of TOKENS, all for REASON."""
+    return [_new_tuple(Event, (*t, "dropped", "ignored", None, reason, "cmdline"))
             for t in tokens]
 
 

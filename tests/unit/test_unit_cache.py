@@ -94,3 +94,18 @@ def test_concurrent_writers_never_leave_a_torn_entry(tmp_path: Path) -> None:
     value = Cache(tmp_path).load("ns", "shared")
     assert isinstance(value, list) and len(value) == 20000 and value[0] in ("one", "two", "three")
     assert [p.name for p in (tmp_path / "ns").iterdir()] == [_entry(tmp_path).name]
+
+
+def test_entries_unused_for_weeks_are_pruned_and_used_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    cache = Cache(tmp_path)
+    cache.store("ns", "old", 1)
+    cache.store("ns", "used", 2)
+    weeks_ago = time.time() - 30 * 86400
+    for name in ("old", "used"):
+        os.utime(tmp_path / "ns" / f"{name}.pickle", (weeks_ago, weeks_ago))
+    assert Cache(tmp_path).load("ns", "used") == 2  # a hit marks the entry as used
+    Cache(tmp_path).store("ns", "new", 3)
+    assert sorted(p.stem for p in (tmp_path / "ns").iterdir()) == ["new", "used"]

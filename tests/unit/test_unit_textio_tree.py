@@ -43,7 +43,10 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["out"]
 
 
-def _mini_tree(root: Path, makefile: str = "VERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 13\nEXTRAVERSION = -rc1\n") -> Path:
+MAKEFILE_7_2 = "VERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 13\nEXTRAVERSION = -rc1\n"
+
+
+def _mini_tree(root: Path, makefile: str = MAKEFILE_7_2) -> Path:
     (root / "arch" / "x86").mkdir(parents=True)
     (root / "arch" / "x86" / "Kconfig").write_text("")
     (root / "arch" / "arm64").mkdir()
@@ -60,7 +63,7 @@ def test_open_tree_version_and_arches(tmp_path: Path) -> None:
     assert tree.srcarches == ("arm64", "x86")
     assert tree.arches == ("arm64", "i386", "x86", "x86_64")
     assert tree.srcarch("x86_64") == "x86"
-    with pytest.raises(KpolicyError, match="unknown arch 'mips'.*valid: arm64, i386, x86, x86_64"):
+    with pytest.raises(KpolicyError, match=r"unknown arch 'mips'.*valid: arm64, i386, x86, x86_64"):
         tree.srcarch("mips")
 
 
