@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from kpolicy import __version__
 from kpolicy.cache import Cache
@@ -22,12 +23,13 @@ from kpolicy.errors import KpolicyError
 COMMANDS: dict[str, tuple[str, str]] = {
     "kconfig": ("kpolicy.kconfig.command", "evaluate a tree's Kconfig as the kernel does"),
     "params": ("kpolicy.params.command", "list boot parameters: docs, registrations, cross-checks"),
-    "families": ("kpolicy.families.command", "map feature families: capability, option, default, parameter"),
+    "families": ("kpolicy.families.command",
+                 "map feature families: capability, option, default, parameter"),
     "lint": ("kpolicy.lint.command", "check feature families against the pattern rules"),
     "rules": ("kpolicy.lint.command", "list the lint rules"),
     "rule": ("kpolicy.lint.command", "explain one lint rule"),
-    "resolve": ("kpolicy.resolve.command", "what a .config plus command line really enables, and why"),
-    "diff": ("kpolicy.resolve.command", "compare the effective policy of two configs/command lines"),
+    "resolve": ("kpolicy.resolve.command", "what a .config plus command line enables, and why"),
+    "diff": ("kpolicy.resolve.command", "compare the effective policy of two configs"),
     "report": ("kpolicy.resolve.command", "a policy matrix of several configs"),
     "model": ("kpolicy.resolve.command", "build a compact model of a tree for resolve"),
 }

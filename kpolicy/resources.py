@@ -1,4 +1,4 @@
-"""Locating grammars/ and rules/: inside the wheel, or at the top of a checkout or editable install."""
+"""Locating grammars/ and rules/: inside the wheel, or at the top of a checkout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading untrusted input files: bounded in size, and every failure a KpolicyError naming the file."""
+"""Reading untrusted input files: bounded in size; every failure a KpolicyError naming the file."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PathLike = Union[str, Path]
 
 
 def read_bytes(path: PathLike, *, what: str = "file", limit: int = DEFAULT_LIMIT) -> bytes:
-    """Return the bytes of PATH, or raise KpolicyError if it is missing, not a file, unreadable or too big."""
+    """The bytes of PATH; KpolicyError if it is missing, not a file, unreadable or too big."""
     p = Path(path)
     try:
         st = p.stat()

@@ -54,7 +54,8 @@ class KernelTree:
         src = ARCH_ALIASES.get(arch, arch)
         if src not in self.srcarches:
             raise KpolicyError(
-                f"unknown arch '{arch}' for the tree at {self.root}; valid: {', '.join(self.arches)}"
+                f"unknown arch '{arch}' for the tree at {self.root}; "
+                f"valid: {', '.join(self.arches)}"
             )
         return src
 

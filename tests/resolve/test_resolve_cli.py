@@ -234,7 +234,9 @@ def test_no_arguments_reads_the_running_system(
     assert note in err
 
 
-def test_model_show_summarizes_a_model(capsys: pytest.CaptureFixture[str], model_file: Path) -> None:
+def test_model_show_summarizes_a_model(
+    capsys: pytest.CaptureFixture[str], model_file: Path
+) -> None:
     code, out, _ = run(capsys, "model", "show", str(model_file))
     assert code == 0
     assert "Linux 7.2.13 x86_64" in out and "COMMAND_LINE_SIZE 2048" in out
