@@ -1,10 +1,10 @@
 """load_model: a tree's Kconfig for one arch, evaluated like `make olddefconfig`, cached.
 
-Two cache levels. "kconfig-files" maps (version, arch, toolchain) to the list of Kconfig files the
-last parse read, with their hashes; if every one still has the same content, the parse would
-read exactly the same files, so their digest keys "kconfig-model" (the parsed model) and
-"kconfig-eval" (the model evaluated with one input .config). A warm run hashes ~1700 small
-files and unpickles; it never parses Kconfig.
+Two cache levels. "kconfig-files" maps (version, arch, toolchain) to the lists of Kconfig files
+the last few parses read, with their hashes; if every file of one list still has the same
+content, the parse would read exactly the same files, so their digest keys "kconfig-model" (the
+parsed model) and "kconfig-eval" (the model evaluated with one input .config). A warm run
+hashes ~1700 small files and unpickles; it never parses Kconfig.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# File lists the "kconfig-files" index keeps per (version, arch, toolchain), newest first.
+KEPT_FILE_LISTS = 4
+
 # scripts/kconfig's choice handling was rewritten in Linux 6.11.
 NEW_CHOICES = (6, 11, 0)
 
@@ -91,12 +94,15 @@ def load_model(
     srcarch = tree.srcarch(arch)
     config_text = read_text(config, what=".config") if config is not None else ""
     config_key = hashlib.sha256(config_text.encode()).hexdigest() if config is not None else "-"
-    # No tree path in the key: the file list is checked against its content hashes anyway, so
-    # a copy of the tree (the `lint --base` tree) finds the models of the original.
+    # No tree path in the key: a file list is checked against its content hashes anyway, so a
+    # copy of the tree (the `lint --base` tree) finds the models of the original. The index
+    # keeps the last few lists, so a tree and a copy with a changed Kconfig file both stay warm.
     index_key = content_key(ENGINE_VERSION, tree.version, arch, toolchain.key())
     with gc_paused():
-        files = cache.load("kconfig-files", index_key)
-        digest = files_digest(tree.root, files, seen) if isinstance(files, tuple) else None
+        index = cache.load("kconfig-files", index_key)
+        known = index if isinstance(index, tuple) else ()
+        digest = next((d for d in (files_digest(tree.root, files, seen) for files in known)
+                       if d is not None), None)
         parsed: Optional[ParsedKconfig] = None
         evaluated: Optional[_Evaluated] = None
         if digest is not None:
@@ -108,7 +114,8 @@ def load_model(
         if parsed is None:
             parsed = parse_kconfig(tree, arch, toolchain)
             digest = files_digest(tree.root, parsed.files, seen)
-            cache.store("kconfig-files", index_key, parsed.files)
+            others = tuple(files for files in known if files != parsed.files)
+            cache.store("kconfig-files", index_key, (parsed.files, *others)[:KEPT_FILE_LISTS])
             if digest is not None and cache.enabled:
                 lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
                 cache.store("kconfig-model", content_key(index_key, digest), lazy)

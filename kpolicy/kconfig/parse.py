@@ -127,7 +127,14 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_lines: dict[tuple[str, int], dict[str, list[int]]] = {}
         self.kp_dep_cond: Optional[list[Any]] = None
         self.kp_deps: dict[tuple[str, int], list[tuple[Any, int]]] = {}
-        super().__init__("Kconfig", warn=False, warn_to_stderr=False)
+        try:
+            super().__init__("Kconfig", warn=False, warn_to_stderr=False)
+        except AttributeError:
+            # kconfiglib trips over a property where C conf reports a syntax error (a type or
+            # `help` inside a `menu`, `visible if` in a config, ...)
+            file, line = self._where()
+            raise KpolicyError("syntax error: property not valid here", file=file,
+                               line=line) from None
 
     # -- files ------------------------------------------------------------------------------
 
@@ -185,7 +192,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
 
     def _fn_val_unbounded(self, args: list[str]) -> str:
         fn = args[0]
-        if fn in self.variables:
+        # `X := $(X)` while X is first defined: C expands the undefined X (no value yet)
+        if fn in self.variables and hasattr(self.variables[fn], "value"):
             if fn in self.kp_tainted_vars:
                 self.kp_probe = True
             return str(super()._fn_val(args))

@@ -49,3 +49,21 @@ def test_hostile_input_gives_a_result_or_kpolicy_error(name: str) -> None:
                                   if t.in_suite and t.needs_real_tree])
 def test_mutated_real_input_gives_a_result_or_kpolicy_error(name: str) -> None:
     _check(name, real_tree("7.2"))
+
+
+# Inputs the campaign found (kconfiglib raised AttributeError): each must now end cleanly.
+KCONFIG_REGRESSIONS = (
+    "X := $(X)$(X)\nconfig A\n\tbool\n",  # a simple variable naming itself while defined
+    'menu "m"\n\tstring\nendmenu\n',  # a type inside a menu
+    'menu "m"\n\thelp\n\t  text\nendmenu\n',  # help inside a menu
+    'menu "m"\n\toption env="HOME"\nendmenu\n',
+    'config A\n\tbool "a"\n\tvisible if\n',  # visible if in a config
+)
+
+
+@pytest.mark.parametrize("text", KCONFIG_REGRESSIONS)
+def test_kconfig_inputs_the_campaign_found_end_cleanly(text: str) -> None:
+    try:
+        TARGETS["kconfig"].run(text)
+    except KpolicyError as err:
+        assert err.file is not None and err.line is not None, str(err)
