@@ -97,9 +97,11 @@ def main() -> int:
         results = {name: measure(argv, args.runs, env=env) for name, argv, env in rows}
     for name, (wall, cpu) in results.items():
         print(f"{name}: wall median {wall:.0f} ms, cpu (user+sys) median {cpu:.0f} ms")
-    resolve_ms = min(results[name][0] for name, _argv, _env in rows[2:])
+    # the normal case: bytecode compiled once and reused, as from any installed wheel
+    resolve_ms = results[rows[3][0]][0]
     print(
-        f"kpolicy resolve (bundled model, json): median {resolve_ms:.0f} ms, {args.runs} runs; "
+        f"kpolicy resolve (bundled model, json, bytecode cached): median {resolve_ms:.0f} ms, "
+        f"{args.runs} runs; "
         f"target {TARGET_MS:.0f} ms -> ratio {resolve_ms / TARGET_MS:.2f} "
         f"({heavy.splitlines()[-1]})"
     )

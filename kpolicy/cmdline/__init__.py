@@ -1,6 +1,6 @@
 """The kernel's command-line processing as a pure function: each word's fate, init's argv."""
 
-from kpolicy.cmdline.output import cmdline_json, cmdline_text, resolve_cmdlines_jsonl
+from kpolicy.cmdline.output import LineEncoder, cmdline_json, cmdline_text, resolve_cmdlines_jsonl
 from kpolicy.cmdline.passes import (
            CmdlineResult,
            Event,
@@ -9,5 +9,5 @@ from kpolicy.cmdline.passes import (
            process_cmdline,
 )
 
-__all__ = ["CmdlineResult", "Event", "KernelParams", "cmdline_json", "cmdline_text",
+__all__ = ["CmdlineResult", "Event", "KernelParams", "LineEncoder", "cmdline_json", "cmdline_text",
            "kernel_params", "process_cmdline", "resolve_cmdlines_jsonl"]

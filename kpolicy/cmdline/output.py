@@ -50,14 +50,20 @@ def cmdline_json(result: CmdlineResult) -> dict[str, Any]:
     return out
 
 
-class _LineEncoder:
+class LineEncoder:
     """cmdline_json() rendered straight to one line of text; an event's fields other than its
     index and position are encoded once per batch, since batches repeat the same words."""
 
     LIMIT = 200_000  # cached event encodings kept before starting afresh (bounded memory)
 
-    def __init__(self) -> None:
-        self.dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    def __init__(self, compact: bool = False) -> None:
+        """COMPACT: json.dumps(..., separators=(",", ":")) text, else ensure_ascii=False's."""
+        self.dumps = json.JSONEncoder(
+            ensure_ascii=compact,
+            check_circular=False,
+            separators=(",", ":") if compact else (", ", ": "),
+        ).encode
+        self.item, self.key = (",", ":") if compact else (", ", ": ")
         self.rest: dict[tuple[Any, ...], str] = {}
 
     def event(self, e: Event) -> str:
@@ -67,11 +73,17 @@ class _LineEncoder:
             if len(self.rest) >= self.LIMIT:
                 self.rest.clear()
             text = self.rest[key] = self.dumps(_event_rest(e))[1:]
-        return f'{{"index": {e.index}, "position": {e.position}, {text}'
+        k, i = self.key, self.item
+        return f'{{"index"{k}{e.index}{i}"position"{k}{e.position}{i}{text}'
 
-    def encode(self, result: CmdlineResult) -> str:
-        head = self.dumps(_summary_json(result))[:-1]
-        return f'{head}, "events": [{", ".join(map(self.event, result.events))}]}}'
+    def encode(self, result: CmdlineResult, warnings: tuple[str, ...] = ()) -> str:
+        """cmdline_json(RESULT) as text, WARNINGS put before its own warnings."""
+        summary = _summary_json(result)
+        if warnings:
+            summary["warnings"] = [*warnings, *summary["warnings"]]
+        k, i = self.key, self.item
+        events = i.join(map(self.event, result.events))
+        return f'{self.dumps(summary)[:-1]}{i}"events"{k}[{events}]}}'
 
 
 def cmdline_text(result: CmdlineResult) -> str:
@@ -90,7 +102,7 @@ def cmdline_text(result: CmdlineResult) -> str:
 
 def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[str]:
     """One JSON result per LINES entry: a JSON string or {"cmdline", "bootconfig"?, "id"?}."""
-    encoder = _LineEncoder()
+    encoder = LineEncoder()
     seen: dict[tuple[str, Optional[str]], str] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -117,7 +129,7 @@ def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[s
                 result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
             except KpolicyError as exc:
                 raise KpolicyError(exc.message, file="--cmdlines", line=n) from None
-            if len(seen) >= _LineEncoder.LIMIT:
+            if len(seen) >= LineEncoder.LIMIT:
                 seen.clear()
             text = seen[key] = encoder.encode(result)
         yield text if ident is None else f'{{"id": {encoder.dumps(ident)}, {text[1:]}'

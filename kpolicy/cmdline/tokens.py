@@ -110,12 +110,12 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
         word = found.group() if found else ""
         if word and '"' not in word:
             eq = word.find("=", 1)
-            out.append(Token(len(out), pos, word, word if eq < 0 else word[:eq],
-                             None if eq < 0 else word[eq + 1:]))
+            out.append(_new_tuple(Token, (len(out), pos, word, word if eq < 0 else word[:eq],
+                                          None if eq < 0 else word[eq + 1:])))
             pos = _skip_spaces(cmdline, pos + len(word), n)
             continue
         end, name, value, nxt = next_arg(cmdline, pos)
-        out.append(Token(len(out), pos, cmdline[pos:end], name, value))
+        out.append(_new_tuple(Token, (len(out), pos, cmdline[pos:end], name, value)))
         pos = nxt
     return tuple(out)
 

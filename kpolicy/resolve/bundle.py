@@ -352,11 +352,14 @@ def read_model(path: Path, cache: Optional[Cache] = None) -> ResolveModel:
 
 def _quick_to_load(model: ResolveModel) -> ResolveModel:
     """MODEL as the cache keeps it: symbols and registrations packed one by one, decoded on
-    first use (a run reads a few dozen symbols and a tenth of the registrations)."""
+    first use (a run reads a few dozen symbols and a tenth of the registrations), and without
+    the catalog's kconfig_symbols, which resolve never reads (20,000 names to unpickle)."""
     regs = model.catalog.registrations
     assert isinstance(regs, LazyRegistrations)
     kconfig = dataclasses.replace(model.kconfig, symbols=LazySymbols.of(model.kconfig.symbols))
-    catalog = dataclasses.replace(model.catalog, registrations=regs.packed())
+    catalog = dataclasses.replace(
+        model.catalog, registrations=regs.packed(), kconfig_symbols=frozenset()
+    )
     return dataclasses.replace(model, kconfig=kconfig, catalog=catalog, origin="")
 
 

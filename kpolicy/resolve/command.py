@@ -11,16 +11,15 @@ from typing import Any, Optional
 from kpolicy.cli import add_cache_arguments, cache_from_args
 from kpolicy.errors import KpolicyError
 from kpolicy.resolve.api import (
+    BatchResolver,
     ConfigInput,
     Resolution,
     all_features,
     choose_model,
     defaults_config,
-    feature_member,
     kernel_params_for,
     read_config,
     resolution_json,
-    resolution_json_line,
     resolution_text,
     resolve,
     running_machine,
@@ -28,7 +27,6 @@ from kpolicy.resolve.api import (
     shipped_rules,
 )
 from kpolicy.resolve.bundle import ResolveModel
-from kpolicy.resolve.engine import FeatureState
 from kpolicy.resolve.features import FeatureSpec, Machine
 from kpolicy.textio import read_text
 
@@ -233,28 +231,15 @@ def _run_batch(
 ) -> int:
     kp = kernel_params_for(model, config, declarations=declarations)
     memo: dict[Any, Any] = {}  # what every line shares: the config's side of each feature
-    shared: dict[int, FeatureState] = memo.setdefault("features", {})  # filled by resolve()
-    shared_ids: set[int] = set()
-    texts: dict[int, str] = {}  # the JSON text of each feature in SHARED (kept alive there)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-    def feature_text(f: FeatureState) -> str:
-        nonlocal shared_ids
-        text = texts.get(id(f))
-        if text is None:
-            text = feature_member(f)
-            if len(shared_ids) != len(shared):
-                shared_ids = {id(g) for g in shared.values()}
-            if id(f) in shared_ids:
-                texts[id(f)] = text
-        return text
-
-    def line_text(res: Resolution) -> str:
-        if distinct_names:
-            return resolution_json_line(res, feature_text)
-        return json.dumps(resolution_json(res), separators=(",", ":"))
-
-    distinct_names = len({s.name for s in specs}) == len(specs)  # what resolution_json_line needs
+    # BatchResolver's text is resolution_json's when feature names are distinct (JSON keys)
+    batch = (
+        BatchResolver(model, config, specs, kp, machine)
+        if len({s.name for s in specs}) == len(specs)
+        else None
+    )
+    out = sys.stdout.buffer
+    sys.stdout.flush()
     for w in notes:
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     text = read_text(path, what="command lines file")
@@ -279,13 +264,16 @@ def _run_batch(
                 file=path,
                 line=number,
             )
+        if batch is not None:
+            out.writelines(batch.pieces(item, boot, ident))
+            continue
         res = resolve(
             model, config, item, bootconfig=boot, specs=specs, kp=kp, machine=machine, memo=memo
         )
-        out = line_text(res)
+        answer = dumps(resolution_json(res))
         if ident is not None:
-            out = f'{{"id":{dumps(ident)},{out[1:]}'
-        sys.stdout.write(out + "\n")
+            answer = f'{{"id":{dumps(ident)},{answer[1:]}'
+        out.write(answer.encode() + b"\n")
     return 0
 
 
