@@ -56,6 +56,13 @@ class Handler:
     where: str  # "<kind> <name> (<file>:<line>)", for reasons
 
 
+class _Plan(NamedTuple):
+    """A word's main-pass answer: its events' fields after the word's own, and invalid entries."""
+
+    events: tuple[tuple[str, str, Optional[Registration], str, str], ...]
+    invalid: tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class KernelParams:
     """One kernel's parameter tables (tree x config x arch), precomputed for many command lines.
@@ -81,9 +88,14 @@ class KernelParams:
     # obsolete_checksetup()'s matches per folded word, filled as words are seen (a pure cache)
     setup_matches: dict[str, tuple[Handler, ...]] = field(default_factory=dict, compare=False,
                                                           repr=False)
+    # the main pass's answer per (name, value, source) for words whose answer depends on nothing
+    # but the word (see _Run.plan), or None for words that need the full path (a pure cache)
+    word_plans: dict[tuple[str, Optional[str], str], Optional[_Plan]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 _new_tuple = tuple.__new__
+_UNSEEN: Any = object()
 
 
 class Event(NamedTuple):
@@ -318,19 +330,64 @@ class _Run:
     # -- the main pass: parse_args() with the built-in params, then unknown_bootoption() -----
     def main_pass(self, tokens: tuple[Token, ...], source: str) -> Optional[int]:
         """Run the main pass; the index just after a `--`, if one ends it."""
-        params = self.kp.params
+        plans = self.kp.word_plans
         for n, tok in enumerate(tokens):
             if tok.value is None and tok.name == "--":
                 self.event(tok, "after-dashdash", "accepted", None,
                            "`--` ends the kernel's parameters: the rest goes to init's argv",
                            source)
                 return n + 1
-            h = params.get(tok.name.replace("-", "_"))  # fold(), inline: this is the hot loop
-            if h is not None:
-                self.param(tok, h, source)
-            else:
-                self.unknown_bootoption(tok, source)
+            key = (tok.name, tok.value, source)
+            plan = plans.get(key, _UNSEEN)
+            if plan is _UNSEEN:
+                plan = self.plan(tok, source)
+                if len(plans) >= SETUP_CACHE_LIMIT:
+                    plans.clear()
+                plans[key] = plan
+            if plan is not None:
+                for tail in plan.events:
+                    self.events.append(_new_tuple(Event, (*tok, *tail)))
+                if plan.invalid:
+                    self.invalid.extend(plan.invalid)
+                continue
+            self.word(tok, source)
         return None
+
+    def word(self, tok: Token, source: str) -> None:
+        """The main pass's handling of one word (not `--`)."""
+        h = self.kp.params.get(tok.name.replace("-", "_"))  # fold(), inline: the hot loop
+        if h is not None:
+            self.param(tok, h, source)
+        else:
+            self.unknown_bootoption(tok, source)
+
+    def plan(self, tok: Token, source: str) -> Optional[_Plan]:
+        """TOK's main-pass answer when it depends on the word alone, else None: the word is
+        run on a fresh boot, and kept only if its path reads and writes no boot state."""
+        kp = self.kp
+        h = kp.params.get(tok.name.replace("-", "_"))
+        if h is not None:
+            if h.semantics.merge == "enable-only":  # reads what earlier words enabled
+                return None
+        else:
+            line = tok.name if tok.value is None else f"{tok.name}={tok.value}"
+            matches = kp.setup_matches.get(line)
+            if matches is None:
+                matches = _setup_matches(kp, line)
+            if any(m.semantics.effect == "clear-init-argv" for m in matches):  # edits argv
+                return None
+        fresh = _Run(kp)
+        # checksetup() asks whether the early pass saw this word: it saw every word of the
+        # command line before the first `--` with an early_param, and the main pass sees no other
+        if source == "cmdline" and tok.name.replace("-", "_") in kp.early:
+            fresh.early_seen.add((tok.name, tok.index))
+        fresh.word(tok, source)
+        if (fresh.argv != ["init"] or fresh.envp != ["HOME=/", "TERM=linux"]
+                or fresh.panic_later is not None or fresh.errors or fresh.warnings
+                or fresh.malformed or fresh.sysctls or fresh.enable_only):
+            return None  # init's argv or envp, or other boot state: the full path each time
+        return _Plan(tuple((e.stage, e.outcome, e.registration, e.reason, e.source)
+                           for e in fresh.events), tuple(fresh.invalid))
 
     def param(self, tok: Token, h: Handler, source: str) -> None:
         sem, reg, val = h.semantics, h.registration, tok.value

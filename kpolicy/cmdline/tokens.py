@@ -87,36 +87,35 @@ def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
     return end, name, value, _skip_spaces(s, nxt, n)
 
 
-_WORD = re.compile("[^\t\n\v\f\r \xa0]+")
+# a word without quotes as next_arg() splits it: the name runs to the first "=" after the
+# word's first byte, the value is the rest (None without such an "=")
+_SPLIT_WORD = re.compile("([^\t\n\v\f\r \xa0][^\t\n\v\f\r \xa0=]*)"
+                         "(?:=([^\t\n\v\f\r \xa0]*))?")
 _new_tuple = tuple.__new__
 
 
 def tokenize(cmdline: str) -> tuple[Token, ...]:
     """CMDLINE's parameters (a byte string, see to_bytes_str) in order, as parse_args sees them."""
     out: list[Token] = []
-    if '"' not in cmdline:  # no quote anywhere: a split on spaces and each word's first "="
-        for m in _WORD.finditer(cmdline):
-            word = m.group()
-            eq = word.find("=", 1)
-            # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word
-            out.append(_new_tuple(Token, (len(out), m.start(), word,
-                                          word if eq < 0 else word[:eq],
-                                          None if eq < 0 else word[eq + 1:])))
-        return tuple(out)
     n = len(cmdline)
-    pos = _skip_spaces(cmdline, 0, n)
+    pos = 0
     while pos < n:
-        found = _WORD.match(cmdline, pos)
-        word = found.group() if found else ""
-        if word and '"' not in word:
-            eq = word.find("=", 1)
-            out.append(_new_tuple(Token, (len(out), pos, word, word if eq < 0 else word[:eq],
-                                          None if eq < 0 else word[eq + 1:])))
-            pos = _skip_spaces(cmdline, pos + len(word), n)
-            continue
-        end, name, value, nxt = next_arg(cmdline, pos)
-        out.append(_new_tuple(Token, (len(out), pos, cmdline[pos:end], name, value)))
-        pos = nxt
+        quote = cmdline.find('"', pos)
+        # Up to the word holding the next quote (or to the end), words hold no quote.
+        # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word.
+        words = list(_SPLIT_WORD.finditer(cmdline, pos, n if quote < 0 else quote))
+        if words and words[-1].end() == quote:  # runs on into the quote: next_arg() parses it
+            pos = words.pop().start()
+        elif quote < 0:
+            pos = n
+        else:
+            pos = quote
+        out += [_new_tuple(Token, (i, m.start(), *m.group(0, 1, 2)))
+                for i, m in enumerate(words, len(out))]
+        if pos < n:
+            end, name, value, nxt = next_arg(cmdline, pos)
+            out.append(_new_tuple(Token, (len(out), pos, cmdline[pos:end], name, value)))
+            pos = nxt
     return tuple(out)
 
 
