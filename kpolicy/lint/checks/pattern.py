@@ -67,6 +67,12 @@ def in_scope(ctx: LintContext, rule: Rule, family: Family, syms: Mapping[str, Sy
         opt is not None and opt.location.file.startswith("security/"))
 
 
+def scoped_families(ctx: LintContext, rule: Rule) -> Iterator[Family]:
+    """The pattern families RULE's scope covers."""
+    syms = ctx.merged_symbols
+    return (f for f in pattern_families(ctx) if in_scope(ctx, rule, f, syms))
+
+
 def _always_built(family: Family) -> bool:
     return family.option == family.default_companion
 
@@ -140,9 +146,7 @@ def capability_has_prompt(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """option-not-default-y: a capability-gated option controllable at boot is not default y."""
     syms = ctx.merged_symbols
-    for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam, syms):
-            continue
+    for fam in scoped_families(ctx, rule):
         opt = syms.get(fam.option)
         if opt is None or fam.capability is None or _always_built(fam):
             continue
@@ -160,9 +164,7 @@ def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def boot_default_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """boot-default-missing: the boot parameter overrides the build option; no companion exists."""
     syms = ctx.merged_symbols
-    for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam, syms):
-            continue
+    for fam in scoped_families(ctx, rule):
         opt = syms.get(fam.option)
         if opt is None or fam.default_companion is not None:
             continue
@@ -181,9 +183,7 @@ def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """boot-default-shape: the companion is not a bool depending on the option, defaults on
     without a stated reason, or is not what the static key follows."""
     syms = ctx.merged_symbols
-    for fam in pattern_families(ctx):
-        if not in_scope(ctx, rule, fam, syms):
-            continue
+    for fam in scoped_families(ctx, rule):
         comp = syms.get(fam.default_companion or "")
         if comp is None or fam.companion_kind != "bool":
             continue
