@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Lint speed on the newest real tree, printed as ratios to the targets (<= 1.00 meets the target).
 
-  cold:  every arch, empty cache                      target  60 s
-  warm:  every arch, cache filled by the cold run     target   5 s
+  cold:  `kpolicy lint --all-arches`, empty cache      target  60 s
+  warm:  the same again, cache filled by the cold run   target   5 s
+         (each a fresh `kpolicy` process, as a user or CI runs it; its worker processes are
+         counted in the CPU time printed)
   base:  `--base REV` where REV differs from the tree in one Kconfig file, versus one warm lint
          of the same arches                           target   2x
          (measured on the second --base run: the first one writes the kept base tree, once
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,17 +31,22 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kpolicy.cache import Cache
 from kpolicy.cli import main
-from kpolicy.lint.engine import run_lint
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def timed(what: str, fn: Callable[[], object]) -> float:
     """Wall time of FN (what the targets judge); its CPU time is printed too, since on a shared
     machine wall time mostly measures the other users."""
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), cpu_seconds()
     fn()
-    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    took, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     print(f"  {what}: {took:.2f} s wall, {cpu:.2f} s CPU", flush=True)
     return took
 
@@ -89,10 +97,15 @@ def main_bench() -> int:
         args.tree = trees[-1]
     print(f"tree: {args.tree}")
     with tempfile.TemporaryDirectory(prefix="kpolicy-bench-") as tmp:
-        cache = Cache(Path(tmp) / "cache")
+        cache_dir = Path(tmp) / "cache"
+        repo = str(Path(__file__).resolve().parent.parent)
+        child_env = {**os.environ, "PYTHONPATH": repo}
         if not args.skip_cold:
             def lint_all() -> object:
-                return run_lint(args.tree, all_arches=True, cache=cache)
+                return subprocess.run(
+                    [sys.executable, "-m", "kpolicy", "lint", "--tree", str(args.tree),
+                     "--all-arches", "--format", "json", "-o", str(Path(tmp) / "all.json"),
+                     "--cache-dir", str(cache_dir)], check=False, env=child_env)
 
             cold = timed("cold, all arches", lint_all)
             warm = timed("warm, all arches", lint_all)

@@ -65,6 +65,10 @@ class Cache:
     def _path(self, namespace: str, key: str) -> Path:
         return self.root / namespace / f"{key}.pickle"
 
+    def has(self, namespace: str, key: str) -> bool:
+        """Whether an entry exists (whether it loads is only known by loading it)."""
+        return self.enabled and self._path(namespace, key).is_file()
+
     def load(self, namespace: str, key: str) -> Optional[object]:
         """The stored value, or None when absent, damaged or written by another format."""
         if not self.enabled:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,19 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
                         help="neither read nor write the on-disk cache")
     parser.add_argument("--cache-dir", type=Path, metavar="DIR",
                         help="cache directory (default: $XDG_CACHE_HOME/kpolicy)")
+
+
+def _jobs(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return int(value)
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--jobs/-j N: how many processes do WHAT (default: the CPUs kpolicy may use)."""
+    parser.add_argument("--jobs", "-j", type=_jobs, default=len(os.sched_getaffinity(0)),
+                        metavar="N", help=f"processes that {what} (default: the CPUs "
+                        "kpolicy may use)")
 
 
 def cache_from_args(args: argparse.Namespace) -> Cache:

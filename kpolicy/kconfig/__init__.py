@@ -5,6 +5,8 @@ Public API (imported lazily, so `from kpolicy.kconfig.dotconfig import read_dotc
 pay for kconfiglib):
 
 - load_model(tree, arch, *, config=None, toolchain=None, cache=None) -> KconfigModel
+- load_models(tree, arches, *, cache, jobs=1) -> {arch: KconfigModel} (worker processes parse
+  the arches the cache lacks)
 - Toolchain, default_toolchain(), toolchain_from_config(path), shell_toolchain()
   (the profiles answering `$(shell,...)`; see kpolicy.kconfig.toolchain for the default one)
 - write_dotconfig(model, path); read_dotconfig(path) -> DotConfig
@@ -19,6 +21,7 @@ from typing import Any
 
 _EXPORTS = {
     "load_model": "kpolicy.kconfig.load",
+    "load_models": "kpolicy.kconfig.load",
     "write_dotconfig": "kpolicy.kconfig.load",
     "Toolchain": "kpolicy.kconfig.toolchain",
     "default_toolchain": "kpolicy.kconfig.toolchain",

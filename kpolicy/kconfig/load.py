@@ -10,20 +10,22 @@ hashes ~1700 small files and unpickles; it never parses Kconfig.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
+from kpolicy.forked import start_forked
 from kpolicy.kconfig.dotconfig import parse_dotconfig
 from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
 from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
 from kpolicy.kconfig.parse import ParsedKconfig, files_digest, parse_kconfig
 from kpolicy.kconfig.toolchain import Toolchain, default_toolchain
+from kpolicy.longlived import long_lived
 from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
 
@@ -41,22 +43,11 @@ class _Evaluated:
     user: dict[str, str]
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off inside the block (as it was, after)."""
-    # Parsing and unpickling build ~1M long-lived objects; the cyclic GC would rescan them
-    # again and again for nothing (it tripled load times).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # File lists the "kconfig-files" index keeps per (version, arch, toolchain), newest first.
 KEPT_FILE_LISTS = 4
+
+# The .config part of a "kconfig-eval" key when no .config is given (all defaults).
+NO_CONFIG = "-"
 
 # scripts/kconfig's choice handling was rewritten in Linux 6.11.
 NEW_CHOICES = (6, 11, 0)
@@ -77,6 +68,33 @@ def _evaluate(parsed: ParsedKconfig, config: Optional[Path], config_text: str,
                       {name: u.value for name, u in user.items()})
 
 
+def _index_key(tree: KernelTree, arch: str, toolchain: Toolchain) -> str:
+    # No tree path in the key: a file list is checked against its content hashes anyway, so a
+    # copy of the tree (the `lint --base` tree) finds the models of the original. The index
+    # keeps the last few lists, so a tree and a copy with a changed Kconfig file both stay warm.
+    return content_key(ENGINE_VERSION, tree.version, arch, toolchain.key())
+
+
+def _known_digest(tree: KernelTree, file_lists: tuple[tuple[tuple[str, str], ...], ...],
+                  seen: Optional[dict[str, str]]) -> Optional[str]:
+    """The digest of the first of FILE_LISTS whose files are all unchanged in TREE, or None."""
+    return next((d for d in (files_digest(tree.root, files, seen) for files in file_lists)
+                 if d is not None), None)
+
+
+def _is_cached(tree: KernelTree, arch: str, toolchain: Toolchain, cache: Cache,
+               seen: dict[str, str]) -> bool:
+    """Whether load_model, with no .config, would find ARCH's model in CACHE (without loading
+    it)."""
+    index_key = _index_key(tree, arch, toolchain)
+    index = cache.load("kconfig-files", index_key)
+    digest = _known_digest(tree, index if isinstance(index, tuple) else (), seen)
+    return digest is not None and all(
+        cache.has(namespace, content_key(*key))
+        for namespace, key in (("kconfig-model", (index_key, digest)),
+                               ("kconfig-eval", (index_key, digest, NO_CONFIG))))
+
+
 def load_model(
     tree: KernelTree,
     arch: str,
@@ -93,16 +111,13 @@ def load_model(
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
     config_text = read_text(config, what=".config") if config is not None else ""
-    config_key = hashlib.sha256(config_text.encode()).hexdigest() if config is not None else "-"
-    # No tree path in the key: a file list is checked against its content hashes anyway, so a
-    # copy of the tree (the `lint --base` tree) finds the models of the original. The index
-    # keeps the last few lists, so a tree and a copy with a changed Kconfig file both stay warm.
-    index_key = content_key(ENGINE_VERSION, tree.version, arch, toolchain.key())
-    with gc_paused():
+    config_key = (hashlib.sha256(config_text.encode()).hexdigest() if config is not None
+                  else NO_CONFIG)
+    index_key = _index_key(tree, arch, toolchain)
+    with long_lived():
         index = cache.load("kconfig-files", index_key)
         known = index if isinstance(index, tuple) else ()
-        digest = next((d for d in (files_digest(tree.root, files, seen) for files in known)
-                       if d is not None), None)
+        digest = _known_digest(tree, known, seen)
         parsed: Optional[ParsedKconfig] = None
         evaluated: Optional[_Evaluated] = None
         if digest is not None:
@@ -140,6 +155,67 @@ def load_model(
         warnings=evaluated.warnings,
         user=evaluated.user,
     )
+
+
+def load_models(
+    tree: KernelTree,
+    arches: Sequence[str],
+    *,
+    cache: Cache,
+    jobs: int = 1,
+    progress: Optional[Callable[[str], None]] = None,
+) -> dict[str, KconfigModel]:
+    """load_model (no .config, default toolchain) of each of ARCHES, by arch.
+
+    With JOBS > 1 and a cache, the arches the cache lacks are parsed first by up to JOBS forked
+    copies of this process, which store their models in CACHE; this process then loads them all
+    from it. A worker runs only kpolicy's own code and executes no program, so a hostile tree
+    still runs nothing. A worker that fails leaves its arches uncached, and they are parsed here,
+    where any error is reported as usual."""
+    toolchain = default_toolchain()
+    seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
+    if jobs > 1 and cache.enabled:
+        missing = [a for a in arches if not _is_cached(tree, a, toolchain, cache, seen)]
+        if len(missing) > 1:
+            if progress:
+                progress(f"parsing Kconfig for {len(missing)} arches in "
+                         f"{min(jobs, len(missing))} worker processes")
+            _parse_in_workers(tree, missing, toolchain, cache, jobs)
+    models = {}
+    for arch in arches:
+        if progress:
+            progress(f"reading Kconfig for ARCH={arch}")
+        models[arch] = load_model(tree, arch, toolchain=toolchain, cache=cache, seen=seen)
+    return models
+
+
+# One arch name per fixed-size record in the work pipe: a pipe write of at most PIPE_BUF bytes is
+# atomic, so each worker's read of one record takes exactly one arch.
+_RECORD = 64
+
+
+def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolchain,
+                      cache: Cache, jobs: int) -> None:
+    """Fill CACHE with the models of ARCHES, parsed by up to JOBS forked workers that take arches
+    from a shared pipe as they finish (parse times differ by arch)."""
+    read_end, write_end = os.pipe()
+    for arch in arches:
+        record = arch.encode()
+        if len(record) > _RECORD:
+            raise KpolicyError(f"arch name too long: {arch[:_RECORD]}...")
+        os.write(write_end, record.ljust(_RECORD, b"\0"))
+    os.close(write_end)  # a worker's read then sees EOF once every arch is taken
+
+    def work() -> None:
+        while record := os.read(read_end, _RECORD):
+            load_model(tree, record.rstrip(b"\0").decode(), toolchain=toolchain, cache=cache)
+
+    workers = [start_forked(work) for _ in range(min(jobs, len(arches)))]
+    os.close(read_end)
+    for worker in workers:
+        # A worker's error leaves its arch uncached: the caller parses it and reports the error.
+        with contextlib.suppress(Exception):
+            worker.result()
 
 
 def _escape(value: str) -> str:

@@ -17,7 +17,6 @@ turns kconfiglib's errors into KpolicyError with file and line.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import io
 import os
@@ -44,6 +43,7 @@ from kpolicy.kconfig.model import (
     Symbol,
 )
 from kpolicy.kconfig.toolchain import Toolchain
+from kpolicy.longlived import long_lived
 from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
@@ -484,15 +484,9 @@ def _apply_toolchain_values(symbols: dict[str, Symbol], tool_derived: frozenset[
 
 def parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedKconfig:
     """Read TREE's Kconfig for ARCH, answering tool probes from TOOLCHAIN, into kpolicy's model."""
-    # Parsing allocates ~1M long-lived objects and frees none: the cyclic GC would only rescan
-    # them over and over (a third of the time).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # kconfiglib's own objects are cyclic garbage once converted into kpolicy's model.
+    with long_lived(leaves_garbage=True):
         return _parse_kconfig(tree, arch, toolchain)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedKconfig:

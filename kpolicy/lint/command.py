@@ -10,7 +10,12 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Optional
 
-from kpolicy.cli import add_cache_arguments, add_tree_argument, cache_from_args
+from kpolicy.cli import (
+    add_cache_arguments,
+    add_jobs_argument,
+    add_tree_argument,
+    cache_from_args,
+)
 from kpolicy.lint.rules_loader import find_rule, load_rules
 from kpolicy.lint.types import SEVERITIES
 
@@ -32,6 +37,7 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", action="append", default=[], metavar="ARCH",
                         help="ARCH to evaluate (repeatable; default x86_64)")
     parser.add_argument("--all-arches", action="store_true", help="evaluate every arch of the tree")
+    add_jobs_argument(parser, "parse the Kconfig of arches missing from the cache")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--fail-on", choices=SEVERITIES,
                         help="lowest severity that makes the exit status 1 (default warning)")
@@ -76,19 +82,30 @@ def run_lint(args: argparse.Namespace) -> int:
         return engine.run_lint(
             tree, tuple(args.arch) or ("x86_64",), all_arches=args.all_arches,
             select=args.select or None, ignore=args.ignore, fail_on=args.fail_on, cache=cache,
-            config_file=args.config, rules_dir=args.rules_dir, progress=progress)
+            config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs)
 
-    result = lint(args.tree)
     if args.base:
+        from kpolicy.forked import start_forked
         from kpolicy.lint import gitbase
 
-        if progress:
-            progress(f"rebuilding the tree as of {args.base}")
-        with gitbase.base_tree(args.tree, args.base, cache.root if cache.enabled else None) as old:
-            base = lint(old)
-        fresh, known = baseline.new_findings(
-            result.findings, [baseline.fingerprint(f) for f in base.findings])
+        def base_fingerprints() -> list[str]:
+            if progress:
+                progress(f"rebuilding the tree as of {args.base}")
+            kept = cache.root if cache.enabled else None
+            with gitbase.base_tree(args.tree, args.base, kept) as old:
+                return [baseline.fingerprint(f) for f in lint(old).findings]
+
+        # The base revision is linted by a second process, beside the working tree's lint.
+        base = start_forked(base_fingerprints)
+        try:
+            result = lint(args.tree)
+        except BaseException:
+            base.cancel()
+            raise
+        fresh, known = baseline.new_findings(result.findings, base.result())
         result = dataclasses.replace(result, findings=fresh, baselined=result.baselined + known)
+    else:
+        result = lint(args.tree)
     if args.write_baseline:
         baseline.write_baseline(args.write_baseline, result.findings)
     if args.baseline:

@@ -13,6 +13,7 @@ from kpolicy.errors import KpolicyError
 from kpolicy.lint.rules_loader import load_declarations, load_rules, select_rules
 from kpolicy.lint.types import SEVERITIES, CheckFunction, Finding, LintContext, Rule
 from kpolicy.lint.waivers import LintConfig, Waiver, apply_waivers, check_waiver_rules, load_config
+from kpolicy.longlived import long_lived
 from kpolicy.tree import KernelTree, open_tree
 
 CHECK_PACKAGE = "kpolicy.lint.checks"
@@ -70,24 +71,21 @@ def build_context(
     *,
     declarations: Optional[Mapping[str, Any]] = None,
     progress: Optional[Callable[[str], None]] = None,
+    jobs: int = 1,
 ) -> LintContext:
-    """The LintContext of TREE: a Kconfig model per arch, the parameter catalog and the families."""
+    """The LintContext of TREE: a Kconfig model per arch, the parameter catalog and the families.
+    JOBS: worker processes that parse the arches the cache lacks (see load_models)."""
     from kpolicy.families.discover import discover_families
-    from kpolicy.kconfig.load import gc_paused, load_model
+    from kpolicy.kconfig.load import load_models
     from kpolicy.params.catalog import build_catalog
 
     cache = cache or Cache(enabled=False)
     decl = load_declarations() if declarations is None else declarations
-    models = {}
-    seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
-    for arch in arches:
-        if progress:
-            progress(f"reading Kconfig for ARCH={arch}")
-        models[arch] = load_model(tree, arch, cache=cache, seen=seen)
+    models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress)
     if progress:
         progress("reading boot parameters")
     catalog = build_catalog(tree, cache)
-    with gc_paused():  # discovery decodes every arch's cached symbols: ~1M objects, no cycles
+    with long_lived():  # discovery decodes every arch's cached symbols: ~1M objects
         families = tuple(discover_families(models, catalog, decl, tree=tree))
     return LintContext(tree=tree, models=models, catalog=catalog, families=families,
                        declarations=decl)
@@ -131,6 +129,7 @@ def run_lint(
     context: Optional[LintContext] = None,
     check_package: Optional[str] = None,
     progress: Optional[Callable[[str], None]] = None,
+    jobs: int = 1,
 ) -> LintResult:
     """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them."""
     ktree = open_tree(tree) if context is None else context.tree
@@ -144,7 +143,8 @@ def run_lint(
     if context is None:
         arch_list = lint_arches(ktree, arches, all_arches)
         decl = load_declarations(rules_dir)
-        context = build_context(ktree, arch_list, cache, declarations=decl, progress=progress)
+        context = build_context(ktree, arch_list, cache, declarations=decl, progress=progress,
+                                jobs=jobs)
     findings = run_checks(context, chosen, check_package=check_package or CHECK_PACKAGE)
     active, waived = apply_waivers(findings, config.waivers)
     return LintResult(

@@ -65,23 +65,33 @@ def resolve_revision(tree: Path, rev: str) -> str:
                 f"{rev}^{{commit}}").decode().strip()
 
 
-def _entries(tree: Path, commit: str) -> dict[str, tuple[str, str, int]]:
-    """path -> (mode, blob id, size) of every file of TREE's directory at COMMIT."""
+def _entries(tree: Path, commit: str) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob id) of every file of TREE's directory at COMMIT."""
     prefix = _git(tree, "rev-parse", "--show-prefix").decode().strip()
-    out = _git(tree, "ls-tree", "-r", "-z", "-l", "--full-tree", "--end-of-options",
+    # No -l: sizes would make git open every blob; only the blobs to write need theirs.
+    out = _git(tree, "ls-tree", "-r", "-z", "--full-tree", "--end-of-options",
                f"{commit}:{prefix}")
-    entries: dict[str, tuple[str, str, int]] = {}
+    entries: dict[str, tuple[str, str]] = {}
     for record in out.split(b"\0"):
         if not record:
             continue
         meta, _, raw_path = record.partition(b"\t")
-        mode, kind, sha, size = meta.decode().split()
+        mode, kind, sha = meta.decode().split()
         if kind != "blob":
             continue  # submodules are not part of the tree being linted
         path = raw_path.decode("utf-8", errors="surrogateescape")
         _check_relpath(path)
-        entries[path] = (mode, sha, int(size) if size.isdigit() else 0)
+        entries[path] = (mode, sha)
     return entries
+
+
+def _blob_sizes(tree: Path, shas: list[str]) -> dict[str, int]:
+    out = _git(tree, "cat-file", "--batch-check", stdin="".join(s + "\n" for s in shas).encode())
+    sizes: dict[str, int] = {}
+    for line in out.decode().splitlines():
+        sha, _kind, size = line.split(" ")
+        sizes[sha] = int(size)
+    return sizes
 
 
 def _check_relpath(path: str) -> None:
@@ -162,22 +172,25 @@ def sync_tree(
             (dest / path).unlink()
     new: Manifest = {}
     todo: list[str] = []
-    for path, (mode, sha, _size) in entries.items():
+    for path, (mode, sha) in entries.items():
         if _unchanged(str(dest), path, (sha, mode), old.get(path)):
             new[path] = old[path]
         else:
             todo.append(path)
     # Blobs come in batches of bounded total size, so a large change never sits in memory whole.
+    sizes = _blob_sizes(tree, sorted({entries[p][1] for p in todo})) if todo else {}
     start = 0
     while start < len(todo):
         end, total = start, 0
-        while end < len(todo) and (end == start or total + entries[todo[end]][2] <= _BATCH_BYTES):
-            total += entries[todo[end]][2]
+        while end < len(todo) and (
+            end == start or total + sizes[entries[todo[end]][1]] <= _BATCH_BYTES
+        ):
+            total += sizes[entries[todo[end]][1]]
             end += 1
         batch = todo[start:end]
         blobs = _read_blobs(tree, sorted({entries[p][1] for p in batch}))
         for path in batch:
-            mode, sha, _size = entries[path]
+            mode, sha = entries[path]
             written = _write(dest, path, mode, blobs[sha])
             if written is not None:
                 new[path] = (sha, mode, *written)

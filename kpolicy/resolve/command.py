@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from kpolicy.cli import add_cache_arguments, cache_from_args
+from kpolicy.cli import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
+from kpolicy.forked import write_in_order
 from kpolicy.resolve.api import (
     BatchResolver,
     ConfigInput,
@@ -76,6 +78,7 @@ def configure_resolve(p: argparse.ArgumentParser) -> None:
         '"id": ...}); one JSON result per line',
     )
     p.add_argument("--bootconfig", type=Path, metavar="FILE", help="bootconfig text")
+    add_jobs_argument(p, "answer --cmdlines")
     p.add_argument(
         "--ram",
         type=int,
@@ -188,7 +191,8 @@ def run_resolve(args: argparse.Namespace) -> int:
     specs = all_features(model, features)
     if args.cmdlines is not None:
         return _run_batch(
-            args.cmdlines, model, config, bootconfig, notes, machine, specs, declarations
+            args.cmdlines, model, config, bootconfig, notes, machine, specs, declarations,
+            args.jobs,
         )
     try:
         res = resolve(
@@ -219,6 +223,11 @@ def _name_bootconfig(err: KpolicyError, path: Optional[Path]) -> KpolicyError:
     return KpolicyError(err.message, file=path, line=err.line)
 
 
+# Command lines a --cmdlines worker answers at a time: large enough that passing blocks between
+# processes costs little, small enough that answers are written as they come.
+BATCH_BLOCK = 2000
+
+
 def _run_batch(
     path: Path,
     model: ResolveModel,
@@ -228,6 +237,7 @@ def _run_batch(
     machine: Machine,
     specs: tuple[FeatureSpec, ...],
     declarations: tuple[Any, ...],
+    jobs: int,
 ) -> int:
     kp = kernel_params_for(model, config, declarations=declarations)
     memo: dict[Any, Any] = {}  # what every line shares: the config's side of each feature
@@ -238,18 +248,12 @@ def _run_batch(
         if len({s.name for s in specs}) == len(specs)
         else None
     )
-    out = sys.stdout.buffer
-    sys.stdout.flush()
-    for w in notes:
-        print(f"kpolicy: warning: {w}", file=sys.stderr)
-    text = read_text(path, what="command lines file")
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+
+    def answer(line: str) -> list[Any]:
         try:
             item: Any = json.loads(line)
         except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
-            raise KpolicyError(f"not JSON: {exc}", file=path, line=number) from None
+            raise KpolicyError(f"not JSON: {exc}") from None
         ident, boot = None, bootconfig
         if isinstance(item, dict):
             ident, boot, item = (
@@ -260,20 +264,38 @@ def _run_batch(
         if not isinstance(item, str) or not isinstance(boot, (str, type(None))):
             raise KpolicyError(
                 'expected a JSON string or an object with a "cmdline" string '
-                '(and optionally a "bootconfig" string)',
-                file=path,
-                line=number,
+                '(and optionally a "bootconfig" string)'
             )
         if batch is not None:
-            out.writelines(batch.pieces(item, boot, ident))
-            continue
+            return batch.pieces(item, boot, ident)
         res = resolve(
             model, config, item, bootconfig=boot, specs=specs, kp=kp, machine=machine, memo=memo
         )
-        answer = dumps(resolution_json(res))
+        text = dumps(resolution_json(res))
         if ident is not None:
-            answer = f'{{"id":{dumps(ident)},{answer[1:]}'
-        out.write(answer.encode() + b"\n")
+            text = f'{{"id":{dumps(ident)},{text[1:]}'
+        return [text.encode(), b"\n"]
+
+    def answer_block(block: Sequence[tuple[int, str]]) -> tuple[list[Any], Optional[KpolicyError]]:
+        """The answers to BLOCK's lines, up to the first bad one, and that one's error."""
+        pieces: list[Any] = []
+        for number, line in block:
+            try:
+                pieces += answer(line)
+            except KpolicyError as err:
+                return pieces, KpolicyError(err.message, file=path, line=number)
+        return pieces, None
+
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    for w in notes:
+        print(f"kpolicy: warning: {w}", file=sys.stderr)
+    lines = [(n, line) for n, line in enumerate(read_text(path, what="command lines file")
+                                                .splitlines(), 1) if line.strip()]
+    blocks = [lines[at:at + BATCH_BLOCK] for at in range(0, len(lines), BATCH_BLOCK)]
+    error = write_in_order(blocks, answer_block, out, jobs)
+    if error is not None:
+        raise error
     return 0
 
 

@@ -20,12 +20,13 @@ from kpolicy.kconfig import (
     explain,
     format_why,
     load_model,
+    load_models,
     read_dotconfig,
     shell_toolchain,
     toolchain_from_config,
     write_dotconfig,
 )
-from kpolicy.kconfig.model import Expr
+from kpolicy.kconfig.model import Expr, KconfigModel
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "kconfig" / "compat"
@@ -276,3 +277,39 @@ def test_cli_olddefconfig_and_why(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["kconfig", "why", "CONFIG_BLOCK_ORDER", *base]) == 0
     text = capsys.readouterr().out
     assert text.startswith("BLOCK_ORDER=10") and "range" in text and "default" in text
+
+
+def _model_facts(model: KconfigModel) -> tuple[object, ...]:
+    return (model.arch, model.values, model.written, sorted(model.symbols), model.warnings)
+
+
+def test_worker_processes_give_the_models_one_process_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kpolicy.kconfig.load as load_module
+
+    arches = ("x86_64", "i386", "arm64")
+    alone = load_models(open_tree(FIXTURE), arches, cache=Cache(enabled=False))
+    parsers = tmp_path / "parsed-by"
+    real_parse = load_module.parse_kconfig
+
+    def recording_parse(*args: object) -> object:
+        with parsers.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return real_parse(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(load_module, "parse_kconfig", recording_parse)
+    forked = load_models(open_tree(FIXTURE), arches, cache=Cache(tmp_path / "cache"), jobs=2)
+    assert list(forked) == list(arches)
+    assert [_model_facts(m) for m in forked.values()] == [_model_facts(m) for m in alone.values()]
+    pids = parsers.read_text().split()
+    assert len(pids) == len(arches) and str(os.getpid()) not in pids  # workers parsed, once each
+
+
+def test_an_error_in_a_worker_is_reported_by_the_caller(tree_copy: Path, tmp_path: Path) -> None:
+    (tree_copy / "arch" / "x86" / "Kconfig").write_text("config X86\n\tdef_bool y\n\tfrobnicate\n")
+    with pytest.raises(KpolicyError) as info:
+        load_models(open_tree(tree_copy), ("x86_64", "i386", "arm64"),
+                    cache=Cache(tmp_path / "cache"), jobs=2)
+    assert info.value.file == str(tree_copy / "arch" / "x86" / "Kconfig")
+    assert info.value.line == 3

@@ -240,3 +240,33 @@ def test_model_show_summarizes_a_model(
     code, out, _ = run(capsys, "model", "show", str(model_file))
     assert code == 0
     assert "Linux 7.2.13 x86_64" in out and "COMMAND_LINE_SIZE 2048" in out
+
+
+def test_batch_workers_answer_like_one_process(tmp_path: Path, model_file: Path,
+                                               cloud: Path) -> None:
+    # real processes: the workers write to the file descriptor, which capsys does not see
+    import subprocess
+    import sys
+
+    from kpolicy.resolve.command import BATCH_BLOCK
+
+    words = ["init_on_free=1", "init_on_free=0", "quiet", "lockdown=integrity", "-- x", "a=b"]
+    lines = [json.dumps(" ".join(words[(n + k) % len(words)] for k in range(n % 4 + 1)))
+             for n in range(2 * BATCH_BLOCK + 17)]
+    batch = tmp_path / "lines.jsonl"
+
+    def resolve_batch(jobs: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kpolicy", "resolve", "--model", str(model_file), "--config",
+             str(cloud), "--cmdlines", str(batch), "--jobs", str(jobs)],
+            capture_output=True, text=True, timeout=300, check=False)
+
+    batch.write_text("\n".join(lines) + "\n")
+    alone, together = resolve_batch(1), resolve_batch(3)
+    assert alone.returncode == together.returncode == 0, together.stderr
+    assert together.stdout == alone.stdout and alone.stdout.count("\n") == len(lines)
+    bad = 2 * BATCH_BLOCK + 3  # in the third block, answered by the third worker
+    batch.write_text("\n".join([*lines[:bad - 1], "{broken", *lines[bad:]]) + "\n")
+    failed = resolve_batch(3)
+    assert failed.returncode == 2 and failed.stderr.startswith(f"{batch}:{bad}: error: not JSON")
+    assert failed.stdout.splitlines() == alone.stdout.splitlines()[:bad - 1]

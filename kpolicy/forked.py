@@ -1,0 +1,187 @@
+"""Running kpolicy's own functions in forked copies of this process, to use every core.
+
+A fork executes no program: a child is kpolicy itself, with the same inputs, settings and
+restrictions (a tree's `$(shell,...)` stays unanswered there too). What a child returns or
+raises comes back pickled through a pipe from a process this one created, never from the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, Generic, Optional, TypeVar
+
+from kpolicy.errors import KpolicyError
+
+T = TypeVar("T")
+
+_LENGTH = 8  # bytes of the length before each pickled frame
+
+
+def _send(pipe: BinaryIO, call: Callable[[], object]) -> bool:
+    """Write CALL's outcome as one frame, (True, value) or (False, exception); True if it
+    returned."""
+    returned = True
+    try:
+        frame = pickle.dumps((True, call()))
+    except Exception as exc:
+        returned = False
+        try:
+            frame = pickle.dumps((False, exc))
+        except Exception:  # an exception that does not pickle
+            frame = pickle.dumps((False, KpolicyError(f"worker failed: {exc!r}")))
+    pipe.write(len(frame).to_bytes(_LENGTH, "little") + frame)
+    return returned
+
+
+def _receive(pipe: BinaryIO) -> object:
+    """The value of the next frame; its exception is raised here."""
+    head = pipe.read(_LENGTH)
+    if len(head) < _LENGTH:
+        raise KpolicyError("a worker process ended without an answer")
+    ok, value = pickle.loads(pipe.read(int.from_bytes(head, "little")))
+    if not ok:
+        raise value
+    return value
+
+
+def _fork(body: Callable[[BinaryIO], None]) -> tuple[int, BinaryIO]:
+    """Fork a child that runs BODY on the write end of a pipe and exits; (pid, read end)."""
+    sys.stdout.flush()
+    sys.stderr.flush()  # else what is buffered now would be printed twice
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        status = 0
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                body(pipe)
+        except BaseException:  # a parent reading this child then sees no answer and says so
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    return pid, os.fdopen(read_end, "rb")
+
+
+def _end(pid: int, pipe: BinaryIO) -> None:
+    pipe.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)  # a child whose answer is no longer wanted
+    os.waitpid(pid, 0)
+
+
+class Forked(Generic[T]):
+    """A function running in a child process; result() waits for what it returned or raised."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        def body(pipe: BinaryIO) -> None:
+            _send(pipe, fn)
+
+        self._pid, self._pipe = _fork(body)
+
+    def result(self) -> T:
+        """The child's return value; its exception is raised here."""
+        try:
+            return _receive(self._pipe)  # type: ignore[return-value]
+        finally:
+            self._pipe.close()
+            os.waitpid(self._pid, 0)
+
+    def cancel(self) -> None:
+        """End the child now; its answer is no longer wanted."""
+        _end(self._pid, self._pipe)
+
+
+def start_forked(fn: Callable[[], T]) -> Forked[T]:
+    """Start FN in a forked child of this process."""
+    return Forked(fn)
+
+
+# A block's answer: the bytes-like pieces to write, and the error that cut it short, if any.
+Answer = tuple[list[Any], Optional[Exception]]
+
+
+def write_in_order(blocks: Sequence[T], answer: Callable[[T], Answer], out: BinaryIO,
+                   jobs: int) -> Optional[Exception]:
+    """Write the answer to each of BLOCKS to OUT, in order; return the first block's error, once
+    everything before it is written (nothing after it is).
+
+    With JOBS > 1, up to JOBS forked workers answer the blocks (block k by worker k mod JOBS)
+    and write them to OUT themselves, taking turns: a baton passed round a ring of pipes says
+    whose turn it is, so answers never travel between processes and a worker answers its next
+    block while the others write."""
+    if jobs <= 1 or len(blocks) <= 1:
+        for block in blocks:
+            pieces, error = answer(block)
+            out.writelines(pieces)
+            if error is not None:
+                return error
+        return None
+    out.flush()
+    count = min(jobs, len(blocks))
+    batons = [os.pipe() for _ in range(count)]
+
+    def serve(first: int) -> Callable[[BinaryIO], None]:
+        def body(result: BinaryIO) -> None:
+            mine, following = batons[first][0], batons[(first + 1) % count][1]
+            for fd in {fd for pair in batons for fd in pair} - {mine, following}:
+                os.close(fd)
+            for block in blocks[first::count]:
+                try:
+                    pieces, error = answer(block)
+                except Exception as exc:  # a bug: reported by the parent, in its place
+                    pieces, error = [], exc
+                if os.read(mine, 1) != _GO:  # an earlier block failed, or its worker died
+                    _pass(following, _STOP)
+                    break
+                out.writelines(pieces)
+                out.flush()
+                if error is not None:
+                    _pass(following, _STOP)
+                    _send(result, functools.partial(_reraise, error))
+                    return
+                _pass(following, _GO)
+            _send(result, lambda: None)
+
+        return body
+
+    workers: list[tuple[int, BinaryIO]] = []
+    try:
+        for first in range(count):
+            workers.append(_fork(serve(first)))
+        os.write(batons[0][1], _GO)
+        for pair in batons:
+            for fd in pair:
+                os.close(fd)
+        batons.clear()
+        for _pid, pipe in workers:
+            try:
+                _receive(pipe)
+            except Exception as exc:
+                return exc
+        return None
+    finally:
+        for pair in batons:  # when forking failed midway
+            for fd in pair:
+                os.close(fd)
+        for pid, pipe in workers:
+            _end(pid, pipe)
+
+
+_GO, _STOP = b"G", b"S"
+
+
+def _pass(fd: int, token: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError):  # the next worker has no block left
+        os.write(fd, token)
+
+
+def _reraise(error: Exception) -> None:
+    raise error

@@ -1,0 +1,85 @@
+"""kpolicy.forked: functions run in forked copies of the test process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from kpolicy.errors import KpolicyError
+from kpolicy.forked import start_forked, write_in_order
+
+
+def test_a_forked_function_returns_its_value_or_raises_its_error() -> None:
+    assert start_forked(lambda: {"pid": os.getpid()}).result()["pid"] != os.getpid()
+
+    def fail() -> None:
+        raise KpolicyError("bad line", file="x.jsonl", line=7)
+
+    with pytest.raises(KpolicyError) as info:
+        start_forked(fail).result()
+    assert (info.value.message, info.value.file, info.value.line) == ("bad line", "x.jsonl", 7)
+
+
+def test_a_cancelled_child_is_ended_and_reaped() -> None:
+    import time
+
+    child = start_forked(lambda: time.sleep(60))
+    pid = child._pid
+    child.cancel()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, 0)  # already reaped
+
+
+def test_a_child_that_dies_is_an_error_not_a_hang() -> None:
+    with pytest.raises(KpolicyError, match="ended without an answer"):
+        start_forked(lambda: os._exit(3)).result()
+
+
+def _numbers(block: list[int]) -> tuple[list[Any], Optional[Exception]]:
+    return [f"{n} pid-free\n".encode() for n in block], None
+
+
+def _written(tmp_path: Path, blocks: list[list[int]], answer: Any, jobs: int
+             ) -> tuple[str, Optional[Exception]]:
+    path = tmp_path / f"out-{jobs}"
+    with path.open("wb") as out:
+        error = write_in_order(blocks, answer, out, jobs)
+    return path.read_text(), error
+
+
+BLOCKS = [list(range(k * 10, k * 10 + 10)) for k in range(9)]
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 8])
+def test_workers_write_every_answer_in_input_order(tmp_path: Path, jobs: int) -> None:
+    alone, none = _written(tmp_path, BLOCKS, _numbers, 1)
+    together, still_none = _written(tmp_path, BLOCKS, _numbers, jobs)
+    assert none is None and still_none is None
+    assert together == alone == "".join(f"{n} pid-free\n" for n in range(90))
+
+
+def _failing_at_55(block: list[int]) -> tuple[list[Any], Optional[Exception]]:
+    done = [n for n in block if n < 55]
+    error = KpolicyError("bad", line=55) if len(done) < len(block) else None
+    return [f"{n}\n".encode() for n in done], error
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_an_error_stops_the_output_right_there(tmp_path: Path, jobs: int) -> None:
+    text, error = _written(tmp_path, BLOCKS, _failing_at_55, jobs)
+    assert text == "".join(f"{n}\n" for n in range(55))
+    assert isinstance(error, KpolicyError) and error.line == 55
+
+
+def test_a_worker_that_dies_ends_the_output_with_an_error(tmp_path: Path) -> None:
+    def dies_at_block_4(block: list[int]) -> tuple[list[Any], Optional[Exception]]:
+        if block[0] == 40:
+            os._exit(3)
+        return _numbers(block)
+
+    text, error = _written(tmp_path, BLOCKS, dies_at_block_4, 2)
+    assert text == "".join(f"{n} pid-free\n" for n in range(40))
+    assert isinstance(error, KpolicyError) and "ended without an answer" in error.message
