@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def long_lived(*, leaves_garbage: bool = False) -> Iterator[None]:
-    """Run a block that builds long-lived objects: the cyclic GC is off inside, and what the
-    block built is frozen after, out of the collector's sight.
+    """Run a block that builds long-lived objects: the cyclic GC is off inside, and after it
+    every object built so far is frozen, out of the collector's sight.
 
     Loading a model builds ~1M objects and frees none. Inside the block the collector would rescan
     them again and again (it tripled load times); left to it after the block, the first collections

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from kpolicy.cli import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
 from kpolicy.forked import write_in_order
+from kpolicy.longlived import long_lived
 from kpolicy.resolve.api import (
     BatchResolver,
     ConfigInput,
@@ -239,15 +240,16 @@ def _run_batch(
     declarations: tuple[Any, ...],
     jobs: int,
 ) -> int:
-    kp = kernel_params_for(model, config, declarations=declarations)
+    with long_lived():  # the model and the tables every line reads (10% of a batch's time)
+        kp = kernel_params_for(model, config, declarations=declarations)
+        # BatchResolver's text is resolution_json's when feature names are distinct (JSON keys)
+        batch = (
+            BatchResolver(model, config, specs, kp, machine)
+            if len({s.name for s in specs}) == len(specs)
+            else None
+        )
     memo: dict[Any, Any] = {}  # what every line shares: the config's side of each feature
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    # BatchResolver's text is resolution_json's when feature names are distinct (JSON keys)
-    batch = (
-        BatchResolver(model, config, specs, kp, machine)
-        if len({s.name for s in specs}) == len(specs)
-        else None
-    )
 
     def answer(line: str) -> list[Any]:
         try:
