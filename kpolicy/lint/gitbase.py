@@ -21,10 +21,12 @@ import pickle
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
+from kpolicy.cache import UNUSED_DAYS
 from kpolicy.errors import KpolicyError
 from kpolicy.textio import atomic_write_bytes
 
@@ -198,6 +200,25 @@ def sync_tree(
     return commit, new
 
 
+def _prune_unused_slots(slots: Path, keep: Path) -> None:
+    """Remove the kept base trees of checkouts not linted with --base for UNUSED_DAYS (a kernel
+    tree is ~1.8 GB, and nothing else would ever remove one); a slot in use is left alone."""
+    cutoff = time.time() - UNUSED_DAYS * 86400
+    for slot in slots.iterdir():
+        lock_path = slot / "lock"
+        try:
+            if slot == keep or lock_path.stat().st_mtime >= cutoff:
+                continue
+            with open(lock_path, "a") as lock:  # "a": leaves the mtime as it is
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(slot / "tree", ignore_errors=True)
+                (slot / "manifest.pickle").unlink(missing_ok=True)
+                lock_path.unlink()
+            slot.rmdir()
+        except OSError:  # in use (the lock is held), already gone, or not ours to remove
+            continue
+
+
 @contextlib.contextmanager
 def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path]:
     """TREE as it was at REV, for the duration of the context: kept and updated under CACHE_ROOT
@@ -211,9 +232,11 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
     checkout = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
     slot = cache_root / "base-trees" / checkout
     slot.mkdir(parents=True, exist_ok=True)
+    _prune_unused_slots(slot.parent, keep=slot)
     dest, manifest_path = slot / "tree", slot / "manifest.pickle"
     with open(slot / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        os.utime(lock.fileno())  # the slot's last use, for _prune_unused_slots
         manifest: Optional[Manifest] = None
         try:
             stored = pickle.loads(manifest_path.read_bytes())

@@ -168,3 +168,27 @@ def test_kept_base_tree_is_updated_file_by_file(repo: Path, tmp_path: Path) -> N
     with pytest.raises(KpolicyError, match="git rev-parse failed"), \
             gitbase.base_tree(tree, "nope", cache_root):
         pass
+
+
+def test_kept_base_trees_unused_for_weeks_are_removed(repo: Path, tmp_path: Path) -> None:
+    import fcntl
+    import time
+
+    from kpolicy.cache import UNUSED_DAYS
+
+    slots = tmp_path / "cache" / "base-trees"
+    weeks_ago = time.time() - (UNUSED_DAYS + 1) * 86400
+    for name in ("stale", "stale-but-in-use", "recent"):
+        (slots / name / "tree" / "mm").mkdir(parents=True)
+        (slots / name / "tree" / "mm" / "Kconfig").write_text("config A\n")
+        (slots / name / "lock").touch()
+        if name.startswith("stale"):
+            os.utime(slots / name / "lock", (weeks_ago, weeks_ago))
+    with open(slots / "stale-but-in-use" / "lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another kpolicy linting that checkout right now
+        with gitbase.base_tree(repo / "linux", "HEAD~1", tmp_path / "cache") as dest:
+            assert (dest / "init" / "main.c").read_text() == "int x;\n"
+    left = {p.name for p in slots.iterdir()}
+    assert {"stale-but-in-use", "recent"} <= left and "stale" not in left
+    assert (slots / "stale-but-in-use" / "tree" / "mm" / "Kconfig").is_file()
+    assert len(left) == 3  # and the slot of this checkout, just used
