@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -167,11 +168,16 @@ def load_models(
 ) -> dict[str, KconfigModel]:
     """load_model (no .config, default toolchain) of each of ARCHES, by arch.
 
-    With JOBS > 1 and a cache, the arches the cache lacks are parsed first by up to JOBS forked
-    copies of this process, which store their models in CACHE; this process then loads them all
-    from it. A worker runs only kpolicy's own code and executes no program, so a hostile tree
-    still runs nothing. A worker that fails leaves its arches uncached, and they are parsed here,
-    where any error is reported as usual."""
+    With JOBS > 1, the arches CACHE lacks are parsed first by up to JOBS forked copies of this
+    process, which store their models in CACHE (a temporary one when CACHE is disabled); this
+    process then loads them all from it. A worker runs only kpolicy's own code and executes no
+    program, so a hostile tree still runs nothing. A worker that fails leaves its arches
+    uncached, and they are parsed here, where any error is reported as usual."""
+    if jobs > 1 and len(arches) > 1 and not cache.enabled:
+        # The workers hand their models over through a cache of this run's own.
+        with tempfile.TemporaryDirectory(prefix="kpolicy-models-") as handover:
+            return load_models(tree, arches, cache=Cache(Path(handover)), jobs=jobs,
+                               progress=progress)
     toolchain = default_toolchain()
     seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
     if jobs > 1 and cache.enabled:
@@ -180,7 +186,7 @@ def load_models(
             if progress:
                 progress(f"parsing Kconfig for {len(missing)} arches in "
                          f"{min(jobs, len(missing))} worker processes")
-            _parse_in_workers(tree, missing, toolchain, cache, jobs)
+            _parse_in_workers(tree, missing, toolchain, cache, jobs, progress)
     models = {}
     for arch in arches:
         if progress:
@@ -195,7 +201,8 @@ _RECORD = 64
 
 
 def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolchain,
-                      cache: Cache, jobs: int) -> None:
+                      cache: Cache, jobs: int,
+                      progress: Optional[Callable[[str], None]] = None) -> None:
     """Fill CACHE with the models of ARCHES, parsed by up to JOBS forked workers that take arches
     from a shared pipe as they finish (parse times differ by arch)."""
     read_end, write_end = os.pipe()
@@ -208,7 +215,10 @@ def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolch
 
     def work() -> None:
         while record := os.read(read_end, _RECORD):
-            load_model(tree, record.rstrip(b"\0").decode(), toolchain=toolchain, cache=cache)
+            arch = record.rstrip(b"\0").decode()
+            if progress:
+                progress(f"parsing Kconfig for ARCH={arch} (worker {os.getpid()})")
+            load_model(tree, arch, toolchain=toolchain, cache=cache)
 
     workers = [start_forked(work) for _ in range(min(jobs, len(arches)))]
     os.close(read_end)

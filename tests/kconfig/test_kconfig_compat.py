@@ -283,8 +283,9 @@ def _model_facts(model: KconfigModel) -> tuple[object, ...]:
     return (model.arch, model.values, model.written, sorted(model.symbols), model.warnings)
 
 
+@pytest.mark.parametrize("cached", [True, False])
 def test_worker_processes_give_the_models_one_process_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
 ) -> None:
     import kpolicy.kconfig.load as load_module
 
@@ -299,7 +300,8 @@ def test_worker_processes_give_the_models_one_process_gives(
         return real_parse(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(load_module, "parse_kconfig", recording_parse)
-    forked = load_models(open_tree(FIXTURE), arches, cache=Cache(tmp_path / "cache"), jobs=2)
+    cache = Cache(tmp_path / "cache", enabled=cached)  # disabled: handed over through a temp one
+    forked = load_models(open_tree(FIXTURE), arches, cache=cache, jobs=2)
     assert list(forked) == list(arches)
     assert [_model_facts(m) for m in forked.values()] == [_model_facts(m) for m in alone.values()]
     pids = parsers.read_text().split()

@@ -199,3 +199,17 @@ def test_every_arch_of_7_2_parses() -> None:
         assert parsed.mainmenu == f"Linux/{srcarch} {tree.version} Kernel Configuration"
         assert any(s.is_modules for s in parsed.symbols.values())
     assert len(sizes) >= 20 and min(sizes.values()) > 15000
+
+
+def test_worker_processes_parse_real_arches_as_one_process_does(tmp_path: Path) -> None:
+    from kpolicy.kconfig import load_models
+
+    tree = open_tree(real_tree())
+    arches = ("arm64", "riscv", "x86_64")
+    forked = load_models(tree, arches, cache=Cache(tmp_path / "cache"), jobs=2)
+    for arch in arches:
+        alone = load_model(tree, arch)
+        mine = forked[arch]
+        assert (mine.values, mine.written, mine.warnings) == (
+            alone.values, alone.written, alone.warnings), arch
+        assert sorted(mine.symbols) == sorted(alone.symbols), arch
