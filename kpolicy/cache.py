@@ -118,10 +118,12 @@ class Cache:
                     if entry.stat().st_mtime < cutoff:
                         entry.unlink()
 
-    def get_or_build(self, namespace: str, key: str, build: Callable[[], T]) -> T:
-        """The value cached for (NAMESPACE, KEY); built and stored when missing or damaged."""
+    def get_or_build(self, namespace: str, key: str, build: Callable[[], T],
+                     kind: type) -> T:
+        """The value cached for (NAMESPACE, KEY); built and stored when missing, damaged or not
+        a KIND (what BUILD returns)."""
         hit = self.load(namespace, key)
-        if hit is not None:
+        if isinstance(hit, kind):
             return hit  # type: ignore[return-value]
         value = build()
         self.store(namespace, key, value)

@@ -427,5 +427,5 @@ def load_docs(tree: KernelTree, cache: Optional[Cache] = None) -> tuple[DocEntry
         return build()
     grammars = [grammar_path(g).read_bytes() for g in ("kernel_params.lark", "param_format.lark")]
     key = content_key(text, rst, *grammars, _SCHEMA)
-    return cache.get_or_build("params-docs", key, build)
+    return cache.get_or_build("params-docs", key, build, tuple)
 

@@ -170,7 +170,7 @@ def _cached_scan(tree: KernelTree, cache: Optional[Cache]) -> _Scan:
         key_parts.extend(_stat_key(tree.root, posixpath.join(d, n) if d else n) for n in names)
     key = content_key(_SOURCE_DIGEST, tree.version, tuple(key_parts), tuple(headers))
     return cache.get_or_build(
-        "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles)
+        "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles), tuple
     )
 
 

@@ -133,7 +133,7 @@ def shipped_rules(cache: Optional[Cache] = None) -> tuple[tuple[FeatureSpec, ...
     rules = data_dir("rules")
     files = sorted([*rules.glob("features/*.toml"), *rules.glob("params/*.toml")])
     key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
-    return cache.get_or_build("resolve-rules", key, parse)  # no TOML parser to import or run
+    return cache.get_or_build("resolve-rules", key, parse, tuple)  # no TOML parser to import or run
 
 
 def all_features(

@@ -346,6 +346,7 @@ def read_model(path: Path, cache: Optional[Cache] = None) -> ResolveModel:
         "resolve-model",
         content_key("resolve-model", data),
         lambda: _quick_to_load(model_from_bytes(data, file=str(path))),
+        ResolveModel,
     )
     return dataclasses.replace(model, origin=str(path))
 

@@ -17,8 +17,8 @@ def test_get_or_build_builds_once(tmp_path: Path) -> None:
         calls.append(1)
         return {"a": 1}
 
-    assert cache.get_or_build("ns", "k", build) == {"a": 1}
-    assert cache.get_or_build("ns", "k", build) == {"a": 1}
+    assert cache.get_or_build("ns", "k", build, dict) == {"a": 1}
+    assert cache.get_or_build("ns", "k", build, dict) == {"a": 1}
     assert len(calls) == 1
 
 
@@ -26,7 +26,7 @@ def test_disabled_cache_always_builds_and_writes_nothing(tmp_path: Path) -> None
     cache = Cache(tmp_path, enabled=False)
     calls: list[int] = []
     for _ in range(2):
-        cache.get_or_build("ns", "k", lambda: calls.append(1) or 5)
+        cache.get_or_build("ns", "k", lambda: calls.append(1) or 5, int)
     assert len(calls) == 2
     assert not any(tmp_path.iterdir())
 
@@ -36,13 +36,20 @@ def _entry(tmp_path: Path) -> Path:
     return entry
 
 
+def test_an_entry_of_another_type_is_rebuilt(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.store("ns", "k", "a string, where a tuple belongs")  # checksum-valid, wrong type
+    assert cache.get_or_build("ns", "k", lambda: ("built",), tuple) == ("built",)
+    assert cache.load("ns", "k") == ("built",)
+
+
 def test_truncated_entry_is_rebuilt(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
-    cache.get_or_build("ns", "k", lambda: list(range(1000)))
+    cache.get_or_build("ns", "k", lambda: list(range(1000)), list)
     entry = _entry(tmp_path)
     entry.write_bytes(entry.read_bytes()[:-10])
     assert cache.load("ns", "k") is None
-    assert cache.get_or_build("ns", "k", lambda: "rebuilt") == "rebuilt"
+    assert cache.get_or_build("ns", "k", lambda: "rebuilt", str) == "rebuilt"
 
 
 def test_flipped_byte_and_garbage_are_rebuilt(tmp_path: Path) -> None:
@@ -63,7 +70,7 @@ def test_unwritable_cache_dir_is_not_an_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     cache = Cache(blocker)
-    assert cache.get_or_build("ns", "k", lambda: 3) == 3
+    assert cache.get_or_build("ns", "k", lambda: 3, int) == 3
 
 
 def test_content_key_distinguishes_parts() -> None:
