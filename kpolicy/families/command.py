@@ -8,15 +8,22 @@ import sys
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from kpolicy.cli import add_cache_arguments, add_tree_argument, cache_from_args
+from kpolicy.cli import (
+    add_cache_arguments,
+    add_jobs_argument,
+    add_tree_argument,
+    cache_from_args,
+)
 from kpolicy.families.model import Family
 
 
 def configure_families(parser: argparse.ArgumentParser) -> None:
     """Arguments of `kpolicy families`."""
     add_tree_argument(parser)
-    parser.add_argument("--arch", action="append", metavar="ARCH",
+    parser.add_argument("--arch", action="append", default=[], metavar="ARCH",
                         help="ARCH to evaluate Kconfig for (repeatable; default x86_64)")
+    parser.add_argument("--all-arches", action="store_true", help="evaluate every arch of the tree")
+    add_jobs_argument(parser, "parse the Kconfig of arches missing from the cache")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--family", metavar="NAME",
                         help="show only families whose name or members contain NAME")
@@ -27,20 +34,12 @@ def configure_families(parser: argparse.ArgumentParser) -> None:
 
 def run_families(args: argparse.Namespace) -> int:
     """Print the families of --tree; 0 on success."""
-    from kpolicy.families.discover import discover_families
-    from kpolicy.kconfig import load_model
-    from kpolicy.lint.rules_loader import load_declarations
-    from kpolicy.params.catalog import build_catalog
+    from kpolicy.lint.engine import build_context, lint_arches
     from kpolicy.tree import open_tree
 
     tree = open_tree(args.tree)
-    cache = cache_from_args(args)
-    arches = list(dict.fromkeys(args.arch or ["x86_64"]))
-    for arch in arches:
-        tree.srcarch(arch)
-    models = {arch: load_model(tree, arch, cache=cache) for arch in arches}
-    families = discover_families(models, build_catalog(tree, cache), load_declarations(),
-                                 tree=tree)
+    arches = lint_arches(tree, args.arch or ["x86_64"], args.all_arches)
+    families = build_context(tree, arches, cache_from_args(args), jobs=args.jobs).families
     if args.pattern:
         families = tuple(f for f in families if f.capability or f.declared)
     if args.family:

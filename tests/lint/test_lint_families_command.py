@@ -58,3 +58,9 @@ def test_malformed_declaration_names_its_file() -> None:
     with pytest.raises(KpolicyError) as err:
         discover_families({}, Catalog("7.2", (), (), ()), decl)
     assert err.value.file == "rules/families/bad.toml" and "params" in err.value.message
+
+
+def test_all_arches_and_workers_give_the_same_map(capsys: pytest.CaptureFixture[str]) -> None:
+    _code, one_arch, _ = run(capsys, "--format", "json", "--jobs", "1")
+    code, every_arch, _ = run(capsys, "--format", "json", "--all-arches", "--jobs", "2")
+    assert code == 0 and json.loads(every_arch) == json.loads(one_arch)  # i386 adds nothing here
