@@ -141,8 +141,11 @@ def write_in_order(blocks: Sequence[T], answer: Callable[[T], Answer], out: Bina
                 if os.read(mine, 1) != _GO:  # an earlier block failed, or its worker died
                     _pass(following, _STOP)
                     break
-                out.writelines(pieces)
-                out.flush()
+                try:
+                    out.writelines(pieces)
+                    out.flush()
+                except OSError as exc:  # the reader went away (| head): the parent says so
+                    error = exc
                 if error is not None:
                     _pass(following, _STOP)
                     _send(result, functools.partial(_reraise, error))

@@ -270,3 +270,24 @@ def test_batch_workers_answer_like_one_process(tmp_path: Path, model_file: Path,
     failed = resolve_batch(3)
     assert failed.returncode == 2 and failed.stderr.startswith(f"{batch}:{bad}: error: not JSON")
     assert failed.stdout.splitlines() == alone.stdout.splitlines()[:bad - 1]
+
+
+def test_batch_workers_stop_quietly_when_the_reader_goes_away(
+    tmp_path: Path, model_file: Path, cloud: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from kpolicy.resolve.command import BATCH_BLOCK
+
+    batch = tmp_path / "lines.jsonl"
+    batch.write_text('"init_on_free=1 quiet"\n' * (3 * BATCH_BLOCK))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kpolicy", "resolve", "--model", str(model_file), "--config",
+         str(cloud), "--cmdlines", str(batch), "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)  # like `| head -c 100`
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 0  # as with one process: no error, no traceback
+    assert proc.stderr.read() == b""
