@@ -8,6 +8,7 @@ raises comes back pickled through a pipe from a process this one created, never 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import pickle
@@ -55,10 +56,12 @@ def _fork(body: Callable[[BinaryIO], None]) -> tuple[int, BinaryIO]:
     sys.stdout.flush()
     sys.stderr.flush()  # else what is buffered now would be printed twice
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
         status = 0
         try:
+            _end_with(parent)
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
                 body(pipe)
@@ -68,6 +71,19 @@ def _fork(body: Callable[[BinaryIO], None]) -> tuple[int, BinaryIO]:
             os._exit(status)
     os.close(write_end)
     return pid, os.fdopen(read_end, "rb")
+
+
+# prctl(2) option: the signal this process gets when its parent ends
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with(parent: int) -> None:
+    """Have this child killed when PARENT ends (killed by a signal, say), so that no worker goes
+    on parsing or answering for nobody. Linux only; elsewhere a worker finishes its work."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 def _end(pid: int, pipe: BinaryIO) -> None:

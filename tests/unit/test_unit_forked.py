@@ -83,3 +83,38 @@ def test_a_worker_that_dies_ends_the_output_with_an_error(tmp_path: Path) -> Non
     text, error = _written(tmp_path, BLOCKS, dies_at_block_4, 2)
     assert text == "".join(f"{n} pid-free\n" for n in range(40))
     assert isinstance(error, KpolicyError) and "ended without an answer" in error.message
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "worker.pid"
+    script = (
+        "import os, sys, time\n"
+        "from kpolicy.forked import start_forked\n"
+        "def work():\n"
+        f"    open({str(pids)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "start_forked(work).result()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int(pids.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return  # gone with its parent
+        if state == "Z":
+            return  # ended; whoever adopted it has not reaped it yet
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived its killed parent")
