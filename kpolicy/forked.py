@@ -102,6 +102,10 @@ class Forked(Generic[T]):
 
         self._pid, self._pipe = _fork(body)
 
+    def fileno(self) -> int:
+        """The pipe the answer comes through: readable once the child has answered or ended."""
+        return self._pipe.fileno()
+
     def result(self) -> T:
         """The child's return value; its exception is raised here."""
         try:

@@ -6,6 +6,15 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
+_collect_garbage = True
+
+
+def leave_garbage_to_exit() -> None:
+    """Mark this process as one that exits once its work is done (a worker): long_lived then
+    leaves cyclic garbage to the exit instead of spending time collecting it."""
+    global _collect_garbage
+    _collect_garbage = False
+
 
 @contextlib.contextmanager
 def long_lived(*, leaves_garbage: bool = False) -> Iterator[None]:
@@ -23,7 +32,7 @@ def long_lived(*, leaves_garbage: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        if leaves_garbage:
+        if leaves_garbage and _collect_garbage:
             gc.collect()
         gc.freeze()
         if enabled:

@@ -10,8 +10,10 @@ hashes ~1700 small files and unpickles; it never parses Kconfig.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
+import select
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,13 +22,13 @@ from typing import Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
-from kpolicy.forked import start_forked
+from kpolicy.forked import Forked, start_forked
 from kpolicy.kconfig.dotconfig import parse_dotconfig
 from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
 from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
 from kpolicy.kconfig.parse import ParsedKconfig, files_digest, parse_kconfig
 from kpolicy.kconfig.toolchain import Toolchain, default_toolchain
-from kpolicy.longlived import long_lived
+from kpolicy.longlived import leave_garbage_to_exit, long_lived
 from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
 
@@ -195,37 +197,30 @@ def load_models(
     return models
 
 
-# One arch name per fixed-size record in the work pipe: a pipe write of at most PIPE_BUF bytes is
-# atomic, so each worker's read of one record takes exactly one arch.
-_RECORD = 64
-
-
 def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolchain,
                       cache: Cache, jobs: int,
                       progress: Optional[Callable[[str], None]] = None) -> None:
-    """Fill CACHE with the models of ARCHES, parsed by up to JOBS forked workers that take arches
-    from a shared pipe as they finish (parse times differ by arch)."""
-    read_end, write_end = os.pipe()
-    for arch in arches:
-        record = arch.encode()
-        if len(record) > _RECORD:
-            raise KpolicyError(f"arch name too long: {arch[:_RECORD]}...")
-        os.write(write_end, record.ljust(_RECORD, b"\0"))
-    os.close(write_end)  # a worker's read then sees EOF once every arch is taken
+    """Fill CACHE with the models of ARCHES, each parsed by a forked process of its own, up to
+    JOBS at once. A process per arch: its kconfiglib garbage (a quarter of a parse's time to
+    collect) goes with it when it exits."""
 
-    def work() -> None:
-        while record := os.read(read_end, _RECORD):
-            arch = record.rstrip(b"\0").decode()
-            if progress:
-                progress(f"parsing Kconfig for ARCH={arch} (worker {os.getpid()})")
-            load_model(tree, arch, toolchain=toolchain, cache=cache)
+    def parse(arch: str) -> None:
+        leave_garbage_to_exit()
+        if progress:
+            progress(f"parsing Kconfig for ARCH={arch} (process {os.getpid()})")
+        load_model(tree, arch, toolchain=toolchain, cache=cache)
 
-    workers = [start_forked(work) for _ in range(min(jobs, len(arches)))]
-    os.close(read_end)
-    for worker in workers:
-        # A worker's error leaves its arch uncached: the caller parses it and reports the error.
-        with contextlib.suppress(Exception):
-            worker.result()
+    pending = list(arches)
+    running: list[Forked[None]] = []
+    while pending or running:
+        while pending and len(running) < jobs:
+            running.append(start_forked(functools.partial(parse, pending.pop(0))))
+        ready, _, _ = select.select(running, [], [])
+        for worker in ready:
+            running.remove(worker)
+            # An error leaves its arch uncached: the caller parses it and reports the error.
+            with contextlib.suppress(Exception):
+                worker.result()
 
 
 def _escape(value: str) -> str:
