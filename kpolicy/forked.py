@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Generic, Optional, TypeVar
 from kpolicy.errors import KpolicyError
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _LENGTH = 8  # bytes of the length before each pickled frame
 
@@ -122,6 +123,19 @@ class Forked(Generic[T]):
 def start_forked(fn: Callable[[], T]) -> Forked[T]:
     """Start FN in a forked child of this process."""
     return Forked(fn)
+
+
+def map_in_parts(fn: Callable[[T], R], parts: Sequence[T]) -> list[R]:
+    """FN of each of PARTS, in order: the first computed in this process, each other one in a
+    forked child at the same time."""
+    others = [start_forked(functools.partial(fn, part)) for part in parts[1:]]
+    try:
+        mine = fn(parts[0])
+    except BaseException:
+        for worker in others:
+            worker.cancel()
+        raise
+    return [mine, *(worker.result() for worker in others)]
 
 
 # A block's answer: the bytes-like pieces to write, and the error that cut it short, if any.

@@ -84,7 +84,7 @@ def build_context(
     models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress)
     if progress:
         progress("reading boot parameters")
-    catalog = build_catalog(tree, cache)
+    catalog = build_catalog(tree, cache, jobs)
     with long_lived():  # discovery decodes every arch's cached symbols: ~1M objects
         families = tuple(discover_families(models, catalog, decl, tree=tree))
     return LintContext(tree=tree, models=models, catalog=catalog, families=families,

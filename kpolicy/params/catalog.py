@@ -26,15 +26,16 @@ class ParamInfo:
     registrations: tuple[Registration, ...]
 
 
-def build_catalog(tree: KernelTree, cache: Optional[Cache] = None) -> Catalog:
+def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> Catalog:
     """The catalog of TREE: kernel-parameters.txt entries, C registrations, static keys, names
-    read straight from the command line, and the Kconfig symbols defined anywhere in the tree."""
+    read straight from the command line, and the Kconfig symbols defined anywhere in the tree.
+    JOBS: processes that scan the C files when the cache lacks them."""
     from kpolicy.families.discover import defined_symbols
     from kpolicy.params.docs import load_docs
     from kpolicy.params.registrations import scan_all
 
     docs = load_docs(tree, cache)
-    regs, keys, reads = scan_all(tree, cache)
+    regs, keys, reads = scan_all(tree, cache, jobs)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
                    kconfig_symbols=defined_symbols(tree), command_line_reads=reads)
 

@@ -11,7 +11,12 @@ import json
 import sys
 from typing import Any, Optional
 
-from kpolicy.cli import add_cache_arguments, add_tree_argument, cache_from_args
+from kpolicy.cli import (
+    add_cache_arguments,
+    add_jobs_argument,
+    add_tree_argument,
+    cache_from_args,
+)
 from kpolicy.errors import KpolicyError
 from kpolicy.params.catalog import ParamInfo, build_catalog, canonical_param, catalog_lookup
 from kpolicy.params.model import Registration
@@ -29,6 +34,7 @@ def configure_params(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="print the documentation/code/Kconfig cross-check issues instead; "
                         "exit 1 if there are any")
+    add_jobs_argument(parser, "scan the C files when the cache lacks them")
     add_cache_arguments(parser)
 
 
@@ -95,7 +101,7 @@ def _text(info: ParamInfo) -> str:
 def run_params(args: argparse.Namespace) -> int:
     """List the catalog (or, with --check, its cross-check issues) for the requested names."""
     tree = open_tree(args.tree)
-    catalog = build_catalog(tree, cache_from_args(args))
+    catalog = build_catalog(tree, cache_from_args(args), args.jobs)
     lookup = dict(catalog_lookup(catalog))
     chosen = _selected(lookup, list(args.names))
     if args.check:

@@ -29,6 +29,7 @@ from typing import Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
+from kpolicy.forked import map_in_parts
 from kpolicy.kconfig.model import Location
 from kpolicy.params import ctokens
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
@@ -161,16 +162,16 @@ def _stat_key(root: Path, rel: str) -> tuple[str, int, int]:
 _Scan = tuple[tuple[Registration, ...], tuple[StaticKey, ...], frozenset[str]]
 
 
-def _cached_scan(tree: KernelTree, cache: Optional[Cache]) -> _Scan:
+def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Scan:
     c_files, makefiles, headers = _walk(tree.root)
     if cache is None:
-        return _scan(tree.root, c_files, makefiles)
+        return _scan(tree.root, c_files, makefiles, jobs)
     key_parts: list[tuple[str, int, int]] = [(f.rel, f.size, f.mtime_ns) for f in c_files]
     for d, names in sorted(makefiles.items()):
         key_parts.extend(_stat_key(tree.root, posixpath.join(d, n) if d else n) for n in names)
     key = content_key(_SOURCE_DIGEST, tree.version, tuple(key_parts), tuple(headers))
     return cache.get_or_build(
-        "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles), tuple
+        "params-registrations", key, lambda: _scan(tree.root, c_files, makefiles, jobs), tuple
     )
 
 
@@ -182,9 +183,9 @@ def scan_registrations(
     return regs, keys
 
 
-def scan_all(tree: KernelTree, cache: Optional[Cache] = None) -> _Scan:
-    """scan_registrations plus command_line_reads, from one scan."""
-    return _cached_scan(tree, cache)
+def scan_all(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> _Scan:
+    """scan_registrations plus command_line_reads, from one scan (by JOBS processes)."""
+    return _cached_scan(tree, cache, jobs)
 
 
 def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
@@ -208,23 +209,66 @@ def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
 
 
 def _scan(
-    root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]]
+    root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]], jobs: int = 1
 ) -> _Scan:
+    """The registrations, static keys and raw command-line reads of C_FILES. With JOBS > 1,
+    forked workers share the files, each reading every JOBS-th one (the result is the same)."""
     kbuild = _read_kbuild(root, makefiles)
-    candidates: list[tuple[_SourceFile, bytes]] = []
-    included_by: dict[str, str] = {}  # a .c file #included by another .c file -> includer
+    jobs = max(1, min(jobs, len(c_files)))
+    sifted = map_in_parts(_sift, [list(enumerate(c_files))[i::jobs] for i in range(jobs)])
+    # A .c file #included by other .c files builds as its first includer, in walk order.
+    first_includer: dict[str, tuple[int, str]] = {}
     reads: set[str] = set()
-    for f in c_files:
+    candidates: list[tuple[int, _SourceFile]] = []
+    for part_includes, part_reads, part_candidates in sifted:
+        for target, (index, rel) in part_includes.items():
+            if target not in first_includer or index < first_includer[target][0]:
+                first_includer[target] = (index, rel)
+        reads |= part_reads
+        candidates += part_candidates
+    included_by = {target: rel for target, (_index, rel) in first_includer.items()}
+    candidates.sort(key=lambda c: c[0])
+    files = [f for _index, f in candidates]
+
+    def scan_part(part: list[_SourceFile]) -> tuple[list[Registration], list[StaticKey]]:
+        return _scan_candidates(root, kbuild, included_by, part)
+
+    regs: list[Registration] = []
+    keys: list[StaticKey] = []
+    for part_regs, part_keys in map_in_parts(scan_part, [files[i::jobs] for i in range(jobs)]):
+        regs += part_regs
+        keys += part_keys
+    regs.sort(key=lambda r: (r.location.file, r.location.line, r.kind, r.name))
+    keys.sort(key=lambda k: (k.location.file, k.location.line, k.name))
+    return tuple(regs), tuple(keys), frozenset(reads)
+
+
+def _sift(files: list[tuple[int, _SourceFile]]) -> tuple[
+    dict[str, tuple[int, str]], set[str], list[tuple[int, _SourceFile]]
+]:
+    """Of FILES (each with its index in walk order): which .c files each #includes (target ->
+    the first includer's index and path), the raw command-line reads, and the files that may
+    register something."""
+    includes: dict[str, tuple[int, str]] = {}
+    reads: set[str] = set()
+    candidates: list[tuple[int, _SourceFile]] = []
+    for index, f in files:
         data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
         if b'.c"' in data:
             base = posixpath.dirname(f.rel)
             for m in _C_INCLUDE.finditer(data):
                 target = posixpath.normpath(posixpath.join(base, m.group(1).decode("latin-1")))
-                included_by.setdefault(target, f.rel)
+                includes.setdefault(target, (index, f.rel))
         if any(k in data for k in _KEYWORDS):
-            candidates.append((f, data))
+            candidates.append((index, f))
         if b"cmdline_find_option" in data or b"aliases[]" in data:
             reads.update(_raw_reads(data))
+    return includes, reads, candidates
+
+
+def _scan_candidates(root: Path, kbuild: KbuildMap, included_by: dict[str, str],
+                     files: list[_SourceFile]) -> tuple[list[Registration], list[StaticKey]]:
+    """The registrations and static keys of FILES, in no particular order."""
 
     def build_info(rel: str) -> BuildInfo:
         seen: set[str] = set()
@@ -242,12 +286,11 @@ def _scan(
     regs: list[Registration] = []
     keys: list[StaticKey] = []
     header_wrappers: dict[str, dict[str, list[_Wrapper]]] = {}
-    for f, data in candidates:
+    for f in files:
+        data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
         scanner = _FileScanner(root, build_info(f.rel), regs, keys, header_wrappers)
         scanner.scan_file(f.rel, data, depth=0)
-    regs.sort(key=lambda r: (r.location.file, r.location.line, r.kind, r.name))
-    keys.sort(key=lambda k: (k.location.file, k.location.line, k.name))
-    return tuple(regs), tuple(keys), frozenset(reads)
+    return regs, keys
 
 
 _BRACES = re.compile(rb"[{}]")

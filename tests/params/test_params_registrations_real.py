@@ -87,3 +87,11 @@ def test_the_kstack_static_key(version: str) -> None:
     keys = [k for k in _scan(version)[1] if k.name == "randomize_kstack_offset"]
     assert [(k.symbol, k.initial, k.location.file) for k in keys] == [
         ("RANDOMIZE_KSTACK_OFFSET_DEFAULT", "config", "init/main.c")]
+
+
+def test_workers_scan_the_real_tree_as_one_process_does() -> None:
+    from kpolicy.params.registrations import scan_all
+
+    tree = open_tree(real_tree("7.2"))
+    regs, keys, _reads = scan_all(tree, None, jobs=2)  # no cache: the workers really scan
+    assert (regs, keys) == _scan("7.2")

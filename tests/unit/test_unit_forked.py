@@ -118,3 +118,19 @@ def test_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the worker outlived its killed parent")
+
+
+def test_map_in_parts_keeps_order_and_raises_a_part_s_error() -> None:
+    from kpolicy.forked import map_in_parts
+
+    results = map_in_parts(lambda part: (os.getpid(), sum(part)), [[1, 2], [3], [4, 5, 6]])
+    assert [total for _pid, total in results] == [3, 3, 15]
+    assert results[0][0] == os.getpid() and len({pid for pid, _ in results}) == 3
+
+    def fail_on_three(part: list[int]) -> int:
+        if 3 in part:
+            raise KpolicyError("three", line=3)
+        return sum(part)
+
+    with pytest.raises(KpolicyError, match="three"):
+        map_in_parts(fail_on_three, [[1, 2], [3], [4]])
