@@ -23,7 +23,7 @@ def configure_families(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", action="append", default=[], metavar="ARCH",
                         help="ARCH to evaluate Kconfig for (repeatable; default x86_64)")
     parser.add_argument("--all-arches", action="store_true", help="evaluate every arch of the tree")
-    add_jobs_argument(parser, "parse the Kconfig of arches missing from the cache")
+    add_jobs_argument(parser, "work out what the cache lacks (Kconfig of each arch, C scan)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--family", metavar="NAME",
                         help="show only families whose name or members contain NAME")

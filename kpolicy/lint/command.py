@@ -37,7 +37,7 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", action="append", default=[], metavar="ARCH",
                         help="ARCH to evaluate (repeatable; default x86_64)")
     parser.add_argument("--all-arches", action="store_true", help="evaluate every arch of the tree")
-    add_jobs_argument(parser, "parse the Kconfig of arches missing from the cache")
+    add_jobs_argument(parser, "work out what the cache lacks (Kconfig of each arch, C scan)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--fail-on", choices=SEVERITIES,
                         help="lowest severity that makes the exit status 1 (default warning)")
