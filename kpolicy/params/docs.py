@@ -82,7 +82,8 @@ _NO_EFFECT = re.compile(
 _REQUIRES = re.compile(
     r"\b(?:only\s+(?:on|if|when|with|for|available|effective|valid|works|applies)|requires?|"
     r"must\s+be\s+(?:enabled|set|built)|depends\s+on|needs?|available\s+(?:if|when|with)|"
-    r"(?:effect|valid|effective)\s+(?:if|when|with))\b",
+    r"(?:effect|valid|effective)\s+(?:if|when|with)|"
+    r"kernels?\s+(?:where|with|built\s+with))\b",
     re.IGNORECASE,
 )
 

@@ -76,3 +76,11 @@ def test_hand_checked_findings_are_still_produced_and_precise() -> None:
         judged.append(e["verdict"] == "true")
     assert sum(judged) >= 27  # 30 entries, at most 3 false positives: precision >= 90%
     assert sum(judged) / len(judged) >= 0.9
+
+
+def test_a_doc_condition_on_a_renamed_symbol_is_found() -> None:
+    # Debian's syscall.x32 doc still says "where CONFIG_X86_X32 is enabled"; Kconfig has only
+    # X86_X32_ABI and X86_X32_DISABLED (a longer name is not the symbol the doc names).
+    found = [f for f in real_lint("7.2").findings if f.rule == "param-doc-conditions"]
+    assert [(f.param, f.symbol) for f in found] == [("syscall.x32", "X86_X32")]
+    assert found[0].file == "Documentation/admin-guide/kernel-parameters.txt"

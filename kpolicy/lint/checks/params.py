@@ -27,9 +27,17 @@ def catalog_issue(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
                           symbol=issue.symbol)
 
 
-def _defined(name: str, defined: frozenset[str]) -> bool:
-    """NAME is a Kconfig symbol, or the common prefix of a choice's members (CONFIG_PROC_MEM_*)."""
-    return name in defined or any(d.startswith(name + "_") for d in defined)
+def _defined(name: str, ctx: LintContext) -> bool:
+    """NAME is a Kconfig symbol, the X_MODULE macro autoconf.h defines for a tristate X built as
+    a module, or names several members of one choice by their common prefix ("the
+    CONFIG_PROC_MEM_* choice"). A symbol with a longer name is not enough: CONFIG_X86_X32 is not
+    CONFIG_X86_X32_ABI."""
+    defined = ctx.catalog.kconfig_symbols
+    if name in defined or (name.endswith("_MODULE") and name[: -len("_MODULE")] in defined):
+        return True
+    prefix = name + "_"
+    return any(sum(1 for m in choice.members if m.startswith(prefix)) >= 2
+               for choice in ctx.merged_choices.values())
 
 
 def param_namespace(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
@@ -58,10 +66,9 @@ def param_namespace(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """param-doc-default: a doc names a default symbol that does not exist, or not the family's
     real boot default."""
-    defined = ctx.catalog.kconfig_symbols
     for doc in ctx.catalog.docs:
         for sym in doc.default_symbols:
-            if not _defined(sym, defined):
+            if not _defined(sym, ctx):
                 yield finding(rule, f"{doc.name}= says its default is CONFIG_{sym}, which no "
                               "Kconfig file defines", doc.location, param=doc.name, symbol=sym)
     for fam in pattern_families(ctx):
@@ -79,7 +86,6 @@ def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     """param-doc-conditions: a condition the doc states contradicts Kconfig or the build."""
     syms = ctx.merged_symbols
-    defined = ctx.catalog.kconfig_symbols
     selected = ctx.arch_selections
     regs: dict[str, list[str]] = {}
     for reg in ctx.catalog.registrations:
@@ -88,7 +94,7 @@ def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     for doc in ctx.catalog.docs:
         for cond in doc.conditions:
             sym = cond.symbol
-            if not _defined(sym, defined):
+            if not _defined(sym, ctx):
                 yield finding(rule, f"{doc.name}= states a condition on CONFIG_{sym}, which no "
                               "Kconfig file defines", doc.location, param=doc.name, symbol=sym)
                 continue
