@@ -19,6 +19,8 @@ GENERIC_COMMAND_LINE_SIZE = 512
 
 # Arches whose command line comes from the device tree's /chosen/bootargs and whose CONFIG_CMDLINE
 # is merged by drivers/of/fdt.c (arm64 has only CMDLINE_FORCE there; powerpc's prom_init.c agrees).
+# loongarch's bootcmdline_init() merges the same way on UEFI machines; on device-tree machines it
+# also appends the line the firmware passed in registers when the tree's lacks it (not modelled).
 DEVICE_TREE_ARCHES = frozenset({"arm", "arm64", "riscv", "powerpc", "microblaze", "nios2",
                                 "openrisc", "xtensa", "csky", "loongarch"})
 
