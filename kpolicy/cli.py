@@ -56,9 +56,16 @@ def _jobs(value: str) -> int:
     return int(value)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (all of them where the OS cannot tell)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux; macOS has no affinity masks
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def add_jobs_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """--jobs/-j N: how many processes do WHAT (default: the CPUs kpolicy may use)."""
-    parser.add_argument("--jobs", "-j", type=_jobs, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--jobs", "-j", type=_jobs, default=usable_cpus(),
                         metavar="N", help=f"processes that {what} (default: the CPUs "
                         "kpolicy may use)")
 
