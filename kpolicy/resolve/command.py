@@ -296,9 +296,10 @@ def _run_batch(
     lines = [(n, line) for n, line in enumerate(read_text(path, what="command lines file")
                                                 .splitlines(), 1) if line.strip()]
     blocks = [lines[at:at + BATCH_BLOCK] for at in range(0, len(lines), BATCH_BLOCK)]
-    # Answering a line makes no reference cycles (see test_batch_makes_no_reference_cycles), so
-    # the cyclic GC would only rescan the answer caches that grow with the batch, ~10% of it.
-    gc.disable()
+    # BatchResolver makes no reference cycles (see test_batch_makes_no_reference_cycles), so the
+    # cyclic GC would only rescan the answer caches that grow with the batch, ~10% of it.
+    if batch is not None:
+        gc.disable()
     try:
         error = write_in_order(blocks, answer_block, out, jobs)
     finally:
