@@ -8,7 +8,6 @@ raises comes back pickled through a pipe from a process this one created, never 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import pickle
@@ -81,6 +80,8 @@ _PR_SET_PDEATHSIG = 1
 def _end_with(parent: int) -> None:
     """Have this child killed when PARENT ends (killed by a signal, say), so that no worker goes
     on parsing or answering for nobody. Linux only; elsewhere a worker finishes its work."""
+    import ctypes  # here, in the child: `kpolicy resolve` never forks and must start fast
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the request took effect

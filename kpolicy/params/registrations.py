@@ -215,7 +215,8 @@ def _scan(
     forked workers share the files, each reading every JOBS-th one (the result is the same)."""
     kbuild = _read_kbuild(root, makefiles)
     jobs = max(1, min(jobs, len(c_files)))
-    sifted = map_in_parts(_sift, [list(enumerate(c_files))[i::jobs] for i in range(jobs)])
+    numbered = list(enumerate(c_files))
+    sifted = map_in_parts(_sift, [numbered[i::jobs] for i in range(jobs)])
     # A .c file #included by other .c files builds as its first includer, in walk order.
     first_includer: dict[str, tuple[int, str]] = {}
     reads: set[str] = set()

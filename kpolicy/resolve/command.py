@@ -12,7 +12,6 @@ from typing import Any, Optional
 
 from kpolicy.cli import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
-from kpolicy.forked import write_in_order
 from kpolicy.longlived import long_lived
 from kpolicy.resolve.api import (
     BatchResolver,
@@ -298,6 +297,8 @@ def _run_batch(
     blocks = [lines[at:at + BATCH_BLOCK] for at in range(0, len(lines), BATCH_BLOCK)]
     # BatchResolver makes no reference cycles (see test_batch_makes_no_reference_cycles), so the
     # cyclic GC would only rescan the answer caches that grow with the batch, ~10% of it.
+    from kpolicy.forked import write_in_order  # only batches fork: not on resolve's start-up
+
     if batch is not None:
         gc.disable()
     try:
