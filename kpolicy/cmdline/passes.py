@@ -16,17 +16,18 @@ from typing import Any, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 from kpolicy.cmdline.builtin import merge_builtin
-from kpolicy.cmdline.semantics import (
-    Declaration,
-    HandlerSemantics,
-    check_declarations,
-    infer_semantics,
-    load_declarations,
-)
 from kpolicy.cmdline.tokens import Token, to_bytes_str, to_display, tokenize
 from kpolicy.errors import KpolicyError
-from kpolicy.kernel import command_line_size, fold_param, kstrtobool
+from kpolicy.kernel import command_line_size, fold_param
 from kpolicy.params.model import Catalog, Registration
+from kpolicy.params.semantics import (
+    Declaration,
+    HandlerSemantics,
+    infer_semantics,
+    load_param_rules,
+    merge_state,
+    stale_declarations,
+)
 
 # fs/proc/proc_sysctl.c sysctl_aliases[] (unchanged from 6.1 to 7.2)
 SYSCTL_ALIASES: dict[str, str] = {
@@ -230,9 +231,10 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
     DECLARATIONS default to rules/params/ (handler semantics scanning cannot infer).
     """
     if declarations is None:
-        declarations = load_declarations()
+        declarations = load_param_rules().declarations
     cfg = _normalize_config(config)
-    declared = {(d.kind, d.name): d.semantics for d in declarations}
+    declared: dict[tuple[str, str], HandlerSemantics] = {
+        (d.kind, d.name): d.semantics for d in declarations}
     early: dict[str, list[Handler]] = {}
     params: dict[str, Handler] = {}
     setups: dict[str, list[tuple[str, Handler]]] = {}
@@ -270,7 +272,7 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         not_built=not_built,
         boot_config=cfg.get("BOOT_CONFIG") == "y",
         boot_config_force=cfg.get("BOOT_CONFIG_FORCE") == "y",
-        declaration_problems=check_declarations(declarations, catalog.registrations),
+        declaration_problems=stale_declarations(declarations, catalog.registrations, srcarch),
     )
 
 
@@ -395,15 +397,15 @@ class _Run:
         if not sem.takes("1" if val is None and sem.noarg else val, self.kp.version):
             return self.refuse_param(tok, reg, val or "", f"{kind} {reg.name} refuses the value",
                                      source)
-        if sem.merge == "enable-only":
-            new = kstrtobool(val if val is not None else "1", self.kp.version)
+        if sem.merge == "enable-only":  # the one merge whose refusal the kernel reports
+            new = sem.state_of(val, self.kp.version) is True
             old = self.enable_only.get(reg.name)
             if old is None:
                 old = self.kp.config.get(sem.initial or "", "n") == "y"
-            if old and not new:
+            if merge_state(sem.merge, int, old, new) is None:
                 return self.refuse_param(tok, reg, val or "",
                                          f"{reg.name} is enable-only and already on", source)
-            self.enable_only[reg.name] = bool(new)
+            self.enable_only[reg.name] = new
         self.event(tok, "main", "accepted", reg, h.where, source)
         return None
 

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kpolicy.cache import Cache, content_key
+from kpolicy.cmdline.passes import KernelParams
 from kpolicy.kernel import fold_param
+from kpolicy.params.semantics import (
+    Declaration,
+    FeatureSpec,
+    ParamRules,
+    load_param_rules,
+    stale_declarations,
+)
 from kpolicy.resolve.bundle import LazyRegistrations, ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import (
     FeatureState,
@@ -21,14 +29,7 @@ from kpolicy.resolve.engine import (
     resolve_features,
     state_word,
 )
-from kpolicy.resolve.features import (
-    NO_MACHINE,
-    FeatureSpec,
-    Machine,
-    inferred_features,
-    load_features,
-    stale_declarations,
-)
+from kpolicy.resolve.features import NO_MACHINE, Machine, inferred_features
 from kpolicy.textio import decode_text, gunzip, read_bytes
 
 JSON_SCHEMA_VERSION = 1
@@ -120,28 +121,24 @@ def choose_model(
     return model, [warning] if warning else []
 
 
-def shipped_rules(cache: Optional[Cache] = None) -> tuple[tuple[FeatureSpec, ...], tuple[Any, ...]]:
-    """The shipped feature and parameter declarations (rules/), parsed once per content in CACHE."""
-    from kpolicy.cmdline.semantics import load_declarations
+def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
+    """The shipped parameter declarations (rules/params/), parsed once per content in CACHE."""
     from kpolicy.resources import data_dir
 
-    def parse() -> tuple[tuple[FeatureSpec, ...], tuple[Any, ...]]:
-        return load_features(), load_declarations()
-
     if cache is None or not cache.enabled:
-        return parse()
-    rules = data_dir("rules")
-    files = sorted([*rules.glob("features/*.toml"), *rules.glob("params/*.toml")])
+        return load_param_rules()
+    files = sorted(data_dir("rules").glob("params/*.toml"))
     key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
-    return cache.get_or_build("resolve-rules", key, parse, tuple)  # no TOML parser to import or run
+    # no TOML parser to import or run
+    return cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
 
 
 def all_features(
     model: ResolveModel, declared: Optional[tuple[FeatureSpec, ...]] = None
 ) -> tuple[FeatureSpec, ...]:
-    """The DECLARED features (default: rules/features/) plus those inferred from the model's
+    """The DECLARED features (default: rules/params/'s) plus those inferred from the model's
     discovered families."""
-    declared = load_features() if declared is None else declared
+    declared = load_param_rules().features if declared is None else declared
     regs = model.catalog.registrations
     if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
         regs = regs.named(frozenset(fold_param(p) for f in model.families for p in f.params))
@@ -154,8 +151,8 @@ def kernel_params_for(
     model: ResolveModel,
     config: ConfigInput,
     names: Optional[frozenset[str]] = None,
-    declarations: Optional[tuple[Any, ...]] = None,
-) -> Any:
+    declarations: Optional[tuple[Declaration, ...]] = None,
+) -> KernelParams:
     """kpolicy.cmdline's lookup tables for CONFIG under MODEL (reuse them across command lines).
 
     With NAMES, registrations not built in are kept only when NAMES holds their name: enough
@@ -179,7 +176,7 @@ def resolve(
     warnings: Sequence[str] = (),
     kp: Any = None,
     machine: Machine = NO_MACHINE,
-    declarations: Optional[tuple[Any, ...]] = None,
+    declarations: Optional[tuple[Declaration, ...]] = None,
     memo: Optional[dict[Any, Any]] = None,
 ) -> Resolution:
     """The features in force for CONFIG booted with CMDLINE (and BOOTCONFIG) under MODEL.
@@ -203,7 +200,7 @@ def resolve(
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
             regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
-        stale = stale_declarations(specs, regs, model.srcarch)
+        stale = stale_declarations(_handlers(specs), regs, model.srcarch)
         if memo is not None:
             memo["stale"] = stale
     notes += stale
@@ -267,7 +264,8 @@ class BatchResolver:
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
             regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
-        self.warnings = (*config.warnings, *stale_declarations(specs, regs, model.srcarch))
+        stale = stale_declarations(_handlers(specs), regs, model.srcarch)
+        self.warnings = (*config.warnings, *stale)
         head = {
             "schema_version": JSON_SCHEMA_VERSION,
             "kernel": {"version": model.version, "arch": model.arch, "model": model.origin},
@@ -323,7 +321,7 @@ class BatchResolver:
             spec = self.todo[i]
             # the events' fields resolve_feature reads (an LSM's reads every event's)
             seen = events if spec.lsm else reached[i]
-            key = (i, *((e.index, e.raw, e.name, e.value, e.stage, e.reason,
+            key = (i, *((e.index, e.raw, e.name, e.value, e.stage, e.outcome, e.reason,
                          e.registration and e.registration.name) for e in seen))
             text = self.texts.get(key)
             if text is None:
@@ -396,3 +394,8 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
         if text:
             lines += ["", "command line:", text]
     return "\n".join(lines) + "\n"
+
+
+def _handlers(specs: Sequence[FeatureSpec]) -> tuple[Declaration, ...]:
+    """The parameter declarations of SPECS (what resolve checks against the model's tree)."""
+    return tuple(d for s in specs for d in s.handlers)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kpolicy.cache import Cache
+from kpolicy.params.semantics import FeatureSpec
 from kpolicy.resolve.bundle import ResolveModel, compact_model
-from kpolicy.resolve.features import FeatureSpec
 
 
 def feature_roots(specs: tuple[FeatureSpec, ...]) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from kpolicy.cli import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
 from kpolicy.longlived import long_lived
+from kpolicy.params.semantics import Declaration, FeatureSpec
 from kpolicy.resolve.api import (
     BatchResolver,
     ConfigInput,
@@ -30,7 +31,7 @@ from kpolicy.resolve.api import (
     shipped_rules,
 )
 from kpolicy.resolve.bundle import ResolveModel
-from kpolicy.resolve.features import FeatureSpec, Machine
+from kpolicy.resolve.features import Machine
 from kpolicy.textio import read_text
 
 DEFAULT_ARCH = "x86_64"
@@ -114,14 +115,14 @@ def _model_and_config(
     if args.tree is not None:
         from kpolicy.kconfig.load import load_model
         from kpolicy.kconfig.toolchain import toolchain_from_config
+        from kpolicy.params.semantics import load_param_rules
         from kpolicy.resolve.build import build_resolve_model
-        from kpolicy.resolve.features import load_features
         from kpolicy.tree import open_tree
 
         cache = cache_from_args(args)
         # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
         # the config's own values are evaluated with the config as its toolchain profile.
-        model = build_resolve_model(args.tree, args.arch, load_features(), cache)
+        model = build_resolve_model(args.tree, args.arch, load_param_rules().features, cache)
         model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
         if config_path is None:
             return model, defaults_config(model), []
@@ -188,8 +189,9 @@ def run_resolve(args: argparse.Namespace) -> int:
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     model, config, warnings = _model_and_config(args, config_path)
     notes += warnings
-    features, declarations = shipped_rules(cache_from_args(args))
-    specs = all_features(model, features)
+    rules = shipped_rules(cache_from_args(args))
+    specs = all_features(model, rules.features)
+    declarations = rules.declarations
     if args.cmdlines is not None:
         return _run_batch(
             args.cmdlines, model, config, bootconfig, notes, machine, specs, declarations,
@@ -237,7 +239,7 @@ def _run_batch(
     notes: list[str],
     machine: Machine,
     specs: tuple[FeatureSpec, ...],
-    declarations: tuple[Any, ...],
+    declarations: tuple[Declaration, ...],
     jobs: int,
 ) -> int:
     with long_lived():  # the model and the tables every line reads (10% of a batch's time)
@@ -418,11 +420,12 @@ def run_model(args: argparse.Namespace) -> int:
     from kpolicy.resolve.bundle import bundled_models, model_to_bytes, read_model
 
     if args.model_command == "build":
+        from kpolicy.params.semantics import load_param_rules
         from kpolicy.resolve.build import build_resolve_model
-        from kpolicy.resolve.features import load_features
         from kpolicy.textio import atomic_write_bytes
 
-        model = build_resolve_model(args.tree, args.arch, load_features(), cache_from_args(args))
+        specs = load_param_rules().features
+        model = build_resolve_model(args.tree, args.arch, specs, cache_from_args(args))
         data = model_to_bytes(model)
         atomic_write_bytes(args.output, data)
         print(

@@ -12,17 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kpolicy.cmdline.passes import Event
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
-from kpolicy.kernel import fold_param, kstrtobool
+from kpolicy.kernel import fold_param
+from kpolicy.params.semantics import FeatureSpec, MachineDependency, State
 from kpolicy.resolve.bundle import ResolveModel
-from kpolicy.resolve.features import (
-    NO_MACHINE,
-    FeatureSpec,
-    Machine,
-    MachineDependency,
-    State,
-)
+from kpolicy.resolve.features import NO_MACHINE, Machine
 
 # Event stages in which a registered handler actually ran.
 HANDLER_STAGES = ("early", "main", "setup")
@@ -84,10 +80,10 @@ class FeatureState:
 
 
 def state_word(state: State) -> str:
-    """STATE as text: on/off for booleans, the kernel's word otherwise."""
+    """STATE as text: on/off for booleans, the kernel's word or number otherwise."""
     if isinstance(state, bool):
         return "on" if state else "off"
-    return state
+    return str(state)
 
 
 # --- Kconfig side -----------------------------------------------------------------------------
@@ -184,37 +180,27 @@ def boot_default(
 
 # --- command-line side ------------------------------------------------------------------------
 
-
-def _parse(
-    spec: FeatureSpec, param: str, value: Optional[str], version: tuple[int, int, int]
-) -> Optional[State]:
-    """The state one token asks for, or None when the handler refuses its value."""
-    if spec.parser == "flag":
-        return dict(spec.flags)[param]
-    if spec.parser == "param_bool" and value is None:
-        # with KERNEL_PARAM_OPS_FL_NOARG a bare bool means true; custom ops without it: -EINVAL
-        return True if spec.noarg else None
-    if spec.parser in ("kstrtobool", "param_bool"):
-        return kstrtobool(value, version)
-    return value if value in spec.accepts else None
-
-
-_INVALID_REASON = {
-    "malformed": "the early handler returns an error: Malformed early option",
-    "ignored": "the handler warns and keeps the previous value",
-    "init": "the handler returns 0, so the token goes on to init",
-    "invalid": "parse_args reports it as invalid for the parameter",
+# why a merge refuses a value the handler took
+_REFUSED = {
+    "raise-only": "it can only raise the level, already {state}",
+    "enable-only": "once enabled it cannot be disabled (-EROFS)",
 }
 
 
-def _event_param(event: Any, spec_keys: Mapping[str, str]) -> Optional[str]:
+def _event_param(event: Event, spec_keys: Mapping[str, str]) -> Optional[str]:
     """The feature parameter EVENT reached (by its registration, else by name), if any."""
-    reg = getattr(event, "registration", None)
-    for name in ((reg.name,) if reg is not None else ()) + (getattr(event, "name", "") or "",):
+    reg = event.registration
+    for name in ((reg.name,) if reg is not None else ()) + (event.name,):
         hit = spec_keys.get(fold_param(name))
         if hit is not None:
             return hit
     return None
+
+
+def _token_source(ev: Event, state: Optional[State], reason: str, outcome: str) -> Source:
+    """The step command-line word EV makes (STATE None: it changed nothing)."""
+    return Source("cmdline", state, reason, position=ev.index, token=ev.raw, value=ev.value,
+                  outcome=outcome)
 
 
 # what the config alone decides for a feature: built, the Kconfig default's state, the config's
@@ -260,7 +246,7 @@ def resolve_feature(
     spec: FeatureSpec,
     model: ResolveModel,
     values: Mapping[str, str],
-    events: Sequence[Any],
+    events: Sequence[Event],
     lines: Mapping[str, int],
     machine: Machine = NO_MACHINE,
     side: Optional[ConfigSide] = None,
@@ -275,63 +261,39 @@ def resolve_feature(
     sources = list(config_sources)
     keys = {fold_param(p): p for p in spec.params}
     raise_only = spec.merge == "raise-only"
-    state: State = spec.domain[0] if raise_only else default
+    state: State = spec.domain[0] if raise_only and spec.domain else default
+    priority: Optional[int] = None  # the priority of the parameter that set STATE
     for ev in events:
         param = _event_param(ev, keys)
         if param is None:
             continue
-        common = {
-            "position": getattr(ev, "index", None),
-            "token": getattr(ev, "raw", None),
-            "value": getattr(ev, "value", None),
-        }
-        stage = getattr(ev, "stage", "")
-        if not built or stage not in HANDLER_STAGES:
-            why = getattr(ev, "reason", "") or f"never reaches the {param} handler"
+        if not built or ev.stage not in HANDLER_STAGES:
             # the stage says where the token went instead (init, dropped, after "--")
-            sources.append(Source("cmdline", None, why, outcome=stage or "unknown", **common))
+            why = ev.reason or f"never reaches the {param} handler"
+            sources.append(_token_source(ev, None, why, ev.stage))
             continue
-        wanted = _parse(spec, param, getattr(ev, "value", None), model.version_tuple)
+        if ev.outcome != "accepted":  # the command-line engine decided the handler refuses it
+            sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
+                                         ev.outcome))
+            continue
+        handler = spec.handler(param)
+        wanted = handler.semantics.state_of(ev.value, model.version_tuple)
         if wanted is None:
-            sources.append(
-                Source(
-                    "cmdline",
-                    None,
-                    f"{param}: value refused: {_INVALID_REASON[spec.on_invalid]}",
-                    outcome=spec.on_invalid,
-                    **common,
-                )
-            )
+            why = f"{param}: the handler takes {ev.value!r} but sets no state kpolicy knows"
+            sources.append(_token_source(ev, None, why, "ignored"))
             continue
-        if raise_only and spec.rank(wanted) <= spec.rank(state):
-            sources.append(
-                Source(
-                    "cmdline",
-                    None,
-                    f"{param}={state_word(wanted)} refused: it can only "
-                    f"raise the level, already {state_word(state)}",
-                    outcome="refused",
-                    **common,
-                )
-            )
+        if priority is not None and handler.priority < priority:
+            why = f"{param}={state_word(wanted)} refused: a parameter of higher priority set it"
+            sources.append(_token_source(ev, None, why, "refused"))
             continue
-        if spec.merge == "enable-only" and state is True and wanted is False:
-            sources.append(
-                Source(
-                    "cmdline",
-                    None,
-                    f"{param}: once enabled it cannot be disabled (-EROFS)",
-                    outcome="refused",
-                    **common,
-                )
-            )
+        merged = spec.merged(state, wanted)
+        if merged is None:
+            why = _REFUSED[spec.merge].format(state=state_word(state))
+            sources.append(_token_source(ev, None, f"{param}={state_word(wanted)} refused: {why}",
+                                         "refused"))
             continue
-        state = wanted if not (spec.merge == "enable-only" and wanted is False) else state
-        sources.append(
-            Source(
-                "cmdline", state, f"{param} sets {state_word(state)}", outcome="accepted", **common
-            )
-        )
+        state, priority = merged, handler.priority
+        sources.append(_token_source(ev, state, f"{param} sets {state_word(state)}", "accepted"))
     if raise_only and spec.rank(default) > spec.rank(state):
         sources.append(
             Source(
@@ -391,15 +353,15 @@ def _machine_applies(
 
 
 def _lsm_started(
-    spec: FeatureSpec, values: Mapping[str, str], events: Sequence[Any]
+    spec: FeatureSpec, values: Mapping[str, str], events: Sequence[Event]
 ) -> tuple[bool, str]:
     """Whether SPEC's LSM starts: early LSMs always; others when named by lsm= or CONFIG_LSM."""
     if spec.lsm_early and values.get(spec.lsm_early) == "y":
         return True, f"the {spec.lsm} LSM is an early LSM ({spec.lsm_early}=y): always started"
     lsm_list, origin = values.get("LSM", ""), "CONFIG_LSM"
     for ev in events:
-        if getattr(ev, "name", None) == "lsm" and getattr(ev, "stage", "") in HANDLER_STAGES:
-            lsm_list, origin = getattr(ev, "value", "") or "", "lsm= on the command line"
+        if ev.name == "lsm" and ev.stage in HANDLER_STAGES:
+            lsm_list, origin = ev.value or "", "lsm= on the command line"
     started = spec.lsm in [n.strip() for n in lsm_list.split(",")]
     return started, f"the {spec.lsm} LSM is {'' if started else 'not '}listed in {origin}"
 
@@ -437,7 +399,7 @@ def resolve_features(
     specs: Sequence[FeatureSpec],
     model: ResolveModel,
     values: Mapping[str, str],
-    events: Sequence[Any],
+    events: Sequence[Event],
     lines: Optional[Mapping[str, int]] = None,
     machine: Machine = NO_MACHINE,
     memo: Optional[dict[int, FeatureState]] = None,
@@ -457,11 +419,10 @@ def resolve_features(
     # the parameter keys the events can reach (_event_param's two names), and whether lsm= did
     reached = set()
     for ev in events:
-        reg = getattr(ev, "registration", None)
-        if reg is not None:
-            reached.add(fold_param(reg.name))
-        reached.add(fold_param(getattr(ev, "name", "") or ""))
-    lsm = any(getattr(ev, "name", None) == "lsm" for ev in events)
+        if ev.registration is not None:
+            reached.add(fold_param(ev.registration.name))
+        reached.add(fold_param(ev.name))
+    lsm = any(ev.name == "lsm" for ev in events)
     out = []
     for s in todo:
         if (s.lsm and lsm) or not _fold_params(s.params).isdisjoint(reached):

@@ -16,9 +16,10 @@ import pytest
 from conftest import in_ci, real_configs, real_tree
 
 from kpolicy.cache import Cache
+from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import ConfigInput, Resolution, read_config, resolve
 from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
-from kpolicy.resolve.features import FeatureSpec, Machine, load_features
+from kpolicy.resolve.features import Machine
 
 OBSERVED = Path(__file__).resolve().parent / "observed.json"
 DOC: dict[str, Any] = json.loads(OBSERVED.read_text(encoding="utf-8")) if OBSERVED.is_file() else {}
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture(scope="session")
 def specs() -> tuple[FeatureSpec, ...]:
-    return load_features()
+    return load_param_rules().features
 
 
 @pytest.fixture(scope="session")

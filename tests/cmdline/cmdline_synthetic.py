@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Optional
 
 from kpolicy.cmdline import KernelParams, kernel_params
-from kpolicy.cmdline.semantics import Declaration, HandlerSemantics
 from kpolicy.kconfig.model import Location
 from kpolicy.params.model import Catalog, Registration
+from kpolicy.params.semantics import Declaration, HandlerSemantics
 
 
 def reg(kind: str, name: str, *, parser: Optional[str] = None, param_type: Optional[str] = None,

@@ -7,10 +7,10 @@ from conftest import real_configs, real_tree
 
 from kpolicy.cache import Cache
 from kpolicy.cmdline import kernel_params, process_cmdline
-from kpolicy.cmdline.semantics import check_declarations, load_declarations
 from kpolicy.kconfig.dotconfig import read_dotconfig
 from kpolicy.params.catalog import build_catalog
 from kpolicy.params.model import Catalog
+from kpolicy.params.semantics import load_param_rules, stale_declarations
 from kpolicy.tree import open_tree
 
 pytestmark = pytest.mark.real
@@ -22,7 +22,7 @@ def catalog72() -> Catalog:
 
 
 def test_every_declaration_names_a_registration_of_7_2(catalog72: Catalog) -> None:
-    assert check_declarations(load_declarations(), catalog72.registrations) == ()
+    assert stale_declarations(load_param_rules().declarations, catalog72.registrations, "x86") == ()
 
 
 def test_debian_amd64_7_2_builds_the_parameters_the_engine_relies_on(catalog72: Catalog) -> None:

@@ -34,9 +34,9 @@ LINES: list[tuple[str, Optional[str]]] = [
 def test_batch_makes_no_reference_cycles(version: str) -> None:
     model, _ = choose_model(None, bundled_models()[version])
     config = defaults_config(model)
-    features, declarations = shipped_rules()
-    specs = all_features(model, features)
-    kp = kernel_params_for(model, config, declarations=declarations)
+    rules = shipped_rules()
+    specs = all_features(model, rules.features)
+    kp = kernel_params_for(model, config, declarations=rules.declarations)
     gc.collect()
     gc.disable()
     try:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: F401 (fixtures)
 
+from kpolicy.kconfig.model import Location
+from kpolicy.params.model import Registration
+from kpolicy.params.semantics import load_param_rules
 from kpolicy.resolve.api import ConfigInput, resolve
 from kpolicy.resolve.bundle import ResolveModel
 from kpolicy.resolve.engine import FeatureState
@@ -97,7 +101,9 @@ def test_lockdown_needs_its_lsm_started(model: ResolveModel) -> None:
 def test_enable_only_refuses_a_later_zero(model: ResolveModel) -> None:
     f = features(model, "module.sig_enforce=1 module.sig_enforce=0")["module.sig_enforce"]
     assert f.effective is True
-    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "refused"]
+    # the command-line engine refuses the 0 as the kernel does: -EROFS, "invalid for parameter"
+    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "invalid"]
+    assert "enable-only and already on" in f.sources[-1].reason
     assert features(model, "", MODULE_SIG_FORCE="y")["module.sig_enforce"].effective is True
     forced = features(model, "module.sig_enforce=0", MODULE_SIG_FORCE="y")["module.sig_enforce"]
     assert forced.effective is True
@@ -108,7 +114,7 @@ def test_invalid_enum_word_keeps_the_default(model: ResolveModel) -> None:
     assert f.effective == "always"
     # the handler refuses the word (returns 0), so the token then goes on to init's envp
     assert cmdline_outcomes(f) == [
-        ("transparent_hugepage=sometimes", "init"),
+        ("transparent_hugepage=sometimes", "refused"),
         ("transparent_hugepage=sometimes", "init-env"),
     ]
     assert (
@@ -165,3 +171,110 @@ def test_unbuilt_feature_ignores_its_parameter(model: ResolveModel) -> None:
 def test_arch_specific_feature_is_absent_elsewhere(model: ResolveModel) -> None:
     arm = dataclasses.replace(model, srcarch="arm64", arch="arm64")
     assert "vsyscall" not in features(arm, "")
+
+
+RAISE_ONLY = """
+# what a contributor writes: one file, nothing else
+feature = "demo_level"
+values = ["low", "mid", "high"]
+merge = "raise-only"
+
+[default]
+value = "low"
+
+[[param]]
+name = "demo_level"
+kind = "early_param"
+accept = "words"
+words = ["mid", "high"]
+on_invalid = "malformed"
+source = "demo.c demo_level_setup"
+
+[[param]]
+name = "demo_max"
+kind = "__setup"
+sets = "high"
+priority = 1
+source = "demo.c demo_max_setup"
+"""
+
+
+def test_a_raise_only_parameter_is_one_data_file(model: ResolveModel, tmp_path: Path) -> None:
+    (tmp_path / "demo_level.toml").write_text(RAISE_ONLY)
+    rules = load_param_rules(tmp_path)
+    regs = (
+        Registration("early_param", "demo_level", Location("demo.c", 1)),
+        Registration("__setup", "demo_max", Location("demo.c", 2)),
+    )
+    demo = dataclasses.replace(
+        model, catalog=dataclasses.replace(model.catalog, registrations=regs)
+    )
+
+    def run(cmdline: str) -> FeatureState:
+        res = resolve(
+            demo,
+            ConfigInput("c", CLOUD, "7.2.13"),
+            cmdline,
+            specs=rules.features,
+            declarations=rules.declarations,
+        )
+        assert res.warnings == ()  # both parameters are registered as declared
+        return res.features[0]
+
+    f = run("demo_level=high demo_level=mid")
+    assert f.effective == "high"
+    assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "refused"]
+    # the command-line engine decides the word is not the handler's: Malformed early option
+    g = run("demo_level=low")
+    assert g.effective == "low" and cmdline_outcomes(g) == [("demo_level=low", "malformed")]
+    assert run("demo-level=mid").effective == "mid"  # parameq(): '-' is '_'
+    assert run("demo_max demo_level=mid").effective == "high"
+
+
+PRECEDENCE = """
+feature = "demo_rand"
+
+[default]
+value = true
+
+[[param]]
+name = "demo_rand"
+kind = "__setup"
+sets = true
+source = "demo.c demo_rand_setup"
+
+[[param]]
+name = "nodemo_rand"
+kind = "__setup"
+sets = false
+priority = 1
+source = "demo.c nodemo_rand_setup"
+"""
+
+
+def test_a_higher_priority_parameter_wins_whatever_the_order(
+    model: ResolveModel, tmp_path: Path
+) -> None:
+    (tmp_path / "demo_rand.toml").write_text(PRECEDENCE)
+    rules = load_param_rules(tmp_path)
+    regs = (
+        Registration("__setup", "demo_rand", Location("demo.c", 1)),
+        Registration("__setup", "nodemo_rand", Location("demo.c", 2)),
+    )
+    demo = dataclasses.replace(
+        model, catalog=dataclasses.replace(model.catalog, registrations=regs)
+    )
+
+    def run(cmdline: str) -> FeatureState:
+        config = ConfigInput("c", CLOUD, "7.2.13")
+        return resolve(
+            demo, config, cmdline, specs=rules.features, declarations=rules.declarations
+        ).features[0]
+
+    assert run("nodemo_rand demo_rand").effective is False
+    assert [o for _t, o in cmdline_outcomes(run("nodemo_rand demo_rand"))] == [
+        "accepted",
+        "refused",
+    ]
+    assert run("demo_rand nodemo_rand").effective is False
+    assert run("demo_rand").effective is True

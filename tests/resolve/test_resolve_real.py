@@ -6,9 +6,9 @@ import pytest
 from conftest import real_configs, real_tree
 
 from kpolicy.cache import Cache
+from kpolicy.params.semantics import load_param_rules
 from kpolicy.resolve.api import ConfigInput, read_config, resolve
 from kpolicy.resolve.bundle import bundled_models, model_to_bytes, pick_bundled, read_model
-from kpolicy.resolve.features import load_features
 
 pytestmark = pytest.mark.real
 CMDLINE = "init_on_free=1 lockdown=integrity transparent_hugepage=madvise zswap.enabled=1 -- x"
@@ -22,7 +22,7 @@ def _tree_resolution(version: str, config_name: str):  # type: ignore[no-untyped
 
     cache = Cache(None, enabled=True)
     path = real_configs(version) / config_name
-    model = build_resolve_model(real_tree(version), "x86_64", load_features(), cache)
+    model = build_resolve_model(real_tree(version), "x86_64", load_param_rules().features, cache)
     evaluated = load_model(
         open_tree(real_tree(version)),
         "x86_64",
@@ -67,7 +67,8 @@ def test_mseal_is_blocked_by_checkpoint_restore_on_debian_72() -> None:
 def test_bundled_72_model_is_not_stale() -> None:
     from kpolicy.resolve.build import build_resolve_model
 
-    rebuilt = build_resolve_model(real_tree("7.2"), "x86_64", load_features(), Cache(enabled=False))
+    specs = load_param_rules().features
+    rebuilt = build_resolve_model(real_tree("7.2"), "x86_64", specs, Cache(enabled=False))
     shipped = bundled_models().get(rebuilt.version)
     assert shipped is not None, f"no bundled model for {rebuilt.version}: run scripts/build-models"
     # compared as one bool: pytest would otherwise diff half a megabyte of gzip byte by byte

@@ -1,0 +1,451 @@
+"""What boot parameters mean, in one vocabulary: rules/params/*.toml loaded into typed dataclasses.
+
+Static scanning finds a parameter's handler and the parser it calls; it cannot tell which values
+the handler refuses and what it does then, which state the parameter sets, how repeats merge, or
+where the boot default comes from. One rules/params/<name>.toml file says all of that for one
+piece of kernel state (a *feature*, such as `lockdown`) and the parameters that set it, or only
+for handlers (`ro`, `init=`). The command-line engine (kpolicy.cmdline) decides from these
+declarations whether a value is accepted; the resolver (kpolicy.resolve) only merges the states
+of accepted values. Every declaration is checked against the tree's registrations
+(`stale_declarations`), so a parameter that moved or vanished is reported, not believed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, TypeVar, Union, get_args
+
+from kpolicy.errors import KpolicyError
+from kpolicy.kernel import INTEGER_TYPES, fold_param, kstrtobool, kstrtoint
+from kpolicy.params.model import Registration
+from kpolicy.textio import read_text
+
+State = Union[bool, int, str]
+
+Kind = Literal["early_param", "__setup", "module_param", "core_param"]
+# accept: which values the handler takes.
+#   "any"        every value, also none (the handler ignores it)
+#   "present"    any value, but a missing value (no "=") is refused
+#   "empty"      only no value at all (a __setup flag such as "ro": "root=..." falls through)
+#   "kstrtobool" what kstrtobool() takes, in the tree's version (sets a bool)
+#   "words"      exactly one of `words` (strcmp; sets the word)
+#   "list"       comma-separated items, each one of `words` (any item when `words` is empty)
+#   "integer"    what kstrto<param_type>() takes (sets the number)
+Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer"]
+# on_invalid: what the kernel does with a value the handler does not take.
+#   "malformed"   early_param returns non-zero: `Malformed early option '<name>'`
+#   "ignored"     the handler consumes it and keeps its previous state, silently or with a warning
+#   "fallthrough" a __setup handler returns 0: the word goes on, usually to init
+#   "invalid"     a module/core param's set() fails: `... invalid for parameter ...`
+OnInvalid = Literal["malformed", "ignored", "fallthrough", "invalid"]
+# merge: how a feature's state takes a new value.
+#   "last-wins"   every accepted value replaces the state
+#   "raise-only"  a value not above the current one (in `values` order) is refused
+#   "enable-only" once on, an off is refused (param_set_bool_enable_only: -EROFS)
+Merge = Literal["last-wins", "raise-only", "enable-only"]
+Effect = Literal["none", "clear-init-argv"]
+# values: the feature's state. "bool", a list of words (lowest first), "int", or "text".
+ValueType = Literal["bool", "words", "int", "text"]
+
+KINDS: tuple[Kind, ...] = get_args(Kind)
+ACCEPTS: tuple[Accept, ...] = get_args(Accept)
+ON_INVALID: tuple[OnInvalid, ...] = get_args(OnInvalid)
+MERGES: tuple[Merge, ...] = get_args(Merge)
+EFFECTS: tuple[Effect, ...] = get_args(Effect)
+# Registration kinds a declared kind may be realised as (core_param is module_param's twin).
+_REALISED_AS: dict[Kind, tuple[str, ...]] = {
+    "early_param": ("early_param",), "__setup": ("__setup",),
+    "module_param": ("module_param", "core_param"), "core_param": ("core_param", "module_param"),
+}
+
+
+@dataclass(frozen=True)
+class HandlerSemantics:
+    """How one parameter's handler treats values, and the state an accepted value sets."""
+
+    accept: Accept = "any"
+    words: tuple[str, ...] = ()
+    on_invalid: OnInvalid = "ignored"
+    noarg: bool = True  # a module param takes a bare name (KERNEL_PARAM_OPS_FL_NOARG)
+    merge: Merge = "last-wins"  # the feature's merge, for the engine's enable-only refusals
+    initial: Optional[str] = None  # Kconfig symbol giving an enable-only param's initial value
+    effect: Effect = "none"
+    param_type: Optional[str] = None  # integer type for accept="integer"
+    sets: Optional[State] = None  # the constant a flag parameter sets, whatever its value
+    declared_in: Optional[str] = None  # rules/params file, when not inferred
+
+    def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
+        """Whether the handler accepts VALUE (None: no "=" in the word)."""
+        a = self.accept
+        if a == "any":
+            return True
+        if a == "empty":
+            return not value
+        if value is None:
+            return False
+        if a == "present":
+            return True
+        if a == "kstrtobool":
+            return kstrtobool(value, version) is not None
+        if a == "words":
+            return value in self.words
+        if a == "list":
+            return all(item in self.words for item in value.split(",")) if self.words else True
+        return kstrtoint(value, self.param_type or "int") is not None
+
+    def state_of(self, value: Optional[str], version: tuple[int, int, int]) -> Optional[State]:
+        """The state an accepted VALUE sets (None when the handler sets no state kpolicy knows);
+        a bare module bool with KERNEL_PARAM_OPS_FL_NOARG reads as "1", as parse_one() does."""
+        if self.sets is not None:
+            return self.sets
+        if self.accept == "kstrtobool":
+            return kstrtobool("1" if value is None and self.noarg else value, version)
+        if self.accept == "integer":
+            return kstrtoint(value, self.param_type or "int")
+        if self.accept in ("words", "list"):
+            return value
+        return None
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One parameter of rules/params/: its handler's semantics as a person read them in the C."""
+
+    name: str
+    kind: Kind
+    semantics: HandlerSemantics
+    source: str  # where this was read, e.g. "mm/huge_memory.c setup_transparent_hugepage"
+    file: str
+    arches: tuple[str, ...] = ()  # SRCARCHes where it is registered; () = all
+    priority: int = 0  # a value of a lower-priority parameter cannot replace a higher one's
+
+
+@dataclass(frozen=True)
+class MachineDependency:
+    """An outcome the running machine can still force, whatever config and command line say."""
+
+    when: str
+    effect: State
+    ram_below_mib: Optional[int] = None  # applies when the machine has less RAM than this
+    secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
+    symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature: the parameters that set it, how its state merges, where its default comes
+    from, and what the machine can still change."""
+
+    name: str  # key in resolve's "features" (the parameter name, or the build option's)
+    handlers: tuple[Declaration, ...]  # the parameters that set it
+    value_type: ValueType
+    domain: tuple[str, ...]  # value_type "words": the words, lowest first
+    merge: Merge
+    build: Optional[str]  # build option; None means always built
+    arches: tuple[str, ...]  # SRCARCHes where the feature exists; () = all
+    default_symbol: Optional[str]
+    default_invert: bool
+    default_choice: tuple[tuple[str, State], ...]  # (member symbol, state)
+    default_value: Optional[State]  # when no symbol/choice member decides
+    unbuilt: State  # effective state when the code is not built
+    lsm: Optional[str]  # LSM name that must be started for the feature to act
+    lsm_early: Optional[str]  # symbol making the LSM an early one (always started)
+    machine: tuple[MachineDependency, ...]
+    file: str  # the declaration, or "discovered" for a family with no declaration
+    inferred: bool = False  # semantics guessed from discovery, not declared
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the parameters that set the feature."""
+        return tuple(d.name for d in self.handlers)
+
+    @property
+    def build_only(self) -> bool:
+        return not self.handlers
+
+    def handler(self, param: str) -> Declaration:
+        """The declaration of PARAM (one of self.params)."""
+        return next(d for d in self.handlers if d.name == param)
+
+    def rank(self, state: State) -> int:
+        """Where STATE stands in the feature's order (raise-only merges compare these)."""
+        if self.value_type == "words":
+            return self.domain.index(str(state))
+        return int(state)
+
+    def merged(self, current: State, wanted: State) -> Optional[State]:
+        """The state after WANTED arrives on top of CURRENT, or None where the merge refuses it."""
+        return merge_state(self.merge, self.rank, current, wanted)
+
+
+def merge_state(merge: Merge, rank: Callable[[State], int], current: State,
+                wanted: State) -> Optional[State]:
+    """The state after WANTED arrives on top of CURRENT under MERGE, or None where the kernel
+    refuses it (RANK orders states for raise-only)."""
+    if merge == "raise-only" and rank(wanted) <= rank(current):
+        return None
+    if merge == "enable-only" and current is True and wanted is False:
+        return None
+    return wanted
+
+
+@dataclass(frozen=True)
+class ParamRules:
+    """Everything rules/params/ declares: the features, and every parameter's declaration
+    (the features' own and the handler-only ones)."""
+
+    features: tuple[FeatureSpec, ...]
+    declarations: tuple[Declaration, ...]
+
+
+_BOOL_TYPES = {"bool": True, "bint": True, "bool_enable_only": True, "invbool": False}
+
+
+def infer_semantics(reg: Registration) -> HandlerSemantics:
+    """The semantics a registration implies when nothing is declared for it."""
+    if reg.kind in ("module_param", "core_param"):
+        t = reg.param_type
+        if t in _BOOL_TYPES:
+            merge: Merge = "enable-only" if t == "bool_enable_only" else "last-wins"
+            return HandlerSemantics("kstrtobool", on_invalid="invalid", noarg=_BOOL_TYPES[t],
+                                    merge=merge)
+        if t in INTEGER_TYPES:
+            return HandlerSemantics("integer", on_invalid="invalid", noarg=False, param_type=t)
+        if t is None and reg.parser in ("param_set_bool", "kstrtobool"):
+            # custom ops whose set() ends in param_set_bool(): no NOARG flag unless declared
+            return HandlerSemantics("kstrtobool", on_invalid="invalid", noarg=False)
+        # charp, string and custom ops without NOARG: a bare name is -EINVAL in parse_one()
+        return HandlerSemantics("present", on_invalid="invalid", noarg=False)
+    if reg.kind == "early_param" and reg.parser == "kstrtobool":
+        # the common `return kstrtobool(arg, &x);`
+        return HandlerSemantics("kstrtobool", on_invalid="malformed")
+    if reg.kind == "__setup" and reg.parser == "kstrtobool":
+        # a __setup handler returns 1 whatever kstrtobool() says: a bad value changes nothing
+        return HandlerSemantics("kstrtobool", on_invalid="ignored")
+    return HandlerSemantics()
+
+
+def registration_kind(reg: Registration) -> Kind:
+    """REG's kind as the schema names it."""
+    if reg.kind not in KINDS:
+        raise ValueError(f"unknown registration kind {reg.kind!r}")
+    return reg.kind
+
+
+def stale_declarations(declarations: Iterable[Declaration], registrations: Iterable[Registration],
+                       srcarch: Optional[str] = None) -> tuple[str, ...]:
+    """One message per declaration the tree does not register as declared (on SRCARCH)."""
+    by_name: dict[str, list[Registration]] = {}
+    for reg in registrations:
+        by_name.setdefault(fold_param(reg.name), []).append(reg)
+    problems = []
+    for d in declarations:
+        if srcarch is not None and d.arches and srcarch not in d.arches:
+            continue
+        regs = by_name.get(fold_param(d.name), [])
+        if not any(r.kind in _REALISED_AS[d.kind] for r in regs):
+            found = ", ".join(sorted({f"{r.kind} at {r.location}" for r in regs})) or "nothing"
+            problems.append(f"{d.file}: declares {d.kind} '{d.name}' but the tree registers "
+                            f"{found}")
+    return tuple(problems)
+
+
+# --- the loader ---------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
+                 "machine", "param"}
+_PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "noarg", "effect",
+               "param_type", "sets", "priority"}
+
+
+class _Table:
+    """One TOML table read with the checks every key needs, errors naming the file."""
+
+    def __init__(self, data: object, file: str, where: str, known: set[str]) -> None:
+        if not isinstance(data, dict):
+            raise KpolicyError(f"{where} must be a table", file=file)
+        extra = sorted(set(data) - known)
+        if extra:
+            raise KpolicyError(f"{where}: unknown key(s): {', '.join(extra)}", file=file)
+        self.data: dict[str, object] = data
+        self.file, self.where = file, where
+
+    def error(self, message: str) -> KpolicyError:
+        return KpolicyError(f"{self.where}: {message}", file=self.file)
+
+    def get(self, key: str, kind: type[_T], default: _T) -> _T:
+        value = self.data.get(key, default)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.error(f"'{key}' must be a {kind.__name__}")
+        return value
+
+    def optional(self, key: str, kind: type[_T]) -> Optional[_T]:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise self.error(f"'{key}' must be a {kind.__name__}")
+        return value
+
+    def choice(self, key: str, choices: tuple[_T, ...], default: object = None) -> _T:
+        """KEY's value, one of CHOICES (DEFAULT when missing; None: the key is required)."""
+        value = self.data.get(key, default)
+        if value not in choices:
+            raise self.error(f"'{key}' must be one of {', '.join(map(str, choices))}")
+        return value  # one of CHOICES
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(f"'{key}' must be a list of strings")
+        return tuple(value)
+
+    def tables(self, key: str) -> list[object]:
+        return self.get(key, list, [])
+
+
+def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[str],
+           arches: tuple[str, ...], state: Optional[Callable[[object, str], State]]
+           ) -> Declaration:
+    t = _Table(raw, file, f"[[param]] {index + 1}", _PARAM_KEYS)
+    name, source = t.get("name", str, ""), t.get("source", str, "")
+    if not name:
+        raise t.error("'name' must be a non-empty string")
+    if not source:
+        raise t.error("'source' must say where in the kernel the semantics were read")
+    param_type = t.optional("param_type", str)
+    if param_type is not None and param_type not in INTEGER_TYPES:
+        raise t.error(f"'param_type' must be one of {', '.join(INTEGER_TYPES)}")
+    raw_sets = t.data.get("sets")
+    sem = HandlerSemantics(
+        accept=t.choice("accept", ACCEPTS, "any"),
+        words=t.strings("words"),
+        on_invalid=t.choice("on_invalid", ON_INVALID, "ignored"),
+        noarg=t.get("noarg", bool, True),
+        merge=merge,
+        initial=initial if merge == "enable-only" else None,
+        effect=t.choice("effect", EFFECTS, "none"),
+        param_type=param_type,
+        sets=None if raw_sets is None or state is None else state(raw_sets, f"{t.where} 'sets'"),
+        declared_in=file,
+    )
+    if sem.accept == "words" and not sem.words:
+        raise t.error("accept = \"words\" needs a non-empty words list")
+    if raw_sets is not None and state is None:
+        raise t.error("'sets' needs a feature whose state it sets")
+    if state is not None and sem.sets is None and sem.accept in ("any", "present", "empty"):
+        raise t.error(f"accept = \"{sem.accept}\" sets no state: say which one with 'sets'")
+    return Declaration(name, t.choice("kind", KINDS), sem, source, file, arches,
+                       t.get("priority", int, 0))
+
+
+def parse_params_file(text: str,
+                      file: str) -> tuple[Optional[FeatureSpec], tuple[Declaration, ...]]:
+    """One rules/params/*.toml file: its feature (None for a handlers-only file) and its
+    parameters' declarations, or a KpolicyError naming FILE."""
+    if sys.version_info >= (3, 11):  # imported here: a cached resolve never parses TOML
+        import tomllib
+    else:  # pragma: no cover - the package supports 3.9+
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise KpolicyError(f"bad TOML: {exc}", file=file,
+                           line=getattr(exc, "lineno", None)) from None
+    top = _Table(data, file, "file", _FEATURE_KEYS)
+    params = top.tables("param")
+    name = top.optional("feature", str)
+    if name is None:
+        if set(data) - {"param"}:
+            raise top.error("feature keys without 'feature = \"<name>\"'")
+        if not params:
+            raise top.error("no [[param]] and no feature: nothing declared")
+        return None, tuple(_param(p, file, i, "last-wins", None, (), None)
+                           for i, p in enumerate(params))
+    if not name:
+        raise top.error("'feature' must be a non-empty string")
+    raw_values = data.get("values", "bool")
+    domain: tuple[str, ...] = ()
+    value_type: ValueType
+    if raw_values in ("bool", "int", "text"):
+        value_type = raw_values  # one of the three
+    elif isinstance(raw_values, list) and raw_values and all(isinstance(w, str)
+                                                             for w in raw_values):
+        value_type, domain = "words", tuple(raw_values)
+    else:
+        raise top.error("'values' must be \"bool\", \"int\", \"text\" or a list of words")
+    merge = top.choice("merge", MERGES, "last-wins")
+    if merge == "raise-only" and value_type not in ("words", "int", "bool"):
+        raise top.error("a raise-only feature needs ordered values")
+    if merge == "enable-only" and value_type != "bool":
+        raise top.error("an enable-only feature is a bool")
+
+    def state(value: object, where: str) -> State:
+        if value_type == "words" and value in domain:
+            return str(value)
+        if value_type == "bool" and isinstance(value, bool):
+            return value
+        if value_type == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if value_type == "text" and isinstance(value, str):
+            return value
+        raise KpolicyError(f"{where}: {value!r} is not a value of the feature", file=file)
+
+    default = _Table(data.get("default", {}), file, "[default]",
+                     {"symbol", "invert", "choice", "value"})
+    choice = default.get("choice", dict, {})
+    lsm = _Table(data.get("lsm", {}), file, "[lsm]", {"name", "early"})
+    machine = []
+    for i, raw in enumerate(top.tables("machine")):
+        m = _Table(raw, file, f"[[machine]] {i + 1}",
+                   {"when", "effect", "ram_below_mib", "secure_boot", "symbol"})
+        machine.append(MachineDependency(
+            m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
+            ram_below_mib=m.optional("ram_below_mib", int),
+            secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str)))
+    default_symbol = default.optional("symbol", str)
+    arches = top.strings("arches")
+    handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)
+                     for i, p in enumerate(params))
+    if "unbuilt" in data:
+        unbuilt = state(data["unbuilt"], "'unbuilt'")
+    elif value_type in ("bool", "words"):
+        unbuilt = domain[-1] if domain else False
+    else:
+        raise top.error("an int or text feature needs 'unbuilt'")
+    raw_default = default.data.get("value")
+    spec = FeatureSpec(
+        name=name, handlers=handlers, value_type=value_type, domain=domain, merge=merge,
+        build=top.optional("build", str), arches=arches,
+        default_symbol=default_symbol, default_invert=default.get("invert", bool, False),
+        default_choice=tuple((str(k), state(v, "[default] choice")) for k, v in choice.items()),
+        default_value=None if raw_default is None else state(raw_default, "[default] value"),
+        unbuilt=unbuilt, lsm=lsm.optional("name", str), lsm_early=lsm.optional("early", str),
+        machine=tuple(machine), file=file,
+    )
+    return spec, handlers
+
+
+def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
+    """Every rules/params/*.toml (default: the shipped ones), features sorted by name; a bad
+    file, a feature or a parameter declared twice is a KpolicyError."""
+    if directory is None:
+        from kpolicy.resources import data_dir
+
+        directory = data_dir("rules") / "params"
+    features: list[FeatureSpec] = []
+    declarations: list[Declaration] = []
+    for path in sorted(directory.glob("*.toml")):
+        feature, decls = parse_params_file(read_text(path, what="parameter declaration"),
+                                           str(path))
+        if feature is not None:
+            if any(f.name == feature.name for f in features):
+                raise KpolicyError(f"feature '{feature.name}' is declared twice", file=path)
+            features.append(feature)
+        for d in decls:
+            if any((e.kind, e.name) == (d.kind, d.name) for e in declarations):
+                raise KpolicyError(f"{d.kind} '{d.name}' is declared twice", file=path)
+            declarations.append(d)
+    return ParamRules(tuple(sorted(features, key=lambda s: s.name)), tuple(declarations))

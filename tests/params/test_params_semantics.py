@@ -1,0 +1,135 @@
+"""rules/params/: the one parameter-semantics schema, its loader, inference and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from kpolicy.errors import KpolicyError
+from kpolicy.kconfig.model import Location
+from kpolicy.params.model import Registration
+from kpolicy.params.semantics import (
+    HandlerSemantics,
+    infer_semantics,
+    load_param_rules,
+    merge_state,
+    parse_params_file,
+    stale_declarations,
+)
+
+V72, V612 = (7, 2, 0), (6, 12, 0)
+
+
+def reg(kind: str, name: str, parser: Optional[str] = None,
+        param_type: Optional[str] = None) -> Registration:
+    return Registration(kind, name, Location("x.c", 1), parser=parser, param_type=param_type)
+
+
+def test_inference_from_param_types_and_parsers() -> None:
+    b = infer_semantics(reg("module_param", "m.b", param_type="bool"))
+    assert b.noarg and b.takes("y", V72) and not b.takes("x", V72) and b.on_invalid == "invalid"
+    assert infer_semantics(reg("module_param", "m.e", param_type="bool_enable_only")).merge == \
+        "enable-only"
+    assert not infer_semantics(reg("module_param", "m.i", param_type="invbool")).noarg
+    n = infer_semantics(reg("core_param", "panic", param_type="int"))
+    assert n.takes("-1", V72) and not n.takes("x", V72) and not n.noarg
+    assert n.state_of("0x10", V72) == 16
+    cb = infer_semantics(reg("module_param", "m.cb", parser="param_set_bool"))
+    assert cb.accept == "kstrtobool" and not cb.noarg
+    e = infer_semantics(reg("early_param", "x", parser="kstrtobool"))
+    assert e.on_invalid == "malformed" and not e.takes(None, V72)
+    k = infer_semantics(reg("__setup", "k", parser="kstrtobool"))
+    assert k.on_invalid == "ignored" and not k.takes("maybe", V72)
+    s = infer_semantics(reg("__setup", "y", parser="strcmp"))
+    assert s.takes("anything", V72) and s.takes(None, V72) and s.state_of("x", V72) is None
+
+
+def test_values_and_the_states_they_set() -> None:
+    words = HandlerSemantics("list", ("auto", "nosmt", "off"))
+    assert words.takes("auto,nosmt", V72) and not words.takes("auto,bogus", V72)
+    assert words.state_of("auto,nosmt", V72) == "auto,nosmt"
+    assert HandlerSemantics("list").takes("anything,at,all", V72)
+    bare = HandlerSemantics("kstrtobool", noarg=True)
+    assert bare.state_of(None, V72) is True and bare.state_of("e", V612) is None
+    assert HandlerSemantics(sets=False).state_of("whatever", V72) is False
+    assert HandlerSemantics("integer", param_type="byte").takes("255", V72)
+    assert not HandlerSemantics("integer", param_type="byte").takes("256", V72)
+
+
+def test_merges() -> None:
+    def rank(s: object) -> int:
+        return ["none", "integrity", "confidentiality"].index(str(s))
+
+    assert merge_state("raise-only", rank, "integrity", "confidentiality") == "confidentiality"
+    assert merge_state("raise-only", rank, "confidentiality", "integrity") is None
+    assert merge_state("raise-only", int, 3, 3) is None
+    assert merge_state("enable-only", int, True, False) is None
+    assert merge_state("enable-only", int, False, True) is True
+    assert merge_state("last-wins", int, True, False) is False
+
+
+def test_shipped_rules_parse_and_name_their_source() -> None:
+    rules = load_param_rules()
+    names = {d.name for d in rules.declarations}
+    assert {"lockdown", "transparent_hugepage", "module.sig_enforce", "init", "ro"} <= names
+    assert all(d.source and d.file.endswith(".toml") for d in rules.declarations)
+    features = {f.name: f for f in rules.features}
+    assert features["lockdown"].merge == "raise-only"
+    assert features["lockdown"].handler("lockdown").semantics.words == ("integrity",
+                                                                       "confidentiality")
+    # the feature's merge and default reach the handler the command-line engine reads
+    sig = features["module.sig_enforce"].handler("module.sig_enforce").semantics
+    assert sig.merge == "enable-only" and sig.initial == "MODULE_SIG_FORCE"
+    assert features["MSEAL_SYSTEM_MAPPINGS"].build_only
+    # a feature's parameters are declarations too, handler-only files only declarations
+    assert {d for f in rules.features for d in f.handlers} <= set(rules.declarations)
+
+
+def test_a_declaration_the_tree_does_not_register_is_reported() -> None:
+    rules = load_param_rules()
+    regs = [reg("early_param", "lockdown"), reg("core_param", "module.sig_enforce")]
+    problems = stale_declarations(rules.declarations, regs, "x86")
+    assert any("'rdinit'" in p and "registers nothing" in p for p in problems)
+    assert not any("'lockdown'" in p or "'module.sig_enforce'" in p for p in problems)
+    # vsyscall is declared for x86 only: not asked of arm64
+    assert any("'vsyscall'" in p for p in problems)
+    assert not any("'vsyscall'" in p for p in stale_declarations(rules.declarations, regs,
+                                                                 "arm64"))
+
+
+HANDLER = '[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
+
+
+@pytest.mark.parametrize("text", [
+    '[[param]]\nname = "x"\nkind = "__setup"',  # no source
+    '[[param]]\nname = "x"\nkind = "bogus"\nsource = "s"',
+    '[[param]]\nname = "x"\nsource = "s"',  # no kind
+    HANDLER + 'accept = "words"',  # no words
+    HANDLER + "surprise = 1",
+    HANDLER + 'noarg = "yes"',
+    HANDLER + "sets = true",  # a constant, but no feature to set
+    'build = "X"\n' + HANDLER,  # feature keys without a feature
+    "",  # nothing declared
+    'feature = "f"\nvalues = "colour"',
+    'feature = "f"\nvalues = "text"\nmerge = "raise-only"',
+    'feature = "f"\nvalues = ["a", "b"]\nmerge = "enable-only"',
+    'feature = "f"\nvalues = ["a", "b"]\n[default]\nvalue = "c"',
+    'feature = "f"\n' + HANDLER,  # accept "any" sets no state
+    'feature = "f"\n' + HANDLER + "sets = 1",  # not a bool
+    'feature = "f"\n' + HANDLER + 'sets = true\npriority = "high"',
+    'feature = "f"\nvalues = "int"',  # no unbuilt state
+    "name = [",
+])
+def test_bad_files_are_kpolicy_errors(text: str) -> None:
+    with pytest.raises(KpolicyError) as exc:
+        parse_params_file(text, "rules/params/x.toml")
+    assert exc.value.file == "rules/params/x.toml"
+
+
+def test_a_parameter_declared_twice_is_an_error(tmp_path: Path) -> None:
+    for n in ("a", "b"):
+        (tmp_path / f"{n}.toml").write_text(HANDLER)
+    with pytest.raises(KpolicyError, match="declared twice"):
+        load_param_rules(tmp_path)
