@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import sys
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from kpolicy.errors import KpolicyError
 
@@ -107,3 +109,30 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
                 tmp.unlink()
     except OSError as exc:  # an output path that cannot be written is the user's to fix
         raise KpolicyError(f"cannot write: {exc.strerror}", file=p) from None
+
+
+# A TOML file of kpolicy's (a rule, a declaration, a config) is a few KB; far bigger is not one.
+TOML_LIMIT = 1024 * 1024
+_TOML_LINE = re.compile(r"\(at line (\d+)")
+
+
+def parse_toml_text(text: str, file: PathLike) -> dict[str, Any]:
+    """TEXT (of FILE) parsed as TOML; a syntax error is a KpolicyError at its line."""
+    if sys.version_info >= (3, 11):  # imported here: a cached resolve never parses TOML
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_LINE.search(str(exc))
+        raise KpolicyError(f"invalid TOML: {exc}", file=file,
+                           line=int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise KpolicyError("invalid TOML: nested too deeply", file=file) from None
+
+
+def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
+    """PATH parsed as TOML, with its text; a syntax error is a KpolicyError at its line."""
+    text = read_text(path, what=what, limit=TOML_LIMIT)
+    return parse_toml_text(text, path), text

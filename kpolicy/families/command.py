@@ -34,12 +34,12 @@ def configure_families(parser: argparse.ArgumentParser) -> None:
 
 def run_families(args: argparse.Namespace) -> int:
     """Print the families of --tree; 0 on success."""
-    from kpolicy.lint.engine import build_context, lint_arches
+    from kpolicy.analysis import analyse, select_arches
     from kpolicy.tree import open_tree
 
     tree = open_tree(args.tree)
-    arches = lint_arches(tree, args.arch or ["x86_64"], args.all_arches)
-    families = build_context(tree, arches, cache_from_args(args), jobs=args.jobs).families
+    arches = select_arches(tree, args.arch or ["x86_64"], args.all_arches)
+    families = analyse(tree, arches, cache_from_args(args), jobs=args.jobs).families
     if args.pattern:
         families = tuple(f for f in families if f.capability or f.declared)
     if args.family:

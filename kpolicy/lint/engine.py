@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
+from kpolicy.analysis import Declarations, analyse, load_declarations, select_arches
 from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
-from kpolicy.lint.rules_loader import load_declarations, load_rules, select_rules
+from kpolicy.lint.rules_loader import load_rules, select_rules
 from kpolicy.lint.types import SEVERITIES, CheckFunction, Finding, LintContext, Rule
 from kpolicy.lint.waivers import LintConfig, Waiver, apply_waivers, check_waiver_rules, load_config
-from kpolicy.longlived import long_lived
 from kpolicy.tree import KernelTree, open_tree
 
 CHECK_PACKAGE = "kpolicy.lint.checks"
@@ -49,46 +49,20 @@ def finding_key(f: Finding) -> tuple[str, int, str, str, str, str, str]:
     return (*f.sort_key(), f.family or "", f.symbol or "", f.param or "")
 
 
-def lint_arches(tree: KernelTree, arches: Sequence[str], all_arches: bool) -> tuple[str, ...]:
-    """The ARCH values to evaluate: every arch/ directory with --all-arches (x86 as i386 and
-    x86_64, the two ARCH values it is built with), else ARCHES, validated."""
-    if all_arches:
-        chosen: list[str] = []
-        for src in tree.srcarches:
-            chosen.extend(("i386", "x86_64") if src == "x86" else (src,))
-        return tuple(chosen)
-    if not arches:
-        raise KpolicyError("no arch to lint")
-    for arch in arches:
-        tree.srcarch(arch)  # raises, listing the valid ones
-    return tuple(dict.fromkeys(arches))
-
-
 def build_context(
     tree: KernelTree,
     arches: Sequence[str],
     cache: Optional[Cache] = None,
     *,
-    declarations: Optional[Mapping[str, Any]] = None,
+    declarations: Optional[Declarations] = None,
     progress: Optional[Callable[[str], None]] = None,
     jobs: int = 1,
 ) -> LintContext:
-    """The LintContext of TREE: a Kconfig model per arch, the parameter catalog and the families.
+    """The LintContext of TREE: kpolicy.analysis.analyse's models, catalog and families.
     JOBS: worker processes that parse the arches the cache lacks (see load_models)."""
-    from kpolicy.families.discover import discover_families
-    from kpolicy.kconfig.load import load_models
-    from kpolicy.params.catalog import build_catalog
-
-    cache = cache or Cache(enabled=False)
-    decl = load_declarations() if declarations is None else declarations
-    models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress)
-    if progress:
-        progress("reading boot parameters")
-    catalog = build_catalog(tree, cache, jobs)
-    with long_lived():  # discovery decodes every arch's cached symbols: ~1M objects
-        families = tuple(discover_families(models, catalog, decl, tree=tree))
-    return LintContext(tree=tree, models=models, catalog=catalog, families=families,
-                       declarations=decl)
+    a = analyse(tree, arches, cache, declarations=declarations, progress=progress, jobs=jobs)
+    return LintContext(tree=a.tree, models=a.models, catalog=a.catalog, families=a.families,
+                       declarations=a.declarations)
 
 
 def resolve_check(rule: Rule, package: str = CHECK_PACKAGE) -> CheckFunction:
@@ -141,7 +115,7 @@ def run_lint(
     if fail_on is not None and fail_on not in SEVERITIES:
         raise KpolicyError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
     if context is None:
-        arch_list = lint_arches(ktree, arches, all_arches)
+        arch_list = select_arches(ktree, arches, all_arches)
         decl = load_declarations(rules_dir)
         context = build_context(ktree, arch_list, cache, declarations=decl, progress=progress,
                                 jobs=jobs)

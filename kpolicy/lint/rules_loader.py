@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.lint.types import SEVERITIES, Rule, RuleDocs
-from kpolicy.textio import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
+from kpolicy.textio import parse_toml
 
 _CODE = re.compile(r"KP\d{3}\Z")
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
 _CHECK = re.compile(r"[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*\Z")
-_TOML_LINE = re.compile(r"\(at line (\d+)")
 _RULE_KEYS = {"code", "name", "severity", "summary", "check", "docs", "options"}
 _DOCS_KEYS = {"what", "why", "bad", "good", "references"}
-# A rules file is a few KB; anything bigger is not one.
-_RULE_FILE_LIMIT = 1024 * 1024
-
-
-def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
-    """PATH parsed as TOML, with its text; a syntax error is a KpolicyError at its line."""
-    text = read_text(path, what=what, limit=_RULE_FILE_LIMIT)
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        m = _TOML_LINE.search(str(exc))
-        raise KpolicyError(f"invalid TOML: {exc}", file=path,
-                           line=int(m.group(1)) if m else None) from None
-    except RecursionError:
-        raise KpolicyError("invalid TOML: nested too deeply", file=path) from None
-
-
 def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:
     """The line (from START on) where KEY is assigned in TOML TEXT, if it can be found."""
     pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
@@ -132,18 +108,6 @@ def load_rules(directory: Optional[Path] = None) -> tuple[Rule, ...]:
         by_code[rule.code] = path
         rules.append(rule)
     return tuple(sorted(rules, key=lambda r: r.code))
-
-
-def load_declarations(directory: Optional[Path] = None) -> dict[str, dict[str, Any]]:
-    """The TOML files in DIRECTORY's subdirectories (families/, evidence/), by subdir then stem."""
-    root = rules_directory(directory)
-    out: dict[str, dict[str, Any]] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        tables = {path.stem: parse_toml(path, what="declaration file")[0]
-                  for path in sorted(sub.glob("*.toml"))}
-        if tables:
-            out[sub.name] = tables
-    return out
 
 
 def find_rule(rules: tuple[Rule, ...], wanted: str) -> Rule:

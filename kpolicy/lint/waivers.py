@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kpolicy.errors import KpolicyError
-from kpolicy.lint.rules_loader import key_line, parse_toml
+from kpolicy.lint.rules_loader import key_line
 from kpolicy.lint.types import SEVERITIES, Finding, Rule
+from kpolicy.textio import parse_toml
 
 CONFIG_NAME = ".kpolicy.toml"
 _KEYS = {"select", "ignore", "fail-on", "waiver"}

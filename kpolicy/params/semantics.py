@@ -12,7 +12,6 @@ of accepted values. Every declaration is checked against the tree's registration
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Literal, Optional, TypeVar, Union, get_args
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import INTEGER_TYPES, fold_param, kstrtobool, kstrtoint
 from kpolicy.params.model import Registration
-from kpolicy.textio import read_text
+from kpolicy.textio import TOML_LIMIT, parse_toml_text, read_text
 
 State = Union[bool, int, str]
 
@@ -345,15 +344,7 @@ def parse_params_file(text: str,
                       file: str) -> tuple[Optional[FeatureSpec], tuple[Declaration, ...]]:
     """One rules/params/*.toml file: its feature (None for a handlers-only file) and its
     parameters' declarations, or a KpolicyError naming FILE."""
-    if sys.version_info >= (3, 11):  # imported here: a cached resolve never parses TOML
-        import tomllib
-    else:  # pragma: no cover - the package supports 3.9+
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise KpolicyError(f"bad TOML: {exc}", file=file,
-                           line=getattr(exc, "lineno", None)) from None
+    data = parse_toml_text(text, file)
     top = _Table(data, file, "file", _FEATURE_KEYS)
     params = top.tables("param")
     name = top.optional("feature", str)
@@ -438,8 +429,8 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
     features: list[FeatureSpec] = []
     declarations: list[Declaration] = []
     for path in sorted(directory.glob("*.toml")):
-        feature, decls = parse_params_file(read_text(path, what="parameter declaration"),
-                                           str(path))
+        text = read_text(path, what="parameter declaration", limit=TOML_LIMIT)
+        feature, decls = parse_params_file(text, str(path))
         if feature is not None:
             if any(f.name == feature.name for f in features):
                 raise KpolicyError(f"feature '{feature.name}' is declared twice", file=path)

@@ -23,22 +23,13 @@ def build_resolve_model(
     tree_path: Path, arch: str, specs: tuple[FeatureSpec, ...], cache: Cache
 ) -> ResolveModel:
     """The compact model of (TREE_PATH, ARCH): Kconfig defaults, registrations, families, sizes."""
-    from kpolicy.families.discover import discover_families
-    from kpolicy.kconfig.load import load_model
+    from kpolicy.analysis import analyse, select_arches
     from kpolicy.kernel import command_line_size
-    from kpolicy.lint.rules_loader import load_declarations
-    from kpolicy.params.catalog import build_catalog  # type: ignore[import-untyped,unused-ignore]
     from kpolicy.tree import open_tree
 
     tree = open_tree(tree_path)
-    tree.srcarch(arch)  # an unknown arch is an error listing the valid ones
-    kconfig = load_model(tree, arch, cache=cache)
-    catalog = build_catalog(tree, cache)
-    families = tuple(
-        sorted(
-            discover_families({arch: kconfig}, catalog, load_declarations(), tree=tree),
-            key=lambda f: f.name,
-        )
-    )
+    analysis = analyse(tree, select_arches(tree, (arch,), False), cache)
+    kconfig = analysis.models[arch]
+    families = tuple(sorted(analysis.families, key=lambda f: f.name))
     size = command_line_size(kconfig.srcarch, kconfig.values)
-    return compact_model(kconfig, catalog, families, feature_roots(specs), size)
+    return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size)

@@ -8,10 +8,11 @@ import pytest
 from kplint_testkit import CHECK_PACKAGE, install_check_package, make_tree, rule_toml, stub_context
 from kplint_testkit import write_rules as write_test_rules
 
+from kpolicy.analysis import load_declarations, select_arches
 from kpolicy.cli import main
 from kpolicy.errors import KpolicyError
 from kpolicy.lint import engine
-from kpolicy.lint.rules_loader import find_rule, load_declarations, load_rules, select_rules
+from kpolicy.lint.rules_loader import find_rule, load_rules, select_rules
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,6 +94,8 @@ def test_declarations_are_keyed_by_subdirectory_then_stem(rules_dir: Path) -> No
     with pytest.raises(KpolicyError, match="invalid TOML"):
         load_declarations(rules_dir)
     (rules_dir / "evidence" / "x.toml").write_text("a = 1\n")
+    (rules_dir / "params").mkdir()  # its own schema: kpolicy.params.semantics reads it
+    (rules_dir / "params" / "p.toml").write_text("[[param]]\n")
     decl = load_declarations(rules_dir)
     assert decl == {"families": {"kstack": {"option": "RANDOMIZE_KSTACK_OFFSET"}},
                     "evidence": {"x": {"a": 1}}}
@@ -145,10 +148,10 @@ def test_a_check_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_arch_selection(tmp_path: Path) -> None:
     tree = stub_context(make_tree(tmp_path / "t")).tree
-    assert engine.lint_arches(tree, ("x86_64", "arm64", "x86_64"), False) == ("x86_64", "arm64")
-    assert engine.lint_arches(tree, (), True) == ("arm64", "i386", "x86_64")
+    assert select_arches(tree, ("x86_64", "arm64", "x86_64"), False) == ("x86_64", "arm64")
+    assert select_arches(tree, (), True) == ("arm64", "i386", "x86_64")
     with pytest.raises(KpolicyError, match=r"unknown arch 'mips'.*valid: arm64"):
-        engine.lint_arches(tree, ("mips",), False)
+        select_arches(tree, ("mips",), False)
 
 
 # --- kpolicy rules / kpolicy rule ----------------------------------------------------------

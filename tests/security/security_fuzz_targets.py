@@ -324,7 +324,8 @@ RULES = st.one_of(
 
 
 def run_rules(text: str) -> None:
-    from kpolicy.lint.rules_loader import load_declarations, load_rules
+    from kpolicy.analysis import load_declarations
+    from kpolicy.lint.rules_loader import load_rules
 
     rules_dir = scratch() / "rules"
     (rules_dir / "families").mkdir(parents=True, exist_ok=True)
