@@ -49,7 +49,8 @@ def real_params() -> KernelParams | None:
     """The tables `kpolicy resolve --cmdlines` uses: bundled model x the cloud-amd64 config."""
     if not config_path().is_file():
         return None
-    from kpolicy.resolve.api import choose_model, kernel_params_for, read_config
+    from kpolicy.resolve.api import kernel_params_for
+    from kpolicy.resolve.inputs import choose_model, read_config
 
     config = read_config(config_path())
     model, _warnings = choose_model(config, None, Cache(None))

@@ -8,7 +8,7 @@ module imports none of them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -34,7 +34,7 @@ class Analysis:
     models: Mapping[str, KconfigModel]  # ARCH -> all-defaults evaluation for that arch
     catalog: Catalog
     families: tuple[Family, ...]
-    declarations: Declarations
+    declarations: Declarations = field(default_factory=dict)
 
 
 def select_arches(tree: KernelTree, arches: Sequence[str], all_arches: bool) -> tuple[str, ...]:

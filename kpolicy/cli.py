@@ -1,7 +1,8 @@
 """The `kpolicy` command: parses arguments and hands them to one subcommand; nothing else.
 
 Each subcommand lives beside the code it drives, as a pair of functions
-`configure_<name>(parser)` and `run_<name>(args) -> int` in the module named below. Only the
+`configure_<name>(parser)` and `run_<name>(args) -> int` in the module named below (the arguments
+several commands share are in kpolicy.cliargs). Only the
 module of the command being run is imported, so `kpolicy resolve` does not pay for lark or
 kconfiglib when a cached model answers it.
 """
@@ -10,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Callable, Optional
 
 from kpolicy import __version__
-from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
 
 # name -> (module, one-line help)
@@ -34,45 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("kpolicy.resolve.command", "a policy matrix of several configs"),
     "model": ("kpolicy.resolve.command", "build a compact model of a tree for resolve"),
 }
-
-
-def add_tree_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """--tree DIR: the kernel source tree to read."""
-    parser.add_argument("--tree", type=Path, required=required, metavar="DIR",
-                        help="kernel source tree")
-
-
-def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
-    """--no-cache and --cache-dir, shared by every command that reads a tree."""
-    parser.add_argument("--no-cache", action="store_true",
-                        help="neither read nor write the on-disk cache")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
-                        help="cache directory (default: $XDG_CACHE_HOME/kpolicy)")
-
-
-def _jobs(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
-    return int(value)
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (all of them where the OS cannot tell)."""
-    if hasattr(os, "sched_getaffinity"):  # Linux; macOS has no affinity masks
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def add_jobs_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    """--jobs/-j N: how many processes do WHAT (default: the CPUs kpolicy may use)."""
-    parser.add_argument("--jobs", "-j", type=_jobs, default=usable_cpus(),
-                        metavar="N", help=f"processes that {what} (default: the CPUs "
-                        "kpolicy may use)")
-
-
-def cache_from_args(args: argparse.Namespace) -> Cache:
-    """The Cache the user asked for with --no-cache / --cache-dir."""
-    return Cache(getattr(args, "cache_dir", None), enabled=not getattr(args, "no_cache", False))
 
 
 def _command_functions(

@@ -85,3 +85,30 @@ def real_kernel(version: str = "newest") -> tuple[Path, Path]:
     if not config:
         _missing(f"config of Debian's cloud-amd64 kernel for {version}")
     return vmlinuz[-1], config[-1]
+
+
+# --- the lint tests' test checks (tests/lint/kplint_testkit.py, importable from tests/lint) ---
+
+
+@pytest.fixture(scope="session")
+def test_checks(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The lint test check package (kplint_testkit's markers check), importable."""
+    from kplint_testkit import install_check_package
+
+    install_check_package(tmp_path_factory.mktemp("checks"))
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch, test_checks: None) -> None:
+    """Lint with the test checks over empty models: no Kconfig, no catalog."""
+    from kplint_testkit import stub_engine
+
+    stub_engine(monkeypatch)
+
+
+@pytest.fixture
+def rules(tmp_path: Path, test_checks: None) -> Path:
+    """A rules directory holding the lint test rules."""
+    from kplint_testkit import write_rules
+
+    return write_rules(tmp_path / "rules")

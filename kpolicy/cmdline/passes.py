@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 from kpolicy.cmdline.builtin import merge_builtin
@@ -46,6 +46,14 @@ MAX_INPUT = 1 << 20
 SETUP_CACHE_LIMIT = 100_000
 
 
+# Where a word went: a pass whose handler ran (early, main, setup), or where it ended up instead.
+Stage = Literal["early", "main", "setup", "dropped", "init-argv", "init-env", "after-dashdash",
+                "sysctl"]
+# What happened to it there.
+Outcome = Literal["accepted", "refused", "malformed", "invalid", "too-large", "ignored", "unknown",
+                  "replaced", "overflow"]
+
+
 @dataclass(frozen=True)
 class Handler:
     """A registration built into this kernel, with what its handler does with values."""
@@ -60,7 +68,7 @@ class Handler:
 class _Plan(NamedTuple):
     """A word's main-pass answer: its events' fields after the word's own, and invalid entries."""
 
-    events: tuple[tuple[str, str, Optional[Registration], str, str], ...]
+    events: tuple[tuple[Stage, Outcome, Optional[Registration], str, str], ...]
     invalid: tuple[tuple[str, str], ...]
 
 
@@ -108,8 +116,8 @@ class Event(NamedTuple):
     raw: str
     name: str
     value: Optional[str]
-    stage: str  # early|main|setup|dropped|init-argv|init-env|after-dashdash|sysctl
-    outcome: str  # accepted|refused|malformed|invalid|too-large|ignored|unknown|replaced|overflow
+    stage: Stage
+    outcome: Outcome
     registration: Optional[Registration]
     reason: str
     source: str = "cmdline"  # "cmdline" or "bootconfig"
@@ -295,7 +303,8 @@ class _Run:
         self.enable_only: dict[str, bool] = {}
         self.early_seen: set[tuple[str, int]] = set()
 
-    def event(self, tok: Token, stage: str, outcome: str, reg: Optional[Registration], reason: str,
+    def event(self, tok: Token, stage: Stage, outcome: Outcome, reg: Optional[Registration],
+              reason: str,
               source: str) -> None:
         # An Event starts with a Token's five fields: built as one tuple, skipping the
         # NamedTuple's Python-level __new__ (this runs for every word of every line).

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from kpolicy.cli import (
+from kpolicy.cliargs import (
     add_cache_arguments,
     add_jobs_argument,
     add_tree_argument,

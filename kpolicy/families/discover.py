@@ -12,9 +12,18 @@ from typing import Any, Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.families.model import Family, Link
-from kpolicy.kconfig.model import Choice, Expr, KconfigModel, Location, Symbol
-from kpolicy.params.model import Catalog, DocEntry, Registration
-from kpolicy.textio import read_text
+from kpolicy.kconfig.model import (
+    Choice,
+    KconfigModel,
+    Location,
+    Symbol,
+    merged_choices,
+    merged_symbols,
+    positive_symbols,
+)
+from kpolicy.kconfig.scan import arch_selections
+from kpolicy.params.catalog import switch_params
+from kpolicy.params.model import Catalog, Registration
 from kpolicy.tree import KernelTree
 
 CAPABILITY_PREFIXES = ("HAVE_ARCH_", "ARCH_HAS_", "ARCH_SUPPORTS_")
@@ -24,12 +33,6 @@ COMPANION_SUFFIXES = (
     "_ENFORCED", "_DEFAULT",
 )
 COMPANION_PREFIX = "BOOTPARAM_"
-# Parameter parsers and formats that make a parameter an on/off switch of a feature.
-SWITCH_PARSERS = frozenset({"kstrtobool", "strtobool", "lookup_constant", "strcmp", "match_string"})
-SWITCH_FORMATS = frozenset({"bool", "enum"})
-
-_SELECT_LINE = re.compile(r"^\s*select\s+([A-Za-z0-9_]+)", re.M)
-_CONFIG_LINE = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)", re.M)
 # Help texts name a parameter as `name=value` ("randomize_kstack_offset=on/off"); a bare quoted
 # name is often a comparison with a sibling feature ("Similar to "init_on_alloc"").
 _HELP_PARAM = re.compile(r"(?<![\w.-])([A-Za-z0-9_.\-]+)=")
@@ -48,96 +51,6 @@ def companion_stem(name: str) -> Optional[str]:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return None
-
-
-def positive_symbols(expr: Optional[Expr]) -> frozenset[str]:
-    """Symbols EXPR can only be true with, looking through && and || but not through `!`."""
-    if expr is None:
-        return frozenset()
-    if expr.op == "sym":
-        return frozenset({str(expr.args[0])})
-    if expr.op in ("and", "or"):
-        out: frozenset[str] = frozenset()
-        for a in expr.operands():
-            out |= positive_symbols(a)
-        return out
-    if expr.op == "=" and any(a.op == "const" and a.args[0] in ("y", "m")
-                              for a in expr.operands()):
-        return frozenset(str(a.args[0]) for a in expr.operands() if a.op == "sym")
-    return frozenset()
-
-
-def merged_symbols(models: Mapping[str, KconfigModel]) -> dict[str, Symbol]:
-    """Every symbol of every model; a name on several arches keeps its first model's view."""
-    out: dict[str, Symbol] = {}
-    for arch in sorted(models):
-        symbols = models[arch].symbols
-        for name in symbols:
-            if name not in out:
-                out[name] = symbols[name]  # a LazySymbols decodes only the views kept
-    return out
-
-
-def merged_choices(models: Mapping[str, KconfigModel]) -> dict[str, Choice]:
-    """Every choice of every model by name."""
-    out: dict[str, Choice] = {}
-    for arch in sorted(models):
-        for choice in models[arch].choices:
-            out.setdefault(choice.name, choice)
-    return out
-
-
-def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
-    """symbol -> {SRCARCH: first `select symbol` location} from arch/<SRCARCH>/Kconfig* files."""
-    out: dict[str, dict[str, Location]] = {}
-    for srcarch in tree.srcarches:
-        for path in sorted((tree.root / "arch" / srcarch).glob("Kconfig*")):
-            if not path.is_file():
-                continue
-            text = read_text(path, what="Kconfig file")
-            rel = tree.relpath(path)
-            line, counted = 1, 0
-            for m in _SELECT_LINE.finditer(text):
-                line += text.count("\n", counted, m.start(1))
-                counted = m.start(1)
-                out.setdefault(m.group(1), {}).setdefault(srcarch, Location(rel, line))
-    return out
-
-
-def defined_symbols(tree: KernelTree) -> frozenset[str]:
-    """Names of every `config`/`menuconfig` in any Kconfig* file of TREE, on any arch."""
-    names: set[str] = set()
-    for path in tree.root.rglob("Kconfig*"):
-        if path.is_file() and ".git" not in path.parts:
-            names.update(_CONFIG_LINE.findall(read_text(path, what="Kconfig file")))
-    return frozenset(names)
-
-
-def is_switch(catalog: Catalog, param: str) -> bool:
-    """True when PARAM turns something on or off: a bool/enum Format, or a bool-style parser."""
-    for doc in catalog.docs:
-        if param in doc.names and doc.format is not None and doc.format.kind in SWITCH_FORMATS:
-            return True
-    for reg in catalog.registrations:
-        if reg.name == param and (
-            reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool")
-        ):
-            return True
-    return False
-
-
-def switch_params(catalog: Catalog) -> frozenset[str]:
-    """Every parameter is_switch is true for."""
-    names = {n for doc in catalog.docs
-             if doc.format is not None and doc.format.kind in SWITCH_FORMATS for n in doc.names}
-    names.update(reg.name for reg in catalog.registrations
-                 if reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool"))
-    return frozenset(names)
-
-
-def docs_for(catalog: Catalog, param: str) -> tuple[DocEntry, ...]:
-    """The documentation entries that describe PARAM."""
-    return tuple(d for d in catalog.docs if param in d.names)
 
 
 def _choice_prefix(choice: Choice) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kpolicy.cli import add_cache_arguments, add_tree_argument, cache_from_args
+from kpolicy.cliargs import add_cache_arguments, add_tree_argument, cache_from_args
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

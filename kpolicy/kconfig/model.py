@@ -251,3 +251,40 @@ class KconfigModel:
     def value(self, name: str) -> str:
         """Evaluated value of NAME ("n" for a bool/tristate that is off or unknown)."""
         return self.values.get(name, "n")
+
+
+def positive_symbols(expr: Optional[Expr]) -> frozenset[str]:
+    """Symbols EXPR can only be true with, looking through && and || but not through `!`."""
+    if expr is None:
+        return frozenset()
+    if expr.op == "sym":
+        return frozenset({str(expr.args[0])})
+    if expr.op in ("and", "or"):
+        out: frozenset[str] = frozenset()
+        for a in expr.operands():
+            out |= positive_symbols(a)
+        return out
+    if expr.op == "=" and any(a.op == "const" and a.args[0] in ("y", "m")
+                              for a in expr.operands()):
+        return frozenset(str(a.args[0]) for a in expr.operands() if a.op == "sym")
+    return frozenset()
+
+
+def merged_symbols(models: Mapping[str, KconfigModel]) -> dict[str, Symbol]:
+    """Every symbol of every model; a name on several arches keeps its first model's view."""
+    out: dict[str, Symbol] = {}
+    for arch in sorted(models):
+        symbols = models[arch].symbols
+        for name in symbols:
+            if name not in out:
+                out[name] = symbols[name]  # a LazySymbols decodes only the views kept
+    return out
+
+
+def merged_choices(models: Mapping[str, KconfigModel]) -> dict[str, Choice]:
+    """Every choice of every model by name."""
+    out: dict[str, Choice] = {}
+    for arch in sorted(models):
+        for choice in models[arch].choices:
+            out.setdefault(choice.name, choice)
+    return out

@@ -29,6 +29,18 @@ from typing import Any, Optional
 import kconfiglib
 
 from kpolicy.errors import KpolicyError
+from kpolicy.kconfig.kconfiglib_surface import (
+    ITEM_END,
+    ITEM_START,
+    PROPERTY_KIND,
+    T_CONFIG,
+    T_DEPENDS,
+    T_IF,
+    T_MENUCONFIG,
+    T_MODULES,
+    T_OPTION,
+    TYPE_TOKENS,
+)
 from kpolicy.kconfig.model import (
     Choice,
     Default,
@@ -57,17 +69,7 @@ TREE_ENV = frozenset({"ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH", "KERNELVERSIO
 _KCONFIGLIB_ENV = ("srctree", "CONFIG_", "KCONFIG_FUNCTIONS", "KCONFIG_WARN_UNDEF",
                    "KCONFIG_STRICT", "KCONFIG_WARN_UNDEF_ASSIGN")
 
-_T = kconfiglib  # token constants are private module attributes; read, never changed
-_ITEM_START = {_T._T_CONFIG, _T._T_MENUCONFIG, _T._T_CHOICE, _T._T_MENU, _T._T_COMMENT}
-_ITEM_END = {_T._T_IF, _T._T_ENDIF, _T._T_ENDMENU, _T._T_ENDCHOICE, _T._T_SOURCE,
-             _T._T_RSOURCE, _T._T_OSOURCE, _T._T_ORSOURCE, _T._T_MAINMENU}
-_TYPE_TOKENS = {_T._T_BOOL, _T._T_TRISTATE, _T._T_INT, _T._T_HEX, _T._T_STRING}
-_PROPERTY_KIND = {
-    _T._T_DEPENDS: "depends", _T._T_SELECT: "select", _T._T_IMPLY: "imply",
-    _T._T_DEFAULT: "default", _T._T_DEF_BOOL: "default", _T._T_DEF_TRISTATE: "default",
-    _T._T_DEF_INT: "default", _T._T_DEF_HEX: "default", _T._T_DEF_STRING: "default",
-    _T._T_RANGE: "range", _T._T_PROMPT: "prompt",
-}
+_T = kconfiglib  # its public expression constants (AND, OR, EQUAL, ...)
 _RELATIONS = {_T.EQUAL: "=", _T.UNEQUAL: "!=", _T.LESS: "<", _T.LESS_EQUAL: "<=",
               _T.GREATER: ">", _T.GREATER_EQUAL: ">="}
 _ERROR_AT = re.compile(r"^\s*(?:warning: )?([^\s:]+):(\d+):\s*(.*)$", re.S)
@@ -238,28 +240,28 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         if t0 is None:
             return tokens
         key = (self.filename, self.linenr)
-        if t0 in _ITEM_START:
+        if t0 in ITEM_START:
             self.kp_item = key
             self.kp_sym = (getattr(tokens[1], "name", None)
-                           if t0 in (_T._T_CONFIG, _T._T_MENUCONFIG) else None)
-        elif t0 in _ITEM_END:
+                           if t0 in (T_CONFIG, T_MENUCONFIG) else None)
+        elif t0 in ITEM_END:
             self.kp_item = self.kp_sym = None
         elif self.kp_item is not None:
-            kind = _PROPERTY_KIND.get(t0)
-            if kind is None and t0 in _TYPE_TOKENS and isinstance(tokens[1], str):
+            kind = PROPERTY_KIND.get(t0)
+            if kind is None and t0 in TYPE_TOKENS and isinstance(tokens[1], str):
                 kind = "prompt"
             if kind is not None:
                 self.kp_lines.setdefault(self.kp_item, {}).setdefault(kind, []).append(self.linenr)
         if self.kp_probe and self.kp_sym is not None:
             self.kp_tool_syms.add(self.kp_sym)
-        if t0 is _T._T_MODULES and tokens[1] is None:
+        if t0 is T_MODULES and tokens[1] is None:
             if self.kp_modules is not None and self.kp_modules != self.kp_sym:
                 self._parse_error(f"symbol '{self.kp_sym}' redefines option 'modules' already "
                                   f"defined by symbol '{self.kp_modules}'")
             self.kp_modules = self.kp_sym
-            return [_T._T_OPTION, _T._T_MODULES, None]
-        if t0 is _T._T_DEPENDS:
-            split = next((i for i, t in enumerate(tokens) if i > 1 and t is _T._T_IF), None)
+            return [T_OPTION, T_MODULES, None]
+        if t0 is T_DEPENDS:
+            split = next((i for i, t in enumerate(tokens) if i > 1 and t is T_IF), None)
             if split is not None:
                 self.kp_dep_cond = list(tokens[split + 1:])
                 return [*tokens[:split], None]
@@ -267,7 +269,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
 
     def _expect_expr_and_eol(self) -> Any:
         expr = self._depends_expr()
-        if self._tokens[0] is _T._T_DEPENDS and self.kp_item is not None:
+        if self._tokens[0] is T_DEPENDS and self.kp_item is not None:
             self.kp_deps.setdefault(self.kp_item, []).append((expr, self.linenr))
         return expr
 

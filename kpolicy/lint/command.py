@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Optional
 
-from kpolicy.cli import (
+from kpolicy.cliargs import (
     add_cache_arguments,
     add_jobs_argument,
     add_tree_argument,
@@ -111,7 +111,7 @@ def run_lint(args: argparse.Namespace) -> int:
     if args.baseline:
         fresh, known = baseline.new_findings(result.findings, baseline.read_baseline(args.baseline))
         result = dataclasses.replace(result, findings=fresh, baselined=result.baselined + known)
-    reporter = importlib.import_module(f"kpolicy.report.{args.format}")
+    reporter = importlib.import_module(f"kpolicy.reporters.{args.format}")
     report: str = reporter.render(result, show_waived=args.show_waived)
     if args.output:
         atomic_write_bytes(args.output, report.encode())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from kpolicy.analysis import Declarations, analyse, load_declarations, select_arches
+from kpolicy.analysis import analyse, load_declarations, select_arches
 from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
 from kpolicy.lint.rules_loader import load_rules, select_rules
@@ -47,22 +47,6 @@ class LintResult:
 def finding_key(f: Finding) -> tuple[str, int, str, str, str, str, str]:
     """The total order findings are reported in."""
     return (*f.sort_key(), f.family or "", f.symbol or "", f.param or "")
-
-
-def build_context(
-    tree: KernelTree,
-    arches: Sequence[str],
-    cache: Optional[Cache] = None,
-    *,
-    declarations: Optional[Declarations] = None,
-    progress: Optional[Callable[[str], None]] = None,
-    jobs: int = 1,
-) -> LintContext:
-    """The LintContext of TREE: kpolicy.analysis.analyse's models, catalog and families.
-    JOBS: worker processes that parse the arches the cache lacks (see load_models)."""
-    a = analyse(tree, arches, cache, declarations=declarations, progress=progress, jobs=jobs)
-    return LintContext(tree=a.tree, models=a.models, catalog=a.catalog, families=a.families,
-                       declarations=a.declarations)
 
 
 def resolve_check(rule: Rule, package: str = CHECK_PACKAGE) -> CheckFunction:
@@ -117,8 +101,8 @@ def run_lint(
     if context is None:
         arch_list = select_arches(ktree, arches, all_arches)
         decl = load_declarations(rules_dir)
-        context = build_context(ktree, arch_list, cache, declarations=decl, progress=progress,
-                                jobs=jobs)
+        context = LintContext.of(analyse(ktree, arch_list, cache, declarations=decl,
+                                         progress=progress, jobs=jobs))
     findings = run_checks(context, chosen, check_package=check_package or CHECK_PACKAGE)
     active, waived = apply_waivers(findings, config.waivers)
     return LintResult(

@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from kpolicy.families.model import Family
-from kpolicy.kconfig.model import Choice, KconfigModel, Location, Symbol
-from kpolicy.params.model import Catalog
-from kpolicy.tree import KernelTree
+from kpolicy.analysis import Analysis
+from kpolicy.kconfig.model import (
+    Choice,
+    Location,
+    Symbol,
+    merged_choices,
+    merged_symbols,
+)
+from kpolicy.kconfig.scan import arch_selections
 
 if TYPE_CHECKING:
     from kpolicy.params.crosscheck import CatalogIssue
@@ -56,38 +61,39 @@ class Finding:
         return (self.file or "", self.line or 0, self.code, self.message)
 
 
-@dataclass(frozen=True)
-class LintContext:
-    """Everything a check may read; built once per lint run."""
+def finding(rule: Rule, message: str, where: Optional[Location], **about: Optional[str]) -> Finding:
+    """A Finding of RULE at WHERE (family=, symbol=, param= as keywords)."""
+    return Finding(rule=rule.name, code=rule.code, severity=rule.severity, message=message,
+                   file=where.file if where else None, line=where.line if where else None,
+                   **about)
 
-    tree: KernelTree
-    models: Mapping[str, KconfigModel]  # ARCH -> all-defaults evaluation for that arch
-    catalog: Catalog
-    families: tuple[Family, ...]
-    declarations: Mapping[str, Any] = field(default_factory=dict)  # rules/families/*.toml etc.
+
+@dataclass(frozen=True)
+class LintContext(Analysis):
+    """Everything a check may read: the tree's analysis, built once per lint run."""
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> LintContext:
+        """ANALYSIS as the checks read it."""
+        return cls(analysis.tree, analysis.models, analysis.catalog, analysis.families,
+                   analysis.declarations)
 
     # Views several checks share, each computed on first use and kept for the context's life
     # (cached_property writes the instance __dict__, which a frozen dataclass allows).
 
     @cached_property
     def merged_symbols(self) -> Mapping[str, Symbol]:
-        """Every arch's symbols in one map, as kpolicy.families.discover.merged_symbols."""
-        from kpolicy.families.discover import merged_symbols
-
+        """Every arch's symbols in one map, as kpolicy.kconfig.model.merged_symbols."""
         return merged_symbols(self.models)
 
     @cached_property
     def merged_choices(self) -> Mapping[str, Choice]:
-        """Every arch's choices by name, as kpolicy.families.discover.merged_choices."""
-        from kpolicy.families.discover import merged_choices
-
+        """Every arch's choices by name, as kpolicy.kconfig.model.merged_choices."""
         return merged_choices(self.models)
 
     @cached_property
     def arch_selections(self) -> Mapping[str, Mapping[str, Location]]:
-        """kpolicy.families.discover.arch_selections of the tree."""
-        from kpolicy.families.discover import arch_selections
-
+        """kpolicy.kconfig.scan.arch_selections of the tree."""
         return arch_selections(self.tree)
 
     @cached_property

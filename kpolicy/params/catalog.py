@@ -12,6 +12,10 @@ from kpolicy.kernel import fold_param
 from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.tree import KernelTree
 
+# Parameter parsers and formats that make a parameter an on/off switch of a feature.
+SWITCH_PARSERS = frozenset({"kstrtobool", "strtobool", "lookup_constant", "strcmp", "match_string"})
+SWITCH_FORMATS = frozenset({"bool", "enum"})
+
 
 @dataclass(frozen=True)
 class ParamInfo:
@@ -26,7 +30,7 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     """The catalog of TREE: kernel-parameters.txt entries, C registrations, static keys, names
     read straight from the command line, and the Kconfig symbols defined anywhere in the tree.
     JOBS: processes that scan the C files when the cache lacks them."""
-    from kpolicy.families.discover import defined_symbols
+    from kpolicy.kconfig.scan import defined_symbols
     from kpolicy.params.docs import load_docs
     from kpolicy.params.registrations import scan_all
 
@@ -61,3 +65,30 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())))
         for key in sorted(spelled)
     }
+
+
+def is_switch(catalog: Catalog, param: str) -> bool:
+    """True when PARAM turns something on or off: a bool/enum Format, or a bool-style parser."""
+    for doc in catalog.docs:
+        if param in doc.names and doc.format is not None and doc.format.kind in SWITCH_FORMATS:
+            return True
+    for reg in catalog.registrations:
+        if reg.name == param and (
+            reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool")
+        ):
+            return True
+    return False
+
+
+def switch_params(catalog: Catalog) -> frozenset[str]:
+    """Every parameter is_switch is true for."""
+    names = {n for doc in catalog.docs
+             if doc.format is not None and doc.format.kind in SWITCH_FORMATS for n in doc.names}
+    names.update(reg.name for reg in catalog.registrations
+                 if reg.parser in SWITCH_PARSERS or reg.param_type in ("bool", "invbool"))
+    return frozenset(names)
+
+
+def docs_for(catalog: Catalog, param: str) -> tuple[DocEntry, ...]:
+    """The documentation entries that describe PARAM."""
+    return tuple(d for d in catalog.docs if param in d.names)

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, Optional
 
-from kpolicy.cli import (
+from kpolicy.cliargs import (
     add_cache_arguments,
     add_jobs_argument,
     add_tree_argument,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -101,7 +102,7 @@ class Catalog:
 
     version: str
     docs: tuple[DocEntry, ...]
-    registrations: tuple[Registration, ...]
+    registrations: Sequence[Registration]  # a tuple; a resolve model decodes it lazily
     static_keys: tuple[StaticKey, ...]
     # Every symbol a `config`/`menuconfig` line defines in any Kconfig file, on any arch.
     kconfig_symbols: frozenset[str] = frozenset()

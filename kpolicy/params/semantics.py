@@ -222,7 +222,8 @@ def infer_semantics(reg: Registration) -> HandlerSemantics:
         # the common `return kstrtobool(arg, &x);`
         return HandlerSemantics("kstrtobool", on_invalid="malformed")
     if reg.kind == "__setup" and reg.parser == "kstrtobool":
-        # a __setup handler returns 1 whatever kstrtobool() says: a bad value changes nothing
+        # assumed: a bad value changes nothing and the handler returns 1 (one that returns 0
+        # and lets the word fall through needs a rules/params declaration)
         return HandlerSemantics("kstrtobool", on_invalid="ignored")
     return HandlerSemantics()
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from kpolicy.cache import Cache
 from kpolicy.params.semantics import FeatureSpec
-from kpolicy.resolve.bundle import ResolveModel, compact_model
+from kpolicy.resolve.compact import compact_model
+from kpolicy.resolve.model import ResolveModel
 
 
 def feature_roots(specs: tuple[FeatureSpec, ...]) -> set[str]:

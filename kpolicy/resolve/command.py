@@ -10,28 +10,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from kpolicy.cli import add_cache_arguments, add_jobs_argument, cache_from_args
+from kpolicy.cliargs import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
 from kpolicy.longlived import long_lived
 from kpolicy.params.semantics import Declaration, FeatureSpec
 from kpolicy.resolve.api import (
-    BatchResolver,
-    ConfigInput,
     Resolution,
+    ResolveMemo,
     all_features,
-    choose_model,
-    defaults_config,
     kernel_params_for,
-    read_config,
-    resolution_json,
-    resolution_text,
     resolve,
-    running_machine,
-    running_system_inputs,
     shipped_rules,
 )
-from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.batch import BatchResolver
 from kpolicy.resolve.features import Machine
+from kpolicy.resolve.inputs import (
+    ConfigInput,
+    choose_model,
+    defaults_config,
+    read_config,
+    running_machine,
+    running_system_inputs,
+)
+from kpolicy.resolve.model import ResolveModel
+from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
 
 DEFAULT_ARCH = "x86_64"
@@ -250,7 +252,7 @@ def _run_batch(
             if len({s.name for s in specs}) == len(specs)
             else None
         )
-    memo: dict[Any, Any] = {}  # what every line shares: the config's side of each feature
+    memo = ResolveMemo()  # what every line shares: the config's side of each feature
     dumps = json.JSONEncoder(separators=(",", ":")).encode
 
     def answer(line: str) -> list[Any]:

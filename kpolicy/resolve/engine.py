@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
-from kpolicy.cmdline.passes import Event
+from kpolicy.cmdline.passes import Event, Outcome, Stage
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, MachineDependency, State
-from kpolicy.resolve.bundle import ResolveModel
 from kpolicy.resolve.features import NO_MACHINE, Machine
+from kpolicy.resolve.model import ResolveModel
 
+SourceKind = Literal["kconfig-default", "config", "cmdline", "lsm", "machine"]
+ConfigKind = Literal["kconfig-default", "config"]  # the Kconfig defaults, or the input config
 # Event stages in which a registered handler actually ran.
 HANDLER_STAGES = ("early", "main", "setup")
 
@@ -28,7 +30,7 @@ HANDLER_STAGES = ("early", "main", "setup")
 class Source:
     """One step of a feature's chain, with the reason it is what it is."""
 
-    kind: str  # "kconfig-default", "config", "cmdline", "lsm", "machine"
+    kind: SourceKind
     state: Optional[State]  # the state this step leaves (None: the step changed nothing)
     reason: str
     symbol: Optional[str] = None
@@ -37,7 +39,7 @@ class Source:
     config_line: Optional[int] = None  # line of the symbol's assignment in the config
     position: Optional[int] = None  # token index on the command line
     token: Optional[str] = None
-    outcome: Optional[str] = None  # cmdline: "accepted", "refused", "malformed", "invalid", ...
+    outcome: Optional[Union[Stage, Outcome]] = None  # cmdline: the word's fate, or where it went
 
     def as_json(self) -> dict[str, Any]:
         """This step as a JSON object (None fields left out)."""
@@ -121,7 +123,7 @@ def _config_source(
     name: str,
     state: State,
     what: str,
-    kind: str,
+    kind: ConfigKind,
     lines: Mapping[str, int],
 ) -> Source:
     sym = kconfig.symbols.get(name)
@@ -148,7 +150,7 @@ def boot_default(
     kconfig: KconfigModel,
     values: Mapping[str, str],
     built: bool,
-    kind: str,
+    kind: ConfigKind,
     lines: Mapping[str, int],
 ) -> tuple[State, Source]:
     """The boot state VALUES build in for SPEC before any command line, and where it comes from."""
@@ -197,7 +199,8 @@ def _event_param(event: Event, spec_keys: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def _token_source(ev: Event, state: Optional[State], reason: str, outcome: str) -> Source:
+def _token_source(ev: Event, state: Optional[State], reason: str,
+                  outcome: Union[Stage, Outcome]) -> Source:
     """The step command-line word EV makes (STATE None: it changed nothing)."""
     return Source("cmdline", state, reason, position=ev.index, token=ev.raw, value=ev.value,
                   outcome=outcome)

@@ -17,9 +17,11 @@ from conftest import in_ci, real_configs, real_tree
 
 from kpolicy.cache import Cache
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
-from kpolicy.resolve.api import ConfigInput, Resolution, read_config, resolve
-from kpolicy.resolve.bundle import ResolveModel, pick_bundled, read_model
+from kpolicy.resolve.api import Resolution, resolve
+from kpolicy.resolve.bundle import pick_bundled, read_model
 from kpolicy.resolve.features import Machine
+from kpolicy.resolve.inputs import ConfigInput, read_config
+from kpolicy.resolve.model import ResolveModel
 
 OBSERVED = Path(__file__).resolve().parent / "observed.json"
 DOC: dict[str, Any] = json.loads(OBSERVED.read_text(encoding="utf-8")) if OBSERVED.is_file() else {}

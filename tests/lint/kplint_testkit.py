@@ -97,7 +97,7 @@ def stub_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(engine, "CHECK_PACKAGE", CHECK_PACKAGE)
     monkeypatch.setattr(
-        engine, "build_context",
+        engine, "analyse",
         lambda tree, arches, cache=None, **kw: stub_context(tree.root, tuple(arches)))
 
 

@@ -7,8 +7,9 @@ from functools import cache
 
 from conftest import real_tree
 
+from kpolicy.analysis import analyse
 from kpolicy.cache import Cache
-from kpolicy.lint.engine import LintResult, build_context, run_lint
+from kpolicy.lint.engine import LintResult, run_lint
 from kpolicy.lint.types import LintContext
 from kpolicy.tree import open_tree
 
@@ -16,7 +17,7 @@ from kpolicy.tree import open_tree
 @cache
 def real_context(version: str, arch: str = "x86_64") -> LintContext:
     """The lint context of the real VERSION tree for ARCH (skips or fails when it is missing)."""
-    return build_context(open_tree(real_tree(version)), (arch,), Cache())
+    return LintContext.of(analyse(open_tree(real_tree(version)), (arch,), Cache()))
 
 
 @cache

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from kplint_testkit import (
-    install_check_package,
     make_tree,
-    stub_engine,
     write_rules,
 )
 
@@ -19,15 +17,7 @@ from kpolicy.cli import main
 from kpolicy.errors import KpolicyError
 from kpolicy.lint import gitbase
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _checks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_check_package(tmp_path_factory.mktemp("checks"))
-
-
-@pytest.fixture(autouse=True)
-def _stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub_engine(monkeypatch)
+pytestmark = pytest.mark.usefixtures("stubbed")
 
 
 def git(repo: Path, *args: str) -> str:

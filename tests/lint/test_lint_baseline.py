@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 from kplint_testkit import (
-    install_check_package,
     make_tree,
-    stub_engine,
     write_rules,
 )
 
@@ -17,15 +15,7 @@ from kpolicy.cli import main
 from kpolicy.lint.baseline import fingerprint, normalized_message
 from kpolicy.lint.types import Finding
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _checks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_check_package(tmp_path_factory.mktemp("checks"))
-
-
-@pytest.fixture(autouse=True)
-def _stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
-    stub_engine(monkeypatch)
+pytestmark = pytest.mark.usefixtures("stubbed")
 
 
 def test_fingerprint_ignores_the_line_but_not_the_subject() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kplint_testkit import CHECK_PACKAGE, install_check_package, make_tree, rule_toml, stub_context
+from kplint_testkit import CHECK_PACKAGE, make_tree, rule_toml, stub_context
 from kplint_testkit import write_rules as write_test_rules
 
 from kpolicy.analysis import load_declarations, select_arches
@@ -14,10 +14,7 @@ from kpolicy.errors import KpolicyError
 from kpolicy.lint import engine
 from kpolicy.lint.rules_loader import find_rule, load_rules, select_rules
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _checks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_check_package(tmp_path_factory.mktemp("checks"))
+pytestmark = pytest.mark.usefixtures("test_checks")
 
 
 @pytest.fixture

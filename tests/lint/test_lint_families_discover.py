@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from kpolicy.families.discover import companion_stem, discover_families, positive_symbols
+from kpolicy.families.discover import companion_stem, discover_families
 from kpolicy.families.model import Family
 from kpolicy.kconfig.model import (
     Choice,
@@ -17,6 +17,7 @@ from kpolicy.kconfig.model import (
     Prompt,
     Reverse,
     Symbol,
+    positive_symbols,
 )
 from kpolicy.lint.checks import pattern
 from kpolicy.lint.types import LintContext, Rule, RuleDocs

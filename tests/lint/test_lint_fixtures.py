@@ -7,6 +7,7 @@ the default is x86_64.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ else:  # pragma: no cover
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rules"
 MARKER = re.compile(r"expect:\s*([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 SETTINGS = "kpolicy-fixture.toml"
+MESSAGES = Path(__file__).resolve().parent / "rule_messages.txt"
 RULES = load_rules()
 
 
@@ -81,3 +83,17 @@ def test_fixture_reports_exactly_its_markers(name: str, cache: Cache) -> None:
     others = {m for m in markers(tree) if m[0] != name}
     reported = {(f.rule, f.file or "", f.line or 0) for f in result.findings}
     assert sorted(others - reported) == []
+
+
+def test_rule_messages_match_the_snapshot(cache: Cache) -> None:
+    """Every message the fixtures produce, word for word: a reworded message is a reviewed change
+    of rule_messages.txt (KPOLICY_UPDATE_SNAPSHOT=1 rewrites it)."""
+    lines = []
+    for rule in RULES:
+        for f in lint_fixture(rule.name, cache).findings:
+            if f.rule == rule.name:
+                lines.append(f"{rule.name}: {f.file}:{f.line}: {f.severity}: {f.message}\n")
+    text = "".join(lines)
+    if os.environ.get("KPOLICY_UPDATE_SNAPSHOT"):
+        MESSAGES.write_text(text, encoding="utf-8")
+    assert MESSAGES.read_text(encoding="utf-8").splitlines() == text.splitlines()

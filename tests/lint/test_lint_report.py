@@ -10,25 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import in_ci
 from kplint_testkit import (
-    install_check_package,
     make_tree,
-    stub_engine,
-    write_rules,
 )
 
 from kpolicy.cli import main
-from kpolicy.report.github import escape_data, escape_property
+from kpolicy.reporters.github import escape_data, escape_property
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _checks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_check_package(tmp_path_factory.mktemp("checks"))
-
-
-@pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lint with the test checks over empty models: the reporters need nothing else."""
-    stub_engine(monkeypatch)
+pytestmark = pytest.mark.usefixtures("test_checks")
 
 
 @pytest.fixture
@@ -45,11 +33,6 @@ def lint(
     code = main(["lint", "--tree", str(tree), "--rules-dir", str(rules), "--no-cache", *extra])
     out = capsys.readouterr().out
     return code, out
-
-
-@pytest.fixture
-def rules(tmp_path: Path) -> Path:
-    return write_rules(tmp_path / "rules")
 
 
 EXPECTED = [  # (file, line, severity, rule, code, subject, value), in report order

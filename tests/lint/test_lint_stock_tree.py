@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from lint_real_context import real_context, real_lint
 
-from kpolicy.families.discover import arch_selections
 from kpolicy.families.model import Family
+from kpolicy.kconfig.scan import arch_selections
 
 if sys.version_info >= (3, 11):
     import tomllib

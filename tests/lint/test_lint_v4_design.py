@@ -16,9 +16,10 @@ import pytest
 from conftest import real_tree
 from lint_real_context import real_context
 
+from kpolicy.analysis import analyse
 from kpolicy.cache import Cache
 from kpolicy.families.model import Family
-from kpolicy.lint.engine import LintResult, build_context, run_lint
+from kpolicy.lint.engine import LintResult, run_lint
 from kpolicy.lint.types import Finding, LintContext
 from kpolicy.tree import open_tree
 
@@ -205,7 +206,7 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LintContext]
     make_v4(v4)
     reviewed = hardlink_copy(stock, base / "reviewed")
     make_reviewed(reviewed)
-    out = {name: build_context(open_tree(path), ("x86_64",), cache)
+    out = {name: LintContext.of(analyse(open_tree(path), ("x86_64",), cache))
            for name, path in (("v4", v4), ("reviewed", reviewed))}
     return {"stock": real_context("7.2"), **out}
 

@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 from kplint_testkit import (
     CHECK_PACKAGE,
-    install_check_package,
     make_tree,
     stub_context,
     stub_engine,
-    write_rules,
 )
 
 from kpolicy.cli import main
@@ -20,15 +18,7 @@ from kpolicy.errors import KpolicyError
 from kpolicy.lint import engine
 from kpolicy.lint.waivers import load_config
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _checks(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_check_package(tmp_path_factory.mktemp("checks"))
-
-
-@pytest.fixture
-def rules(tmp_path: Path) -> Path:
-    return write_rules(tmp_path / "rules")
+pytestmark = pytest.mark.usefixtures("test_checks")
 
 
 @pytest.fixture

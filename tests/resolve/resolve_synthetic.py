@@ -9,7 +9,8 @@ import pytest
 
 from kpolicy.kconfig.model import Choice, Definition, Expr, KconfigModel, Location, Symbol
 from kpolicy.params.model import Catalog, Registration
-from kpolicy.resolve.bundle import ResolveModel, model_to_bytes
+from kpolicy.resolve.bundle import model_to_bytes
+from kpolicy.resolve.model import ResolveModel
 
 
 def _sym(

@@ -8,15 +8,10 @@ from typing import Optional
 
 import pytest
 
-from kpolicy.resolve.api import (
-    BatchResolver,
-    all_features,
-    choose_model,
-    defaults_config,
-    kernel_params_for,
-    shipped_rules,
-)
+from kpolicy.resolve.api import all_features, kernel_params_for, shipped_rules
+from kpolicy.resolve.batch import BatchResolver
 from kpolicy.resolve.bundle import bundled_models
+from kpolicy.resolve.inputs import choose_model, defaults_config
 
 LINES: list[tuple[str, Optional[str]]] = [
     ("init_on_alloc=1 init_on_free=0 quiet", None),

@@ -13,13 +13,13 @@ from resolve_synthetic import model_fixture  # noqa: F401 (fixtures)
 from kpolicy.errors import KpolicyError
 from kpolicy.resolve.bundle import (
     SCHEMA_VERSION,
-    ResolveModel,
     model_from_bytes,
     model_to_bytes,
     pick_bundled,
     read_model,
-    symbol_closure,
 )
+from kpolicy.resolve.compact import symbol_closure
+from kpolicy.resolve.model import ResolveModel
 
 
 def test_round_trip_is_lossless(model: ResolveModel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,16 +42,38 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_resolve_json_contract(
-    capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
-) -> None:
-    code, out, _err = run(
-        capsys,
+def resolve_with(
+    capsys: pytest.CaptureFixture[str], model_file: Path, config: Path, *argv: str
+) -> tuple[int, str, str]:
+    """`kpolicy resolve --model MODEL_FILE --config CONFIG ARGV...`: (exit code, stdout, stderr)."""
+    return run(capsys, "resolve", "--model", str(model_file), "--config", str(config), *argv)
+
+
+def batch_argv(model_file: Path, config: Path, batch: Path, jobs: int) -> list[str]:
+    """`kpolicy resolve --cmdlines BATCH --jobs JOBS`, to run in a process of its own."""
+    return [
+        sys.executable,
+        "-m",
+        "kpolicy",
         "resolve",
         "--model",
         str(model_file),
         "--config",
-        str(cloud),
+        str(config),
+        "--cmdlines",
+        str(batch),
+        "--jobs",
+        str(jobs),
+    ]
+
+
+def test_resolve_json_contract(
+    capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
+) -> None:
+    code, out, _err = resolve_with(
+        capsys,
+        model_file,
+        cloud,
         "--cmdline",
         "init_on_alloc=0 foo=bar -- x",
         "--format",
@@ -73,26 +96,20 @@ def test_resolve_json_contract(
 def test_resolve_text_and_verbose(
     capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
 ) -> None:
-    code, out, _ = run(
+    code, out, _ = resolve_with(
         capsys,
-        "resolve",
-        "--model",
-        str(model_file),
-        "--config",
-        str(cloud),
+        model_file,
+        cloud,
         "--cmdline",
         "lockdown=integrity",
     )
     assert code == 0
     line = next(x for x in out.splitlines() if x.startswith("lockdown "))
     assert "integrity" in line and "lockdown=integrity" in line
-    _code, verbose, _ = run(
+    _code, verbose, _ = resolve_with(
         capsys,
-        "resolve",
-        "--model",
-        str(model_file),
-        "--config",
-        str(cloud),
+        model_file,
+        cloud,
         "--cmdline",
         "lockdown=integrity",
         "-v",
@@ -105,13 +122,10 @@ def test_cmdline_file_and_batch(
 ) -> None:
     cmdfile = tmp_path / "cmdline"
     cmdfile.write_text("init_on_free=1\n")
-    _c, out, _ = run(
+    _c, out, _ = resolve_with(
         capsys,
-        "resolve",
-        "--model",
-        str(model_file),
-        "--config",
-        str(cloud),
+        model_file,
+        cloud,
         "--cmdline-file",
         str(cmdfile),
         "--format",
@@ -120,13 +134,10 @@ def test_cmdline_file_and_batch(
     assert json.loads(out)["features"]["init_on_free"]["effective"] is True
     batch = tmp_path / "lines.jsonl"
     batch.write_text('"init_on_free=1"\n{"id": "b", "cmdline": "init_on_free=0"}\n')
-    code, out, _ = run(
+    code, out, _ = resolve_with(
         capsys,
-        "resolve",
-        "--model",
-        str(model_file),
-        "--config",
-        str(cloud),
+        model_file,
+        cloud,
         "--cmdlines",
         str(batch),
     )
@@ -242,50 +253,55 @@ def test_model_show_summarizes_a_model(
     assert "Linux 7.2.13 x86_64" in out and "COMMAND_LINE_SIZE 2048" in out
 
 
-def test_batch_workers_answer_like_one_process(tmp_path: Path, model_file: Path,
-                                               cloud: Path) -> None:
+def test_batch_workers_answer_like_one_process(
+    tmp_path: Path, model_file: Path, cloud: Path
+) -> None:
     # real processes: the workers write to the file descriptor, which capsys does not see
     import subprocess
-    import sys
 
     from kpolicy.resolve.command import BATCH_BLOCK
 
     words = ["init_on_free=1", "init_on_free=0", "quiet", "lockdown=integrity", "-- x", "a=b"]
-    lines = [json.dumps(" ".join(words[(n + k) % len(words)] for k in range(n % 4 + 1)))
-             for n in range(2 * BATCH_BLOCK + 17)]
+    lines = [
+        json.dumps(" ".join(words[(n + k) % len(words)] for k in range(n % 4 + 1)))
+        for n in range(2 * BATCH_BLOCK + 17)
+    ]
     batch = tmp_path / "lines.jsonl"
 
     def resolve_batch(jobs: int) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "kpolicy", "resolve", "--model", str(model_file), "--config",
-             str(cloud), "--cmdlines", str(batch), "--jobs", str(jobs)],
-            capture_output=True, text=True, timeout=300, check=False)
+            batch_argv(model_file, cloud, batch, jobs),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
     batch.write_text("\n".join(lines) + "\n")
     alone, together = resolve_batch(1), resolve_batch(3)
     assert alone.returncode == together.returncode == 0, together.stderr
     assert together.stdout == alone.stdout and alone.stdout.count("\n") == len(lines)
     bad = 2 * BATCH_BLOCK + 3  # in the third block, answered by the third worker
-    batch.write_text("\n".join([*lines[:bad - 1], "{broken", *lines[bad:]]) + "\n")
+    batch.write_text("\n".join([*lines[: bad - 1], "{broken", *lines[bad:]]) + "\n")
     failed = resolve_batch(3)
     assert failed.returncode == 2 and failed.stderr.startswith(f"{batch}:{bad}: error: not JSON")
-    assert failed.stdout.splitlines() == alone.stdout.splitlines()[:bad - 1]
+    assert failed.stdout.splitlines() == alone.stdout.splitlines()[: bad - 1]
 
 
 def test_batch_workers_stop_quietly_when_the_reader_goes_away(
     tmp_path: Path, model_file: Path, cloud: Path
 ) -> None:
     import subprocess
-    import sys
 
     from kpolicy.resolve.command import BATCH_BLOCK
 
     batch = tmp_path / "lines.jsonl"
     batch.write_text('"init_on_free=1 quiet"\n' * (3 * BATCH_BLOCK))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kpolicy", "resolve", "--model", str(model_file), "--config",
-         str(cloud), "--cmdlines", str(batch), "--jobs", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        batch_argv(model_file, cloud, batch, 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.read(100)  # like `| head -c 100`
     proc.stdout.close()

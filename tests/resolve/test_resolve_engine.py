@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: F401 (fixtures)
 
 from kpolicy.kconfig.model import Location
 from kpolicy.params.model import Registration
 from kpolicy.params.semantics import load_param_rules
-from kpolicy.resolve.api import ConfigInput, resolve
-from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.api import resolve
 from kpolicy.resolve.engine import FeatureState
 from kpolicy.resolve.features import Machine
+from kpolicy.resolve.inputs import ConfigInput
+from kpolicy.resolve.model import ResolveModel
 
 
 def features(model: ResolveModel, cmdline: str, **config: str) -> dict[str, FeatureState]:
@@ -199,28 +200,32 @@ source = "demo.c demo_max_setup"
 """
 
 
-def test_a_raise_only_parameter_is_one_data_file(model: ResolveModel, tmp_path: Path) -> None:
-    (tmp_path / "demo_level.toml").write_text(RAISE_ONLY)
+def declared_only(
+    model: ResolveModel, tmp_path: Path, text: str, regs: tuple[tuple[str, str], ...]
+) -> Callable[[str], FeatureState]:
+    """Resolve with one rules/params file TEXT and registrations (kind, name) REGS only: the
+    state of its feature for a command line (asserting the tree registers what it declares)."""
+    (tmp_path / "demo.toml").write_text(text)
     rules = load_param_rules(tmp_path)
-    regs = (
-        Registration("early_param", "demo_level", Location("demo.c", 1)),
-        Registration("__setup", "demo_max", Location("demo.c", 2)),
+    registrations = tuple(
+        Registration(kind, name, Location("demo.c", n)) for n, (kind, name) in enumerate(regs, 1)
     )
     demo = dataclasses.replace(
-        model, catalog=dataclasses.replace(model.catalog, registrations=regs)
+        model, catalog=dataclasses.replace(model.catalog, registrations=registrations)
     )
 
     def run(cmdline: str) -> FeatureState:
-        res = resolve(
-            demo,
-            ConfigInput("c", CLOUD, "7.2.13"),
-            cmdline,
-            specs=rules.features,
-            declarations=rules.declarations,
-        )
-        assert res.warnings == ()  # both parameters are registered as declared
+        config = ConfigInput("c", CLOUD, "7.2.13")
+        res = resolve(demo, config, cmdline, specs=rules.features, declarations=rules.declarations)
+        assert res.warnings == ()
         return res.features[0]
 
+    return run
+
+
+def test_a_raise_only_parameter_is_one_data_file(model: ResolveModel, tmp_path: Path) -> None:
+    regs = (("early_param", "demo_level"), ("__setup", "demo_max"))
+    run = declared_only(model, tmp_path, RAISE_ONLY, regs)
     f = run("demo_level=high demo_level=mid")
     assert f.effective == "high"
     assert [o for _t, o in cmdline_outcomes(f)] == ["accepted", "refused"]
@@ -255,22 +260,8 @@ source = "demo.c nodemo_rand_setup"
 def test_a_higher_priority_parameter_wins_whatever_the_order(
     model: ResolveModel, tmp_path: Path
 ) -> None:
-    (tmp_path / "demo_rand.toml").write_text(PRECEDENCE)
-    rules = load_param_rules(tmp_path)
-    regs = (
-        Registration("__setup", "demo_rand", Location("demo.c", 1)),
-        Registration("__setup", "nodemo_rand", Location("demo.c", 2)),
-    )
-    demo = dataclasses.replace(
-        model, catalog=dataclasses.replace(model.catalog, registrations=regs)
-    )
-
-    def run(cmdline: str) -> FeatureState:
-        config = ConfigInput("c", CLOUD, "7.2.13")
-        return resolve(
-            demo, config, cmdline, specs=rules.features, declarations=rules.declarations
-        ).features[0]
-
+    regs = (("__setup", "demo_rand"), ("__setup", "nodemo_rand"))
+    run = declared_only(model, tmp_path, PRECEDENCE, regs)
     assert run("nodemo_rand demo_rand").effective is False
     assert [o for _t, o in cmdline_outcomes(run("nodemo_rand demo_rand"))] == [
         "accepted",

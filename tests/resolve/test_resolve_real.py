@@ -7,8 +7,9 @@ from conftest import real_configs, real_tree
 
 from kpolicy.cache import Cache
 from kpolicy.params.semantics import load_param_rules
-from kpolicy.resolve.api import ConfigInput, read_config, resolve
+from kpolicy.resolve.api import resolve
 from kpolicy.resolve.bundle import bundled_models, model_to_bytes, pick_bundled, read_model
+from kpolicy.resolve.inputs import ConfigInput, read_config
 
 pytestmark = pytest.mark.real
 CMDLINE = "init_on_free=1 lockdown=integrity transparent_hugepage=madvise zswap.enabled=1 -- x"

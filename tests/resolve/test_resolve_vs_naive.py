@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: F401 (fixtures)
 
-from kpolicy.resolve.api import ConfigInput, resolve
-from kpolicy.resolve.bundle import ResolveModel
+from kpolicy.resolve.api import resolve
 from kpolicy.resolve.engine import FeatureState
+from kpolicy.resolve.inputs import ConfigInput
+from kpolicy.resolve.model import ResolveModel
 
 
 def naive(cmdline: str) -> dict[str, str]:

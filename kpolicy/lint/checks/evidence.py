@@ -11,8 +11,7 @@ from typing import Any
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.model import Location
-from kpolicy.lint.checks.pattern import finding
-from kpolicy.lint.types import Finding, LintContext, Rule
+from kpolicy.lint.types import Finding, LintContext, Rule, finding
 from kpolicy.params.ctokens import Lines, call_arguments, mask
 from kpolicy.textio import read_bytes
 

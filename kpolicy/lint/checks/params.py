@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from kpolicy.families.discover import (
-    docs_for,
-    is_capability,
-    positive_symbols,
-)
-from kpolicy.lint.checks.pattern import boot_switches, finding, pattern_families
-from kpolicy.lint.types import Finding, LintContext, Rule
+from kpolicy.families.discover import is_capability
+from kpolicy.kconfig.model import positive_symbols
+from kpolicy.lint.checks.pattern import boot_switches, pattern_families
+from kpolicy.lint.types import Finding, LintContext, Rule, finding
+from kpolicy.params.catalog import docs_for
 
 # Registrations whose dotted name the kernel builds itself (KBUILD_MODNAME.param).
 _MODULE_KINDS = ("module_param", "core_param")

@@ -11,22 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
-from kpolicy.families.discover import (
-    docs_for,
-    family_declaration,
-    is_switch,
-    positive_symbols,
-)
+from kpolicy.families.discover import family_declaration
 from kpolicy.families.model import Family
-from kpolicy.kconfig.model import Expr, Location, Symbol
-from kpolicy.lint.types import Finding, LintContext, Rule
-
-
-def finding(rule: Rule, message: str, where: Optional[Location], **about: Optional[str]) -> Finding:
-    """A Finding of RULE at WHERE (family=, symbol=, param= as keywords)."""
-    return Finding(rule=rule.name, code=rule.code, severity=rule.severity, message=message,
-                   file=where.file if where else None, line=where.line if where else None,
-                   **about)
+from kpolicy.kconfig.model import Expr, Symbol, positive_symbols
+from kpolicy.lint.types import Finding, LintContext, Rule, finding
+from kpolicy.params.catalog import docs_for, is_switch
 
 
 def pattern_families(ctx: LintContext) -> Iterator[Family]:

@@ -1,0 +1,146 @@
+"""Many command lines under one model and config (`resolve --cmdlines`), each answered as the
+bytes resolution_json() would give, with what the config alone decides encoded once."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from kpolicy.cmdline.passes import Event, KernelParams
+from kpolicy.kernel import fold_param
+from kpolicy.params.semantics import FeatureSpec, stale_declarations
+from kpolicy.resolve.api import feature_declarations
+from kpolicy.resolve.engine import ConfigSide, config_side, resolve_feature
+from kpolicy.resolve.features import NO_MACHINE, Machine
+from kpolicy.resolve.inputs import ConfigInput
+from kpolicy.resolve.lazy import LazyRegistrations
+from kpolicy.resolve.model import ResolveModel
+from kpolicy.resolve.output import JSON_SCHEMA_VERSION, compact_json, feature_member
+
+
+class BatchResolver:
+    """resolve() of many command lines under one MODEL, CONFIG, SPECS (distinct names) and
+    MACHINE, each answer as the bytes of json.dumps(resolution_json(...), separators=(",", ":")):
+    the features no event of a line reaches are what the config alone decides, so they are
+    resolved and encoded once."""
+
+    LIMIT = 100_000  # touched features' encodings kept before starting afresh (bounded memory)
+
+    def __init__(
+        self,
+        model: ResolveModel,
+        config: ConfigInput,
+        specs: tuple[FeatureSpec, ...],
+        kp: KernelParams,
+        machine: Machine = NO_MACHINE,
+    ) -> None:
+        from kpolicy.cmdline import LineEncoder
+
+        self.model, self.config, self.kp, self.machine = model, config, kp, machine
+        self.lines = config.lines or {}
+        self.todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+        values = config.values
+        base = [
+            feature_member(resolve_feature(s, model, values, (), self.lines, machine)).encode()
+            for s in self.todo
+        ]
+        # each feature's member with the comma before it, so that a run of untouched features
+        # is one slice of the joined text
+        self.blob = memoryview(b",".join(base))
+        self.starts = [0] * len(base)
+        at = 0
+        for i, text in enumerate(base):
+            self.starts[i] = at
+            at += len(text) + 1
+        self.ends = [start + len(text) for start, text in zip(self.starts, base)]
+        self.by_key: dict[str, list[int]] = {}
+        for i, spec in enumerate(self.todo):
+            for key in set(map(fold_param, spec.params)):
+                self.by_key.setdefault(key, []).append(i)
+        self.lsm = [i for i, spec in enumerate(self.todo) if spec.lsm]
+        self.sides: dict[int, ConfigSide] = {}
+        self.texts: dict[tuple[Any, ...], bytes] = {}  # touched features' members, by events
+        self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
+        self.hits: dict[Any, tuple[int, ...]] = {}  # _reaching(), by event name (and param's)
+        regs = model.catalog.registrations
+        if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
+            regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
+        stale = stale_declarations(feature_declarations(specs), regs, model.srcarch)
+        self.warnings = (*config.warnings, *stale)
+        head = {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "kernel": {"version": model.version, "arch": model.arch, "model": model.origin},
+            "config": config.path,
+        }
+        self.head = compact_json(head)[1:-1].encode() + b',"features":{'
+        self.encoder = LineEncoder(compact=True)
+
+    def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
+        """The answer's line for CMDLINE (and BOOTCONFIG, ID) as bytes-like pieces, newline
+        included, to be written in order."""
+        first = b"{" if ident is None else b'{"id":' + compact_json(ident).encode() + b","
+        key = (cmdline, bootconfig)
+        body = self.seen.get(key)  # fleets repeat the same command line: answer it once
+        if body is None:
+            body = self._body(cmdline, bootconfig)
+            if len(self.seen) >= self.LIMIT // 10:
+                self.seen.clear()
+            self.seen[key] = body
+        return [first, *body]
+
+    def _reaching(self, name: str, registered: Optional[str]) -> tuple[int, ...]:
+        """The features an event of NAME (of the parameter REGISTERED) reaches: those with the
+        parameter under either name, and the LSMs for lsm= (which read every event anyway)."""
+        found = [*self.by_key.get(fold_param(name or ""), ())]
+        if registered is not None:
+            found += [i for i in self.by_key.get(fold_param(registered), ()) if i not in found]
+        if name == "lsm":
+            found += [i for i in self.lsm if i not in found]
+        return tuple(found)
+
+    def _body(self, cmdline: str, bootconfig: Optional[str]) -> list[Any]:
+        from kpolicy.cmdline import process_cmdline
+
+        result = process_cmdline(self.kp, cmdline, bootconfig=bootconfig)
+        events = result.events
+        reached: dict[int, list[Event]] = {}  # feature -> the events reaching its parameters
+        hits = self.hits
+        for ev in events:
+            reg = ev.registration
+            name = ev.name if reg is None else (ev.name, reg.name)
+            hit = hits.get(name)
+            if hit is None:
+                hit = self._reaching(ev.name, None if reg is None else reg.name)
+                if len(hits) >= self.LIMIT:
+                    hits.clear()
+                hits[name] = hit
+            for i in hit:
+                reached.setdefault(i, []).append(ev)
+        out: list[Any] = [self.head]
+        blob, at = self.blob, 0
+        for i in sorted(reached):
+            spec = self.todo[i]
+            # the events' fields resolve_feature reads (an LSM's reads every event's)
+            seen = events if spec.lsm else reached[i]
+            key = (i, *((e.index, e.raw, e.name, e.value, e.stage, e.outcome, e.reason,
+                         e.registration and e.registration.name) for e in seen))
+            text = self.texts.get(key)
+            if text is None:
+                side = self.sides.get(i)
+                if side is None:
+                    side = self.sides[i] = config_side(
+                        spec, self.model, self.config.values, self.lines
+                    )
+                state = resolve_feature(
+                    spec, self.model, self.config.values, seen, self.lines, self.machine, side
+                )
+                if len(self.texts) >= self.LIMIT:
+                    self.texts.clear()
+                text = self.texts[key] = feature_member(state).encode()
+            start = self.starts[i]
+            if start > at:
+                out.append(blob[at:start])
+            out.append(text)
+            at = self.ends[i]
+        out.append(blob[at:])
+        out.append(b"}," + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")
+        return out
