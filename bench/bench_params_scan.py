@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kpolicy.cache import Cache  # noqa: E402
-from kpolicy.params.registrations import scan_all  # noqa: E402
+from kpolicy.params.scan import scan_all  # noqa: E402
 from kpolicy.tree import open_tree  # noqa: E402
 
 

@@ -32,7 +32,7 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     JOBS: processes that scan the C files when the cache lacks them."""
     from kpolicy.kconfig.scan import defined_symbols
     from kpolicy.params.docs import load_docs
-    from kpolicy.params.registrations import scan_all
+    from kpolicy.params.scan import scan_all
 
     docs = load_docs(tree, cache)
     regs, keys, reads = scan_all(tree, cache, jobs)

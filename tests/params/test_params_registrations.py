@@ -11,7 +11,7 @@ from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
 from kpolicy.params import ctokens
 from kpolicy.params.model import Registration, StaticKey
-from kpolicy.params.registrations import command_line_reads, scan_registrations
+from kpolicy.params.scan import command_line_reads, scan_registrations
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
@@ -177,13 +177,13 @@ def test_hostile_c_files_do_not_break_the_scan(tmp_path: Path) -> None:
 def test_nul_in_c_file_is_not_an_error_but_oversize_is(tmp_path: Path) -> None:
     import shutil
 
-    from kpolicy.params import registrations
+    from kpolicy.params import cunit
 
     root = tmp_path / "tree"
     shutil.copytree(FIXTURE, root)
     (root / "mm" / "util.c").write_bytes(b"\0\0 early_param(\"after_nul\", f);\n")
     assert "after_nul" in {r.name for r in scan_registrations(open_tree(root))[0]}
-    limit = registrations.MAX_C_FILE
+    limit = cunit.MAX_C_FILE
     (root / "mm" / "util.c").write_bytes(b" " * (limit + 1))
     with pytest.raises(KpolicyError) as err:
         scan_registrations(open_tree(root))

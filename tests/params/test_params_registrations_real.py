@@ -12,7 +12,7 @@ from conftest import real_tree
 
 from kpolicy.cache import Cache
 from kpolicy.params.model import Registration, StaticKey
-from kpolicy.params.registrations import scan_registrations
+from kpolicy.params.scan import scan_registrations
 from kpolicy.tree import open_tree
 
 pytestmark = pytest.mark.real
@@ -90,7 +90,7 @@ def test_the_kstack_static_key(version: str) -> None:
 
 
 def test_workers_scan_the_real_tree_as_one_process_does() -> None:
-    from kpolicy.params.registrations import scan_all
+    from kpolicy.params.scan import scan_all
 
     tree = open_tree(real_tree("7.2"))
     regs, keys, _reads = scan_all(tree, None, jobs=2)  # no cache: the workers really scan
