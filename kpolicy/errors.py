@@ -26,3 +26,17 @@ class KpolicyError(Exception):
             return f"kpolicy: error: {self.message}"
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: error: {self.message}"
+
+
+class KconfigParseError(KpolicyError):
+    """Errors C conf reports together before it stops (each already `file:line: ...`), after
+    what the Kconfig files printed up to then (MESSAGES: lines in conf's words)."""
+
+    def __init__(self, lines: tuple[str, ...], *, messages: tuple[str, ...] = (),
+                 file: Optional[Union[str, Path]] = None, line: Optional[int] = None) -> None:
+        super().__init__(" ".join(lines) or "Kconfig error", file=file, line=line)
+        self.lines = lines
+        self.messages = messages
+
+    def __str__(self) -> str:
+        return "\n".join((*self.messages, *self.lines))

@@ -107,3 +107,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
                 tmp.unlink()
     except OSError as exc:  # an output path that cannot be written is the user's to fix
         raise KpolicyError(f"cannot write: {exc.strerror}", file=p) from None
+
+
+def printable(text: str) -> str:
+    """TEXT with control characters (escape sequences, carriage returns, ...) shown as `\\xNN`,
+    so that tree text written to a terminal cannot rewrite what the terminal shows."""
+    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in text)

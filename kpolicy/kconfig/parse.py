@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import kconfiglib
 
-from kpolicy.errors import KpolicyError
+from kpolicy.errors import KconfigParseError, KpolicyError
 from kpolicy.kconfig.model import (
     Choice,
     Default,
@@ -37,6 +37,7 @@ from kpolicy.kconfig.model import (
     Expr,
     Location,
     MenuEntry,
+    Message,
     Prompt,
     Range,
     Reverse,
@@ -71,6 +72,11 @@ _PROPERTY_KIND = {
 _RELATIONS = {_T.EQUAL: "=", _T.UNEQUAL: "!=", _T.LESS: "<", _T.LESS_EQUAL: "<=",
               _T.GREATER: ">", _T.GREATER_EQUAL: ">="}
 _ERROR_AT = re.compile(r"^\s*(?:warning: )?([^\s:]+):(\d+):\s*(.*)$", re.S)
+# A preprocessor variable name as C's lexer reads it: `$` not opening a reference is a letter.
+_DOLLAR_ASSIGNMENT = re.compile(r"\s*((?:[A-Za-z0-9_-]|\$(?!\())+)\s*(=|:=|\+=)\s*(.*)")
+# scripts/kconfig stops at a file sourced twice since Linux 6.13 (util.c, file_lookup).
+REPEATED_SOURCE_IS_ERROR = (6, 13, 0)
+_TRANSITIONAL_ERROR = "error: transitional symbols can only have help sections"
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class ParsedKconfig:
     mainmenu: str
     tool_derived: frozenset[str]
     files: tuple[tuple[str, str], ...]  # (path relative to the tree, sha256) of every file read
+    messages: tuple[Message, ...] = ()  # $(info), $(warning-if), conf's parse warnings
 
 
 @contextlib.contextmanager
@@ -110,8 +117,12 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     _tokens: Any  # kconfiglib's current line, as tokens, and the read position in it
     _tokens_i: int
 
-    def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain) -> None:
+    def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain,
+                 version: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.kp_root = root
+        self.kp_version = version
+        self.kp_messages: list[Message] = []
+        self.kp_sourced: dict[str, tuple[str, int]] = {}  # file -> where it was first sourced
         self.kp_env = env
         self.kp_toolchain = toolchain
         self.kp_files: dict[str, str] = {}
@@ -135,6 +146,29 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             file, line = self._where()
             raise KpolicyError("syntax error: property not valid here", file=file,
                                line=line) from None
+        self._check_entries()
+
+    def _check_entries(self) -> None:
+        """The checks C conf makes once every file is read: a symbol without a type is warned
+        about (menu.c), a transitional symbol with anything but help is an error (parser.y)."""
+        errors = []
+        for node in self.node_iter():
+            sym = node.item
+            if sym.__class__ is not kconfiglib.Symbol:
+                continue
+            if sym.orig_type == kconfiglib.UNKNOWN:
+                self.kp_messages.append(Message("warning", node.filename, node.linenr,
+                                                "config symbol defined without type"))
+            if sym.name not in self.kp_transitional:
+                continue
+            props = self.kp_lines.get((node.filename, node.linenr), {})
+            lines = [n for kind, found in props.items() if kind != "depends" for n in found]
+            if node.dep is not self.y:  # C reports a dependency at the entry itself
+                errors.append(f"{node.filename}:{node.linenr}: {_TRANSITIONAL_ERROR}")
+            elif lines:
+                errors.append(f"{node.filename}:{min(lines)}: {_TRANSITIONAL_ERROR}")
+        if errors:
+            self._fail(tuple(errors))
 
     # -- files ------------------------------------------------------------------------------
 
@@ -167,7 +201,30 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                                file=file, line=line)
         if len(self.kp_files) >= MAX_FILES:
             raise KpolicyError(f"more than {MAX_FILES} Kconfig files", file=file, line=line)
+        self._check_source(filename)
         super()._enter_file(filename)
+
+    def _check_source(self, filename: str) -> None:
+        """C conf's errors for a file sourced while it is being read, or sourced before."""
+        name = os.path.relpath(filename, self.kp_root) if os.path.isabs(filename) else filename
+        chain = (*self._include_path, (self.filename, self.linenr))
+        if any(parent == name for parent, _ in chain):
+            self._fail(("Recursive inclusion detected.", "Inclusion path:",
+                        f"  current file : {name}",
+                        *(f"  included from: {f}:{n}" for f, n in reversed(chain))))
+        first = self.kp_sourced.get(name)
+        if first is not None and self.kp_version >= REPEATED_SOURCE_IS_ERROR:
+            self._fail((f"{self.filename}:{self.linenr}: error: repeated inclusion of {name}",
+                        f"{first[0]}:{first[1]}: note: location of first inclusion of {name}"))
+        self.kp_sourced.setdefault(name, (self.filename, self.linenr))
+
+    def _fail(self, lines: tuple[str, ...]) -> None:
+        from kpolicy.textio import printable
+
+        file, line = self._where()
+        raise KconfigParseError(tuple(printable(x) for x in lines),
+                                messages=tuple(str(m) for m in self.kp_messages),
+                                file=file, line=line)
 
     def _open(self, filename: str, mode: str) -> io.StringIO:
         if not self._inside(filename):
@@ -196,7 +253,16 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         if fn in self.variables and hasattr(self.variables[fn], "value"):
             if fn in self.kp_tainted_vars:
                 self.kp_probe = True
+            if not self.variables[fn].is_recursive:  # C expands a `:=` value once, when set
+                return str(self.variables[fn].value)
+            if len(args) == 1 and self.variables[fn]._n_expansions:
+                self._fail((f"{self.filename}:{self.linenr}: Recursive variable '{fn}' "
+                            "references itself (eventually)",))
             return str(super()._fn_val(args))
+        if fn in ("info", "warning-if", "error-if") and \
+                self._functions[fn][1] <= len(args) - 1 <= self._functions[fn][2]:
+            self._message(fn, args[1:])
+            return ""
         if fn == "shell":
             if len(args) != 2:
                 file, line = self._where()
@@ -214,9 +280,43 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.env_vars.add(fn)
         return value
 
+    def _message(self, fn: str, args: list[str]) -> None:
+        """$(info,TEXT), $(warning-if,COND,TEXT), $(error-if,COND,TEXT) as C conf's
+        preprocess.c does them: recorded for stderr, and error-if stops the parse."""
+        if fn == "info":
+            self.kp_messages.append(Message("info", self.filename, self.linenr, args[0]))
+        elif args[0] == "y" and fn == "warning-if":
+            self.kp_messages.append(Message("warning-if", self.filename, self.linenr, args[1]))
+        elif args[0] == "y":
+            self._fail((str(Message("error-if", self.filename, self.linenr, args[1])),))
+
+    def _assign(self, name: str, op: str, value: str) -> None:
+        """NAME OP VALUE for a name kconfiglib's reader refuses (one with a `$`), with the
+        flavours of C's variable_add: `=` recursive, `:=` simple, `+=` appending (recursive
+        when NAME is new)."""
+        var = self.variables.get(name)
+        if var is None:
+            var = self.variables[name] = kconfiglib.Variable()
+            var.kconfig, var.name, var._n_expansions = self, name, 0
+            var.is_recursive, var.value = True, ""
+            if op == "+=":
+                op = "="
+        if op == "+=":
+            value = var.value + " " + (value if var.is_recursive else
+                                       self._expand_whole(value, ()))
+        else:
+            var.is_recursive = op == "="
+            if op == ":=":
+                value = self._expand_whole(value, ())
+        var.value = value
+
     def _parse_assignment(self, s: str) -> None:
         outer, self.kp_probe = self.kp_probe, False
-        super()._parse_assignment(s)
+        m = _DOLLAR_ASSIGNMENT.match(s)
+        if m and "$" in m.group(1):
+            self._assign(m.group(1), m.group(2), m.group(3))
+        else:
+            super()._parse_assignment(s)
         if self.kp_probe:
             m = re.match(r"\s*([A-Za-z0-9_-]+)\s*(?::=|\+=|=)", s)
             if m:
@@ -309,7 +409,7 @@ def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _Kerne
                     "KCONFIG_FUNCTIONS": "kpolicy_no_kconfig_functions"})
     with _scoped_environ(neutral):
         try:
-            return _KernelKconfig(tree.root, env, toolchain)
+            return _KernelKconfig(tree.root, env, toolchain, tree.version_tuple)
         except kconfiglib.KconfigError as exc:
             raise _translate(exc, tree) from None
         except RecursionError:
@@ -518,6 +618,7 @@ def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedK
         mainmenu=kconf.top_node.prompt[0] if kconf.top_node.prompt else "",
         tool_derived=tool_derived,
         files=tuple(sorted(kconf.kp_files.items())),
+        messages=tuple(kconf.kp_messages),
     )
 
 
