@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Union
 
 from kpolicy.errors import KpolicyError
+from kpolicy.kernel import parse_version
 from kpolicy.textio import read_text
 
 # ARCH values the top-level Makefile maps onto another arch/ directory (SRCARCH).
@@ -33,9 +34,7 @@ class KernelTree:
     @property
     def version_tuple(self) -> tuple[int, int, int]:
         """(VERSION, PATCHLEVEL, SUBLEVEL) as integers."""
-        parts = re.findall(r"\d+", self.version)[:3]
-        nums = [int(p) for p in parts] + [0] * (3 - len(parts))
-        return (nums[0], nums[1], nums[2])
+        return parse_version(self.version)
 
     @property
     def srcarches(self) -> tuple[str, ...]:

@@ -6,17 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
-# COMMAND_LINE_SIZE per SRCARCH (bytes, including the terminating NUL), from
-# arch/<arch>/include/uapi/asm/setup.h or arch/<arch>/include/asm/setup.h (Linux 6.1-7.2);
-# anything else uses include/uapi/asm-generic/setup.h. s390 takes CONFIG_COMMAND_LINE_SIZE,
-# sparc is 2048 on 64-bit and 256 on 32-bit.
-COMMAND_LINE_SIZE: dict[str, int] = {
-    "alpha": 256, "arc": 256, "arm": 1024, "arm64": 2048, "loongarch": 4096, "m68k": 256,
-    "microblaze": 256, "mips": 4096, "parisc": 1024, "powerpc": 2048, "riscv": 2048,
-    "um": 4096, "x86": 2048, "xtensa": 256,
-}
-GENERIC_COMMAND_LINE_SIZE = 512
-
 # Arches whose command line comes from the device tree's /chosen/bootargs and whose CONFIG_CMDLINE
 # is merged by drivers/of/fdt.c (arm64 has only CMDLINE_FORCE there; powerpc's prom_init.c agrees).
 # loongarch's bootcmdline_init() merges the same way on UEFI machines; on device-tree machines it
@@ -32,18 +21,6 @@ class Merged:
     cmdline: str
     truncated: bool
     how: str  # one line: which rule produced it
-
-
-def command_line_size(srcarch: str, config: Mapping[str, str]) -> int:
-    """COMMAND_LINE_SIZE of SRCARCH under CONFIG (the buffer size; at most size-1 bytes survive)."""
-    if srcarch == "s390":
-        try:
-            return int(config.get("COMMAND_LINE_SIZE", "4096"), 0)
-        except ValueError:
-            return 4096
-    if srcarch == "sparc":
-        return 2048 if config.get("SPARC64") == "y" else 256
-    return COMMAND_LINE_SIZE.get(srcarch, GENERIC_COMMAND_LINE_SIZE)
 
 
 def _cut(s: str, size: int) -> tuple[str, bool]:

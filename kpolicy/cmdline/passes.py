@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
-from kpolicy.cmdline.builtin import command_line_size, merge_builtin
-from kpolicy.cmdline.kstrtobool import kstrtobool
+from kpolicy.cmdline.builtin import merge_builtin
 from kpolicy.cmdline.semantics import (
     Declaration,
     HandlerSemantics,
@@ -26,6 +25,7 @@ from kpolicy.cmdline.semantics import (
 )
 from kpolicy.cmdline.tokens import Token, to_bytes_str, to_display, tokenize
 from kpolicy.errors import KpolicyError
+from kpolicy.kernel import command_line_size, fold_param, kstrtobool
 from kpolicy.params.model import Catalog, Registration
 
 # fs/proc/proc_sysctl.c sysctl_aliases[] (unchanged from 6.1 to 7.2)
@@ -131,11 +131,6 @@ class CmdlineResult:
     sysctls: tuple[tuple[str, str], ...]  # (path under /proc/sys with dots, value), in order
     errors: tuple[str, ...]  # e.g. the "Too many boot init vars" panic
     warnings: tuple[str, ...] = field(default=())
-
-
-def fold(name: str) -> str:
-    """NAME as parameq() compares it: "-" and "_" are the same character."""
-    return name.replace("-", "_")
 
 
 def _normalize_config(config: Mapping[str, str]) -> dict[str, str]:
@@ -247,12 +242,12 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         if parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch:
             continue  # another architecture's code
         if not _built_in(reg, cfg):
-            not_built.setdefault(fold(reg.name), reg)
+            not_built.setdefault(fold_param(reg.name), reg)
             continue
         sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
         setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
         h = Handler(reg, sem, setup_str, order, f"{reg.kind} {setup_str} ({reg.location})")
-        key = fold(setup_str)
+        key = fold_param(setup_str)
         if reg.kind in ("module_param", "core_param"):
             params.setdefault(key, h)  # parse_one() takes the first match
             continue
@@ -311,7 +306,7 @@ class _Run:
             name = tok.name
             if name == "--" and tok.value is None:
                 return
-            handlers = early.get(name.replace("-", "_"))
+            handlers = early.get(fold_param(name))
             if handlers is None:
                 continue
             self.early_seen.add((name, tok.index))
@@ -355,7 +350,7 @@ class _Run:
 
     def word(self, tok: Token, source: str) -> None:
         """The main pass's handling of one word (not `--`)."""
-        h = self.kp.params.get(tok.name.replace("-", "_"))  # fold(), inline: the hot loop
+        h = self.kp.params.get(fold_param(tok.name))
         if h is not None:
             self.param(tok, h, source)
         else:
@@ -365,7 +360,7 @@ class _Run:
         """TOK's main-pass answer when it depends on the word alone, else None: the word is
         run on a fresh boot, and kept only if its path reads and writes no boot state."""
         kp = self.kp
-        h = kp.params.get(tok.name.replace("-", "_"))
+        h = kp.params.get(fold_param(tok.name))
         if h is not None:
             if h.semantics.merge == "enable-only":  # reads what earlier words enabled
                 return None
@@ -379,7 +374,7 @@ class _Run:
         fresh = _Run(kp)
         # checksetup() asks whether the early pass saw this word: it saw every word of the
         # command line before the first `--` with an early_param, and the main pass sees no other
-        if source == "cmdline" and tok.name.replace("-", "_") in kp.early:
+        if source == "cmdline" and fold_param(tok.name) in kp.early:
             fresh.early_seen.add((tok.name, tok.index))
         fresh.word(tok, source)
         if (fresh.argv != ["init"] or fresh.envp != ["HOME=/", "TERM=linux"]
@@ -431,7 +426,7 @@ class _Run:
         if self.checksetup(tok, line, source):
             return
         if "." in name:
-            reg = self.kp.not_built.get(fold(name))
+            reg = self.kp.not_built.get(fold_param(name))
             why = (f"{reg.kind} {reg.name} is not built in ({reg.built_if} is not y)"
                    if reg is not None else "dotted name: left for modprobe")
             self.event(tok, "dropped", "ignored", reg, why, source)
@@ -470,7 +465,7 @@ class _Run:
                        source)
 
     def unknown_reason(self, name: str) -> str:
-        reg = self.kp.not_built.get(fold(name))
+        reg = self.kp.not_built.get(fold_param(name))
         if reg is not None:
             return f"{reg.kind} {reg.name} is not built in ({reg.built_if} is not y)"
         return "no built-in parameter has this name"
@@ -579,7 +574,7 @@ class _Run:
 
 def _setup_matches(kp: KernelParams, line: str) -> tuple[Handler, ...]:
     """Every early_param/__setup whose string prefixes LINE (parameqn()), in link order."""
-    folded = fold(line)
+    folded = fold_param(line)
     setups = kp.setups
     found = [h for key, h in setups.get(folded[:2], ()) + setups.get(folded[:1], ())
              if folded.startswith(key)] if folded else []

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from kpolicy.cmdline.kstrtobool import INTEGER_TYPES, kstrtobool, kstrtoint
 from kpolicy.errors import KpolicyError
+from kpolicy.kernel import INTEGER_TYPES, kstrtobool, kstrtoint
 from kpolicy.params.model import Registration
 from kpolicy.textio import read_text
 

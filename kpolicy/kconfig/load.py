@@ -28,6 +28,7 @@ from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
 from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
 from kpolicy.kconfig.parse import ParsedKconfig, files_digest, parse_kconfig
 from kpolicy.kconfig.toolchain import Toolchain, default_toolchain
+from kpolicy.kernel import has_new_choices
 from kpolicy.longlived import leave_garbage_to_exit, long_lived
 from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
@@ -52,8 +53,6 @@ KEPT_FILE_LISTS = 4
 # The .config part of a "kconfig-eval" key when no .config is given (all defaults).
 NO_CONFIG = "-"
 
-# scripts/kconfig's choice handling was rewritten in Linux 6.11.
-NEW_CHOICES = (6, 11, 0)
 
 
 def _evaluate(parsed: ParsedKconfig, config: Optional[Path], config_text: str,
@@ -139,7 +138,7 @@ def load_model(
                 cache.store("kconfig-model", content_key(index_key, digest), lazy)
         if evaluated is None:
             evaluated = _evaluate(parsed, config, config_text,
-                                  tree.version_tuple < NEW_CHOICES)
+                                  not has_new_choices(tree.version_tuple))
             if digest is not None:
                 cache.store("kconfig-eval", content_key(index_key, digest, config_key), evaluated)
     return KconfigModel(

@@ -8,13 +8,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.cache import Cache
+from kpolicy.kernel import fold_param
 from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.tree import KernelTree
-
-
-def canonical_param(name: str) -> str:
-    """NAME as the kernel compares it: every `-` read as `_` (kernel/params.c parameq)."""
-    return name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
 
 
 def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
-    """Every parameter name of CATALOG, keyed by canonical_param(name), in sorted key order.
+    """Every parameter name of CATALOG, keyed by fold_param(name), in sorted key order.
 
     A name documented twice keeps its first entry; a stacked entry gives each of its names;
     a __setup string with a value written in ("powersave=off") counts under its name.
@@ -50,7 +46,7 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
     spelled: dict[str, str] = {}
     for entry in catalog.docs:
         for name in entry.names:
-            key = canonical_param(name)
+            key = fold_param(name)
             docs.setdefault(key, entry)
             spelled.setdefault(key, name)
     regs: dict[str, list[Registration]] = {}
@@ -58,7 +54,7 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         # __setup("powersave=off") is parameter powersave with its value written in (the
         # kernel matches __setup strings as prefixes of "name=value").
         name = reg.name.split("=", 1)[0] if reg.kind == "__setup" else reg.name
-        key = canonical_param(name)
+        key = fold_param(name)
         regs.setdefault(key, []).append(reg)
         spelled.setdefault(key, name)
     return {

@@ -18,7 +18,8 @@ from kpolicy.cli import (
     cache_from_args,
 )
 from kpolicy.errors import KpolicyError
-from kpolicy.params.catalog import ParamInfo, build_catalog, canonical_param, catalog_lookup
+from kpolicy.kernel import fold_param
+from kpolicy.params.catalog import ParamInfo, build_catalog, catalog_lookup
 from kpolicy.params.model import Registration
 from kpolicy.tree import open_tree
 
@@ -43,7 +44,7 @@ def _selected(lookup: dict[str, ParamInfo], names: list[str]) -> list[ParamInfo]
         return list(lookup.values())
     out: list[ParamInfo] = []
     for name in names:
-        key = canonical_param(name.rstrip("="))
+        key = fold_param(name.rstrip("="))
         if key not in lookup:
             raise KpolicyError(f"no such parameter: {name} (neither documented nor registered)")
         out.append(lookup[key])
@@ -107,8 +108,8 @@ def run_params(args: argparse.Namespace) -> int:
     if args.check:
         from kpolicy.params.crosscheck import cross_check
 
-        wanted = {canonical_param(i.name) for i in chosen}
-        issues = [i for i in cross_check(catalog) if canonical_param(i.param) in wanted]
+        wanted = {fold_param(i.name) for i in chosen}
+        issues = [i for i in cross_check(catalog) if fold_param(i.param) in wanted]
         if args.format == "json":
             json.dump({"schema_version": SCHEMA_VERSION, "issues": [
                 {"kind": i.kind, "param": i.param, "file": i.location.file,

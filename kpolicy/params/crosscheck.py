@@ -19,9 +19,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Optional
 
-from kpolicy.cmdline.kstrtobool import kstrtobool
 from kpolicy.kconfig.model import KconfigModel, Location
-from kpolicy.params.catalog import ParamInfo, canonical_param, catalog_lookup
+from kpolicy.kernel import fold_param, kstrtobool_everywhere
+from kpolicy.params.catalog import ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
 KINDS = ("doc-orphan", "undocumented", "tags", "doc-config-missing", "format-parser", "layout")
@@ -41,8 +41,6 @@ _WORD_PARSERS = frozenset({"lookup_constant", "strcmp", "sysfs_streq", "match_st
 _INT_PARSERS = frozenset({"kstrtoint", "kstrtouint", "kstrtoul", "kstrtoull", "kstrtol",
                           "kstrtoll", "kstrtou8", "kstrtou16", "kstrtou32", "kstrtou64",
                           "kstrtos32", "kstrtos16"})
-# Both sides of kstrtobool's 6.16 change: a word is accepted when every version accepts it.
-_BOOL_VERSIONS = ((6, 15, 0), (6, 16, 0))
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def cross_check(
     names, types = _symbol_types(kconfig_symbols)
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
-    raw = {canonical_param(n) for n in catalog.command_line_reads}
+    raw = {fold_param(n) for n in catalog.command_line_reads}
     for key, info in catalog_lookup(catalog).items():
         arches = arches_registering.get(key) if arches_registering is not None else None
         issues.extend(_check_param(info, types, arches, key in raw))
@@ -202,17 +200,13 @@ def _format_issues(name: str, doc: DocEntry, fmt: ParamFormat,
     return out
 
 
-def _bool_accepts(word: str) -> bool:
-    return all(kstrtobool(word, v) is not None for v in _BOOL_VERSIONS)
-
-
 def _contradiction(fmt: ParamFormat, parser: Optional[str]) -> Optional[str]:
     """Why a value FMT promises cannot reach PARSER, or None when they agree (or are unknown)."""
     if fmt.kind == "enum" and len(fmt.choices) < 2:
         return None  # "Format: n", "Format: seconds": a placeholder, not a list of words
     if parser == "kstrtobool":
         if fmt.kind == "enum":
-            bad = [w for w in fmt.choices if not _bool_accepts(w)]
+            bad = [w for w in fmt.choices if kstrtobool_everywhere(w) is not True]
             if bad:
                 return f"kstrtobool rejects {', '.join(repr(w) for w in bad)}"
         if fmt.kind in ("int", "size"):

@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Optional
 
-from kpolicy.cmdline.kstrtobool import kstrtobool
+from kpolicy.kernel import kstrtobool_everywhere
 from kpolicy.params.model import ParamFormat
 from kpolicy.resources import grammar_path
 
@@ -52,8 +52,6 @@ _CPU_LIST = re.compile(
     r"(?:all|(?:[0-9]+|N)(?:-(?:[0-9]+|N)(?::[0-9]+/[0-9]+)?)?)"
     r"(?:,(?:[0-9]+|N)(?:-(?:[0-9]+|N)(?::[0-9]+/[0-9]+)?)?)*"
 )
-# kstrtobool() gained e/E/d/D in 6.16: the two sides of that change bound a version-free answer.
-_BOOL_VERSIONS = ((6, 15, 0), (6, 16, 0))
 
 
 @lru_cache(maxsize=1)
@@ -144,8 +142,7 @@ def parse_format(raw: str) -> ParamFormat:
 def format_accepts(fmt: ParamFormat, value: str) -> Optional[bool]:
     """Whether VALUE is valid for FMT; None when FMT (or the kernel's answer) is unknown."""
     if fmt.kind == "bool":
-        valid = {kstrtobool(value, version) is not None for version in _BOOL_VERSIONS}
-        return valid.pop() if len(valid) == 1 else None
+        return kstrtobool_everywhere(value)
     if fmt.kind == "enum":
         return value in fmt.choices
     if fmt.kind == "int":

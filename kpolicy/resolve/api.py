@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kpolicy.cache import Cache, content_key
+from kpolicy.kernel import fold_param
 from kpolicy.resolve.bundle import LazyRegistrations, ResolveModel, pick_bundled, read_model
 from kpolicy.resolve.engine import (
     FeatureState,
@@ -26,7 +27,6 @@ from kpolicy.resolve.features import (
     Machine,
     inferred_features,
     load_features,
-    param_key,
     stale_declarations,
 )
 from kpolicy.textio import decode_text, gunzip, read_bytes
@@ -144,7 +144,7 @@ def all_features(
     declared = load_features() if declared is None else declared
     regs = model.catalog.registrations
     if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
-        regs = regs.named(frozenset(param_key(p) for f in model.families for p in f.params))
+        regs = regs.named(frozenset(fold_param(p) for f in model.families for p in f.params))
     # a declared family may name an option this tree does not have: nothing to resolve there
     families = [f for f in model.families if f.option in model.kconfig.symbols]
     return declared + inferred_features(families, regs, declared)
@@ -194,7 +194,7 @@ def resolve(
     if kp is None:
         # Every word of the command lines is a name the registrations may be looked up by.
         text = " ".join((cmdline, bootconfig or "", config.values.get("CMDLINE", "")))
-        names = frozenset(_WORDS.findall(text.replace("-", "_")))
+        names = frozenset(_WORDS.findall(fold_param(text)))
         kp = kernel_params_for(model, config, names, declarations)
     result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
     notes = list(warnings) + list(config.warnings)
@@ -202,7 +202,7 @@ def resolve(
     if stale is None:
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
-            regs = regs.named(frozenset(param_key(p) for s in specs for p in s.params))
+            regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
         stale = stale_declarations(specs, regs, model.srcarch)
         if memo is not None:
             memo["stale"] = stale
@@ -257,7 +257,7 @@ class BatchResolver:
         self.ends = [start + len(text) for start, text in zip(self.starts, base)]
         self.by_key: dict[str, list[int]] = {}
         for i, spec in enumerate(self.todo):
-            for key in set(map(param_key, spec.params)):
+            for key in set(map(fold_param, spec.params)):
                 self.by_key.setdefault(key, []).append(i)
         self.lsm = [i for i, spec in enumerate(self.todo) if spec.lsm]
         self.sides: dict[int, Any] = {}
@@ -266,7 +266,7 @@ class BatchResolver:
         self.hits: dict[Any, tuple[int, ...]] = {}  # _reaching(), by event name (and param's)
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
-            regs = regs.named(frozenset(param_key(p) for s in specs for p in s.params))
+            regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
         self.warnings = (*config.warnings, *stale_declarations(specs, regs, model.srcarch))
         head = {
             "schema_version": JSON_SCHEMA_VERSION,
@@ -292,9 +292,9 @@ class BatchResolver:
     def _reaching(self, name: str, registered: Optional[str]) -> tuple[int, ...]:
         """The features an event of NAME (of the parameter REGISTERED) reaches: those with the
         parameter under either name, and the LSMs for lsm= (which read every event anyway)."""
-        found = [*self.by_key.get(param_key(name or ""), ())]
+        found = [*self.by_key.get(fold_param(name or ""), ())]
         if registered is not None:
-            found += [i for i in self.by_key.get(param_key(registered), ()) if i not in found]
+            found += [i for i in self.by_key.get(fold_param(registered), ()) if i not in found]
         if name == "lsm":
             found += [i for i in self.lsm if i not in found]
         return tuple(found)

@@ -23,9 +23,9 @@ def build_resolve_model(
     tree_path: Path, arch: str, specs: tuple[FeatureSpec, ...], cache: Cache
 ) -> ResolveModel:
     """The compact model of (TREE_PATH, ARCH): Kconfig defaults, registrations, families, sizes."""
-    from kpolicy.cmdline.builtin import command_line_size
     from kpolicy.families.discover import discover_families
     from kpolicy.kconfig.load import load_model
+    from kpolicy.kernel import command_line_size
     from kpolicy.lint.rules_loader import load_declarations
     from kpolicy.params.catalog import build_catalog  # type: ignore[import-untyped,unused-ignore]
     from kpolicy.tree import open_tree

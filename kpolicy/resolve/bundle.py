@@ -26,6 +26,7 @@ from kpolicy.families import model as families_model
 from kpolicy.families.model import Family
 from kpolicy.kconfig import model as kconfig_model
 from kpolicy.kconfig.model import Definition, Expr, KconfigModel, LazySymbols, Location
+from kpolicy.kernel import fold_param, parse_version
 from kpolicy.params import model as params_model
 from kpolicy.params.model import Catalog, Registration
 from kpolicy.textio import gunzip, read_bytes
@@ -68,8 +69,7 @@ class ResolveModel:
     @property
     def version_tuple(self) -> tuple[int, int, int]:
         """(VERSION, PATCHLEVEL, SUBLEVEL) of the tree the model was made from."""
-        nums = [int(n) for n in re.findall(r"\d+", self.version)[:3]] + [0, 0, 0]
-        return (nums[0], nums[1], nums[2])
+        return parse_version(self.version)
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class LazyRegistrations(Sequence[Registration]):
                 r
                 for r in self._all
                 if (everything and (r.built_if is None or built.get(r.built_if) == "y"))
-                or r.name.replace("-", "_") in names
+                or fold_param(r.name) in names
             )
         return tuple(
             _registration(text)
@@ -243,7 +243,7 @@ class LazyRegistrations(Sequence[Registration]):
             hit = self._named[names] = (
                 self.select({}, names)
                 if self._all is None
-                else tuple(r for r in self._all if r.name.replace("-", "_") in names)
+                else tuple(r for r in self._all if fold_param(r.name) in names)
             )
         return hit
 
@@ -302,7 +302,7 @@ def model_to_bytes(model: ResolveModel) -> bytes:
     doc["kconfig"]["symbols"] = {n: _compact_json(s) for n, s in doc["kconfig"]["symbols"].items()}
     # Registrations likewise, behind what selecting them needs: [built_if, folded name, JSON].
     doc["catalog"]["registrations"] = [
-        [r.get("built_if"), r["name"].replace("-", "_"), _compact_json(r)]
+        [r.get("built_if"), fold_param(r["name"]), _compact_json(r)]
         for r in doc["catalog"]["registrations"]
     ]
     text = _compact_json(doc)

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from kpolicy.cmdline.kstrtobool import kstrtobool
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
+from kpolicy.kernel import fold_param, kstrtobool
 from kpolicy.resolve.bundle import ResolveModel
 from kpolicy.resolve.features import (
     NO_MACHINE,
@@ -22,7 +22,6 @@ from kpolicy.resolve.features import (
     Machine,
     MachineDependency,
     State,
-    param_key,
 )
 
 # Event stages in which a registered handler actually ran.
@@ -212,7 +211,7 @@ def _event_param(event: Any, spec_keys: Mapping[str, str]) -> Optional[str]:
     """The feature parameter EVENT reached (by its registration, else by name), if any."""
     reg = getattr(event, "registration", None)
     for name in ((reg.name,) if reg is not None else ()) + (getattr(event, "name", "") or "",):
-        hit = spec_keys.get(param_key(name))
+        hit = spec_keys.get(fold_param(name))
         if hit is not None:
             return hit
     return None
@@ -274,7 +273,7 @@ def resolve_feature(
         spec, model, values, lines
     )
     sources = list(config_sources)
-    keys = {param_key(p): p for p in spec.params}
+    keys = {fold_param(p): p for p in spec.params}
     raise_only = spec.merge == "raise-only"
     state: State = spec.domain[0] if raise_only else default
     for ev in events:
@@ -430,8 +429,8 @@ def _why(
 
 
 @functools.lru_cache(maxsize=1024)
-def _param_keys(params: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(map(param_key, params))
+def _fold_params(params: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(map(fold_param, params))
 
 
 def resolve_features(
@@ -460,12 +459,12 @@ def resolve_features(
     for ev in events:
         reg = getattr(ev, "registration", None)
         if reg is not None:
-            reached.add(param_key(reg.name))
-        reached.add(param_key(getattr(ev, "name", "") or ""))
+            reached.add(fold_param(reg.name))
+        reached.add(fold_param(getattr(ev, "name", "") or ""))
     lsm = any(getattr(ev, "name", None) == "lsm" for ev in events)
     out = []
     for s in todo:
-        if (s.lsm and lsm) or not _param_keys(s.params).isdisjoint(reached):
+        if (s.lsm and lsm) or not _fold_params(s.params).isdisjoint(reached):
             side = None if sides is None else sides.get(id(s))
             if side is None:
                 side = config_side(s, model, values, lines)

@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 from kpolicy.errors import KpolicyError
 from kpolicy.families.model import Family
+from kpolicy.kernel import fold_param
 from kpolicy.params.model import Registration
 from kpolicy.textio import read_text
 
@@ -245,24 +246,19 @@ def load_features(directory: Optional[Path] = None) -> tuple[FeatureSpec, ...]:
     return tuple(sorted(specs, key=lambda s: s.name))
 
 
-def param_key(name: str) -> str:
-    """NAME as the kernel compares parameter names (parameq: '-' and '_' are the same)."""
-    return name.replace("-", "_")
-
-
 def stale_declarations(
     specs: Iterable[FeatureSpec], registrations: Iterable[Registration], srcarch: str
 ) -> tuple[str, ...]:
     """One message per declared parameter the tree does not register as declared."""
     by_name: dict[str, list[Registration]] = {}
     for reg in registrations:
-        by_name.setdefault(param_key(reg.name), []).append(reg)
+        by_name.setdefault(fold_param(reg.name), []).append(reg)
     problems = []
     for spec in specs:
         if spec.registration is None or (spec.arches and srcarch not in spec.arches):
             continue
         for param in spec.params:
-            regs = by_name.get(param_key(param), [])
+            regs = by_name.get(fold_param(param), [])
             kinds = _KINDS[spec.registration]
             if not any(r.kind in kinds for r in regs):
                 found = ", ".join(sorted({f"{r.kind} at {r.location}" for r in regs})) or "nothing"
@@ -291,12 +287,12 @@ def inferred_features(
 ) -> tuple[FeatureSpec, ...]:
     """Specs for discovered families no declaration covers: build-only ones, and bool switches."""
     declared = tuple(declared)
-    covered = {param_key(p) for s in declared for p in s.params}
+    covered = {fold_param(p) for s in declared for p in s.params}
     names = {s.name for s in declared} | {s.build for s in declared if s.build}
-    regs = {param_key(r.name): r for r in registrations}
+    regs = {fold_param(r.name): r for r in registrations}
     out = []
     for fam in families:
-        if fam.option in names or any(param_key(p) in covered for p in fam.params):
+        if fam.option in names or any(fold_param(p) in covered for p in fam.params):
             continue
         base = FeatureSpec(
             name=fam.option, params=(), domain=(), accepts=(), parser="kstrtobool",
@@ -308,7 +304,7 @@ def inferred_features(
         if not fam.params:
             out.append(base)  # build-only: the build option is the feature
             continue
-        reg = regs.get(param_key(fam.params[0]))
+        reg = regs.get(fold_param(fam.params[0]))
         parsing = _bool_parser(reg)
         if parsing is None or reg is None or fam.companion_kind == "choice":
             continue  # a value domain discovery cannot know: declare it in rules/features/

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kpolicy.cmdline.builtin import command_line_size, merge_builtin
+from kpolicy.cmdline.builtin import merge_builtin
+from kpolicy.kernel import command_line_size
 
 
 def test_x86_cmdline_bool_prepends_and_override_replaces() -> None:

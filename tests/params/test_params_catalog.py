@@ -9,7 +9,8 @@ import pytest
 
 from kpolicy.cli import main
 from kpolicy.kconfig.model import Location
-from kpolicy.params.catalog import build_catalog, canonical_param, catalog_lookup
+from kpolicy.kernel import fold_param
+from kpolicy.params.catalog import build_catalog, catalog_lookup
 from kpolicy.params.model import Catalog, Registration
 from kpolicy.tree import open_tree
 
@@ -25,11 +26,6 @@ def _line_of(rel: str, prefix: str) -> int:
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return build_catalog(open_tree(FIXTURE))
-
-
-def test_canonical_param_reads_dash_as_underscore() -> None:
-    assert canonical_param("no-steal-acc") == "no_steal_acc"
-    assert canonical_param("zswap.enabled") == "zswap.enabled"
 
 
 def test_build_catalog_joins_the_three_sources(catalog: Catalog) -> None:
@@ -84,7 +80,7 @@ def test_cli_text_all_is_sorted_and_deterministic(capsys: pytest.CaptureFixture[
     code, out, _ = _run(capsys)
     assert code == 0
     heads = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
-    assert heads == sorted(heads, key=canonical_param)
+    assert heads == sorted(heads, key=fold_param)
     assert "page_alloc.shuffle" in heads and "orphaned" in heads
     assert "    (registered nowhere)" in out
     assert _run(capsys)[1] == out

@@ -1,8 +1,16 @@
-"""kstrtobool() and kstrto*() as the tree's version defines them."""
+"""The kernel's primitives: kstrtobool() and kstrto*() as the tree's version defines them,
+parameq()'s name fold, KERNELVERSION, and the version quirks."""
 
 from __future__ import annotations
 
-from kpolicy.cmdline.kstrtobool import kstrtobool, kstrtoint
+from kpolicy.kernel import (
+    fold_param,
+    has_new_choices,
+    kstrtobool,
+    kstrtobool_everywhere,
+    kstrtoint,
+    parse_version,
+)
 
 V61, V612, V72 = (6, 1, 0), (6, 12, 0), (7, 2, 0)
 
@@ -36,3 +44,22 @@ def test_integers_with_base_0_and_ranges() -> None:
                    ("2147483648", "int"),
                    ("256", "byte"), ("0x", "int"), ("1 ", "int"), (None, "int"), ("-+1", "int")):
         assert kstrtoint(bad, t) is None, (bad, t)
+
+
+def test_fold_reads_dash_as_underscore() -> None:
+    assert fold_param("no-steal-acc") == "no_steal_acc"
+    assert fold_param("zswap.enabled") == "zswap.enabled"
+
+
+def test_version_free_kstrtobool() -> None:
+    assert kstrtobool_everywhere("on") is True
+    assert kstrtobool_everywhere("maybe") is False
+    assert kstrtobool_everywhere("enable") is None  # taken from 6.16 only
+
+
+def test_versions_and_their_quirks() -> None:
+    assert parse_version("7.2.13") == (7, 2, 13)
+    assert parse_version("6.12-rc1") == (6, 12, 1)
+    assert parse_version("6.1") == (6, 1, 0)
+    assert not has_new_choices((6, 10, 9))
+    assert has_new_choices((6, 11, 0))
