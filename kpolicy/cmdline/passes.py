@@ -694,5 +694,5 @@ def _bootconfig(kp: KernelParams, tokens: tuple[Token, ...],
     if not (found or kp.boot_config_force):
         return (), (), ("bootconfig given but `bootconfig` is not on the command line "
                         "(and BOOT_CONFIG_FORCE is not set): the kernel ignores it")
-    kernel_line, init_line = bootconfig_cmdline(text)
+    kernel_line, init_line = bootconfig_cmdline(text, kp.version)
     return tokenize(to_bytes_str(kernel_line)), tokenize(to_bytes_str(init_line.strip())), None

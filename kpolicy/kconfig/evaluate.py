@@ -432,6 +432,17 @@ class _Evaluator:
             val = 2
         return TRISTATE_NAMES[max(val, self._bool_clamp(sym, self._reverse(sym.implied_by)))]
 
+    def has_user_value(self, sym: Symbol) -> bool:
+        """sym_has_value, including what sym_calc_value adds since 7.x: a symbol whose default
+        is a transitional symbol the .config sets counts as set by the user."""
+        if sym.name in self.user:
+            return True
+        default = self._default(sym) if sym.choice is None else None
+        if default is None or default.value.op != "sym":
+            return False
+        source = self.symbols.get(str(default.value.args[0]))
+        return source is not None and source.transitional and source.name in self.user
+
     def choice_default(self, name: str) -> Optional[str]:
         choice = self.choice_of[name]
         visible = [self.symbols[m] for m in choice.members if self.visibility(self.symbols[m])]
@@ -462,7 +473,8 @@ def new_symbols(
     """The symbols `make listnewconfig` lists (check_conf), of ORDER: without a value in the
     .config, visible, and changeable."""
     ev = _evaluated(symbols, choices, user, legacy)
-    return [n for n in order if n not in user and not symbols[n].transitional
+    return [n for n in order if not ev.has_user_value(symbols[n])
+            and not symbols[n].transitional
             and symbols[n].type != "unknown" and ev.visibility(symbols[n])
             and ev.changeable(symbols[n])]
 
