@@ -167,6 +167,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                 errors.append(f"{node.filename}:{node.linenr}: {_TRANSITIONAL_ERROR}")
             elif lines:
                 errors.append(f"{node.filename}:{min(lines)}: {_TRANSITIONAL_ERROR}")
+        errors = _DependencyCheck(self).errors() + errors
         if errors:
             self._fail(tuple(errors))
 
@@ -399,6 +400,168 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         return e if target is self.y else (_T.NOT, e)  # a relation is only ever n or y
 
 
+class _DependencyCheck:
+    """scripts/kconfig/symbol.c's sym_check_deps over kconfiglib's objects, run on each menu
+    entry's symbol in menu order as conf_parse does (6.11+): every dependency cycle is reported,
+    in C conf's words, with each edge of it."""
+
+    _RESOLUTION = ("For a resolution refer to Documentation/kbuild/kconfig-language.rst",
+                   'subsection "Kconfig recursive dependency limitations"', "")
+
+    def __init__(self, kconf: _KernelKconfig) -> None:
+        self.k = kconf
+        self.check: set[int] = set()
+        self.checked: set[int] = set()
+        # [item, why it leads on: "dir", "rev", "implied", "default", or a property kind]
+        self.stack: list[list[Any]] = []
+        self.out: list[str] = []
+
+    def errors(self) -> list[str]:
+        for node in self.k.node_iter():
+            if node.item.__class__ in (kconfiglib.Symbol, kconfiglib.Choice):
+                self.deps(node.item)
+        return self.out
+
+    def deps(self, item: Any) -> Any:
+        if getattr(item, "is_constant", False):
+            return None
+        if id(item) in self.check:
+            self.report(item)
+            return item
+        if id(item) in self.checked:
+            return None
+        if item.__class__ is kconfiglib.Symbol and item.choice is not None:
+            self.stack.append([item, None])
+            found = self.deps(item.choice)
+            self.stack.pop()
+            return found
+        if item.__class__ is kconfiglib.Choice:
+            return self.choice_deps(item)
+        self.check.add(id(item))
+        self.checked.add(id(item))
+        found = self.sym_deps(item)
+        self.check.discard(id(item))
+        return found
+
+    def expr_deps(self, e: Any) -> Any:
+        if e.__class__ is not tuple:
+            return self.deps(e)
+        for operand in e[1:]:
+            found = self.expr_deps(operand)
+            if found is not None:
+                return found
+        return None
+
+    def sym_deps(self, sym: Any) -> Any:
+        entry: list[Any] = [sym, "dir"]
+        self.stack.append(entry)
+        try:
+            for kind, e in (("dir", sym.direct_dep), ("rev", getattr(sym, "rev_dep", None)),
+                            ("implied", getattr(sym, "weak_rev_dep", None))):
+                entry[1] = kind
+                found = self.expr_deps(e) if e is not None else None
+                if found is not None:
+                    return found
+            for kind, visible, value in self.properties(sym):
+                entry[1] = f"visible:{kind}"
+                found = self.expr_deps(visible)
+                if found is None and value is not None:
+                    entry[1] = kind
+                    found = self.expr_deps(value)
+                if found is not None:
+                    return found
+            return None
+        finally:
+            self.stack.pop()
+
+    def properties(self, item: Any) -> list[tuple[str, Any, Any]]:
+        """(kind, condition, value) of ITEM's prompts, defaults and ranges, in source order."""
+        props: list[tuple[tuple[int, int], str, Any, Any]] = []
+        choice = item.__class__ is kconfiglib.Choice
+        for n, node in enumerate(item.nodes):
+            lines = self.k.kp_lines.get((node.filename, node.linenr), {})
+
+            def at(kind: str, i: int, node: Any = node, lines: Any = lines) -> int:
+                found: list[int] = lines.get(kind, [])
+                return found[i] if -len(found) <= i < len(found) else int(node.linenr)
+
+            if node.prompt:
+                props.append(((n, at("prompt", -1)), "prompt", node.prompt[1], None))
+            for i, (value, cond) in enumerate(node.defaults):
+                props.append(((n, at("default", i)), "default", cond, None if choice else value))
+            for i, (_, _, cond) in enumerate(getattr(node, "ranges", ())):
+                props.append(((n, at("range", i)), "range", cond, None))
+        return [(kind, cond, value) for _, kind, cond, value in sorted(props, key=lambda p: p[0])]
+
+    def choice_deps(self, choice: Any) -> Any:
+        self.stack.append([choice, None])
+        members = list(choice.syms)
+        for m in members:
+            self.check.add(id(m))
+            self.checked.add(id(m))
+        self.check.add(id(choice))
+        self.checked.add(id(choice))
+        found = self.sym_deps(choice)
+        self.check.discard(id(choice))
+        if found is None:
+            for m in members:
+                found = self.sym_deps(m)
+                if found is not None:
+                    break
+        for m in members:
+            self.check.discard(id(m))
+        if found is not None and getattr(found, "choice", None) is choice:
+            found = choice
+        self.stack.pop()
+        return found
+
+    def report(self, last: Any) -> None:
+        if getattr(last, "choice", None) is not None:
+            self.stack.append([last, None])
+            last = last.choice
+        start = next((i for i in range(len(self.stack) - 1, -1, -1)
+                      if self.stack[i][0] is last), None)
+        if start is None:
+            self.out.append("unexpected recursive dependency error")
+            return
+        lines = ["error: recursive dependency detected!"]
+        for i in range(start, len(self.stack)):
+            item, why = self.stack[i]
+            nxt = self.stack[i + 1][0] if i + 1 < len(self.stack) else last
+            name = item.name or "<choice>"
+            if nxt.__class__ is kconfiglib.Choice:
+                node = nxt.nodes[0]
+                lines.append(f"\tsymbol {name} is part of choice block at "
+                             f"{node.filename}:{node.linenr}")
+            elif why == "dir":
+                lines.append(f"\tsymbol {name} depends on {nxt.name}")
+            elif why == "rev":
+                lines.append(f"\tsymbol {name} is selected by {nxt.name}")
+            elif why == "implied":
+                lines.append(f"\tsymbol {name} is implied by {nxt.name}")
+            elif why is not None and not why.startswith("visible:"):
+                lines.append(f"\tsymbol {name} {why} value contains {nxt.name}")
+            else:
+                kind = why[len("visible:"):] if why else "unknown"
+                lines.append(f"\tsymbol {name} {kind} is visible depending on {nxt.name}")
+        self.out += [*lines, *self._RESOLUTION]
+        if self.stack and self.stack[-1][1] is None and self.stack[-1][0] is not last and \
+                getattr(self.stack[-1][0], "choice", None) is last:
+            self.stack.pop()
+
+
+@contextlib.contextmanager
+def _without_kconfiglib_loop_check() -> Iterator[None]:
+    """kconfiglib stops at the first dependency loop in words of its own; _DependencyCheck
+    reports them all as C conf does, once every file is read."""
+    saved = kconfiglib._check_dep_loop_sym
+    kconfiglib._check_dep_loop_sym = lambda sym, ignore_choice: None
+    try:
+        yield
+    finally:
+        kconfiglib._check_dep_loop_sym = saved
+
+
 def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _KernelKconfig:
     srcarch = tree.srcarch(arch)
     # SUBARCH is the build host (x86 here); only ARCH=um reads it, as HEADER_ARCH.
@@ -407,7 +570,7 @@ def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _Kerne
     neutral: dict[str, Optional[str]] = {k: None for k in _KCONFIGLIB_ENV}
     neutral.update({"srctree": str(tree.root), "CONFIG_": "CONFIG_",
                     "KCONFIG_FUNCTIONS": "kpolicy_no_kconfig_functions"})
-    with _scoped_environ(neutral):
+    with _scoped_environ(neutral), _without_kconfiglib_loop_check():
         try:
             return _KernelKconfig(tree.root, env, toolchain, tree.version_tuple)
         except kconfiglib.KconfigError as exc:
