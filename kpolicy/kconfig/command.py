@@ -60,6 +60,9 @@ def configure_kconfig(parser: argparse.ArgumentParser) -> None:
         if target != "listnewconfig":
             p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                            help="where to write the result")
+            p.add_argument("--warn-changed-input", action="store_true",
+                           help="warn about the values of IN that Kconfig changed (what "
+                                "KCONFIG_WARN_CHANGED_INPUT does for make)")
     why = sub.add_parser("why", epilog=profiles, formatter_class=raw,
                          help="a symbol's value and everything that decided it",
                          description="Show the value of SYMBOL and each prompt, dependency, "
@@ -91,7 +94,8 @@ def run_kconfig(args: argparse.Namespace) -> int:
         toolchain = default_toolchain()
     if args.kconfig_command in _TARGETS:
         result = run_target(tree, args.arch, args.kconfig_command, config=args.config,
-                            toolchain=toolchain, cache=cache_from_args(args))
+                            toolchain=toolchain, cache=cache_from_args(args),
+                            warn_changed_input=getattr(args, "warn_changed_input", False))
         for message in result.messages:
             print(message, file=sys.stderr)
         for warning in result.warnings:

@@ -60,9 +60,12 @@ class TargetResult:
 
 
 def run_target(tree: KernelTree, arch: str, target: str, *, config: Optional[Path] = None,
-               toolchain: Optional[Toolchain] = None,
-               cache: Optional[Cache] = None) -> TargetResult:
-    """TARGET (one of TARGETS) of TREE for ARCH, from the .config CONFIG where it reads one."""
+               toolchain: Optional[Toolchain] = None, cache: Optional[Cache] = None,
+               warn_changed_input: bool = False) -> TargetResult:
+    """TARGET (one of TARGETS) of TREE for ARCH, from the .config CONFIG where it reads one.
+
+    WARN_CHANGED_INPUT: warn about the .config values Kconfig changed, as conf does with
+    KCONFIG_WARN_CHANGED_INPUT set."""
     if target not in TARGETS:
         raise KpolicyError(f"unknown target {target}; known: {', '.join(TARGETS)}")
     reads_config = target in ("olddefconfig", "savedefconfig", "listnewconfig")
@@ -84,7 +87,19 @@ def run_target(tree: KernelTree, arch: str, target: str, *, config: Optional[Pat
         text = listnew_text(model, names)
     else:
         text = dotconfig_text(model)
-    return TargetResult(text, model.messages, model.warnings)
+    warnings = model.warnings
+    if warn_changed_input and target != "listnewconfig":
+        warnings += changed_input(model)
+    return TargetResult(text, model.messages, warnings)
+
+
+def changed_input(model: KconfigModel) -> tuple[str, ...]:
+    """The .config values MODEL's evaluation changed (confdata.c, conf_append_changed_input_
+    warning), each symbol once, in menu order."""
+    changed = [printable(f"  CONFIG_{name}: {model.user[name]} -> {model.values.get(name, '')}")
+               for name in menu_order(model.menu)
+               if name in model.user and model.user[name] != model.values.get(name)]
+    return ("user-provided values changed by Kconfig:\n" + "\n".join(changed),) if changed else ()
 
 
 def _user(model: KconfigModel) -> dict[str, UserValue]:

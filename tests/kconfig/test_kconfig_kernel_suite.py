@@ -11,11 +11,12 @@ kpolicy's own targets, in process:
   presses Enter, which takes every default) are olddefconfig; their stdout would also carry the
   prompts conf shows, which kpolicy does not have: a check that needs them is out of scope;
 - conf's stdout is what `$(info)` printed (kpolicy writes it to stderr: tree text never reaches
-  stdout), its stderr kpolicy's other messages, and its exit status 1 kpolicy's 2 (bad input).
+  stdout), its stderr kpolicy's other messages and warnings, and its exit status 1 kpolicy's 2
+  (bad input); KCONFIG_WARN_CHANGED_INPUT is `--warn-changed-input`.
 
 Out of scope (README, "The kernel's own Kconfig tests"): answers typed at prompts, the prompt
-transcript, randconfig, defconfig and KCONFIG_ALLCONFIG, KCONFIG_WARN_CHANGED_INPUT, and the
-all*config targets on trees before 6.11 (whose choice logic kpolicy does not model).
+transcript, randconfig, defconfig and KCONFIG_ALLCONFIG, and the all*config targets on trees
+before 6.11 (whose choice logic kpolicy does not model).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def kpolicy_conf_class(conf_class: type, version: str) -> type:
                       out_file: Optional[str] = ".config", interactive: bool = False,
                       in_keys: Optional[str] = None, extra_env: Optional[dict[str, str]] = None,
                       silent: bool = False) -> int:
-            target = _target(mode, in_keys, extra_env or {}, version)
+            env = extra_env or {}
+            target = _target(mode, in_keys, env, version)
             with tempfile.TemporaryDirectory(prefix="kpolicy-kconfig-suite-") as tmp:
                 tree = _as_tree(Path(self._test_dir), version, Path(tmp) / "tree")
                 config = tree / dot_config if dot_config else None
@@ -96,7 +98,9 @@ def kpolicy_conf_class(conf_class: type, version: str) -> type:
                     # conf runs $(shell,...); kpolicy does so with --allow-shell (the test
                     # data is the kernel's own)
                     result = run_target(open_tree(tree), "x86_64", target, config=config,
-                                        toolchain=shell_toolchain())
+                                        toolchain=shell_toolchain(),
+                                        warn_changed_input=bool(
+                                            env.get("KCONFIG_WARN_CHANGED_INPUT")))
                 except KpolicyError as err:
                     self.retcode, self.config = 1, None
                     self.stdout = ""
@@ -107,7 +111,8 @@ def kpolicy_conf_class(conf_class: type, version: str) -> type:
                 info = _Transcript(info)
                 info.mode = mode
             self.retcode, self.stdout = 0, info
-            self.stderr = "".join(f"{m}\n" for m in result.messages if m.kind != "info")
+            self.stderr = "".join([*(f"{m}\n" for m in result.messages if m.kind != "info"),
+                                   *(f"warning: {w}\n" for w in result.warnings)])
             self.config = result.text if out_file else None
             return 0
 
@@ -117,7 +122,8 @@ def kpolicy_conf_class(conf_class: type, version: str) -> type:
 def _target(mode: str, in_keys: Optional[str], extra_env: dict[str, str], version: str) -> str:
     if in_keys:
         raise OutOfScope(f"answers typed at the prompts of {mode}")
-    unsupported = sorted(set(extra_env) - {"srctree", "KCONFIG_DEFCONFIG_LIST"})
+    unsupported = sorted(set(extra_env) - {"srctree", "KCONFIG_DEFCONFIG_LIST",
+                                           "KCONFIG_WARN_CHANGED_INPUT"})
     if unsupported:
         raise OutOfScope(f"{mode} with {', '.join(unsupported)}")
     name = mode.lstrip("-").split("=")[0]
@@ -181,7 +187,6 @@ def test_kernel_kconfig_suite(version: str, test_dir: Optional[str],
 def test_out_of_scope_is_what_the_readme_lists() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for words in ("answers typed at the prompts", "prompts conf prints", "randconfig",
-                  "defconfig", "KCONFIG_ALLCONFIG", "KCONFIG_WARN_CHANGED_INPUT",
-                  "before 6.11"):
+                  "defconfig", "KCONFIG_ALLCONFIG", "before 6.11"):
         assert words in readme, words
 
