@@ -449,8 +449,10 @@ class _Evaluator:
         return self._choice_default(choice, visible)
 
 
-def _evaluated(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...],
-               user: Mapping[str, UserValue], legacy: bool) -> _Evaluator:
+def evaluator(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...],
+              user: Mapping[str, UserValue], *, legacy: bool = False) -> _Evaluator:
+    """Every symbol evaluated as `make olddefconfig` does, kept for the questions the config
+    targets ask (visibility, defaults, what selects force)."""
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 100_000))
     try:
@@ -462,38 +464,22 @@ def _evaluated(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...],
     return ev
 
 
-def new_symbols(
-    symbols: Mapping[str, Symbol],
-    choices: tuple[Choice, ...],
-    user: Mapping[str, UserValue],
-    order: list[str],
-    *,
-    legacy: bool = False,
-) -> list[str]:
+def new_symbols(ev: _Evaluator, order: list[str]) -> list[str]:
     """The symbols `make listnewconfig` lists (check_conf), of ORDER: without a value in the
-    .config, visible, and changeable."""
-    ev = _evaluated(symbols, choices, user, legacy)
-    return [n for n in order if not ev.has_user_value(symbols[n])
-            and not symbols[n].transitional
-            and symbols[n].type != "unknown" and ev.visibility(symbols[n])
-            and ev.changeable(symbols[n])]
+    .config, visible, and changeable. EV: from evaluator()."""
+    return [n for n in order if not ev.has_user_value(ev.symbols[n])
+            and not ev.symbols[n].transitional
+            and ev.symbols[n].type != "unknown" and ev.visibility(ev.symbols[n])
+            and ev.changeable(ev.symbols[n])]
 
 
-def defconfig_symbols(
-    symbols: Mapping[str, Symbol],
-    choices: tuple[Choice, ...],
-    user: Mapping[str, UserValue],
-    order: list[str],
-    *,
-    legacy: bool = False,
-) -> list[str]:
+def defconfig_symbols(ev: _Evaluator, order: list[str]) -> list[str]:
     """The symbols `make savedefconfig` writes (conf_write_defconfig), of ORDER (menu order):
     written, changeable, and not at their default value (a choice's default member at y
-    counts as default)."""
-    ev = _evaluated(symbols, choices, user, legacy)
+    counts as default). EV: from evaluator()."""
     out = []
     for name in order:
-        sym = symbols[name]
+        sym = ev.symbols[name]
         if name not in ev.written or sym.transitional or sym.type == "unknown" \
                 or not ev.changeable(sym) or ev.value(name) == ev.string_default(sym):
             continue
@@ -533,7 +519,7 @@ def evaluate(
     legacy: bool = False,
 ) -> Evaluation:
     """Every symbol's value as `make olddefconfig` computes it from USER (LEGACY: before 6.11)."""
-    ev = _evaluated(symbols, choices, user, legacy)
+    ev = evaluator(symbols, choices, user, legacy=legacy)
     written = frozenset(n for n in ev.written
                         if not symbols[n].transitional and symbols[n].type != "unknown")
     return Evaluation(values=ev.values, written=written)

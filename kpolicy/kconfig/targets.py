@@ -24,6 +24,7 @@ from kpolicy.kconfig.evaluate import (
     UserValue,
     defconfig_symbols,
     evaluate,
+    evaluator,
     new_symbols,
     tri_of,
     value_lookup,
@@ -77,14 +78,13 @@ def run_target(tree: KernelTree, arch: str, target: str, *, config: Optional[Pat
                            f"{tree.version}")
     if target in _ALL:
         model = all_config(model, _ALL[target])
-    if target == "savedefconfig":
-        text = "".join(symbol_line(model, n) for n in defconfig_symbols(
-            model.symbols, model.choices, _user(model), menu_order(model.menu),
-            legacy=legacy))
-    elif target == "listnewconfig":
-        names = new_symbols(model.symbols, model.choices, _user(model),
-                            menu_order(model.menu, model), legacy=legacy)
-        text = listnew_text(model, names)
+    if target in ("savedefconfig", "listnewconfig"):
+        ev = evaluator(model.symbols, model.choices, _user(model), legacy=legacy)
+        if target == "savedefconfig":
+            text = "".join(symbol_line(model, n)
+                           for n in defconfig_symbols(ev, menu_order(model.menu)))
+        else:
+            text = listnew_text(model, new_symbols(ev, menu_order(model.menu, model)))
     else:
         text = dotconfig_text(model)
     warnings = model.warnings
@@ -154,5 +154,6 @@ def listnew_text(model: KconfigModel, names: list[str]) -> str:
             line = f"CONFIG_{name}=n"
         help_line = next((ln.strip() for ln in sym.help.splitlines() if ln.strip()), "")
         mark = "hardening" if is_hardening(model, name) else "new"
-        out.append(printable(f"{line}\t# {mark}, {sym.location}: {help_line}".rstrip()) + "\n")
+        about = f"{mark}, {sym.location}" + (f": {help_line}" if help_line else "")
+        out.append(printable(f"{line}\t# {about}") + "\n")
     return "".join(out)
