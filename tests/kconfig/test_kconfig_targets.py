@@ -2,9 +2,9 @@
 
 One O= build directory per tree and arch (scripts/kconfig/conf is built there once and reused by
 every target); the tool-derived answers come from make's own output (--toolchain-from), as in
-test_kconfig_fidelity: its allyesconfig's .config, for every target. Inputs: the Debian
-config of the same version (savedefconfig) and of the version before (listnewconfig: "what is
-new for my old config").
+test_kconfig_fidelity: its allyesconfig for the all*config targets, its olddefconfig of Debian's
+config for the others. Inputs: the Debian config of the same version (savedefconfig) and of the
+version before (listnewconfig: "what is new for my old config").
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ MakeTarget = Callable[[str, str, str, Optional[Path]], tuple[str, Path]]
 TREES = [("7.2", "x86_64", "amd64", "6.12"), ("7.2", "arm64", "arm64", "6.12"),
          ("6.12", "x86_64", "amd64", "6.1")]
 ALL = ("alldefconfig", "allnoconfig", "allyesconfig", "allmodconfig")
+def _debian(version: str, arch: str) -> Path:
+    debian = next(d for v, a, d, _ in TREES if a == arch)
+    return real_configs(version) / f"config.{debian}_none_{debian}"
+
+
 per_tree = pytest.mark.parametrize(("version", "arch", "debian", "before"), TREES,
                                    ids=[f"{v}-{a}" for v, a, _, _ in TREES])
 
@@ -80,9 +85,12 @@ def _both(version: str, arch: str, target: str, config: Optional[Path], make_tar
 
 def _ours(version: str, arch: str, target: str, config: Optional[Path], make_target: MakeTarget,
           cache: Cache) -> str:
-    # The tool-derived answers of make's allyesconfig, where nearly every tool-derived symbol
-    # is visible, so written: one toolchain, so one Kconfig parse per tree and arch
-    _, reference = make_target(version, arch, "allyesconfig", None)
+    # The tool-derived answers come from a .config where the symbols asking the toolchain are
+    # visible, so written: make's allyesconfig for the all*config targets (its choices keep
+    # their defaults, so e.g. DEBUG_INFO is off), make's olddefconfig of Debian's config for
+    # those reading a config.
+    _, reference = make_target(version, arch, "allyesconfig", None) if target in ALL else \
+        make_target(version, arch, "olddefconfig", _debian(version, arch))
     return run_target(open_tree(real_tree(version)), arch, target, config=config,
                       toolchain=toolchain_from_config(reference), cache=cache).text
 
