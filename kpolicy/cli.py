@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return run(args)
     except KpolicyError as err:
-        print(err, file=sys.stderr)
+        print(err.report(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -26,3 +26,22 @@ class KpolicyError(Exception):
             return f"kpolicy: error: {self.message}"
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: error: {self.message}"
+
+    def report(self) -> str:
+        """What the CLI prints: the one line of str(self), unless a subclass has more to say."""
+        return str(self)
+
+
+class KconfigParseError(KpolicyError):
+    """Errors C conf reports together before it stops, in its words (LINES), after what the
+    Kconfig files printed up to then (MESSAGES). str() is one line; report() is conf's text."""
+
+    def __init__(self, lines: tuple[str, ...], *, messages: tuple[str, ...] = (),
+                 file: Optional[Union[str, Path]] = None, line: Optional[int] = None) -> None:
+        super().__init__(" ".join(" ".join(lines).split()) or "Kconfig error", file=file,
+                         line=line)
+        self.lines = lines
+        self.messages = messages
+
+    def report(self) -> str:
+        return "\n".join((*self.messages, *self.lines))

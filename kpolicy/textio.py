@@ -136,3 +136,9 @@ def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
     """PATH parsed as TOML, with its text; a syntax error is a KpolicyError at its line."""
     text = read_text(path, what=what, limit=TOML_LIMIT)
     return parse_toml_text(text, path), text
+
+
+def printable(text: str) -> str:
+    """TEXT with control characters (escape sequences, carriage returns, ...) shown as `\\xNN`,
+    so that tree text written to a terminal cannot rewrite what the terminal shows."""
+    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in text)

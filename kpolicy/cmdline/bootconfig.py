@@ -10,8 +10,16 @@ from typing import Optional
 
 from kpolicy.errors import KpolicyError
 
-XBC_DATA_MAX = (1 << 15) - 1  # lib/bootconfig.c: bigger data is refused
-XBC_DEPTH_MAX = 16
+# include/linux/bootconfig.h, the same in 6.1 (lines 60-64), 6.12 and 7.2 (61-65)
+XBC_DATA_MAX = (1 << 15) - 1  # bigger data is refused
+XBC_NODE_MAX = 8192  # key words and values together
+XBC_KEYLEN_MAX = 256  # a full key, each word counted with its dot (or final NUL)
+XBC_DEPTH_MAX = 16  # braces open at once, and words in one key
+# Before this version (6.1 and 6.12 do so, 7.2 does not) a value could start after the end of
+# its key's line: `key =` then a comment or line break, and the next line's words were the
+# value. Since, the first value is on the key's line, and `key = # comment` is an empty value
+# (lib/bootconfig.c, xbc_parse_kv and __xbc_parse_value).
+SAME_LINE_VALUE = (6, 13, 0)
 _DELIMS = frozenset("{}=+;:\n#")
 _VALUE_END = frozenset(",;\n#}")
 _SPACE = frozenset(" \t\n\v\f\r")
@@ -36,8 +44,9 @@ class _Key:
 
 
 class _Parser:
-    def __init__(self, data: str) -> None:
+    def __init__(self, data: str, version: tuple[int, int, int]) -> None:
         self.data = data
+        self.same_line_value = version >= SAME_LINE_VALUE
         self.root = _Key("")
         self.parent = self.root
         self.braces: list[_Key] = []
@@ -89,8 +98,12 @@ class _Parser:
     def kv(self, key_text: str, p: int, op: str, at: int) -> int:
         node = self.keys(key_text, at)
         d, n = self.data, len(self.data)
-        while p < n and d[p] in _SPACE and d[p] != "\n":
+        while p < n and d[p] in _SPACE and (d[p] != "\n" or not self.same_line_value):
             p += 1
+        while p < n and d[p] == "#" and not self.same_line_value:
+            p = self.skip_comment(p)
+            while p < n and d[p] in _SPACE:
+                p += 1
         if p < n and d[p] == "#":
             values, p, c = [""], self.skip_comment(p), "\n"
         else:
@@ -150,7 +163,24 @@ class _Parser:
             raise self.error("Brace is not closed", n)
         if not self.root.children:
             raise self.error("Empty config", 0)
+        self.check_limits()
         return self.root
+
+    def check_limits(self) -> None:
+        """xbc_verify_tree()'s limits, in its words (lib/bootconfig.c, "Key tree limitation
+        check"; "Too many nodes" from xbc_add_node)."""
+        nodes = 0
+        stack = [(c, len(c.name) + 1, 1) for c in reversed(self.root.children)]
+        while stack:
+            node, length, depth = stack.pop()
+            nodes += 1 + len(node.values or ())
+            if nodes > XBC_NODE_MAX:
+                raise KpolicyError("Too many nodes", file=WHERE)
+            if length > XBC_KEYLEN_MAX:
+                raise self.error("Too long key length", self.data.find(node.name))
+            if depth > XBC_DEPTH_MAX:
+                raise self.error("Too many key words", self.data.find(node.name))
+            stack += [(c, length + len(c.name) + 1, depth + 1) for c in reversed(node.children)]
 
 
 def _words(node: _Key, prefix: str, out: list[str]) -> None:
@@ -166,13 +196,34 @@ def _words(node: _Key, prefix: str, out: list[str]) -> None:
         _words(c, f"{key}.", out)
 
 
-def bootconfig_cmdline(text: str) -> tuple[str, str]:
-    """The words bootconfig TEXT adds: (kernel.* words for the main pass, init.* words for init)."""
+def _parse(text: str, version: tuple[int, int, int]) -> _Key:
     if not text:
         raise KpolicyError("Config data is empty", file=WHERE)
     if len(text.encode("utf-8", "surrogateescape")) > XBC_DATA_MAX:
         raise KpolicyError(f"bootconfig data is larger than {XBC_DATA_MAX} bytes", file=WHERE)
-    root = _Parser(text).parse()
+    return _Parser(text, version).parse()
+
+
+def bootconfig_keys(text: str, version: tuple[int, int, int]
+                    ) -> dict[str, Optional[tuple[str, ...]]]:
+    """Every key of bootconfig TEXT, with its values (None: a key without a value), as the
+    parser of Linux VERSION reads them; KpolicyError where that kernel refuses TEXT."""
+    out: dict[str, Optional[tuple[str, ...]]] = {}
+    stack = [("", _parse(text, version))]
+    while stack:
+        prefix, node = stack.pop()
+        for c in reversed(node.children):
+            key = prefix + c.name
+            if c.values is not None or not c.children:
+                out[key] = tuple(c.values) if c.values is not None else None
+            stack.append((key + ".", c))
+    return out
+
+
+def bootconfig_cmdline(text: str, version: tuple[int, int, int]) -> tuple[str, str]:
+    """The words bootconfig TEXT adds in Linux VERSION: (kernel.* words for the main pass,
+    init.* words for init)."""
+    root = _parse(text, version)
     lines = []
     for key in ("kernel", "init"):
         out: list[str] = []

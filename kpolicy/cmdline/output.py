@@ -37,8 +37,8 @@ def _summary_json(result: CmdlineResult) -> dict[str, Any]:
         "sysctls": [{"path": p, "value": v} for p, v in result.sysctls],
         "errors": list(result.errors),
         "warnings": list(result.warnings),
-        "cmdline": {"effective": result.effective, "truncated": result.truncated,
-                    "merge": result.merge},
+        "cmdline": {"effective": result.effective, "proc_cmdline": result.proc_cmdline,
+                    "truncated": result.truncated, "merge": result.merge},
     }
 
 
@@ -90,6 +90,8 @@ def cmdline_text(result: CmdlineResult) -> str:
     """RESULT as text: one line per event, in the kernel's order, then what init receives."""
     lines = [f"command line ({result.merge}{', truncated' if result.truncated else ''}): "
              f"{result.effective}"]
+    if result.proc_cmdline != result.effective:
+        lines.append(f"/proc/cmdline: {result.proc_cmdline}")
     lines += [f"warning: {w}" for w in result.warnings]
     for e in result.events:
         where = f"#{e.index}" if e.source == "cmdline" else f"bootconfig #{e.index}"

@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 from kpolicy.cmdline.builtin import merge_builtin
-from kpolicy.cmdline.tokens import Token, to_bytes_str, to_display, tokenize
+from kpolicy.cmdline.tokens import SPACES, Token, next_arg, to_bytes_str, to_display, tokenize
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import command_line_size, fold_param
 from kpolicy.params.model import Catalog, Registration
@@ -140,6 +140,31 @@ class CmdlineResult:
     sysctls: tuple[tuple[str, str], ...]  # (path under /proc/sys with dots, value), in order
     errors: tuple[str, ...]  # e.g. the "Too many boot init vars" panic
     warnings: tuple[str, ...] = field(default=())
+    # /proc/cmdline: EFFECTIVE with the words bootconfig adds where the kernel puts them
+    proc_cmdline: str = ""
+
+
+# setup_command_line() strips the trailing space of bootconfig's init.* words in 6.12 and 7.2,
+# not in 6.1 (init/main.c); the versions between were not checked and take 6.12's behaviour.
+INIT_ARGS_STRIPPED = (6, 12, 0)
+
+
+def saved_command_line(version: tuple[int, int, int], boot: str, tokens: tuple[Token, ...],
+                       kernel_words: str, init_words: str) -> str:
+    """/proc/cmdline as init/main.c's setup_command_line() builds it: bootconfig's kernel.*
+    words, the boot command line, and bootconfig's init.* words in front of the command line's
+    own init arguments (after its `--`), or after an added ` -- `."""
+    if version >= INIT_ARGS_STRIPPED:
+        init_words = init_words.strip("".join(SPACES))
+    saved = kernel_words + boot
+    if not init_words:
+        return saved
+    dashes = next((t for t in tokens if t.value is None and t.name == "--"), None)
+    if dashes is None:
+        return f"{saved} -- {init_words}"
+    # initargs_offs: where parse_args("bootconfig") stopped, just after the `--` and its spaces
+    offs = next_arg(boot, dashes.offset)[3]
+    return kernel_words + boot[:offs] + init_words + boot[offs - 1:]
 
 
 def _normalize_config(config: Mapping[str, str]) -> dict[str, str]:
@@ -630,10 +655,15 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
     run = _Run(kp)
     extra_kernel: tuple[Token, ...] = ()
     extra_init: tuple[Token, ...] = ()
+    saved = merged.cmdline
     if bootconfig is not None:
-        extra_kernel, extra_init, note = _bootconfig(kp, tokens, bootconfig)
-        if note:
-            warnings.append(note)
+        words = _bootconfig(kp, tokens, bootconfig)
+        if isinstance(words, str):
+            warnings.append(words)
+        else:
+            saved = saved_command_line(kp.version, merged.cmdline, tokens, *words)
+            extra_kernel = tokenize(to_bytes_str(words[0]))
+            extra_init = tokenize(to_bytes_str(words[1].strip()))
     run.early_pass(tokens)
     after: Optional[int] = None
     if extra_kernel:
@@ -670,7 +700,8 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
     # setattr call per field, and batches build one result per line.
     result: Any = object.__new__(CmdlineResult)
     result.__dict__.update(
-        effective=disp(merged.cmdline), truncated=merged.truncated, merge=merged.how,
+        effective=disp(merged.cmdline), proc_cmdline=disp(saved), truncated=merged.truncated,
+        merge=merged.how,
         tokens=tokens, events=tuple(run.events),
         init_argv=argv, init_envp=shown_envp, unknown=unknown, malformed_early=tuple(run.malformed),
         invalid=tuple(run.invalid), sysctls=tuple(run.sysctls), errors=tuple(run.errors),
@@ -692,10 +723,11 @@ def _dropped(tokens: tuple[Token, ...], reason: str) -> list[Event]:
 
 
 def _bootconfig(kp: KernelParams, tokens: tuple[Token, ...],
-                text: str) -> tuple[tuple[Token, ...], tuple[Token, ...], Optional[str]]:
-    """setup_boot_config(): bootconfig's kernel.* and init.* words, if this kernel reads them."""
+                text: str) -> tuple[str, str] | str:
+    """setup_boot_config(): bootconfig's kernel.* and init.* words (as byte strings), if this
+    kernel reads them, else why not."""
     if not kp.boot_config:
-        return (), (), "bootconfig given but CONFIG_BOOT_CONFIG is not set: the kernel ignores it"
+        return "bootconfig given but CONFIG_BOOT_CONFIG is not set: the kernel ignores it"
     found = False
     for tok in tokens:  # parse_args("bootconfig", ...): stops at `--`
         if tok.value is None and tok.name == "--":
@@ -703,7 +735,7 @@ def _bootconfig(kp: KernelParams, tokens: tuple[Token, ...],
         if tok.name == "bootconfig":
             found = True
     if not (found or kp.boot_config_force):
-        return (), (), ("bootconfig given but `bootconfig` is not on the command line "
-                        "(and BOOT_CONFIG_FORCE is not set): the kernel ignores it")
-    kernel_line, init_line = bootconfig_cmdline(text)
-    return tokenize(to_bytes_str(kernel_line)), tokenize(to_bytes_str(init_line.strip())), None
+        return ("bootconfig given but `bootconfig` is not on the command line "
+                "(and BOOT_CONFIG_FORCE is not set): the kernel ignores it")
+    kernel_line, init_line = bootconfig_cmdline(text, kp.version)
+    return to_bytes_str(kernel_line), to_bytes_str(init_line)

@@ -23,8 +23,29 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_cache_arguments(parser)
 
 
+_TARGETS = {
+    "olddefconfig": ("write the configuration `make olddefconfig` would",
+                     "Write the fully evaluated configuration, as `make ARCH=ARCH olddefconfig` "
+                     "would from IN."),
+    "alldefconfig": ("write the configuration `make alldefconfig` would",
+                     "Write the configuration with every symbol at its default."),
+    "allnoconfig": ("write the configuration `make allnoconfig` would",
+                    "Write the configuration with as many symbols off as the tree allows."),
+    "allyesconfig": ("write the configuration `make allyesconfig` would",
+                     "Write the configuration with as many symbols set to y as the tree allows."),
+    "allmodconfig": ("write the configuration `make allmodconfig` would",
+                     "Write the configuration with as many symbols set to m as the tree allows."),
+    "savedefconfig": ("write the minimal defconfig `make savedefconfig` would",
+                      "Write the defconfig of IN: the symbols that differ from their defaults."),
+    "listnewconfig": ("list the symbols IN does not set yet",
+                      "List the symbols IN does not set (what `make listnewconfig` lists), with "
+                      "the value olddefconfig gives them, where they are defined and the first "
+                      "line of their help; hardening-related ones first."),
+}
+
+
 def configure_kconfig(parser: argparse.ArgumentParser) -> None:
-    """Sub-subcommands olddefconfig and why."""
+    """Sub-subcommands: the config targets and why."""
     from kpolicy.kconfig import toolchain
 
     profiles = "Toolchain profiles:\n" + (toolchain.__doc__ or "").split("\n", 1)[1]
@@ -32,14 +53,16 @@ def configure_kconfig(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = raw
     parser.epilog = profiles
     sub = parser.add_subparsers(dest="kconfig_command", metavar="ACTION", required=True)
-    old = sub.add_parser("olddefconfig", epilog=profiles,
-                         formatter_class=raw,
-                         help="write the configuration `make olddefconfig` would",
-                         description="Write the fully evaluated configuration, as "
-                                     "`make ARCH=ARCH olddefconfig` would from IN.")
-    _common(old)
-    old.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
-                     help="where to write the .config")
+    for target, (help_text, description) in _TARGETS.items():
+        p = sub.add_parser(target, epilog=profiles, formatter_class=raw, help=help_text,
+                           description=description)
+        _common(p)
+        if target != "listnewconfig":
+            p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                           help="where to write the result")
+            p.add_argument("--warn-changed-input", action="store_true",
+                           help="warn about the values of IN that Kconfig changed (what "
+                                "KCONFIG_WARN_CHANGED_INPUT does for make)")
     why = sub.add_parser("why", epilog=profiles, formatter_class=raw,
                          help="a symbol's value and everything that decided it",
                          description="Show the value of SYMBOL and each prompt, dependency, "
@@ -51,13 +74,15 @@ def configure_kconfig(parser: argparse.ArgumentParser) -> None:
 
 def run_kconfig(args: argparse.Namespace) -> int:
     """Run `kpolicy kconfig ACTION`; 0 on success, 2 on bad input (raised as KpolicyError)."""
-    from kpolicy.kconfig.load import load_model, write_dotconfig
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.targets import run_target
     from kpolicy.kconfig.toolchain import (
         default_toolchain,
         shell_toolchain,
         toolchain_from_config,
     )
     from kpolicy.kconfig.why import explain, format_why
+    from kpolicy.textio import atomic_write_bytes
     from kpolicy.tree import open_tree
 
     tree = open_tree(args.tree)
@@ -67,13 +92,25 @@ def run_kconfig(args: argparse.Namespace) -> int:
         toolchain = toolchain_from_config(args.toolchain_from)
     else:
         toolchain = default_toolchain()
+    if args.kconfig_command in _TARGETS:
+        result = run_target(tree, args.arch, args.kconfig_command, config=args.config,
+                            toolchain=toolchain, cache=cache_from_args(args),
+                            warn_changed_input=getattr(args, "warn_changed_input", False))
+        for message in result.messages:
+            print(message, file=sys.stderr)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if args.kconfig_command == "listnewconfig":
+            sys.stdout.write(result.text)
+        else:
+            atomic_write_bytes(args.output, result.text.encode())
+        return 0
     model = load_model(tree, args.arch, config=args.config, toolchain=toolchain,
                        cache=cache_from_args(args))
+    for message in model.messages:
+        print(message, file=sys.stderr)
     for warning in model.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.kconfig_command == "olddefconfig":
-        write_dotconfig(model, args.output)
-        return 0
     name = args.symbol[len("CONFIG_"):] if args.symbol.startswith("CONFIG_") else args.symbol
     sys.stdout.write(format_why(explain(model, name)))
     return 0

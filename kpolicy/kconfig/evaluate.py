@@ -412,6 +412,84 @@ class _Evaluator:
         return visible[0].name if visible else None
 
 
+    def rev_dep(self, sym: Symbol) -> int:
+        return self._bool_clamp(sym, self._reverse(sym.selected_by))
+
+    def changeable(self, sym: Symbol) -> bool:
+        """sym_is_changeable: the prompt offers more than what selects force."""
+        return self.visibility(sym) > self.rev_dep(sym)
+
+    def string_default(self, sym: Symbol) -> str:
+        """sym_get_string_default: the value SYM would take without a user value."""
+        default = self._default(sym)
+        if sym.type not in ("bool", "tristate"):
+            text = _operand(default.value, self.lookup)[1] if default is not None and \
+                default.value.op in ("sym", "const") else ""
+            return text or initial_value(sym.type)
+        val = min(self.tri(default.value), self.tri(default.condition)) if default else 0
+        val = max(val, self.rev_dep(sym))
+        if val == 1 and (sym.type == "bool" or (self.modules_val == 0 and sym.choice is None)):
+            val = 2
+        return TRISTATE_NAMES[max(val, self._bool_clamp(sym, self._reverse(sym.implied_by)))]
+
+    def has_user_value(self, sym: Symbol) -> bool:
+        """sym_has_value, including what sym_calc_value adds since 7.x: a symbol whose default
+        is a transitional symbol the .config sets counts as set by the user."""
+        if sym.name in self.user:
+            return True
+        default = self._default(sym) if sym.choice is None else None
+        if default is None or default.value.op != "sym":
+            return False
+        source = self.symbols.get(str(default.value.args[0]))
+        return source is not None and source.transitional and source.name in self.user
+
+    def choice_default(self, name: str) -> Optional[str]:
+        choice = self.choice_of[name]
+        visible = [self.symbols[m] for m in choice.members if self.visibility(self.symbols[m])]
+        return self._choice_default(choice, visible)
+
+
+def evaluator(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...],
+              user: Mapping[str, UserValue], *, legacy: bool = False) -> _Evaluator:
+    """Every symbol evaluated as `make olddefconfig` does, kept for the questions the config
+    targets ask (visibility, defaults, what selects force)."""
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 100_000))
+    try:
+        ev = _Evaluator(symbols, choices, user, legacy)
+        for name in symbols:
+            ev.value(name)
+    finally:
+        sys.setrecursionlimit(old_limit)
+    return ev
+
+
+def new_symbols(ev: _Evaluator, order: list[str]) -> list[str]:
+    """The symbols `make listnewconfig` lists (check_conf), of ORDER: without a value in the
+    .config, visible, and changeable. EV: from evaluator()."""
+    return [n for n in order if not ev.has_user_value(ev.symbols[n])
+            and not ev.symbols[n].transitional
+            and ev.symbols[n].type != "unknown" and ev.visibility(ev.symbols[n])
+            and ev.changeable(ev.symbols[n])]
+
+
+def defconfig_symbols(ev: _Evaluator, order: list[str]) -> list[str]:
+    """The symbols `make savedefconfig` writes (conf_write_defconfig), of ORDER (menu order):
+    written, changeable, and not at their default value (a choice's default member at y
+    counts as default). EV: from evaluator()."""
+    out = []
+    for name in order:
+        sym = ev.symbols[name]
+        if name not in ev.written or sym.transitional or sym.type == "unknown" \
+                or not ev.changeable(sym) or ev.value(name) == ev.string_default(sym):
+            continue
+        if sym.choice is not None and ev.value(name) == "y" \
+                and ev.choice_default(sym.choice) == name:
+            continue
+        out.append(name)
+    return out
+
+
 def _lenient_strtoll(text: str, base: int) -> int:
     """strtoll(text, NULL, base): the longest numeric prefix, 0 when there is none."""
     s = text.strip()
@@ -441,14 +519,7 @@ def evaluate(
     legacy: bool = False,
 ) -> Evaluation:
     """Every symbol's value as `make olddefconfig` computes it from USER (LEGACY: before 6.11)."""
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, 100_000))
-    try:
-        ev = _Evaluator(symbols, choices, user, legacy)
-        for name in symbols:
-            ev.value(name)
-    finally:
-        sys.setrecursionlimit(old_limit)
+    ev = evaluator(symbols, choices, user, legacy=legacy)
     written = frozenset(n for n in ev.written
                         if not symbols[n].transitional and symbols[n].type != "unknown")
     return Evaluation(values=ev.values, written=written)

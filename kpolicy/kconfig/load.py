@@ -34,7 +34,7 @@ from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
 
 # Bump when parse/evaluate change what they produce, so old cache entries are not reused.
-ENGINE_VERSION = "kconfig-2"
+ENGINE_VERSION = "kconfig-3"
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,7 @@ def load_model(
         types=parsed.types,
         warnings=evaluated.warnings,
         user=evaluated.user,
+        messages=parsed.messages,
     )
 
 
@@ -226,21 +227,23 @@ def _escape(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def symbol_line(model: KconfigModel, name: str) -> str:
+    """NAME's line in a .config, as C's print_symbol_for_dotconfig writes it."""
+    type_ = model.types.get(name, "unknown")
+    value = model.values.get(name, "")
+    if type_ in ("bool", "tristate"):
+        return f"# CONFIG_{name} is not set\n" if value == "n" else f"CONFIG_{name}={value}\n"
+    if type_ == "string":
+        return f"CONFIG_{name}={_escape(value)}\n"
+    return f"CONFIG_{name}={value}\n"
+
+
 def dotconfig_text(model: KconfigModel) -> str:
     """The .config C conf_write would write for MODEL: header, menu comments, written symbols."""
     lookup = value_lookup(model.values, model.types)
     out = ["#\n# Automatically generated file; DO NOT EDIT.\n", f"# {model.mainmenu}\n#\n"]
     seen: set[str] = set()
     need_newline = False
-
-    def symbol_line(name: str) -> Optional[str]:
-        type_ = model.types.get(name, "unknown")
-        value = model.values.get(name, "")
-        if type_ in ("bool", "tristate"):
-            return f"# CONFIG_{name} is not set\n" if value == "n" else f"CONFIG_{name}={value}\n"
-        if type_ == "string":
-            return f"CONFIG_{name}={_escape(value)}\n"
-        return f"CONFIG_{name}={value}\n"
 
     def walk(entries: tuple[MenuEntry, ...]) -> None:
         nonlocal need_newline
@@ -258,12 +261,10 @@ def dotconfig_text(model: KconfigModel) -> str:
             if e.kind == "symbol" and e.name not in seen:
                 seen.add(e.name)
                 if e.name in model.written and model.types.get(e.name, "unknown") != "unknown":
-                    line = symbol_line(e.name)
-                    if line is not None:
-                        if need_newline:
-                            out.append("\n")
-                            need_newline = False
-                        out.append(line)
+                    if need_newline:
+                        out.append("\n")
+                        need_newline = False
+                    out.append(symbol_line(model, e.name))
             walk(e.children)
 
     walk(model.menu)

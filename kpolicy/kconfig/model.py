@@ -26,6 +26,26 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Message:
+    """What the Kconfig preprocessor printed: `$(info,...)`, `$(warning-if,y,...)`, and C conf's
+    parse warnings, with the file (relative to the tree) and line it came from."""
+
+    kind: str  # "info" | "warning-if" | "warning" (a parse warning of C conf's menu_warn)
+    file: str
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        """As C conf prints it, with control characters escaped. conf prints an info bare on
+        stdout; kpolicy writes it to stderr with its origin, so that tree text cannot pass for
+        kpolicy's own output."""
+        from kpolicy.textio import printable
+
+        sep = ":warning: " if self.kind == "warning" else ": "
+        return f"{self.file}:{self.line}{sep}{printable(self.text)}"
+
+
+@dataclass(frozen=True)
 class Expr:
     """A Kconfig expression tree."""
 
@@ -247,6 +267,7 @@ class KconfigModel:
     types: Mapping[str, str] = field(default_factory=dict)  # name -> type, for eval_expr
     user: Mapping[str, str] = field(default_factory=dict)  # input .config values C conf accepted
     warnings: tuple[str, ...] = ()  # what reading the input .config warned about
+    messages: tuple[Message, ...] = ()  # what the Kconfig files printed while being read
 
     def value(self, name: str) -> str:
         """Evaluated value of NAME ("n" for a bool/tristate that is off or unknown)."""

@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import kconfiglib
 
-from kpolicy.errors import KpolicyError
+from kpolicy.errors import KconfigParseError, KpolicyError
 from kpolicy.kconfig.kconfiglib_surface import (
     ITEM_END,
     ITEM_START,
@@ -49,6 +49,7 @@ from kpolicy.kconfig.model import (
     Expr,
     Location,
     MenuEntry,
+    Message,
     Prompt,
     Range,
     Reverse,
@@ -73,6 +74,11 @@ _T = kconfiglib  # its public expression constants (AND, OR, EQUAL, ...)
 _RELATIONS = {_T.EQUAL: "=", _T.UNEQUAL: "!=", _T.LESS: "<", _T.LESS_EQUAL: "<=",
               _T.GREATER: ">", _T.GREATER_EQUAL: ">="}
 _ERROR_AT = re.compile(r"^\s*(?:warning: )?([^\s:]+):(\d+):\s*(.*)$", re.S)
+# A preprocessor variable name as C's lexer reads it: `$` not opening a reference is a letter.
+_DOLLAR_ASSIGNMENT = re.compile(r"\s*((?:[A-Za-z0-9_-]|\$(?!\())+)\s*(=|:=|\+=)\s*(.*)")
+# scripts/kconfig stops at a file sourced twice since Linux 6.13 (util.c, file_lookup).
+REPEATED_SOURCE_IS_ERROR = (6, 13, 0)
+_TRANSITIONAL_ERROR = "error: transitional symbols can only have help sections"
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class ParsedKconfig:
     mainmenu: str
     tool_derived: frozenset[str]
     files: tuple[tuple[str, str], ...]  # (path relative to the tree, sha256) of every file read
+    messages: tuple[Message, ...] = ()  # $(info), $(warning-if), conf's parse warnings
 
 
 @contextlib.contextmanager
@@ -112,8 +119,12 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     _tokens: Any  # kconfiglib's current line, as tokens, and the read position in it
     _tokens_i: int
 
-    def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain) -> None:
+    def __init__(self, root: Path, env: Mapping[str, str], toolchain: Toolchain,
+                 version: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.kp_root = root
+        self.kp_version = version
+        self.kp_messages: list[Message] = []
+        self.kp_sourced: dict[str, tuple[str, int]] = {}  # file -> where it was first sourced
         self.kp_env = env
         self.kp_toolchain = toolchain
         self.kp_files: dict[str, str] = {}
@@ -137,6 +148,30 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             file, line = self._where()
             raise KpolicyError("syntax error: property not valid here", file=file,
                                line=line) from None
+        self._check_entries()
+
+    def _check_entries(self) -> None:
+        """The checks C conf makes once every file is read: a symbol without a type is warned
+        about (menu.c), a transitional symbol with anything but help is an error (parser.y)."""
+        errors = []
+        for node in self.node_iter():
+            sym = node.item
+            if sym.__class__ is not kconfiglib.Symbol:
+                continue
+            if sym.orig_type == kconfiglib.UNKNOWN:
+                self.kp_messages.append(Message("warning", node.filename, node.linenr,
+                                                "config symbol defined without type"))
+            if sym.name not in self.kp_transitional:
+                continue
+            props = self.kp_lines.get((node.filename, node.linenr), {})
+            lines = [n for kind, found in props.items() if kind != "depends" for n in found]
+            if node.dep is not self.y:  # C reports a dependency at the entry itself
+                errors.append(f"{node.filename}:{node.linenr}: {_TRANSITIONAL_ERROR}")
+            elif lines:
+                errors.append(f"{node.filename}:{min(lines)}: {_TRANSITIONAL_ERROR}")
+        errors = _DependencyCheck(self).errors() + errors
+        if errors:
+            self._fail(tuple(errors))
 
     # -- files ------------------------------------------------------------------------------
 
@@ -169,7 +204,30 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                                file=file, line=line)
         if len(self.kp_files) >= MAX_FILES:
             raise KpolicyError(f"more than {MAX_FILES} Kconfig files", file=file, line=line)
+        self._check_source(filename)
         super()._enter_file(filename)
+
+    def _check_source(self, filename: str) -> None:
+        """C conf's errors for a file sourced while it is being read, or sourced before."""
+        name = os.path.relpath(filename, self.kp_root) if os.path.isabs(filename) else filename
+        chain = (*self._include_path, (self.filename, self.linenr))
+        if any(parent == name for parent, _ in chain):
+            self._fail(("Recursive inclusion detected.", "Inclusion path:",
+                        f"  current file : {name}",
+                        *(f"  included from: {f}:{n}" for f, n in reversed(chain))))
+        first = self.kp_sourced.get(name)
+        if first is not None and self.kp_version >= REPEATED_SOURCE_IS_ERROR:
+            self._fail((f"{self.filename}:{self.linenr}: error: repeated inclusion of {name}",
+                        f"{first[0]}:{first[1]}: note: location of first inclusion of {name}"))
+        self.kp_sourced.setdefault(name, (self.filename, self.linenr))
+
+    def _fail(self, lines: tuple[str, ...]) -> None:
+        from kpolicy.textio import printable
+
+        file, line = self._where()
+        raise KconfigParseError(tuple(printable(x) for x in lines),
+                                messages=tuple(str(m) for m in self.kp_messages),
+                                file=file, line=line)
 
     def _open(self, filename: str, mode: str) -> io.StringIO:
         if not self._inside(filename):
@@ -198,7 +256,16 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         if fn in self.variables and hasattr(self.variables[fn], "value"):
             if fn in self.kp_tainted_vars:
                 self.kp_probe = True
+            if not self.variables[fn].is_recursive:  # C expands a `:=` value once, when set
+                return str(self.variables[fn].value)
+            if len(args) == 1 and self.variables[fn]._n_expansions:
+                self._fail((f"{self.filename}:{self.linenr}: Recursive variable '{fn}' "
+                            "references itself (eventually)",))
             return str(super()._fn_val(args))
+        if fn in ("info", "warning-if", "error-if") and \
+                self._functions[fn][1] <= len(args) - 1 <= self._functions[fn][2]:
+            self._message(fn, args[1:])
+            return ""
         if fn == "shell":
             if len(args) != 2:
                 file, line = self._where()
@@ -216,9 +283,43 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.env_vars.add(fn)
         return value
 
+    def _message(self, fn: str, args: list[str]) -> None:
+        """$(info,TEXT), $(warning-if,COND,TEXT), $(error-if,COND,TEXT) as C conf's
+        preprocess.c does them: recorded for stderr, and error-if stops the parse."""
+        if fn == "info":
+            self.kp_messages.append(Message("info", self.filename, self.linenr, args[0]))
+        elif args[0] == "y" and fn == "warning-if":
+            self.kp_messages.append(Message("warning-if", self.filename, self.linenr, args[1]))
+        elif args[0] == "y":
+            self._fail((str(Message("error-if", self.filename, self.linenr, args[1])),))
+
+    def _assign(self, name: str, op: str, value: str) -> None:
+        """NAME OP VALUE for a name kconfiglib's reader refuses (one with a `$`), with the
+        flavours of C's variable_add: `=` recursive, `:=` simple, `+=` appending (recursive
+        when NAME is new)."""
+        var = self.variables.get(name)
+        if var is None:
+            var = self.variables[name] = kconfiglib.Variable()
+            var.kconfig, var.name, var._n_expansions = self, name, 0
+            var.is_recursive, var.value = True, ""
+            if op == "+=":
+                op = "="
+        if op == "+=":
+            value = var.value + " " + (value if var.is_recursive else
+                                       self._expand_whole(value, ()))
+        else:
+            var.is_recursive = op == "="
+            if op == ":=":
+                value = self._expand_whole(value, ())
+        var.value = value
+
     def _parse_assignment(self, s: str) -> None:
         outer, self.kp_probe = self.kp_probe, False
-        super()._parse_assignment(s)
+        m = _DOLLAR_ASSIGNMENT.match(s)
+        if m and "$" in m.group(1):
+            self._assign(m.group(1), m.group(2), m.group(3))
+        else:
+            super()._parse_assignment(s)
         if self.kp_probe:
             m = re.match(r"\s*([A-Za-z0-9_-]+)\s*(?::=|\+=|=)", s)
             if m:
@@ -301,6 +402,168 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         return e if target is self.y else (_T.NOT, e)  # a relation is only ever n or y
 
 
+class _DependencyCheck:
+    """scripts/kconfig/symbol.c's sym_check_deps over kconfiglib's objects, run on each menu
+    entry's symbol in menu order as conf_parse does (6.11+): every dependency cycle is reported,
+    in C conf's words, with each edge of it."""
+
+    _RESOLUTION = ("For a resolution refer to Documentation/kbuild/kconfig-language.rst",
+                   'subsection "Kconfig recursive dependency limitations"', "")
+
+    def __init__(self, kconf: _KernelKconfig) -> None:
+        self.k = kconf
+        self.check: set[int] = set()
+        self.checked: set[int] = set()
+        # [item, why it leads on: "dir", "rev", "implied", "default", or a property kind]
+        self.stack: list[list[Any]] = []
+        self.out: list[str] = []
+
+    def errors(self) -> list[str]:
+        for node in self.k.node_iter():
+            if node.item.__class__ in (kconfiglib.Symbol, kconfiglib.Choice):
+                self.deps(node.item)
+        return self.out
+
+    def deps(self, item: Any) -> Any:
+        if getattr(item, "is_constant", False):
+            return None
+        if id(item) in self.check:
+            self.report(item)
+            return item
+        if id(item) in self.checked:
+            return None
+        if item.__class__ is kconfiglib.Symbol and item.choice is not None:
+            self.stack.append([item, None])
+            found = self.deps(item.choice)
+            self.stack.pop()
+            return found
+        if item.__class__ is kconfiglib.Choice:
+            return self.choice_deps(item)
+        self.check.add(id(item))
+        self.checked.add(id(item))
+        found = self.sym_deps(item)
+        self.check.discard(id(item))
+        return found
+
+    def expr_deps(self, e: Any) -> Any:
+        if e.__class__ is not tuple:
+            return self.deps(e)
+        for operand in e[1:]:
+            found = self.expr_deps(operand)
+            if found is not None:
+                return found
+        return None
+
+    def sym_deps(self, sym: Any) -> Any:
+        entry: list[Any] = [sym, "dir"]
+        self.stack.append(entry)
+        try:
+            for kind, e in (("dir", sym.direct_dep), ("rev", getattr(sym, "rev_dep", None)),
+                            ("implied", getattr(sym, "weak_rev_dep", None))):
+                entry[1] = kind
+                found = self.expr_deps(e) if e is not None else None
+                if found is not None:
+                    return found
+            for kind, visible, value in self.properties(sym):
+                entry[1] = f"visible:{kind}"
+                found = self.expr_deps(visible)
+                if found is None and value is not None:
+                    entry[1] = kind
+                    found = self.expr_deps(value)
+                if found is not None:
+                    return found
+            return None
+        finally:
+            self.stack.pop()
+
+    def properties(self, item: Any) -> list[tuple[str, Any, Any]]:
+        """(kind, condition, value) of ITEM's prompts, defaults and ranges, in source order."""
+        props: list[tuple[tuple[int, int], str, Any, Any]] = []
+        choice = item.__class__ is kconfiglib.Choice
+        for n, node in enumerate(item.nodes):
+            lines = self.k.kp_lines.get((node.filename, node.linenr), {})
+
+            def at(kind: str, i: int, node: Any = node, lines: Any = lines) -> int:
+                found: list[int] = lines.get(kind, [])
+                return found[i] if -len(found) <= i < len(found) else int(node.linenr)
+
+            if node.prompt:
+                props.append(((n, at("prompt", -1)), "prompt", node.prompt[1], None))
+            for i, (value, cond) in enumerate(node.defaults):
+                props.append(((n, at("default", i)), "default", cond, None if choice else value))
+            for i, (_, _, cond) in enumerate(getattr(node, "ranges", ())):
+                props.append(((n, at("range", i)), "range", cond, None))
+        return [(kind, cond, value) for _, kind, cond, value in sorted(props, key=lambda p: p[0])]
+
+    def choice_deps(self, choice: Any) -> Any:
+        self.stack.append([choice, None])
+        members = list(choice.syms)
+        for m in members:
+            self.check.add(id(m))
+            self.checked.add(id(m))
+        self.check.add(id(choice))
+        self.checked.add(id(choice))
+        found = self.sym_deps(choice)
+        self.check.discard(id(choice))
+        if found is None:
+            for m in members:
+                found = self.sym_deps(m)
+                if found is not None:
+                    break
+        for m in members:
+            self.check.discard(id(m))
+        if found is not None and getattr(found, "choice", None) is choice:
+            found = choice
+        self.stack.pop()
+        return found
+
+    def report(self, last: Any) -> None:
+        if getattr(last, "choice", None) is not None:
+            self.stack.append([last, None])
+            last = last.choice
+        start = next((i for i in range(len(self.stack) - 1, -1, -1)
+                      if self.stack[i][0] is last), None)
+        if start is None:
+            self.out.append("unexpected recursive dependency error")
+            return
+        lines = ["error: recursive dependency detected!"]
+        for i in range(start, len(self.stack)):
+            item, why = self.stack[i]
+            nxt = self.stack[i + 1][0] if i + 1 < len(self.stack) else last
+            name = item.name or "<choice>"
+            if nxt.__class__ is kconfiglib.Choice:
+                node = nxt.nodes[0]
+                lines.append(f"\tsymbol {name} is part of choice block at "
+                             f"{node.filename}:{node.linenr}")
+            elif why == "dir":
+                lines.append(f"\tsymbol {name} depends on {nxt.name}")
+            elif why == "rev":
+                lines.append(f"\tsymbol {name} is selected by {nxt.name}")
+            elif why == "implied":
+                lines.append(f"\tsymbol {name} is implied by {nxt.name}")
+            elif why is not None and not why.startswith("visible:"):
+                lines.append(f"\tsymbol {name} {why} value contains {nxt.name}")
+            else:
+                kind = why[len("visible:"):] if why else "unknown"
+                lines.append(f"\tsymbol {name} {kind} is visible depending on {nxt.name}")
+        self.out += [*lines, *self._RESOLUTION]
+        if self.stack and self.stack[-1][1] is None and self.stack[-1][0] is not last and \
+                getattr(self.stack[-1][0], "choice", None) is last:
+            self.stack.pop()
+
+
+@contextlib.contextmanager
+def _without_kconfiglib_loop_check() -> Iterator[None]:
+    """kconfiglib stops at the first dependency loop in words of its own; _DependencyCheck
+    reports them all as C conf does, once every file is read."""
+    saved = kconfiglib._check_dep_loop_sym
+    kconfiglib._check_dep_loop_sym = lambda sym, ignore_choice: None
+    try:
+        yield
+    finally:
+        kconfiglib._check_dep_loop_sym = saved
+
+
 def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _KernelKconfig:
     srcarch = tree.srcarch(arch)
     # SUBARCH is the build host (x86 here); only ARCH=um reads it, as HEADER_ARCH.
@@ -309,9 +572,9 @@ def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _Kerne
     neutral: dict[str, Optional[str]] = {k: None for k in _KCONFIGLIB_ENV}
     neutral.update({"srctree": str(tree.root), "CONFIG_": "CONFIG_",
                     "KCONFIG_FUNCTIONS": "kpolicy_no_kconfig_functions"})
-    with _scoped_environ(neutral):
+    with _scoped_environ(neutral), _without_kconfiglib_loop_check():
         try:
-            return _KernelKconfig(tree.root, env, toolchain)
+            return _KernelKconfig(tree.root, env, toolchain, tree.version_tuple)
         except kconfiglib.KconfigError as exc:
             raise _translate(exc, tree) from None
         except RecursionError:
@@ -520,6 +783,7 @@ def _parse_kconfig(tree: KernelTree, arch: str, toolchain: Toolchain) -> ParsedK
         mainmenu=kconf.top_node.prompt[0] if kconf.top_node.prompt else "",
         tool_derived=tool_derived,
         files=tuple(sorted(kconf.kp_files.items())),
+        messages=tuple(kconf.kp_messages),
     )
 
 

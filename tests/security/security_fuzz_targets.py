@@ -224,7 +224,7 @@ def run_bootconfig(text: str) -> None:
     from kpolicy.cmdline import process_cmdline
     from kpolicy.cmdline.bootconfig import bootconfig_cmdline
 
-    bootconfig_cmdline(text)
+    bootconfig_cmdline(text, (7, 2, 0))
     process_cmdline(tiny_kernel_params(), "bootconfig quiet", bootconfig=text)
 
 
