@@ -8,13 +8,15 @@ from typing import Any
 from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
 
-JSON_SCHEMA_VERSION = 1
+# 2: "options" (discovered, semantics unknown) apart from "features" (declared, exact)
+JSON_SCHEMA_VERSION = 2
 
 
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """The JSON contract: schema_version, kernel, config, features, warnings + cmdline_json."""
     head, tail = _json_head_tail(res)
-    return {**head, "features": {f.name: f.as_json() for f in res.features}, **tail}
+    return {**head, "features": {f.name: f.as_json() for f in res.features},
+            "options": {o.option: o.as_json() for o in res.options}, **tail}
 
 
 def feature_member(f: FeatureState) -> str:
@@ -53,6 +55,11 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
                 lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
             for m in f.machine:
                 lines.append(f"    machine         {m}")
+    if res.options:
+        lines += ["", "discovered options (Kconfig value only; what they do at boot is not "
+                  "declared in rules/params/):"]
+        for o in res.options:
+            lines.append(f"{o.option:<{width}}  {o.value}")
     if verbose:
         from kpolicy.cmdline import cmdline_text
 

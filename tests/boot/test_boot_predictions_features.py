@@ -86,8 +86,29 @@ def _machine(case: dict[str, Any]) -> Machine:
     return Machine(ram_mib=case.get("mem"), secure_boot=False)
 
 
-def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
+# what the hardening cases observe (issue #12), each a feature of resolve's answer
+HARDENING = ("kaslr", "psi", "kfence", "kfence.sample_interval", "ia32_emulation", "debugfs_mount")
+
+
+def test_the_record_has_hardening_observations() -> None:
+    """Every hardening case recorded every hardening observation (so none is silently skipped)."""
+    cases = [c for c in CASES if "kaslr" in c["features"] or "psi" in c["features"]]
+    assert len(cases) >= 40
+    for case in cases:
+        assert set(HARDENING) <= set(case["features"]), case["id"]
+
+
+def _predicted(res: Resolution) -> dict[str, Any]:
+    """RES's effective states, with what the boot can observe of some: debugfs mounts only when
+    it is "on"."""
     predicted = {f.name: f.effective for f in res.features}
+    if "debugfs" in predicted:
+        predicted["debugfs_mount"] = predicted["debugfs"] == "on"
+    return predicted
+
+
+def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
+    predicted = _predicted(res)
     return {
         k: (predicted[k], v) for k, v in observed.items() if k in predicted and predicted[k] != v
     }
