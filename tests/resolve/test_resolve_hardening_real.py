@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import real_configs
+from test_resolve_vs_naive import naive
 
 from kpolicy.cli import main
 from kpolicy.params.semantics import load_param_rules
@@ -138,3 +139,46 @@ def test_batch_answers_equal_single_resolves(tmp_path: Path,
         single = json.loads(capsys.readouterr().out)
         assert answer["features"] == single["features"], line
         assert answer["options"] == single["options"]
+
+
+# --- where string matching gets hardening wrong (README's comparison table) -------------------
+
+
+def test_nokaslr_with_a_value_is_not_nokaslr() -> None:
+    """`nokaslr=1`: a string matcher cuts at "=" and sees nokaslr; the decompressor wants the
+    bare word, so KASLR stays on (boot case nokaslr-value)."""
+    line = "nokaslr=1"
+    assert "nokaslr" in naive(line)
+    assert _states(_resolve("7.2", "cloud-amd64", line))["kaslr"] is True
+
+
+def test_page_poison_takes_init_on_free_away() -> None:
+    """`init_on_free=1 page_poison=1` on Debian's generic amd64 (PAGE_POISONING=y): the string
+    says init_on_free is on; mm_init.c turns it off for page poisoning."""
+    line = "init_on_free=1 page_poison=1"
+    assert naive(line)["init_on_free"] == "1"
+    states = _states(_resolve("7.2", "amd64", line))
+    assert states["init_on_free"] is False and states["page_poison"] is True
+
+
+def test_kfence_built_is_not_kfence_on() -> None:
+    """CONFIG_KFENCE=y reads as "KFENCE on"; with KFENCE_SAMPLE_INTERVAL=0 it never starts
+    (boot case hardening-baseline)."""
+    res = _resolve("7.2", "cloud-amd64", "")
+    assert res.config.values["KFENCE"] == "y" and res.config.values["KFENCE_SAMPLE_INTERVAL"] == "0"
+    assert _states(res)["kfence"] is False
+
+
+def test_debugfs_no_mount_is_off_in_72() -> None:
+    """`debugfs=no-mount` is not the string "off", yet 7.2 treats it as off (boot case
+    debugfs-no-mount: the mount fails)."""
+    line = "debugfs=no-mount"
+    assert naive(line)["debugfs"] != "off"
+    assert _states(_resolve("7.2", "cloud-amd64", line))["debugfs"] == "off"
+
+
+def test_ia32_emulation_off_is_unknown_to_61() -> None:
+    """`ia32_emulation=0` reads as "32-bit emulation off"; 6.1 has no such parameter."""
+    line = "ia32_emulation=0"
+    assert naive(line)["ia32_emulation"] == "0"
+    assert _states(_resolve("6.1", "cloud-amd64", line))["ia32_emulation"] is True
