@@ -36,7 +36,8 @@ Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
 #   "words"      exactly one of `words` (strcmp; sets the word)
 #   "list"       comma-separated items, each one of `words` (any item when `words` is empty)
 #   "integer"    what kstrto<param_type>() takes (sets the number)
-Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer"]
+#   "function"   every value; the state is what kpolicy/params/valueparsers.py's `function` says
+Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer", "function"]
 # on_invalid: what the kernel does with a value the handler does not take.
 #   "malformed"   early_param returns non-zero: `Malformed early option '<name>'`
 #   "ignored"     the handler consumes it and keeps its previous state, silently or with a warning
@@ -66,6 +67,13 @@ _REALISED_AS: dict[Kind, tuple[str, ...]] = {
 Version = tuple[int, int]
 
 
+def in_versions(version: tuple[int, ...], since: Optional[Version],
+                until: Optional[Version]) -> bool:
+    """Whether Linux VERSION lies in [SINCE, UNTIL) (None: unbounded)."""
+    v = tuple(version[:2])
+    return (since is None or v >= since) and (until is None or v < until)
+
+
 @dataclass(frozen=True)
 class HandlerSemantics:
     """How one parameter's handler treats values, and the state an accepted value sets."""
@@ -80,12 +88,13 @@ class HandlerSemantics:
     param_type: Optional[str] = None  # integer type for accept="integer"
     sets: Optional[State] = None  # the constant a flag parameter sets, whatever its value
     mapping: tuple[tuple[str, State], ...] = ()  # word -> state where the word is not the state
+    function: Optional[str] = None  # accept="function": the value parser's name
     declared_in: Optional[str] = None  # rules/params file, when not inferred
 
     def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
-        if a == "any":
+        if a in ("any", "function"):
             return True
         if a == "empty":
             return not value
@@ -106,6 +115,10 @@ class HandlerSemantics:
         a bare module bool with KERNEL_PARAM_OPS_FL_NOARG reads as "1", as parse_one() does."""
         if self.sets is not None:
             return self.sets
+        if self.function is not None:
+            from kpolicy.params.valueparsers import PARSERS
+
+            return PARSERS[self.function](value)
         for word, state in self.mapping:
             if value == word:
                 return state
@@ -134,8 +147,7 @@ class Declaration:
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this declaration holds in Linux VERSION."""
-        v = tuple(version[:2])
-        return (self.since is None or v >= self.since) and (self.until is None or v < self.until)
+        return in_versions(version, self.since, self.until)
 
 
 def for_version(declarations: Iterable[Declaration],
@@ -152,6 +164,13 @@ class Override:
     equals: State  # ... when its effective state is this
     sets: State  # this feature's state then
     source: str  # where in the kernel, e.g. "mm/mm_init.c mem_debugging_and_hardening_init"
+    if_state: tuple[State, ...] = ()  # only when this feature's own state is one of these
+    since: Optional[Version] = None
+    until: Optional[Version] = None
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether this override holds in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
 
 
 @dataclass(frozen=True)
@@ -187,6 +206,12 @@ class FeatureSpec:
     machine: tuple[MachineDependency, ...]
     file: str  # the rules/params declaration
     overrides: tuple[Override, ...] = ()
+    since: Optional[Version] = None  # the first Linux version kpolicy knows it for exactly
+    until: Optional[Version] = None
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether kpolicy knows this feature in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -293,9 +318,9 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
-                 "machine", "param", "override"}
+                 "machine", "param", "override", "since", "until"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "noarg", "effect",
-               "param_type", "sets", "priority", "since", "until", "map"}
+               "param_type", "sets", "priority", "since", "until", "map", "function"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -381,8 +406,16 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         param_type=param_type,
         sets=None if raw_sets is None or state is None else state(raw_sets, f"{t.where} 'sets'"),
         mapping=mapping,
+        function=t.optional("function", str),
         declared_in=file,
     )
+    if (sem.accept == "function") != (sem.function is not None):
+        raise t.error("accept = \"function\" and 'function' go together")
+    if sem.function is not None:
+        from kpolicy.params.valueparsers import PARSERS
+
+        if sem.function not in PARSERS:
+            raise t.error(f"no value parser '{sem.function}' in kpolicy/params/valueparsers.py")
     if sem.accept == "words" and not sem.words:
         raise t.error("accept = \"words\" needs a non-empty words list")
     if raw_sets is not None and state is None:
@@ -454,15 +487,17 @@ def parse_params_file(text: str,
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str)))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
-        o = _Table(raw, file, f"[[override]] {i + 1}", {"feature", "equals", "sets", "source"})
+        o = _Table(raw, file, f"[[override]] {i + 1}",
+                   {"feature", "equals", "sets", "source", "if_state", "since", "until"})
         other, source = o.get("feature", str, ""), o.get("source", str, "")
         if not other or not source or "equals" not in o.data:
             raise o.error("needs 'feature', 'equals', 'sets' and 'source'")
         equals = o.data["equals"]
         if not isinstance(equals, (bool, int, str)):
             raise o.error("'equals' must be a boolean, a number or a word")
+        if_state = tuple(state(v, f"{o.where} 'if_state'") for v in o.get("if_state", list, []))
         overrides.append(Override(other, equals, state(o.data.get("sets"), f"{o.where} 'sets'"),
-                                  source))
+                                  source, if_state, _version(o, "since"), _version(o, "until")))
     default_symbol = default.optional("symbol", str)
     arches = top.strings("arches")
     handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)
@@ -482,6 +517,7 @@ def parse_params_file(text: str,
         default_value=None if raw_default is None else state(raw_default, "[default] value"),
         unbuilt=unbuilt, lsm=lsm.optional("name", str), lsm_early=lsm.optional("early", str),
         machine=tuple(machine), file=file, overrides=tuple(overrides),
+        since=_version(top, "since"), until=_version(top, "until"),
     )
     return spec, handlers
 
@@ -503,7 +539,8 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
                 raise KpolicyError(f"feature '{feature.name}' is declared twice", file=path)
             features.append(feature)
         for d in decls:
-            if any((e.kind, e.name) == (d.kind, d.name) and _overlap(e, d) for e in declarations):
+            if any((e.kind, e.name) == (d.kind, d.name) and _overlap(e, d)
+                   and not _same_handler(e, d) for e in declarations):
                 raise KpolicyError(f"{d.kind} '{d.name}' is declared twice", file=path)
             declarations.append(d)
     return ParamRules(tuple(sorted(features, key=lambda s: s.name)), tuple(declarations))
@@ -514,3 +551,10 @@ def _overlap(a: Declaration, b: Declaration) -> bool:
     lo = max(a.since or (0, 0), b.since or (0, 0))
     hi = min(a.until or (999, 0), b.until or (999, 0))
     return lo < hi
+
+
+def _same_handler(a: Declaration, b: Declaration) -> bool:
+    """Whether A and B describe one handler read by two features (the command-line engine sees
+    the same acceptance in both): two value parsers of one always-accepting handler."""
+    return a.semantics.accept == b.semantics.accept == "function" and \
+        a.semantics.on_invalid == b.semantics.on_invalid

@@ -37,11 +37,12 @@ class BatchResolver:
 
         self.model, self.config, self.kp, self.machine = model, config, kp, machine
         self.lines = config.lines or {}
-        self.todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+        self.todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
+                     and s.applies(model.version_tuple)]
         values = config.values
         alone = apply_overrides(
             [resolve_feature(s, model, values, (), self.lines, machine) for s in self.todo],
-            self.todo)
+            self.todo, model.version_tuple)
         base = [feature_member(state).encode() for state in alone]
         # features whose state other features or every word can change: resolved together
         sources = {o.feature for s in self.todo for o in s.overrides}
@@ -128,7 +129,7 @@ class BatchResolver:
         coupled = dict(zip(self.coupled, apply_overrides(
             [resolve_feature(self.todo[i], self.model, self.config.values, events, self.lines,
                              self.machine) for i in self.coupled],
-            [self.todo[i] for i in self.coupled])))
+            [self.todo[i] for i in self.coupled], self.model.version_tuple)))
         for i in sorted(set(reached) | set(coupled)):
             if i in coupled:
                 start = self.starts[i]

@@ -371,23 +371,29 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
     return state
 
 
-def apply_overrides(states: Sequence[FeatureState],
-                    specs: Sequence[FeatureSpec]) -> tuple[FeatureState, ...]:
-    """STATES after each feature's overrides: another feature's effective state forcing it."""
+def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec],
+                    version: tuple[int, ...]) -> tuple[FeatureState, ...]:
+    """STATES after each feature's overrides (in Linux VERSION): another feature's effective
+    state forcing it, applied until nothing changes (an override may feed another)."""
     by_name = {f.name: f for f in states}
-    out = []
-    for f in states:
-        spec = next((s for s in specs if s.name == f.name), None)
-        for o in spec.overrides if spec is not None and f.built else ():
-            other = by_name.get(o.feature)
-            if other is None or other.effective != o.equals or f.effective == o.sets:
-                continue
-            why = (f"{o.feature} is {state_word(other.effective)}: {o.source} sets "
-                   f"{f.name} {state_word(o.sets)}")
-            f = replace(f, effective=o.sets, why=why,
-                        sources=(*f.sources, Source("config", o.sets, why)))
-        out.append(f)
-    return tuple(out)
+    spec_of = {s.name: s for s in specs}
+    for _round in range(len(states) + 1):
+        changed = False
+        for name, f in by_name.items():
+            spec = spec_of.get(name)
+            for o in spec.overrides if spec is not None and f.built else ():
+                other = by_name.get(o.feature)
+                if (other is None or not o.applies(version) or other.effective != o.equals
+                        or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)):
+                    continue
+                why = (f"{o.feature} is {state_word(other.effective)}: {o.source} sets "
+                       f"{f.name} {state_word(o.sets)}")
+                f = by_name[name] = replace(f, effective=o.sets, why=why,
+                                            sources=(*f.sources, Source("config", o.sets, why)))
+                changed = True
+        if not changed:
+            break
+    return tuple(by_name[f.name] for f in states)
 
 
 def _machine_applies(
@@ -469,10 +475,12 @@ def resolve_features(
     of the others.
     """
     lines = lines or {}
-    todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+    todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
+            and s.applies(model.version_tuple)]
     if memo is None:
         return apply_overrides(
-            [resolve_feature(s, model, values, events, lines, machine) for s in todo], todo)
+            [resolve_feature(s, model, values, events, lines, machine) for s in todo], todo,
+            model.version_tuple)
     # the parameter keys the events can reach (_event_param's two names), and whether lsm= did
     reached = set()
     for ev in events:
@@ -495,4 +503,4 @@ def resolve_features(
         if hit is None:
             hit = memo[id(s)] = resolve_feature(s, model, values, (), lines, machine)
         out.append(hit)
-    return apply_overrides(out, todo)
+    return apply_overrides(out, todo, model.version_tuple)

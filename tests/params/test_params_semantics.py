@@ -175,3 +175,16 @@ def test_overrides_and_direct_reads_parse() -> None:
     assert (zero.feature, zero.equals, zero.sets) == ("kfence.sample_interval", 0, False)
     (nokaslr,) = features["kaslr"].handlers
     assert nokaslr.kind == "direct" and nokaslr.semantics.sets is False
+
+
+def test_mitigations_parsers_of_72() -> None:
+    from kpolicy.params.valueparsers import mitigations_global_72, mitigations_user_kernel_72
+
+    assert mitigations_global_72("auto,nosmt,no_user_user") == "auto,nosmt"
+    assert mitigations_global_72("off") == "off" and mitigations_global_72("bogus") is None
+    assert mitigations_user_kernel_72("off") is False
+    assert mitigations_user_kernel_72("auto") is None  # does not undo an earlier off
+    assert mitigations_user_kernel_72("auto,no_user_kernel") is False
+    assert mitigations_user_kernel_72(",no_user_kernel") is False  # no global option, vectors read
+    assert mitigations_user_kernel_72("auto,bogus,no_user_kernel") is None
+    assert mitigations_user_kernel_72("autox,no_user_kernel") is None  # "x,..." is not ",..."

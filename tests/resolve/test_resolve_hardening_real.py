@@ -182,3 +182,48 @@ def test_ia32_emulation_off_is_unknown_to_61() -> None:
     line = "ia32_emulation=0"
     assert naive(line)["ia32_emulation"] == "0"
     assert _states(_resolve("6.1", "cloud-amd64", line))["ia32_emulation"] is True
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "on_612", "on_72"),
+    [("", True, True), ("nopti", False, False), ("pti=off", False, False),
+     ("mitigations=off", False, False),
+     ("mitigations=off pti=on", False, True), ("pti=on mitigations=off", False, True),
+     ("mitigations=off mitigations=auto", True, False),
+     ("mitigations=auto,no_user_kernel", True, False),
+     ("mitigations=auto,bogus,no_user_kernel", True, True), ("pti=bogus", True, True)],
+)
+def test_meltdown_mitigation_per_version(cmdline: str, on_612: bool, on_72: bool) -> None:
+    """PTI on an affected CPU: 6.12 lets mitigations=off override an explicit pti=on, 7.2 does
+    not; 7.2's mitigations=off clears the attack vectors for good and reads vector controls
+    (the 7.2 rows are Skylake boot cases)."""
+    for version, on in (("6.12", on_612), ("7.2", on_72)):
+        states = _states(_resolve(version, "cloud-amd64", cmdline))
+        assert states["vulnerabilities.meltdown"] is on, (version, cmdline)
+        assert (states["pti"] != "off") is on
+
+
+def test_61_pti_is_not_claimed() -> None:
+    """6.1 reads pti= and nopti straight from the command line with its own precedence: kpolicy
+    does not model it, so it reports no PTI state at all rather than a guess."""
+    states = _states(_resolve("6.1", "cloud-amd64", "nopti"))
+    assert "pti" not in states and "vulnerabilities.meltdown" not in states
+    assert "mitigations" in states
+
+
+def test_mitigations_off_then_auto_is_not_auto_for_pti() -> None:
+    """`mitigations=off mitigations=auto`: the last word says auto, yet 7.2's attack vectors stay
+    cleared and PTI stays off (boot case skylake-mitigations-off-then-auto)."""
+    line = "mitigations=off mitigations=auto"
+    assert naive(line)["mitigations"] == "auto"
+    states = _states(_resolve("7.2", "cloud-amd64", line))
+    assert states["mitigations"] == "auto" and states["vulnerabilities.meltdown"] is False
+
+
+def test_explicit_pti_survives_mitigations_off_in_72() -> None:
+    """`mitigations=off pti=on`: "mitigations off" to a string matcher; 7.2 keeps PTI (boot case
+    skylake-pti-on-mitigations-off), 6.12 does not."""
+    line = "mitigations=off pti=on"
+    assert naive(line)["mitigations"] == "off"
+    assert _states(_resolve("7.2", "cloud-amd64", line))["vulnerabilities.meltdown"] is True
+    assert _states(_resolve("6.12", "cloud-amd64", line))["vulnerabilities.meltdown"] is False
