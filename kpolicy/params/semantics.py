@@ -52,6 +52,10 @@ Merge = Literal["last-wins", "raise-only", "enable-only"]
 Effect = Literal["none", "clear-init-argv"]
 # values: the feature's state. "bool", a list of words (lowest first), "int", or "text".
 ValueType = Literal["bool", "words", "int", "text"]
+# group: where a hardening review looks for the feature; resolve's text output follows this order.
+Group = Literal["memory", "cpu-mitigations", "address-space", "iommu-dma", "attack-surface",
+                "integrity-lockdown", "lsm", "other"]
+GROUPS: tuple[Group, ...] = get_args(Group)
 
 KINDS: tuple[Kind, ...] = get_args(Kind)
 ACCEPTS: tuple[Accept, ...] = get_args(Accept)
@@ -208,6 +212,7 @@ class FeatureSpec:
     overrides: tuple[Override, ...] = ()
     since: Optional[Version] = None  # the first Linux version kpolicy knows it for exactly
     until: Optional[Version] = None
+    group: Group = "other"
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether kpolicy knows this feature in Linux VERSION."""
@@ -318,7 +323,7 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
-                 "machine", "param", "override", "since", "until"}
+                 "machine", "param", "override", "since", "until", "group"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "noarg", "effect",
                "param_type", "sets", "priority", "since", "until", "map", "function"}
 
@@ -518,6 +523,7 @@ def parse_params_file(text: str,
         unbuilt=unbuilt, lsm=lsm.optional("name", str), lsm_early=lsm.optional("early", str),
         machine=tuple(machine), file=file, overrides=tuple(overrides),
         since=_version(top, "since"), until=_version(top, "until"),
+        group=top.choice("group", GROUPS, "other"),
     )
     return spec, handlers
 

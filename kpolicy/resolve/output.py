@@ -46,15 +46,11 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
     width = max((len(f.name) for f in res.features), default=10)
     source = res.config.path or "Kconfig defaults"
     lines = [f"Linux {res.model.version} {res.model.arch} ({res.model.origin}); config: {source}"]
-    for f in res.features:
-        lines.append(f"{f.name:<{width}}  {state_word(f.effective):<15}  {f.why}")
-        if verbose:
-            for s in f.sources:
-                where = f" [{s.location}]" if s.location else ""
-                state = "" if s.state is None else f" -> {state_word(s.state)}"
-                lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
-            for m in f.machine:
-                lines.append(f"    machine         {m}")
+    for group, features in _grouped(res):
+        lines.append(f"[{group}]")
+        for f in features:
+            lines += _feature_lines(f, width, verbose)
+    lines += _refused_words(res)
     if res.options:
         lines += ["", "discovered options (Kconfig value only; what they do at boot is not "
                   "declared in rules/params/):"]
@@ -67,3 +63,38 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
         if text:
             lines += ["", "command line:", text]
     return "\n".join(lines) + "\n"
+
+
+def _grouped(res: Resolution) -> list[tuple[str, list[FeatureState]]]:
+    """RES's features by the group rules/params/ gives each, in the review's order."""
+    from kpolicy.params.semantics import GROUPS, load_param_rules
+
+    group_of = {s.name: s.group for s in load_param_rules().features}
+    return [(g, fs) for g in GROUPS
+            if (fs := [f for f in res.features if group_of.get(f.name, "other") == g])]
+
+
+def _feature_lines(f: FeatureState, width: int, verbose: bool) -> list[str]:
+    """F's line, and with VERBOSE its chain default -> config -> command line -> effective."""
+    lines = [f"{f.name:<{width}}  {state_word(f.effective):<15}  {f.why}"]
+    if verbose:
+        for s in f.sources:
+            where = f" [{s.location}]" if s.location else ""
+            state = "" if s.state is None else f" -> {state_word(s.state)}"
+            lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
+        for m in f.machine:
+            lines.append(f"    machine         {m}")
+    return lines
+
+
+def _refused_words(res: Resolution) -> list[str]:
+    """The command line's words the kernel refuses or does not know, shown without -v."""
+    line = res.cmdline
+    out = []
+    if line.malformed_early:
+        out.append("malformed early options: " + " ".join(line.malformed_early))
+    if line.invalid:
+        out.append("invalid values: " + " ".join(f"{p}={v}" for p, v in line.invalid))
+    if line.unknown:
+        out.append("unknown (passed to init): " + " ".join(line.unknown))
+    return ["", *out] if out else []

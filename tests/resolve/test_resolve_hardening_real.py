@@ -227,3 +227,23 @@ def test_explicit_pti_survives_mitigations_off_in_72() -> None:
     assert naive(line)["mitigations"] == "off"
     assert _states(_resolve("7.2", "cloud-amd64", line))["vulnerabilities.meltdown"] is True
     assert _states(_resolve("6.12", "cloud-amd64", line))["vulnerabilities.meltdown"] is False
+
+
+def test_text_leads_with_grouped_hardening_and_shows_refused_words(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Text output: the review's groups in order, then the words the kernel refused or did not
+    know (without -v), then the discovered options."""
+    config = real_configs("7.2") / "config.amd64_none_cloud-amd64"
+    assert main(["resolve", "--config", str(config), "--cmdline",
+                 "nokaslr pti=bogus kfence.sample_interval=x"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    headers = [x for x in out if x.startswith("[")]
+    assert headers[:5] == ["[memory]", "[cpu-mitigations]", "[address-space]",
+                           "[attack-surface]", "[integrity-lockdown]"]
+    assert out.index("[cpu-mitigations]") < out.index(next(x for x in out
+                                                            if x.startswith("pti ")))
+    assert "malformed early options: pti" in out
+    assert "invalid values: kfence.sample_interval=x" in out
+    assert "unknown (passed to init): nokaslr" in out
+    assert out.index("unknown (passed to init): nokaslr") < out.index(
+        next(x for x in out if x.startswith("discovered options")))
