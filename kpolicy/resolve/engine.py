@@ -361,12 +361,18 @@ def _lsm_started(
     """Whether SPEC's LSM starts: early LSMs always; others when named by lsm= or CONFIG_LSM."""
     if spec.lsm_early and values.get(spec.lsm_early) == "y":
         return True, f"the {spec.lsm} LSM is an early LSM ({spec.lsm_early}=y): always started"
+    return lsm_listed(spec.lsm or "", values, events)
+
+
+def lsm_listed(name: str, values: Mapping[str, str], events: Sequence[Event]) -> tuple[bool, str]:
+    """Whether the LSM NAME is in the list that starts LSMs: lsm= if the command line has one
+    (the last), else CONFIG_LSM; and the reason."""
     lsm_list, origin = values.get("LSM", ""), "CONFIG_LSM"
     for ev in events:
         if ev.name == "lsm" and ev.stage in HANDLER_STAGES:
             lsm_list, origin = ev.value or "", "lsm= on the command line"
-    started = spec.lsm in [n.strip() for n in lsm_list.split(",")]
-    return started, f"the {spec.lsm} LSM is {'' if started else 'not '}listed in {origin}"
+    started = name in [n.strip() for n in lsm_list.split(",")]
+    return started, f"the {name} LSM is {'' if started else 'not '}listed in {origin}"
 
 
 def _why(
