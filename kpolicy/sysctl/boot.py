@@ -27,7 +27,7 @@ class SysctlSource:
     location: Optional[str] = None  # file:line (the tree's file, or a sysctl.d file's line)
     position: Optional[int] = None  # token index on the command line
     token: Optional[str] = None
-    error: Optional[str] = None  # the write was refused: EINVAL, EPERM
+    error: Optional[str] = None  # the write was refused (EINVAL, EPERM), or "replaced"
 
     def as_json(self) -> dict[str, Any]:
         """This step as JSON (None fields left out)."""
