@@ -97,8 +97,8 @@ def initial_source(spec: SysctlSpec, values: Mapping[str, str],
     if spec.machine:
         return SysctlSource("machine", None, f"depends on the machine: {spec.machine}")
     if spec.initial is not None:
-        return SysctlSource("source", spec.initial,
-                            f"initial value {spec.initial} in {where}{patched}", location=where)
+        return SysctlSource("source", spec.initial, f"initial value {spec.initial} in {where}: "
+                            f"`{spec.evidence.text}`{patched}", location=where)
     name = spec.initial_symbol or spec.initial_from or ""
     val = _config_value(values, name)
     if spec.initial_from:
