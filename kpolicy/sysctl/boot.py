@@ -160,14 +160,12 @@ def boot_sysctls(specs: Sequence[SysctlSpec], version: tuple[int, int, int],
                     sources.append(SysctlSource("param", value, f"{p.name} sets {value}",
                                                 position=ev.index, token=ev.raw))
         default = value
-        bounds = (None, None)
+        bounds: tuple[Optional[int], Optional[int]] = (None, None)
         if spec.always_on_symbol and _config_value(values, spec.always_on_symbol) == "y":
             bounds = (1, 1)
         for ev, val in mine:
-            if value is None:  # unknown before: a taken write makes it known
-                res = write(spec, "", val, bounds)
-            else:
-                res = write(spec, value, val, bounds)
+            # a machine-dependent value is unknown before: a taken write makes it known
+            res = write(spec, value or "", val, bounds)
             if res.accepted:
                 value = res.value
                 why = f"{ev.raw} on the command line (sysctl.*, after the other parameters)"

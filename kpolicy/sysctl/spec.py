@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal, Optional, get_args
 
@@ -104,7 +104,8 @@ def _spec(raw: dict[str, object], file: str) -> SysctlSpec:
         raise KpolicyError(f"{where}: handler must be one of {list(get_args(Handler))}")
     starts = [k for k in ("initial", "initial_symbol", "initial_from", "machine") if k in raw]
     if len(starts) != 1:
-        raise KpolicyError(f"{where}: exactly one of initial, initial_symbol, initial_from, machine")
+        raise KpolicyError(
+            f"{where}: exactly one of initial, initial_symbol, initial_from, machine")
     ev = raw.get("evidence")
     if not isinstance(ev, dict) or not isinstance(ev.get("text"), str):
         raise KpolicyError(f"{where}: evidence = {{ file = ..., text = ... }} is required")
@@ -128,7 +129,8 @@ def _spec(raw: dict[str, object], file: str) -> SysctlSpec:
         handler=handler,  # type: ignore[arg-type]  # checked against Handler above
         evidence=Evidence(pairs, ev["text"]), since=_str(raw, "since", where),
         initial=_str(raw, "initial", where), initial_symbol=_str(raw, "initial_symbol", where),
-        initial_y=_str(raw, "initial_y", where) or "1", initial_n=_str(raw, "initial_n", where) or "0",
+        initial_y=_str(raw, "initial_y", where) or "1",
+        initial_n=_str(raw, "initial_n", where) or "0",
         initial_from=_str(raw, "initial_from", where), machine=_str(raw, "machine", where),
         min=_int(raw, "min", where), max=_int(raw, "max", where), lock=_int(raw, "lock", where),
         always=_str(raw, "always", where), always_value=_str(raw, "always_value", where),
@@ -150,7 +152,7 @@ def parse_sysctl_rules(text: str, file: str) -> tuple[SysctlSpec, ...]:
     return specs
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_sysctl_rules(path: Optional[Path] = None) -> tuple[SysctlSpec, ...]:
     """The shipped rules/sysctls.toml (or PATH), parsed once."""
     if path is None:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.sysctl.boot import SysctlSource, SysctlState, with_sources
@@ -143,7 +144,7 @@ def apply_sysctl_files(states: Sequence[SysctlState], assignments: Sequence[Assi
         if res.accepted:
             more.append(SysctlSource("sysctl.d", res.value, f"{a.key} = {a.value} ({a.where})",
                                      location=a.where))
-            value = res.value
+            value: Optional[str] = res.value
         else:
             one_way = state.spec.lock is not None or state.spec.min == state.spec.max
             reason = ("a one-way switch already set" if one_way and

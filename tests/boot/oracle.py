@@ -36,7 +36,10 @@ SYSCTL_CASES_FILE = BOOT_DIR / "sysctl_cases.toml"
 SYSCTL_OBSERVED_FILE = BOOT_DIR / "sysctl_observed.json"
 SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls.toml"
 # flavour -> the config Debian builds it from
-SYSCTL_KERNELS = {"cloud-amd64": "config.amd64_none_cloud-amd64", "amd64": "config.amd64_none_amd64"}
+SYSCTL_KERNELS = {
+    "cloud-amd64": "config.amd64_none_cloud-amd64",
+    "amd64": "config.amd64_none_amd64",
+}
 SCHEMA_VERSION = 1
 CONFIG_NAME = "config.amd64_none_cloud-amd64"
 
@@ -434,7 +437,8 @@ def observe_sysctls(
     """Boot every sysctl case and return (its sysctl record, the boot), in case order."""
     paths = security_sysctls()
     wanted = [replace(c, params=tuple("sysctl." + p for p in paths)) for c in cases]
-    return [(sysctl_record(rec, paths), res) for rec, res in observe_all(wanted, vmlinuz, initramfs, jobs)]
+    booted = observe_all(wanted, vmlinuz, initramfs, jobs)
+    return [(sysctl_record(rec, paths), res) for rec, res in booted]
 
 
 def load_observed(path: Path = OBSERVED_FILE) -> dict[str, Any]:

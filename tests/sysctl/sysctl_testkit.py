@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 
 from kpolicy.resolve.api import Resolution, resolve
 from kpolicy.resolve.bundle import pick_bundled, read_model
@@ -24,7 +24,7 @@ DEBIAN_LIKE = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_72() -> ResolveModel:
     return read_model(pick_bundled("7.2.13")[0])
 

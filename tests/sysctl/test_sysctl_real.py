@@ -16,14 +16,29 @@ from kpolicy.tree import open_tree
 pytestmark = pytest.mark.real
 SPECS = load_sysctl_rules()
 # the issue's list: every one must be reported
-ISSUE = (
-    "kernel.kptr_restrict kernel.dmesg_restrict kernel.perf_event_paranoid "
-    "kernel.unprivileged_bpf_disabled kernel.yama.ptrace_scope kernel.io_uring_disabled "
-    "kernel.kexec_load_disabled kernel.sysrq kernel.randomize_va_space kernel.modules_disabled "
-    "vm.unprivileged_userfaultfd vm.mmap_min_addr fs.protected_symlinks fs.protected_hardlinks "
-    "fs.protected_fifos fs.protected_regular fs.suid_dumpable user.max_user_namespaces "
-    "dev.tty.ldisc_autoload net.core.bpf_jit_harden kernel.unprivileged_userns_clone"
-).split()
+ISSUE = [
+    "kernel.kptr_restrict",
+    "kernel.dmesg_restrict",
+    "kernel.perf_event_paranoid",
+    "kernel.unprivileged_bpf_disabled",
+    "kernel.yama.ptrace_scope",
+    "kernel.io_uring_disabled",
+    "kernel.kexec_load_disabled",
+    "kernel.sysrq",
+    "kernel.randomize_va_space",
+    "kernel.modules_disabled",
+    "vm.unprivileged_userfaultfd",
+    "vm.mmap_min_addr",
+    "fs.protected_symlinks",
+    "fs.protected_hardlinks",
+    "fs.protected_fifos",
+    "fs.protected_regular",
+    "fs.suid_dumpable",
+    "user.max_user_namespaces",
+    "dev.tty.ldisc_autoload",
+    "net.core.bpf_jit_harden",
+    "kernel.unprivileged_userns_clone",
+]
 
 
 @pytest.mark.parametrize("version", ["6.1", "6.12", "7.2"])

@@ -103,3 +103,28 @@ def test_the_cli_reads_sysctl_d(capsys: pytest.CaptureFixture[str]) -> None:
     assert feats["sysctl.kernel.kptr_restrict"]["effective"] == "2"
     assert feats["sysctl.kernel.kptr_restrict"]["default"] == "0"
     assert "60-local.conf:4" in err  # the modules_disabled warning
+
+
+def test_batch_answers_carry_the_same_sysctls(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from kpolicy.cli import main
+
+    config = Path(__file__).resolve().parent.parent / "fixtures" / "sysctl" / "debian-like.config"
+    lines = ["", "sysctl.kernel.yama.ptrace_scope=3 sysctl.kernel.yama.ptrace_scope=1",
+             "lsm=lockdown norandmaps", "sysrq_always_enabled sysctl.kernel.sysrq=0", ""]
+    batch = tmp_path / "lines.jsonl"
+    batch.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["resolve", "--config", str(config), "--cmdlines", str(batch), "--jobs", "1"]) == 0
+    answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(answers) == len(lines)
+    for line, answer in zip(lines, answers):
+        assert main(["resolve", "--config", str(config), "--cmdline", line,
+                     "--format", "json"]) == 0
+        single = json.loads(capsys.readouterr().out)
+        assert answer["features"] == single["features"]
+        assert "sysctl.kernel.sysrq" in answer["features"]
+    assert answers[1]["features"]["sysctl.kernel.yama.ptrace_scope"]["effective"] == "3"
+    assert answers[2]["features"]["sysctl.kernel.yama.ptrace_scope"]["effective"] is None
+    assert answers[3]["features"]["sysctl.kernel.sysrq"]["effective"] == "1"
