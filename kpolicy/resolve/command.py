@@ -225,11 +225,27 @@ def run_resolve(args: argparse.Namespace) -> int:
     except KpolicyError as err:
         raise _name_bootconfig(err, args.bootconfig) from None
     res = _after_boot(res, args.sysctl, live)
+    if args.tree is not None:
+        res = _check_sysctl_rules(res, args.tree)
     # the command line's own warnings (control bytes, truncation) too: text output has no place
     for w in (*res.warnings, *res.cmdline.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     _emit(res, args)
     return 0
+
+
+def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
+    """RES with a warning for each sysctl whose initial value is not where rules/sysctls.toml
+    says in the tree at TREE_PATH (a distribution patch the rules assume, not applied)."""
+    from dataclasses import replace
+
+    from kpolicy.sysctl.evidence import tree_problems
+    from kpolicy.sysctl.spec import load_sysctl_rules
+    from kpolicy.tree import open_tree
+
+    problems = tree_problems(open_tree(tree_path), load_sysctl_rules())
+    notes = [f"{p}: its predicted value may be wrong for this tree" for p in problems]
+    return replace(res, warnings=res.warnings + tuple(notes))
 
 
 def _after_boot(res: Resolution, files: Sequence[Path], live: bool) -> Resolution:
