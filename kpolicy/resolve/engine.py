@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
+from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
 from kpolicy.cmdline.passes import Event, Outcome, Stage
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
@@ -22,8 +23,6 @@ from kpolicy.resolve.model import ResolveModel
 
 SourceKind = Literal["kconfig-default", "config", "cmdline", "lsm", "machine"]
 ConfigKind = Literal["kconfig-default", "config"]  # the Kconfig defaults, or the input config
-# Event stages in which a registered handler actually ran.
-HANDLER_STAGES = ("early", "main", "setup")
 
 
 @dataclass(frozen=True)
@@ -362,17 +361,6 @@ def _lsm_started(
     if spec.lsm_early and values.get(spec.lsm_early) == "y":
         return True, f"the {spec.lsm} LSM is an early LSM ({spec.lsm_early}=y): always started"
     return lsm_listed(spec.lsm or "", values, events)
-
-
-def lsm_listed(name: str, values: Mapping[str, str], events: Sequence[Event]) -> tuple[bool, str]:
-    """Whether the LSM NAME is in the list that starts LSMs: lsm= if the command line has one
-    (the last), else CONFIG_LSM; and the reason."""
-    lsm_list, origin = values.get("LSM", ""), "CONFIG_LSM"
-    for ev in events:
-        if ev.name == "lsm" and ev.stage in HANDLER_STAGES:
-            lsm_list, origin = ev.value or "", "lsm= on the command line"
-    started = name in [n.strip() for n in lsm_list.split(",")]
-    return started, f"the {name} LSM is {'' if started else 'not '}listed in {origin}"
 
 
 def _why(

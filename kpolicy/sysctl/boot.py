@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
 from kpolicy.cmdline.passes import CmdlineResult, Event
 from kpolicy.kernel import fold_param
-from kpolicy.resolve.engine import HANDLER_STAGES, lsm_listed
 from kpolicy.sysctl.spec import SysctlSpec
 from kpolicy.sysctl.write import write
 
