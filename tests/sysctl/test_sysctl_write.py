@@ -44,10 +44,12 @@ def test_bool_ulong_u8() -> None:
     assert write(SPECS["dev.tty.legacy_tiocsti"], "1", "0").value == "0"
     assert write(SPECS["vm.mmap_min_addr"], "65536", "-1").error == "EINVAL"
     assert write(SPECS["vm.mmap_min_addr"], "65536", "4096").value == "4096"
-    syn = SPECS["net.ipv4.tcp_syncookies"]
-    assert write(syn, "1", "2").value == "2"
-    assert write(syn, "1", "3").error == "EINVAL"
+    syn = SPECS["net.ipv4.tcp_syncookies"]  # u8 without bounds: 0..255
+    assert write(syn, "1", "3").value == "3"
+    assert write(syn, "1", "256").error == "EINVAL"
     assert write(syn, "1", "-0").error == "EINVAL"
+    icmp = SPECS["net.ipv4.icmp_echo_ignore_broadcasts"]  # u8 within 0..1
+    assert write(icmp, "1", "2").error == "EINVAL"
 
 
 # every one-way switch: (path, the value that locks it, a value it refuses once locked)
