@@ -6,6 +6,7 @@ tests/boot/test_boot_sysctl_live.py, which boots them again)."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Optional
@@ -62,3 +63,23 @@ def _disagreements(flavour: str, case: dict[str, Any]) -> dict[str, tuple[Option
 @pytest.mark.parametrize(("flavour", "case"), CASES, ids=[f"{f}-{c['id']}" for f, c in CASES])
 def test_prediction_matches_the_boot(flavour: str, case: dict[str, Any]) -> None:
     assert _disagreements(flavour, case) == {}, case["cmdline"]
+
+
+_FAILED = re.compile(r"Failed to set sysctl parameter '(.*?)=(.*)': (invalid value|parameter not found)")
+_WORDS = {"EINVAL": "invalid value", "ENOENT": "parameter not found"}
+
+
+@pytest.mark.parametrize(("flavour", "case"), CASES, ids=[f"{f}-{c['id']}" for f, c in CASES])
+def test_refused_writes_match_the_kernel_log(flavour: str, case: dict[str, Any]) -> None:
+    """Each write kpolicy calls invalid or not found is one the kernel logged as such."""
+    model, config = side(KERNELS[flavour]["config"])
+    res = resolve(model, config, case["cmdline"], specs=())
+    predicted = sorted(
+        (s.spec.path, src.token.split("=", 1)[1], _WORDS[src.error])
+        for s in res.sysctls for src in s.sources
+        if src.kind == "cmdline" and src.error in _WORDS and src.token)
+    paths = {s.spec.path for s in res.sysctls}
+    logged = sorted(
+        (m.group(1), m.group(2), m.group(3)) for note in case["notes"]
+        if (m := _FAILED.search(note)) and m.group(1).replace("/", ".") in paths)
+    assert predicted == logged
