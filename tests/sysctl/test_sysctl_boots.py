@@ -65,7 +65,8 @@ def test_prediction_matches_the_boot(flavour: str, case: dict[str, Any]) -> None
     assert _disagreements(flavour, case) == {}, case["cmdline"]
 
 
-_FAILED = re.compile(r"Failed to set sysctl parameter '(.*?)=(.*)': (invalid value|parameter not found)")
+_FAILED = re.compile(
+    r"Failed to set sysctl parameter '(.*?)=(.*)': (invalid value|parameter not found)")
 _WORDS = {"EINVAL": "invalid value", "ENOENT": "parameter not found"}
 
 
