@@ -83,3 +83,17 @@ def test_debian_72_amd64_config_with_no_command_line() -> None:
     for path in ISSUE:
         assert f"sysctl.{path} " in text
     assert "[bpf]" in text and "[ptrace]" in text
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_older_debian_configs_with_their_bundled_models(version: str) -> None:
+    config = read_config(real_configs(version) / "config.amd64_none_amd64")
+    res = resolve(read_model(pick_bundled(config.version)[0]), config, "", specs=())
+    feats = resolution_json(res)["features"]
+    newer = ("sysctl.kernel.io_uring_disabled", "sysctl.dev.tty.legacy_tiocsti")
+    for name in newer:  # added in 6.6 and 6.2
+        assert feats[name]["built"] is (version != "6.1"), name
+    assert feats["sysctl.kernel.unprivileged_userns_clone"]["effective"] == "1"
+    assert feats["sysctl.kernel.yama.ptrace_scope"]["effective"] == "0"
+    assert feats["sysctl.vm.unprivileged_userfaultfd"]["sources"][0]["location"] == \
+        "fs/userfaultfd.c"
