@@ -34,6 +34,8 @@ from kpolicy.resolve.features import (
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
+from kpolicy.sysctl.boot import SysctlState, boot_sysctls
+from kpolicy.sysctl.spec import load_sysctl_rules
 
 _WORDS = re.compile(r'[^\s="]+')
 
@@ -58,6 +60,7 @@ class Resolution:
     features: tuple[FeatureState, ...]
     cmdline: CmdlineResult
     warnings: tuple[str, ...]
+    sysctls: tuple[SysctlState, ...] = ()  # rules/sysctls.toml's, at boot (+ sysctl.d)
     options: tuple[DiscoveredOption, ...] = ()  # discovered, semantics unknown
 
 
@@ -162,7 +165,9 @@ def resolve(
         options = model_options(model, specs, dict(config.values))
         if memo is not None:
             memo.options = options
-    return Resolution(model, config, features, result, tuple(notes), options)
+    sysctls = boot_sysctls(load_sysctl_rules(), model.version_tuple, config.values,
+                           config.lines, result)
+    return Resolution(model, config, features, result, tuple(notes), sysctls, options)
 
 
 def feature_declarations(specs: Sequence[FeatureSpec]) -> tuple[Declaration, ...]:

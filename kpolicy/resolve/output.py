@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
+from kpolicy.sysctl.boot import SysctlState
 
 # 2: "options" (discovered, semantics unknown) apart from "features" (declared, exact)
 JSON_SCHEMA_VERSION = 2
@@ -15,7 +17,9 @@ JSON_SCHEMA_VERSION = 2
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """The JSON contract: schema_version, kernel, config, features, warnings + cmdline_json."""
     head, tail = _json_head_tail(res)
-    return {**head, "features": {f.name: f.as_json() for f in res.features},
+    features = {f.name: f.as_json() for f in res.features}
+    features.update((s.name, s.as_json()) for s in res.sysctls)
+    return {**head, "features": features,
             "options": {o.option: o.as_json() for o in res.options}, **tail}
 
 
@@ -50,6 +54,7 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
         lines.append(f"[{group}]")
         for f in features:
             lines += _feature_lines(f, width, verbose)
+    lines += sysctl_text(res.sysctls, verbose=verbose)
     lines += _refused_words(res)
     if res.options:
         lines += ["", "discovered options (Kconfig value only; what they do at boot is not "
@@ -98,3 +103,23 @@ def _refused_words(res: Resolution) -> list[str]:
     if line.unknown:
         out.append("unknown (passed to init): " + " ".join(line.unknown))
     return ["", *out] if out else []
+
+
+def sysctl_text(states: Sequence[SysctlState], *, verbose: bool = False) -> list[str]:
+    """The sysctls' lines, grouped under what they harden, each with its value and why."""
+    if not states:
+        return []
+    width = max(len(s.name) for s in states)
+    lines = []
+    for group in sorted({s.spec.hardens for s in states}):
+        lines.append(f"[{group}]")
+        for s in (s for s in states if s.spec.hardens == group):
+            value = "absent" if not s.built else ("?" if s.effective is None else s.effective)
+            lines.append(f"{s.name:<{width}}  {value:<15}  {s.why}")
+            for w in s.warnings:
+                lines.append(f"    warning: {w}")
+            if verbose:
+                for src in s.sources:
+                    where = f" [{src.location}]" if src.location else ""
+                    lines.append(f"    {src.kind:<16}{src.reason}{where}")
+    return lines
