@@ -18,7 +18,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -111,6 +111,8 @@ class Case:
     cpu: str | None = None
     # record the hardening observations (vulnerabilities, kaslr, debugfs, psi, kfence, ia32)
     hardening: bool = False
+    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic)
+    flavour: str = "cloud-amd64"
 
     @property
     def full_cmdline(self) -> str:
@@ -134,7 +136,8 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     cases = []
     for raw in data.get("case", []):
-        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening"}
+        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
+                                  "flavour"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         cases.append(
@@ -146,6 +149,7 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
                 params=tuple(raw.get("params", ())),
                 cpu=raw.get("cpu"),
                 hardening=bool(raw.get("hardening", False)),
+                flavour=raw.get("flavour", "cloud-amd64"),
             )
         )
     ids = [c.id for c in cases]
@@ -460,6 +464,8 @@ def observe(
         record["mem"] = case.mem
     if case.cpu:
         record["cpu"] = case.cpu
+    if case.flavour != "cloud-amd64":
+        record["flavour"] = case.flavour
     record.update(parse_serial(result.serial, case.params, case.hardening))
     record["timed_out"] = result.timed_out
     return record, result
@@ -471,10 +477,20 @@ def observe_all(
     initramfs: Path,
     jobs: int = 2,
     timeout: float = BOOT_TIMEOUT_S,
+    kernels: Mapping[str, Path] | None = None,
 ) -> list[tuple[dict[str, Any], BootResult]]:
-    """Boot every case, JOBS at a time, and return the results in case order."""
+    """Boot every case, JOBS at a time, and return the results in case order: on VMLINUZ (the
+    cloud kernel), or on KERNELS[flavour] for a case of another flavour."""
+
+    def kernel(case: Case) -> Path:
+        if case.flavour == "cloud-amd64":
+            return vmlinuz
+        if kernels is None or case.flavour not in kernels:
+            raise ValueError(f"case {case.id}: no {case.flavour} kernel given")
+        return kernels[case.flavour]
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda c: observe(c, vmlinuz, initramfs, timeout), cases))
+        return list(pool.map(lambda c: observe(c, kernel(c), initramfs, timeout), cases))
 
 
 def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
