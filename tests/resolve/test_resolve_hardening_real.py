@@ -247,3 +247,17 @@ def test_text_leads_with_grouped_hardening_and_shows_refused_words(
     assert "unknown (passed to init): nokaslr" in out
     assert out.index("unknown (passed to init): nokaslr") < out.index(
         next(x for x in out if x.startswith("discovered options")))
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "on_612", "on_72"),
+    [("", True, True), ("nospectre_v1", False, False), ("mitigations=off", False, False),
+     ("mitigations=off pti=on", False, False), ("mitigations=auto,no_user_kernel", True, False),
+     ("mitigations=off mitigations=auto", True, False)],
+)
+def test_spectre_v1_per_version(cmdline: str, on_612: bool, on_72: bool) -> None:
+    """The swapgs barriers: 6.12 drops them on mitigations=off; 7.2 whenever the user-to-kernel
+    vector is not mitigated (the 7.2 rows are boot cases, on every emulated CPU)."""
+    for version, on in (("6.12", on_612), ("7.2", on_72)):
+        states = _states(_resolve(version, "cloud-amd64", cmdline))
+        assert states["vulnerabilities.spectre_v1"] is on, (version, cmdline)
