@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from kpolicy.kconfig.evaluate import evaluate, user_values
+from kpolicy.kconfig.evaluate import dependents, evaluate, reevaluate, user_values
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import has_new_choices
 from kpolicy.params.semantics import Declaration, FeatureSpec
 from kpolicy.policy.evaluate import Judgement, Status, Subject, judge
-from kpolicy.policy.fix import Change, Fix, config_fix
+from kpolicy.policy.fix import Apply, Change, Fix, config_fix
 from kpolicy.policy.schema import Item, Policy
 from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import NO_MACHINE, Machine
@@ -69,6 +69,9 @@ class Checker:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     bootconfig: Optional[str] = None
     _base_eval: Optional[dict[str, str]] = None
+    _dependents: Optional[dict[str, set[str]]] = None
+    _applied: dict[Change, tuple[Subject, dict[str, tuple[str, str]]]] = field(
+        default_factory=dict)
 
     def subject(self, config: Optional[ConfigInput] = None, cmdline: Optional[str] = None,
                 sysctls: Optional[Mapping[str, str]] = None) -> Subject:
@@ -80,23 +83,37 @@ class Checker:
         return Subject(res, self.kconfig, self.complete, {s.name: s for s in self.specs},
                        self.sysctls if sysctls is None else sysctls)
 
-    def _evaluate(self, raw: Mapping[str, str]) -> dict[str, str]:
+    def _evaluate(self, raw: Mapping[str, str], changed: tuple[str, ...] = ()) -> dict[str, str]:
+        """RAW valued as `make olddefconfig` does; with CHANGED (the symbols whose assignment
+        differs from the config's), only what can depend on them is computed again."""
         types = {n: s.type for n, s in self.kconfig.symbols.items()}
         user = user_values(raw, types, lambda _msg: None)
         legacy = not has_new_choices(self.model.version_tuple)
-        return dict(evaluate(self.kconfig.symbols, self.kconfig.choices, user,
-                             legacy=legacy).values)
+        if self._base_eval is None or not changed:
+            return dict(evaluate(self.kconfig.symbols, self.kconfig.choices, user,
+                                 legacy=legacy).values)
+        if self._dependents is None:
+            self._dependents = dependents(self.kconfig.symbols, self.kconfig.choices)
+        return reevaluate(self.kconfig.symbols, self.kconfig.choices, user, self._base_eval,
+                          changed, self._dependents, legacy=legacy)
 
     def apply(self, change: Change) -> tuple[Subject, dict[str, tuple[str, str]]]:
         """The subject with CHANGE applied, and the config symbols that changed (old, new)."""
+        if change not in self._applied:
+            self._applied[change] = self._apply(change)
+        return self._applied[change]
+
+    def _apply(self, change: Change) -> tuple[Subject, dict[str, tuple[str, str]]]:
         config = self.config
         changed: dict[str, tuple[str, str]] = {}
         if change.config:
             if self._base_eval is None:
                 self._base_eval = self._evaluate(self.config.values)
             raw = dict(self.config.values)
-            raw.update(change.config)
-            after = self._evaluate(raw)
+            for name, value in change.config:  # last in the file: it wins within a choice
+                raw.pop(name, None)
+                raw[name] = value
+            after = self._evaluate(raw, tuple(n for n, _v in change.config))
             base = self._base_eval
             changed = {n: (base.get(n, "n"), v) for n, v in after.items()
                        if v != base.get(n, "n")}
@@ -131,6 +148,14 @@ def _param_words(spec: FeatureSpec, item: Item) -> list[str]:
     return words
 
 
+def _with_words(apply: Apply, words: tuple[str, ...]) -> Apply:
+    """APPLY with command-line WORDS added to every change."""
+    def both(change: Change) -> tuple[Subject, dict[str, tuple[str, str]]]:
+        return apply(Change(config=change.config, cmdline=words))
+
+    return both
+
+
 def _find_fix(item: Item, judged: Judgement, checker: Checker,
               subject: Subject) -> tuple[Optional[Change], str]:
     """A change that makes ITEM pass, or (None, why there is none)."""
@@ -147,7 +172,7 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
         new, _ = apply(change)
         if _passes(item, new):
             return change, ""
-        return None, f"{item.subject}={value} is not accepted by this kernel: {judge(item, new).why}"
+        return None, f"{item.subject}={value} does not take effect: {judge(item, new).why}"
     if item.kind == "sysctl":
         value = str(item.value)
         if item.subject in checker.sysctls:
@@ -160,8 +185,8 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
 
         req = sysctl_defaults().get(item.subject, {}).get("requires")
         if req:
-            got = config_fix(item, req, "n", subject, lambda c: apply(
-                Change(config=c.config, cmdline=change.cmdline)), _passes, target="y")
+            got = config_fix(item, req, "n", subject, _with_words(apply, change.cmdline),
+                             _passes, target="y")
             if got is not None:
                 return Change(config=got[0].config, cmdline=change.cmdline), ""
         return None, judge(item, new).why
@@ -188,8 +213,7 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
     if spec.build and state is not None and not state.built:
         # built, then set on the command line
         for word in _param_words(spec, item):
-            got = config_fix(item, spec.build, "n", subject,
-                             lambda c, w=word: apply(Change(config=c.config, cmdline=(w,))),
+            got = config_fix(item, spec.build, "n", subject, _with_words(apply, (word,)),
                              _passes, target="y")
             if got is not None:
                 return Change(config=got[0].config, cmdline=(word,)), ""
@@ -211,8 +235,8 @@ def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckR
             if change is not None:
                 new, changed = checker.apply(change)
                 set_now = {s for s, _v in change.config}
-                drags = tuple(f"{n}: {old} -> {new_v}" for n, (old, new_v) in sorted(changed.items())
-                              if n not in set_now)
+                drags = tuple(f"{n}: {old} -> {now}"
+                              for n, (old, now) in sorted(changed.items()) if n not in set_now)
                 breaks = tuple(other.id for other in policy.items
                                if other.id in passing and not _passes(other, new))
                 fix = Fix(change, drags, breaks)

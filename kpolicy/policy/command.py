@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -59,7 +61,8 @@ def _read_cmdline(path: Path) -> str:
 def run_check(args: argparse.Namespace) -> int:
     """Check and print; 0 all pass, 1 a failure at or above --fail-on, 2 an error."""
     from kpolicy.policy import output
-    from kpolicy.policy.check import Checker, run_check as check
+    from kpolicy.policy.check import Checker
+    from kpolicy.policy.check import run_check as check
     from kpolicy.policy.evaluate import parse_sysctl_conf
     from kpolicy.policy.schema import load_policy
     from kpolicy.resolve.api import all_features, shipped_rules
@@ -107,6 +110,10 @@ def run_check(args: argparse.Namespace) -> int:
             toolchain=toolchain_from_config(config_path) if config_path else None, cache=cache,
         )
         complete = True
+        # the config as Kconfig values it (`make olddefconfig`): a symbol the file leaves out
+        # takes its default, as in the build
+        config = replace(config, values=dict(kconfig.values),
+                         warnings=tuple(dict.fromkeys(config.warnings + kconfig.warnings)))
     if args.policy == "hardening":
         if tree is None:
             raise KpolicyError("--policy hardening reads the kernel's hardening.config: "
@@ -129,18 +136,13 @@ def run_check(args: argparse.Namespace) -> int:
     result = check(policy, checker, fixes=not args.no_fix)
     for w in (*notes, *result.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
-    render = {
-        "text": lambda: output.result_text(result, show_all=args.all),
-        "json": lambda: _json(output.result_json(result)),
-        "sarif": lambda: output.result_sarif(result),
-        "junit": lambda: output.result_junit(result),
-        "github": lambda: output.result_github(result),
-    }[args.format]
-    sys.stdout.write(render())
+    if args.format == "text":
+        text = output.result_text(result, show_all=args.all)
+    elif args.format == "json":
+        text = json.dumps(output.result_json(result), indent=2) + "\n"
+    else:
+        text = {"sarif": output.result_sarif, "junit": output.result_junit,
+                "github": output.result_github}[args.format](result)
+    sys.stdout.write(text)
     return 1 if result.failed(args.fail_on) else 0
 
-
-def _json(data: object) -> str:
-    import json
-
-    return json.dumps(data, indent=2) + "\n"

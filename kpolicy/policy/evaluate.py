@@ -262,7 +262,8 @@ def sysctl_default(name: str, values: Mapping[str, str]) -> tuple[Optional[str],
         absent = decl.get("absent")
         if absent is None:
             return None, f"{name} does not exist: CONFIG_{req} is not built in"
-        return str(absent), f"{name} does not exist (CONFIG_{req} is not built in): counts as {absent}"
+        return str(absent), (f"{name} does not exist (CONFIG_{req} is not built in): "
+                             f"counts as {absent}")
     symbol = decl.get("symbol")
     if symbol:
         raw = values.get(symbol, "n")

@@ -89,9 +89,9 @@ def _blockers(kconfig: KconfigModel, values: Mapping[str, str], name: str,
         return out
     if not want_on:  # selected on: clear whoever selects it
         for rev in sym.selected_by:
-            if values.get(rev.source, "n") != "n" and not fixed_symbol(kconfig, rev.source):
-                if rev.condition is None or _true(kconfig, values, rev.condition):
-                    out[rev.source] = "n"
+            if (values.get(rev.source, "n") != "n" and not fixed_symbol(kconfig, rev.source)
+                    and (rev.condition is None or _true(kconfig, values, rev.condition))):
+                out[rev.source] = "n"
         return out
     if sym.direct_dep is None:
         return out
@@ -99,8 +99,6 @@ def _blockers(kconfig: KconfigModel, values: Mapping[str, str], name: str,
         if _true(kconfig, values, term):
             continue
         out.update(_make_true(kconfig, values, term))
-    if sym.choice:  # a choice member: the others are deselected by choosing it
-        pass
     return out
 
 
@@ -139,9 +137,11 @@ def _make_true(kconfig: KconfigModel, values: Mapping[str, str], term: Expr) -> 
     return {}
 
 
+Applied = tuple[Change, Subject, dict[str, tuple[str, str]]]
+
+
 def config_fix(item: Item, symbol: str, actual: str, subject: Subject, apply: Apply,
-               passes: Passes, target: Optional[str] = None) -> Optional[tuple[Change, Subject,
-                                                                              dict[str, tuple[str, str]]]]:
+               passes: Passes, target: Optional[str] = None) -> Optional[Applied]:
     """The config change making ITEM pass by setting SYMBOL, with its dependencies; None if
     Kconfig will not let it."""
     kconfig = subject.kconfig

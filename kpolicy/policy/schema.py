@@ -50,6 +50,7 @@ _POLICY_KEYS = {"name", "description", "reference", "extends"}
 _ITEM_KEYS = {"id", "require", "why", "reference", "arch", "since", "until", "severity", "affects"}
 _WAIVER_KEYS = {"id", "reason"}
 _REQUIRE = re.compile(r"^\s*([A-Za-z0-9_.\-*]+)\s+(=|!=|>=|<=|contains)\s+(\S.*?)\s*$")
+_PREFIXES = {"kconfig": "CONFIG_", "sysctl": "sysctl.", "cmdline": "cmdline."}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.\-_]*$")
 
 
@@ -75,7 +76,7 @@ class Item:
     @property
     def require(self) -> str:
         """The requirement as written: SUBJECT OP VALUE."""
-        prefix = {"kconfig": "CONFIG_", "sysctl": "sysctl.", "cmdline": "cmdline."}.get(self.kind, "")
+        prefix = _PREFIXES.get(self.kind, "")
         return f"{prefix}{self.subject} {self.op} {value_text(self.value)}"
 
 
@@ -147,7 +148,7 @@ def bundled_policy_dir() -> Path:
 
 def bundled_names() -> tuple[str, ...]:
     """The bundled policies' names (`hardening` is made from the kernel's own fragment)."""
-    return tuple(sorted(p.stem for p in bundled_policy_dir().glob("*.toml"))) + ("hardening",)
+    return (*sorted(p.stem for p in bundled_policy_dir().glob("*.toml")), "hardening")
 
 
 def _fail(msg: str, path: Path, text: str, key: Optional[str] = None,
