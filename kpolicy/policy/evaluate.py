@@ -208,7 +208,8 @@ def _judge_feature(item: Item, subject: Subject) -> Judgement:
         wanted = str(wanted).lower() in ("1", "on", "y", "yes", "true")
     order = spec.domain if spec is not None and spec.domain else None
     ok = _compare(item.op, _state_text(state.effective), _state_text(wanted), order)
-    chain = tuple(f"{s.kind}: {s.reason}" for s in state.sources)
+    chain = tuple(f"{s.kind}: {s.reason}" + (f" [word {s.position}: {s.token}]" if s.token else "")
+                  + (f" [{s.location}]" if s.location else "") for s in state.sources)
     return Judgement("pass" if ok else "fail", expected, actual, state.why, chain)
 
 

@@ -250,7 +250,7 @@ def load_policy(name: str, *, _chain: tuple[Path, ...] = ()) -> Policy:
     """
     path = _resolve_name(name, _chain[-1] if _chain else None)
     if path.resolve() in {p.resolve() for p in _chain}:
-        raise KpolicyError(f"'extends' loops back to {path}")
+        raise KpolicyError(f"'extends' loops back to {path}", file=_chain[-1])
     data, text = parse_toml(path, what="policy")
     head = data.get("policy")
     if not isinstance(head, dict):
