@@ -113,8 +113,8 @@ def _outside(item: Item, subject: Subject) -> Optional[str]:
 
 
 def fixed_symbol(kconfig: KconfigModel, name: str) -> bool:
-    """Whether no config can change NAME: it has no prompt and only fixed symbols select it
-    (arch capabilities, toolchain tests such as CC_IS_CLANG)."""
+    """Whether no config can change NAME: it has no prompt, and only fixed symbols select it or
+    appear in its dependencies (arch capabilities, toolchain tests such as CC_IS_CLANG)."""
     return _fixed(kconfig, name, frozenset())
 
 
@@ -125,11 +125,38 @@ def _fixed(kconfig: KconfigModel, name: str, seen: frozenset[str]) -> bool:
     if sym.has_prompt or sym.choice:
         return False
     seen = seen | {name}
-    return all(r.source in seen or _fixed(kconfig, r.source, seen) for r in sym.selected_by)
+    deps = sym.direct_dep.symbols() if sym.direct_dep is not None else frozenset()
+    return all(n in seen or _fixed(kconfig, n, seen)
+               for n in (*(r.source for r in sym.selected_by), *deps))
 
 
-def unmet_fixed(kconfig: KconfigModel, values: Mapping[str, str], name: str) -> Optional[str]:
-    """The first dependency of NAME that is false and that no config can make true, if any."""
+def evidenced(kconfig: KconfigModel, values: Mapping[str, str], lines: Mapping[str, int],
+              name: str, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether the config shows NAME's value as the build had it: written in the config, or
+    left out although its dependencies are met (conf writes such a symbol whenever it is set).
+    A compiler test (`$(cc-option,...)`) inside an unmet `if` block is written nowhere: its
+    value is not known from the config."""
+    if name in lines:
+        return True
+    sym = kconfig.symbols.get(name)
+    if sym is None:
+        return True  # does not exist: known not to be set
+    if sym.direct_dep is None:
+        return True
+    types = {n: kconfig.symbols[n].type for n in sym.direct_dep.symbols() if n in kconfig.symbols}
+    if eval_expr(sym.direct_dep, values, types) != "n":
+        return True
+    # unmet dependencies: known when the config shows what leaves them unmet
+    seen = seen | {name}
+    return all(n not in seen and evidenced(kconfig, values, lines, n, seen)
+               for term in sym.direct_dep.conjuncts()
+               if eval_expr(term, values, types) == "n" for n in term.symbols())
+
+
+def unmet_fixed(kconfig: KconfigModel, values: Mapping[str, str], name: str,
+                lines: Optional[Mapping[str, int]] = None) -> Optional[str]:
+    """The first dependency of NAME that is false and that no config can make true, if any.
+    With LINES (the config's assignments), only where the config shows the blocking values."""
     sym = kconfig.symbols.get(name)
     if sym is None or sym.direct_dep is None:
         return None
@@ -138,7 +165,8 @@ def unmet_fixed(kconfig: KconfigModel, values: Mapping[str, str], name: str) -> 
         types = {n: kconfig.symbols[n].type for n in names if n in kconfig.symbols}
         if eval_expr(term, values, types) != "n":
             continue
-        if all(fixed_symbol(kconfig, n) for n in names):
+        if all(fixed_symbol(kconfig, n) and (lines is None or evidenced(kconfig, values, lines, n))
+               for n in names):
             refs = ", ".join(
                 f"{n}={values.get(n, 'n')}"
                 + (f" ({kconfig.symbols[n].location})" if n in kconfig.symbols else " (undefined)")
@@ -178,7 +206,8 @@ def _judge_kconfig(item: Item, subject: Subject) -> Judgement:
                          f"({kconfig.arch})")
     if _compare(item.op, actual, value_text(item.value)):
         return Judgement("pass", expected, shown, f"CONFIG_{name}: {where}")
-    reason = unmet_fixed(kconfig, subject.values, name) if exists else None
+    reason = unmet_fixed(kconfig, subject.values, name, subject.resolution.config.lines
+                         if subject.resolution.config.path else None) if exists else None
     if reason is not None and item.op in ("=", ">=") and item.value != "n":
         return Judgement("not-applicable", expected, shown, f"CONFIG_{name} {reason}")
     why = f"CONFIG_{name}: {where}"
