@@ -286,7 +286,8 @@ def sysctl_default(name: str, values: Mapping[str, str]) -> tuple[Optional[str],
     decl = sysctl_defaults().get(name)
     if decl is None:
         return None, f"kpolicy does not know sysctl {name}'s default (rules/sysctl/defaults.toml)"
-    where = f"{decl['file']} {decl['variable']}"
+    files = decl["file"] if isinstance(decl["file"], list) else [decl["file"]]
+    where = f"{' or '.join(files)} {decl['variable']}"
     req = decl.get("requires")
     if req and values.get(req, "n") != "y":
         absent = decl.get("absent")

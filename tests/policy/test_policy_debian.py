@@ -66,7 +66,7 @@ def _run(args: list[str]) -> dict[str, Any]:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kspp_result(config: str) -> dict[str, Any]:
     """kpolicy's kspp results for CONFIG (with fixes), once per test process."""
     path, tree = _paths(config)
