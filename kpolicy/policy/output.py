@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from typing import Any, Optional
-from xml.sax.saxutils import escape, quoteattr
 
 from kpolicy import __version__
 from kpolicy.policy.check import CheckResult, ItemResult
@@ -183,6 +182,8 @@ def result_github(result: CheckResult) -> str:
 
 def result_junit(result: CheckResult) -> str:
     """JUnit XML: a test case per item; failures fail, not-applicable and waived are skipped."""
+    from xml.sax.saxutils import escape, quoteattr  # imports urllib: only for this format
+
     counts = summary(result)
     cases = []
     for r in result.results:

@@ -61,7 +61,7 @@ def test_hardening_check_on_debian_cloud(capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.real
 def test_hardening_policy_needs_6_7() -> None:
-    with pytest.raises(KpolicyError, match="arrived in 6.7"):
+    with pytest.raises(KpolicyError, match=r"arrived in 6\.7"):
         hardening_policy(open_tree(real_tree("6.1")), "x86_64")
 
 
