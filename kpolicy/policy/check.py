@@ -21,6 +21,7 @@ from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
+from kpolicy.sysctl.sysctld import Assignment, apply_sysctl_files
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Checker:
     specs: tuple[FeatureSpec, ...]
     declarations: Optional[tuple[Declaration, ...]] = None
     machine: Machine = NO_MACHINE
-    sysctls: Mapping[str, str] = field(default_factory=dict)
+    sysctl_files: tuple[Assignment, ...] = ()  # --sysctl: what systemd-sysctl applies after boot
     bootconfig: Optional[str] = None
     _base_eval: Optional[dict[str, str]] = None
     _dependents: Optional[dict[str, set[str]]] = None
@@ -74,14 +75,16 @@ class Checker:
         default_factory=dict)
 
     def subject(self, config: Optional[ConfigInput] = None, cmdline: Optional[str] = None,
-                sysctls: Optional[Mapping[str, str]] = None) -> Subject:
+                sysctls: tuple[Assignment, ...] = ()) -> Subject:
         res = resolve(
             self.model, config or self.config, self.cmdline if cmdline is None else cmdline,
             bootconfig=self.bootconfig, specs=self.specs, machine=self.machine,
             declarations=self.declarations,
         )
-        return Subject(res, self.kconfig, self.complete, {s.name: s for s in self.specs},
-                       self.sysctls if sysctls is None else sysctls)
+        after = self.sysctl_files + sysctls
+        if after:
+            res = replace(res, sysctls=apply_sysctl_files(res.sysctls, after))
+        return Subject(res, self.kconfig, self.complete, {s.name: s for s in self.specs})
 
     def _evaluate(self, raw: Mapping[str, str], changed: tuple[str, ...] = ()) -> dict[str, str]:
         """RAW valued as `make olddefconfig` does; with CHANGED (the symbols whose assignment
@@ -123,9 +126,8 @@ class Checker:
         cmdline = self.cmdline
         if change.cmdline:
             cmdline = " ".join([self.cmdline, *change.cmdline]).strip()
-        sysctls = None
-        if change.sysctl:
-            sysctls = {**self.sysctls, **dict(change.sysctl)}
+        sysctls = tuple(Assignment(k, v, "kpolicy fix", n, False, False)
+                        for n, (k, v) in enumerate(change.sysctl, 1))
         return self.subject(config, cmdline, sysctls), changed
 
 
@@ -148,10 +150,10 @@ def _param_words(spec: FeatureSpec, item: Item) -> list[str]:
     return words
 
 
-def _with_words(apply: Apply, words: tuple[str, ...]) -> Apply:
-    """APPLY with command-line WORDS added to every change."""
+def _with_change(apply: Apply, extra: Change) -> Apply:
+    """APPLY with EXTRA's command-line words and sysctls added to every (config) change."""
     def both(change: Change) -> tuple[Subject, dict[str, tuple[str, str]]]:
-        return apply(Change(config=change.config, cmdline=words))
+        return apply(Change(change.config, extra.cmdline, extra.sysctl))
 
     return both
 
@@ -175,20 +177,19 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
         return None, f"{item.subject}={value} does not take effect: {judge(item, new).why}"
     if item.kind == "sysctl":
         value = str(item.value)
-        if item.subject in checker.sysctls:
-            return Change(sysctl=((item.subject, value),)), ""
-        change = Change(cmdline=(f"sysctl.{item.subject}={value}",))
+        # after boot when sysctl files are given (they apply last), else on the command line
+        change = (Change(sysctl=((item.subject, value),)) if checker.sysctl_files
+                  else Change(cmdline=(f"sysctl.{item.subject}={value}",)))
         new, _ = apply(change)
         if _passes(item, new):
             return change, ""
-        from kpolicy.policy.evaluate import sysctl_defaults
-
-        req = sysctl_defaults().get(item.subject, {}).get("requires")
-        if req:
-            got = config_fix(item, req, "n", subject, _with_words(apply, change.cmdline),
-                             _passes, target="y")
+        sysctl = next((s for s in subject.resolution.sysctls if s.spec.path == item.subject),
+                      None)
+        for symbol in sysctl.spec.built if sysctl is not None else ():
+            got = config_fix(item, symbol, "n", subject, _with_change(apply, change), _passes,
+                             target="y")
             if got is not None:
-                return Change(config=got[0].config, cmdline=change.cmdline), ""
+                return Change(got[0].config, change.cmdline, change.sysctl), ""
         return None, judge(item, new).why
     # a feature: the command line first (no rebuild), then the build option and its default
     spec = subject.specs.get(item.subject)
@@ -213,7 +214,8 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
     if spec.build and state is not None and not state.built:
         # built, then set on the command line
         for word in _param_words(spec, item):
-            got = config_fix(item, spec.build, "n", subject, _with_words(apply, (word,)),
+            got = config_fix(item, spec.build, "n", subject,
+                             _with_change(apply, Change(cmdline=(word,))),
                              _passes, target="y")
             if got is not None:
                 return Change(config=got[0].config, cmdline=(word,)), ""

@@ -32,8 +32,10 @@ def configure_check(p: argparse.ArgumentParser) -> None:
     line.add_argument("--cmdline-file", type=Path, metavar="FILE",
                       help="a file holding the command line (/proc/cmdline style)")
     p.add_argument("--bootconfig", type=Path, metavar="FILE", help="bootconfig text")
-    p.add_argument("--sysctl", type=Path, metavar="FILE",
-                   help="sysctl.conf-style settings applied after boot")
+    p.add_argument("--sysctl", type=Path, action="append", default=[], metavar="PATH",
+                   help="after boot: a sysctl -a dump, a sysctl.conf, a sysctl.d directory or a "
+                   "root holding etc/, run/, usr/lib/sysctl.d (read as systemd-sysctl does); "
+                   "repeatable")
     p.add_argument("--secure-boot", choices=("on", "off"),
                    help="whether the machine boots with UEFI Secure Boot")
     p.add_argument("--format", choices=FORMATS, default="text")
@@ -63,7 +65,6 @@ def run_check(args: argparse.Namespace) -> int:
     from kpolicy.policy import output
     from kpolicy.policy.check import Checker
     from kpolicy.policy.check import run_check as check
-    from kpolicy.policy.evaluate import parse_sysctl_conf
     from kpolicy.policy.schema import load_policy
     from kpolicy.resolve.api import all_features, shipped_rules
     from kpolicy.resolve.features import Machine
@@ -123,14 +124,14 @@ def run_check(args: argparse.Namespace) -> int:
         policy = hardening_policy(tree, args.arch)
     else:
         policy = load_policy(args.policy)
-    sysctls = {}
-    if args.sysctl is not None:
-        sysctls = parse_sysctl_conf(read_text(args.sysctl, what="sysctl file"))
+    from kpolicy.sysctl.sysctld import read_sysctl_inputs
+
+    sysctl_files = tuple(read_sysctl_inputs(args.sysctl))
     rules = shipped_rules(cache)
     checker = Checker(
         model=model, kconfig=kconfig, complete=complete, config=config, cmdline=cmdline or "",
         specs=all_features(model, rules.features), declarations=rules.declarations,
-        machine=machine, sysctls=sysctls,
+        machine=machine, sysctl_files=sysctl_files,
         bootconfig=read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None,
     )
     result = check(policy, checker, fixes=not args.no_fix)

@@ -2,26 +2,25 @@
 
 Nothing here re-implements the kernel: Kconfig values are the config's as Kconfig evaluates
 them, features are resolve's effective states, command-line values are what the kernel's
-handler for the parameter received (kpolicy.cmdline), and sysctls take the kernel's initializer
-(rules/sysctl/defaults.toml) unless the command line or --sysctl set them.
+handler for the parameter received (kpolicy.cmdline), and sysctls are resolve's boot values
+(kpolicy.sysctl: rules/sysctls.toml) unless the command line or --sysctl files set them.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from dataclasses import dataclass
+from typing import Literal, Optional
 
+from kpolicy.cmdline.lsm import HANDLER_STAGES
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, State
 from kpolicy.policy.schema import Item, Value, value_text
 from kpolicy.resolve.api import Resolution
-from kpolicy.resolve.engine import HANDLER_STAGES, FeatureState, state_word
-from kpolicy.textio import parse_toml
+from kpolicy.resolve.engine import FeatureState, state_word
 
 Status = Literal["pass", "fail", "not-applicable", "waived"]
 _TRI = {"n": 0, "m": 1, "y": 2}
@@ -35,7 +34,6 @@ class Subject:
     kconfig: KconfigModel  # a tree's whole Kconfig (complete) or a bundled model's part of it
     complete: bool  # KCONFIG holds every symbol of the tree: a symbol it lacks does not exist
     specs: Mapping[str, FeatureSpec]
-    sysctls: Mapping[str, str] = field(default_factory=dict)  # --sysctl's values
 
     @property
     def values(self) -> Mapping[str, str]:
@@ -272,56 +270,18 @@ def _judge_cmdline(item: Item, subject: Subject) -> Judgement:
                      f"command line word {last.index} ({last.raw}): {last.reason}")
 
 
-@functools.lru_cache(maxsize=1)
-def sysctl_defaults() -> dict[str, dict[str, Any]]:
-    """rules/sysctl/defaults.toml: each sysctl's boot value when nothing sets it."""
-    from kpolicy.resources import data_dir
-
-    data, _text = parse_toml(data_dir("rules") / "sysctl" / "defaults.toml", what="sysctl defaults")
-    return data
-
-
-def sysctl_default(name: str, values: Mapping[str, str]) -> tuple[Optional[str], str]:
-    """(value, why) of sysctl NAME at boot under config VALUES; value None: it does not exist."""
-    decl = sysctl_defaults().get(name)
-    if decl is None:
-        return None, f"kpolicy does not know sysctl {name}'s default (rules/sysctl/defaults.toml)"
-    files = decl["file"] if isinstance(decl["file"], list) else [decl["file"]]
-    where = f"{' or '.join(files)} {decl['variable']}"
-    req = decl.get("requires")
-    if req and values.get(req, "n") != "y":
-        absent = decl.get("absent")
-        if absent is None:
-            return None, f"{name} does not exist: CONFIG_{req} is not built in"
-        return str(absent), (f"{name} does not exist (CONFIG_{req} is not built in): "
-                             f"counts as {absent}")
-    symbol = decl.get("symbol")
-    if symbol:
-        raw = values.get(symbol, "n")
-        if "on" not in decl:
-            num = _number(raw)
-            return (str(num) if num is not None else None), f"{where} = CONFIG_{symbol} ({raw})"
-        value = decl["on"] if raw == "y" else decl["off"]
-        return str(value), f"{where}: CONFIG_{symbol}={raw}"
-    return str(decl["value"]), f"{where} is {decl['value']} at boot"
-
-
 def _judge_sysctl(item: Item, subject: Subject) -> Judgement:
     expected = expected_text(item)
-    name = item.subject
-    value: Optional[str]
-    if name in subject.sysctls:
-        value, why = subject.sysctls[name], "--sysctl"
-    else:
-        on_line = [v for k, v in subject.resolution.cmdline.sysctls if k == name]
-        if on_line:
-            value, why = on_line[-1], f"sysctl.{name}={on_line[-1]} on the command line"
-        else:
-            value, why = sysctl_default(name, subject.values)
-    if value is None:
-        return Judgement("fail", expected, "absent", why)
-    ok = _compare(item.op, value, value_text(item.value))
-    return Judgement("pass" if ok else "fail", expected, value, why)
+    state = next((s for s in subject.resolution.sysctls if s.spec.path == item.subject), None)
+    if state is None:
+        return Judgement("not-applicable", expected, "unknown",
+                         f"kpolicy has no model of sysctl {item.subject} (rules/sysctls.toml)")
+    chain = tuple(f"{s.kind}: {s.reason}" + (f" [{s.location}]" if s.location else "")
+                  + (f" ({s.error})" if s.error else "") for s in state.sources)
+    if state.effective is None:
+        return Judgement("fail", expected, "absent", state.why, chain)
+    ok = _compare(item.op, state.effective, value_text(item.value))
+    return Judgement("pass" if ok else "fail", expected, state.effective, state.why, chain)
 
 
 _JUDGES = {
@@ -338,18 +298,3 @@ def judge(item: Item, subject: Subject) -> Judgement:
     if outside is not None:
         return Judgement("not-applicable", expected_text(item), "", outside)
     return _JUDGES[item.kind](item, subject)
-
-
-def parse_sysctl_conf(text: str) -> dict[str, str]:
-    """A sysctl.conf: `name = value` lines (/ or . separated), # and ; comments."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        key = re.sub(r"^-", "", key.strip()).replace("/", ".")
-        out[key] = value.strip()
-    return out

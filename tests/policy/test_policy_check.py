@@ -60,8 +60,34 @@ def _write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def defaults_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled 7.2 model's Kconfig defaults as a .config, with CONFIG_PRINTK=y (which the
+    model does not carry: the printk sysctls need it)."""
+    from kpolicy.resolve.bundle import pick_bundled, read_model
+
+    model = read_model(pick_bundled("7.2.13")[0])
+    lines = [f"# Linux/x86 {model.version} Kernel Configuration"]
+    for name, value in model.kconfig.values.items():
+        if value != "n":
+            sym = model.kconfig.symbols.get(name)
+            string = sym is not None and sym.type == "string"
+            lines.append(f'CONFIG_{name}="{value}"' if string else f"CONFIG_{name}={value}")
+    path = tmp_path_factory.mktemp("config") / "defaults.config"
+    path.write_text("\n".join([*lines, "CONFIG_PRINTK=y", ""]))
+    return path
+
+
+_CONFIG: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _with_config(defaults_config: Path) -> None:
+    _CONFIG[:] = [defaults_config]
+
+
 def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["check", "--no-cache", *args])
+    code = main(["check", "--no-cache", "--config", str(_CONFIG[0]), *args])
     return code, capsys.readouterr().out
 
 
@@ -101,12 +127,12 @@ def test_bundled_policies_load_with_unique_ids_and_references() -> None:
         assert all(i.reference.startswith("https://") and i.why for i in policy.items)
     kspp = load_policy("kspp")
     assert {i.kind for i in kspp.items} == {"kconfig", "feature", "cmdline", "sysctl"}
-    # every sysctl a bundled policy names has a declared boot default
-    from kpolicy.policy.evaluate import sysctl_defaults
+    # every sysctl a bundled policy names is one kpolicy.sysctl models
+    from kpolicy.sysctl.spec import load_sysctl_rules
 
     named = {i.subject for n in ("baseline", "kspp") for i in load_policy(n).items
              if i.kind == "sysctl"}
-    assert named <= set(sysctl_defaults())
+    assert named <= {s.path for s in load_sysctl_rules()}
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,12 @@
 """What `kpolicy check` reads from real trees: the kernel's own hardening.config (the `hardening`
-policy, 6.7 and later) and the sysctl initializers rules/sysctl/defaults.toml declares."""
+policy, 6.7 and later)."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from conftest import real_configs, real_tree
 
 from kpolicy.errors import KpolicyError
-from kpolicy.policy.evaluate import sysctl_defaults
 from kpolicy.policy.fragment import hardening_policy
 from kpolicy.textio import read_text
 from kpolicy.tree import open_tree
@@ -63,29 +60,3 @@ def test_hardening_check_on_debian_cloud(capsys: pytest.CaptureFixture[str]) -> 
 def test_hardening_policy_needs_6_7() -> None:
     with pytest.raises(KpolicyError, match=r"arrived in 6\.7"):
         hardening_policy(open_tree(real_tree("6.1")), "x86_64")
-
-
-@pytest.mark.real
-@pytest.mark.parametrize("version", ["6.12", "7.2"])
-def test_sysctl_defaults_match_the_initializers(version: str) -> None:
-    tree = open_tree(real_tree(version))
-    for name, decl in sysctl_defaults().items():
-        files = decl["file"] if isinstance(decl["file"], list) else [decl["file"]]
-        var = re.escape(decl["variable"])
-        definition = re.compile(rf"^[^\n(]*\b{var}\b(?:\s+__\w+)*\s*(=\s*([^;]*))?;", re.M)
-        m = None
-        for f in files:  # the file of this version that defines it
-            if (tree.root / f).is_file():
-                text = read_text(tree.confine(tree.root / f), what="C source")
-                m = definition.search(text)
-                if m is not None:
-                    break
-        assert m is not None, (version, name, files)
-        init = (m.group(2) or "").strip()
-        if "symbol" in decl:
-            start = text.rfind("\n#if", 0, m.start())
-            region = text[max(start, m.start() - 200):m.end()]
-            assert f"CONFIG_{decl['symbol']}" in region, (version, name, init)
-        else:
-            want = {str(decl["value"]), str(decl.get("initializer", decl["value"]))}
-            assert (init or "0") in want, (version, name, init)
