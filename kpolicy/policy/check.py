@@ -163,6 +163,9 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
     """A change that makes ITEM pass, or (None, why there is none)."""
     apply = checker.apply
     if item.kind == "kconfig":
+        if item.subject not in subject.kconfig.symbols and not subject.complete:
+            return None, (f"the bundled model does not carry CONFIG_{item.subject}: "
+                          "give --tree DIR for a config fix")
         got = config_fix(item, item.subject, subject.values.get(item.subject, "n").strip('"'),
                          subject, apply, _passes)
         if got is None:

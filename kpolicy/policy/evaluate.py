@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES
@@ -297,4 +297,11 @@ def judge(item: Item, subject: Subject) -> Judgement:
     outside = _outside(item, subject)
     if outside is not None:
         return Judgement("not-applicable", expected_text(item), "", outside)
+    if item.when is not None:
+        kind, name, op, value = item.when
+        cond = replace(item, kind=kind, subject=name, op=op, value=value, when=None)
+        got = _JUDGES[kind](cond, subject)
+        if got.status != "pass":
+            return Judgement("not-applicable", expected_text(item), "",
+                             f"applies only when {cond.require} (actual: {got.actual}): {got.why}")
     return _JUDGES[item.kind](item, subject)

@@ -18,6 +18,7 @@ One schema, checked on load; each error names the file and line:
     until = "6.12"                   # optional: last one
     severity = "error"               # or "warning"; --fail-on picks what fails the check
     affects = ["..."]                # optional: what else one failure of this item stands for
+    when = "CONFIG_MODULES = y"      # optional: the item applies only where this holds
 
     [[waiver]]
     id = "modules-off"               # an item id (of this policy or one it extends)
@@ -47,7 +48,8 @@ Value = Union[str, int, bool]
 OPS = ("=", "!=", ">=", "<=", "contains")
 SEVERITIES = ("warning", "error")
 _POLICY_KEYS = {"name", "description", "reference", "extends"}
-_ITEM_KEYS = {"id", "require", "why", "reference", "arch", "since", "until", "severity", "affects"}
+_ITEM_KEYS = {"id", "require", "why", "reference", "arch", "since", "until", "severity", "affects",
+              "when"}
 _WAIVER_KEYS = {"id", "reason"}
 _REQUIRE = re.compile(r"^\s*([A-Za-z0-9_.\-*]+)\s+(=|!=|>=|<=|contains)\s+(\S.*?)\s*$")
 _PREFIXES = {"kconfig": "CONFIG_", "sysctl": "sysctl.", "cmdline": "cmdline."}
@@ -72,6 +74,7 @@ class Item:
     until: Optional[Version] = None
     severity: str = "error"
     affects: tuple[str, ...] = ()
+    when: Optional[tuple[Kind, str, str, Value]] = None  # parsed like require
 
     @property
     def require(self) -> str:
@@ -194,6 +197,14 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
         raise fail("'arch' is not a list of arch names", "arch")
     if affects is None:
         raise fail("'affects' is not a list of strings", "affects")
+    when = None
+    if "when" in entry:
+        if not isinstance(entry["when"], str):
+            raise fail("'when' is not a requirement string", "when")
+        try:
+            when = parse_require(entry["when"])
+        except ValueError as exc:
+            raise fail(f"when: {exc}", "when") from None
     versions: dict[str, Optional[Version]] = {}
     for key in ("since", "until"):
         raw = entry.get(key)
@@ -212,7 +223,7 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
     return Item(
         id=entry["id"], kind=kind, subject=subject, op=op, value=value, why=entry["why"].strip(),
         reference=ref, policy=policy, source=f"{path.name}:{line}", arches=arches,
-        since=versions["since"], until=until, severity=severity, affects=affects,
+        since=versions["since"], until=until, severity=severity, affects=affects, when=when,
     )
 
 

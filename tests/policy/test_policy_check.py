@@ -47,6 +47,12 @@ why = "mitigations with SMT off where needed"
 affects = ["mds", "l1tf"]
 
 [[item]]
+id = "sig-if-modules"
+require = "CONFIG_MODULE_SIG_FORCE = y"
+when = "CONFIG_MODULES = y"
+why = "signed modules only, where there are modules"
+
+[[item]]
 id = "arm-only"
 require = "CONFIG_ARM64_BTI_KERNEL = y"
 why = "arm64 branch target identification"
@@ -176,7 +182,7 @@ id = "mitigations"
 reason = "SMT stays on for this fleet: cores are not shared between tenants"
 """, "child.toml")
     loaded = load_policy(str(child))
-    assert [i.id for i in loaded.items][-1] == "kfence" and len(loaded.items) == 7
+    assert [i.id for i in loaded.items][-1] == "kfence" and len(loaded.items) == 8
     code, doc = check_json(capsys, "--policy", str(child), "--cmdline", "")
     results = by_id(doc)
     assert results["mitigations"]["status"] == "waived"
@@ -195,6 +201,8 @@ def test_each_kind_of_item_on_the_model_defaults(policy: Path,
         assert {"id", "status", "expected", "actual", "why", "fix", "reference"} <= set(entry)
     assert r["vmap-stack"]["status"] == "pass" and r["vmap-stack"]["actual"] == "y"
     assert r["arm-only"]["status"] == "not-applicable"
+    assert r["sig-if-modules"]["status"] == "not-applicable"
+    assert r["sig-if-modules"]["why"].startswith("applies only when CONFIG_MODULES = y (actual: is not set)")
     assert "arm64 only" in r["arm-only"]["why"]
     assert r["init-on-free"]["status"] == "fail" and r["init-on-free"]["actual"] == "off"
     assert r["lockdown"]["status"] == "fail" and r["lockdown"]["actual"] == "none"
@@ -219,7 +227,8 @@ def test_fixes_are_command_line_words_the_kernel_accepts(
     code, doc = check_json(capsys, "--policy", str(policy), "--cmdline", words)
     statuses = {k: v["status"] for k, v in by_id(doc).items()}
     assert statuses == {"init-on-free": "pass", "lockdown": "fail", "vmap-stack": "pass",
-                        "kptr": "pass", "mitigations": "pass", "arm-only": "not-applicable"}
+                        "kptr": "pass", "mitigations": "pass", "arm-only": "not-applicable",
+                        "sig-if-modules": "not-applicable"}
     assert code == 1
     # without the build change the word alone does nothing: lockdown is not built
     assert "not built" in by_id(doc)["lockdown"]["why"]
@@ -291,7 +300,7 @@ def test_sarif_junit_github(policy: Path, capsys: pytest.CaptureFixture[str]) ->
                                                        "mitigations"}
     _code, out = check(capsys, "--policy", str(policy), "--cmdline", "", "--format", "junit")
     suite = ET.fromstring(out).find("testsuite")
-    assert suite is not None and suite.get("failures") == "4" and suite.get("tests") == "6"
+    assert suite is not None and suite.get("failures") == "4" and suite.get("tests") == "7"
     failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
     assert failed == {"init-on-free", "lockdown", "kptr", "mitigations"}
     _code, out = check(capsys, "--policy", str(policy), "--cmdline", "", "--format", "github")

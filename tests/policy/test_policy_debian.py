@@ -115,7 +115,9 @@ def test_known_verdicts_on_debian_7_2_cloud() -> None:
     assert by_id["init-on-free"]["fix"]["cmdline"] == ["init_on_free=1"]
     assert by_id["iommu-dma-strict"]["fix"]["config"] == {"CONFIG_IOMMU_DEFAULT_DMA_STRICT": "y"}
     assert "IOMMU_DEFAULT_DMA_LAZY: y -> n" in by_id["iommu-dma-strict"]["fix"]["drags"]
-    assert by_id["devmem-off"]["fix"]["breaks"] == ["strict-devmem", "io-strict-devmem"]
+    # STRICT_DEVMEM goes with DEVMEM, and the strict-devmem items apply only where DEVMEM=y
+    assert "STRICT_DEVMEM: y -> n" in by_id["devmem-off"]["fix"]["drags"]
+    assert by_id["devmem-off"]["fix"]["breaks"] == []
     assert by_id["page-table-check-enforced"]["fix"]["config"] == {
         "CONFIG_PAGE_TABLE_CHECK_ENFORCED": "y", "CONFIG_PAGE_TABLE_CHECK": "y"}
     assert by_id["randstruct-full"]["status"] == "not-applicable"
@@ -123,6 +125,35 @@ def test_known_verdicts_on_debian_7_2_cloud() -> None:
     assert by_id["acpi-custom-method-off"]["status"] == "pass"  # gone from 7.2 altogether
     assert "does not exist" in by_id["acpi-custom-method-off"]["why"]
     assert by_id["mitigations-nosmt"]["affects"][:2] == ["l1tf", "mds"]
+
+
+@pytest.mark.real
+def test_a_fix_that_breaks_another_item_says_so(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("""
+[policy]
+name = "devmem"
+reference = "https://example.org"
+[[item]]
+id = "devmem-off"
+require = "CONFIG_DEVMEM = n"
+why = "no /dev/mem"
+[[item]]
+id = "strict-devmem"
+require = "CONFIG_STRICT_DEVMEM = y"
+why = "no RAM through /dev/mem"
+""")
+    path, tree = _paths("7.2/config.amd64_none_cloud-amd64")
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        main(["check", "--policy", str(policy), "--config", str(path), "--tree", str(tree),
+              "--format", "json"])
+    r = {x["id"]: x for x in json.loads(out.getvalue())["results"]}
+    assert r["strict-devmem"]["status"] == "pass"
+    assert r["devmem-off"]["fix"]["breaks"] == ["strict-devmem"]
 
 
 # --- kernel-hardening-checker, live ------------------------------------------------------------
