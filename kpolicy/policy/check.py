@@ -243,7 +243,7 @@ def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckR
                 drags = tuple(f"{n}: {old} -> {now}"
                               for n, (old, now) in sorted(changed.items()) if n not in set_now)
                 breaks = tuple(other.id for other in policy.items
-                               if other.id in passing and not _passes(other, new))
+                               if other.id in passing and judge(other, new).status == "fail")
                 fix = Fix(change, drags, breaks)
         status: Status = j.status
         waiver = ""

@@ -202,7 +202,8 @@ def test_each_kind_of_item_on_the_model_defaults(policy: Path,
     assert r["vmap-stack"]["status"] == "pass" and r["vmap-stack"]["actual"] == "y"
     assert r["arm-only"]["status"] == "not-applicable"
     assert r["sig-if-modules"]["status"] == "not-applicable"
-    assert r["sig-if-modules"]["why"].startswith("applies only when CONFIG_MODULES = y (actual: is not set)")
+    assert r["sig-if-modules"]["why"].startswith(
+        "applies only when CONFIG_MODULES = y (actual: is not set)")
     assert "arm64 only" in r["arm-only"]["why"]
     assert r["init-on-free"]["status"] == "fail" and r["init-on-free"]["actual"] == "off"
     assert r["lockdown"]["status"] == "fail" and r["lockdown"]["actual"] == "none"
