@@ -171,6 +171,12 @@ class Override:
     if_state: tuple[State, ...] = ()  # only when this feature's own state is one of these
     since: Optional[Version] = None
     until: Optional[Version] = None
+    also: tuple[tuple[str, State], ...] = ()  # ... and only when these features are these too
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every feature whose state this override reads."""
+        return (self.feature, *(name for name, _ in self.also))
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this override holds in Linux VERSION."""
@@ -493,7 +499,7 @@ def parse_params_file(text: str,
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",
-                   {"feature", "equals", "sets", "source", "if_state", "since", "until"})
+                   {"feature", "equals", "sets", "source", "if_state", "since", "until", "also"})
         other, source = o.get("feature", str, ""), o.get("source", str, "")
         if not other or not source or "equals" not in o.data:
             raise o.error("needs 'feature', 'equals', 'sets' and 'source'")
@@ -501,8 +507,12 @@ def parse_params_file(text: str,
         if not isinstance(equals, (bool, int, str)):
             raise o.error("'equals' must be a boolean, a number or a word")
         if_state = tuple(state(v, f"{o.where} 'if_state'") for v in o.get("if_state", list, []))
+        also = tuple(o.get("also", dict, {}).items())
+        if not all(isinstance(v, (bool, int, str)) for _, v in also):
+            raise o.error("'also' maps features to a boolean, a number or a word")
         overrides.append(Override(other, equals, state(o.data.get("sets"), f"{o.where} 'sets'"),
-                                  source, if_state, _version(o, "since"), _version(o, "until")))
+                                  source, if_state, _version(o, "since"), _version(o, "until"),
+                                  also))
     default_symbol = default.optional("symbol", str)
     arches = top.strings("arches")
     handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)

@@ -154,6 +154,19 @@ def test_the_emulated_intel_cpu_is_affected_by_meltdown() -> None:
     assert all(c["features"]["vulnerabilities.meltdown"] != "Not affected" for c in skylake)
 
 
+def test_the_record_shows_both_states_of_the_new_vulnerabilities() -> None:
+    """spectre_v2, mds and mmio_stale_data are each seen mitigated and vulnerable on the emulated
+    Intel CPU (so the agreement below is not vacuous), and the shared VERW shows: mds=full under
+    mitigations=off keeps MMIO Stale Data mitigated too."""
+    skylake = {c["id"]: _observed(c) for c in CASES if c.get("cpu") == "Skylake-Client-v4"}
+    for name in ("spectre_v2", "mds", "mmio_stale_data"):
+        seen = {obs.get(f"vulnerabilities.{name}") for obs in skylake.values()}
+        assert {True, False} <= seen, name
+    assert skylake["skylake-nospectre-v2"]["vulnerabilities.spectre_v2"] is False
+    verw = skylake["skylake-mds-full-mitigations-off"]
+    assert verw["vulnerabilities.mds"] is True and verw["vulnerabilities.mmio_stale_data"] is True
+
+
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(res)
     return {

@@ -188,3 +188,35 @@ def test_mitigations_parsers_of_72() -> None:
     assert mitigations_user_kernel_72(",no_user_kernel") is False  # no global option, vectors read
     assert mitigations_user_kernel_72("auto,bogus,no_user_kernel") is None
     assert mitigations_user_kernel_72("autox,no_user_kernel") is None  # "x,..." is not ",..."
+
+
+def test_attack_vector_parsers_of_72() -> None:
+    """Each vector: cleared by mitigations=off and by its own no_<vector> item; another vector's
+    item leaves it alone; an item match_token() refuses stops the reading."""
+    from kpolicy.params.valueparsers import (
+        mitigations_guest_guest_72,
+        mitigations_guest_host_72,
+        mitigations_user_user_72,
+    )
+
+    for parser, item in ((mitigations_user_user_72, "no_user_user"),
+                         (mitigations_guest_host_72, "no_guest_host"),
+                         (mitigations_guest_guest_72, "no_guest_guest")):
+        assert parser("off") is False
+        assert parser(f"auto,{item}") is False
+        assert parser(f"auto,no_user_kernel,no_cross_thread,{item}") is False
+        assert parser("auto,no_user_kernel") is None
+        assert parser(f"auto,bogus,{item}") is None
+
+
+def test_an_override_may_need_several_features() -> None:
+    """'also': the override holds only when every named feature has its state (vulnerabilities.mds
+    turns off only when MDS, TAA and MMIO Stale Data all select no VERW)."""
+    features = {f.name: f for f in load_param_rules().features}
+    (verw,) = features["vulnerabilities.mds"].overrides
+    assert verw.features == ("mds", "mmio_stale_data", "tsx_async_abort")
+    assert dict(verw.also) == {"mmio_stale_data": "off", "tsx_async_abort": "off"}
+    bad = 'feature = "x"\n[[override]]\nfeature = "y"\nequals = true\nsets = false\n' \
+          'source = "s"\nalso = { z = [1] }\n'
+    with pytest.raises(KpolicyError, match="'also'"):
+        parse_params_file(bad, "x.toml")
