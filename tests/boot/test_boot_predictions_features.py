@@ -165,6 +165,7 @@ def test_the_record_shows_both_states_of_the_new_vulnerabilities() -> None:
     assert skylake["skylake-nospectre-v2"]["vulnerabilities.spectre_v2"] is False
     verw = skylake["skylake-mds-full-mitigations-off"]
     assert verw["vulnerabilities.mds"] is True and verw["vulnerabilities.mmio_stale_data"] is True
+    assert skylake["skylake-mitigations-off"]["vulnerabilities.l1tf"] is True  # PTE inversion
 
 
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:

@@ -116,3 +116,13 @@ def test_vectors_follow_kvm(models: dict[str, ResolveModel],
     assert states["mitigations.user_user"] is True
     off = _states(models, specs, "7.2", "mitigations=auto,no_guest_host")
     assert off["mitigations.guest_host"] is False and off["mitigations.user_kernel"] is True
+
+
+@pytest.mark.parametrize("version", ["6.12", "7.2"])
+def test_l1tf_pte_inversion_survives_every_switch(models: dict[str, ResolveModel],
+                                                  specs: tuple[FeatureSpec, ...],
+                                                  version: str) -> None:
+    """PTE inversion is set whatever the command line says (a string match on mitigations=off
+    gets it wrong); only the machine (RAM above MAX_PA/2) can undo it, and the answer says so."""
+    for cmdline in ("", "mitigations=off", "l1tf=off mitigations=off"):
+        assert _states(models, specs, version, cmdline)["vulnerabilities.l1tf"] is True
