@@ -86,7 +86,7 @@ def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
 # "Not specifying this option is equivalent to mds=full." states a default that holds whatever
 # the config says.
 _FIXED_DEFAULT = re.compile(r"Not\s+specifying\s+this\s+option\s+is\s+equivalent\s+to\s+"
-                            r"([\w.-]+=[\w,.-]+)")
+                            r"([\w.-]+=[\w,.-]*\w)")
 
 
 def _fixed_default_stated(ctx: LintContext, rule: Rule) -> Iterator[Finding]:

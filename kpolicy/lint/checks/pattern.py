@@ -29,7 +29,8 @@ def boot_switches(ctx: LintContext, family: Family) -> tuple[str, ...]:
     its companion, documented with one of them as default, named in their help, or declared."""
     members = {family.option, family.default_companion or family.option}
     strong = {lk.member for lk in family.links if lk.role == "param" and (
-        lk.evidence.startswith(("help of ", "declared in ")))}
+        lk.evidence.startswith(("help of ", "declared in "))
+        or " under #if CONFIG_" in lk.evidence)}
     out = []
     for param in family.params:
         if not is_switch(ctx.catalog, param):
@@ -89,6 +90,12 @@ def _depends_on(sym: Symbol, option: str, syms: Mapping[str, Symbol], depth: int
             return True
         frontier = {d for d in deps if d in syms and not syms[d].has_prompt}
     return False
+
+
+def _on_by_default(ctx: LintContext, option: str) -> bool:
+    """OPTION's default evaluates to y on a linted arch (STRICT_KERNEL_RWX's `default
+    !ARCH_OPTIONAL_KERNEL_RWX || ...` is y wherever the arch does not make it optional)."""
+    return any(m.values.get(option) == "y" for m in ctx.models.values())
 
 
 def _always_built(family: Family) -> bool:
@@ -171,7 +178,7 @@ def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
         switches = boot_switches(ctx, fam)
         if not (switches or fam.default_companion):
             continue
-        if _defaults_to_y(opt, frozenset({fam.capability})):
+        if _defaults_to_y(opt, frozenset({fam.capability})) or _on_by_default(ctx, fam.option):
             continue
         how = f"boot parameter {switches[0]}=" if switches else f"{fam.default_companion}"
         yield finding(rule, f"{fam.option} is gated by {fam.capability} and controllable at boot "
