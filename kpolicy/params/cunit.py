@@ -44,6 +44,7 @@ _ANCHOR_LEAD = 8
 CALL = re.compile(
     rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|__core_param_cb|core_param_cb|"
     rb"core_param_unsafe|core_param|__module_param_call|module_param\w*|"
+    rb"(?:postcore|arch|subsys|fs|device|late)_param_cb|"
     rb"DEFINE_STATIC_KEY_(?:MAYBE_RO|MAYBE|TRUE_RO|FALSE_RO|TRUE|FALSE))\s*\("
 )
 

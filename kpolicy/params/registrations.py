@@ -60,6 +60,11 @@ _MODULE_PARAM_ARGS: dict[str, tuple[int, Optional[int]]] = {
 }
 
 
+# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32).
+_LEVEL_PARAM_CB = frozenset(f"{level}_param_cb" for level in (
+    "postcore", "arch", "subsys", "fs", "device", "late"))
+
+
 class FileScanner:
     """Reads one translation unit: a C file and the local headers it includes."""
 
@@ -334,6 +339,13 @@ class FileScanner:
                 self._param(unit, "core_param", "", name, None, unit.text(args[1]), loc, where)
             else:
                 self._param(unit, "core_param", "", name, unit.text(args[2]), None, loc, where)
+            return
+        if macro in _LEVEL_PARAM_CB:
+            # include/linux/moduleparam.h: __level_param_cb, MODULE_PARAM_PREFIX + name
+            if len(args) == 4:
+                name = ctokens.identifier(unit.masked, *args[0])
+                self._param(unit, "module_param", self.prefix, name, None, unit.text(args[1]),
+                            loc, where)
             return
         shape = _MODULE_PARAM_ARGS.get(macro)
         if shape is None:
