@@ -38,8 +38,6 @@ NAMED_CAPABILITY_PREFIX = "HAVE_"
 COMPANION_PREFIX = "BOOTPARAM_"
 # Help texts name a parameter as `name=value` ("randomize_kstack_offset=on/off"); a bare quoted
 # name is often a comparison with a sibling feature ("Similar to "init_on_alloc"").
-# CONFIG_X in an #if condition, not negated: `defined(CONFIG_A) || defined(CONFIG_B)`.
-_POSITIVE_CONFIG = re.compile(r"(?<![!\w])(?:defined\s*\(\s*|IS_ENABLED\s*\(\s*)?CONFIG_(\w+)")
 _HELP_PARAM = re.compile(r"(?<![\w.-])([A-Za-z0-9_.\-]+)=")
 
 
@@ -353,16 +351,11 @@ class _ParamIndex:
         self.switches = switch_params(catalog)
         self.regs_named: dict[str, list[int]] = {}  # name -> indexes of its registrations
         self.built_by: dict[str, list[Registration]] = {}  # option -> its early_param/__setup
-        # option -> on/off early_param/__setup inside `#if ... CONFIG_<option>` (rodata=)
-        self.under: dict[str, list[Registration]] = {}
         for i, reg in enumerate(catalog.registrations):
             self.regs_named.setdefault(reg.name, []).append(i)
             if reg.built_if is not None and reg.kind in ("early_param", "__setup"):
                 self.built_by.setdefault(reg.built_if, []).append(reg)
-            if reg.kind in ("early_param", "__setup") and reg.name in self.switches:
-                for cond in reg.cpp_conditions:
-                    for sym in _POSITIVE_CONFIG.findall(cond):
-                        self.under.setdefault(sym, []).append(reg)
+
 
 
 def _attach_params(
@@ -399,9 +392,6 @@ def _attach_params(
             fam.params.setdefault(reg.name)
             fam.link(reg.name, "param", f"{reg.kind} in a file built by CONFIG_{fam.option}",
                      reg.location)
-    for reg in index.under.get(fam.option, ()):
-        fam.params.setdefault(reg.name)
-        fam.link(reg.name, "param", f"{reg.kind} under #if CONFIG_{fam.option}", reg.location)
     for i in sorted(i for param in fam.params for i in index.regs_named.get(param, ())):
         reg = catalog.registrations[i]
         fam.link(reg.name, "param", f"registered by {reg.kind}", reg.location)

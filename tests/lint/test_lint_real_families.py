@@ -45,7 +45,13 @@ def test_have_capability_cfi_companion_and_rodata() -> None:
     assert "PCI" not in fams or fams["PCI"].capability != "HAVE_PCI"
     assert fams["CFI"].default_companion == "CFI_AUTO_DEFAULT"  # through FINEIBT
     assert "cfi" in fams["CFI"].params
-    assert "rodata" in fams["STRICT_KERNEL_RWX"].params
+
+
+
+def test_rodata_is_the_boot_switch_of_strict_kernel_rwx() -> None:
+    from kpolicy.lint.checks.pattern import registered_under
+
+    assert "rodata" in registered_under(real_context("7.2"), "STRICT_KERNEL_RWX")
 
 
 def pattern_findings() -> set[tuple[str, str]]:
@@ -60,9 +66,6 @@ HAND_CHECKED = {
     ("option-not-default-y", "CFI"): (
         "debatable", "CFI is `default CFI_CLANG` and needs a kcfi compiler; cfi= switches it "
         "at boot on x86, so by the pattern it should be default y where the compiler can"),
-    ("option-not-default-y", "STRICT_MODULE_RWX"): (
-        "false", "`default !ARCH_OPTIONAL_KERNEL_RWX || ...` is y on x86; kpolicy's no-config "
-        "evaluation has MODULES off, so the default looks n"),
     ("runtime-control-missing", "MSEAL_SYSTEM_MAPPINGS"): (
         "true", "security/Kconfig: build-time only, no parameter or key (the v4 review)"),
     ("runtime-control-missing", "IMA_KEXEC"): (
@@ -79,7 +82,7 @@ def test_pattern_rules_report_the_hand_checked_departures() -> None:
     pattern = {k for k in found if not k[0].startswith("capability-code")}
     assert pattern == set(HAND_CHECKED)
     strict = [v for v, _ in HAND_CHECKED.values()]
-    assert strict.count("true") >= 2 and strict.count("false") <= 1
+    assert strict.count("true") >= 2 and strict.count("false") == 0
 
 
 def test_fixed_defaults_that_a_mitigation_option_decides_are_reported() -> None:

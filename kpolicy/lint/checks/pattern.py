@@ -29,8 +29,7 @@ def boot_switches(ctx: LintContext, family: Family) -> tuple[str, ...]:
     its companion, documented with one of them as default, named in their help, or declared."""
     members = {family.option, family.default_companion or family.option}
     strong = {lk.member for lk in family.links if lk.role == "param" and (
-        lk.evidence.startswith(("help of ", "declared in "))
-        or " under #if CONFIG_" in lk.evidence)}
+        lk.evidence.startswith(("help of ", "declared in ")))}
     out = []
     for param in family.params:
         if not is_switch(ctx.catalog, param):
@@ -96,6 +95,19 @@ def _on_by_default(ctx: LintContext, option: str) -> bool:
     """OPTION's default evaluates to y on a linted arch (STRICT_KERNEL_RWX's `default
     !ARCH_OPTIONAL_KERNEL_RWX || ...` is y wherever the arch does not make it optional)."""
     return any(m.values.get(option) == "y" for m in ctx.models.values())
+
+
+# CONFIG_X in an #if condition, not negated: `defined(CONFIG_A) || defined(CONFIG_B)`.
+_POSITIVE_CONFIG = re.compile(r"(?<![!\w])(?:defined\s*\(\s*|IS_ENABLED\s*\(\s*)?CONFIG_(\w+)")
+
+
+def registered_under(ctx: LintContext, option: str) -> tuple[str, ...]:
+    """Boot parameters (early_param/__setup) compiled only inside `#if ... CONFIG_<OPTION>`:
+    init/main.c registers rodata= under STRICT_KERNEL_RWX || STRICT_MODULE_RWX."""
+    return tuple(dict.fromkeys(
+        r.name for r in ctx.catalog.registrations
+        if r.kind in ("early_param", "__setup")
+        and any(option in _POSITIVE_CONFIG.findall(c) for c in r.cpp_conditions)))
 
 
 def _always_built(family: Family) -> bool:
@@ -239,6 +251,12 @@ def runtime_control_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
         if not is_security(ctx, fam, syms):
             continue
         if fam.default_companion or fam.static_keys or boot_switches(ctx, fam):
+            continue
+        # rodata= for STRICT_KERNEL_RWX; cfi= for 6.12's CFI_CLANG, under FINEIBT, a def_bool
+        # that depends on it
+        followers = [n for n, sym in syms.items() if not sym.has_prompt
+                     and fam.option in positive_symbols(sym.direct_dep)]
+        if any(registered_under(ctx, n) for n in (fam.option, *followers)):
             continue
         if decl.get("runtime_control"):
             continue  # waived in rules/families with the reason stated there
