@@ -112,3 +112,14 @@ def rules(tmp_path: Path, test_checks: None) -> Path:
     from kplint_testkit import write_rules
 
     return write_rules(tmp_path / "rules")
+
+
+def real_generic_kernel(version: str = "newest") -> Path:
+    """vmlinuz of Debian's generic amd64 kernel for VERSION (scripts/fetch-trees kernels)."""
+    if version == "newest":
+        version = newest_version()
+    path = trees_root() / "kernels" / f"{version}-amd64"
+    vmlinuz = sorted(path.glob("vmlinuz-*"))
+    if not vmlinuz:
+        _missing(f"Debian generic amd64 kernel for {version} ({path})")
+    return vmlinuz[-1]
