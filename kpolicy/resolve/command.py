@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from kpolicy.cliargs import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
@@ -35,6 +35,9 @@ from kpolicy.resolve.inputs import (
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
+
+if TYPE_CHECKING:
+    from kpolicy.policy.check import CheckResult
 
 DEFAULT_ARCH = "x86_64"
 
@@ -410,7 +413,7 @@ def _add_policy_argument(p: argparse.ArgumentParser) -> None:
 
 def _policy_checks(
     args: argparse.Namespace, sides: Sequence[tuple[Resolution, str]]
-) -> list[Any]:
+) -> list[CheckResult]:
     """--policy's CheckResult for each side (fixes are not searched: a review, not a repair)."""
     from kpolicy.policy.check import Checker, run_check
     from kpolicy.policy.schema import load_policy
@@ -484,7 +487,11 @@ def run_report(args: argparse.Namespace) -> int:
     from kpolicy.textio import atomic_write_bytes
 
     sides = [_resolve_side(args, side, None) for side in args.configs]
-    columns = [(_label(side), res) for side, (res, _line) in zip(args.configs, sides)]
+    labels = [_label(side) for side in args.configs]
+    if len(set(labels)) < len(labels):  # the same file name from two directories: say which
+        labels = [f"{split_side(side)[0].parent.name}/{label}"
+                  for side, label in zip(args.configs, labels)]
+    columns = list(zip(labels, (res for res, _line in sides)))
     checks = _policy_checks(args, sides) if args.policy else None
     page = report_html(columns, review_rows([res for res, _line in sides], checks), args.policy)
     if args.output is None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
 from kpolicy.resolve.renames import Renames, load_renames
 from kpolicy.sysctl.boot import SysctlState
+
+if TYPE_CHECKING:  # kpolicy.policy is imported only when a policy is given
+    from kpolicy.policy.check import CheckResult
 
 # (category, heading), in the order reports show them
 CATEGORIES = (
@@ -133,7 +136,7 @@ def _row_key(kind: str, subject: str, renames: Renames) -> tuple[str, str]:
     return kind, subject
 
 
-def review_rows(columns: Sequence[Resolution], checks: Optional[Sequence[Any]] = None
+def review_rows(columns: Sequence[Resolution], checks: Optional[Sequence[CheckResult]] = None
                 ) -> tuple[Row, ...]:
     """The aligned rows of COLUMNS; CHECKS (a CheckResult per column) adds the policy's
     verdicts and the rows of what it requires."""
