@@ -37,7 +37,7 @@ from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
 
 if TYPE_CHECKING:
-    from kpolicy.policy.check import CheckResult
+    from kpolicy.resolve.review import Verdict
 
 DEFAULT_ARCH = "x86_64"
 
@@ -413,10 +413,11 @@ def _add_policy_argument(p: argparse.ArgumentParser) -> None:
 
 def _policy_checks(
     args: argparse.Namespace, sides: Sequence[tuple[Resolution, str]]
-) -> list[CheckResult]:
-    """--policy's CheckResult for each side (fixes are not searched: a review, not a repair)."""
+) -> list[list[Verdict]]:
+    """--policy's verdicts on each side (fixes are not searched: a review, not a repair)."""
     from kpolicy.policy.check import Checker, run_check
     from kpolicy.policy.schema import load_policy
+    from kpolicy.resolve.review import Verdict
 
     if args.policy == "hardening":
         if args.tree is None:
@@ -436,8 +437,18 @@ def _policy_checks(
             cmdline=cmdline, specs=all_features(res.model, rules.features),
             declarations=rules.declarations,
         )
-        out.append(run_check(policy, checker, fixes=False))
+        result = run_check(policy, checker, fixes=False)
+        out.append([Verdict(r.item.id, r.item.kind, r.item.subject, r.item.require, r.status,
+                            r.actual, r.why) for r in result.results])
     return out
+
+
+def _review_symbols() -> tuple[str, ...]:
+    """The Kconfig symbols the bundled policy files name: the hardening rows of diff/report."""
+    from kpolicy.policy.schema import bundled_policy_dir, load_policy
+
+    return tuple(sorted({i.subject for p in bundled_policy_dir().glob("*.toml")
+                         for i in load_policy(p.stem).items if i.kind == "kconfig"}))
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -450,7 +461,7 @@ def run_diff(args: argparse.Namespace) -> int:
     for w in (*a.warnings, *b.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     checks = _policy_checks(args, ((a, a_line), (b, b_line))) if args.policy else None
-    rows = review_rows((a, b), checks)
+    rows = review_rows((a, b), _review_symbols(), checks)
     if args.format == "json":
         sys.stdout.write(json.dumps(diff_json(a, b, rows, args.policy), indent=2) + "\n")
     else:
@@ -493,7 +504,8 @@ def run_report(args: argparse.Namespace) -> int:
                   for side, label in zip(args.configs, labels)]
     columns = list(zip(labels, (res for res, _line in sides)))
     checks = _policy_checks(args, sides) if args.policy else None
-    page = report_html(columns, review_rows([res for res, _line in sides], checks), args.policy)
+    rows = review_rows([res for res, _line in sides], _review_symbols(), checks)
+    page = report_html(columns, rows, args.policy)
     if args.output is None:
         sys.stdout.write(page)
     else:

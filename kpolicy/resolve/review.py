@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
 from kpolicy.resolve.renames import Renames, load_renames
 from kpolicy.sysctl.boot import SysctlState
-
-if TYPE_CHECKING:  # kpolicy.policy is imported only when a policy is given
-    from kpolicy.policy.check import CheckResult
 
 # (category, heading), in the order reports show them
 CATEGORIES = (
@@ -117,15 +113,17 @@ def _kconfig_cell(res: Resolution, key: str, renames: Renames) -> Cell:
     return Cell(label, value, True, f"{at}: {label}={value}", (f"config: {at}",))
 
 
-@cache
-def policy_symbols() -> tuple[str, ...]:
-    """The Kconfig symbols the bundled policy files name (newest names, sorted)."""
-    from kpolicy.policy.schema import bundled_policy_dir, load_policy
+@dataclass(frozen=True)
+class Verdict:
+    """A policy item's result in one column (kpolicy.policy's ItemResult, as rows need it)."""
 
-    renames = load_renames()
-    names = {renames.canonical(i.subject) for p in bundled_policy_dir().glob("*.toml")
-             for i in load_policy(p.stem).items if i.kind == "kconfig"}
-    return tuple(sorted(names))
+    item: str  # the item's id
+    kind: str  # kconfig, sysctl, cmdline, feature
+    subject: str
+    require: str
+    status: str  # pass, fail, not-applicable, waived
+    actual: str
+    why: str
 
 
 def _row_key(kind: str, subject: str, renames: Renames) -> tuple[str, str]:
@@ -136,10 +134,11 @@ def _row_key(kind: str, subject: str, renames: Renames) -> tuple[str, str]:
     return kind, subject
 
 
-def review_rows(columns: Sequence[Resolution], checks: Optional[Sequence[CheckResult]] = None
-                ) -> tuple[Row, ...]:
-    """The aligned rows of COLUMNS; CHECKS (a CheckResult per column) adds the policy's
-    verdicts and the rows of what it requires."""
+def review_rows(columns: Sequence[Resolution], symbols: Sequence[str] = (),
+                verdicts: Optional[Sequence[Sequence[Verdict]]] = None) -> tuple[Row, ...]:
+    """The aligned rows of COLUMNS: their features and sysctls, the Kconfig SYMBOLS (any of
+    their names); VERDICTS (a policy's, per column) add the policy's verdicts and the rows of
+    what it requires."""
     renames = load_renames()
     rows: dict[tuple[str, str], list[Optional[Cell]]] = {}
     width = len(columns)
@@ -157,28 +156,27 @@ def review_rows(columns: Sequence[Resolution], checks: Optional[Sequence[CheckRe
     for (category, key) in [k for k in rows if k[0] == "feature" and ("option", k[1]) in rows]:
         old = rows.pop((category, key))
         rows[("option", key)] = [a or b for a, b in zip(rows[("option", key)], old)]
-    symbols = set(policy_symbols())
-    for result in checks or ():
-        symbols |= {renames.canonical(r.item.subject) for r in result.results
-                    if r.item.kind == "kconfig"}
-    for sym in sorted(symbols):
+    wanted = {renames.canonical(s) for s in symbols}
+    wanted |= {renames.canonical(v.subject) for column in verdicts or () for v in column
+               if v.kind == "kconfig"}
+    for sym in sorted(wanted):
         for col, res in enumerate(columns):
             put("kconfig", f"CONFIG_{sym}", col, _kconfig_cell(res, sym, renames))
     requires: dict[tuple[str, str], list[str]] = {}
     by_key = {key: k for k in rows for key in [k[1]]}
-    for col, result in enumerate(checks or ()):
-        for r in result.results:
-            k = _row_key(r.item.kind, r.item.subject, renames)
+    for col, column in enumerate(verdicts or ()):
+        for r in column:
+            k = _row_key(r.kind, r.subject, renames)
             if k[0] == "feature":
                 k = by_key.get(renames.canonical(k[1]), k)
             requires.setdefault(k, [])
-            if r.item.require not in requires[k]:
-                requires[k].append(r.item.require)
+            if r.require not in requires[k]:
+                requires[k].append(r.require)
             cells = rows.setdefault(k, [None] * width)
-            cell = cells[col] or Cell(r.item.subject, r.actual or "unset", True, r.why)
+            cell = cells[col] or Cell(r.subject, r.actual or "unset", True, r.why)
             if cell.verdict is None or _VERDICT_RANK[r.status] > _VERDICT_RANK[cell.verdict]:
                 cell = replace(cell, verdict=r.status,
-                               verdict_why=f"{r.item.id}: {r.why}".strip())
+                               verdict_why=f"{r.item}: {r.why}".strip())
             cells[col] = cell
     order = {c: n for n, (c, _h) in enumerate(CATEGORIES)}
     out = []
