@@ -109,7 +109,10 @@ def _kconfig_cell(res: Resolution, key: str, renames: Renames) -> Cell:
         return Cell(label, "n", True, f"{where} does not set {label}: its dependencies are unmet "
                     f"or Linux {res.model.version} has no such symbol")
     line = res.config.lines.get(name)
-    at = f"{where}:{line}" if line else where
+    if line is None:  # valued by Kconfig (--tree), not written in the file
+        return Cell(label, value, True, f"{label}={value}: Kconfig's value for {where}, which "
+                    "does not assign it")
+    at = f"{where}:{line}"
     return Cell(label, value, True, f"{at}: {label}={value}", (f"config: {at}",))
 
 
