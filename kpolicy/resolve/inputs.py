@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import Cache
-from kpolicy.resolve.bundle import pick_bundled, read_model
+from kpolicy.resolve.bundle import (
+    DEFAULT_ARCH,
+    bundled_arch,
+    machine_arch,
+    pick_bundled,
+    read_model,
+)
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.textio import decode_text, gunzip, read_bytes
@@ -26,6 +32,7 @@ class ConfigInput:
     version: Optional[str]  # from the "Linux/<arch> <version> Kernel Configuration" header
     warnings: tuple[str, ...] = ()
     lines: Mapping[str, int] = field(default_factory=dict)  # line of each symbol's assignment
+    srcarch: Optional[str] = None  # from the header too: "x86", "arm64"
 
 
 def read_config(path: Path) -> ConfigInput:
@@ -37,7 +44,12 @@ def read_config(path: Path) -> ConfigInput:
         data = gunzip(data, file=path, what="kernel config")
     dot = parse_dotconfig(decode_text(data, file=path, what="kernel config"), file=str(path))
     return ConfigInput(
-        str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines)
+        str(path),
+        dict(dot.values),
+        dot.header_version,
+        tuple(dot.warnings),
+        dict(dot.lines),
+        dot.arch,
     )
 
 
@@ -73,19 +85,34 @@ def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
     if config is None:
         notes.append(
             "no /proc/config.gz or /boot/config-$(uname -r): using the newest bundled "
-            "model's x86_64 Kconfig defaults"
+            f"model's {running_arch()} Kconfig defaults"
         )
     cmdline = Path("/proc/cmdline")
     return config, (cmdline if cmdline.is_file() else None), notes
 
 
+def running_arch() -> str:
+    """The bundled models' ARCH for this machine (x86_64 when it is neither x86_64 nor arm64)."""
+    return machine_arch(os.uname().machine) or DEFAULT_ARCH
+
+
 def choose_model(
     config: Optional[ConfigInput], model_file: Optional[Path], cache: Optional[Cache] = None
 ) -> tuple[ResolveModel, list[str]]:
-    """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact);
-    CACHE keeps models decoded."""
+    """MODEL_FILE's model, else the bundled one of CONFIG's arch (from its header; without a
+    config, this machine's) matching its version (warning if not exact); CACHE keeps models
+    decoded."""
     if model_file is not None:
         return read_model(model_file, cache), []
-    path, warning = pick_bundled(config.version if config else None)
+    warnings = []
+    arch = running_arch() if config is None else bundled_arch(config.srcarch)
+    if arch is None:
+        assert config is not None
+        arch = DEFAULT_ARCH
+        warnings.append(
+            f"the config's header names {config.srcarch or 'no architecture'}, which has no "
+            f"bundled model; using {arch}'s"
+        )
+    path, warning = pick_bundled(config.version if config else None, arch)
     model = read_model(path, cache)
-    return model, [warning] if warning else []
+    return model, warnings + ([warning] if warning else [])
