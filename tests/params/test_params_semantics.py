@@ -133,3 +133,31 @@ def test_a_parameter_declared_twice_is_an_error(tmp_path: Path) -> None:
         (tmp_path / f"{n}.toml").write_text(HANDLER)
     with pytest.raises(KpolicyError, match="declared twice"):
         load_param_rules(tmp_path)
+
+
+def test_prefix_words_match_like_strncmp_in_table_order() -> None:
+    """arm64's ssbd= compares each table word over its own length: a longer value still
+    matches, and the first word in table order wins."""
+    ssbd = HandlerSemantics("prefix", words=("force-on", "force-off", "kernel"),
+                            on_invalid="malformed")
+    assert ssbd.takes("force-off", V72) and ssbd.state_of("force-off", V72) == "force-off"
+    assert ssbd.takes("kernelx", V72) and ssbd.state_of("kernelx", V72) == "kernel"
+    assert not ssbd.takes("force", V72) and not ssbd.takes("", V72)
+    assert not ssbd.takes(None, V72)
+    first = HandlerSemantics("prefix", words=("on", "only"))
+    assert first.state_of("only", V72) == "on"
+    with pytest.raises(KpolicyError, match="needs a non-empty words list"):
+        parse_params_file('feature = "f"\nvalues = ["a"]\n[[param]]\nname = "p"\n'
+                          'kind = "early_param"\naccept = "prefix"\nsource = "x.c"\n', "f.toml")
+
+
+def test_arm64_kaslr_declaration() -> None:
+    """kaslr: arm64 only, on by default, off with a bare nokaslr or without a seed."""
+    spec = next(f for f in load_param_rules().features if f.name == "kaslr")
+    assert spec.arches == ("arm64",) and spec.build == "RANDOMIZE_BASE"
+    assert spec.default_value is True
+    nokaslr = spec.handler("nokaslr").semantics
+    assert nokaslr.takes(None, V72) and nokaslr.state_of(None, V72) is False
+    assert not nokaslr.takes("1", V72) and nokaslr.on_invalid == "ignored"
+    (seedless,) = spec.machine
+    assert seedless.kaslr_seed is False and seedless.effect is False
