@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,6 +105,29 @@ def real_busybox(arch: str) -> Path:
     if not path.is_file():
         _missing(f"busybox-static for {arch} ({path})")
     return path
+
+
+def real_tree_resolve_side(version: str, arch: str, config: Path, specs: tuple[Any, ...]) -> Any:
+    """(resolve model, ConfigInput) of the real VERSION tree for ARCH, with CONFIG evaluated by
+    the tree's Kconfig (CONFIG itself as the toolchain profile), as `resolve --tree` does."""
+    from kpolicy.cache import Cache
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.toolchain import toolchain_from_config
+    from kpolicy.resolve.build import build_resolve_model
+    from kpolicy.resolve.inputs import ConfigInput, read_config
+    from kpolicy.tree import open_tree
+
+    cache = Cache(None, enabled=True)
+    model = build_resolve_model(real_tree(version), arch, specs, cache)
+    evaluated = load_model(
+        open_tree(real_tree(version)),
+        arch,
+        config=config,
+        toolchain=toolchain_from_config(config),
+        cache=cache,
+    )
+    given = read_config(config)
+    return model, ConfigInput(given.path, evaluated.values, given.version, (), given.lines)
 
 
 # --- the lint tests' test checks (tests/lint/kplint_testkit.py, importable from tests/lint) ---

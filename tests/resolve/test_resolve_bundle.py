@@ -111,3 +111,20 @@ def test_choose_model_follows_the_config_header(tmp_path: Path) -> None:
     cfg.write_text(f"#\n# Linux/riscv {newest} Kernel Configuration\n#\nCONFIG_RISCV=y\n")
     model, notes = choose_model(read_config(cfg), None)
     assert model.arch == "x86_64" and "riscv" in notes[0]
+
+
+def test_no_config_uses_the_machines_arch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kpolicy resolve` with no config on an arm64 machine picks the arm64 model."""
+    import os
+
+    from kpolicy.resolve import inputs
+    from kpolicy.resolve.bundle import bundled_models
+
+    if not bundled_models("arm64"):
+        pytest.skip("no bundled models yet")
+    real = os.uname()
+    fake = os.uname_result((real.sysname, real.nodename, real.release, real.version, "aarch64"))
+    monkeypatch.setattr(inputs.os, "uname", lambda: fake)
+    model, notes = inputs.choose_model(None, None)
+    assert model.arch == "arm64" and "using the Linux" in notes[0]
+    assert inputs.running_arch() == "arm64"

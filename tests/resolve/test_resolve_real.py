@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import real_configs, real_tree
+from conftest import real_configs, real_tree, real_tree_resolve_side
 
 from kpolicy.cache import Cache
 from kpolicy.params.semantics import load_param_rules
 from kpolicy.resolve.api import resolve
 from kpolicy.resolve.bundle import bundled_models, model_to_bytes, pick_bundled, read_model
-from kpolicy.resolve.inputs import ConfigInput, choose_model, read_config
+from kpolicy.resolve.inputs import choose_model, read_config
 
 pytestmark = pytest.mark.real
 CMDLINE = "init_on_free=1 lockdown=integrity transparent_hugepage=madvise zswap.enabled=1 -- x"
@@ -18,23 +18,9 @@ CMDLINE = "init_on_free=1 lockdown=integrity transparent_hugepage=madvise zswap.
 def _tree_resolution(  # type: ignore[no-untyped-def]
     version: str, config_name: str, arch: str = "x86_64"
 ):
-    from kpolicy.kconfig.load import load_model
-    from kpolicy.kconfig.toolchain import toolchain_from_config
-    from kpolicy.resolve.build import build_resolve_model
-    from kpolicy.tree import open_tree
-
-    cache = Cache(None, enabled=True)
     path = real_configs(version, arch) / config_name
-    model = build_resolve_model(real_tree(version), arch, load_param_rules().features, cache)
-    evaluated = load_model(
-        open_tree(real_tree(version)),
-        arch,
-        config=path,
-        toolchain=toolchain_from_config(path),
-        cache=cache,
-    )
-    given = read_config(path)
-    config = ConfigInput(given.path, evaluated.values, given.version, (), given.lines)
+    specs = load_param_rules().features
+    model, config = real_tree_resolve_side(version, arch, path, specs)
     return model, resolve(model, config, CMDLINE)
 
 
