@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import Cache
+from kpolicy.errors import KpolicyError
 from kpolicy.resolve.bundle import (
+    BUNDLED_ARCHES,
     DEFAULT_ARCH,
-    bundled_arch,
     machine_arch,
     pick_bundled,
     read_model,
@@ -32,7 +33,56 @@ class ConfigInput:
     version: Optional[str]  # from the "Linux/<arch> <version> Kernel Configuration" header
     warnings: tuple[str, ...] = ()
     lines: Mapping[str, int] = field(default_factory=dict)  # line of each symbol's assignment
-    srcarch: Optional[str] = None  # from the header too: "x86", "arm64"
+    header_arch: Optional[str] = None  # "x86" from the header line
+
+
+# Each SRCARCH's own Kconfig symbol, set in every config of that architecture.
+_ARCH_SYMBOLS = {
+    "X86": "x86", "ARM64": "arm64", "ARM": "arm", "RISCV": "riscv", "PPC": "powerpc",
+    "S390": "s390", "MIPS": "mips", "LOONGARCH": "loongarch", "SPARC": "sparc", "PARISC": "parisc",
+    "ALPHA": "alpha", "M68K": "m68k", "SUPERH": "sh", "UML": "um", "XTENSA": "xtensa",
+    "OPENRISC": "openrisc", "MICROBLAZE": "microblaze", "HEXAGON": "hexagon", "CSKY": "csky",
+    "NIOS2": "nios2", "ARC": "arc",
+}
+
+
+def config_arch(config: ConfigInput) -> Optional[tuple[str, str]]:
+    """(SRCARCH, how it was read) of CONFIG: its header's "Linux/<arch>", else the architecture
+    symbol it sets (CONFIG_X86=y, CONFIG_ARM64=y, ...); None when neither says. x86 is told
+    apart by CONFIG_64BIT: "x86_64" or "i386"."""
+    srcarch, how = None, ""
+    if config.header_arch:
+        srcarch, how = config.header_arch, f"its header names Linux/{config.header_arch}"
+    else:
+        for sym, arch in _ARCH_SYMBOLS.items():
+            if config.values.get(sym) == "y":
+                srcarch, how = arch, f"it sets CONFIG_{sym}=y"
+                break
+    if srcarch is None:
+        return None
+    if srcarch == "x86":
+        bits = config.values.get("64BIT") == "y" or config.values.get("X86_64") == "y"
+        return ("x86_64" if bits else "i386"), how + (
+            ", CONFIG_64BIT=y" if bits else ", not CONFIG_64BIT")
+    return srcarch, how
+
+
+def check_arch(config: ConfigInput, model: ResolveModel) -> None:
+    """Stop (KpolicyError, exit status 2) when CONFIG is for another architecture than MODEL."""
+    found = config_arch(config)
+    if found is None:
+        return
+    arch, how = found
+    model_arch = model.arch if model.srcarch == "x86" else model.srcarch
+    if arch == model_arch or (model.srcarch != "x86" and arch == model.srcarch):
+        return
+    raise KpolicyError(
+        f"the config is for {arch} ({how}) but the model is Linux {model.version} {model.arch}; "
+        f"kpolicy ships {' and '.join(BUNDLED_ARCHES)} models only: make one with "
+        f"`kpolicy model build --tree DIR "
+        f"--arch {arch} -o FILE` and pass --model FILE, or resolve with --tree DIR --arch {arch}",
+        file=config.path,
+    )
 
 
 def read_config(path: Path) -> ConfigInput:
@@ -44,11 +94,7 @@ def read_config(path: Path) -> ConfigInput:
         data = gunzip(data, file=path, what="kernel config")
     dot = parse_dotconfig(decode_text(data, file=path, what="kernel config"), file=str(path))
     return ConfigInput(
-        str(path),
-        dict(dot.values),
-        dot.header_version,
-        tuple(dot.warnings),
-        dict(dot.lines),
+        str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines),
         dot.arch,
     )
 
@@ -103,16 +149,17 @@ def choose_model(
     config, this machine's) matching its version (warning if not exact); CACHE keeps models
     decoded."""
     if model_file is not None:
-        return read_model(model_file, cache), []
-    warnings = []
-    arch = running_arch() if config is None else bundled_arch(config.srcarch)
-    if arch is None:
-        assert config is not None
-        arch = DEFAULT_ARCH
-        warnings.append(
-            f"the config's header names {config.srcarch or 'no architecture'}, which has no "
-            f"bundled model; using {arch}'s"
-        )
-    path, warning = pick_bundled(config.version if config else None, arch)
+        model = read_model(model_file, cache)
+        if config is not None:
+            check_arch(config, model)
+        return model, []
+    found = config_arch(config) if config is not None else None
+    arch = running_arch() if found is None else found[0]
+    # an arch without bundled models is refused by check_arch, naming the one picked here
+    path, warning = pick_bundled(
+        config.version if config else None, arch if arch in BUNDLED_ARCHES else DEFAULT_ARCH
+    )
     model = read_model(path, cache)
-    return model, warnings + ([warning] if warning else [])
+    if config is not None:
+        check_arch(config, model)
+    return model, [warning] if warning else []

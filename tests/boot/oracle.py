@@ -18,10 +18,11 @@ import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,15 @@ else:
 BOOT_DIR = Path(__file__).resolve().parent
 CASES_FILE = BOOT_DIR / "cases.toml"
 OBSERVED_FILE = BOOT_DIR / "observed.json"
+# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of rules/sysctls.toml read.
+SYSCTL_CASES_FILE = BOOT_DIR / "sysctl_cases.toml"
+SYSCTL_OBSERVED_FILE = BOOT_DIR / "sysctl_observed.json"
+SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls.toml"
+# flavour -> the config Debian builds it from
+SYSCTL_KERNELS = {
+    "cloud-amd64": "config.amd64_none_cloud-amd64",
+    "amd64": "config.amd64_none_amd64",
+}
 SCHEMA_VERSION = 1
 CONFIG_NAME = "config.amd64_none_cloud-amd64"
 
@@ -47,6 +57,8 @@ BOOT_TIMEOUT_S = 90.0
 # TCG can miss the IO-APIC timer check.  Such a boot is retried; so is a timed-out one.
 HOST_FLAKES = ("IO-APIC + timer doesn't work",)
 BOOT_ATTEMPTS = 3
+# what the i386 probe program exits with when it runs
+IA32_STATUS = 42
 # envp entries the kernel always puts first; the record leaves them out.
 KERNEL_ENVP = ("HOME=/", "TERM=linux")
 
@@ -76,15 +88,20 @@ section dmesg $B dmesg
 section files $B grep -H '' %(files)s
 section params $B grep -r '' /sys/module/*/parameters 2>/dev/null
 section sysctl $B grep -r '' /proc/sys/kernel /proc/sys/vm 2>/dev/null
+section security_sysctls $B grep -H '' %(sysctls)s 2>/dev/null
+section vulnerabilities $B grep -H '' /sys/devices/system/cpu/vulnerabilities/*
+section kallsyms $B grep -m1 ' T _text$' /proc/kallsyms
+$B mkdir -p /dbg
+section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null; echo rc=$?'
+section pressure $B ls /proc/pressure 2>/dev/null
+section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
 
-# Sections only the arm64 target's /init prints (the x86 record predates them): the
-# vulnerabilities files, kallsyms' _text (is the kernel where it was linked?) and the hwcaps.
-ARM64_SECTIONS = """section vulnerabilities $B grep -H '' /sys/devices/system/cpu/vulnerabilities/*
-section kallsyms $B grep -E ' _text$' /proc/kallsyms
-section cpuinfo $B grep -m1 '^Features' /proc/cpuinfo
+# Sections only the arm64 target's /init prints: the hwcaps of /proc/cpuinfo. (Every /init
+# prints the vulnerabilities files and kallsyms' _text; arm64 records them on every case.)
+ARM64_SECTIONS = """section cpuinfo $B grep -m1 '^Features' /proc/cpuinfo
 """
 
 
@@ -150,9 +167,16 @@ class Case:
     # Extra values to record: "mod.p" for /sys/module/<mod>/parameters/<p>, and
     # "sysctl.kernel.x" / "sysctl.vm.x" for /proc/sys/<kernel|vm>/x.
     params: tuple[str, ...] = ()
+    # qemu -cpu model (None: the target's; x86: qemu's default, which the kernel sees as
+    # unaffected by most bugs)
+    cpu: str | None = None
+    # record the hardening observations (vulnerabilities, kaslr, debugfs, psi, kfence, ia32)
+    hardening: bool = False
+    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic);
+    # an arm64 case boots the target's cloud-arm64 kernel
+    flavour: str = "cloud-amd64"
     target: Target = X86_64
     machine: str | None = None  # qemu -M for this case (None: the target's)
-    cpu: str | None = None  # qemu -cpu for this case (None: the target's)
 
     @property
     def full_cmdline(self) -> str:
@@ -161,13 +185,25 @@ class Case:
         return f"{prefix} {self.cmdline}" if self.cmdline else prefix
 
 
+def security_sysctls(path: Path = SYSCTL_RULES) -> tuple[str, ...]:
+    """The dotted paths of rules/sysctls.toml, sorted (each read on every boot)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return tuple(sorted(e["path"] for e in data["sysctl"]))
+
+
+def sysctl_file(path: str) -> str:
+    """/proc/sys's file for the dotted sysctl PATH."""
+    return "/proc/sys/" + path.replace(".", "/")
+
+
 def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
     """Cases from TARGET's cases file (or PATH), in file order; ids must be unique."""
     path = path or target.cases_file
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     cases = []
     for raw in data.get("case", []):
-        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "machine", "cpu"}
+        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
+                                  "flavour", "machine"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         cases.append(
@@ -177,9 +213,11 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
                 purpose=raw["purpose"],
                 mem=int(raw.get("mem", DEFAULT_MEM_MIB)),
                 params=tuple(raw.get("params", ())),
+                cpu=raw.get("cpu"),
+                hardening=bool(raw.get("hardening", False)),
+                flavour=raw.get("flavour", "cloud-amd64"),
                 target=target,
                 machine=raw.get("machine"),
-                cpu=raw.get("cpu"),
             )
         )
     ids = [c.id for c in cases]
@@ -201,9 +239,26 @@ def _cpio_entry(
     return head + data + b"\0" * (-len(data) % 4)
 
 
+def ia32_program(status: int = IA32_STATUS) -> bytes:
+    """A static i386 ELF executable that only calls exit(STATUS) through int 0x80: it runs (and
+    the shell sees STATUS) only where the kernel's 32-bit emulation is on."""
+    base = 0x08048000
+    code = bytes([0xB8, 1, 0, 0, 0, 0xBB, status, 0, 0, 0, 0xCD, 0x80])  # exit(status)
+    size = 52 + 32 + len(code)
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    header = ident + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, base + 84, 52, 0, 0, 52, 32, 1, 0,
+                                 0, 0)
+    phdr = struct.pack("<IIIIIIII", 1, 0, base, base, size, size, 5, 0x1000)
+    return header + phdr + code
+
+
 def initramfs_bytes(busybox: Path = Path("/bin/busybox"), target: Target = X86_64) -> bytes:
     """A gzip'd newc cpio holding busybox, /dev/console and the observing /init (deterministic)."""
-    script = INIT_SCRIPT % {"files": " ".join(FEATURE_FILES), "extra": target.extra_sections}
+    script = INIT_SCRIPT % {
+        "files": " ".join(FEATURE_FILES),
+        "sysctls": " ".join(sysctl_file(p) for p in security_sysctls()),
+        "extra": target.extra_sections,
+    }
     entries = [
         ("dev", 0o040755, b"", (0, 0)),
         ("dev/console", 0o020600, b"", (5, 1)),
@@ -212,6 +267,7 @@ def initramfs_bytes(busybox: Path = Path("/bin/busybox"), target: Target = X86_6
         ("bin", 0o040755, b"", (0, 0)),
         ("bin/busybox", 0o100755, busybox.read_bytes(), (0, 0)),
         ("bin/sh", 0o120777, b"busybox", (0, 0)),
+        ("bin/ia32", 0o100755, ia32_program(), (0, 0)),
         ("init", 0o100755, script.encode(), (0, 0)),
     ]
     raw = b"".join(_cpio_entry(n, m, d, r, ino=i + 1) for i, (n, m, d, r) in enumerate(entries))
@@ -273,11 +329,11 @@ def boot(
     argv = [
         qemu,
         *(["-M", machine] if machine else []),
-        *(["-cpu", cpu] if cpu else []),
         "-accel",
         "tcg",
         "-m",
         str(mem),
+        *(("-cpu", cpu) if cpu else ()),
         "-nographic",
         "-no-reboot",
         "-kernel",
@@ -363,7 +419,7 @@ def _path_values(lines: Iterable[str]) -> dict[str, str]:
 
 
 def parse_serial(
-    serial: str, params: Sequence[str] = (), target: Target = X86_64
+    serial: str, params: Sequence[str] = (), hardening: bool = False, target: Target = X86_64
 ) -> dict[str, Any]:
     """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
     sections, outside = split_sections(serial)
@@ -414,16 +470,57 @@ def parse_serial(
     for name in FEATURE_PARAMS:
         if name in sysparams:
             features[name] = _bool(sysparams[name])
-    for path, value in _path_values(sections.get("sysctl", ())).items():
+    read = _path_values(sections.get("sysctl", ()))
+    read.update(_path_values(sections.get("security_sysctls", ())))
+    for path, value in read.items():
         if path.startswith("/proc/sys/"):
             sysparams["sysctl." + path[len("/proc/sys/") :].replace("/", ".")] = value
     for name in params:
         if name in sysparams:
             features[name] = sysparams[name]
+    if hardening:
+        features.update(hardening_features(sections, log, sysparams))
     if target.extra_sections:
         _arch_sections(sections, log, target, obs, features)
     obs["features"] = features
     return obs
+
+
+_KFENCE_ON = re.compile(r"kfence: initialized - using \d+ bytes")
+_KERNEL_TEXT_DEFAULT = 0xFFFFFFFF81000000  # where x86_64 links _text; KASLR moves it
+
+
+def hardening_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """What the hardening probes of /init saw: each CPU vulnerabilities file (verbatim), KASLR
+    (_text moved from its link address), debugfs (mountable), psi (/proc/pressure exists),
+    kfence (initialized, and its sample interval) and 32-bit emulation (an i386 program ran)."""
+    out: dict[str, Any] = {}
+    for path, value in sorted(_path_values(sections.get("vulnerabilities", ())).items()):
+        out["vulnerabilities." + path.rsplit("/", 1)[-1]] = value
+    text = [line.split()[0] for line in sections.get("kallsyms", ()) if line.strip()]
+    if text:
+        out["kaslr"] = int(text[0], 16) != _KERNEL_TEXT_DEFAULT
+    rc = {name: _rc(sections.get(name, ())) for name in ("debugfs", "ia32")}
+    if rc["debugfs"] is not None:
+        out["debugfs_mount"] = rc["debugfs"] == 0
+    if "pressure" in sections:
+        out["psi"] = any(line.strip() for line in sections["pressure"])
+    if "kfence.sample_interval" in sysparams:
+        out["kfence.sample_interval"] = int(sysparams["kfence.sample_interval"])
+        out["kfence"] = any(_KFENCE_ON.search(line) for line in log)
+    if rc["ia32"] is not None:
+        out["ia32_emulation"] = rc["ia32"] == IA32_STATUS
+    return out
+
+
+def _rc(lines: Sequence[str]) -> int | None:
+    """The exit status a probe section ends with (its `rc=N` line)."""
+    for line in reversed(lines):
+        if line.startswith("rc="):
+            return int(line[3:])
+    return None
 
 
 _CPU_FEATURE = re.compile(r"CPU features: detected: (.*)$")
@@ -464,9 +561,9 @@ def observe(
             case.full_cmdline,
             case.mem,
             timeout or case.target.timeout,
-            case.target,
-            case.machine,
-            case.cpu,
+            target=case.target,
+            machine=case.machine,
+            cpu=case.cpu,
         )
         flaky = result.timed_out or any(f in result.serial for f in HOST_FLAKES)
         if not flaky or attempts == BOOT_ATTEMPTS:
@@ -479,7 +576,9 @@ def observe(
         record["machine"] = case.machine
     if case.cpu:
         record["cpu"] = case.cpu
-    record.update(parse_serial(result.serial, case.params, case.target))
+    if case.flavour != "cloud-amd64":
+        record["flavour"] = case.flavour
+    record.update(parse_serial(result.serial, case.params, case.hardening, case.target))
     record["timed_out"] = result.timed_out
     return record, result
 
@@ -490,10 +589,20 @@ def observe_all(
     initramfs: Path,
     jobs: int = 2,
     timeout: float | None = None,
+    kernels: Mapping[str, Path] | None = None,
 ) -> list[tuple[dict[str, Any], BootResult]]:
-    """Boot every case, JOBS at a time, and return the results in case order."""
+    """Boot every case, JOBS at a time, and return the results in case order: on VMLINUZ (the
+    cloud kernel), or on KERNELS[flavour] for a case of another flavour."""
+
+    def kernel(case: Case) -> Path:
+        if case.flavour == "cloud-amd64":
+            return vmlinuz
+        if kernels is None or case.flavour not in kernels:
+            raise ValueError(f"case {case.id}: no {case.flavour} kernel given")
+        return kernels[case.flavour]
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda c: observe(c, vmlinuz, initramfs, timeout), cases))
+        return list(pool.map(lambda c: observe(c, kernel(c), initramfs, timeout), cases))
 
 
 def document(records: Sequence[dict[str, Any]], vmlinuz: Path, target: Target = X86_64) -> str:
@@ -509,6 +618,31 @@ def document(records: Sequence[dict[str, Any]], vmlinuz: Path, target: Target = 
     if target is not X86_64:
         doc.update(arch=target.arch, default_machine=target.machine, default_cpu=target.cpu)
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def sysctl_record(record: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A sysctl case's record: what /proc/sys held for each of PATHS (None: no such file) and
+    the kernel's messages about the command line, from observe()'s RECORD."""
+    feats = record["features"]
+    return {
+        "id": record["id"],
+        "cmdline": record["cmdline"],
+        "completed": record["completed"],
+        "timed_out": record["timed_out"],
+        "notes": record["notes"],
+        "invalid": record["invalid"],
+        "sysctls": {p: feats.get("sysctl." + p) for p in paths},
+    }
+
+
+def observe_sysctls(
+    cases: Sequence[Case], vmlinuz: Path, initramfs: Path, jobs: int = 2
+) -> list[tuple[dict[str, Any], BootResult]]:
+    """Boot every sysctl case and return (its sysctl record, the boot), in case order."""
+    paths = security_sysctls()
+    wanted = [replace(c, params=tuple("sysctl." + p for p in paths)) for c in cases]
+    booted = observe_all(wanted, vmlinuz, initramfs, jobs)
+    return [(sysctl_record(rec, paths), res) for rec, res in booted]
 
 
 def load_observed(path: Path = OBSERVED_FILE) -> dict[str, Any]:

@@ -77,10 +77,10 @@ def test_shipped_rules_parse_and_name_their_source() -> None:
     assert all(d.source and d.file.endswith(".toml") for d in rules.declarations)
     features = {f.name: f for f in rules.features}
     assert features["lockdown"].merge == "raise-only"
-    assert features["lockdown"].handler("lockdown").semantics.words == ("integrity",
+    assert features["lockdown"].handler("lockdown", V72).semantics.words == ("integrity",
                                                                        "confidentiality")
     # the feature's merge and default reach the handler the command-line engine reads
-    sig = features["module.sig_enforce"].handler("module.sig_enforce").semantics
+    sig = features["module.sig_enforce"].handler("module.sig_enforce", V72).semantics
     assert sig.merge == "enable-only" and sig.initial == "MODULE_SIG_FORCE"
     assert features["MSEAL_SYSTEM_MAPPINGS"].build_only
     # a feature's parameters are declarations too, handler-only files only declarations
@@ -121,6 +121,11 @@ HANDLER = '[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
     'feature = "f"\n' + HANDLER + 'sets = true\npriority = "high"',
     'feature = "f"\nvalues = "int"',  # no unbuilt state
     "name = [",
+    'feature = "f"\n[[param]]\nname = "x"\nkind = "direct"\nsource = "s"',  # no word state
+    'feature = "f"\n' + HANDLER + 'sets = true\nsince = "6"',  # not major.minor
+    HANDLER + 'map = { a = true }',  # a map, but no feature
+    'feature = "f"\n[[override]]\nfeature = "g"\nsets = false\nsource = "s"',  # no equals
+    'feature = "f"\n[[override]]\nfeature = "g"\nequals = 1\nsets = 2\nsource = "s"',
 ])
 def test_bad_files_are_kpolicy_errors(text: str) -> None:
     with pytest.raises(KpolicyError) as exc:
@@ -151,13 +156,61 @@ def test_prefix_words_match_like_strncmp_in_table_order() -> None:
                           'kind = "early_param"\naccept = "prefix"\nsource = "x.c"\n', "f.toml")
 
 
-def test_arm64_kaslr_declaration() -> None:
-    """kaslr: arm64 only, on by default, off with a bare nokaslr or without a seed."""
+def test_kaslr_declaration_covers_arm64() -> None:
+    """kaslr: x86 and arm64, on by default; a bare nokaslr (read directly) or, on arm64, a boot
+    without a seed turns it off."""
     spec = next(f for f in load_param_rules().features if f.name == "kaslr")
-    assert spec.arches == ("arm64",) and spec.build == "RANDOMIZE_BASE"
+    assert set(spec.arches) == {"x86", "arm64"} and spec.build == "RANDOMIZE_BASE"
     assert spec.default_value is True
-    nokaslr = spec.handler("nokaslr").semantics
-    assert nokaslr.takes(None, V72) and nokaslr.state_of(None, V72) is False
-    assert not nokaslr.takes("1", V72) and nokaslr.on_invalid == "ignored"
     (seedless,) = spec.machine
     assert seedless.kaslr_seed is False and seedless.effect is False
+
+
+def test_versioned_declarations(tmp_path: Path) -> None:
+    """Two declarations of one parameter may split the versions between them; the engine, the
+    stale check and the features pick the one of the model's version."""
+    rules = load_param_rules()
+    debugfs = next(f for f in rules.features if f.name == "debugfs")
+    old, new = debugfs.handler("debugfs", V612), debugfs.handler("debugfs", V72)
+    assert old is not None and new is not None and old is not new
+    assert old.semantics.state_of("no-mount", V612) == "no-mount"
+    assert new.semantics.state_of("no-mount", V72) == "off"
+    assert new.semantics.state_of("on", V72) == "on"
+    ia32 = next(f for f in rules.features if f.name == "ia32_emulation")
+    assert ia32.handler("ia32_emulation", (6, 1, 0)) is None
+    regs = [reg("early_param", "debugfs")]
+    assert not any("'ia32_emulation'" in p for p in
+                   stale_declarations(rules.declarations, regs, "x86", (6, 1, 0)))
+    assert any("'ia32_emulation'" in p for p in
+               stale_declarations(rules.declarations, regs, "x86", V612))
+    # the direct read of nokaslr has no registration to find
+    assert not any("'nokaslr'" in p for p in stale_declarations(rules.declarations, regs, "x86"))
+    for n, since in (("a", 'until = "6.13"'), ("b", 'since = "6.12"')):
+        (tmp_path / f"{n}.toml").write_text(HANDLER + since + "\n")
+    with pytest.raises(KpolicyError, match="declared twice"):
+        load_param_rules(tmp_path)
+    (tmp_path / "b.toml").write_text(HANDLER + 'since = "6.13"\n')
+    assert len(load_param_rules(tmp_path).declarations) == 2
+
+
+def test_overrides_and_direct_reads_parse() -> None:
+    features = {f.name: f for f in load_param_rules().features}
+    (poison,) = features["init_on_free"].overrides
+    assert (poison.feature, poison.equals, poison.sets) == ("page_poison", True, False)
+    (zero,) = features["kfence"].overrides
+    assert (zero.feature, zero.equals, zero.sets) == ("kfence.sample_interval", 0, False)
+    (nokaslr,) = features["kaslr"].handlers
+    assert nokaslr.kind == "direct" and nokaslr.semantics.sets is False
+
+
+def test_mitigations_parsers_of_72() -> None:
+    from kpolicy.params.valueparsers import mitigations_global_72, mitigations_user_kernel_72
+
+    assert mitigations_global_72("auto,nosmt,no_user_user") == "auto,nosmt"
+    assert mitigations_global_72("off") == "off" and mitigations_global_72("bogus") is None
+    assert mitigations_user_kernel_72("off") is False
+    assert mitigations_user_kernel_72("auto") is None  # does not undo an earlier off
+    assert mitigations_user_kernel_72("auto,no_user_kernel") is False
+    assert mitigations_user_kernel_72(",no_user_kernel") is False  # no global option, vectors read
+    assert mitigations_user_kernel_72("auto,bogus,no_user_kernel") is None
+    assert mitigations_user_kernel_72("autox,no_user_kernel") is None  # "x,..." is not ",..."
