@@ -417,6 +417,9 @@ def _machine_applies(
     if dep.secure_boot is not None and machine.secure_boot is not None:
         hit = machine.secure_boot == dep.secure_boot
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
+        hit = machine.kaslr_seed == dep.kaslr_seed
+        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     return False, ""
 
 
