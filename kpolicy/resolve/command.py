@@ -241,8 +241,9 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
-    """RES with a warning for each sysctl whose initial value is not where rules/sysctls.toml
-    says in the tree at TREE_PATH (a distribution patch the rules assume, not applied)."""
+    """RES with a warning for each sysctl whose initial value is not where
+    rules/sysctls/security.toml says in the tree at TREE_PATH (a distribution patch the rules
+    assume, not applied)."""
     from dataclasses import replace
 
     from kpolicy.sysctl.evidence import tree_problems

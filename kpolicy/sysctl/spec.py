@@ -1,4 +1,4 @@
-"""rules/sysctls.toml as typed specs: one SysctlSpec per /proc/sys file."""
+"""rules/sysctls/security.toml as typed specs: one SysctlSpec per /proc/sys file."""
 
 from __future__ import annotations
 
@@ -144,7 +144,8 @@ def _spec(raw: dict[str, object], file: str) -> SysctlSpec:
 
 
 def parse_sysctl_rules(text: str, file: str) -> tuple[SysctlSpec, ...]:
-    """The specs of one rules/sysctls.toml text; a bad or repeated entry is a KpolicyError."""
+    """The specs of one rules/sysctls/security.toml text; a bad or repeated entry is a
+    KpolicyError."""
     data = parse_toml_text(text, file)
     specs = tuple(_spec(raw, file) for raw in data.get("sysctl", []))
     seen: set[str] = set()
@@ -157,7 +158,7 @@ def parse_sysctl_rules(text: str, file: str) -> tuple[SysctlSpec, ...]:
 
 @cache
 def load_sysctl_rules(path: Optional[Path] = None) -> tuple[SysctlSpec, ...]:
-    """The shipped rules/sysctls.toml (or PATH), parsed once (and, after
+    """The shipped rules/sysctls/security.toml (or PATH), parsed once (and, after
     use_sysctl_cache, once per content)."""
     if path is None:
         path = _shipped_path()
@@ -175,7 +176,7 @@ def load_sysctl_rules(path: Optional[Path] = None) -> tuple[SysctlSpec, ...]:
 def _shipped_path() -> Path:
     from kpolicy.resources import data_dir
 
-    return data_dir("rules") / "sysctls.toml"
+    return data_dir("rules") / "sysctls" / "security.toml"
 
 
 _CACHE: list[Cache] = []

@@ -36,10 +36,11 @@ else:
 BOOT_DIR = Path(__file__).resolve().parent
 CASES_FILE = BOOT_DIR / "cases.toml"
 OBSERVED_FILE = BOOT_DIR / "observed.json"
-# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of rules/sysctls.toml read.
+# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of
+# rules/sysctls/security.toml read.
 SYSCTL_CASES_FILE = BOOT_DIR / "sysctl_cases.toml"
 SYSCTL_OBSERVED_FILE = BOOT_DIR / "sysctl_observed.json"
-SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls.toml"
+SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls" / "security.toml"
 # flavour -> the config Debian builds it from
 SYSCTL_KERNELS = {
     "cloud-amd64": "config.amd64_none_cloud-amd64",
@@ -186,7 +187,7 @@ class Case:
 
 
 def security_sysctls(path: Path = SYSCTL_RULES) -> tuple[str, ...]:
-    """The dotted paths of rules/sysctls.toml, sorted (each read on every boot)."""
+    """The dotted paths of rules/sysctls/security.toml, sorted (each read on every boot)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return tuple(sorted(e["path"] for e in data["sysctl"]))
 
