@@ -40,7 +40,7 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
     add_jobs_argument(parser, "work out what the cache lacks (Kconfig of each arch, C scan)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--fail-on", choices=SEVERITIES,
-                        help="lowest severity that makes the exit status 1 (default warning)")
+                        help="lowest severity that makes the exit status 1 (default error)")
     parser.add_argument("--select", action="extend", type=_list, default=[], metavar="RULES",
                         help="only these rules (names, codes or code prefixes, comma-separated)")
     parser.add_argument("--ignore", action="extend", type=_list, default=[], metavar="RULES",
@@ -82,7 +82,8 @@ def run_lint(args: argparse.Namespace) -> int:
         return engine.run_lint(
             tree, tuple(args.arch) or ("x86_64",), all_arches=args.all_arches,
             select=args.select or None, ignore=args.ignore, fail_on=args.fail_on, cache=cache,
-            config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs)
+            config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs,
+            changes=bool(args.base))
 
     if args.base:
         from kpolicy.forked import start_forked
@@ -131,7 +132,8 @@ def run_rules(args: argparse.Namespace) -> int:
     width = max((len(r.name) for r in rules), default=4)
     print(f"{'CODE':<6} {'NAME':<{width}} {'SEVERITY':<8} SUMMARY")
     for r in rules:
-        print(f"{r.code:<6} {r.name:<{width}} {r.severity:<8} {r.summary}")
+        off = "" if r.default else " (off by default: --select it)"
+        print(f"{r.code:<6} {r.name:<{width}} {r.severity:<8} {r.summary}{off}")
     return 0
 
 

@@ -17,7 +17,7 @@ from kpolicy.lint.waivers import LintConfig, Waiver, apply_waivers, check_waiver
 from kpolicy.tree import KernelTree, open_tree
 
 CHECK_PACKAGE = "kpolicy.lint.checks"
-DEFAULT_FAIL_ON = "warning"
+DEFAULT_FAIL_ON = "error"  # a stock tree has warnings, none at error: CI passes it
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,22 @@ def run_lint(
     check_package: Optional[str] = None,
     progress: Optional[Callable[[str], None]] = None,
     jobs: int = 1,
+    changes: bool = False,
 ) -> LintResult:
-    """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them."""
+    """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them.
+    CHANGES: the run is one side of judging a change (--base), so the rules that judge only
+    what a change adds (param-namespace: renaming a released parameter breaks command lines)
+    run too; otherwise they run only when selected by name."""
     ktree = open_tree(tree) if context is None else context.tree
     config: LintConfig = load_config(ktree.root, config_file)
     every = tuple(rules) if rules is not None else load_rules(rules_dir)
     check_waiver_rules(config, every)
-    chosen = select_rules(every, list(select or config.select) or None,
-                          [*config.ignore, *(ignore or ())])
+    selectors = list(select or config.select)
+    chosen = select_rules(every, selectors or None, [*config.ignore, *(ignore or ())])
+    if not changes:
+        named = {s.strip().lower() for s in selectors}
+        chosen = tuple(r for r in chosen if not r.changes_only
+                       or {r.name, r.code.lower()} & named)
     if fail_on is not None and fail_on not in SEVERITIES:
         raise KpolicyError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
     if context is None:

@@ -14,7 +14,8 @@ from kpolicy.textio import parse_toml
 _CODE = re.compile(r"KP\d{3}\Z")
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
 _CHECK = re.compile(r"[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*\Z")
-_RULE_KEYS = {"code", "name", "severity", "summary", "check", "docs", "options"}
+_RULE_KEYS = {"code", "name", "severity", "summary", "check", "docs", "options", "default",
+              "changes-only"}
 _DOCS_KEYS = {"what", "why", "bad", "good", "references"}
 def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:
     """The line (from START on) where KEY is assigned in TOML TEXT, if it can be found."""
@@ -70,6 +71,12 @@ def _rule_from_table(data: dict[str, Any], path: Path, text: str) -> Rule:
     options = data.get("options", {})
     if not isinstance(options, dict):
         raise _fail("'options' is not a table", path, text, "options")
+    default = data.get("default", True)
+    if not isinstance(default, bool):
+        raise _fail("'default' is not true or false", path, text, "default")
+    changes_only = data.get("changes-only", False)
+    if not isinstance(changes_only, bool):
+        raise _fail("'changes-only' is not true or false", path, text, "changes-only")
     return Rule(
         code=code, name=name, severity=severity, summary=summary, check=check,
         docs=RuleDocs(
@@ -80,6 +87,8 @@ def _rule_from_table(data: dict[str, Any], path: Path, text: str) -> Rule:
             references=tuple(refs),
         ),
         options=options,
+        default=default,
+        changes_only=changes_only,
     )
 
 
@@ -125,7 +134,8 @@ def find_rule(rules: tuple[Rule, ...], wanted: str) -> Rule:
 def select_rules(
     rules: tuple[Rule, ...], select: Optional[list[str]] = None, ignore: Optional[list[str]] = None,
 ) -> tuple[Rule, ...]:
-    """RULES narrowed to SELECT (names, codes or code prefixes like KP1) minus IGNORE."""
+    """RULES narrowed to SELECT (names, codes or code prefixes like KP1) minus IGNORE. Without
+    SELECT, the rules on by default; a rule off by default runs only when a selector matches it."""
 
     def matching(selector: str) -> set[str]:
         s = selector.strip()
@@ -136,7 +146,7 @@ def select_rules(
             find_rule(rules, s)  # raises with close matches
         return hits
 
-    chosen = {r.name for r in rules} if not select else set().union(*(matching(s) for s in select))
+    chosen = {r.name for r in rules if r.default} if not select else set().union(*(matching(s) for s in select))
     for selector in ignore or []:
         chosen -= matching(selector)
     return tuple(r for r in rules if r.name in chosen)

@@ -43,6 +43,8 @@ class Rule:
     check: str  # "module:function" under kpolicy.lint.checks, e.g. "pattern:boot_default_missing"
     docs: RuleDocs
     options: Mapping[str, Any] = field(default_factory=dict)  # the TOML's [options] table
+    default: bool = True  # False: runs only when --select or the config file names it
+    changes_only: bool = False  # True: runs only when a change is judged (--base)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line.
-- "undocumented": an early_param, __setup or core_param, or a module parameter of code that is
-  only ever built in, that kernel-parameters.txt does not document. Module parameters of code
-  that can be a loadable module are left out: `modinfo` documents those.
+- "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
+  document.
+- "module-undocumented": a module parameter of code that is only ever built in, that
+  kernel-parameters.txt does not document (mostly runtime tunables under
+  /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
+  out: `modinfo` documents those.
 - "tags": EARLY missing on an early_param (or present on a parameter only registered some
   other way); arch tags naming none of the arches whose code registers the parameter.
 - "doc-config-missing": the entry names a CONFIG_ symbol that no Kconfig file defines.
@@ -25,7 +28,7 @@ from kpolicy.kernel import fold_param, kstrtobool_everywhere
 from kpolicy.params.catalog import ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
-KINDS = ("doc-orphan", "undocumented", "tags", "doc-config-missing", "format-parser", "layout")
+KINDS = ("doc-orphan", "undocumented", "module-undocumented", "tags", "doc-config-missing", "format-parser", "layout")
 
 # kernel-parameters.rst arch tags -> arch/ directory.
 ARCH_TAGS = {
@@ -162,7 +165,7 @@ def _is_pattern(name: str) -> bool:
 
 
 def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
-    if reg.kind in ("early_param", "__setup", "core_param"):
+    if reg.kind in _BOOT_KINDS:
         return True
     if reg.module_only:
         return False
@@ -172,8 +175,12 @@ def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
     return all(types.get(sym) == "bool" for sym in chain)
 
 
+_BOOT_KINDS = ("early_param", "__setup", "core_param")
+
+
 def _undocumented(name: str, reg: Registration) -> CatalogIssue:
-    return CatalogIssue("undocumented", f"{name}: {reg.kind} registered here is not in "
+    kind = "undocumented" if reg.kind in _BOOT_KINDS else "module-undocumented"
+    return CatalogIssue(kind, f"{name}: {reg.kind} registered here is not in "
                         "kernel-parameters.txt", reg.location, name, reg.built_if)
 
 

@@ -76,6 +76,7 @@ class FileScanner:
         self.info = info
         self.regs = regs
         self.keys = keys
+        self.modname = info.modname  # KBUILD_MODNAME, unless the file #defines it anew
         self.prefix: Optional[str] = info.modname + "."  # MODULE_PARAM_PREFIX now in force
         self.strings: dict[str, str] = {}  # `#define NAME "literal"` seen so far
         # Macros of this file or of headers it includes that wrap a registration
@@ -206,6 +207,14 @@ class FileScanner:
         name, body = parts[0], (parts[1] if len(parts) > 1 else "")
         if name == "MODULE_PARAM_PREFIX":
             self.prefix = self._expand_strings(body)
+        elif name == "KBUILD_MODNAME":
+            # security/ipe/eval.c: #undef KBUILD_MODNAME, #define KBUILD_MODNAME "ipe": the
+            # module_params after it are ipe.*, not eval.*
+            value = self._expand_strings(body)
+            if value:
+                if self.prefix == self.modname + ".":
+                    self.prefix = value + "."
+                self.modname = value
         elif re.fullmatch(r"\w+", name):
             value = self._expand_strings(body)
             if value is not None and body.strip():
@@ -218,7 +227,7 @@ class FileScanner:
             if tok.startswith('"'):
                 out.append(tok[1:-1])
             elif tok == "KBUILD_MODNAME":
-                out.append(self.info.modname)
+                out.append(self.modname)
             elif tok in self.strings:
                 out.append(self.strings[tok])
             else:

@@ -37,7 +37,8 @@ def test_baseline_survives_a_line_move_and_reports_only_new_findings(
     tree = make_tree(tmp_path / "linux", {"a.c": "BAD(symbol=OLD)\nBAD(symbol=TWICE)\n",
                                           "b.c": "BAD(symbol=TWICE)\n"})
     base_file = tmp_path / "kpolicy-baseline.json"
-    argv = ["lint", "--tree", str(tree), "--rules-dir", str(rules), "--no-cache"]
+    argv = ["lint", "--tree", str(tree), "--rules-dir", str(rules), "--no-cache",
+            "--fail-on", "warning"]
     assert main([*argv, "--write-baseline", str(base_file)]) == 1
     capsys.readouterr()
     first = base_file.read_bytes()

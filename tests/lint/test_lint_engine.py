@@ -187,3 +187,35 @@ def test_broken_rules_dir_exits_2_naming_the_file(
     assert main(["rules", "--rules-dir", str(rules_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{rules_dir / 'bad-thing.toml'}:3: error: severity 'loud'")
+
+
+def test_rules_off_by_default_or_for_changes_run_only_when_asked(tmp_path: Path) -> None:
+    d = tmp_path / "r"
+    write_test_rules(d)
+    (d / "bad-thing.toml").write_text(rule_toml("KP901", "bad-thing", extra="default = false\n"))
+    (d / "odd-thing.toml").write_text(
+        rule_toml("KP801", "odd-thing", "note", marker="ODD", extra="changes-only = true\n"))
+    tree = make_tree(tmp_path / "t", {"a.c": "BAD(symbol=B)\nODD(param=p)\nEVIL(family=F)\n"})
+
+    def rules_run(**kw: object) -> list[str]:
+        return sorted({f.rule for f in _lint(tree, d, **kw).findings})
+
+    assert rules_run() == ["evil-thing"]  # a whole-tree lint: neither
+    assert rules_run(changes=True) == ["evil-thing", "odd-thing"]  # one side of --base
+    assert rules_run(select=["bad-thing", "KP801"]) == ["bad-thing", "odd-thing"]  # named
+    assert rules_run(select=["KP8"]) == []  # a code prefix does not name a changes-only rule
+    assert [r.name for r in select_rules(load_rules(d), None)] == ["odd-thing", "evil-thing"]
+    with pytest.raises(KpolicyError, match="'default' is not true or false"):
+        load_rules(_one_rule(tmp_path / "2", rule_toml("KP101", "bad-thing",
+                                                         extra='default = "no"\n')))
+
+
+def test_a_stock_like_tree_with_only_warnings_exits_0_by_default(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    """--fail-on defaults to error: a tree with warnings and notes but no error passes CI."""
+    tree = make_tree(tmp_path / "t", {"a.c": "BAD(symbol=B)\nODD(param=p)\n"})
+    result = _lint(tree, rules_dir)
+    assert {f.severity for f in result.findings} == {"warning", "note"}
+    assert result.fail_on == "error" and result.exit_code == 0
+    assert _lint(tree, rules_dir, fail_on="warning").exit_code == 1

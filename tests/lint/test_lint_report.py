@@ -69,7 +69,7 @@ def test_json_report(stubbed: None, tree: Path, rules: Path,
         assert f[e[5]] == e[6]
         assert [k for k in ("family", "symbol", "param") if f[k] is not None] == [e[5]]
         assert f["message"].startswith(e[6]) and re.fullmatch(r"[0-9a-f]{32}", f["fingerprint"])
-    assert doc["summary"] == {"findings": 3, "waived": 0, "already_known": 0, "fail_on": "warning"}
+    assert doc["summary"] == {"findings": 3, "waived": 0, "already_known": 0, "fail_on": "error"}
 
 
 def _sarif_schema() -> dict[str, object]:
