@@ -40,7 +40,8 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
     add_jobs_argument(parser, "work out what the cache lacks (Kconfig of each arch, C scan)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--fail-on", choices=SEVERITIES,
-                        help="lowest severity that makes the exit status 1 (default error)")
+                        help="lowest severity that makes the exit status 1 (default error; warning "
+                             "with --base or --baseline, which report only new findings)")
     parser.add_argument("--select", action="extend", type=_list, default=[], metavar="RULES",
                         help="only these rules (names, codes or code prefixes, comma-separated)")
     parser.add_argument("--ignore", action="extend", type=_list, default=[], metavar="RULES",
@@ -83,7 +84,9 @@ def run_lint(args: argparse.Namespace) -> int:
             tree, tuple(args.arch) or ("x86_64",), all_arches=args.all_arches,
             select=args.select or None, ignore=args.ignore, fail_on=args.fail_on, cache=cache,
             config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs,
-            changes=bool(args.base))
+            changes=bool(args.base),
+            default_fail_on=engine.CHANGE_FAIL_ON if args.base or args.baseline
+            else engine.DEFAULT_FAIL_ON)
 
     if args.base:
         from kpolicy.forked import start_forked

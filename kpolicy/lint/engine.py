@@ -18,6 +18,8 @@ from kpolicy.tree import KernelTree, open_tree
 
 CHECK_PACKAGE = "kpolicy.lint.checks"
 DEFAULT_FAIL_ON = "error"  # a stock tree has warnings, none at error: CI passes it
+# With --base or --baseline only what a change adds is reported: a new warning fails.
+CHANGE_FAIL_ON = "warning"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def run_lint(
     progress: Optional[Callable[[str], None]] = None,
     jobs: int = 1,
     changes: bool = False,
+    default_fail_on: str = DEFAULT_FAIL_ON,
 ) -> LintResult:
     """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them.
     CHANGES: the run is one side of judging a change (--base), so the rules that judge only
@@ -119,6 +122,6 @@ def run_lint(
         rules=chosen,
         findings=active,
         waived=waived,
-        fail_on=fail_on or config.fail_on or DEFAULT_FAIL_ON,
+        fail_on=fail_on or config.fail_on or default_fail_on,
         config_file=config.file,
     )

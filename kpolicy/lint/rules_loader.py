@@ -146,7 +146,10 @@ def select_rules(
             find_rule(rules, s)  # raises with close matches
         return hits
 
-    chosen = {r.name for r in rules if r.default} if not select else set().union(*(matching(s) for s in select))
+    if not select:
+        chosen = {r.name for r in rules if r.default}
+    else:
+        chosen = set().union(*(matching(s) for s in select))
     for selector in ignore or []:
         chosen -= matching(selector)
     return tuple(r for r in rules if r.name in chosen)

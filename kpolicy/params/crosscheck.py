@@ -28,7 +28,8 @@ from kpolicy.kernel import fold_param, kstrtobool_everywhere
 from kpolicy.params.catalog import ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
-KINDS = ("doc-orphan", "undocumented", "module-undocumented", "tags", "doc-config-missing", "format-parser", "layout")
+KINDS = ("doc-orphan", "undocumented", "module-undocumented", "tags", "doc-config-missing",
+         "format-parser", "layout")
 
 # kernel-parameters.rst arch tags -> arch/ directory.
 ARCH_TAGS = {

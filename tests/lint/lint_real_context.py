@@ -25,3 +25,11 @@ def real_lint(version: str, arch: str = "x86_64") -> LintResult:
     """`kpolicy lint` of the real VERSION tree for ARCH with every shipped rule."""
     ctx = real_context(version, arch)
     return run_lint(ctx.tree.root, context=ctx)
+
+
+@cache
+def real_lint_changes(version: str, arch: str = "x86_64") -> LintResult:
+    """real_lint as one side of a --base run: the rules judging only changes (param-namespace)
+    run too."""
+    ctx = real_context(version, arch)
+    return run_lint(ctx.tree.root, context=ctx, changes=True)

@@ -62,6 +62,10 @@ def test_baseline_survives_a_line_move_and_reports_only_new_findings(
     assert main([*argv, "--baseline", str(base_file), "--format", "json"]) == 1
     found = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["symbol"], f["line"]) for f in found] == [("NEW", 1), ("OLD", 3)]
+    # Without --fail-on: a whole-tree lint passes on warnings, a --baseline lint (only new
+    # findings) fails on them.
+    assert main(argv[:-2]) == 0
+    assert main([*argv[:-2], "--baseline", str(base_file)]) == 1
 
 
 def test_malformed_baseline_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
