@@ -10,6 +10,7 @@ from conftest import real_tree
 from kpolicy.analysis import analyse
 from kpolicy.cache import Cache
 from kpolicy.lint.engine import LintResult, run_lint
+from kpolicy.lint.rules_loader import load_rules
 from kpolicy.lint.types import LintContext
 from kpolicy.tree import open_tree
 
@@ -29,7 +30,8 @@ def real_lint(version: str, arch: str = "x86_64") -> LintResult:
 
 @cache
 def real_lint_changes(version: str, arch: str = "x86_64") -> LintResult:
-    """real_lint as one side of a --base run: the rules judging only changes (param-namespace)
-    run too."""
+    """real_lint with every rule selected by name: those judging only changes (param-namespace,
+    as on one side of a --base run) and those off by default (param-module-undocumented) too."""
     ctx = real_context(version, arch)
-    return run_lint(ctx.tree.root, context=ctx, changes=True)
+    return run_lint(ctx.tree.root, context=ctx, changes=True,
+                    select=[r.name for r in load_rules()])

@@ -62,7 +62,7 @@ def test_hand_checked_findings_are_still_produced_and_precise() -> None:
     data = tomllib.loads(HAND_CHECKED.read_text(encoding="utf-8"))
     entries = data["finding"]
     assert len(entries) == 30
-    # param-namespace judges only changes: its findings come from a --base side's run
+    # every rule, param-namespace (changes only) and param-module-undocumented (off) too
     produced = {(f.rule, f.file, f.line): f
                 for f in real_lint_changes(data["version"], data["arch"]).findings}
     judged = []
@@ -85,3 +85,31 @@ def test_a_doc_condition_on_a_renamed_symbol_is_found() -> None:
     found = [f for f in real_lint("7.2").findings if f.rule == "param-doc-conditions"]
     assert [(f.param, f.symbol) for f in found] == [("syscall.x32", "X86_X32")]
     assert found[0].file == "Documentation/admin-guide/kernel-parameters.txt"
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_module_params_and_namespaces_are_not_reported_by_default(version: str) -> None:
+    """Issue #16: param-undocumented reports only early_param/__setup/core_param; module
+    parameters are param-module-undocumented's (off by default), and param-namespace judges
+    only changes, not released names such as cpuhp.parallel."""
+    result = real_lint(version)
+    undocumented = [f for f in result.findings if f.rule == "param-undocumented"]
+    assert undocumented
+    for f in undocumented:
+        assert "module_param" not in f.message, f
+    assert not {f.rule for f in result.findings} & {"param-namespace",
+                                                       "param-module-undocumented"}
+    every = real_lint_changes(version)
+    modules = [f for f in every.findings if f.rule == "param-module-undocumented"]
+    assert modules and all("module_param" in f.message for f in modules)
+    namespace = {f.param for f in every.findings if f.rule == "param-namespace"}
+    assert "cpuhp.parallel" in namespace
+
+
+def test_a_file_defining_kbuild_modname_names_its_module_params() -> None:
+    """security/ipe/eval.c: #undef KBUILD_MODNAME / #define KBUILD_MODNAME "ipe" before its
+    module_params: they are ipe.enforce and ipe.success_audit, not eval.*."""
+    names = {r.name for r in real_context("7.2").catalog.registrations
+             if r.location.file == "security/ipe/eval.c"}
+    assert {"ipe.enforce", "ipe.success_audit"} <= names
+    assert not any(n.startswith("eval.") for n in names)
