@@ -100,9 +100,10 @@ def cross_check(
     raw = {fold_param(n) for n in catalog.command_line_reads}
     for key, info in catalog_lookup(catalog).items():
         arches = arches_registering.get(key) if arches_registering is not None else None
-        here = _built_here(info, frozenset(srcarches)) if srcarches is not None else info
+        here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \
+            if srcarches is not None else info
         if here is not None:
-            issues.extend(_check_param(here, types, arches, key in raw))
+            issues.extend(_check_param(here, types, arches, key in raw, info.registrations))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -122,12 +123,18 @@ def cross_check(
     return tuple(issues)
 
 
-def _built_here(info: ParamInfo, srcarches: frozenset[str]) -> Optional[ParamInfo]:
+def _built_here(info: ParamInfo, srcarches: frozenset[str],
+                symbols: frozenset[str] = frozenset()) -> Optional[ParamInfo]:
     """INFO with only the registrations built for SRCARCHES; None when every registration is
-    another arch's (the parameter does not exist here: nothing to report of it)."""
+    another arch's (the parameter does not exist here: nothing to report of it). SYMBOLS, the
+    linted arches' Kconfig symbols: code built only with a symbol none of them defines is
+    another arch's too, wherever it lives (drivers/s390/ is built only with S390)."""
     def here(reg: Registration) -> bool:
         parts = reg.location.file.split("/")
-        return parts[0] != "arch" or len(parts) < 3 or parts[1] in srcarches
+        if parts[0] == "arch" and len(parts) >= 3 and parts[1] not in srcarches:
+            return False
+        chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
+        return not symbols or all(sym in symbols for sym in chain)
 
     kept = tuple(r for r in info.registrations if here(r))
     if len(kept) == len(info.registrations):
@@ -144,7 +151,11 @@ def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
 
 
 def _check_param(info: ParamInfo, types: Mapping[str, str],
-                 arches: Optional[Collection[str]], read_raw: bool) -> list[CatalogIssue]:
+                 arches: Optional[Collection[str]], read_raw: bool,
+                 every_reg: tuple[Registration, ...] = ()) -> list[CatalogIssue]:
+    """INFO's issues; EVERY_REG, its registrations on every arch (INFO's may be only the
+    linted arches'): an arch tag is judged against all of them, so a [HEXAGON] entry is not
+    mis-tagged because an x86_64 lint leaves hexagon's registration out."""
     doc, regs = info.doc, info.registrations
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
@@ -154,7 +165,7 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
         return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
                              "__setup, core_param or module_param registers it",
                              doc.location, info.name)]
-    out = _tag_issues(info.name, doc, regs, arches)
+    out = _tag_issues(info.name, doc, regs, arches, every_reg or regs)
     if doc.format is not None:
         out.extend(_format_issues(info.name, doc, doc.format, regs))
     return out
@@ -197,7 +208,8 @@ def _reg_arches(regs: tuple[Registration, ...]) -> Optional[frozenset[str]]:
 
 
 def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
-                arches: Optional[Collection[str]]) -> list[CatalogIssue]:
+                arches: Optional[Collection[str]],
+                every_reg: tuple[Registration, ...]) -> list[CatalogIssue]:
     out: list[CatalogIssue] = []
     tags = {t.upper() for t in doc.tags}
     early = [r for r in regs if r.kind == "early_param"]
@@ -209,11 +221,12 @@ def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
         out.append(CatalogIssue("tags", f"{name}: tagged EARLY but registered only as {kinds} "
                                 f"(at {regs[0].location})", doc.location, name))
     doc_arches = {ARCH_TAGS[t] for t in tags if t in ARCH_TAGS}
-    registering = frozenset(arches) if arches is not None else _reg_arches(regs)
+    registering = frozenset(arches) if arches is not None else _reg_arches(every_reg)
     if doc_arches and registering and not doc_arches & registering:
+        where = ", ".join(f"arch/{a}/" for a in sorted(registering))
         out.append(CatalogIssue(
             "tags", f"{name}: tagged for {', '.join(sorted(doc_arches))} but registered only by "
-            f"arch/{{{','.join(sorted(registering))}}} code", doc.location, name))
+            f"{where} code", doc.location, name))
     return out
 
 
