@@ -213,7 +213,9 @@ def contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LintContext]
 
 @pytest.fixture(scope="session")
 def results(contexts: dict[str, LintContext]) -> dict[str, LintResult]:
-    return {name: run_lint(ctx.tree.root, context=ctx) for name, ctx in contexts.items()}
+    # each tree judged as one side of a change against stock (param-namespace judges changes)
+    return {name: run_lint(ctx.tree.root, context=ctx, changes=True)
+            for name, ctx in contexts.items()}
 
 
 @pytest.fixture(scope="session")
