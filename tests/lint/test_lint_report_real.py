@@ -24,7 +24,9 @@ def test_real_tree_lint_points_at_real_lines_and_is_byte_identical(
     assert code in (0, 1), first.err
     doc = json.loads(first.out)
     findings = doc["findings"]
-    assert (code == 1) == any(f["severity"] in ("warning", "error") for f in findings)
+    # --fail-on defaults to error: a stock tree's warnings and notes exit 0 (issue #16)
+    assert (code == 1) == any(f["severity"] == "error" for f in findings)
+    assert code == 0 and doc["summary"]["fail_on"] == "error"
     rules = {r.name: r for r in load_rules()}
     for f in findings:
         assert rules[f["rule"]].code == f["code"]
