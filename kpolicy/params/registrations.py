@@ -129,7 +129,7 @@ class FileScanner:
             self.wrappers.update(self.header_wrappers.get(rel, {}))
 
     def _header_wrappers(self, rel: str) -> dict[str, list[Wrapper]]:
-        data = read_header(self.root / rel)
+        data = read_header(self.root, rel)
         if data is None or not any(k in data for k in KEYWORDS):
             return {}
         masked = ctokens.mask(data)
@@ -208,7 +208,7 @@ class FileScanner:
         rel = posixpath.normpath(posixpath.join(posixpath.dirname(unit.rel), m.group(1)))
         if rel.startswith("../") or rel in self.visited or "/include/" in f"/{rel}":
             return
-        data = read_header(self.root / rel)
+        data = read_header(self.root, rel)
         if data is not None and any(k in data for k in KEYWORDS):
             self.scan_file(rel, data, depth + 1)
         else:
