@@ -1,0 +1,368 @@
+"""Issue #11: hostile trees, commits and caches. Every reader of a tree goes through
+kpolicy.treefs; symlink layouts are generated (directory links followed by `..`, chains, absolute
+links, loops, devices, FIFOs) for each kind of file kpolicy reads, and every run carries the audit
+hook; the file that would leak holds a marker that must appear nowhere in the output."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from security_harness import (
+    KPARAMS,
+    TINY_CONFIG,
+    TINY_TREE,
+    outside_reads,
+    run_kpolicy,
+    write_files,
+)
+
+from kpolicy.cache import MAGIC
+from kpolicy.lint import gitbase
+
+MARKER = "LEAKED_FROM_OUTSIDE"
+SECRET_ENV = "KPOLICY_TEST_SECRET=hunter2-" + MARKER + "\n"
+
+
+def _outside(tmp: Path) -> Path:
+    """A directory beside the tree holding a CI `.env` and Kconfig/C/doc files with MARKER."""
+    return write_files(tmp / "outside", {
+        ".env": SECRET_ENV,
+        "Kconfig": f"config {MARKER}\n\tdef_bool y\n",
+        "main.c": f'early_param("{MARKER.lower()}", leak_setup);\n',
+        "Makefile": "obj-y += main.o\n",
+        "kernel-parameters.txt": f"\t{MARKER.lower()}=\t[KNL] leaked.\n",
+        "kpolicy.toml": 'fail-on = "note"\n',
+    })
+
+
+# Symlink shapes, each (links to create relative to the tree, the path that uses them). OUT is
+# the outside directory, DEPTH the number of `..` from the tree root to `/`.
+Shape = Callable[[Path, Path, str], tuple[dict[str, str], str]]
+
+
+def _ups(tree: Path) -> str:
+    return "/".join([".."] * len(tree.resolve().parts[1:]))
+
+
+def _dir_to_root_then_dotdot(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    # the issue's example: x/d -> /, then x/d/../../<path of OUT from />
+    return {"x/d": "/"}, "x/d/../.." + str(out / name)
+
+
+def _dir_to_root(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    return {"x/d": "/"}, "x/d" + str(out / name)
+
+
+def _relative_dir_link(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    return {"x/o": os.path.relpath(out, tree / "x")}, f"x/o/{name}"
+
+
+def _chain(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    # three in-tree hops, the last one climbing out
+    return {"a/l1": "../b/l2", "b/l2": "../c/l3", "c/l3": os.path.relpath(out / name, tree / "c")
+            }, "a/l1"
+
+
+def _dotdot_over_in_tree_link(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    # x/deep -> y/z/w (inside): x/deep/../../.. climbs from y/z/w, textually from x
+    return {"x/deep": "../y/z/w", "y/z/w/.keep": ""}, \
+        "x/deep/../../../" + _ups(tree) + str(out / name)
+
+
+def _absolute_file_link(tree: Path, out: Path, name: str) -> tuple[dict[str, str], str]:
+    return {"f": str(out / name)}, "f"
+
+
+SHAPES: dict[str, Shape] = {
+    "dir-to-root-dotdot": _dir_to_root_then_dotdot,
+    "dir-to-root": _dir_to_root,
+    "relative-dir-link": _relative_dir_link,
+    "chain": _chain,
+    "dotdot-over-in-tree-link": _dotdot_over_in_tree_link,
+    "absolute-file-link": _absolute_file_link,
+}
+
+
+def _make(tree: Path, links: dict[str, str]) -> None:
+    for rel, target in links.items():
+        path = tree / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".keep"):
+            path.write_text("")
+        else:
+            os.symlink(target, path)
+
+
+def _assert_confined(run, out_file: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    assert "Traceback" not in run.stderr, run.describe()
+    assert run.returncode in (0, 1, 2), run.describe()
+    assert outside_reads(run) == [], run.describe()
+    text = run.stdout.decode(errors="replace") + run.stderr
+    if out_file is not None and out_file.exists():
+        text += out_file.read_text(errors="replace")
+    assert MARKER not in text and MARKER.lower() not in text and "hunter2" not in text, \
+        run.describe()
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("statement", ["source", "rsource", "osource"])
+def test_kconfig_source_through_symlinks_never_reads_outside(
+    tmp_path: Path, shape: str, statement: str
+) -> None:
+    out = _outside(tmp_path)
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    for name in ("Kconfig", ".env"):
+        links, used = SHAPES[shape](tree, out, name)
+        for p in tree.glob("[abcfxy]"):
+            subprocess.run(["rm", "-rf", str(p)], check=True)
+        _make(tree, links)
+        used = used if statement != "rsource" else used  # rsource: relative to the top Kconfig
+        (tree / "Kconfig").write_text(TINY_TREE["Kconfig"] + f'{statement} "{used}"\n'
+                                      f'config SHOW\n\tstring "show"\n\tdefault "$(KPOLICY_TEST_SECRET)"\n')
+        cfg = tmp_path / "out.config"
+        run = run_kpolicy(["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                           "-o", str(cfg), "--no-cache"], forbidden=out)
+        _assert_confined(run, cfg)
+        if statement != "osource":
+            assert run.returncode == 2, run.describe()
+            assert "outside the tree" in run.stderr or "symbolic links" in run.stderr, \
+                run.describe()
+
+
+@pytest.mark.parametrize("shape", ["dir-to-root", "relative-dir-link", "chain"])
+def test_osource_glob_lists_nothing_outside(tmp_path: Path, shape: str) -> None:
+    out = _outside(tmp_path)
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    links, used = SHAPES[shape](tree, out, "Kconfig")
+    _make(tree, links)
+    pattern = used.rsplit("/", 1)[0] + "/*" if "/" in used else "*"
+    (tree / "Kconfig").write_text(TINY_TREE["Kconfig"] + f'osource "{pattern}"\n')
+    run = run_kpolicy(["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                       "-o", str(tmp_path / "o.config"), "--no-cache"], forbidden=out)
+    _assert_confined(run, tmp_path / "o.config")
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("what", ["kparams", "c-file", "makefile", "include", "lint-config"])
+def test_other_tree_readers_never_read_outside(tmp_path: Path, shape: str, what: str) -> None:
+    out = _outside(tmp_path)
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    target = {"kparams": "kernel-parameters.txt", "c-file": "main.c", "makefile": "Makefile",
+              "include": "main.c", "lint-config": "kpolicy.toml"}[what]
+    links, used = SHAPES[shape](tree, out, target)
+    _make(tree, links)
+    if what == "kparams":
+        (tree / KPARAMS).unlink()
+        os.symlink(os.path.relpath(tree / used, (tree / KPARAMS).parent), tree / KPARAMS)
+    elif what == "c-file":
+        os.symlink(os.path.relpath(tree / used, tree / "init"), tree / "init" / "leak.c")
+    elif what == "makefile":
+        (tree / "drivers").mkdir()
+        os.symlink(os.path.relpath(tree / used, tree / "drivers"), tree / "drivers" / "Makefile")
+    elif what == "include":
+        with open(tree / "init" / "main.c", "a") as f:
+            f.write(f'#include "{os.path.relpath(tree / used, tree / "init")}"\n'
+                    f'#include "../{used}"\n')
+    else:
+        os.symlink(used, tree / ".kpolicy.toml")
+    cmd = ["lint", "--tree", str(tree), "--no-cache"] if what == "lint-config" else \
+        ["params", "--tree", str(tree), "--format", "json", "--no-cache"]
+    run = run_kpolicy(cmd, forbidden=out)
+    _assert_confined(run)
+
+
+def test_option_env_is_refused_at_its_line(tmp_path: Path) -> None:
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    kconfig = TINY_TREE["Kconfig"] + 'config SECRET\n\tstring\n\toption env="KPOLICY_TEST_SECRET"\n'
+    (tree / "Kconfig").write_text(kconfig)
+    run = run_kpolicy(["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                       "-o", str(tmp_path / "o.config"), "--no-cache"],
+                      env={"KPOLICY_TEST_SECRET": "hunter2"})
+    assert run.returncode == 2, run.describe()
+    assert f"Kconfig:{kconfig.count(chr(10))}: error: 'option env' is not supported" \
+        in run.stderr, run.describe()
+    assert "hunter2" not in run.stderr + run.stdout.decode()
+
+
+def _warm(tree: Path, cache: Path, out: Path) -> list[str]:
+    return ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+            "-o", str(out), "--cache-dir", str(cache)]
+
+
+@pytest.mark.parametrize("swap", ["dev-zero", "fifo", "outside-link", "dir-link-dotdot"])
+def test_warm_cache_reads_tree_files_confined(tmp_path: Path, swap: str) -> None:
+    out = _outside(tmp_path)
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    cache = tmp_path / "cache"
+    first = run_kpolicy(_warm(tree, cache, tmp_path / "a.config"))
+    assert first.returncode == 0, first.describe()
+    init = tree / "init" / "Kconfig"
+    init.unlink()
+    if swap == "dev-zero":
+        os.symlink("/dev/zero", init)
+    elif swap == "fifo":
+        os.mkfifo(init)
+    elif swap == "outside-link":
+        os.symlink(out / "Kconfig", init)
+    else:
+        (tree / "x").mkdir()
+        os.symlink("/", tree / "x" / "d")
+        os.symlink("../x/d/.." + str(out / "Kconfig"), init)
+    run = run_kpolicy(_warm(tree, cache, tmp_path / "b.config"), forbidden=out, timeout=60)
+    _assert_confined(run, tmp_path / "b.config")
+    assert run.returncode == 2, run.describe()
+
+
+def test_a_forged_cache_entry_never_runs_code(tmp_path: Path) -> None:
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    cache = tmp_path / "cache"
+    config = tmp_path / "in.config"
+    config.write_text(TINY_CONFIG)
+    first = run_kpolicy(_warm(tree, cache, tmp_path / "a.config"))
+    assert first.returncode == 0, first.describe()
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {marker}",))
+
+    import hashlib
+    payload = pickle.dumps(Evil())
+    entries = [p for p in cache.rglob("*.pickle")]
+    assert entries
+    for entry in entries:  # the old format (unkeyed SHA-256) and the current magic
+        entry.write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
+    run = run_kpolicy(_warm(tree, cache, tmp_path / "b.config"))
+    assert run.returncode == 0, run.describe()
+    assert not marker.exists()
+    assert (tmp_path / "b.config").read_bytes() == (tmp_path / "a.config").read_bytes()
+
+
+def test_a_cache_key_others_can_read_turns_the_cache_off(tmp_path: Path) -> None:
+    from kpolicy.cache import Cache, key_path, secret_key
+
+    cache = Cache(tmp_path / "c")
+    cache.store("ns", "k", ("v",))
+    assert cache.load("ns", "k") == ("v",)
+    key = key_path(tmp_path / "c")
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.chmod(0o644)
+    secret_key.cache_clear()
+    assert cache.load("ns", "k") is None
+    secret_key.cache_clear()
+
+
+def test_info_never_reaches_stdout_and_cannot_forge_a_workflow_command(tmp_path: Path) -> None:
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    (tree / "Kconfig").write_text(
+        "$(info,::error file=x::forged)\n$(info,\x1b[2J)\n" + TINY_TREE["Kconfig"])
+    run = run_kpolicy(["lint", "--tree", str(tree), "--no-cache", "--format", "github"])
+    assert b"forged" not in run.stdout and b"\x1b" not in run.stdout, run.describe()
+    assert "\x1b" not in run.stderr
+    assert all(not ln.startswith("::") for ln in run.stderr.splitlines()), run.describe()
+
+
+def test_python_m_kpolicy_imports_nothing_from_the_current_directory(tmp_path: Path) -> None:
+    tree = write_files(tmp_path / "tree", TINY_TREE)
+    marker = tmp_path / "imported"
+    for module in ("kconfigfunctions", "kpolicy_no_kconfig_functions", "lark", "tomllib",
+                   "kconfiglib"):
+        (tree / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\nfunctions = {{}}\n")
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for args in (["kconfig", "olddefconfig", "--tree", ".", "--arch", "x86_64", "-o",
+                  str(tmp_path / "o.config"), "--no-cache"],
+                 ["lint", "--tree", ".", "--no-cache"]):
+        proc = subprocess.run([sys.executable, "-m", "kpolicy", *args], cwd=tree, env={
+            **os.environ, **env}, capture_output=True, timeout=240)
+        assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert not marker.exists()
+
+
+# -- lint --base on malformed commits -------------------------------------------------------
+
+def _git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], input=stdin, check=True,
+                          capture_output=True).stdout.decode().strip()
+
+
+def _malformed_commit(repo: Path, victim: Path) -> str:
+    """A commit whose root tree lists `x` as a symlink climbing out through another link, and
+    `x/` as a directory holding a file: a naive writer writes that file through the link."""
+    _git(repo, "init", "-q")
+    blob = _git(repo, "hash-object", "-w", "--stdin", stdin=b"pwned\n")
+    up = _git(repo, "hash-object", "-w", "--stdin", stdin=b"/")
+    link = _git(repo, "hash-object", "-w", "--stdin",
+                stdin=("l/.." + str(victim)).encode())
+    sub = _git(repo, "mktree", stdin=f"100644 blob {blob}\tplanted\n".encode())
+    root = _git(repo, "mktree", "--missing", stdin=(
+        f"120000 blob {up}\tl\n120000 blob {link}\tx\n040000 tree {sub}\tx\n").encode())
+    return _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", root,
+                "-m", "hostile")
+
+
+def test_base_copy_of_a_malformed_tree_writes_nothing_outside(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("keep\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    commit = _malformed_commit(repo, victim)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(Exception) as err:
+        gitbase.sync_tree(repo, commit, dest)
+    assert "both as a file and as a directory" in str(err.value)
+    assert sorted(p.name for p in victim.iterdir()) == ["keep"]
+
+
+def test_base_copy_follows_no_symlink_left_in_the_copy(tmp_path: Path) -> None:
+    """An earlier copy holding `x` as a symlink out: the next sync replaces it, never writes
+    through it, and never deletes through it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "f").write_text("keep\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "x").mkdir()
+    (repo / "x" / "f").write_text("new\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(victim, dest / "x")
+    manifest = {"x/f": ("0" * 40, "100644", 5, 0), "x/gone": ("0" * 40, "100644", 5, 0)}
+    os.symlink(victim, dest / "y")
+    manifest["y/f"] = ("0" * 40, "100644", 5, 0)
+    gitbase.sync_tree(repo, "HEAD", dest, manifest)
+    assert (victim / "f").read_text() == "keep\n"
+    assert (dest / "x" / "f").read_text() == "new\n" and not (dest / "x").is_symlink()
+
+
+def test_base_copy_refuses_an_oversized_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             ) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "big").write_bytes(b"x" * 4096)
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    monkeypatch.setattr(gitbase, "MAX_BLOB", 1024)
+    monkeypatch.setattr(gitbase, "_read_blobs", lambda *a: pytest.fail("blob was read"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(Exception, match="blob too large"):
+        gitbase.sync_tree(repo, "HEAD", dest)
+
+
+def test_case_collisions_are_refused_only_on_case_insensitive_disks() -> None:
+    entries = {"include/xt_DSCP.h": ("100644", "a"), "include/xt_dscp.h": ("100644", "b")}
+    gitbase._check_collisions(entries, casefold=False)
+    with pytest.raises(Exception, match="differing only in case"):
+        gitbase._check_collisions(entries, casefold=True)
