@@ -122,9 +122,10 @@ def test_kconfig_source_through_symlinks_never_reads_outside(
         for p in tree.glob("[abcfxy]"):
             subprocess.run(["rm", "-rf", str(p)], check=True)
         _make(tree, links)
-        used = used if statement != "rsource" else used  # rsource: relative to the top Kconfig
-        (tree / "Kconfig").write_text(TINY_TREE["Kconfig"] + f'{statement} "{used}"\n'
-                                      f'config SHOW\n\tstring "show"\n\tdefault "$(KPOLICY_TEST_SECRET)"\n')
+        # (rsource: relative to the top Kconfig's directory, the root, so the same text)
+        (tree / "Kconfig").write_text(
+            TINY_TREE["Kconfig"] + f'{statement} "{used}"\n'
+            'config SHOW\n\tstring "show"\n\tdefault "$(KPOLICY_TEST_SECRET)"\n')
         cfg = tmp_path / "out.config"
         run = run_kpolicy(["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
                            "-o", str(cfg), "--no-cache"], forbidden=out)
@@ -273,7 +274,8 @@ def test_python_m_kpolicy_imports_nothing_from_the_current_directory(tmp_path: P
     marker = tmp_path / "imported"
     for module in ("kconfigfunctions", "kpolicy_no_kconfig_functions", "lark", "tomllib",
                    "kconfiglib"):
-        (tree / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\nfunctions = {{}}\n")
+        (tree / f"{module}.py").write_text(
+            f"open({str(marker)!r}, 'w').close()\nfunctions = {{}}\n")
     env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for args in (["kconfig", "olddefconfig", "--tree", ".", "--arch", "x86_64", "-o",
                   str(tmp_path / "o.config"), "--no-cache"],
