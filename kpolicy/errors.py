@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional, Union
+
+_CONF_PLACE = re.compile(r"^\S+:\d+: (?:error: )?")
 
 
 def printable(text: str) -> str:
@@ -42,14 +45,19 @@ class KpolicyError(Exception):
 
 class KconfigParseError(KpolicyError):
     """Errors C conf reports together before it stops, in its words (LINES), after what the
-    Kconfig files printed up to then (MESSAGES). str() is one line; report() is conf's text."""
+    Kconfig files printed up to then (MESSAGES). str() is kpolicy's one `file:line: error:` line;
+    conf_text() is conf's own text, which the kernel's Kconfig test suite compares."""
 
     def __init__(self, lines: tuple[str, ...], *, messages: tuple[str, ...] = (),
                  file: Optional[Union[str, Path]] = None, line: Optional[int] = None) -> None:
-        super().__init__(" ".join(" ".join(lines).split()) or "Kconfig error", file=file,
-                         line=line)
+        # conf's first line names the place already; kpolicy's line names it once, in front
+        text = _CONF_PLACE.sub("", " ".join(" ".join(lines).split()), count=1)
+        super().__init__(text or "Kconfig error", file=file, line=line)
         self.lines = lines
         self.messages = messages
 
     def report(self) -> str:
+        return "\n".join((*self.messages, str(self)))
+
+    def conf_text(self) -> str:
         return "\n".join((*self.messages, *self.lines))

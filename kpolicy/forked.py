@@ -199,12 +199,16 @@ def write_in_order(blocks: Sequence[T], answer: Callable[[T], Answer], out: Bina
             for fd in pair:
                 os.close(fd)
         batons.clear()
+        # Every worker is heard out, not ended at the first failure: the one before a worker
+        # that died may still be writing the blocks that come before its place. None waits
+        # forever, since a dead worker's baton reads as the end of its pipe.
+        first_error: Optional[Exception] = None
         for _pid, pipe in workers:
             try:
                 _receive(pipe)
             except Exception as exc:
-                return exc
-        return None
+                first_error = first_error or exc
+        return first_error
     finally:
         for pair in batons:  # when forking failed midway
             for fd in pair:

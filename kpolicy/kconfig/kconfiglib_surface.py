@@ -25,7 +25,7 @@ OVERRIDDEN: dict[str, tuple[str, ...]] = {
     "_expect_expr_and_eol": ("self",),  # `depends on A if B`
 }
 # Kconfig methods parse.py calls, and the state it reads while a line is parsed.
-CALLED = ("_make_and", "_make_or", "_parse_error")
+CALLED = ("_make_and", "_make_or", "_parse_error", "_expand_whole")
 STATE = ("_tokens", "_tokens_i", "_functions", "_include_path")
 
 _T = kconfiglib  # token constants are private module attributes; read, never changed

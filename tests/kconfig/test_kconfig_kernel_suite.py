@@ -104,7 +104,7 @@ def kpolicy_conf_class(conf_class: type, version: str) -> type:
                 except KpolicyError as err:
                     self.retcode, self.config = 1, None
                     self.stdout = ""
-                    self.stderr = err.report().replace(f"{tree}/", "") + "\n"
+                    self.stderr = err.conf_text().replace(f"{tree}/", "") + "\n"
                     return self.retcode
             info = "".join(m.text + "\n" for m in result.messages if m.kind == "info")
             if mode in ("--oldaskconfig", "--oldconfig"):

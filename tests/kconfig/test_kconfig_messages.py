@@ -1,6 +1,7 @@
 """What a tree's Kconfig prints, as `kpolicy kconfig` shows it: `$(info)`, `$(warning-if)` and
 `$(error-if)` on stderr in conf's words (`file:line: message`), never on stdout, control
-characters escaped; `$(error-if,y,...)` stops with exit status 2."""
+characters escaped; `$(error-if,y,...)` stops with exit status 2 and kpolicy's one
+`file:line: error: message` line."""
 
 from __future__ import annotations
 
@@ -43,5 +44,5 @@ def test_error_if_stops_with_status_2(tmp_path: Path,
                  "-o", str(tmp_path / "o.config"), "--no-cache"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.splitlines() == ["Kconfig:1: before", "Kconfig:2: Sorry no"]
+    assert captured.err.splitlines() == ["Kconfig:1: before", f"{tree}/Kconfig:2: error: Sorry no"]
     assert not (tmp_path / "o.config").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -78,6 +79,8 @@ def test_a_worker_that_dies_ends_the_output_with_an_error(tmp_path: Path) -> Non
     def dies_at_block_4(block: list[int]) -> tuple[list[Any], Optional[Exception]]:
         if block[0] == 40:
             os._exit(3)
+        if block[0] == 30:  # the other worker's block before: still being answered at the death
+            time.sleep(0.5)
         return _numbers(block)
 
     text, error = _written(tmp_path, BLOCKS, dies_at_block_4, 2)
