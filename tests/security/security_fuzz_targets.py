@@ -457,10 +457,10 @@ def run_tree_layout(case: tuple[list[tuple[str, str, str]], list[str]]) -> None:
         treefs.os.open = checked_open  # type: ignore[attr-defined]
         try:
             for q in queries:
-                for call in (lambda: treefs.read_bytes(root, q, limit=4096),
-                             lambda: treefs.glob(root, q.rsplit("/", 1)[0] + "/*"),
-                             lambda: list(treefs.walk(root, q)),
-                             lambda: treefs.kind(root, q)):
+                for call in (lambda q=q: treefs.read_bytes(root, q, limit=4096),
+                             lambda q=q: treefs.glob(root, q.rsplit("/", 1)[0] + "/*"),
+                             lambda q=q: list(treefs.walk(root, q)),
+                             lambda q=q: treefs.kind(root, q)):
                     try:
                         out = call()
                     except KpolicyError:
