@@ -132,6 +132,8 @@ def parse_toml_text(text: str, file: PathLike) -> dict[str, Any]:
                            line=int(m.group(1)) if m else None) from None
     except RecursionError:
         raise KpolicyError("invalid TOML: nested too deeply", file=file) from None
+    except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
+        raise KpolicyError(f"invalid TOML: {exc}", file=file) from None
 
 
 def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
