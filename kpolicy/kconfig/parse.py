@@ -65,6 +65,9 @@ from kpolicy.tree import KernelTree
 MAX_SOURCE_DEPTH = 32
 MAX_FILES = 20_000
 MAX_EXPANDED_CHARS = 64 * 1024 * 1024  # Linux 7.2 x86_64 spends ~100 KB of this budget
+# Each macro call and each backslash in a string copies the rest of the line (kconfiglib's
+# expansion): lines are bounded, and a call is charged the line's length as well.
+MAX_LINE = 64 * 1024  # Linux 7.2's longest Kconfig line is well under 1 KB
 # Variables that describe the tree and the arch, not the tools: using them is not a probe.
 TREE_ENV = frozenset({"ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH", "KERNELVERSION", "srctree",
                       "CROSS_COMPILE_COMPAT"})
@@ -132,6 +135,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_files: dict[str, str] = {}
         self.kp_probe = False  # set when the line being read asked the toolchain
         self.kp_expanded = 0  # what all macro expansions produced so far, see _fn_val
+        self.kp_line_len = 0  # of the line being expanded, charged per call
         self.kp_tainted_vars: set[str] = set()
         self.kp_tool_syms: set[str] = set()
         self.kp_transitional: set[str] = set()
@@ -263,7 +267,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         # `F := $(F)$(F)` forty times, or forty recursive variables each naming the next twice,
         # would take exponential memory or time: bound what expansion may produce in all.
         value = self._fn_val_unbounded(args)
-        self.kp_expanded += len(value) + 64  # a call costs too: empty expansions can be a bomb
+        # a call costs too (empty expansions can be a bomb), and copies the line it is in
+        self.kp_expanded += len(value) + 64 + self.kp_line_len
         if self.kp_expanded > MAX_EXPANDED_CHARS:
             file, line = self._where()
             raise KpolicyError(f"macros expand to more than {MAX_EXPANDED_CHARS} characters "
@@ -333,7 +338,15 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                 value = self._expand_whole(value, ())
         var.value = value
 
+    def _check_line(self, s: str) -> None:
+        if len(s) > MAX_LINE:
+            file, line = self._where()
+            raise KpolicyError(f"Kconfig line longer than {MAX_LINE} characters", file=file,
+                               line=line)
+        self.kp_line_len = len(s)
+
     def _parse_assignment(self, s: str) -> None:
+        self._check_line(s)
         outer, self.kp_probe = self.kp_probe, False
         m = _DOLLAR_ASSIGNMENT.match(s)
         if m and "$" in m.group(1):
@@ -356,6 +369,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             self.kp_transitional.add(self.kp_sym)
             return (None,)
         self.kp_probe = False
+        self._check_line(s)
         tokens = super()._tokenize(s)
         t0 = tokens[0]
         if t0 is None:
