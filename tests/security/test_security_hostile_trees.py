@@ -368,3 +368,92 @@ def test_case_collisions_are_refused_only_on_case_insensitive_disks() -> None:
     gitbase._check_collisions(entries, casefold=False)
     with pytest.raises(Exception, match="differing only in case"):
         gitbase._check_collisions(entries, casefold=True)
+
+
+# -- bounded time on hostile input: exit 0/1, or exit 2 with one error line, never a traceback --
+
+DOS_SECONDS = 30  # each case takes ~1-4 s; generous for a loaded CI machine
+
+
+def _kconfig_case(extra: str) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        tree = write_files(tmp / "tree", TINY_TREE)
+        (tree / "init" / "Kconfig").write_text(TINY_TREE["init/Kconfig"] + extra)
+        return ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                "-o", str(tmp / "o.config"), "--no-cache"]
+    return make
+
+
+def _deep_if(n: int, command: str, cache: bool) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        tree = write_files(tmp / "tree", TINY_TREE)
+        body = "if X86\n" * n + 'config DEEP\n\tbool "deep"\n' + "endif\n" * n
+        (tree / "init" / "Kconfig").write_text(TINY_TREE["init/Kconfig"] + body)
+        cache_args = ["--cache-dir", str(tmp / "cache")] if cache else ["--no-cache"]
+        if command == "why":
+            return ["kconfig", "why", "--tree", str(tree), "--arch", "x86_64", "DEEP",
+                    *cache_args]
+        return ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                "-o", str(tmp / "o.config"), *cache_args]
+    return make
+
+
+def _long_config_int(tmp: Path) -> list[str]:
+    tree = write_files(tmp / "tree", TINY_TREE)
+    (tree / "init" / "Kconfig").write_text(
+        TINY_TREE["init/Kconfig"] + 'config N\n\tint "n"\n\trange 0 10\n\tdefault 1\n')
+    config = tmp / "in.config"
+    config.write_text(TINY_CONFIG + "CONFIG_N=" + "9" * 400_000 + "\n")
+    return ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+            "--config", str(config), "-o", str(tmp / "o.config"), "--no-cache"]
+
+
+def _wrapper_c_file(tmp: Path) -> list[str]:
+    tree = write_files(tmp / "tree", TINY_TREE)
+    body = ("#define W(x) early_param(x, f)\n"
+            + "".join(f"#define D{i} {i}\n" for i in range(100_000)) + 'W("a");\n' * 300_000)
+    (tree / "init" / "big.c").write_text(body[: 8 * 1024 * 1024 - 16])
+    (tree / "init" / "Makefile").write_text("obj-y += main.o big.o\n")
+    return ["params", "--tree", str(tree), "--format", "json", "--no-cache"]
+
+
+def _baseline_digits(tmp: Path) -> list[str]:
+    tree = write_files(tmp / "tree", TINY_TREE)
+    (tmp / "b.json").write_text('{"schema_version": ' + "1" * 5000 + "}")
+    return ["lint", "--tree", str(tree), "--no-cache", "--baseline", str(tmp / "b.json")]
+
+
+# many of both separators and no closing quote: a backtracking match tries every pair
+SHELL_LINE = "{ " + '; } >/dev/null 2>&1 && echo "' * 800 + '" || echo "' * 800 + "x"
+
+DOS_CASES: dict[str, Callable[[Path], list[str]]] = {
+    "shell-emulation-33k-line": _kconfig_case(
+        f"config SH\n\tdef_bool $(shell,{SHELL_LINE})\n"),
+    "expr-huge-operands": _kconfig_case(
+        "config E1\n\tint\n\tdefault $(shell,expr " + "9" * 5000 + " * 9)\n"
+        "config E2\n\tint\n\tdefault $(shell,expr " + "9" * 400 + " / 1)\n"),
+    "macro-calls-before-a-huge-line": _kconfig_case(
+        "E :=\nX := " + "$(E)" * 10_000 + "a" * (10 * 1024 * 1024) + "\n"),
+    "long-kconfig-int": _kconfig_case(
+        "config L\n\tint \"l\"\n\trange 0 " + "9" * 400_000 + "\n\tdefault 1\n"),
+    "long-config-int": _long_config_int,
+    "deep-if-cached": _deep_if(300, "olddefconfig", cache=True),
+    "deep-if-why": _deep_if(900, "why", cache=False),
+    "wrapper-macros-8mb": _wrapper_c_file,
+    "baseline-5000-digits": _baseline_digits,
+}
+
+
+@pytest.mark.parametrize("case", list(DOS_CASES))
+def test_hostile_input_ends_in_bounded_time(tmp_path: Path, case: str) -> None:
+    import time
+
+    args = DOS_CASES[case](tmp_path)
+    start = time.monotonic()
+    run = run_kpolicy(args, timeout=DOS_SECONDS * 4)
+    elapsed = time.monotonic() - start
+    assert "Traceback" not in run.stderr, run.describe()
+    assert run.returncode in (0, 1, 2), run.describe()
+    if run.returncode == 2:
+        assert len([ln for ln in run.stderr.splitlines() if "error:" in ln]) == 1, run.describe()
+    assert elapsed < DOS_SECONDS, (elapsed, run.describe())
