@@ -38,8 +38,13 @@ class KernelTree:
     @property
     def srcarches(self) -> tuple[str, ...]:
         """The arch/ directories that carry a Kconfig, sorted."""
-        return tuple(d for d in treefs.listdir(self.root, "arch")
-                     if treefs.is_file(self.root, f"arch/{d}/Kconfig"))
+        return tuple(d for d in treefs.listdir(self.root, "arch") if self._has_kconfig(d))
+
+    def _has_kconfig(self, srcarch: str) -> bool:
+        try:
+            return treefs.kind(self.root, f"arch/{srcarch}/Kconfig") == "file"
+        except treefs.OutsideTree:
+            return True  # listed, so that its `source` line is refused, by file and line
 
     @property
     def arches(self) -> tuple[str, ...]:
