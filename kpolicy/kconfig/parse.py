@@ -196,13 +196,16 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     def _glob(self, pattern: str) -> list[str]:
         """kconfiglib's iglob for `source` patterns, listing only inside the tree."""
         file, line = self._where()
+        shown = self._tokens[1] if len(self._tokens) > 1 else pattern
+        if isinstance(shown, str) and os.path.isabs(shown):
+            raise KpolicyError(f"source of an absolute path is refused: {shown}",
+                               file=file, line=line)
         try:
             rel = treefs.rel_of(self.kp_root, pattern)
             if not any(c in rel for c in "*?["):
                 return [pattern] if treefs.kind(self.kp_root, rel) is not None else []
             return [str(self.kp_root / m) for m in treefs.glob(self.kp_root, rel)]
         except treefs.OutsideTree:
-            shown = self._tokens[1] if len(self._tokens) > 1 else pattern
             raise KpolicyError(f"source leads outside the tree: {shown}", file=file,
                                line=line) from None
 
