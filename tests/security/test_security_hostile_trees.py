@@ -457,3 +457,62 @@ def test_hostile_input_ends_in_bounded_time(tmp_path: Path, case: str) -> None:
     if run.returncode == 2:
         assert len([ln for ln in run.stderr.splitlines() if "error:" in ln]) == 1, run.describe()
     assert elapsed < DOS_SECONDS, (elapsed, run.describe())
+
+
+# -- the same escapes on a copy of the real Linux 7.2 tree -----------------------------------
+
+@pytest.fixture(scope="module")
+def tree_7_2_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hard-linked copy of the real 7.2 tree (files edited below are replaced, never written
+    in place, so the original stays untouched)."""
+    from conftest import real_tree
+
+    src = real_tree("7.2")
+    dest = tmp_path_factory.mktemp("linux-7.2-copy") / "tree"
+    done = subprocess.run(["cp", "-al", str(src), str(dest)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot hard-link a copy of {src}: {done.stderr.decode()[-200:]}")
+    return dest
+
+
+def _replace(path: Path, text: str) -> None:
+    path.unlink()
+    path.write_text(text)
+
+
+@pytest.mark.real
+def test_escapes_on_a_copy_of_linux_7_2(tree_7_2_copy: Path, tmp_path: Path) -> None:
+    tree = tree_7_2_copy
+    out = _outside(tmp_path)
+    kconfig = tree / "Kconfig"
+    original = kconfig.read_text()
+    (tree / "x").mkdir(exist_ok=True)
+    if not (tree / "x" / "d").is_symlink():
+        os.symlink("/", tree / "x" / "d")
+    try:
+        _replace(kconfig, original + f'source "x/d/../..{out}/.env"\n')
+        cfg = tmp_path / "o.config"
+        args = ["kconfig", "olddefconfig", "--tree", str(tree), "--arch", "x86_64",
+                "-o", str(cfg), "--cache-dir", str(tmp_path / "cache")]
+        run = run_kpolicy(args, forbidden=out)
+        _assert_confined(run, cfg)
+        assert run.returncode == 2 and \
+            f"Kconfig:{original.count(chr(10)) + 1}: error: source leads outside" in run.stderr, \
+            run.describe()
+        # warm cache, then init/Kconfig becomes a FIFO: refused at once, no hang
+        _replace(kconfig, original)
+        assert run_kpolicy(args).returncode == 0
+        init = tree / "init" / "Kconfig"
+        saved = init.read_bytes()
+        init.unlink()
+        os.mkfifo(init)
+        try:
+            run = run_kpolicy(args, forbidden=out, timeout=120)
+            _assert_confined(run, cfg)
+            assert run.returncode == 2 and "not a regular file" in run.stderr, run.describe()
+        finally:
+            init.unlink()
+            init.write_bytes(saved)
+    finally:
+        _replace(kconfig, original)
+        subprocess.run(["rm", "-rf", str(tree / "x")], check=True)
