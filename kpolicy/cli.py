@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("kpolicy.resolve.command", "compare the effective policy of two configs"),
     "report": ("kpolicy.resolve.command", "a policy matrix of several configs"),
     "model": ("kpolicy.resolve.command", "build a compact model of a tree for resolve"),
+    "check": ("kpolicy.policy.command",
+              "check a config and command line against a hardening policy"),
 }
 
 

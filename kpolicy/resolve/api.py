@@ -29,6 +29,8 @@ from kpolicy.resolve.features import NO_MACHINE, Machine, inferred_features
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
+from kpolicy.sysctl.boot import SysctlState, boot_sysctls
+from kpolicy.sysctl.spec import load_sysctl_rules
 
 _WORDS = re.compile(r'[^\s="]+')
 
@@ -52,6 +54,7 @@ class Resolution:
     features: tuple[FeatureState, ...]
     cmdline: CmdlineResult
     warnings: tuple[str, ...]
+    sysctls: tuple[SysctlState, ...] = ()  # rules/sysctls.toml's, at boot (+ sysctl.d)
 
 
 def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
@@ -147,7 +150,9 @@ def resolve(
         None if memo is None else memo.features,
         None if memo is None else memo.sides,
     )
-    return Resolution(model, config, features, result, tuple(notes))
+    sysctls = boot_sysctls(load_sysctl_rules(), model.version_tuple, config.values,
+                           config.lines, result)
+    return Resolution(model, config, features, result, tuple(notes), sysctls)
 
 
 def feature_declarations(specs: Sequence[FeatureSpec]) -> tuple[Declaration, ...]:

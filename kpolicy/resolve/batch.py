@@ -15,6 +15,8 @@ from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import JSON_SCHEMA_VERSION, compact_json, feature_member
+from kpolicy.sysctl.boot import boot_sysctls
+from kpolicy.sysctl.spec import load_sysctl_rules
 
 
 class BatchResolver:
@@ -72,6 +74,13 @@ class BatchResolver:
             "config": config.path,
         }
         self.head = compact_json(head)[1:-1].encode() + b',"features":{'
+        # the sysctls' members, by the events that decide them (sysctl.*, lsm=, the parameters
+        # that set a sysctl's variable): most lines have none, and share one encoding
+        self.sysctl_specs = load_sysctl_rules()
+        self.sysctl_params = frozenset(
+            fold_param(n) for sp in self.sysctl_specs
+            for n in (*(p.name for p in sp.params), *((sp.always,) if sp.always else ())))
+        self.sysctl_texts: dict[tuple[Any, ...], bytes] = {}
         self.encoder = LineEncoder(compact=True)
 
     def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
@@ -86,6 +95,26 @@ class BatchResolver:
                 self.seen.clear()
             self.seen[key] = body
         return [first, *body]
+
+    def _sysctls(self, result: Any) -> bytes:
+        """The sysctls' members of RESULT's answer, with the comma before them."""
+        params = self.sysctl_params
+        key = tuple(
+            (e.index, e.raw, e.name, e.value, e.stage, e.outcome,
+             e.registration and e.registration.name)
+            for e in result.events
+            if e.stage == "sysctl" or e.name == "lsm"
+            or (e.registration is not None and fold_param(e.registration.name) in params))
+        text = self.sysctl_texts.get(key)
+        if text is None:
+            states = boot_sysctls(self.sysctl_specs, self.model.version_tuple,
+                                  self.config.values, self.lines, result)
+            members = [f"{compact_json(s.name)}:{compact_json(s.as_json())}" for s in states]
+            joined = ("," if self.todo and members else "") + ",".join(members)
+            if len(self.sysctl_texts) >= self.LIMIT:
+                self.sysctl_texts.clear()
+            text = self.sysctl_texts[key] = joined.encode()
+        return text
 
     def _reaching(self, name: str, registered: Optional[str]) -> tuple[int, ...]:
         """The features an event of NAME (of the parameter REGISTERED) reaches: those with the
@@ -142,5 +171,6 @@ class BatchResolver:
             out.append(text)
             at = self.ends[i]
         out.append(blob[at:])
+        out.append(self._sysctls(result))
         out.append(b"}," + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")
         return out

@@ -95,6 +95,16 @@ def configure_resolve(p: argparse.ArgumentParser) -> None:
         choices=("on", "off"),
         help="whether the machine boots with UEFI Secure Boot (lockdown depends on it)",
     )
+    p.add_argument(
+        "--sysctl",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="after boot: a sysctl -a dump, a sysctl.conf, a sysctl.d directory or a root "
+        "holding etc/, run/, usr/lib/sysctl.d (read as systemd-sysctl does); repeatable, "
+        "applied in order",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument(
         "-v",
@@ -171,6 +181,7 @@ def run_resolve(args: argparse.Namespace) -> int:
     machine = Machine(
         ram_mib=args.ram, secure_boot=None if args.secure_boot is None else args.secure_boot == "on"
     )
+    live = False
     if (
         config_path is None
         and cmdline is None
@@ -179,6 +190,7 @@ def run_resolve(args: argparse.Namespace) -> int:
         and args.tree is None
     ):
         config_path, cmdline_path, notes = running_system_inputs()
+        live = True
         if cmdline_path is not None:
             cmdline = _read_cmdline_file(cmdline_path)
         here = running_machine()
@@ -212,11 +224,46 @@ def run_resolve(args: argparse.Namespace) -> int:
         )
     except KpolicyError as err:
         raise _name_bootconfig(err, args.bootconfig) from None
+    res = _after_boot(res, args.sysctl, live)
+    if args.tree is not None:
+        res = _check_sysctl_rules(res, args.tree)
     # the command line's own warnings (control bytes, truncation) too: text output has no place
     for w in (*res.warnings, *res.cmdline.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
     _emit(res, args)
     return 0
+
+
+def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
+    """RES with a warning for each sysctl whose initial value is not where rules/sysctls.toml
+    says in the tree at TREE_PATH (a distribution patch the rules assume, not applied)."""
+    from dataclasses import replace
+
+    from kpolicy.sysctl.evidence import tree_problems
+    from kpolicy.sysctl.spec import load_sysctl_rules
+    from kpolicy.tree import open_tree
+
+    problems = tree_problems(open_tree(tree_path), load_sysctl_rules())
+    notes = [f"{p}: its predicted value may be wrong for this tree" for p in problems]
+    return replace(res, warnings=res.warnings + tuple(notes))
+
+
+def _after_boot(res: Resolution, files: Sequence[Path], live: bool) -> Resolution:
+    """RES's sysctls after the --sysctl FILES, and compared with /proc/sys when LIVE."""
+    from dataclasses import replace
+
+    from kpolicy.sysctl.running import compare_running
+    from kpolicy.sysctl.sysctld import apply_sysctl_files, read_sysctl_inputs
+
+    sysctls = res.sysctls
+    if files:
+        sysctls = apply_sysctl_files(sysctls, read_sysctl_inputs(files))
+    if live:
+        sysctls = compare_running(sysctls, Path("/proc/sys"))
+    for s in sysctls:
+        for w in s.warnings:
+            print(f"kpolicy: warning: {w}", file=sys.stderr)
+    return replace(res, sysctls=sysctls)
 
 
 def _name_bootconfig(err: KpolicyError, path: Optional[Path]) -> KpolicyError:

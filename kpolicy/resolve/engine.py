@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 
+from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
 from kpolicy.cmdline.passes import Event, Outcome, Stage
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
@@ -22,8 +23,6 @@ from kpolicy.resolve.model import ResolveModel
 
 SourceKind = Literal["kconfig-default", "config", "cmdline", "lsm", "machine"]
 ConfigKind = Literal["kconfig-default", "config"]  # the Kconfig defaults, or the input config
-# Event stages in which a registered handler actually ran.
-HANDLER_STAGES = ("early", "main", "setup")
 
 
 @dataclass(frozen=True)
@@ -361,12 +360,7 @@ def _lsm_started(
     """Whether SPEC's LSM starts: early LSMs always; others when named by lsm= or CONFIG_LSM."""
     if spec.lsm_early and values.get(spec.lsm_early) == "y":
         return True, f"the {spec.lsm} LSM is an early LSM ({spec.lsm_early}=y): always started"
-    lsm_list, origin = values.get("LSM", ""), "CONFIG_LSM"
-    for ev in events:
-        if ev.name == "lsm" and ev.stage in HANDLER_STAGES:
-            lsm_list, origin = ev.value or "", "lsm= on the command line"
-    started = spec.lsm in [n.strip() for n in lsm_list.split(",")]
-    return started, f"the {spec.lsm} LSM is {'' if started else 'not '}listed in {origin}"
+    return lsm_listed(spec.lsm or "", values, events)
 
 
 def _why(

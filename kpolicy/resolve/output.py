@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
+from kpolicy.sysctl.boot import SysctlState
 
 JSON_SCHEMA_VERSION = 1
 
@@ -14,7 +16,9 @@ JSON_SCHEMA_VERSION = 1
 def resolution_json(res: Resolution) -> dict[str, Any]:
     """The JSON contract: schema_version, kernel, config, features, warnings + cmdline_json."""
     head, tail = _json_head_tail(res)
-    return {**head, "features": {f.name: f.as_json() for f in res.features}, **tail}
+    features = {f.name: f.as_json() for f in res.features}
+    features.update((s.name, s.as_json()) for s in res.sysctls)
+    return {**head, "features": features, **tail}
 
 
 def feature_member(f: FeatureState) -> str:
@@ -53,6 +57,7 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
                 lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
             for m in f.machine:
                 lines.append(f"    machine         {m}")
+    lines += sysctl_text(res.sysctls, verbose=verbose)
     if verbose:
         from kpolicy.cmdline import cmdline_text
 
@@ -60,3 +65,23 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
         if text:
             lines += ["", "command line:", text]
     return "\n".join(lines) + "\n"
+
+
+def sysctl_text(states: Sequence[SysctlState], *, verbose: bool = False) -> list[str]:
+    """The sysctls' lines, grouped under what they harden, each with its value and why."""
+    if not states:
+        return []
+    width = max(len(s.name) for s in states)
+    lines = []
+    for group in sorted({s.spec.hardens for s in states}):
+        lines.append(f"[{group}]")
+        for s in (s for s in states if s.spec.hardens == group):
+            value = "absent" if not s.built else ("?" if s.effective is None else s.effective)
+            lines.append(f"{s.name:<{width}}  {value:<15}  {s.why}")
+            for w in s.warnings:
+                lines.append(f"    warning: {w}")
+            if verbose:
+                for src in s.sources:
+                    where = f" [{src.location}]" if src.location else ""
+                    lines.append(f"    {src.kind:<16}{src.reason}{where}")
+    return lines

@@ -31,6 +31,15 @@ else:
 BOOT_DIR = Path(__file__).resolve().parent
 CASES_FILE = BOOT_DIR / "cases.toml"
 OBSERVED_FILE = BOOT_DIR / "observed.json"
+# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of rules/sysctls.toml read.
+SYSCTL_CASES_FILE = BOOT_DIR / "sysctl_cases.toml"
+SYSCTL_OBSERVED_FILE = BOOT_DIR / "sysctl_observed.json"
+SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls.toml"
+# flavour -> the config Debian builds it from
+SYSCTL_KERNELS = {
+    "cloud-amd64": "config.amd64_none_cloud-amd64",
+    "amd64": "config.amd64_none_amd64",
+}
 SCHEMA_VERSION = 1
 CONFIG_NAME = "config.amd64_none_cloud-amd64"
 
@@ -72,6 +81,7 @@ section dmesg $B dmesg
 section files $B grep -H '' %(files)s
 section params $B grep -r '' /sys/module/*/parameters 2>/dev/null
 section sysctl $B grep -r '' /proc/sys/kernel /proc/sys/vm 2>/dev/null
+section security_sysctls $B grep -H '' %(sysctls)s 2>/dev/null
 echo "@@KP-DONE"
 $B poweroff -f
 """
@@ -93,6 +103,17 @@ class Case:
     def full_cmdline(self) -> str:
         """The exact string passed to qemu -append (harness prefix, then the case)."""
         return f"{HARNESS_PREFIX} {self.cmdline}" if self.cmdline else HARNESS_PREFIX
+
+
+def security_sysctls(path: Path = SYSCTL_RULES) -> tuple[str, ...]:
+    """The dotted paths of rules/sysctls.toml, sorted (each read on every boot)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return tuple(sorted(e["path"] for e in data["sysctl"]))
+
+
+def sysctl_file(path: str) -> str:
+    """/proc/sys's file for the dotted sysctl PATH."""
+    return "/proc/sys/" + path.replace(".", "/")
 
 
 def load_cases(path: Path = CASES_FILE) -> list[Case]:
@@ -133,7 +154,10 @@ def _cpio_entry(
 
 def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
     """A gzip'd newc cpio holding busybox, /dev/console and the observing /init (deterministic)."""
-    script = INIT_SCRIPT % {"files": " ".join(FEATURE_FILES)}
+    script = INIT_SCRIPT % {
+        "files": " ".join(FEATURE_FILES),
+        "sysctls": " ".join(sysctl_file(p) for p in security_sysctls()),
+    }
     entries = [
         ("dev", 0o040755, b"", (0, 0)),
         ("dev/console", 0o020600, b"", (5, 1)),
@@ -332,7 +356,9 @@ def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
     for name in FEATURE_PARAMS:
         if name in sysparams:
             features[name] = _bool(sysparams[name])
-    for path, value in _path_values(sections.get("sysctl", ())).items():
+    read = _path_values(sections.get("sysctl", ()))
+    read.update(_path_values(sections.get("security_sysctls", ())))
+    for path, value in read.items():
         if path.startswith("/proc/sys/"):
             sysparams["sysctl." + path[len("/proc/sys/") :].replace("/", ".")] = value
     for name in params:
@@ -388,6 +414,31 @@ def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
         "cases": list(records),
     }
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def sysctl_record(record: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A sysctl case's record: what /proc/sys held for each of PATHS (None: no such file) and
+    the kernel's messages about the command line, from observe()'s RECORD."""
+    feats = record["features"]
+    return {
+        "id": record["id"],
+        "cmdline": record["cmdline"],
+        "completed": record["completed"],
+        "timed_out": record["timed_out"],
+        "notes": record["notes"],
+        "invalid": record["invalid"],
+        "sysctls": {p: feats.get("sysctl." + p) for p in paths},
+    }
+
+
+def observe_sysctls(
+    cases: Sequence[Case], vmlinuz: Path, initramfs: Path, jobs: int = 2
+) -> list[tuple[dict[str, Any], BootResult]]:
+    """Boot every sysctl case and return (its sysctl record, the boot), in case order."""
+    paths = security_sysctls()
+    wanted = [replace(c, params=tuple("sysctl." + p for p in paths)) for c in cases]
+    booted = observe_all(wanted, vmlinuz, initramfs, jobs)
+    return [(sysctl_record(rec, paths), res) for rec, res in booted]
 
 
 def load_observed(path: Path = OBSERVED_FILE) -> dict[str, Any]:

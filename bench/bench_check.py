@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Warm `kpolicy check --policy kspp` (bundled model) beside kernel-hardening-checker on the same
+config, in the same run.
+
+usage: bench/bench_check.py [-n RUNS] [--config FILE]
+The issue's target: no slower than kernel-hardening-checker (Debian's package, unpacked by
+`scripts/fetch-trees khc`). Rows: kpolicy with and without the fix search (--no-fix), and with
+--tree (the tree's whole Kconfig; not the target's configuration). Medians of wall time
+including interpreter start, and CPU time (user+sys) of the child, which a shared machine
+disturbs less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_resolve import trees_root  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def measure(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    """Median wall and CPU ms of ARGV (exit status 1, failures found, is expected)."""
+    import resource
+    import statistics
+    import time
+
+    subprocess.run(argv, capture_output=True, env=env)  # warm caches
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, env=env)
+        walls.append((time.perf_counter() - start) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{argv[:3]} failed: {done.stderr.decode()[-500:]}")
+        cpus.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--runs", type=int, default=7)
+    ap.add_argument("--config", type=Path,
+                    default=trees_root() / "configs" / "7.2" / "config.amd64_none_cloud-amd64")
+    ap.add_argument("--tree", type=Path, default=trees_root() / "linux-7.2")
+    args = ap.parse_args()
+    khc = trees_root() / "khc" / "usr"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    khc_env = {**os.environ, "PYTHONPATH": str(khc / "lib" / "python3" / "dist-packages")}
+    kp = [sys.executable, "-m", "kpolicy", "check", "--policy", "kspp", "--config",
+          str(args.config), "--format", "json"]
+    rows = [
+        ("kernel-hardening-checker -m json", [sys.executable, str(khc / "bin" /
+                                              "kernel-hardening-checker"), "-c",
+                                              str(args.config), "-m", "json"], khc_env),
+        ("kpolicy check --no-fix", [*kp, "--no-fix"], env),
+        ("kpolicy check (fixes)", kp, env),
+        ("kpolicy check --tree --no-fix", [*kp, "--tree", str(args.tree), "--no-fix"], env),
+    ]
+    results = {}
+    for name, argv, e in rows:
+        results[name] = measure(argv, args.runs, e)
+    base_wall, base_cpu = results[rows[0][0]]
+    print(f"{'':34}{'wall ms':>10}{'cpu ms':>10}{'wall x khc':>12}{'cpu x khc':>11}")
+    for name, (wall, cpu) in results.items():
+        print(f"{name:34}{wall:10.0f}{cpu:10.0f}{wall / base_wall:12.2f}{cpu / base_cpu:11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`kpolicy check`: a config, command line and sysctls against a policy; the work is in check.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+from kpolicy.cliargs import add_cache_arguments, cache_from_args
+from kpolicy.errors import KpolicyError
+from kpolicy.textio import read_text
+
+FORMATS = ("text", "json", "sarif", "junit", "github")
+
+
+def configure_check(p: argparse.ArgumentParser) -> None:
+    """Arguments of `kpolicy check`."""
+    p.description = (
+        "Check a .config, command line and sysctls against a hardening policy: pass, fail or "
+        "not-applicable per item, with a fix proven to pass for each failure. Without "
+        "--config/--cmdline it checks this machine's running kernel against `baseline`."
+    )
+    p.add_argument("--policy", default="baseline", metavar="NAME|FILE",
+                   help="a bundled policy (baseline, kspp, hardening) or a policy file "
+                   "(default: baseline)")
+    p.add_argument("--config", type=Path, metavar="FILE", help=".config (plain or gzip'd)")
+    line = p.add_mutually_exclusive_group()
+    line.add_argument("--cmdline", metavar="STRING", help="the boot loader's command line")
+    line.add_argument("--cmdline-file", type=Path, metavar="FILE",
+                      help="a file holding the command line (/proc/cmdline style)")
+    p.add_argument("--bootconfig", type=Path, metavar="FILE", help="bootconfig text")
+    p.add_argument("--sysctl", type=Path, action="append", default=[], metavar="PATH",
+                   help="after boot: a sysctl -a dump, a sysctl.conf, a sysctl.d directory or a "
+                   "root holding etc/, run/, usr/lib/sysctl.d (read as systemd-sysctl does); "
+                   "repeatable")
+    p.add_argument("--secure-boot", choices=("on", "off"),
+                   help="whether the machine boots with UEFI Secure Boot")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--fail-on", choices=("warning", "error"), default="warning",
+                   help="exit 1 when an unwaived failure has this severity or higher "
+                   "(default: warning)")
+    p.add_argument("--all", action="store_true", help="text: list passing and "
+                   "not-applicable items too")
+    p.add_argument("--no-fix", action="store_true", help="do not search for fixes")
+    p.add_argument("--model", type=Path, metavar="FILE",
+                   help="a model made by `kpolicy model build` (default: the bundled one "
+                   "matching the config's version)")
+    p.add_argument("--tree", type=Path, metavar="DIR",
+                   help="a kernel tree whose whole Kconfig judges CONFIG_ items (a symbol it "
+                   "lacks does not exist) and whose hardening.config is the `hardening` policy")
+    p.add_argument("--arch", default="x86_64", help="ARCH with --tree (default x86_64)")
+    add_cache_arguments(p)
+
+
+def _read_cmdline(path: Path) -> str:
+    text = read_text(path, what="command line file")
+    return text[:-1] if text.endswith("\n") else text
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check and print; 0 all pass, 1 a failure at or above --fail-on, 2 an error."""
+    from kpolicy.policy import output
+    from kpolicy.policy.check import Checker
+    from kpolicy.policy.check import run_check as check
+    from kpolicy.policy.schema import load_policy
+    from kpolicy.resolve.api import all_features, shipped_rules
+    from kpolicy.resolve.features import Machine
+    from kpolicy.resolve.inputs import (
+        choose_model,
+        defaults_config,
+        read_config,
+        running_machine,
+        running_system_inputs,
+    )
+
+    cache = cache_from_args(args)
+    notes: list[str] = []
+    config_path: Optional[Path] = args.config
+    cmdline: Optional[str] = args.cmdline
+    if args.cmdline_file is not None:
+        cmdline = _read_cmdline(args.cmdline_file)
+    machine = Machine(secure_boot=None if args.secure_boot is None else args.secure_boot == "on")
+    if config_path is None and cmdline is None and args.model is None and args.tree is None:
+        config_path, cmdline_path, notes = running_system_inputs()
+        if cmdline_path is not None:
+            cmdline = _read_cmdline(cmdline_path)
+        here = running_machine()
+        machine = Machine(ram_mib=here.ram_mib, secure_boot=machine.secure_boot
+                          if machine.secure_boot is not None else here.secure_boot)
+    config = read_config(config_path) if config_path is not None else None
+    model, warnings = choose_model(config, args.model, cache)
+    notes += warnings
+    if config is None:
+        config = defaults_config(model)
+    kconfig, complete = model.kconfig, False
+    tree = None
+    if args.tree is not None:
+        from kpolicy.kconfig.load import load_model
+        from kpolicy.kconfig.toolchain import toolchain_from_config
+        from kpolicy.tree import open_tree
+
+        tree = open_tree(args.tree)
+        if tree.version_tuple[:2] != model.version_tuple[:2]:
+            raise KpolicyError(f"the tree is Linux {tree.version}, the model {model.version}: "
+                               "give a tree of the config's version")
+        kconfig = load_model(
+            tree, args.arch, config=config_path,
+            toolchain=toolchain_from_config(config_path) if config_path else None, cache=cache,
+        )
+        complete = True
+        # the config as Kconfig values it (`make olddefconfig`): a symbol the file leaves out
+        # takes its default, as in the build
+        config = replace(config, values=dict(kconfig.values),
+                         warnings=tuple(dict.fromkeys(config.warnings + kconfig.warnings)))
+    if args.policy == "hardening":
+        if tree is None:
+            raise KpolicyError("--policy hardening reads the kernel's hardening.config: "
+                               "give --tree DIR (Linux 6.7 or later)")
+        from kpolicy.policy.fragment import hardening_policy
+
+        policy = hardening_policy(tree, args.arch)
+    else:
+        policy = load_policy(args.policy)
+    from kpolicy.sysctl.sysctld import read_sysctl_inputs
+
+    sysctl_files = tuple(read_sysctl_inputs(args.sysctl))
+    rules = shipped_rules(cache)
+    checker = Checker(
+        model=model, kconfig=kconfig, complete=complete, config=config, cmdline=cmdline or "",
+        specs=all_features(model, rules.features), declarations=rules.declarations,
+        machine=machine, sysctl_files=sysctl_files,
+        bootconfig=read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None,
+    )
+    result = check(policy, checker, fixes=not args.no_fix)
+    for w in (*notes, *result.warnings):
+        print(f"kpolicy: warning: {w}", file=sys.stderr)
+    if args.format == "text":
+        text = output.result_text(result, show_all=args.all)
+    elif args.format == "json":
+        text = json.dumps(output.result_json(result), indent=2) + "\n"
+    else:
+        text = {"sarif": output.result_sarif, "junit": output.result_junit,
+                "github": output.result_github}[args.format](result)
+    sys.stdout.write(text)
+    return 1 if result.failed(args.fail_on) else 0
+

@@ -1,0 +1,222 @@
+"""`kpolicy check --policy kspp` on Debian's real configs (7.2 amd64, cloud-amd64, rt-amd64 and
+6.12 cloud-amd64), judged with the tree's whole Kconfig:
+
+- every fix kpolicy prints is applied (config lines appended to the config, words added to the
+  command line, sysctls to a sysctl file) and the item is shown to pass;
+- kernel-hardening-checker (Debian's package, fetched by `scripts/fetch-trees khc`) runs live on
+  the same configs, and every item where its verdict differs from kpolicy's is listed in
+  khc_disagreements.toml with who is right and why.
+
+About 10 s of CPU per config (the check with its fixes, then the check of the fixed config).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import _missing, real_configs, real_tree, trees_root
+
+from kpolicy.cli import main
+from kpolicy.textio import parse_toml_text
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = [
+    "7.2/config.amd64_none_amd64",
+    "7.2/config.amd64_none_cloud-amd64",
+    "7.2/config.amd64_none_rt-amd64",
+    "6.12/config.amd64_none_cloud-amd64",
+]
+# kspp items whose question khc asks of a different option: the feature's boot default
+FEATURE_OPTIONS = {
+    "init-on-alloc": "CONFIG_INIT_ON_ALLOC_DEFAULT_ON",
+    "init-on-free": "CONFIG_INIT_ON_FREE_DEFAULT_ON",
+    "hardened-usercopy": "CONFIG_HARDENED_USERCOPY_DEFAULT_ON",
+    "slab-nomerge": "CONFIG_SLAB_MERGE_DEFAULT",
+    "page-alloc-shuffle": "CONFIG_SHUFFLE_PAGE_ALLOCATOR",
+    "randomize-kstack-offset": "CONFIG_RANDOMIZE_KSTACK_OFFSET_DEFAULT",
+    "lockdown": "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY",
+    "module-sig-enforce": "CONFIG_MODULE_SIG_FORCE",
+    "vsyscall-none": "CONFIG_X86_VSYSCALL_EMULATION",
+}
+
+
+def _paths(config: str) -> tuple[Path, Path]:
+    version, name = config.split("/")
+    path = real_configs(version) / name
+    if not path.is_file():
+        _missing(f"Debian config {config}")
+    return path, real_tree(version)
+
+
+def _run(args: list[str]) -> dict[str, Any]:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        main(["check", "--policy", "kspp", "--format", "json", *args])
+    data: dict[str, Any] = json.loads(out.getvalue())
+    return data
+
+
+@functools.cache
+def kspp_result(config: str) -> dict[str, Any]:
+    """kpolicy's kspp results for CONFIG (with fixes), once per test process."""
+    path, tree = _paths(config)
+    return _run(["--config", str(path), "--tree", str(tree)])
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_fix_is_applied_and_passes(config: str, tmp_path: Path) -> None:
+    path, tree = _paths(config)
+    results = kspp_result(config)["results"]
+    fixed = [r for r in results if r["fix"] is not None]
+    assert len(fixed) >= 30, "Debian's configs fail many kspp items, each with a fix"
+    assert all(r["status"] == "fail" for r in fixed)
+
+    def apply(items: list[dict[str, Any]], name: str) -> dict[str, str]:
+        lines = [f"CONFIG_{s[len('CONFIG_'):]}={v}" if v != "n" else f"# {s} is not set"
+                 for r in items for s, v in r["fix"]["config"].items()]
+        words = [w for r in items for w in r["fix"]["cmdline"]]
+        sysctl = [f"{k} = {v}" for r in items for k, v in r["fix"]["sysctl"].items()]
+        conf = tmp_path / f"{name}.config"
+        conf.write_text(path.read_text() + "\n".join(lines) + "\n")
+        args = ["--config", str(conf), "--tree", str(tree), "--cmdline", " ".join(words),
+                "--no-fix"]
+        if sysctl:
+            (tmp_path / f"{name}.sysctl").write_text("\n".join(sysctl) + "\n")
+            args += ["--sysctl", str(tmp_path / f"{name}.sysctl")]
+        return {r["id"]: r["status"] for r in _run(args)["results"]}
+
+    together = apply(fixed, "all")
+    alone = [r for r in fixed if together[r["id"]] != "pass"]
+    # fixes that undo one another (DEVMEM off vs STRICT_DEVMEM) are applied one by one
+    assert len(alone) <= 3, [r["id"] for r in alone]
+    for r in alone:
+        assert apply([r], r["id"])[r["id"]] == "pass", r
+    # and a fix that breaks another item says so
+    for r in fixed:
+        for broken in r["fix"]["breaks"]:
+            assert apply([r], f"{r['id']}-breaks")[broken] == "fail", (r["id"], broken)
+
+
+@pytest.mark.real
+def test_known_verdicts_on_debian_7_2_cloud() -> None:
+    by_id = {r["id"]: r for r in kspp_result("7.2/config.amd64_none_cloud-amd64")["results"]}
+    assert by_id["init-on-free"]["status"] == "fail"
+    assert by_id["init-on-free"]["fix"]["cmdline"] == ["init_on_free=1"]
+    assert by_id["iommu-dma-strict"]["fix"]["config"] == {"CONFIG_IOMMU_DEFAULT_DMA_STRICT": "y"}
+    assert "IOMMU_DEFAULT_DMA_LAZY: y -> n" in by_id["iommu-dma-strict"]["fix"]["drags"]
+    # STRICT_DEVMEM goes with DEVMEM, and the strict-devmem items apply only where DEVMEM=y
+    assert "STRICT_DEVMEM: y -> n" in by_id["devmem-off"]["fix"]["drags"]
+    assert by_id["devmem-off"]["fix"]["breaks"] == []
+    assert by_id["page-table-check-enforced"]["fix"]["config"] == {
+        "CONFIG_PAGE_TABLE_CHECK_ENFORCED": "y", "CONFIG_PAGE_TABLE_CHECK": "y"}
+    assert by_id["randstruct-full"]["status"] == "not-applicable"
+    assert "GCC_PLUGINS" in by_id["randstruct-full"]["why"]
+    assert by_id["acpi-custom-method-off"]["status"] == "pass"  # gone from 7.2 altogether
+    assert "does not exist" in by_id["acpi-custom-method-off"]["why"]
+    assert by_id["mitigations-nosmt"]["affects"][:2] == ["l1tf", "mds"]
+
+
+@pytest.mark.real
+def test_a_fix_that_breaks_another_item_says_so(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("""
+[policy]
+name = "devmem"
+reference = "https://example.org"
+[[item]]
+id = "devmem-off"
+require = "CONFIG_DEVMEM = n"
+why = "no /dev/mem"
+[[item]]
+id = "strict-devmem"
+require = "CONFIG_STRICT_DEVMEM = y"
+why = "no RAM through /dev/mem"
+""")
+    path, tree = _paths("7.2/config.amd64_none_cloud-amd64")
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        main(["check", "--policy", str(policy), "--config", str(path), "--tree", str(tree),
+              "--format", "json"])
+    r = {x["id"]: x for x in json.loads(out.getvalue())["results"]}
+    assert r["strict-devmem"]["status"] == "pass"
+    assert r["devmem-off"]["fix"]["breaks"] == ["strict-devmem"]
+
+
+# --- kernel-hardening-checker, live ------------------------------------------------------------
+
+
+def khc_dir() -> Path:
+    path = trees_root() / "khc" / "usr"
+    if not (path / "bin" / "kernel-hardening-checker").is_file():
+        _missing("kernel-hardening-checker (scripts/fetch-trees khc)")
+    return path
+
+
+def khc_verdicts(config: Path) -> dict[str, bool]:
+    """khc's kconfig verdicts on CONFIG: option -> OK (its first check of that option)."""
+    usr = khc_dir()
+    env = {**os.environ, "PYTHONPATH": str(usr / "lib" / "python3" / "dist-packages")}
+    out = subprocess.run(
+        [sys.executable, str(usr / "bin" / "kernel-hardening-checker"), "-c", str(config),
+         "-m", "json"], env=env, capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    verdicts: dict[str, bool] = {}
+    for check in json.loads(out):
+        if check["type"] == "kconfig":
+            verdicts.setdefault(check["option_name"], bool(check["check_result_bool"]))
+    return verdicts
+
+
+def comparison(config: str) -> tuple[int, set[tuple[str, str, bool, str]]]:
+    """(items compared, disagreements as (item, khc option, khc ok, kpolicy status))."""
+    path, _tree = _paths(config)
+    khc = khc_verdicts(path)
+    compared = 0
+    out = set()
+    for r in kspp_result(config)["results"]:
+        option = FEATURE_OPTIONS.get(r["id"])
+        if option is None and r["require"].startswith("CONFIG_"):
+            option = r["require"].split()[0]
+        if option is None or option not in khc:
+            continue
+        if r["status"] == "not-applicable" and r["why"].startswith("applies to "):
+            continue  # another arch's item: khc checks this arch's twin
+        compared += 1
+        agree = (khc[option] and r["status"] == "pass") or (
+            not khc[option] and r["status"] == "fail")
+        if not agree:
+            out.add((r["id"], option, khc[option], r["status"]))
+    return compared, out
+
+
+def recorded() -> list[dict[str, Any]]:
+    path = HERE / "khc_disagreements.toml"
+    data = parse_toml_text(path.read_text(), path)
+    entries: list[dict[str, Any]] = data["disagreement"]
+    for e in entries:
+        assert e["right"] in ("kpolicy", "khc", "both") and len(e["why"]) > 80, e["item"]
+    return entries
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_disagreement_with_khc_is_explained(config: str) -> None:
+    compared, found = comparison(config)
+    assert compared >= 70  # the comparison covers most of khc's kconfig checks
+    expected = {(e["item"], e["khc"]["option"], e["khc"]["ok"], e["kpolicy"])
+                for e in recorded() if config in e["configs"]}
+    assert found == expected
