@@ -39,6 +39,12 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "resolve/inputs.py": {"read_bytes": "the user's kernel config", "var.read_bytes": "efivars",
                           "Path('/sys/firmware/efi/efivars').glob": "efivars",
                           "Path('/proc/meminfo').read_text": "this machine's RAM"},
+    "policy/command.py": {"read_text": "command-line and bootconfig files the user names"},
+    "policy/schema.py": {"bundled_policy_dir().glob": "own policies"},
+    "sysctl/running.py": {"proc_sys / path.replace('.', '/').read_text": "this machine's sysctls"},
+    "sysctl/spec.py": {"read_text": "sysctl declarations (rules)"},
+    "sysctl/sysctld.py": {"d.iterdir": "the system's sysctl.d directories",
+                          "read_text": "the system's sysctl.d files (textio)"},
     "textio.py": {"read_text": "user-named files", "read_bytes": "user-named files",
                   "open": "user-named files and outputs"},
 }
