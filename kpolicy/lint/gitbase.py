@@ -86,6 +86,8 @@ def _entries(tree: Path, commit: str) -> dict[str, tuple[str, str]]:
             continue  # submodules are not part of the tree being linted
         path = raw_path.decode("utf-8", errors="surrogateescape")
         _check_relpath(path)
+        if path in entries:  # a malformed tree object listing one name twice
+            raise KpolicyError(f"git tree lists {path!r} twice")
         entries[path] = (mode, sha)
     return entries
 

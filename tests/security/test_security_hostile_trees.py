@@ -516,3 +516,18 @@ def test_escapes_on_a_copy_of_linux_7_2(tree_7_2_copy: Path, tmp_path: Path) -> 
     finally:
         _replace(kconfig, original)
         subprocess.run(["rm", "-rf", str(tree / "x")], check=True)
+
+
+def test_base_copy_refuses_a_tree_listing_a_name_twice(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    one = _git(repo, "hash-object", "-w", "--stdin", stdin=b"one\n")
+    two = _git(repo, "hash-object", "-w", "--stdin", stdin=b"two\n")
+    root = _git(repo, "mktree", stdin=f"100644 blob {one}\tf\n100644 blob {two}\tf\n".encode())
+    commit = _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", root,
+                  "-m", "dup")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(Exception, match="twice"):
+        gitbase.sync_tree(repo, commit, dest)
