@@ -23,6 +23,7 @@ from kpolicy.params.model import Catalog, Registration
 from kpolicy.params.semantics import (
     Declaration,
     HandlerSemantics,
+    for_version,
     infer_semantics,
     load_param_rules,
     merge_state,
@@ -267,7 +268,7 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         declarations = load_param_rules().declarations
     cfg = _normalize_config(config)
     declared: dict[tuple[str, str], HandlerSemantics] = {
-        (d.kind, d.name): d.semantics for d in declarations}
+        (d.kind, d.name): d.semantics for d in for_version(declarations, version)}
     early: dict[str, list[Handler]] = {}
     params: dict[str, Handler] = {}
     setups: dict[str, list[tuple[str, Handler]]] = {}
@@ -305,7 +306,8 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         not_built=not_built,
         boot_config=cfg.get("BOOT_CONFIG") == "y",
         boot_config_force=cfg.get("BOOT_CONFIG_FORCE") == "y",
-        declaration_problems=stale_declarations(declarations, catalog.registrations, srcarch),
+        declaration_problems=stale_declarations(declarations, catalog.registrations, srcarch,
+                                                 version),
     )
 
 

@@ -24,7 +24,10 @@ from kpolicy.textio import TOML_LIMIT, parse_toml_text, read_text
 
 State = Union[bool, int, str]
 
-Kind = Literal["early_param", "__setup", "module_param", "core_param"]
+# "direct": no registration; the kernel reads the word itself from the command line
+# (cmdline_find_option_bool() in the x86 decompressor and early arch code): an exact word,
+# no "-"/"_" folding, no quotes, anywhere in the boot loader's line (also after "--").
+Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
 # accept: which values the handler takes.
 #   "any"        every value, also none (the handler ignores it)
 #   "present"    any value, but a missing value (no "=") is refused
@@ -33,7 +36,8 @@ Kind = Literal["early_param", "__setup", "module_param", "core_param"]
 #   "words"      exactly one of `words` (strcmp; sets the word)
 #   "list"       comma-separated items, each one of `words` (any item when `words` is empty)
 #   "integer"    what kstrto<param_type>() takes (sets the number)
-Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer"]
+#   "function"   every value; the state is what kpolicy/params/valueparsers.py's `function` says
+Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer", "function"]
 # on_invalid: what the kernel does with a value the handler does not take.
 #   "malformed"   early_param returns non-zero: `Malformed early option '<name>'`
 #   "ignored"     the handler consumes it and keeps its previous state, silently or with a warning
@@ -48,6 +52,10 @@ Merge = Literal["last-wins", "raise-only", "enable-only"]
 Effect = Literal["none", "clear-init-argv"]
 # values: the feature's state. "bool", a list of words (lowest first), "int", or "text".
 ValueType = Literal["bool", "words", "int", "text"]
+# group: where a hardening review looks for the feature; resolve's text output follows this order.
+Group = Literal["memory", "cpu-mitigations", "address-space", "iommu-dma", "attack-surface",
+                "integrity-lockdown", "lsm", "other"]
+GROUPS: tuple[Group, ...] = get_args(Group)
 
 KINDS: tuple[Kind, ...] = get_args(Kind)
 ACCEPTS: tuple[Accept, ...] = get_args(Accept)
@@ -58,7 +66,16 @@ EFFECTS: tuple[Effect, ...] = get_args(Effect)
 _REALISED_AS: dict[Kind, tuple[str, ...]] = {
     "early_param": ("early_param",), "__setup": ("__setup",),
     "module_param": ("module_param", "core_param"), "core_param": ("core_param", "module_param"),
+    "direct": (),
 }
+Version = tuple[int, int]
+
+
+def in_versions(version: tuple[int, ...], since: Optional[Version],
+                until: Optional[Version]) -> bool:
+    """Whether Linux VERSION lies in [SINCE, UNTIL) (None: unbounded)."""
+    v = tuple(version[:2])
+    return (since is None or v >= since) and (until is None or v < until)
 
 
 @dataclass(frozen=True)
@@ -74,12 +91,14 @@ class HandlerSemantics:
     effect: Effect = "none"
     param_type: Optional[str] = None  # integer type for accept="integer"
     sets: Optional[State] = None  # the constant a flag parameter sets, whatever its value
+    mapping: tuple[tuple[str, State], ...] = ()  # word -> state where the word is not the state
+    function: Optional[str] = None  # accept="function": the value parser's name
     declared_in: Optional[str] = None  # rules/params file, when not inferred
 
     def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
-        if a == "any":
+        if a in ("any", "function"):
             return True
         if a == "empty":
             return not value
@@ -100,6 +119,13 @@ class HandlerSemantics:
         a bare module bool with KERNEL_PARAM_OPS_FL_NOARG reads as "1", as parse_one() does."""
         if self.sets is not None:
             return self.sets
+        if self.function is not None:
+            from kpolicy.params.valueparsers import PARSERS
+
+            return PARSERS[self.function](value)
+        for word, state in self.mapping:
+            if value == word:
+                return state
         if self.accept == "kstrtobool":
             return kstrtobool("1" if value is None and self.noarg else value, version)
         if self.accept == "integer":
@@ -120,6 +146,35 @@ class Declaration:
     file: str
     arches: tuple[str, ...] = ()  # SRCARCHes where it is registered; () = all
     priority: int = 0  # a value of a lower-priority parameter cannot replace a higher one's
+    since: Optional[Version] = None  # the first Linux version with these semantics
+    until: Optional[Version] = None  # the first Linux version without them
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether this declaration holds in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
+
+
+def for_version(declarations: Iterable[Declaration],
+                version: tuple[int, ...]) -> tuple[Declaration, ...]:
+    """The DECLARATIONS that hold in Linux VERSION."""
+    return tuple(d for d in declarations if d.applies(version))
+
+
+@dataclass(frozen=True)
+class Override:
+    """Another feature's state that forces this one, whatever its own parameters say."""
+
+    feature: str  # the other feature
+    equals: State  # ... when its effective state is this
+    sets: State  # this feature's state then
+    source: str  # where in the kernel, e.g. "mm/mm_init.c mem_debugging_and_hardening_init"
+    if_state: tuple[State, ...] = ()  # only when this feature's own state is one of these
+    since: Optional[Version] = None
+    until: Optional[Version] = None
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether this override holds in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
 
 
 @dataclass(frozen=True)
@@ -153,8 +208,15 @@ class FeatureSpec:
     lsm: Optional[str]  # LSM name that must be started for the feature to act
     lsm_early: Optional[str]  # symbol making the LSM an early one (always started)
     machine: tuple[MachineDependency, ...]
-    file: str  # the declaration, or "discovered" for a family with no declaration
-    inferred: bool = False  # semantics guessed from discovery, not declared
+    file: str  # the rules/params declaration
+    overrides: tuple[Override, ...] = ()
+    since: Optional[Version] = None  # the first Linux version kpolicy knows it for exactly
+    until: Optional[Version] = None
+    group: Group = "other"
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether kpolicy knows this feature in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -165,9 +227,9 @@ class FeatureSpec:
     def build_only(self) -> bool:
         return not self.handlers
 
-    def handler(self, param: str) -> Declaration:
-        """The declaration of PARAM (one of self.params)."""
-        return next(d for d in self.handlers if d.name == param)
+    def handler(self, param: str, version: tuple[int, ...]) -> Optional[Declaration]:
+        """The declaration of PARAM (one of self.params) in Linux VERSION, if it has one."""
+        return next((d for d in self.handlers if d.name == param and d.applies(version)), None)
 
     def rank(self, state: State) -> int:
         """Where STATE stands in the feature's order (raise-only merges compare these)."""
@@ -236,14 +298,18 @@ def registration_kind(reg: Registration) -> Kind:
 
 
 def stale_declarations(declarations: Iterable[Declaration], registrations: Iterable[Registration],
-                       srcarch: Optional[str] = None) -> tuple[str, ...]:
-    """One message per declaration the tree does not register as declared (on SRCARCH)."""
+                       srcarch: Optional[str] = None,
+                       version: Optional[tuple[int, ...]] = None) -> tuple[str, ...]:
+    """One message per declaration the tree does not register as declared (on SRCARCH, in
+    VERSION); a direct read has no registration to check."""
     by_name: dict[str, list[Registration]] = {}
     for reg in registrations:
         by_name.setdefault(fold_param(reg.name), []).append(reg)
     problems = []
     for d in declarations:
         if srcarch is not None and d.arches and srcarch not in d.arches:
+            continue
+        if d.kind == "direct" or (version is not None and not d.applies(version)):
             continue
         regs = by_name.get(fold_param(d.name), [])
         if not any(r.kind in _REALISED_AS[d.kind] for r in regs):
@@ -257,9 +323,19 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
-                 "machine", "param"}
+                 "machine", "param", "override", "since", "until", "group"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "noarg", "effect",
-               "param_type", "sets", "priority"}
+               "param_type", "sets", "priority", "since", "until", "map", "function"}
+
+
+def _version(t: _Table, key: str) -> Optional[Version]:
+    raw = t.optional(key, str)
+    if raw is None:
+        return None
+    parts = raw.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise t.error(f"'{key}' must be a version like \"6.7\"")
+    return int(parts[0]), int(parts[1])
 
 
 class _Table:
@@ -319,6 +395,11 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
     if param_type is not None and param_type not in INTEGER_TYPES:
         raise t.error(f"'param_type' must be one of {', '.join(INTEGER_TYPES)}")
     raw_sets = t.data.get("sets")
+    raw_map = t.get("map", dict, {})
+    if raw_map and state is None:
+        raise t.error("'map' needs a feature whose state it sets")
+    mapping = tuple((str(k), state(v, f"{t.where} 'map'")) for k, v in raw_map.items()
+                    ) if state is not None else ()
     sem = HandlerSemantics(
         accept=t.choice("accept", ACCEPTS, "any"),
         words=t.strings("words"),
@@ -329,16 +410,28 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         effect=t.choice("effect", EFFECTS, "none"),
         param_type=param_type,
         sets=None if raw_sets is None or state is None else state(raw_sets, f"{t.where} 'sets'"),
+        mapping=mapping,
+        function=t.optional("function", str),
         declared_in=file,
     )
+    if (sem.accept == "function") != (sem.function is not None):
+        raise t.error("accept = \"function\" and 'function' go together")
+    if sem.function is not None:
+        from kpolicy.params.valueparsers import PARSERS
+
+        if sem.function not in PARSERS:
+            raise t.error(f"no value parser '{sem.function}' in kpolicy/params/valueparsers.py")
     if sem.accept == "words" and not sem.words:
         raise t.error("accept = \"words\" needs a non-empty words list")
     if raw_sets is not None and state is None:
         raise t.error("'sets' needs a feature whose state it sets")
     if state is not None and sem.sets is None and sem.accept in ("any", "present", "empty"):
         raise t.error(f"accept = \"{sem.accept}\" sets no state: say which one with 'sets'")
-    return Declaration(name, t.choice("kind", KINDS), sem, source, file, arches,
-                       t.get("priority", int, 0))
+    kind = t.choice("kind", KINDS)
+    if kind == "direct" and sem.sets is None:
+        raise t.error("a direct read is a word: say the state it sets with 'sets'")
+    return Declaration(name, kind, sem, source, file, arches, t.get("priority", int, 0),
+                       _version(t, "since"), _version(t, "until"))
 
 
 def parse_params_file(text: str,
@@ -397,6 +490,19 @@ def parse_params_file(text: str,
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str)))
+    overrides = []
+    for i, raw in enumerate(top.tables("override")):
+        o = _Table(raw, file, f"[[override]] {i + 1}",
+                   {"feature", "equals", "sets", "source", "if_state", "since", "until"})
+        other, source = o.get("feature", str, ""), o.get("source", str, "")
+        if not other or not source or "equals" not in o.data:
+            raise o.error("needs 'feature', 'equals', 'sets' and 'source'")
+        equals = o.data["equals"]
+        if not isinstance(equals, (bool, int, str)):
+            raise o.error("'equals' must be a boolean, a number or a word")
+        if_state = tuple(state(v, f"{o.where} 'if_state'") for v in o.get("if_state", list, []))
+        overrides.append(Override(other, equals, state(o.data.get("sets"), f"{o.where} 'sets'"),
+                                  source, if_state, _version(o, "since"), _version(o, "until")))
     default_symbol = default.optional("symbol", str)
     arches = top.strings("arches")
     handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)
@@ -415,7 +521,9 @@ def parse_params_file(text: str,
         default_choice=tuple((str(k), state(v, "[default] choice")) for k, v in choice.items()),
         default_value=None if raw_default is None else state(raw_default, "[default] value"),
         unbuilt=unbuilt, lsm=lsm.optional("name", str), lsm_early=lsm.optional("early", str),
-        machine=tuple(machine), file=file,
+        machine=tuple(machine), file=file, overrides=tuple(overrides),
+        since=_version(top, "since"), until=_version(top, "until"),
+        group=top.choice("group", GROUPS, "other"),
     )
     return spec, handlers
 
@@ -437,7 +545,22 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
                 raise KpolicyError(f"feature '{feature.name}' is declared twice", file=path)
             features.append(feature)
         for d in decls:
-            if any((e.kind, e.name) == (d.kind, d.name) for e in declarations):
+            if any((e.kind, e.name) == (d.kind, d.name) and _overlap(e, d)
+                   and not _same_handler(e, d) for e in declarations):
                 raise KpolicyError(f"{d.kind} '{d.name}' is declared twice", file=path)
             declarations.append(d)
     return ParamRules(tuple(sorted(features, key=lambda s: s.name)), tuple(declarations))
+
+
+def _overlap(a: Declaration, b: Declaration) -> bool:
+    """Whether A and B hold in some common version."""
+    lo = max(a.since or (0, 0), b.since or (0, 0))
+    hi = min(a.until or (999, 0), b.until or (999, 0))
+    return lo < hi
+
+
+def _same_handler(a: Declaration, b: Declaration) -> bool:
+    """Whether A and B describe one handler read by two features (the command-line engine sees
+    the same acceptance in both): two value parsers of one always-accepting handler."""
+    return a.semantics.accept == b.semantics.accept == "function" and \
+        a.semantics.on_invalid == b.semantics.on_invalid

@@ -25,7 +25,12 @@ from kpolicy.resolve.engine import (
     FeatureState,
     resolve_features,
 )
-from kpolicy.resolve.features import NO_MACHINE, Machine, inferred_features
+from kpolicy.resolve.features import (
+    NO_MACHINE,
+    DiscoveredOption,
+    Machine,
+    discovered_options,
+)
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
@@ -41,6 +46,7 @@ class ResolveMemo:
     machine): the declarations the tree lacks, and what the config alone decides per feature."""
 
     stale: Optional[tuple[str, ...]] = None
+    options: Optional[tuple[DiscoveredOption, ...]] = None
     features: dict[int, FeatureState] = field(default_factory=dict)
     sides: dict[int, ConfigSide] = field(default_factory=dict)
 
@@ -55,6 +61,7 @@ class Resolution:
     cmdline: CmdlineResult
     warnings: tuple[str, ...]
     sysctls: tuple[SysctlState, ...] = ()  # rules/sysctls.toml's, at boot (+ sysctl.d)
+    options: tuple[DiscoveredOption, ...] = ()  # discovered, semantics unknown
 
 
 def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
@@ -72,15 +79,17 @@ def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
 def all_features(
     model: ResolveModel, declared: Optional[tuple[FeatureSpec, ...]] = None
 ) -> tuple[FeatureSpec, ...]:
-    """The DECLARED features (default: rules/params/'s) plus those inferred from the model's
-    discovered families."""
-    declared = load_param_rules().features if declared is None else declared
-    regs = model.catalog.registrations
-    if isinstance(regs, LazyRegistrations):  # decode only the families' parameters
-        regs = regs.named(frozenset(fold_param(p) for f in model.families for p in f.params))
-    # a declared family may name an option this tree does not have: nothing to resolve there
+    """The DECLARED features (default: rules/params/'s): the only ones resolve states exactly.
+    The families discovery finds beyond them are options (model_options), never features."""
+    del model  # every declared feature is resolved; one absent from the model's arch is skipped
+    return load_param_rules().features if declared is None else declared
+
+
+def model_options(model: ResolveModel, specs: Sequence[FeatureSpec],
+                  values: dict[str, str]) -> tuple[DiscoveredOption, ...]:
+    """The options of MODEL's discovered families SPECS do not cover, with VALUES' values."""
     families = [f for f in model.families if f.option in model.kconfig.symbols]
-    return declared + inferred_features(families, regs, declared)
+    return discovered_options(families, specs, values)
 
 
 def kernel_params_for(
@@ -136,7 +145,8 @@ def resolve(
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
             regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
-        stale = stale_declarations(feature_declarations(specs), regs, model.srcarch)
+        stale = stale_declarations(feature_declarations(specs), regs, model.srcarch,
+                                   model.version_tuple)
         if memo is not None:
             memo.stale = stale
     notes += stale
@@ -150,9 +160,14 @@ def resolve(
         None if memo is None else memo.features,
         None if memo is None else memo.sides,
     )
+    options = None if memo is None else memo.options
+    if options is None:
+        options = model_options(model, specs, dict(config.values))
+        if memo is not None:
+            memo.options = options
     sysctls = boot_sysctls(load_sysctl_rules(), model.version_tuple, config.values,
                            config.lines, result)
-    return Resolution(model, config, features, result, tuple(notes), sysctls)
+    return Resolution(model, config, features, result, tuple(notes), sysctls, options)
 
 
 def feature_declarations(specs: Sequence[FeatureSpec]) -> tuple[Declaration, ...]:

@@ -8,8 +8,8 @@ from typing import Any, Optional
 from kpolicy.cmdline.passes import Event, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, stale_declarations
-from kpolicy.resolve.api import feature_declarations
-from kpolicy.resolve.engine import ConfigSide, config_side, resolve_feature
+from kpolicy.resolve.api import feature_declarations, model_options
+from kpolicy.resolve.engine import ConfigSide, apply_overrides, config_side, resolve_feature
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
@@ -39,12 +39,18 @@ class BatchResolver:
 
         self.model, self.config, self.kp, self.machine = model, config, kp, machine
         self.lines = config.lines or {}
-        self.todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+        self.todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
+                     and s.applies(model.version_tuple)]
         values = config.values
-        base = [
-            feature_member(resolve_feature(s, model, values, (), self.lines, machine)).encode()
-            for s in self.todo
-        ]
+        alone = apply_overrides(
+            [resolve_feature(s, model, values, (), self.lines, machine) for s in self.todo],
+            self.todo, model.version_tuple)
+        base = [feature_member(state).encode() for state in alone]
+        # features whose state other features or every word can change: resolved together
+        sources = {o.feature for s in self.todo for o in s.overrides}
+        self.coupled = [i for i, s in enumerate(self.todo)
+                        if s.overrides or s.name in sources
+                        or any(d.kind == "direct" for d in s.handlers)]
         # each feature's member with the comma before it, so that a run of untouched features
         # is one slice of the joined text
         self.blob = memoryview(b",".join(base))
@@ -66,8 +72,11 @@ class BatchResolver:
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
             regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
-        stale = stale_declarations(feature_declarations(specs), regs, model.srcarch)
+        stale = stale_declarations(feature_declarations(specs), regs, model.srcarch,
+                                   model.version_tuple)
         self.warnings = (*config.warnings, *stale)
+        options = model_options(model, specs, dict(config.values))
+        self.options = compact_json({o.option: o.as_json() for o in options}).encode()
         head = {
             "schema_version": JSON_SCHEMA_VERSION,
             "kernel": {"version": model.version, "arch": model.arch, "model": model.origin},
@@ -146,7 +155,18 @@ class BatchResolver:
                 reached.setdefault(i, []).append(ev)
         out: list[Any] = [self.head]
         blob, at = self.blob, 0
-        for i in sorted(reached):
+        coupled = dict(zip(self.coupled, apply_overrides(
+            [resolve_feature(self.todo[i], self.model, self.config.values, events, self.lines,
+                             self.machine) for i in self.coupled],
+            [self.todo[i] for i in self.coupled], self.model.version_tuple)))
+        for i in sorted(set(reached) | set(coupled)):
+            if i in coupled:
+                start = self.starts[i]
+                if start > at:
+                    out.append(blob[at:start])
+                out.append(feature_member(coupled[i]).encode())
+                at = self.ends[i]
+                continue
             spec = self.todo[i]
             # the events' fields resolve_feature reads (an LSM's reads every event's)
             seen = events if spec.lsm else reached[i]
@@ -172,5 +192,6 @@ class BatchResolver:
             at = self.ends[i]
         out.append(blob[at:])
         out.append(self._sysctls(result))
-        out.append(b"}," + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")
+        out.append(b'},"options":' + self.options + b","
+                   + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")
         return out

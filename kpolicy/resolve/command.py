@@ -26,6 +26,7 @@ from kpolicy.resolve.batch import BatchResolver
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.inputs import (
     ConfigInput,
+    check_arch,
     choose_model,
     defaults_config,
     read_config,
@@ -146,6 +147,7 @@ def _model_and_config(
             toolchain=toolchain_from_config(config_path),
             cache=cache,
         )
+        check_arch(given, model)
         return (
             model,
             # evaluated.warnings repeats the .config's own and adds what needs the tree
@@ -156,6 +158,7 @@ def _model_and_config(
                 given.version,
                 tuple(dict.fromkeys(given.warnings + evaluated.warnings)),
                 given.lines,
+                given.header_arch,
             ),
             [],
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional, Union
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
@@ -17,7 +17,7 @@ from kpolicy.cmdline.passes import Event, Outcome, Stage
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param
-from kpolicy.params.semantics import FeatureSpec, MachineDependency, State
+from kpolicy.params.semantics import Declaration, FeatureSpec, MachineDependency, State
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.model import ResolveModel
 
@@ -158,6 +158,14 @@ def boot_default(
         return state, _config_source(
             kconfig, values, spec.build or spec.name, state, "build option", kind, lines
         )
+    if spec.default_symbol and spec.default_symbol in kconfig.symbols and spec.value_type == "int":
+        raw = values.get(spec.default_symbol, "")
+        try:
+            number: State = int(raw, 0)
+        except ValueError:
+            number = spec.unbuilt
+        return number, _config_source(kconfig, values, spec.default_symbol, number,
+                                      "default symbol", kind, lines)
     if spec.default_symbol and spec.default_symbol in kconfig.symbols:
         on = _truth(values.get(spec.default_symbol, "n")) > 0
         state = (not on) if spec.default_invert else on
@@ -265,10 +273,17 @@ def resolve_feature(
     raise_only = spec.merge == "raise-only"
     state: State = spec.domain[0] if raise_only and spec.domain else default
     priority: Optional[int] = None  # the priority of the parameter that set STATE
+    version = model.version_tuple
+    direct = [d for d in spec.handlers if d.kind == "direct" and d.applies(version)]
+    if direct and built:
+        state = _direct_reads(direct, events, state, sources)
     for ev in events:
         param = _event_param(ev, keys)
         if param is None:
             continue
+        handler = spec.handler(param, version)
+        if handler is None or handler.kind == "direct":
+            continue  # no handler of this feature in this version, or read above
         if not built or ev.stage not in HANDLER_STAGES:
             # the stage says where the token went instead (init, dropped, after "--")
             why = ev.reason or f"never reaches the {param} handler"
@@ -278,8 +293,7 @@ def resolve_feature(
             sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
                                          ev.outcome))
             continue
-        handler = spec.handler(param)
-        wanted = handler.semantics.state_of(ev.value, model.version_tuple)
+        wanted = handler.semantics.state_of(ev.value, version)
         if wanted is None:
             why = f"{param}: the handler takes {ev.value!r} but sets no state kpolicy knows"
             sources.append(_token_source(ev, None, why, "ignored"))
@@ -334,6 +348,51 @@ def resolve_feature(
         machine=notes,
         why=_why(spec, effective, built, blocked, sources),
     )
+
+
+def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state: State,
+                  sources: list[Source]) -> State:
+    """STATE after the words DIRECT's readers find in the boot loader's command line: each
+    reader looks for its exact word, whitespace-delimited, anywhere in the line."""
+    seen: set[int] = set()
+    for ev in events:
+        if ev.source != "cmdline" or ev.index in seen:
+            continue
+        seen.add(ev.index)
+        for d in direct:
+            if d.name in ev.raw.split():
+                assert d.semantics.sets is not None  # the loader requires it
+                state = d.semantics.sets
+                sources.append(Source("cmdline", state,
+                                      f"{d.name} read directly from the command line "
+                                      f"({d.source}): sets {state_word(state)}",
+                                      position=ev.index, token=ev.raw, outcome="accepted"))
+    return state
+
+
+def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec],
+                    version: tuple[int, ...]) -> tuple[FeatureState, ...]:
+    """STATES after each feature's overrides (in Linux VERSION): another feature's effective
+    state forcing it, applied until nothing changes (an override may feed another)."""
+    by_name = {f.name: f for f in states}
+    spec_of = {s.name: s for s in specs}
+    for _round in range(len(states) + 1):
+        changed = False
+        for name, f in by_name.items():
+            spec = spec_of.get(name)
+            for o in spec.overrides if spec is not None and f.built else ():
+                other = by_name.get(o.feature)
+                if (other is None or not o.applies(version) or other.effective != o.equals
+                        or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)):
+                    continue
+                why = (f"{o.feature} is {state_word(other.effective)}: {o.source} sets "
+                       f"{f.name} {state_word(o.sets)}")
+                f = by_name[name] = replace(f, effective=o.sets, why=why,
+                                            sources=(*f.sources, Source("config", o.sets, why)))
+                changed = True
+        if not changed:
+            break
+    return tuple(by_name[f.name] for f in states)
 
 
 def _machine_applies(
@@ -410,9 +469,12 @@ def resolve_features(
     of the others.
     """
     lines = lines or {}
-    todo = [s for s in specs if not s.arches or model.srcarch in s.arches]
+    todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
+            and s.applies(model.version_tuple)]
     if memo is None:
-        return tuple(resolve_feature(s, model, values, events, lines, machine) for s in todo)
+        return apply_overrides(
+            [resolve_feature(s, model, values, events, lines, machine) for s in todo], todo,
+            model.version_tuple)
     # the parameter keys the events can reach (_event_param's two names), and whether lsm= did
     reached = set()
     for ev in events:
@@ -422,7 +484,8 @@ def resolve_features(
     lsm = any(ev.name == "lsm" for ev in events)
     out = []
     for s in todo:
-        if (s.lsm and lsm) or not _fold_params(s.params).isdisjoint(reached):
+        direct = any(d.kind == "direct" for d in s.handlers)  # any word may hold its word
+        if (s.lsm and lsm) or direct or not _fold_params(s.params).isdisjoint(reached):
             side = None if sides is None else sides.get(id(s))
             if side is None:
                 side = config_side(s, model, values, lines)
@@ -434,4 +497,4 @@ def resolve_features(
         if hit is None:
             hit = memo[id(s)] = resolve_feature(s, model, values, (), lines, machine)
         out.append(hit)
-    return tuple(out)
+    return apply_overrides(out, todo, model.version_tuple)

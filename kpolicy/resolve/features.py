@@ -1,21 +1,16 @@
-"""The features resolve reports: rules/params/'s declared ones, plus those inferred from the
-discovered families, and what resolve knows about the machine that boots."""
+"""What resolve reports beside the declared features (rules/params/): the options family
+discovery found, which no semantics cover, and what resolve knows about the machine that boots.
+Nothing is inferred from a symbol's name: an undeclared option shows its Kconfig value only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.families.model import Family
 from kpolicy.kernel import fold_param
-from kpolicy.params.model import Registration
-from kpolicy.params.semantics import (
-    Declaration,
-    FeatureSpec,
-    infer_semantics,
-    registration_kind,
-)
+from kpolicy.params.semantics import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -29,47 +24,37 @@ class Machine:
 NO_MACHINE = Machine()  # nothing known about the machine
 
 
-def _plain_bool(reg: Registration) -> bool:
-    """Whether REG's value is a plain bool its handler stores as it reads it."""
-    if reg.kind in ("module_param", "core_param"):
-        return reg.param_type == "bool"
-    return reg.parser == "kstrtobool" and reg.kind in ("early_param", "__setup")
+@dataclass(frozen=True)
+class DiscoveredOption:
+    """A Kconfig option family discovery found and rules/params/ does not declare: what it does
+    at boot is unknown to kpolicy, so only its Kconfig value is reported, never an on/off."""
+
+    option: str
+    value: str  # the config's value ("n" when unset)
+    params: tuple[str, ...]  # the boot parameters discovery tied to it (semantics unknown)
+    companion: Optional[str]  # its *_DEFAULT companion symbol, if discovery found one
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"value": self.value, "semantics": "unknown"}
+        if self.params:
+            out["params"] = list(self.params)
+        if self.companion:
+            out["default_companion"] = self.companion
+        return out
 
 
-def inferred_features(
-    families: Iterable[Family],
-    registrations: Iterable[Registration],
-    declared: Iterable[FeatureSpec],
-) -> tuple[FeatureSpec, ...]:
-    """Specs for discovered families no declaration covers: build-only ones, and bool switches
-    whose parameter the command-line engine reads with the registration's inferred semantics."""
+def discovered_options(
+    families: Iterable[Family], declared: Iterable[FeatureSpec], values: Mapping[str, str]
+) -> tuple[DiscoveredOption, ...]:
+    """The discovered families no declaration covers, each with VALUES' value of its option."""
     declared = tuple(declared)
     covered = {fold_param(p) for s in declared for p in s.params}
     names = {s.name for s in declared} | {s.build for s in declared if s.build}
-    regs = {fold_param(r.name): r for r in registrations}
-    out = []
+    out = {}
     for fam in families:
         if fam.option in names or any(fold_param(p) in covered for p in fam.params):
             continue
-        if not fam.params:  # build-only: the build option is the feature
-            out.append(_inferred(fam.option, (), fam.option, None))
-            continue
-        reg = regs.get(fold_param(fam.params[0]))
-        if reg is None or not _plain_bool(reg) or fam.companion_kind == "choice":
-            continue  # a value domain discovery cannot know: declare it in rules/params/
-        companion = fam.default_companion if fam.companion_kind == "bool" else None
-        handler = Declaration(fam.params[0], registration_kind(reg), infer_semantics(reg),
-                              "inferred", "discovered")
-        out.append(_inferred(fam.params[0], (handler,), fam.option, companion))
-    return tuple(sorted(out, key=lambda s: s.name))
-
-
-def _inferred(name: str, handlers: tuple[Declaration, ...], option: str,
-              companion: Optional[str]) -> FeatureSpec:
-    """A bool feature discovery found: on by default unless a companion symbol decides."""
-    return FeatureSpec(
-        name=name, handlers=handlers, value_type="bool", domain=(), merge="last-wins",
-        build=option, arches=(), default_symbol=companion, default_invert=False,
-        default_choice=(), default_value=None if companion or not handlers else True,
-        unbuilt=False, lsm=None, lsm_early=None, machine=(), file="discovered", inferred=True,
-    )
+        companion = fam.default_companion if fam.companion_kind else None
+        out[fam.option] = DiscoveredOption(fam.option, values.get(fam.option, "n"),
+                                           tuple(fam.params), companion)
+    return tuple(sorted(out.values(), key=lambda o: o.option))

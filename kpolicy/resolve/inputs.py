@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import Cache
+from kpolicy.errors import KpolicyError
 from kpolicy.resolve.bundle import pick_bundled, read_model
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.model import ResolveModel
@@ -26,6 +27,55 @@ class ConfigInput:
     version: Optional[str]  # from the "Linux/<arch> <version> Kernel Configuration" header
     warnings: tuple[str, ...] = ()
     lines: Mapping[str, int] = field(default_factory=dict)  # line of each symbol's assignment
+    header_arch: Optional[str] = None  # "x86" from the header line
+
+
+# Each SRCARCH's own Kconfig symbol, set in every config of that architecture.
+_ARCH_SYMBOLS = {
+    "X86": "x86", "ARM64": "arm64", "ARM": "arm", "RISCV": "riscv", "PPC": "powerpc",
+    "S390": "s390", "MIPS": "mips", "LOONGARCH": "loongarch", "SPARC": "sparc", "PARISC": "parisc",
+    "ALPHA": "alpha", "M68K": "m68k", "SUPERH": "sh", "UML": "um", "XTENSA": "xtensa",
+    "OPENRISC": "openrisc", "MICROBLAZE": "microblaze", "HEXAGON": "hexagon", "CSKY": "csky",
+    "NIOS2": "nios2", "ARC": "arc",
+}
+
+
+def config_arch(config: ConfigInput) -> Optional[tuple[str, str]]:
+    """(SRCARCH, how it was read) of CONFIG: its header's "Linux/<arch>", else the architecture
+    symbol it sets (CONFIG_X86=y, CONFIG_ARM64=y, ...); None when neither says. x86 is told
+    apart by CONFIG_64BIT: "x86_64" or "i386"."""
+    srcarch, how = None, ""
+    if config.header_arch:
+        srcarch, how = config.header_arch, f"its header names Linux/{config.header_arch}"
+    else:
+        for sym, arch in _ARCH_SYMBOLS.items():
+            if config.values.get(sym) == "y":
+                srcarch, how = arch, f"it sets CONFIG_{sym}=y"
+                break
+    if srcarch is None:
+        return None
+    if srcarch == "x86":
+        bits = config.values.get("64BIT") == "y" or config.values.get("X86_64") == "y"
+        return ("x86_64" if bits else "i386"), how + (
+            ", CONFIG_64BIT=y" if bits else ", not CONFIG_64BIT")
+    return srcarch, how
+
+
+def check_arch(config: ConfigInput, model: ResolveModel) -> None:
+    """Stop (KpolicyError, exit status 2) when CONFIG is for another architecture than MODEL."""
+    found = config_arch(config)
+    if found is None:
+        return
+    arch, how = found
+    model_arch = model.arch if model.srcarch == "x86" else model.srcarch
+    if arch == model_arch or (model.srcarch != "x86" and arch == model.srcarch):
+        return
+    raise KpolicyError(
+        f"the config is for {arch} ({how}) but the model is Linux {model.version} {model.arch}; "
+        f"kpolicy ships x86_64 models only: make one with `kpolicy model build --tree DIR "
+        f"--arch {arch} -o FILE` and pass --model FILE, or resolve with --tree DIR --arch {arch}",
+        file=config.path,
+    )
 
 
 def read_config(path: Path) -> ConfigInput:
@@ -37,7 +87,8 @@ def read_config(path: Path) -> ConfigInput:
         data = gunzip(data, file=path, what="kernel config")
     dot = parse_dotconfig(decode_text(data, file=path, what="kernel config"), file=str(path))
     return ConfigInput(
-        str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines)
+        str(path), dict(dot.values), dot.header_version, tuple(dot.warnings), dict(dot.lines),
+        dot.arch,
     )
 
 
@@ -85,7 +136,12 @@ def choose_model(
     """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact);
     CACHE keeps models decoded."""
     if model_file is not None:
-        return read_model(model_file, cache), []
+        model = read_model(model_file, cache)
+        if config is not None:
+            check_arch(config, model)
+        return model, []
     path, warning = pick_bundled(config.version if config else None)
     model = read_model(path, cache)
+    if config is not None:
+        check_arch(config, model)
     return model, [warning] if warning else []

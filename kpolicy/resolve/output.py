@@ -10,7 +10,8 @@ from kpolicy.resolve.api import Resolution
 from kpolicy.resolve.engine import FeatureState, state_word
 from kpolicy.sysctl.boot import SysctlState
 
-JSON_SCHEMA_VERSION = 1
+# 2: "options" (discovered, semantics unknown) apart from "features" (declared, exact)
+JSON_SCHEMA_VERSION = 2
 
 
 def resolution_json(res: Resolution) -> dict[str, Any]:
@@ -18,7 +19,8 @@ def resolution_json(res: Resolution) -> dict[str, Any]:
     head, tail = _json_head_tail(res)
     features = {f.name: f.as_json() for f in res.features}
     features.update((s.name, s.as_json()) for s in res.sysctls)
-    return {**head, "features": features, **tail}
+    return {**head, "features": features,
+            "options": {o.option: o.as_json() for o in res.options}, **tail}
 
 
 def feature_member(f: FeatureState) -> str:
@@ -48,16 +50,17 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
     width = max((len(f.name) for f in res.features), default=10)
     source = res.config.path or "Kconfig defaults"
     lines = [f"Linux {res.model.version} {res.model.arch} ({res.model.origin}); config: {source}"]
-    for f in res.features:
-        lines.append(f"{f.name:<{width}}  {state_word(f.effective):<15}  {f.why}")
-        if verbose:
-            for s in f.sources:
-                where = f" [{s.location}]" if s.location else ""
-                state = "" if s.state is None else f" -> {state_word(s.state)}"
-                lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
-            for m in f.machine:
-                lines.append(f"    machine         {m}")
+    for group, features in _grouped(res):
+        lines.append(f"[{group}]")
+        for f in features:
+            lines += _feature_lines(f, width, verbose)
     lines += sysctl_text(res.sysctls, verbose=verbose)
+    lines += _refused_words(res)
+    if res.options:
+        lines += ["", "discovered options (Kconfig value only; what they do at boot is not "
+                  "declared in rules/params/):"]
+        for o in res.options:
+            lines.append(f"{o.option:<{width}}  {o.value}")
     if verbose:
         from kpolicy.cmdline import cmdline_text
 
@@ -65,6 +68,41 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
         if text:
             lines += ["", "command line:", text]
     return "\n".join(lines) + "\n"
+
+
+def _grouped(res: Resolution) -> list[tuple[str, list[FeatureState]]]:
+    """RES's features by the group rules/params/ gives each, in the review's order."""
+    from kpolicy.params.semantics import GROUPS, load_param_rules
+
+    group_of = {s.name: s.group for s in load_param_rules().features}
+    return [(g, fs) for g in GROUPS
+            if (fs := [f for f in res.features if group_of.get(f.name, "other") == g])]
+
+
+def _feature_lines(f: FeatureState, width: int, verbose: bool) -> list[str]:
+    """F's line, and with VERBOSE its chain default -> config -> command line -> effective."""
+    lines = [f"{f.name:<{width}}  {state_word(f.effective):<15}  {f.why}"]
+    if verbose:
+        for s in f.sources:
+            where = f" [{s.location}]" if s.location else ""
+            state = "" if s.state is None else f" -> {state_word(s.state)}"
+            lines.append(f"    {s.kind:<16}{s.reason}{where}{state}")
+        for m in f.machine:
+            lines.append(f"    machine         {m}")
+    return lines
+
+
+def _refused_words(res: Resolution) -> list[str]:
+    """The command line's words the kernel refuses or does not know, shown without -v."""
+    line = res.cmdline
+    out = []
+    if line.malformed_early:
+        out.append("malformed early options: " + " ".join(line.malformed_early))
+    if line.invalid:
+        out.append("invalid values: " + " ".join(f"{p}={v}" for p, v in line.invalid))
+    if line.unknown:
+        out.append("unknown (passed to init): " + " ".join(line.unknown))
+    return ["", *out] if out else []
 
 
 def sysctl_text(states: Sequence[SysctlState], *, verbose: bool = False) -> list[str]:

@@ -14,10 +14,11 @@ import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,6 +53,8 @@ BOOT_TIMEOUT_S = 90.0
 # TCG can miss the IO-APIC timer check.  Such a boot is retried; so is a timed-out one.
 HOST_FLAKES = ("IO-APIC + timer doesn't work",)
 BOOT_ATTEMPTS = 3
+# what the i386 probe program exits with when it runs
+IA32_STATUS = 42
 # envp entries the kernel always puts first; the record leaves them out.
 KERNEL_ENVP = ("HOME=/", "TERM=linux")
 
@@ -82,6 +85,12 @@ section files $B grep -H '' %(files)s
 section params $B grep -r '' /sys/module/*/parameters 2>/dev/null
 section sysctl $B grep -r '' /proc/sys/kernel /proc/sys/vm 2>/dev/null
 section security_sysctls $B grep -H '' %(sysctls)s 2>/dev/null
+section vulnerabilities $B grep -H '' /sys/devices/system/cpu/vulnerabilities/*
+section kallsyms $B grep -m1 ' T _text$' /proc/kallsyms
+$B mkdir -p /dbg
+section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null; echo rc=$?'
+section pressure $B ls /proc/pressure 2>/dev/null
+section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 echo "@@KP-DONE"
 $B poweroff -f
 """
@@ -98,6 +107,12 @@ class Case:
     # Extra values to record: "mod.p" for /sys/module/<mod>/parameters/<p>, and
     # "sysctl.kernel.x" / "sysctl.vm.x" for /proc/sys/<kernel|vm>/x.
     params: tuple[str, ...] = ()
+    # qemu -cpu model (None: qemu's default, which the kernel sees as unaffected by most bugs)
+    cpu: str | None = None
+    # record the hardening observations (vulnerabilities, kaslr, debugfs, psi, kfence, ia32)
+    hardening: bool = False
+    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic)
+    flavour: str = "cloud-amd64"
 
     @property
     def full_cmdline(self) -> str:
@@ -121,7 +136,8 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     cases = []
     for raw in data.get("case", []):
-        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params"}
+        unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
+                                  "flavour"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         cases.append(
@@ -131,6 +147,9 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
                 purpose=raw["purpose"],
                 mem=int(raw.get("mem", DEFAULT_MEM_MIB)),
                 params=tuple(raw.get("params", ())),
+                cpu=raw.get("cpu"),
+                hardening=bool(raw.get("hardening", False)),
+                flavour=raw.get("flavour", "cloud-amd64"),
             )
         )
     ids = [c.id for c in cases]
@@ -152,6 +171,19 @@ def _cpio_entry(
     return head + data + b"\0" * (-len(data) % 4)
 
 
+def ia32_program(status: int = IA32_STATUS) -> bytes:
+    """A static i386 ELF executable that only calls exit(STATUS) through int 0x80: it runs (and
+    the shell sees STATUS) only where the kernel's 32-bit emulation is on."""
+    base = 0x08048000
+    code = bytes([0xB8, 1, 0, 0, 0, 0xBB, status, 0, 0, 0, 0xCD, 0x80])  # exit(status)
+    size = 52 + 32 + len(code)
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    header = ident + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, base + 84, 52, 0, 0, 52, 32, 1, 0,
+                                 0, 0)
+    phdr = struct.pack("<IIIIIIII", 1, 0, base, base, size, size, 5, 0x1000)
+    return header + phdr + code
+
+
 def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
     """A gzip'd newc cpio holding busybox, /dev/console and the observing /init (deterministic)."""
     script = INIT_SCRIPT % {
@@ -166,6 +198,7 @@ def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
         ("bin", 0o040755, b"", (0, 0)),
         ("bin/busybox", 0o100755, busybox.read_bytes(), (0, 0)),
         ("bin/sh", 0o120777, b"busybox", (0, 0)),
+        ("bin/ia32", 0o100755, ia32_program(), (0, 0)),
         ("init", 0o100755, script.encode(), (0, 0)),
     ]
     raw = b"".join(_cpio_entry(n, m, d, r, ino=i + 1) for i, (n, m, d, r) in enumerate(entries))
@@ -211,6 +244,7 @@ def boot(
     cmdline: str,
     mem: int = DEFAULT_MEM_MIB,
     timeout: float = BOOT_TIMEOUT_S,
+    cpu: str | None = None,
 ) -> BootResult:
     """Boot VMLINUZ with CMDLINE under qemu (TCG) and return its serial output."""
     qemu = qemu_binary()
@@ -222,6 +256,7 @@ def boot(
         "tcg",
         "-m",
         str(mem),
+        *(("-cpu", cpu) if cpu else ()),
         "-nographic",
         "-no-reboot",
         "-kernel",
@@ -306,7 +341,9 @@ def _path_values(lines: Iterable[str]) -> dict[str, str]:
     return values
 
 
-def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
+def parse_serial(
+    serial: str, params: Sequence[str] = (), hardening: bool = False
+) -> dict[str, Any]:
     """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
     sections, outside = split_sections(serial)
     completed = "@@KP-DONE" in outside
@@ -364,8 +401,47 @@ def parse_serial(serial: str, params: Sequence[str] = ()) -> dict[str, Any]:
     for name in params:
         if name in sysparams:
             features[name] = sysparams[name]
+    if hardening:
+        features.update(hardening_features(sections, log, sysparams))
     obs["features"] = features
     return obs
+
+
+_KFENCE_ON = re.compile(r"kfence: initialized - using \d+ bytes")
+_KERNEL_TEXT_DEFAULT = 0xFFFFFFFF81000000  # where x86_64 links _text; KASLR moves it
+
+
+def hardening_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """What the hardening probes of /init saw: each CPU vulnerabilities file (verbatim), KASLR
+    (_text moved from its link address), debugfs (mountable), psi (/proc/pressure exists),
+    kfence (initialized, and its sample interval) and 32-bit emulation (an i386 program ran)."""
+    out: dict[str, Any] = {}
+    for path, value in sorted(_path_values(sections.get("vulnerabilities", ())).items()):
+        out["vulnerabilities." + path.rsplit("/", 1)[-1]] = value
+    text = [line.split()[0] for line in sections.get("kallsyms", ()) if line.strip()]
+    if text:
+        out["kaslr"] = int(text[0], 16) != _KERNEL_TEXT_DEFAULT
+    rc = {name: _rc(sections.get(name, ())) for name in ("debugfs", "ia32")}
+    if rc["debugfs"] is not None:
+        out["debugfs_mount"] = rc["debugfs"] == 0
+    if "pressure" in sections:
+        out["psi"] = any(line.strip() for line in sections["pressure"])
+    if "kfence.sample_interval" in sysparams:
+        out["kfence.sample_interval"] = int(sysparams["kfence.sample_interval"])
+        out["kfence"] = any(_KFENCE_ON.search(line) for line in log)
+    if rc["ia32"] is not None:
+        out["ia32_emulation"] = rc["ia32"] == IA32_STATUS
+    return out
+
+
+def _rc(lines: Sequence[str]) -> int | None:
+    """The exit status a probe section ends with (its `rc=N` line)."""
+    for line in reversed(lines):
+        if line.startswith("rc="):
+            return int(line[3:])
+    return None
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -378,7 +454,7 @@ def observe(
     attempts = 0
     while True:
         attempts += 1
-        result = boot(vmlinuz, initramfs, case.full_cmdline, case.mem, timeout)
+        result = boot(vmlinuz, initramfs, case.full_cmdline, case.mem, timeout, case.cpu)
         flaky = result.timed_out or any(f in result.serial for f in HOST_FLAKES)
         if not flaky or attempts == BOOT_ATTEMPTS:
             break
@@ -386,7 +462,11 @@ def observe(
     record: dict[str, Any] = {"id": case.id, "cmdline": case.full_cmdline}
     if case.mem != DEFAULT_MEM_MIB:
         record["mem"] = case.mem
-    record.update(parse_serial(result.serial, case.params))
+    if case.cpu:
+        record["cpu"] = case.cpu
+    if case.flavour != "cloud-amd64":
+        record["flavour"] = case.flavour
+    record.update(parse_serial(result.serial, case.params, case.hardening))
     record["timed_out"] = result.timed_out
     return record, result
 
@@ -397,10 +477,20 @@ def observe_all(
     initramfs: Path,
     jobs: int = 2,
     timeout: float = BOOT_TIMEOUT_S,
+    kernels: Mapping[str, Path] | None = None,
 ) -> list[tuple[dict[str, Any], BootResult]]:
-    """Boot every case, JOBS at a time, and return the results in case order."""
+    """Boot every case, JOBS at a time, and return the results in case order: on VMLINUZ (the
+    cloud kernel), or on KERNELS[flavour] for a case of another flavour."""
+
+    def kernel(case: Case) -> Path:
+        if case.flavour == "cloud-amd64":
+            return vmlinuz
+        if kernels is None or case.flavour not in kernels:
+            raise ValueError(f"case {case.id}: no {case.flavour} kernel given")
+        return kernels[case.flavour]
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda c: observe(c, vmlinuz, initramfs, timeout), cases))
+        return list(pool.map(lambda c: observe(c, kernel(c), initramfs, timeout), cases))
 
 
 def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:

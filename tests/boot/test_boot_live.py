@@ -14,7 +14,7 @@ from typing import Any
 
 import oracle
 import pytest
-from conftest import in_ci, real_kernel
+from conftest import in_ci, real_generic_kernel, real_kernel
 
 pytestmark = pytest.mark.boot
 
@@ -27,6 +27,9 @@ class LiveBoots:
 
     def __init__(self, vmlinuz: Path, initramfs: Path, selected: list[oracle.Case]) -> None:
         self.vmlinuz = vmlinuz
+        # the generic amd64 kernel, found only when a selected case boots it
+        self.kernels = ({"amd64": real_generic_kernel("7.2")}
+                        if any(c.flavour == "amd64" for c in selected) else None)
         self.initramfs = initramfs
         self.selected = selected
         self.records: dict[str, dict[str, Any]] = {}
@@ -35,7 +38,8 @@ class LiveBoots:
         if case.id not in self.records:
             # Outside xdist nobody else boots: boot every selected case now, two at a time.
             batch = [case] if os.environ.get("PYTEST_XDIST_WORKER") else self.selected
-            for rec, _ in oracle.observe_all(batch, self.vmlinuz, self.initramfs, jobs=2):
+            for rec, _ in oracle.observe_all(batch, self.vmlinuz, self.initramfs, jobs=2,
+                                             kernels=self.kernels):
                 self.records[rec["id"]] = rec
         return self.records[case.id]
 

@@ -77,10 +77,10 @@ def test_shipped_rules_parse_and_name_their_source() -> None:
     assert all(d.source and d.file.endswith(".toml") for d in rules.declarations)
     features = {f.name: f for f in rules.features}
     assert features["lockdown"].merge == "raise-only"
-    assert features["lockdown"].handler("lockdown").semantics.words == ("integrity",
+    assert features["lockdown"].handler("lockdown", V72).semantics.words == ("integrity",
                                                                        "confidentiality")
     # the feature's merge and default reach the handler the command-line engine reads
-    sig = features["module.sig_enforce"].handler("module.sig_enforce").semantics
+    sig = features["module.sig_enforce"].handler("module.sig_enforce", V72).semantics
     assert sig.merge == "enable-only" and sig.initial == "MODULE_SIG_FORCE"
     assert features["MSEAL_SYSTEM_MAPPINGS"].build_only
     # a feature's parameters are declarations too, handler-only files only declarations
@@ -121,6 +121,11 @@ HANDLER = '[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
     'feature = "f"\n' + HANDLER + 'sets = true\npriority = "high"',
     'feature = "f"\nvalues = "int"',  # no unbuilt state
     "name = [",
+    'feature = "f"\n[[param]]\nname = "x"\nkind = "direct"\nsource = "s"',  # no word state
+    'feature = "f"\n' + HANDLER + 'sets = true\nsince = "6"',  # not major.minor
+    HANDLER + 'map = { a = true }',  # a map, but no feature
+    'feature = "f"\n[[override]]\nfeature = "g"\nsets = false\nsource = "s"',  # no equals
+    'feature = "f"\n[[override]]\nfeature = "g"\nequals = 1\nsets = 2\nsource = "s"',
 ])
 def test_bad_files_are_kpolicy_errors(text: str) -> None:
     with pytest.raises(KpolicyError) as exc:
@@ -133,3 +138,53 @@ def test_a_parameter_declared_twice_is_an_error(tmp_path: Path) -> None:
         (tmp_path / f"{n}.toml").write_text(HANDLER)
     with pytest.raises(KpolicyError, match="declared twice"):
         load_param_rules(tmp_path)
+
+
+def test_versioned_declarations(tmp_path: Path) -> None:
+    """Two declarations of one parameter may split the versions between them; the engine, the
+    stale check and the features pick the one of the model's version."""
+    rules = load_param_rules()
+    debugfs = next(f for f in rules.features if f.name == "debugfs")
+    old, new = debugfs.handler("debugfs", V612), debugfs.handler("debugfs", V72)
+    assert old is not None and new is not None and old is not new
+    assert old.semantics.state_of("no-mount", V612) == "no-mount"
+    assert new.semantics.state_of("no-mount", V72) == "off"
+    assert new.semantics.state_of("on", V72) == "on"
+    ia32 = next(f for f in rules.features if f.name == "ia32_emulation")
+    assert ia32.handler("ia32_emulation", (6, 1, 0)) is None
+    regs = [reg("early_param", "debugfs")]
+    assert not any("'ia32_emulation'" in p for p in
+                   stale_declarations(rules.declarations, regs, "x86", (6, 1, 0)))
+    assert any("'ia32_emulation'" in p for p in
+               stale_declarations(rules.declarations, regs, "x86", V612))
+    # the direct read of nokaslr has no registration to find
+    assert not any("'nokaslr'" in p for p in stale_declarations(rules.declarations, regs, "x86"))
+    for n, since in (("a", 'until = "6.13"'), ("b", 'since = "6.12"')):
+        (tmp_path / f"{n}.toml").write_text(HANDLER + since + "\n")
+    with pytest.raises(KpolicyError, match="declared twice"):
+        load_param_rules(tmp_path)
+    (tmp_path / "b.toml").write_text(HANDLER + 'since = "6.13"\n')
+    assert len(load_param_rules(tmp_path).declarations) == 2
+
+
+def test_overrides_and_direct_reads_parse() -> None:
+    features = {f.name: f for f in load_param_rules().features}
+    (poison,) = features["init_on_free"].overrides
+    assert (poison.feature, poison.equals, poison.sets) == ("page_poison", True, False)
+    (zero,) = features["kfence"].overrides
+    assert (zero.feature, zero.equals, zero.sets) == ("kfence.sample_interval", 0, False)
+    (nokaslr,) = features["kaslr"].handlers
+    assert nokaslr.kind == "direct" and nokaslr.semantics.sets is False
+
+
+def test_mitigations_parsers_of_72() -> None:
+    from kpolicy.params.valueparsers import mitigations_global_72, mitigations_user_kernel_72
+
+    assert mitigations_global_72("auto,nosmt,no_user_user") == "auto,nosmt"
+    assert mitigations_global_72("off") == "off" and mitigations_global_72("bogus") is None
+    assert mitigations_user_kernel_72("off") is False
+    assert mitigations_user_kernel_72("auto") is None  # does not undo an earlier off
+    assert mitigations_user_kernel_72("auto,no_user_kernel") is False
+    assert mitigations_user_kernel_72(",no_user_kernel") is False  # no global option, vectors read
+    assert mitigations_user_kernel_72("auto,bogus,no_user_kernel") is None
+    assert mitigations_user_kernel_72("autox,no_user_kernel") is None  # "x,..." is not ",..."

@@ -81,7 +81,7 @@ def test_resolve_json_contract(
     )
     assert code == 0
     doc = json.loads(out)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     for key in ("init", "unknown", "malformed_early", "invalid", "cmdline", "events"):
         assert key in doc
     f = doc["features"]["init_on_alloc"]
@@ -91,6 +91,10 @@ def test_resolve_json_contract(
     assert config_step["symbol"] == "INIT_ON_ALLOC_DEFAULT_ON" and config_step["config_line"] > 0
     assert doc["features"]["lockdown"]["effective"] == "none"
     assert doc["init"]["envp"] == ["foo=bar"] and doc["init"]["argv"] == ["x"]
+    # a discovered option has a Kconfig value only, never an effective state
+    assert all(set(o) <= {"value", "semantics", "params", "default_companion"}
+               and o["semantics"] == "unknown" for o in doc["options"].values())
+    assert not set(doc["options"]) & set(doc["features"])
 
 
 def test_resolve_text_and_verbose(

@@ -1,0 +1,57 @@
+"""Handlers whose value is more than one word or list: the kernel's parser, one small function
+each, named by rules/params/ (`accept = "function"`, `function = "<name>"`).
+
+A function takes the value (None: no "=") and returns the state the handler sets, or None when
+the handler consumes the value and changes nothing. Every handler here returns 0: the kernel
+never refuses the word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional, Union
+
+State = Union[bool, int, str]
+ValueParser = Callable[[Optional[str]], Optional[State]]
+
+# kernel/cpu.c (7.2) global_mitigations[]: matched by strncmp in this order
+_GLOBAL_72 = ("auto,nosmt", "auto", "off")
+
+
+def _split_mitigations_72(value: Optional[str]) -> tuple[Optional[str], Optional[list[str]]]:
+    """7.2 mitigations_parse_cmdline: (the global option matched, the attack-vector items that
+    follow it, or None where the rest is refused with "Unsupported mitigations=")."""
+    arg = value or ""
+    hit = next((g for g in _GLOBAL_72 if arg.startswith(g)), None)
+    rest = arg[len(hit):] if hit else arg
+    if not rest:
+        return hit, []
+    if not rest.startswith(","):
+        return hit, None
+    return hit, rest[1:].split(",")
+
+
+def mitigations_global_72(value: Optional[str]) -> Optional[State]:
+    """cpu_mitigations after mitigations=VALUE in 7.2: the global option its prefix names."""
+    return _split_mitigations_72(value)[0]
+
+
+def mitigations_user_kernel_72(value: Optional[str]) -> Optional[State]:
+    """attack_vectors[CPU_MITIGATE_USER_KERNEL] after mitigations=VALUE in 7.2: cleared by
+    mitigations=off (the memset, which a later mitigations=auto does not undo) and by a
+    no_user_kernel item read before the first item match_token() refuses."""
+    hit, items = _split_mitigations_72(value)
+    if hit == "off":
+        return False
+    for item in items or ():
+        if item == "no_user_kernel":
+            return False
+        if item not in ("no_user_user", "no_guest_host", "no_guest_guest", "no_cross_thread"):
+            return None  # pr_crit("Unsupported mitigations options"): the rest is not read
+    return None
+
+
+PARSERS: dict[str, ValueParser] = {
+    "mitigations_global_72": mitigations_global_72,
+    "mitigations_user_kernel_72": mitigations_user_kernel_72,
+}
