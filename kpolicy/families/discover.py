@@ -7,7 +7,7 @@ arch/*/Kconfig* for `select CAPABILITY`; what it cannot infer is declared in rul
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Optional
 
 from kpolicy.errors import KpolicyError
@@ -30,8 +30,11 @@ CAPABILITY_PREFIXES = ("HAVE_ARCH_", "ARCH_HAS_", "ARCH_SUPPORTS_")
 # Suffixes naming the boot-default companion of option STEM (STEM + suffix), longest first.
 COMPANION_SUFFIXES = (
     "_DEFAULT_DISABLED", "_DEFAULT_ENABLED", "_ENABLE_DEFAULT", "_DEFAULT_OFF", "_DEFAULT_ON",
-    "_ENFORCED", "_DEFAULT",
+    "_DISABLED", "_ENFORCED", "_DEFAULT",
 )
+# HAVE_<OPTION> gates OPTION the way HAVE_ARCH_* does (HAVE_STACKPROTECTOR); other HAVE_*
+# symbols (HAVE_KVM, HAVE_PERF_EVENTS) are toolchain or platform facts, not capabilities.
+NAMED_CAPABILITY_PREFIX = "HAVE_"
 COMPANION_PREFIX = "BOOTPARAM_"
 # Help texts name a parameter as `name=value` ("randomize_kstack_offset=on/off"); a bare quoted
 # name is often a comparison with a sibling feature ("Similar to "init_on_alloc"").
@@ -41,6 +44,18 @@ _HELP_PARAM = re.compile(r"(?<![\w.-])([A-Za-z0-9_.\-]+)=")
 def is_capability(name: str) -> bool:
     """True for the pattern's arch capability symbols: HAVE_ARCH_*, ARCH_HAS_*, ARCH_SUPPORTS_*."""
     return name.startswith(CAPABILITY_PREFIXES)
+
+
+def named_capability(option: str) -> str:
+    """The HAVE_<OPTION> symbol that is OPTION's capability when OPTION depends on it."""
+    return NAMED_CAPABILITY_PREFIX + option
+
+
+def _arch_only(sym: Symbol) -> bool:
+    """SYM has no prompt and is selected, only from arch/ (HAVE_STACKPROTECTOR; not HAVE_PCI,
+    which FORCE_PCI selects from drivers/pci)."""
+    return not sym.has_prompt and bool(sym.selected_by) and all(
+        r.location.file.startswith("arch/") for r in sym.selected_by)
 
 
 def companion_stem(name: str) -> Optional[str]:
@@ -70,6 +85,30 @@ def _related(option: str, stem: str) -> bool:
     (BOOTPARAM_SOFTLOCKUP_PANIC belongs to SOFTLOCKUP_DETECTOR, NET_SCH_DEFAULT not to NET)."""
     a, b = option.split("_"), stem.split("_")
     return a[:2] == b[:2] or (a[0] == b[0] and len(a[0]) >= 6)
+
+
+def _owner_through(deps: Iterable[str], stem: str, syms: Mapping[str, Symbol],
+                   depth: int = 3) -> Optional[tuple[str, str]]:
+    """(OPTION, VIA): a prompted OPTION that STEM extends by whole words (CFI for CFI_AUTO),
+    reached through the unprompted symbols DEPS depend on (CFI_AUTO_DEFAULT -> FINEIBT -> CFI)."""
+    seen: set[str] = set()
+    frontier = [(d, d) for d in sorted(deps) if d in syms and not syms[d].has_prompt]
+    for _ in range(depth):
+        nxt: list[tuple[str, str]] = []
+        for name, via in frontier:
+            if name in seen:
+                continue
+            seen.add(name)
+            for d in sorted(positive_symbols(syms[name].direct_dep)):
+                dsym = syms.get(d)
+                if dsym is None or is_capability(d):
+                    continue
+                if dsym.has_prompt and stem.startswith(d + "_"):
+                    return d, via
+                if not dsym.has_prompt:
+                    nxt.append((d, via))
+        frontier = nxt
+    return None
 
 
 class _Builder:
@@ -102,7 +141,8 @@ class _Builder:
 
 def _pick_capability(option: str, caps: Iterable[str]) -> str:
     def score(cap: str) -> tuple[int, str]:
-        stem = next(cap[len(p):] for p in CAPABILITY_PREFIXES if cap.startswith(p))
+        stem = next(cap[len(p):] for p in (*CAPABILITY_PREFIXES, NAMED_CAPABILITY_PREFIX)
+                    if cap.startswith(p))
         return (0 if stem == option else 1 if stem in option or option in stem else 2, cap)
 
     return min(caps, key=score)
@@ -138,8 +178,11 @@ def discover_families(
         else:
             prompted = [d for d in sorted(deps) if d in syms and syms[d].has_prompt
                         and not is_capability(d) and _related(d, stem)]
+            owner = _owner_through(deps, stem, syms)
             if prompted:
                 option, why = prompted[0], f"{name} depends on {prompted[0]}"
+            elif owner is not None:
+                option, why = owner[0], f"{name} depends on {owner[0]} through {owner[1]}"
             elif not sym.has_prompt:
                 continue  # an arch-internal default (e.g. ARCH_OPTIONAL_KERNEL_RWX_DEFAULT)
             else:
@@ -176,7 +219,11 @@ def discover_families(
             continue
         if not sym.has_prompt or sym.choice is not None:
             continue
-        found = set(positive_symbols(sym.direct_dep) & caps)
+        deps = positive_symbols(sym.direct_dep)
+        found = set(deps & caps)
+        named = syms.get(named_capability(name))
+        if named is not None and named.name in deps and _arch_only(named):
+            found.add(named.name)
         if found:
             gated[name] = found
     for name, found in gated.items():
@@ -198,6 +245,7 @@ def discover_families(
                 fam.capability = cap
                 fam.link(cap, "capability", f"named {cap} after {stem}", syms[cap].location)
 
+    _boot_default_variables(builders, catalog, syms, family_for)
     _apply_declarations(builders, declarations, syms, choices)
     index = _ParamIndex(catalog)
     for fam in builders.values():
@@ -223,6 +271,27 @@ def discover_families(
             links=tuple(fam.links), declared=fam.declared,
         ))
     return tuple(out)
+
+
+def _boot_default_variables(
+    builders: dict[str, _Builder], catalog: Catalog, syms: Mapping[str, Symbol],
+    family_for: Callable[[str, str], _Builder],
+) -> None:
+    """A prompted bool S that initializes a key or variable a parameter's handler writes
+    (`x = IS_ENABLED(CONFIG_S) ? AUTO : OFF`, set by `mds=`) is that parameter's boot default:
+    a family of its own when no family has S yet (x86's CONFIG_MITIGATION_*)."""
+    members = {m for b in builders.values() for m in (b.option, b.companion) if m}
+    for key in catalog.static_keys:
+        sym = syms.get(key.symbol or "")
+        if sym is None or not key.params or key.symbol in members:
+            continue
+        if sym.type != "bool" or not sym.has_prompt or sym.choice is not None:
+            continue
+        fam = family_for(sym.name, sym.name)
+        fam.companion, fam.companion_kind = sym.name, "bool"
+        fam.link(sym.name, "default", f"{key.name} starts as CONFIG_{sym.name} and "
+                 f"{', '.join(p + '=' for p in key.params)} sets it", key.location)
+        members.add(sym.name)
 
 
 def _srcarch_of(path: str) -> str:
@@ -288,6 +357,7 @@ class _ParamIndex:
                 self.built_by.setdefault(reg.built_if, []).append(reg)
 
 
+
 def _attach_params(
     fam: _Builder, index: _ParamIndex, syms: Mapping[str, Symbol], choices: Mapping[str, Choice]
 ) -> None:
@@ -314,6 +384,9 @@ def _attach_params(
             fam.keys.setdefault(key.name)
             fam.link(key.name, "static_key", f"initial state bound to CONFIG_{key.symbol}",
                      key.location)
+            for param in key.params:
+                fam.params.setdefault(param)
+                fam.link(param, "param", f"its handler writes {key.name}", key.location)
     for reg in index.built_by.get(fam.option, ()):
         if reg.name in fam.params or reg.name in index.switches:
             fam.params.setdefault(reg.name)

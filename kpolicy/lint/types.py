@@ -98,10 +98,12 @@ class LintContext(Analysis):
 
     @cached_property
     def catalog_issues(self) -> tuple[CatalogIssue, ...]:
-        """kpolicy.params.crosscheck.cross_check of the catalog against every arch's Kconfig."""
+        """kpolicy.params.crosscheck.cross_check of the catalog against every arch's Kconfig,
+        leaving out what only the arches not linted register."""
         from kpolicy.params.crosscheck import cross_check
 
-        return cross_check(self.catalog, self.models)
+        return cross_check(self.catalog, self.models,
+                           srcarches={m.srcarch for m in self.models.values()})
 
 
 # A check yields findings for one rule; it builds them with the rule's code, name and severity.

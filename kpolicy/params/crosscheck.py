@@ -14,6 +14,7 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ def cross_check(
     catalog: Catalog,
     kconfig_symbols: Collection[str] = (),
     arches_registering: Optional[Mapping[str, Collection[str]]] = None,
+    srcarches: Optional[Collection[str]] = None,
 ) -> tuple[CatalogIssue, ...]:
     """Every issue of every kind in KINDS, sorted by file, line, kind and parameter.
 
@@ -84,6 +86,9 @@ def cross_check(
     types let module parameters of bool-only code count as built in). Symbols the catalog
     found in the tree's Kconfig files count as defined too. ARCHES_REGISTERING overrides, per
     canonical name, the arches taken to register a parameter (default: arch/<a>/ paths).
+    SRCARCHES: the arch/ directories being linted; registrations under another arch's directory
+    are never built here, so they are not reported undocumented or mis-tagged (an x86_64 lint
+    says nothing of arm64's early_param for kfence.sample_interval). None: every arch.
     """
     names, types = _symbol_types(kconfig_symbols)
     defined = names | catalog.kconfig_symbols
@@ -91,7 +96,9 @@ def cross_check(
     raw = {fold_param(n) for n in catalog.command_line_reads}
     for key, info in catalog_lookup(catalog).items():
         arches = arches_registering.get(key) if arches_registering is not None else None
-        issues.extend(_check_param(info, types, arches, key in raw))
+        here = _built_here(info, frozenset(srcarches)) if srcarches is not None else info
+        if here is not None:
+            issues.extend(_check_param(here, types, arches, key in raw))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -109,6 +116,21 @@ def cross_check(
                                        irr.location, entry.name))
     issues.sort(key=lambda i: (i.location.file, i.location.line, i.kind, i.param, i.message))
     return tuple(issues)
+
+
+def _built_here(info: ParamInfo, srcarches: frozenset[str]) -> Optional[ParamInfo]:
+    """INFO with only the registrations built for SRCARCHES; None when every registration is
+    another arch's (the parameter does not exist here: nothing to report of it)."""
+    def here(reg: Registration) -> bool:
+        parts = reg.location.file.split("/")
+        return parts[0] != "arch" or len(parts) < 3 or parts[1] in srcarches
+
+    kept = tuple(r for r in info.registrations if here(r))
+    if len(kept) == len(info.registrations):
+        return info
+    if not kept:
+        return None
+    return dataclasses.replace(info, registrations=kept)
 
 
 def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:

@@ -43,11 +43,13 @@ _ANCHOR_LEAD = 8
 CALL = re.compile(
     rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|__core_param_cb|core_param_cb|"
     rb"core_param_unsafe|core_param|__module_param_call|module_param\w*|"
+    rb"(?:postcore|arch|subsys|fs|device|late)_param_cb|"
     rb"DEFINE_STATIC_KEY_(?:MAYBE_RO|MAYBE|TRUE_RO|FALSE_RO|TRUE|FALSE))\s*\("
 )
 
 
-_IS_ENABLED_INIT = re.compile(rb"IS_ENABLED\s*\(\s*CONFIG_(\w+)\s*\)\s*;")
+# `= IS_ENABLED(CONFIG_X);` or `= IS_ENABLED(CONFIG_X) ? ON : OFF;` (x86's mitigation defaults).
+_IS_ENABLED_INIT = re.compile(rb"IS_ENABLED\s*\(\s*CONFIG_(\w+)\s*\)\s*(?:;|\?[^;{}()]*;)")
 
 
 # Parsers in the order that best describes the values a handler accepts: the first one the
@@ -204,6 +206,20 @@ class Unit:
             if end is not None and name not in out:
                 out[name] = (m.end(), end)
         return out
+
+    def writes(self, func: str, name: str) -> bool:
+        """FUNC's body (in this file) assigns NAME or flips it as a static key."""
+        body = self.body(func)
+        if body is None:
+            return False
+        n = re.escape(name.encode())
+        return re.search(rb"(?<![\w.>])" + n + rb"\s*=(?!=)|\b(?:static_branch|static_key)_\w+\("
+                         rb"\s*&\s*" + n + rb"\b", self.masked[body[0]:body[1]]) is not None
+
+    def body(self, func: str) -> Optional[tuple[int, int]]:
+        if self.parent is not None:
+            return self.parent.body(func)
+        return self._body(func)
 
     def _body(self, func: str) -> Optional[tuple[int, int]]:
         if self._functions is None:

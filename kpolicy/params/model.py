@@ -89,11 +89,15 @@ class StaticKey:
 
     name: str
     symbol: Optional[str]  # without CONFIG_; None when the key is a plain true/false key
-    initial: str  # "config" (follows the symbol), "true" or "false"
+    initial: str  # "config" (follows the symbol), "inverted" (its negation), "true" or "false"
     location: Location
     # "static_key" (DEFINE_STATIC_KEY_*), or "variable" for a plain `x = IS_ENABLED(CONFIG_X)`
     # initial value at file scope (early_param_on_off makes those too).
     kind: str = "static_key"
+    # The early_param/__setup/core_param parameters of the same file whose handler writes this
+    # key or variable (`var = ...`, `static_branch_enable(&key)`): the boot switches whose
+    # default it holds.
+    params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import posixpath
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -45,6 +46,8 @@ MAX_CALLS_PER_FILE = 20_000
 
 _DECL_WORD = re.compile(rb"[A-Za-z_]\w*")
 _INCLUDE = re.compile(r'^"([^"]+)"')
+# One #if condition on one symbol: CONFIG_X, !CONFIG_X, defined(CONFIG_X), !defined(CONFIG_X).
+_IF_CONFIG = re.compile(r"(!?)\s*(?:defined\s*\(\s*)?CONFIG_(\w+)\s*\)?\s*")
 
 
 # Positions of (name, type) arguments per module_param flavour; type None: ops/setter given.
@@ -56,6 +59,11 @@ _MODULE_PARAM_ARGS: dict[str, tuple[int, Optional[int]]] = {
     "module_param_array_named": (0, 2), "module_param_string": (0, None),
     "module_param_hw": (0, 1), "module_param_hw_named": (0, 2), "module_param_hw_array": (0, 1),
 }
+
+
+# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32).
+_LEVEL_PARAM_CB = frozenset(f"{level}_param_cb" for level in (
+    "postcore", "arch", "subsys", "fs", "device", "late"))
 
 
 class FileScanner:
@@ -114,6 +122,7 @@ class FileScanner:
         for m in is_enabled_inits(masked):
             events.append((m.start(), 2, m))
         events.sort(key=lambda e: (e[0], e[1]))
+        keys_from, regs_from = len(self.keys), len(self.regs)
         for offset, order, item in events:
             if isinstance(item, ctokens.Directive):
                 self._directive(item, conds, define_spans, unit, depth)
@@ -126,6 +135,21 @@ class FileScanner:
                 self._call(unit, item, where)
             else:
                 self._initial_value(unit, item)
+        self._link_handlers(unit, keys_from, regs_from)
+
+    def _link_handlers(self, unit: Unit, keys_from: int, regs_from: int) -> None:
+        """Tie this file's keys and variables to the parameters whose handler writes them."""
+        regs = [r for r in self.regs[regs_from:] if r.handler and r.location.file == unit.rel]
+        if not regs:
+            return
+        for i in range(keys_from, len(self.keys)):
+            key = self.keys[i]
+            if key.location.file != unit.rel:
+                continue
+            names = tuple(dict.fromkeys(
+                r.name for r in regs if r.handler and unit.writes(r.handler, key.name)))
+            if names:
+                self.keys[i] = replace(key, params=tuple(dict.fromkeys(key.params + names)))
 
     def _collect_wrappers(self, unit: Unit, defines: list[ctokens.Directive],
                           found: list[re.Match[bytes]]) -> None:
@@ -232,7 +256,7 @@ class FileScanner:
         args = parsed[0]
         loc = loc or Location(unit.rel, unit.lines.line(m.start()))
         if macro.startswith("DEFINE_STATIC_KEY_"):
-            self._static_key(unit, macro, args, loc)
+            self._static_key(unit, macro, args, loc, where)
         elif macro in ("early_param", "__setup", "__setup_param"):
             self._setup(unit, macro, args, loc, where)
         elif macro == "early_param_on_off":
@@ -294,10 +318,12 @@ class FileScanner:
             if name:
                 self._reg(kind="early_param", name=name.rstrip("="), location=loc,
                           parser="early_param_on_off", cpp_conditions=where)
+        names = tuple(n.rstrip("=") for n in (self._string_arg(unit, s) for s in args[:2]) if n)
         var = ctokens.identifier(unit.masked, *args[2])
         sym = ctokens.identifier(unit.masked, *args[3])
         if var and sym and sym.startswith("CONFIG_"):
-            self.keys.append(StaticKey(var, sym[len("CONFIG_"):], "config", loc, kind="variable"))
+            self.keys.append(StaticKey(var, sym[len("CONFIG_"):], "config", loc, kind="variable",
+                                       params=names))
 
     def _module_param(self, unit: Unit, macro: str, args: list[tuple[int, int]],
                       loc: Location, where: tuple[str, ...]) -> None:
@@ -322,6 +348,13 @@ class FileScanner:
                 self._param(unit, "core_param", "", name, None, unit.text(args[1]), loc, where)
             else:
                 self._param(unit, "core_param", "", name, unit.text(args[2]), None, loc, where)
+            return
+        if macro in _LEVEL_PARAM_CB:
+            # include/linux/moduleparam.h: __level_param_cb, MODULE_PARAM_PREFIX + name
+            if len(args) == 4:
+                name = ctokens.identifier(unit.masked, *args[0])
+                self._param(unit, "module_param", self.prefix, name, None, unit.text(args[1]),
+                            loc, where)
             return
         shape = _MODULE_PARAM_ARGS.get(macro)
         if shape is None:
@@ -362,7 +395,7 @@ class FileScanner:
                   param_type=ptype, cpp_conditions=where)
 
     def _static_key(self, unit: Unit, macro: str, args: list[tuple[int, int]],
-                    loc: Location) -> None:
+                    loc: Location, where: tuple[str, ...] = ()) -> None:
         if "MAYBE" in macro:
             if len(args) != 2:
                 return
@@ -374,7 +407,20 @@ class FileScanner:
         if len(args) != 1:
             return
         name = ctokens.identifier(unit.masked, *args[0])
-        if name:
+        if not name:
+            return
+        bound = _IF_CONFIG.fullmatch(where[-1]) if where else None
+        arms = set(re.findall(rb"DEFINE_STATIC_KEY_(TRUE|FALSE)(?:_RO)?\s*\(\s*" +
+                              re.escape(name.encode()) + rb"\s*\)", unit.masked))
+        if bound is None or arms != {b"TRUE", b"FALSE"}:
             self.keys.append(StaticKey(name, None, "true" if "TRUE" in macro else "false", loc))
+            return
+        # `#ifdef CONFIG_X` picks TRUE or FALSE: the key's initial state follows X (or its
+        # negation, x86's x32_enabled_skey under X86_X32_DISABLED); one entry for both arms.
+        symbol = bound.group(2)
+        initial = "config" if ("TRUE" in macro) != bool(bound.group(1)) else "inverted"
+        if not any(k.name == name and k.symbol == symbol and k.location.file == loc.file
+                   for k in self.keys):
+            self.keys.append(StaticKey(name, symbol, initial, loc))
 
 

@@ -100,7 +100,9 @@ def compact_model(
         catalog,
         registrations=registrations,
         docs=tuple(d for d in catalog.docs if set(d.names) & docs_wanted),
-        static_keys=tuple(k for k in catalog.static_keys if k.symbol is None or k.symbol in keep),
+        # which parameter writes a key explains discovery; resolve does not read it
+        static_keys=tuple(dataclasses.replace(k, params=()) for k in catalog.static_keys
+                          if k.symbol is None or k.symbol in keep),
     )
     # The evidence links explain discovery (`kpolicy families`); resolve needs only the members.
     families = tuple(dataclasses.replace(f, links=()) for f in families)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -221,3 +222,42 @@ def test_helpers() -> None:
     assert companion_stem("SECCOMP") is None
     e = Expr("and", (Expr.sym("A"), Expr("or", (Expr.sym("B"), Expr("not", (Expr.sym("C"),))))))
     assert positive_symbols(e) == {"A", "B"}
+
+
+def test_shapes_issue_16_named() -> None:
+    """HAVE_<OPTION> selected from arch/ is a capability (HAVE_STACKPROTECTOR), one selected
+    elsewhere is not (HAVE_PCI); a *_DISABLED bool is a companion (X86_X32_DISABLED); a companion
+    reaches its option through a def_bool (CFI_AUTO_DEFAULT -> FINEIBT -> CFI); a variable a
+    handler writes makes its symbol the parameter's boot default (CONFIG_MITIGATION_MDS)."""
+    models = model(
+        sym("HAVE_STACKPROTECTOR", selected_by=("X86",)),
+        sym("STACKPROTECTOR", prompt=True, default="y", depends=Expr.sym("HAVE_STACKPROTECTOR")),
+        sym("HAVE_PCI"),
+        sym("PCI", prompt=True, depends=Expr.sym("HAVE_PCI")),
+        sym("X86_X32_ABI", prompt=True),
+        sym("X86_X32_DISABLED", prompt=True, depends=Expr.sym("X86_X32_ABI")),
+        sym("CFI", prompt=True),
+        sym("FINEIBT", default="y", depends=Expr.sym("CFI")),
+        sym("CFI_AUTO_DEFAULT", prompt=True, default="y", depends=Expr.sym("FINEIBT")),
+        sym("MITIGATION_MDS", prompt=True, default="y"),
+    )
+    # HAVE_PCI's select comes from drivers/pci, not arch/
+    models["x86_64"].symbols["HAVE_PCI"] = dataclasses.replace(
+        sym("HAVE_PCI"), selected_by=(Reverse("FORCE_PCI", "HAVE_PCI", None,
+                                              Location("drivers/pci/Kconfig", 13)),))
+    cat = catalog(keys=(
+        StaticKey("mds_mitigation", "MITIGATION_MDS", "config", Location("bugs.c", 300),
+                  kind="variable", params=("mds",)),
+        StaticKey("x32_enabled_skey", "X86_X32_DISABLED", "inverted", Location("s.c", 150),
+                  params=("syscall.x32",)),
+    ))
+    fams = {f.name: f for f in discover_families(models, cat, {})}
+    assert fams["STACKPROTECTOR"].capability == "HAVE_STACKPROTECTOR"
+    assert "PCI" not in fams
+    x32 = fams["X86_X32_ABI"]
+    assert (x32.default_companion, x32.params, x32.static_keys) == (
+        "X86_X32_DISABLED", ("syscall.x32",), ("x32_enabled_skey",))
+    assert fams["CFI"].default_companion == "CFI_AUTO_DEFAULT"
+    mds = fams["MITIGATION_MDS"]
+    assert (mds.option, mds.default_companion, mds.params) == (
+        "MITIGATION_MDS", "MITIGATION_MDS", ("mds",))

@@ -116,3 +116,21 @@ def test_doc_config_missing_accepts_only_written_families(body: str, sym: str,
     defined = frozenset({"PROC_MEM_ALWAYS", "IOMMU_DEFAULT_DMA_LAZY", "X86_X32_ABI"})
     issues = cross_check(Catalog("7.2.0", (doc,), (reg,), (), kconfig_symbols=defined))
     assert bool([i for i in issues if i.kind == "doc-config-missing"]) == flagged
+
+
+def test_registrations_of_arches_not_linted_are_not_reported() -> None:
+    """kfence.sample_interval is an early_param only in arch/arm64 (a module_param elsewhere):
+    an x86 lint must not ask for EARLY; an arm-only __setup is not undocumented on x86."""
+    doc = DocEntry(names=("kfence.sample_interval",), takes_value=True, tags=("MM",), body="",
+                   format=None, default_symbols=(), config_symbols=(),
+                   location=Location("k.txt", 3), end_line=4)
+    early = Registration("early_param", "kfence.sample_interval", Location("arch/arm64/mm/m.c", 9))
+    module = Registration("module_param", "kfence.sample_interval", Location("mm/kfence/c.c", 5))
+    omap = Registration("__setup", "omap_dma_reserve_ch", Location("arch/arm/mach-omap1/d.c", 2))
+    catalog = Catalog("7.2.0", (doc,), (early, module, omap), ())
+    everywhere = {(i.kind, i.param) for i in cross_check(catalog)}
+    assert {("tags", "kfence.sample_interval"), ("undocumented", "omap_dma_reserve_ch")} \
+        <= everywhere
+    assert cross_check(catalog, srcarches={"x86"}) == ()
+    on_arm = {(i.kind, i.param) for i in cross_check(catalog, srcarches={"arm", "arm64"})}
+    assert on_arm == everywhere

@@ -215,3 +215,40 @@ def test_a_flood_of_calls_is_an_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(KpolicyError) as err:
         scan_registrations(open_tree(root))
     assert err.value.file == "mm/util.c" and "registration macro calls" in err.value.message
+
+
+def test_boot_default_variables_keys_chosen_by_if_and_level_callbacks(tmp_path: Path) -> None:
+    """The shapes x86 uses for its mitigation defaults (bugs.c) and for syscall.x32
+    (entry/syscall_64.c): the variable or key records its symbol and the parameters whose
+    handler writes it."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    (root / "mm" / "util.c").write_text(
+        '#undef MODULE_PARAM_PREFIX\n#define MODULE_PARAM_PREFIX "syscall."\n'
+        "static enum m mds_mitigation __ro_after_init =\n"
+        "\tIS_ENABLED(CONFIG_MITIGATION_MDS) ? MDS_AUTO : MDS_OFF;\n"
+        "static int __init mds_cmdline(char *str)\n{\n"
+        '\tif (!strcmp(str, "off"))\n\t\tmds_mitigation = MDS_OFF;\n\treturn 0;\n}\n'
+        'early_param("mds", mds_cmdline);\n'
+        "static int __init other(char *str)\n{\n\treturn mds_mitigation == MDS_OFF;\n}\n"
+        'early_param("other", other);\n'
+        "#if defined(CONFIG_X32_DISABLED)\nDEFINE_STATIC_KEY_FALSE(x32_key);\n#else\n"
+        "DEFINE_STATIC_KEY_TRUE(x32_key);\n#endif\n"
+        "#ifdef CONFIG_ONLY_HERE\nDEFINE_STATIC_KEY_FALSE(plain_key);\n#endif\n"
+        "static int x32_set(const char *val, const struct kernel_param *p)\n{\n"
+        "\tstatic_key_enable(&x32_key.key);\n\treturn kstrtobool(val, &b);\n}\n"
+        "static const struct kernel_param_ops x32_ops = {\n\t.set = x32_set,\n};\n"
+        "arch_param_cb(x32, &x32_ops, NULL, 0444);\n")
+    regs, keys = scan_registrations(open_tree(root))
+    x32 = _only(regs, "syscall.x32")
+    assert (x32.kind, x32.handler, x32.parser) == ("module_param", "x32_set", "kstrtobool")
+    by_name = {k.name: k for k in keys if k.location.file == "mm/util.c"}
+    mds = by_name["mds_mitigation"]
+    assert (mds.symbol, mds.kind, mds.params) == ("MITIGATION_MDS", "variable", ("mds",))
+    key = by_name["x32_key"]  # one entry for both arms; FALSE when the symbol is set
+    assert (key.symbol, key.initial, key.params) == ("X32_DISABLED", "inverted", ("syscall.x32",))
+    assert sum(k.name == "x32_key" for k in keys) == 1
+    # a key that exists only under an #ifdef is not bound to that symbol
+    assert (by_name["plain_key"].symbol, by_name["plain_key"].initial) == (None, "false")

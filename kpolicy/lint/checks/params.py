@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -79,6 +80,31 @@ def param_doc_default(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
                     yield finding(rule, f"{param}= names CONFIG_{fam.option} as its default; "
                                   f"the boot default is CONFIG_{comp}", doc.location,
                                   family=fam.name, param=param, symbol=fam.option)
+    yield from _fixed_default_stated(ctx, rule)
+
+
+# "Not specifying this option is equivalent to mds=full." states a default that holds whatever
+# the config says.
+_FIXED_DEFAULT = re.compile(r"Not\s+specifying\s+this\s+option\s+is\s+equivalent\s+to\s+"
+                            r"([\w.-]+=[\w,.-]*\w)")
+
+
+def _fixed_default_stated(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
+    """A doc states a fixed default for a parameter whose handler writes a variable or key that
+    starts from a Kconfig symbol (x86's `mds_mitigation = IS_ENABLED(CONFIG_MITIGATION_MDS) ?
+    ...`), and names no CONFIG_ symbol: with the symbol off, the stated default is wrong."""
+    for key in ctx.catalog.static_keys:
+        if key.symbol is None or key.initial not in ("config", "inverted"):
+            continue
+        for param in key.params:
+            for doc in docs_for(ctx.catalog, param):
+                m = _FIXED_DEFAULT.search(doc.body)
+                if m is None or doc.config_symbols:
+                    continue
+                yield finding(rule, f"{param}= states a fixed default ({m.group(1)}), but "
+                              f"{key.name} starts from CONFIG_{key.symbol} "
+                              f"({key.location.file}:{key.location.line}): with it off the "
+                              "default differs", doc.location, param=param, symbol=key.symbol)
 
 
 def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:

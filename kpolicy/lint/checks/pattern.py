@@ -8,6 +8,7 @@ whose option is gated by a capability, and those declared in rules/families/*.to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
@@ -47,19 +48,66 @@ def names_match(param: str, symbol: str) -> bool:
         symbol.startswith(p + "_")
 
 
+# Help text that makes an option a security one wherever it lives (arch/Kconfig holds CFI,
+# VMAP_STACK and STRICT_KERNEL_RWX; arch/x86/Kconfig the CPU bug mitigations).
+_SECURITY_HELP = re.compile(
+    r"\b(?:attack(?:er|s)?|exploit\w*|harden\w*|mitigat\w*|vulnerab\w*|security)\b", re.I)
+
+
+def is_security(ctx: LintContext, family: Family, syms: Mapping[str, Symbol]) -> bool:
+    """A security family: declared so, its option under security/, or the option's (or its
+    boot default's) help speaks of attacks, exploits, hardening, mitigations or security."""
+    if _declared(ctx, family).get("security"):
+        return True
+    opt = syms.get(family.option)
+    if opt is not None and opt.location.file.startswith("security/"):
+        return True
+    return any(sym is not None and _SECURITY_HELP.search(sym.help)
+               for sym in (opt, syms.get(family.default_companion or "")))
+
+
 def in_scope(ctx: LintContext, rule: Rule, family: Family, syms: Mapping[str, Symbol]) -> bool:
     """Whether RULE's `scope` option ("security", the default, or "all") covers FAMILY."""
     if rule.options.get("scope", "security") == "all":
         return True
-    opt = syms.get(family.option)
-    return bool(_declared(ctx, family).get("security")) or (
-        opt is not None and opt.location.file.startswith("security/"))
+    return is_security(ctx, family, syms)
 
 
 def scoped_families(ctx: LintContext, rule: Rule) -> Iterator[Family]:
     """The pattern families RULE's scope covers."""
     syms = ctx.merged_symbols
     return (f for f in pattern_families(ctx) if in_scope(ctx, rule, f, syms))
+
+
+def _depends_on(sym: Symbol, option: str, syms: Mapping[str, Symbol], depth: int = 3) -> bool:
+    """SYM depends on OPTION, directly or through symbols without a prompt (CFI_AUTO_DEFAULT
+    depends on FINEIBT, a def_bool that depends on CFI)."""
+    frontier = {sym.name}
+    for _ in range(depth):
+        deps = {d for n in frontier if n in syms for d in positive_symbols(syms[n].direct_dep)}
+        if option in deps:
+            return True
+        frontier = {d for d in deps if d in syms and not syms[d].has_prompt}
+    return False
+
+
+def _on_by_default(ctx: LintContext, option: str) -> bool:
+    """OPTION's default evaluates to y on a linted arch (STRICT_KERNEL_RWX's `default
+    !ARCH_OPTIONAL_KERNEL_RWX || ...` is y wherever the arch does not make it optional)."""
+    return any(m.values.get(option) == "y" for m in ctx.models.values())
+
+
+# CONFIG_X in an #if condition, not negated: `defined(CONFIG_A) || defined(CONFIG_B)`.
+_POSITIVE_CONFIG = re.compile(r"(?<![!\w])(?:defined\s*\(\s*|IS_ENABLED\s*\(\s*)?CONFIG_(\w+)")
+
+
+def registered_under(ctx: LintContext, option: str) -> tuple[str, ...]:
+    """Boot parameters (early_param/__setup) compiled only inside `#if ... CONFIG_<OPTION>`:
+    init/main.c registers rodata= under STRICT_KERNEL_RWX || STRICT_MODULE_RWX."""
+    return tuple(dict.fromkeys(
+        r.name for r in ctx.catalog.registrations
+        if r.kind in ("early_param", "__setup")
+        and any(option in _POSITIVE_CONFIG.findall(c) for c in r.cpp_conditions)))
 
 
 def _always_built(family: Family) -> bool:
@@ -142,7 +190,7 @@ def option_not_default_y(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
         switches = boot_switches(ctx, fam)
         if not (switches or fam.default_companion):
             continue
-        if _defaults_to_y(opt, frozenset({fam.capability})):
+        if _defaults_to_y(opt, frozenset({fam.capability})) or _on_by_default(ctx, fam.option):
             continue
         how = f"boot parameter {switches[0]}=" if switches else f"{fam.default_companion}"
         yield finding(rule, f"{fam.option} is gated by {fam.capability} and controllable at boot "
@@ -180,7 +228,7 @@ def boot_default_shape(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
         if comp.type != "bool":
             yield finding(rule, f"{comp.name} is a {comp.type}; the boot default should be a bool",
                           comp.location, **about)
-        if not _always_built(fam) and fam.option not in positive_symbols(comp.direct_dep):
+        if not _always_built(fam) and not _depends_on(comp, fam.option, syms):
             yield finding(rule, f"{comp.name} does not depend on {fam.option}", comp.location,
                           **about)
         if _defaults_on(comp, fam.option) and not _declared(ctx, fam).get("default_on_reason"):
@@ -200,9 +248,15 @@ def runtime_control_missing(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
         decl = _declared(ctx, fam)
         if opt is None or fam.capability is None or _always_built(fam):
             continue
-        if not (opt.location.file.startswith("security/") or decl.get("security")):
+        if not is_security(ctx, fam, syms):
             continue
         if fam.default_companion or fam.static_keys or boot_switches(ctx, fam):
+            continue
+        # rodata= for STRICT_KERNEL_RWX; cfi= for 6.12's CFI_CLANG, under FINEIBT, a def_bool
+        # that depends on it
+        followers = [n for n, sym in syms.items() if not sym.has_prompt
+                     and fam.option in positive_symbols(sym.direct_dep)]
+        if any(registered_under(ctx, n) for n in (fam.option, *followers)):
             continue
         if decl.get("runtime_control"):
             continue  # waived in rules/families with the reason stated there
