@@ -39,12 +39,19 @@ UNUSED_DAYS = 14
 def code_fingerprint() -> bytes:
     """A hash of kpolicy's own sources and grammars: any change to the code that built an entry
     makes a new key, so an entry is never unpickled into classes of another shape."""
+    return source_fingerprint(Path(__file__).resolve().parent)
+
+
+def source_fingerprint(package: Path) -> bytes:
+    """A hash of the .py files under PACKAGE and the grammars beside it: each file's name, size
+    and modification time (any edit, checkout or install changes one of them). Reading and
+    hashing every source instead cost a warm `kpolicy check` a tenth of its time."""
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parent
     for path in sorted([*package.rglob("*.py"), *package.parent.glob("grammars/*.lark"),
                         *package.glob("_data/grammars/*.lark")]):
+        st = path.stat()
         h.update(str(path.relative_to(path.parents[1])).encode())
-        h.update(path.read_bytes())
+        h.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.digest()
 
 

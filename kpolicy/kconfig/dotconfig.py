@@ -45,8 +45,8 @@ def parse_dotconfig(text: str, file: str) -> DotConfig:
         if not line:
             continue
         if line.startswith("#"):
-            header = _HEADER.match(line)
-            if header and version is None:
+            header = _HEADER.match(line) if version is None else None  # the first one counts
+            if header:
                 arch, version = header.group(1), header.group(2)
             if not line.startswith("# " + PREFIX) or not line.endswith(" is not set"):
                 continue

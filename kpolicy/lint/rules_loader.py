@@ -92,10 +92,6 @@ def rules_directory(directory: Optional[Path] = None) -> Path:
     return data_dir("rules")
 
 
-# Data files beside the rules that are not lint rules (kpolicy.sysctl reads sysctls.toml).
-NOT_RULES = frozenset({"sysctls.toml"})
-
-
 def load_rules(directory: Optional[Path] = None) -> tuple[Rule, ...]:
     """Every rule in DIRECTORY (default: the shipped rules/), validated and sorted by code."""
     root = rules_directory(directory)
@@ -104,8 +100,6 @@ def load_rules(directory: Optional[Path] = None) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     by_code: dict[str, Path] = {}
     for path in sorted(root.glob("*.toml")):
-        if path.name in NOT_RULES:
-            continue
         data, text = parse_toml(path, what="rule file")
         rule = _rule_from_table(data, path, text)
         if rule.code in by_code:

@@ -55,8 +55,9 @@ _IS_ENABLED_INIT = re.compile(rb"IS_ENABLED\s*\(\s*CONFIG_(\w+)\s*\)\s*(?:;|\?[^
 # Parsers in the order that best describes the values a handler accepts: the first one the
 # handler's body calls wins.
 _PARSERS = (
-    "kstrtobool", "lookup_constant", "match_string", "sysfs_match_string", "parse_option_str",
-    "get_options", "get_option", "memparse", "kstrtoint", "kstrtouint", "kstrtoul", "kstrtoull",
+    "kstrtobool", "strtobool", "lookup_constant", "match_string", "sysfs_match_string",
+    "parse_option_str", "get_options", "get_option", "memparse", "kstrtoint", "kstrtouint",
+    "kstrtoul", "kstrtoull",
     "kstrtol", "kstrtoll", "kstrtou8", "kstrtou16", "kstrtou32", "kstrtou64", "kstrtos32",
     "simple_strtoul", "simple_strtoull", "simple_strtol", "cmdline_find_option_bool",
     "sysfs_streq", "strcmp", "strncmp", "str_has_prefix", "strstr", "param_set_bool",
@@ -71,6 +72,9 @@ _PARSER_CALL = re.compile(rb"\b(" + b"|".join(p.encode() for p in _PARSERS) + rb
 
 
 _PARSER_RANK = {p: i for i, p in enumerate(_PARSERS)}
+# Older names of a parser: up to 6.1, strtobool() is an inline wrapper of kstrtobool()
+# (arm64's kpti= handler calls it).
+_PARSER_ALIASES = {"strtobool": "kstrtobool"}
 
 
 _BRACES = re.compile(rb"[{}]")
@@ -232,6 +236,7 @@ class Unit:
             return None
         found = {m.group(1).decode() for m in _PARSER_CALL.finditer(self.masked, *body)}
         best = min(found, key=_PARSER_RANK.__getitem__) if found else None
+        best = _PARSER_ALIASES.get(best, best) if best else None
         # A setter that hands the value on to param_set_<type> parses it as <type> does.
         return TYPE_PARSER.get(best[len("param_set_"):], best) if best else None
 

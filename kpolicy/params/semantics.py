@@ -34,10 +34,13 @@ Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
 #   "empty"      only no value at all (a __setup flag such as "ro": "root=..." falls through)
 #   "kstrtobool" what kstrtobool() takes, in the tree's version (sets a bool)
 #   "words"      exactly one of `words` (strcmp; sets the word)
+#   "prefix"     a value starting with one of `words`, the first in order that it starts with
+#                (strncmp over the word's length; sets that word)
 #   "list"       comma-separated items, each one of `words` (any item when `words` is empty)
 #   "integer"    what kstrto<param_type>() takes (sets the number)
 #   "function"   every value; the state is what kpolicy/params/valueparsers.py's `function` says
-Accept = Literal["any", "present", "empty", "kstrtobool", "words", "list", "integer", "function"]
+Accept = Literal["any", "present", "empty", "kstrtobool", "words", "prefix", "list", "integer",
+                 "function"]
 # on_invalid: what the kernel does with a value the handler does not take.
 #   "malformed"   early_param returns non-zero: `Malformed early option '<name>'`
 #   "ignored"     the handler consumes it and keeps its previous state, silently or with a warning
@@ -110,6 +113,8 @@ class HandlerSemantics:
             return kstrtobool(value, version) is not None
         if a == "words":
             return value in self.words
+        if a == "prefix":
+            return self.prefix_word(value) is not None
         if a == "list":
             return all(item in self.words for item in value.split(",")) if self.words else True
         return kstrtoint(value, self.param_type or "int") is not None
@@ -132,7 +137,13 @@ class HandlerSemantics:
             return kstrtoint(value, self.param_type or "int")
         if self.accept in ("words", "list"):
             return value
+        if self.accept == "prefix" and value is not None:
+            return self.prefix_word(value)
         return None
+
+    def prefix_word(self, value: str) -> Optional[str]:
+        """The first of `words` VALUE starts with (accept = "prefix"), or None."""
+        return next((w for w in self.words if value.startswith(w)), None)
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,12 @@ class Override:
     if_state: tuple[State, ...] = ()  # only when this feature's own state is one of these
     since: Optional[Version] = None
     until: Optional[Version] = None
+    also: tuple[tuple[str, State], ...] = ()  # ... and only when these features are these too
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every feature whose state this override reads."""
+        return (self.feature, *(name for name, _ in self.also))
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this override holds in Linux VERSION."""
@@ -185,6 +202,7 @@ class MachineDependency:
     effect: State
     ram_below_mib: Optional[int] = None  # applies when the machine has less RAM than this
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
+    kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
 
 
@@ -421,8 +439,8 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
 
         if sem.function not in PARSERS:
             raise t.error(f"no value parser '{sem.function}' in kpolicy/params/valueparsers.py")
-    if sem.accept == "words" and not sem.words:
-        raise t.error("accept = \"words\" needs a non-empty words list")
+    if sem.accept in ("words", "prefix") and not sem.words:
+        raise t.error(f"accept = \"{sem.accept}\" needs a non-empty words list")
     if raw_sets is not None and state is None:
         raise t.error("'sets' needs a feature whose state it sets")
     if state is not None and sem.sets is None and sem.accept in ("any", "present", "empty"):
@@ -485,15 +503,16 @@ def parse_params_file(text: str,
     machine = []
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
-                   {"when", "effect", "ram_below_mib", "secure_boot", "symbol"})
+                   {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "symbol"})
         machine.append(MachineDependency(
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
-            secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str)))
+            secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
+            kaslr_seed=m.optional("kaslr_seed", bool)))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",
-                   {"feature", "equals", "sets", "source", "if_state", "since", "until"})
+                   {"feature", "equals", "sets", "source", "if_state", "since", "until", "also"})
         other, source = o.get("feature", str, ""), o.get("source", str, "")
         if not other or not source or "equals" not in o.data:
             raise o.error("needs 'feature', 'equals', 'sets' and 'source'")
@@ -501,8 +520,12 @@ def parse_params_file(text: str,
         if not isinstance(equals, (bool, int, str)):
             raise o.error("'equals' must be a boolean, a number or a word")
         if_state = tuple(state(v, f"{o.where} 'if_state'") for v in o.get("if_state", list, []))
+        also = tuple(o.get("also", dict, {}).items())
+        if not all(isinstance(v, (bool, int, str)) for _, v in also):
+            raise o.error("'also' maps features to a boolean, a number or a word")
         overrides.append(Override(other, equals, state(o.data.get("sets"), f"{o.where} 'sets'"),
-                                  source, if_state, _version(o, "since"), _version(o, "until")))
+                                  source, if_state, _version(o, "since"), _version(o, "until"),
+                                  also))
     default_symbol = default.optional("symbol", str)
     arches = top.strings("arches")
     handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)

@@ -36,22 +36,49 @@ def mitigations_global_72(value: Optional[str]) -> Optional[State]:
     return _split_mitigations_72(value)[0]
 
 
-def mitigations_user_kernel_72(value: Optional[str]) -> Optional[State]:
-    """attack_vectors[CPU_MITIGATE_USER_KERNEL] after mitigations=VALUE in 7.2: cleared by
-    mitigations=off (the memset, which a later mitigations=auto does not undo) and by a
-    no_user_kernel item read before the first item match_token() refuses."""
+_VECTOR_ITEMS_72 = ("no_user_kernel", "no_user_user", "no_guest_host", "no_guest_guest",
+                    "no_cross_thread")
+
+
+def _vector_72(vector: str, value: Optional[str]) -> Optional[State]:
+    """attack_vectors[VECTOR] after mitigations=VALUE in 7.2: cleared by mitigations=off (the
+    memset, which a later mitigations=auto does not undo) and by a no_<vector> item read before
+    the first item match_token() refuses."""
     hit, items = _split_mitigations_72(value)
     if hit == "off":
         return False
     for item in items or ():
-        if item == "no_user_kernel":
+        if item == "no_" + vector:
             return False
-        if item not in ("no_user_user", "no_guest_host", "no_guest_guest", "no_cross_thread"):
+        if item not in _VECTOR_ITEMS_72:
             return None  # pr_crit("Unsupported mitigations options"): the rest is not read
     return None
+
+
+def mitigations_user_kernel_72(value: Optional[str]) -> Optional[State]:
+    """attack_vectors[CPU_MITIGATE_USER_KERNEL] after mitigations=VALUE in 7.2."""
+    return _vector_72("user_kernel", value)
+
+
+def mitigations_user_user_72(value: Optional[str]) -> Optional[State]:
+    """attack_vectors[CPU_MITIGATE_USER_USER] after mitigations=VALUE in 7.2."""
+    return _vector_72("user_user", value)
+
+
+def mitigations_guest_host_72(value: Optional[str]) -> Optional[State]:
+    """attack_vectors[CPU_MITIGATE_GUEST_HOST] after mitigations=VALUE in 7.2."""
+    return _vector_72("guest_host", value)
+
+
+def mitigations_guest_guest_72(value: Optional[str]) -> Optional[State]:
+    """attack_vectors[CPU_MITIGATE_GUEST_GUEST] after mitigations=VALUE in 7.2."""
+    return _vector_72("guest_guest", value)
 
 
 PARSERS: dict[str, ValueParser] = {
     "mitigations_global_72": mitigations_global_72,
     "mitigations_user_kernel_72": mitigations_user_kernel_72,
+    "mitigations_user_user_72": mitigations_user_user_72,
+    "mitigations_guest_host_72": mitigations_guest_host_72,
+    "mitigations_guest_guest_72": mitigations_guest_guest_72,
 }

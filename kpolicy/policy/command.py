@@ -65,7 +65,7 @@ def run_check(args: argparse.Namespace) -> int:
     from kpolicy.policy import output
     from kpolicy.policy.check import Checker
     from kpolicy.policy.check import run_check as check
-    from kpolicy.policy.schema import load_policy
+    from kpolicy.policy.schema import load_policy_cached
     from kpolicy.resolve.api import all_features, shipped_rules
     from kpolicy.resolve.features import Machine
     from kpolicy.resolve.inputs import (
@@ -75,8 +75,10 @@ def run_check(args: argparse.Namespace) -> int:
         running_machine,
         running_system_inputs,
     )
+    from kpolicy.sysctl.spec import use_sysctl_cache
 
     cache = cache_from_args(args)
+    use_sysctl_cache(cache)
     notes: list[str] = []
     config_path: Optional[Path] = args.config
     cmdline: Optional[str] = args.cmdline
@@ -123,7 +125,7 @@ def run_check(args: argparse.Namespace) -> int:
 
         policy = hardening_policy(tree, args.arch)
     else:
-        policy = load_policy(args.policy)
+        policy = load_policy_cached(args.policy, cache)
     from kpolicy.sysctl.sysctld import read_sysctl_inputs
 
     sysctl_files = tuple(read_sysctl_inputs(args.sysctl))

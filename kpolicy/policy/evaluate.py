@@ -3,7 +3,7 @@
 Nothing here re-implements the kernel: Kconfig values are the config's as Kconfig evaluates
 them, features are resolve's effective states, command-line values are what the kernel's
 handler for the parameter received (kpolicy.cmdline), and sysctls are resolve's boot values
-(kpolicy.sysctl: rules/sysctls.toml) unless the command line or --sysctl files set them.
+(kpolicy.sysctl: rules/sysctls/security.toml) unless the command line or --sysctl files set them.
 """
 
 from __future__ import annotations
@@ -275,7 +275,8 @@ def _judge_sysctl(item: Item, subject: Subject) -> Judgement:
     state = next((s for s in subject.resolution.sysctls if s.spec.path == item.subject), None)
     if state is None:
         return Judgement("not-applicable", expected, "unknown",
-                         f"kpolicy has no model of sysctl {item.subject} (rules/sysctls.toml)")
+                         f"kpolicy has no model of sysctl {item.subject} "
+                         "(rules/sysctls/security.toml)")
     chain = tuple(f"{s.kind}: {s.reason}" + (f" [{s.location}]" if s.location else "")
                   + (f" ({s.error})" if s.error else "") for s in state.sources)
     if state.effective is None:

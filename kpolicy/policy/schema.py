@@ -36,12 +36,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import Version, parse_version
-from kpolicy.lint.rules_loader import key_line
 from kpolicy.textio import parse_toml
+
+if TYPE_CHECKING:
+    from kpolicy.cache import Cache
 
 Kind = Literal["kconfig", "sysctl", "cmdline", "feature"]
 Value = Union[str, int, bool]
@@ -156,6 +158,8 @@ def bundled_names() -> tuple[str, ...]:
 
 def _fail(msg: str, path: Path, text: str, key: Optional[str] = None,
           start: int = 1) -> KpolicyError:
+    from kpolicy.lint.rules_loader import key_line  # only on an error: lint is not check's
+
     line = key_line(text, key, start=start) if key else None
     return KpolicyError(msg, file=path, line=line or (start if start > 1 else None))
 
@@ -310,6 +314,18 @@ def load_policy(name: str, *, _chain: tuple[Path, ...] = ()) -> Policy:
     description = head.get("description", "")
     return Policy(pname, description if isinstance(description, str) else "", reference,
                   tuple(items), tuple(waivers), str(path))
+
+
+def load_policy_cached(name: str, cache: Cache) -> Policy:
+    """load_policy(NAME), kept in CACHE per content of the bundled files when NAME is a
+    bundled policy (a warm `check` then neither imports nor runs a TOML parser)."""
+    if not cache.enabled or "/" in name or name.endswith(".toml"):
+        return load_policy(name)
+    from kpolicy.cache import content_key
+
+    files = sorted(bundled_policy_dir().glob("*.toml"))
+    key = content_key("policy", name, *((p.name, p.read_bytes()) for p in files))
+    return cache.get_or_build("policy", key, lambda: load_policy(name), Policy)
 
 
 def with_items(policy: Policy, items: tuple[Item, ...]) -> Policy:

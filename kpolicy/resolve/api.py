@@ -60,7 +60,7 @@ class Resolution:
     features: tuple[FeatureState, ...]
     cmdline: CmdlineResult
     warnings: tuple[str, ...]
-    sysctls: tuple[SysctlState, ...] = ()  # rules/sysctls.toml's, at boot (+ sysctl.d)
+    sysctls: tuple[SysctlState, ...] = ()  # rules/sysctls/security.toml's, at boot (+ sysctl.d)
     options: tuple[DiscoveredOption, ...] = ()  # discovered, semantics unknown
 
 

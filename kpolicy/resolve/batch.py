@@ -47,7 +47,7 @@ class BatchResolver:
             self.todo, model.version_tuple)
         base = [feature_member(state).encode() for state in alone]
         # features whose state other features or every word can change: resolved together
-        sources = {o.feature for s in self.todo for o in s.overrides}
+        sources = {n for s in self.todo for o in s.overrides for n in o.features}
         self.coupled = [i for i, s in enumerate(self.todo)
                         if s.overrides or s.name in sources
                         or any(d.kind == "direct" for d in s.handlers)]

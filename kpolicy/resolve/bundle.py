@@ -107,19 +107,42 @@ def _quick_to_load(model: ResolveModel) -> ResolveModel:
     return dataclasses.replace(model, kconfig=kconfig, catalog=catalog, origin="")
 
 
-def bundled_models() -> dict[str, Path]:
-    """Shipped models by kernel version ("7.2.13" -> path), oldest first."""
+# The ARCH (as given to make) of each bundled model set; a config's header names its SRCARCH.
+BUNDLED_ARCHES = ("x86_64", "arm64")
+DEFAULT_ARCH = "x86_64"
+_ARCH_OF_SRCARCH = {"x86": "x86_64", "x86_64": "x86_64", "arm64": "arm64"}
+# os.uname().machine of the bundled arches
+_ARCH_OF_MACHINE = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def bundled_arch(srcarch: Optional[str]) -> Optional[str]:
+    """The bundled models' ARCH for a config header's SRCARCH ("x86", "arm64"), or None."""
+    return _ARCH_OF_SRCARCH.get(srcarch or "")
+
+
+def machine_arch(machine: str) -> Optional[str]:
+    """The bundled models' ARCH for a machine name as uname gives it ("aarch64"), or None."""
+    return _ARCH_OF_MACHINE.get(machine)
+
+
+def bundled_models(arch: str = DEFAULT_ARCH) -> dict[str, Path]:
+    """Shipped models of ARCH by kernel version ("7.2.13" -> path), oldest first."""
     found = {}
-    for path in BUNDLED_DIR.glob("linux-*-x86_64.json.gz"):
-        found[path.name[len("linux-") : -len("-x86_64.json.gz")]] = path
+    suffix = f"-{arch}.json.gz"
+    for path in BUNDLED_DIR.glob(f"linux-*{suffix}"):
+        found[path.name[len("linux-") : -len(suffix)]] = path
     return dict(sorted(found.items(), key=lambda kv: parse_version(kv[0])))
 
 
-def pick_bundled(version: Optional[str]) -> tuple[Path, Optional[str]]:
-    """The bundled model for a config of VERSION, and a warning when it is not an exact match."""
-    models = bundled_models()
+def pick_bundled(version: Optional[str], arch: str = DEFAULT_ARCH) -> tuple[Path, Optional[str]]:
+    """The bundled ARCH model for a config of VERSION, and a warning when it is not an exact
+    match."""
+    models = bundled_models(arch)
     if not models:
-        raise KpolicyError("this kpolicy ships no bundled models; pass --model FILE or --tree DIR")
+        raise KpolicyError(
+            f"this kpolicy ships no bundled {arch} models (it has {', '.join(BUNDLED_ARCHES)}); "
+            "pass --model FILE or --tree DIR"
+        )
     newest = next(reversed(models))
     if version is None:
         return models[newest], f"the config names no kernel version; using the Linux {newest} model"
@@ -133,5 +156,3 @@ def pick_bundled(version: Optional[str]) -> tuple[Path, Optional[str]]:
     older = [v for v in models if parse_version(v) <= want]
     v = older[-1] if older else next(iter(models))
     return models[v], f"no bundled model for Linux {version}; using the nearest, {v}"
-
-

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from kpolicy.cliargs import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
@@ -36,6 +36,9 @@ from kpolicy.resolve.inputs import (
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
+
+if TYPE_CHECKING:
+    from kpolicy.resolve.review import Verdict
 
 DEFAULT_ARCH = "x86_64"
 
@@ -238,8 +241,9 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
-    """RES with a warning for each sysctl whose initial value is not where rules/sysctls.toml
-    says in the tree at TREE_PATH (a distribution patch the rules assume, not applied)."""
+    """RES with a warning for each sysctl whose initial value is not where
+    rules/sysctls/security.toml says in the tree at TREE_PATH (a distribution patch the rules
+    assume, not applied)."""
     from dataclasses import replace
 
     from kpolicy.sysctl.evidence import tree_problems
@@ -379,7 +383,8 @@ def configure_diff(p: argparse.ArgumentParser) -> None:
     p.add_argument("--a-cmdline", metavar="STRING")
     p.add_argument("--b-cmdline", metavar="STRING")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--all", action="store_true", help="list unchanged features too")
+    p.add_argument("--all", action="store_true", help="list unchanged settings too")
+    _add_policy_argument(p)
     _add_model_arguments(p)
 
 
@@ -391,30 +396,81 @@ def split_side(side: str) -> tuple[Path, Optional[Path]]:
     return Path(config), Path(cmdline)
 
 
-def _resolve_side(args: argparse.Namespace, side: str, cmdline: Optional[str]) -> Resolution:
+def _resolve_side(
+    args: argparse.Namespace, side: str, cmdline: Optional[str]
+) -> tuple[Resolution, str]:
+    """SIDE resolved, and the command line it was booted with (before the built-in merge)."""
     config_path, cmdline_path = split_side(side)
     if cmdline is not None and cmdline_path is not None:
         raise KpolicyError(f"'{side}' names a command line file and a --*-cmdline string: pick one")
     if cmdline_path is not None:
         cmdline = _read_cmdline_file(cmdline_path)
     model, config, warnings = _model_and_config(args, config_path)
-    return resolve(model, config, cmdline or "", warnings=warnings)
+    return resolve(model, config, cmdline or "", warnings=warnings), cmdline or ""
+
+
+def _add_policy_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", metavar="NAME|FILE",
+                   help="also judge each side against this policy (a bundled name or a policy "
+                   "file; `hardening` needs --tree)")
+
+
+def _policy_checks(
+    args: argparse.Namespace, sides: Sequence[tuple[Resolution, str]]
+) -> list[list[Verdict]]:
+    """--policy's verdicts on each side (fixes are not searched: a review, not a repair)."""
+    from kpolicy.policy.check import Checker, run_check
+    from kpolicy.policy.schema import load_policy
+    from kpolicy.resolve.review import Verdict
+
+    if args.policy == "hardening":
+        if args.tree is None:
+            raise KpolicyError("--policy hardening reads the kernel's hardening.config: "
+                               "give --tree DIR (Linux 6.7 or later)")
+        from kpolicy.policy.fragment import hardening_policy
+        from kpolicy.tree import open_tree
+
+        policy = hardening_policy(open_tree(args.tree), args.arch)
+    else:
+        policy = load_policy(args.policy)
+    rules = shipped_rules(cache_from_args(args))
+    out = []
+    for res, cmdline in sides:
+        checker = Checker(
+            model=res.model, kconfig=res.model.kconfig, complete=False, config=res.config,
+            cmdline=cmdline, specs=all_features(res.model, rules.features),
+            declarations=rules.declarations,
+        )
+        result = run_check(policy, checker, fixes=False)
+        out.append([Verdict(r.item.id, r.item.kind, r.item.subject, r.item.require, r.status,
+                            r.actual, r.why) for r in result.results])
+    return out
+
+
+def _review_symbols() -> tuple[str, ...]:
+    """The Kconfig symbols the bundled policy files name: the hardening rows of diff/report."""
+    from kpolicy.policy.schema import bundled_policy_dir, load_policy
+
+    return tuple(sorted({i.subject for p in bundled_policy_dir().glob("*.toml")
+                         for i in load_policy(p.stem).items if i.kind == "kconfig"}))
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    """Print what differs in effective policy between A and B; 1 when something does."""
-    from kpolicy.resolve.compare import diff_json, diff_resolutions, diff_text
+    """Print what differs in policy-relevant settings between A and B; 1 when something does."""
+    from kpolicy.resolve.compare import diff_json, diff_text
+    from kpolicy.resolve.review import review_rows
 
-    a = _resolve_side(args, args.a, args.a_cmdline)
-    b = _resolve_side(args, args.b, args.b_cmdline)
+    (a, a_line), (b, b_line) = (_resolve_side(args, args.a, args.a_cmdline),
+                                _resolve_side(args, args.b, args.b_cmdline))
     for w in (*a.warnings, *b.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
-    changes = diff_resolutions(a, b)
+    checks = _policy_checks(args, ((a, a_line), (b, b_line))) if args.policy else None
+    rows = review_rows((a, b), _review_symbols(), checks)
     if args.format == "json":
-        sys.stdout.write(json.dumps(diff_json(a, b, changes), indent=2) + "\n")
+        sys.stdout.write(json.dumps(diff_json(a, b, rows, args.policy), indent=2) + "\n")
     else:
-        sys.stdout.write(diff_text(a, b, changes, show_all=args.all))
-    return 1 if any(c.changed for c in changes) else 0
+        sys.stdout.write(diff_text(a, b, rows, show_all=args.all, policy=args.policy))
+    return 1 if any(r.changed for r in rows) else 0
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -429,6 +485,7 @@ def configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("configs", nargs="+", metavar="CONFIG[:CMDLINE_FILE]")
     p.add_argument("--format", choices=("html",), default="html")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    _add_policy_argument(p)
     _add_model_arguments(p)
 
 
@@ -441,10 +498,18 @@ def _label(side: str) -> str:
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML matrix of the given configs."""
     from kpolicy.resolve.html import report_html
+    from kpolicy.resolve.review import review_rows
     from kpolicy.textio import atomic_write_bytes
 
-    columns = [(_label(side), _resolve_side(args, side, None)) for side in args.configs]
-    page = report_html(columns)
+    sides = [_resolve_side(args, side, None) for side in args.configs]
+    labels = [_label(side) for side in args.configs]
+    if len(set(labels)) < len(labels):  # the same file name from two directories: say which
+        labels = [f"{split_side(side)[0].parent.name}/{label}"
+                  for side, label in zip(args.configs, labels)]
+    columns = list(zip(labels, (res for res, _line in sides)))
+    checks = _policy_checks(args, sides) if args.policy else None
+    rows = review_rows([res for res, _line in sides], _review_symbols(), checks)
+    page = report_html(columns, rows, args.policy)
     if args.output is None:
         sys.stdout.write(page)
     else:

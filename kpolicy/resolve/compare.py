@@ -1,82 +1,83 @@
-"""`kpolicy diff`: what changed in effective policy between two resolutions, and why."""
+"""`kpolicy diff`: what changed in policy-relevant settings between two resolutions, and why.
+
+The rows are kpolicy.resolve.review's: features, options, sysctls, the hardening Kconfig
+symbols the bundled policies name (a renamed symbol is one row) and, with a policy, what it
+requires."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from kpolicy.resolve.api import Resolution
-from kpolicy.resolve.engine import FeatureState, state_word
+from kpolicy.resolve.review import CATEGORIES, Cell, Row
 
 
-@dataclass(frozen=True)
-class Change:
-    """One feature on both sides (None where a side does not have it)."""
-
-    name: str
-    a: Optional[FeatureState]
-    b: Optional[FeatureState]
-
-    @property
-    def changed(self) -> bool:
-        """True when the effective state, or whether the feature exists or is built, differs."""
-        if self.a is None or self.b is None:
-            return self.a is not self.b
-        return (self.a.effective, self.a.built) != (self.b.effective, self.b.built)
-
-
-def diff_resolutions(a: Resolution, b: Resolution) -> tuple[Change, ...]:
-    """Every feature of A and B, paired by name, in A's order then B's new ones."""
-    fa = {f.name: f for f in a.features}
-    fb = {f.name: f for f in b.features}
-    names = list(fa) + [n for n in fb if n not in fa]
-    return tuple(Change(n, fa.get(n), fb.get(n)) for n in names)
-
-
-def _side(f: Optional[FeatureState]) -> str:
-    if f is None:
+def _side(c: Cell) -> str:
+    if c.value is None:
         return "absent"
-    return state_word(f.effective) + ("" if f.built else " (not built)")
+    text = c.value + ("" if c.built else " (not built)")
+    return text + (f" [{c.verdict}]" if c.verdict else "")
 
 
 def _label(res: Resolution) -> str:
     return res.config.path or f"Linux {res.model.version} defaults"
 
 
-def diff_text(
-    a: Resolution, b: Resolution, changes: tuple[Change, ...], *, show_all: bool = False
-) -> str:
-    """Changed features, one line each with both sides' reasons (all features with SHOW_ALL)."""
+def _name(row: Row) -> str:
+    return row.key + (f" (was {', '.join(row.names)})" if row.names else "")
+
+
+def diff_text(a: Resolution, b: Resolution, rows: tuple[Row, ...], *, show_all: bool = False,
+              policy: Optional[str] = None) -> str:
+    """Changed rows by category, one line each with both sides' reasons (all rows with
+    SHOW_ALL; with POLICY, also rows the policy fails on either side)."""
     lines = [
         f"--- A: {_label(a)} (Linux {a.model.version})",
         f"+++ B: {_label(b)} (Linux {b.model.version})",
     ]
-    shown = [c for c in changes if c.changed or show_all]
-    width = max((len(c.name) for c in shown), default=0)
-    for c in shown:
-        mark = "!" if c.changed else " "
-        lines.append(f"{mark} {c.name:<{width}}  {_side(c.a)} -> {_side(c.b)}")
-        if c.changed:
-            lines.append(f"    A: {c.a.why if c.a else 'the feature does not exist on this side'}")
-            lines.append(f"    B: {c.b.why if c.b else 'the feature does not exist on this side'}")
-    if not any(c.changed for c in changes):
+    if policy:
+        lines.append(f"policy: {policy}")
+    shown = [r for r in rows if r.changed or r.failed or show_all]
+    width = max((len(r.key) for r in shown), default=0)
+    for category, heading in CATEGORIES:
+        here = [r for r in shown if r.category == category]
+        if not here:
+            continue
+        lines.append(f"## {heading}")
+        for r in here:
+            mark = "!" if r.changed else ("x" if r.failed else " ")
+            ca, cb = r.cells
+            lines.append(f"{mark} {r.key:<{width}}  {_side(ca)} -> {_side(cb)}"
+                         + (f"  (A: {ca.name})" if ca.name != r.key else ""))
+            if r.changed or r.failed:
+                for side, c in (("A", ca), ("B", cb)):
+                    why = c.why if c.value is not None else "the setting does not exist here"
+                    lines.append(f"    {side}: {why}")
+                    if c.verdict in ("fail", "waived"):
+                        lines.append(f"    {side} policy {c.verdict}: {c.verdict_why}")
+    if not any(r.changed for r in rows):
         lines.append("no difference in effective policy")
     return "\n".join(lines) + "\n"
 
 
-def diff_json(a: Resolution, b: Resolution, changes: tuple[Change, ...]) -> dict[str, Any]:
-    """The diff as JSON: both sides' labels and each changed feature with both entries."""
+def diff_json(a: Resolution, b: Resolution, rows: tuple[Row, ...],
+              policy: Optional[str] = None) -> dict[str, Any]:
+    """The diff as JSON: both sides' labels and each changed (or, with POLICY, failing) row."""
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "a": {"config": a.config.path, "version": a.model.version},
         "b": {"config": b.config.path, "version": b.model.version},
+        "policy": policy,
         "changes": [
             {
-                "feature": c.name,
-                "a": c.a.as_json() if c.a else None,
-                "b": c.b.as_json() if c.b else None,
+                "category": r.category,
+                "key": r.key,
+                "changed": r.changed,
+                "requires": list(r.requires),
+                "a": r.cells[0].as_json(),
+                "b": r.cells[1].as_json(),
             }
-            for c in changes
-            if c.changed
+            for r in rows
+            if r.changed or r.failed
         ],
     }

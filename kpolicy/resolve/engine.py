@@ -383,9 +383,11 @@ def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec]
             for o in spec.overrides if spec is not None and f.built else ():
                 other = by_name.get(o.feature)
                 if (other is None or not o.applies(version) or other.effective != o.equals
-                        or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)):
+                        or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)
+                        or not _all_are(by_name, o.also)):
                     continue
-                why = (f"{o.feature} is {state_word(other.effective)}: {o.source} sets "
+                also = "".join(f" and {n} is {state_word(v)}" for n, v in o.also)
+                why = (f"{o.feature} is {state_word(other.effective)}{also}: {o.source} sets "
                        f"{f.name} {state_word(o.sets)}")
                 f = by_name[name] = replace(f, effective=o.sets, why=why,
                                             sources=(*f.sources, Source("config", o.sets, why)))
@@ -393,6 +395,11 @@ def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec]
         if not changed:
             break
     return tuple(by_name[f.name] for f in states)
+
+
+def _all_are(by_name: Mapping[str, FeatureState], wanted: Sequence[tuple[str, State]]) -> bool:
+    """Whether every feature named in WANTED has its effective state there."""
+    return all(n in by_name and by_name[n].effective == v for n, v in wanted)
 
 
 def _machine_applies(
@@ -409,6 +416,9 @@ def _machine_applies(
         return below, f"{dep.when}: {verdict} with {machine.ram_mib} MiB"
     if dep.secure_boot is not None and machine.secure_boot is not None:
         hit = machine.secure_boot == dep.secure_boot
+        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
+        hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     return False, ""
 

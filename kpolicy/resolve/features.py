@@ -19,6 +19,8 @@ class Machine:
 
     ram_mib: Optional[int] = None  # memory the kernel can use (MemTotal), or installed RAM
     secure_boot: Optional[bool] = None
+    # whether the boot finds a KASLR seed (arm64: /chosen/kaslr-seed or the CPU's RNDR)
+    kaslr_seed: Optional[bool] = None
 
 
 NO_MACHINE = Machine()  # nothing known about the machine

@@ -12,7 +12,13 @@ from typing import Optional
 
 from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
-from kpolicy.resolve.bundle import pick_bundled, read_model
+from kpolicy.resolve.bundle import (
+    BUNDLED_ARCHES,
+    DEFAULT_ARCH,
+    machine_arch,
+    pick_bundled,
+    read_model,
+)
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.textio import decode_text, gunzip, read_bytes
@@ -72,7 +78,8 @@ def check_arch(config: ConfigInput, model: ResolveModel) -> None:
         return
     raise KpolicyError(
         f"the config is for {arch} ({how}) but the model is Linux {model.version} {model.arch}; "
-        f"kpolicy ships x86_64 models only: make one with `kpolicy model build --tree DIR "
+        f"kpolicy ships {' and '.join(BUNDLED_ARCHES)} models only: make one with "
+        f"`kpolicy model build --tree DIR "
         f"--arch {arch} -o FILE` and pass --model FILE, or resolve with --tree DIR --arch {arch}",
         file=config.path,
     )
@@ -124,23 +131,34 @@ def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:
     if config is None:
         notes.append(
             "no /proc/config.gz or /boot/config-$(uname -r): using the newest bundled "
-            "model's x86_64 Kconfig defaults"
+            f"model's {running_arch()} Kconfig defaults"
         )
     cmdline = Path("/proc/cmdline")
     return config, (cmdline if cmdline.is_file() else None), notes
 
 
+def running_arch() -> str:
+    """The bundled models' ARCH for this machine (x86_64 when it is neither x86_64 nor arm64)."""
+    return machine_arch(os.uname().machine) or DEFAULT_ARCH
+
+
 def choose_model(
     config: Optional[ConfigInput], model_file: Optional[Path], cache: Optional[Cache] = None
 ) -> tuple[ResolveModel, list[str]]:
-    """MODEL_FILE's model, else the bundled one matching CONFIG's version (warning if not exact);
-    CACHE keeps models decoded."""
+    """MODEL_FILE's model, else the bundled one of CONFIG's arch (from its header; without a
+    config, this machine's) matching its version (warning if not exact); CACHE keeps models
+    decoded."""
     if model_file is not None:
         model = read_model(model_file, cache)
         if config is not None:
             check_arch(config, model)
         return model, []
-    path, warning = pick_bundled(config.version if config else None)
+    found = config_arch(config) if config is not None else None
+    arch = running_arch() if found is None else found[0]
+    # an arch without bundled models is refused by check_arch, naming the one picked here
+    path, warning = pick_bundled(
+        config.version if config else None, arch if arch in BUNDLED_ARCHES else DEFAULT_ARCH
+    )
     model = read_model(path, cache)
     if config is not None:
         check_arch(config, model)

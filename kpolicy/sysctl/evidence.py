@@ -1,5 +1,5 @@
-"""rules/sysctls.toml against a kernel tree: is each sysctl's initial value where the rules say,
-and are the distribution patches the rules rely on applied there?"""
+"""rules/sysctls/security.toml against a kernel tree: is each sysctl's initial value where the
+rules say, and are the distribution patches the rules rely on applied there?"""
 
 from __future__ import annotations
 

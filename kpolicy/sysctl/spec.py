@@ -1,15 +1,18 @@
-"""rules/sysctls.toml as typed specs: one SysctlSpec per /proc/sys file."""
+"""rules/sysctls/security.toml as typed specs: one SysctlSpec per /proc/sys file."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal, Optional, get_args
+from typing import TYPE_CHECKING, Literal, Optional, get_args
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import parse_version
 from kpolicy.textio import TOML_LIMIT, parse_toml_text, read_text
+
+if TYPE_CHECKING:
+    from kpolicy.cache import Cache
 
 Handler = Literal["int", "int-minmax", "bool", "ulong", "u8"]
 
@@ -141,7 +144,8 @@ def _spec(raw: dict[str, object], file: str) -> SysctlSpec:
 
 
 def parse_sysctl_rules(text: str, file: str) -> tuple[SysctlSpec, ...]:
-    """The specs of one rules/sysctls.toml text; a bad or repeated entry is a KpolicyError."""
+    """The specs of one rules/sysctls/security.toml text; a bad or repeated entry is a
+    KpolicyError."""
     data = parse_toml_text(text, file)
     specs = tuple(_spec(raw, file) for raw in data.get("sysctl", []))
     seen: set[str] = set()
@@ -154,10 +158,31 @@ def parse_sysctl_rules(text: str, file: str) -> tuple[SysctlSpec, ...]:
 
 @cache
 def load_sysctl_rules(path: Optional[Path] = None) -> tuple[SysctlSpec, ...]:
-    """The shipped rules/sysctls.toml (or PATH), parsed once."""
+    """The shipped rules/sysctls/security.toml (or PATH), parsed once (and, after
+    use_sysctl_cache, once per content)."""
     if path is None:
-        from kpolicy.resources import data_dir
+        path = _shipped_path()
+        if _CACHE:
+            from kpolicy.cache import content_key
 
-        path = data_dir("rules") / "sysctls.toml"
+            text = read_text(path, what="sysctl declarations", limit=TOML_LIMIT)
+            return _CACHE[0].get_or_build(
+                "sysctl-rules", content_key("sysctls", (str(path), text.encode())),
+                lambda: parse_sysctl_rules(text, str(path)), tuple)
     text = read_text(path, what="sysctl declarations", limit=TOML_LIMIT)
     return parse_sysctl_rules(text, str(path))
+
+
+def _shipped_path() -> Path:
+    from kpolicy.resources import data_dir
+
+    return data_dir("rules") / "sysctls" / "security.toml"
+
+
+_CACHE: list[Cache] = []
+
+
+def use_sysctl_cache(cache: Cache) -> None:
+    """Keep the parsed shipped rules in CACHE (no TOML parser to import or run on a warm start)."""
+    if cache.enabled and not _CACHE:
+        _CACHE.append(cache)

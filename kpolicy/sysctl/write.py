@@ -1,5 +1,5 @@
-"""The kernel's proc handlers for the sysctls of rules/sysctls.toml: what a write of a string
-does (kernel/sysctl.c proc_get_long and the int/ulong/u8/bool handlers, the one-way locks).
+"""The kernel's proc handlers for the sysctls of rules/sysctls/security.toml: what a write of a
+string does (kernel/sysctl.c proc_get_long and the int/ulong/u8/bool handlers, the one-way locks).
 
 A write is one call, as do_sysctl_args() and systemd-sysctl make it: the string without its
 newline. The handlers read one number (base auto-detected as strtoul does: 0x.. hex, 0.. octal),

@@ -1,5 +1,9 @@
 """Boot oracle: boot a real kernel under qemu with a busybox initramfs and observe what it did.
 
+Two targets share it: Debian's 7.2 cloud-amd64 kernel on qemu-system-x86_64 (cases.toml,
+observed.json) and its cloud-arm64 kernel on qemu-system-aarch64 -M virt (cases-arm64.toml,
+observed-arm64.json), each with a busybox of its own architecture.
+
 Used by scripts/boot-oracle (which records tests/boot/observed.json) and by the live boot test
 (which re-observes every case and compares).  The initramfs /init prints hex dumps of its own
 argv, envp and /proc/cmdline (so empty strings, spaces and quotes survive), the whole dmesg and
@@ -32,10 +36,11 @@ else:
 BOOT_DIR = Path(__file__).resolve().parent
 CASES_FILE = BOOT_DIR / "cases.toml"
 OBSERVED_FILE = BOOT_DIR / "observed.json"
-# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of rules/sysctls.toml read.
+# The sysctl cases: booted on both Debian 7.2 kernels, every sysctl of
+# rules/sysctls/security.toml read.
 SYSCTL_CASES_FILE = BOOT_DIR / "sysctl_cases.toml"
 SYSCTL_OBSERVED_FILE = BOOT_DIR / "sysctl_observed.json"
-SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls.toml"
+SYSCTL_RULES = BOOT_DIR.parent.parent / "rules" / "sysctls" / "security.toml"
 # flavour -> the config Debian builds it from
 SYSCTL_KERNELS = {
     "cloud-amd64": "config.amd64_none_cloud-amd64",
@@ -91,9 +96,65 @@ $B mkdir -p /dbg
 section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null; echo rc=$?'
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
-echo "@@KP-DONE"
+%(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
+
+# Sections only the arm64 target's /init prints: the hwcaps of /proc/cpuinfo. (Every /init
+# prints the vulnerabilities files and kallsyms' _text; arm64 records them on every case.)
+ARM64_SECTIONS = """section cpuinfo $B grep -m1 '^Features' /proc/cpuinfo
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One kernel to boot: its qemu, console, default machine and CPU, config and records."""
+
+    arch: str
+    qemu: str
+    apt_package: str
+    console: str
+    config_name: str
+    cases_file: Path
+    observed_file: Path
+    machine: str | None = None  # qemu -M (None: qemu's default)
+    cpu: str | None = None  # qemu -cpu (None: qemu's default)
+    extra_sections: str = ""
+    # Where the kernel is linked to run: kallsyms' _text there means no KASLR offset.
+    link_text: int | None = None
+    # Seconds before a boot counts as hung (TCG on a loaded 2-core host is slow).
+    timeout: float = BOOT_TIMEOUT_S
+
+    @property
+    def harness_prefix(self) -> str:
+        return f"console={self.console} panic=-1"
+
+
+X86_64 = Target(
+    "x86_64",
+    "qemu-system-x86_64",
+    "qemu-system-x86",
+    "ttyS0",
+    CONFIG_NAME,
+    CASES_FILE,
+    OBSERVED_FILE,
+)
+ARM64 = Target(
+    "arm64",
+    "qemu-system-aarch64",
+    "qemu-system-arm",
+    "ttyAMA0",
+    "config.arm64_none_cloud-arm64",
+    BOOT_DIR / "cases-arm64.toml",
+    BOOT_DIR / "observed-arm64.json",
+    machine="virt",
+    cpu="max",
+    extra_sections=ARM64_SECTIONS,
+    link_text=0xFFFF800080000000,
+    # an aarch64 boot costs ~11 s of CPU (kpti=1 about twice that): room for a shared host
+    timeout=300.0,
+)
+TARGETS = {t.arch: t for t in (X86_64, ARM64)}
 
 
 @dataclass(frozen=True)
@@ -107,21 +168,26 @@ class Case:
     # Extra values to record: "mod.p" for /sys/module/<mod>/parameters/<p>, and
     # "sysctl.kernel.x" / "sysctl.vm.x" for /proc/sys/<kernel|vm>/x.
     params: tuple[str, ...] = ()
-    # qemu -cpu model (None: qemu's default, which the kernel sees as unaffected by most bugs)
+    # qemu -cpu model (None: the target's; x86: qemu's default, which the kernel sees as
+    # unaffected by most bugs)
     cpu: str | None = None
     # record the hardening observations (vulnerabilities, kaslr, debugfs, psi, kfence, ia32)
     hardening: bool = False
-    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic)
+    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic);
+    # an arm64 case boots the target's cloud-arm64 kernel
     flavour: str = "cloud-amd64"
+    target: Target = X86_64
+    machine: str | None = None  # qemu -M for this case (None: the target's)
 
     @property
     def full_cmdline(self) -> str:
         """The exact string passed to qemu -append (harness prefix, then the case)."""
-        return f"{HARNESS_PREFIX} {self.cmdline}" if self.cmdline else HARNESS_PREFIX
+        prefix = self.target.harness_prefix
+        return f"{prefix} {self.cmdline}" if self.cmdline else prefix
 
 
 def security_sysctls(path: Path = SYSCTL_RULES) -> tuple[str, ...]:
-    """The dotted paths of rules/sysctls.toml, sorted (each read on every boot)."""
+    """The dotted paths of rules/sysctls/security.toml, sorted (each read on every boot)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return tuple(sorted(e["path"] for e in data["sysctl"]))
 
@@ -131,13 +197,14 @@ def sysctl_file(path: str) -> str:
     return "/proc/sys/" + path.replace(".", "/")
 
 
-def load_cases(path: Path = CASES_FILE) -> list[Case]:
-    """Cases from cases.toml, in file order; ids must be unique."""
+def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
+    """Cases from TARGET's cases file (or PATH), in file order; ids must be unique."""
+    path = path or target.cases_file
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     cases = []
     for raw in data.get("case", []):
         unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
-                                  "flavour"}
+                                  "flavour", "machine"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         cases.append(
@@ -150,6 +217,8 @@ def load_cases(path: Path = CASES_FILE) -> list[Case]:
                 cpu=raw.get("cpu"),
                 hardening=bool(raw.get("hardening", False)),
                 flavour=raw.get("flavour", "cloud-amd64"),
+                target=target,
+                machine=raw.get("machine"),
             )
         )
     ids = [c.id for c in cases]
@@ -184,11 +253,12 @@ def ia32_program(status: int = IA32_STATUS) -> bytes:
     return header + phdr + code
 
 
-def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
+def initramfs_bytes(busybox: Path = Path("/bin/busybox"), target: Target = X86_64) -> bytes:
     """A gzip'd newc cpio holding busybox, /dev/console and the observing /init (deterministic)."""
     script = INIT_SCRIPT % {
         "files": " ".join(FEATURE_FILES),
         "sysctls": " ".join(sysctl_file(p) for p in security_sysctls()),
+        "extra": target.extra_sections,
     }
     entries = [
         ("dev", 0o040755, b"", (0, 0)),
@@ -209,10 +279,13 @@ def initramfs_bytes(busybox: Path = Path("/bin/busybox")) -> bytes:
     return out.getvalue()
 
 
-def build_initramfs(dest_dir: Path) -> Path:
-    """Write the initramfs into DEST_DIR (once; reused if identical) and return its path."""
-    data = initramfs_bytes()
-    path = dest_dir / "kpolicy-boot-initramfs.cpio.gz"
+def build_initramfs(
+    dest_dir: Path, target: Target = X86_64, busybox: Path = Path("/bin/busybox")
+) -> Path:
+    """Write TARGET's initramfs (with BUSYBOX, a binary of TARGET's arch) into DEST_DIR (once;
+    reused if identical) and return its path."""
+    data = initramfs_bytes(busybox, target)
+    path = dest_dir / f"kpolicy-boot-initramfs-{target.arch}.cpio.gz"
     if not (path.is_file() and path.read_bytes() == data):
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
@@ -233,9 +306,9 @@ class BootResult:
     attempts: int = 1
 
 
-def qemu_binary() -> str | None:
-    """Path of qemu-system-x86_64, or None."""
-    return shutil.which("qemu-system-x86_64")
+def qemu_binary(target: Target = X86_64) -> str | None:
+    """Path of TARGET's qemu-system-*, or None."""
+    return shutil.which(target.qemu)
 
 
 def boot(
@@ -244,14 +317,19 @@ def boot(
     cmdline: str,
     mem: int = DEFAULT_MEM_MIB,
     timeout: float = BOOT_TIMEOUT_S,
+    target: Target = X86_64,
+    machine: str | None = None,
     cpu: str | None = None,
 ) -> BootResult:
-    """Boot VMLINUZ with CMDLINE under qemu (TCG) and return its serial output."""
-    qemu = qemu_binary()
+    """Boot VMLINUZ with CMDLINE under TARGET's qemu (TCG), on MACHINE with CPU (default: the
+    target's), and return its serial output."""
+    qemu = qemu_binary(target)
     if qemu is None:
-        raise RuntimeError("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+        raise RuntimeError(f"{target.qemu} not found (apt-get install {target.apt_package})")
+    machine, cpu = machine or target.machine, cpu or target.cpu
     argv = [
         qemu,
+        *(["-M", machine] if machine else []),
         "-accel",
         "tcg",
         "-m",
@@ -342,7 +420,7 @@ def _path_values(lines: Iterable[str]) -> dict[str, str]:
 
 
 def parse_serial(
-    serial: str, params: Sequence[str] = (), hardening: bool = False
+    serial: str, params: Sequence[str] = (), hardening: bool = False, target: Target = X86_64
 ) -> dict[str, Any]:
     """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
     sections, outside = split_sections(serial)
@@ -403,6 +481,8 @@ def parse_serial(
             features[name] = sysparams[name]
     if hardening:
         features.update(hardening_features(sections, log, sysparams))
+    if target.extra_sections:
+        _arch_sections(sections, log, target, obs, features)
     obs["features"] = features
     return obs
 
@@ -444,17 +524,48 @@ def _rc(lines: Sequence[str]) -> int | None:
     return None
 
 
+_CPU_FEATURE = re.compile(r"CPU features: detected: (.*)$")
+
+
+def _arch_sections(
+    sections: dict[str, list[str]],
+    log: Sequence[str],
+    target: Target,
+    obs: dict[str, Any],
+    features: dict[str, Any],
+) -> None:
+    """The arm64 /init's extra sections: vulnerabilities.* and kaslr as features, the hwcaps of
+    /proc/cpuinfo and the "CPU features: detected" names of the log."""
+    for path, value in _path_values(sections.get("vulnerabilities", ())).items():
+        features["vulnerabilities." + path.rsplit("/", 1)[-1]] = value
+    text = [line.split() for line in sections.get("kallsyms", ()) if line.endswith(" _text")]
+    if text and target.link_text is not None:
+        features["kaslr"] = int(text[0][0], 16) != target.link_text
+    cpuinfo = [line for line in sections.get("cpuinfo", ()) if line.startswith("Features")]
+    obs["hwcaps"] = sorted(cpuinfo[0].partition(":")[2].split()) if cpuinfo else None
+    obs["cpu_features"] = sorted({m.group(1) for line in log if (m := _CPU_FEATURE.search(line))})
+
+
 # --- cases ----------------------------------------------------------------------------------
 
 
 def observe(
-    case: Case, vmlinuz: Path, initramfs: Path, timeout: float = BOOT_TIMEOUT_S
+    case: Case, vmlinuz: Path, initramfs: Path, timeout: float | None = None
 ) -> tuple[dict[str, Any], BootResult]:
     """Boot CASE and return (its observed.json record, the raw boot result)."""
     attempts = 0
     while True:
         attempts += 1
-        result = boot(vmlinuz, initramfs, case.full_cmdline, case.mem, timeout, case.cpu)
+        result = boot(
+            vmlinuz,
+            initramfs,
+            case.full_cmdline,
+            case.mem,
+            timeout or case.target.timeout,
+            target=case.target,
+            machine=case.machine,
+            cpu=case.cpu,
+        )
         flaky = result.timed_out or any(f in result.serial for f in HOST_FLAKES)
         if not flaky or attempts == BOOT_ATTEMPTS:
             break
@@ -462,11 +573,13 @@ def observe(
     record: dict[str, Any] = {"id": case.id, "cmdline": case.full_cmdline}
     if case.mem != DEFAULT_MEM_MIB:
         record["mem"] = case.mem
+    if case.machine:
+        record["machine"] = case.machine
     if case.cpu:
         record["cpu"] = case.cpu
     if case.flavour != "cloud-amd64":
         record["flavour"] = case.flavour
-    record.update(parse_serial(result.serial, case.params, case.hardening))
+    record.update(parse_serial(result.serial, case.params, case.hardening, case.target))
     record["timed_out"] = result.timed_out
     return record, result
 
@@ -476,7 +589,7 @@ def observe_all(
     vmlinuz: Path,
     initramfs: Path,
     jobs: int = 2,
-    timeout: float = BOOT_TIMEOUT_S,
+    timeout: float | None = None,
     kernels: Mapping[str, Path] | None = None,
 ) -> list[tuple[dict[str, Any], BootResult]]:
     """Boot every case, JOBS at a time, and return the results in case order: on VMLINUZ (the
@@ -493,16 +606,18 @@ def observe_all(
         return list(pool.map(lambda c: observe(c, kernel(c), initramfs, timeout), cases))
 
 
-def document(records: Sequence[dict[str, Any]], vmlinuz: Path) -> str:
-    """observed.json's text for RECORDS (sorted keys, stable order, trailing newline)."""
-    doc = {
+def document(records: Sequence[dict[str, Any]], vmlinuz: Path, target: Target = X86_64) -> str:
+    """TARGET's observed*.json text for RECORDS (sorted keys, stable order, trailing newline)."""
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kernel": vmlinuz.name,
-        "config": CONFIG_NAME,
-        "harness_prefix": HARNESS_PREFIX,
+        "config": target.config_name,
+        "harness_prefix": target.harness_prefix,
         "default_mem_mib": DEFAULT_MEM_MIB,
         "cases": list(records),
     }
+    if target is not X86_64:
+        doc.update(arch=target.arch, default_machine=target.machine, default_cpu=target.cpu)
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -532,13 +647,17 @@ def observe_sysctls(
 
 
 def load_observed(path: Path = OBSERVED_FILE) -> dict[str, Any]:
-    """The recorded observations."""
+    """The recorded observations in PATH (a target's observed_file)."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
-if __name__ == "__main__":  # boot one command line by hand: python oracle.py VMLINUZ 'args'
+if __name__ == "__main__":  # boot one command line by hand
+    # python oracle.py VMLINUZ 'args' [ARCH BUSYBOX]
     tmp = Path("/tmp")
-    res = boot(Path(sys.argv[1]), build_initramfs(tmp), f"{HARNESS_PREFIX} {sys.argv[2]}")
+    tgt = TARGETS[sys.argv[3]] if len(sys.argv) > 3 else X86_64
+    bb = Path(sys.argv[4]) if len(sys.argv) > 4 else Path("/bin/busybox")
+    cmd = f"{tgt.harness_prefix} {sys.argv[2]}"
+    res = boot(Path(sys.argv[1]), build_initramfs(tmp, tgt, bb), cmd, target=tgt)
     print(res.serial)
-    print(json.dumps(parse_serial(res.serial), indent=1), f"{res.seconds:.1f}s")
+    print(json.dumps(parse_serial(res.serial, (), tgt), indent=1), f"{res.seconds:.1f}s")

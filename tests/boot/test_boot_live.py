@@ -1,9 +1,11 @@
-"""Re-boot every case of cases.toml on the real 7.2 cloud kernel and compare with observed.json.
+"""Re-boot every case of cases.toml (on the real 7.2 cloud-amd64 kernel) and cases-arm64.toml
+(on the 7.2 cloud-arm64 kernel) and compare with observed.json / observed-arm64.json.
 
-This keeps the record honest: if the kernel, the harness or a case changes, the recorded
+This keeps the records honest: if the kernel, the harness or a case changes, the recorded
 observation no longer matches and this test fails until scripts/boot-oracle is re-run.
 Under pytest-xdist each worker boots its own cases one at a time (2 workers = 2 boots at once);
-in a plain run the first test boots every case, two at a time, and the rest read the results.
+in a plain run the first test of a target boots every selected case of that target, two at a
+time, and the rest read the results.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ from typing import Any
 
 import oracle
 import pytest
-from conftest import in_ci, real_generic_kernel, real_kernel
+from conftest import in_ci, real_busybox, real_generic_kernel, real_kernel
 
 pytestmark = pytest.mark.boot
 
-CASES = oracle.load_cases()
-RECORDED = {r["id"]: r for r in oracle.load_observed()["cases"]}
+CASES = [
+    c
+    for t in oracle.TARGETS.values()
+    if t.observed_file.is_file()
+    for c in oracle.load_cases(target=t)
+]
+RECORDED = {
+    (t.arch, r["id"]): r
+    for t in oracle.TARGETS.values()
+    if t.observed_file.is_file()
+    for r in oracle.load_observed(t.observed_file)["cases"]
+}
 
 
 class LiveBoots:
-    """Boots cases on demand and remembers what it saw."""
+    """Boots one target's cases on demand and remembers what it saw."""
 
     def __init__(self, vmlinuz: Path, initramfs: Path, selected: list[oracle.Case]) -> None:
         self.vmlinuz = vmlinuz
@@ -44,25 +56,49 @@ class LiveBoots:
         return self.records[case.id]
 
 
-@pytest.fixture(scope="session")
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveBoots:
-    vmlinuz, _config = real_kernel("7.2")
-    if oracle.qemu_binary() is None:
-        msg = "qemu-system-x86_64 is missing: apt-get install qemu-system-x86"
+def _boots_for(target: oracle.Target, request: pytest.FixtureRequest, tmp: Path) -> LiveBoots:
+    vmlinuz, _config = real_kernel("7.2", target.arch)
+    if oracle.qemu_binary(target) is None:
+        msg = f"{target.qemu} is missing: apt-get install {target.apt_package}"
         if in_ci():
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)
+    busybox = Path("/bin/busybox") if target is oracle.X86_64 else real_busybox(target.arch)
     selected = {
         item.callspec.params["case"].id
         for item in request.session.items
-        if isinstance(item, pytest.Function) and item.originalname == "test_boot_matches_record"
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_boot_matches_record"
+        and item.callspec.params["case"].target is target
     }
-    initramfs = oracle.build_initramfs(tmp_path_factory.mktemp("initramfs"))
-    return LiveBoots(vmlinuz, initramfs, [c for c in CASES if c.id in selected])
+    initramfs = oracle.build_initramfs(tmp, target, busybox)
+    return LiveBoots(
+        vmlinuz, initramfs, [c for c in CASES if c.target is target and c.id in selected]
+    )
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_boot_matches_record(live: LiveBoots, case: oracle.Case) -> None:
-    observed = live.record(case)
+@pytest.fixture(scope="session")
+def live() -> dict[str, LiveBoots]:
+    """Each target's boots, set up when its first case runs."""
+    return {}
+
+
+def _case_id(case: oracle.Case) -> str:
+    """The test id: the x86 cases keep their bare ids, the others carry their arch."""
+    return case.id if case.target is oracle.X86_64 else f"{case.target.arch}-{case.id}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_boot_matches_record(
+    live: dict[str, LiveBoots],
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    case: oracle.Case,
+) -> None:
+    arch = case.target.arch
+    if arch not in live:
+        live[arch] = _boots_for(case.target, request, tmp_path_factory.mktemp(f"initramfs-{arch}"))
+    observed = live[arch].record(case)
     assert not observed["timed_out"], f"{case.id}: boot timed out"
-    assert observed == RECORDED.get(case.id), f"{case.id}: re-run scripts/boot-oracle"
+    recorded = RECORDED.get((arch, case.id))
+    assert observed == recorded, f"{arch} {case.id}: re-run scripts/boot-oracle --arch {arch}"

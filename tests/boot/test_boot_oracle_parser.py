@@ -130,19 +130,101 @@ def test_load_cases_rejects_duplicates_and_unknown_keys(tmp_path: Path) -> None:
         oracle.load_cases(typo)
 
 
-def test_record_matches_cases_and_is_canonical() -> None:
-    """observed.json covers cases.toml exactly, in order, and is written canonically."""
-    cases = oracle.load_cases()
-    doc = oracle.load_observed()
+@pytest.mark.parametrize(
+    ("target", "at_least"), [(oracle.X86_64, 50), (oracle.ARM64, 40)], ids=["x86_64", "arm64"]
+)
+def test_record_matches_cases_and_is_canonical(target: oracle.Target, at_least: int) -> None:
+    """A target's observed*.json covers its cases file exactly, in order, and is written
+    canonically."""
+    cases = oracle.load_cases(target=target)
+    doc = oracle.load_observed(target.observed_file)
     records = doc["cases"]
-    assert len(cases) >= 50
+    assert len(cases) >= at_least
     assert [r["id"] for r in records] == [c.id for c in cases]
     for case, rec in zip(cases, records):
         assert rec["cmdline"] == case.full_cmdline
         assert rec.get("mem", oracle.DEFAULT_MEM_MIB) == case.mem
+        assert rec.get("machine") == case.machine and rec.get("cpu") == case.cpu
         assert not rec["timed_out"] and (rec["completed"] or rec["panic"]), case.id
-    text = oracle.OBSERVED_FILE.read_text(encoding="utf-8")
-    assert oracle.document(records, Path(doc["kernel"])) == text
+    text = target.observed_file.read_text(encoding="utf-8")
+    assert oracle.document(records, Path(doc["kernel"]), target) == text
+
+
+def test_arm64_sections_are_parsed() -> None:
+    """The arm64 /init's extra sections: vulnerabilities and kaslr as features, hwcaps and the
+    log's "CPU features: detected" names beside them; the x86 parse ignores them."""
+    log = (
+        synthetic_log(b"/init\0", b"HOME=/\0", b"x\n")
+        .replace(
+            "@@KP-DONE",
+            "\n".join(
+                [
+                    "@@KP-BEGIN vulnerabilities",
+                    "/sys/devices/system/cpu/vulnerabilities/meltdown:Not affected",
+                    "/sys/devices/system/cpu/vulnerabilities/spectre_v2:Mitigation: CSV2, BHB",
+                    "@@KP-END",
+                    "@@KP-BEGIN kallsyms",
+                    "ffff800080000000 T _text",
+                    "@@KP-END",
+                    "@@KP-BEGIN cpuinfo",
+                    "Features\t: fp asimd paca pacg bti",
+                    "@@KP-END",
+                    "@@KP-DONE",
+                ]
+            ),
+        )
+        .replace(
+            "[    0.3] Booting",
+            "[    0.25] CPU features: detected: Branch Target Identification\n[0.3] Booting",
+        )
+    )
+    obs = oracle.parse_serial(log, target=oracle.ARM64)
+    assert obs["features"]["vulnerabilities.meltdown"] == "Not affected"
+    assert obs["features"]["vulnerabilities.spectre_v2"] == "Mitigation: CSV2, BHB"
+    assert obs["features"]["kaslr"] is False
+    assert obs["hwcaps"] == ["asimd", "bti", "fp", "paca", "pacg"]
+    assert obs["cpu_features"] == ["Branch Target Identification"]
+    moved = oracle.parse_serial(
+        log.replace("ffff800080000000 T", "ffffa0c1b2a00000 T"), target=oracle.ARM64
+    )
+    assert moved["features"]["kaslr"] is True
+    x86 = oracle.parse_serial(log)
+    assert "hwcaps" not in x86 and "kaslr" not in x86["features"]
+
+
+def test_arm64_initramfs_has_the_extra_sections_and_its_busybox(tmp_path: Path) -> None:
+    fake = tmp_path / "busybox"
+    fake.write_bytes(b"\x7fELF-aarch64-busybox")
+    data = gzip.decompress(oracle.initramfs_bytes(fake, oracle.ARM64))
+    assert b"\x7fELF-aarch64-busybox" in data
+    assert b"section kallsyms" in data and b"section cpuinfo" in data
+    assert b"section cpuinfo" not in gzip.decompress(oracle.initramfs_bytes(fake))
+
+
+def test_arm64_cases_cover_both_cpus_and_the_arm64_options() -> None:
+    """The arm64 cases boot both CPU models and name every arm64 option the issue lists."""
+    cases = oracle.load_cases(target=oracle.ARM64)
+    assert {c.cpu for c in cases} >= {None, "cortex-a57"}
+    assert any(c.machine and "mte=on" in c.machine for c in cases)
+    text = " ".join(c.cmdline for c in cases)
+    for word in (
+        "kpti=",
+        "ssbd=",
+        "nospectre_v2",
+        "nospectre_bhb",
+        "rodata=",
+        "arm64.nobti",
+        "arm64.nopauth",
+        "arm64.nomte",
+        "arm64.nogcs",
+        "arm64.nosve",
+        "id_aa64",
+        "nokaslr",
+        "kaslr.disabled",
+        "randomize_kstack_offset",
+        "kasan",
+    ):
+        assert word in text, word
 
 
 def test_feature_cases_are_many() -> None:

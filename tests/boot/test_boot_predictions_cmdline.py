@@ -1,9 +1,10 @@
-"""kpolicy's command-line predictions against what Debian's real 7.2 cloud kernel did under qemu.
+"""kpolicy's command-line predictions against what Debian's real 7.2 cloud kernels did under qemu.
 
-tests/boot/observed.json is the boot oracle's record (scripts/boot-oracle). For every case the
-prediction from the real 7.2 tree's catalog plus the kernel's own config must equal the record
-on init's argv and envp, the "Unknown kernel command line parameters" list, the malformed early
-options, the invalid values and the too-many-vars panic.
+tests/boot/observed.json (cloud-amd64) and observed-arm64.json (cloud-arm64) are the boot
+oracle's records (scripts/boot-oracle). For every case of each the prediction from the real
+7.2 tree's catalog (for that arch) plus the kernel's own config must equal the record on init's
+argv and envp, the "Unknown kernel command line parameters" list, the malformed early options,
+the invalid values and the too-many-vars panic.
 """
 
 from __future__ import annotations
@@ -20,31 +21,36 @@ from kpolicy.cmdline import CmdlineResult, KernelParams, kernel_params, process_
 from kpolicy.kconfig.dotconfig import read_dotconfig
 from kpolicy.tree import open_tree
 
-OBSERVED = Path(__file__).resolve().parent / "observed.json"
-CASES: list[dict[str, Any]] = (
-    json.loads(OBSERVED.read_text(encoding="utf-8"))["cases"] if OBSERVED.is_file() else [])
+BOOT_DIR = Path(__file__).resolve().parent
+# observed file of each arch
+OBSERVED = {"x86_64": BOOT_DIR / "observed.json", "arm64": BOOT_DIR / "observed-arm64.json"}
+CASES: list[tuple[str, dict[str, Any]]] = [
+    (arch, case)
+    for arch, path in OBSERVED.items() if path.is_file()
+    for case in json.loads(path.read_text(encoding="utf-8"))["cases"]
+]
+_KP: dict[tuple[str, str], KernelParams] = {}
 
 pytestmark = pytest.mark.real
 
 
-# the config each kernel flavour of the record is built from
+# the config each x86 kernel flavour of the record is built from (None: the record's own)
 FLAVOUR_CONFIGS = {"cloud-amd64": None, "amd64": "config.amd64_none_amd64"}
 
 
-@pytest.fixture(scope="session")
-def kp72() -> dict[str, KernelParams]:
-    """Per kernel flavour: the 7.2 tree's parameters as that flavour's config builds them."""
-    from kpolicy.params.catalog import build_catalog
+def kp72(arch: str, flavour: str = "cloud-amd64") -> KernelParams:
+    """The 7.2 tree's parameters for ARCH as the booted kernel's config (for x86, that of the
+    case's flavour) builds them (built once)."""
+    if (arch, flavour) not in _KP:
+        from kpolicy.params.catalog import build_catalog
 
-    tree = open_tree(real_tree("7.2"))
-    doc = json.loads(OBSERVED.read_text(encoding="utf-8"))
-    catalog = build_catalog(tree, Cache(None, enabled=True))
-    out = {}
-    for flavour, name in FLAVOUR_CONFIGS.items():
-        config = read_dotconfig(real_configs("7.2") / (name or doc["config"]))
-        out[flavour] = kernel_params(catalog, config.values, tree.version_tuple,
-                                     tree.srcarch("x86_64"))
-    return out
+        tree = open_tree(real_tree("7.2"))
+        doc = json.loads(OBSERVED[arch].read_text(encoding="utf-8"))
+        name = FLAVOUR_CONFIGS.get(flavour) or doc["config"]
+        config = read_dotconfig(real_configs("7.2", arch) / name)
+        _KP[arch, flavour] = kernel_params(build_catalog(tree, Cache(None, enabled=True)),
+                                           config.values, tree.version_tuple, tree.srcarch(arch))
+    return _KP[arch, flavour]
 
 
 def test_the_record_exists() -> None:
@@ -53,13 +59,16 @@ def test_the_record_exists() -> None:
         if in_ci():
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)
-    assert all(c["cmdline"] for c in CASES)
+    assert all(c["cmdline"] for _, c in CASES)
+    assert {arch for arch, _ in CASES} == set(OBSERVED)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_prediction_matches_the_boot(kp72: dict[str, KernelParams],
-                                     case: dict[str, Any]) -> None:
-    r: CmdlineResult = process_cmdline(kp72[case.get("flavour", "cloud-amd64")], case["cmdline"])
+@pytest.mark.parametrize(
+    ("arch", "case"), CASES,
+    ids=[c["id"] if a == "x86_64" else f"{a}-{c['id']}" for a, c in CASES])
+def test_prediction_matches_the_boot(arch: str, case: dict[str, Any]) -> None:
+    flavour = case.get("flavour", "cloud-amd64")
+    r: CmdlineResult = process_cmdline(kp72(arch, flavour), case["cmdline"])
     panicked = r.errors[0] if r.errors else None
     got: dict[str, Any] = {
         "panic": None if panicked is None else f"Kernel panic - not syncing: {panicked}",

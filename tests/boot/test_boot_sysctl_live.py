@@ -1,6 +1,6 @@
 """Boot every sysctl case again on Debian's 7.2 cloud-amd64 and generic amd64 kernels and compare
 with tests/boot/sysctl_observed.json (what tests/sysctl/test_sysctl_boots.py checks kpolicy
-against). One boot per case and kernel reads every sysctl of rules/sysctls.toml."""
+against). One boot per case and kernel reads every sysctl of rules/sysctls/security.toml."""
 
 from __future__ import annotations
 

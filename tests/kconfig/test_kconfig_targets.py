@@ -34,7 +34,7 @@ TREES = [("7.2", "x86_64", "amd64", "6.12"), ("7.2", "arm64", "arm64", "6.12"),
 ALL = ("alldefconfig", "allnoconfig", "allyesconfig", "allmodconfig")
 def _debian(version: str, arch: str) -> Path:
     debian = next(d for v, a, d, _ in TREES if a == arch)
-    return real_configs(version) / f"config.{debian}_none_{debian}"
+    return real_configs(version, arch) / f"config.{debian}_none_{debian}"
 
 
 per_tree = pytest.mark.parametrize(("version", "arch", "debian", "before"), TREES,

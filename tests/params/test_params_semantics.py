@@ -140,6 +140,32 @@ def test_a_parameter_declared_twice_is_an_error(tmp_path: Path) -> None:
         load_param_rules(tmp_path)
 
 
+def test_prefix_words_match_like_strncmp_in_table_order() -> None:
+    """arm64's ssbd= compares each table word over its own length: a longer value still
+    matches, and the first word in table order wins."""
+    ssbd = HandlerSemantics("prefix", words=("force-on", "force-off", "kernel"),
+                            on_invalid="malformed")
+    assert ssbd.takes("force-off", V72) and ssbd.state_of("force-off", V72) == "force-off"
+    assert ssbd.takes("kernelx", V72) and ssbd.state_of("kernelx", V72) == "kernel"
+    assert not ssbd.takes("force", V72) and not ssbd.takes("", V72)
+    assert not ssbd.takes(None, V72)
+    first = HandlerSemantics("prefix", words=("on", "only"))
+    assert first.state_of("only", V72) == "on"
+    with pytest.raises(KpolicyError, match="needs a non-empty words list"):
+        parse_params_file('feature = "f"\nvalues = ["a"]\n[[param]]\nname = "p"\n'
+                          'kind = "early_param"\naccept = "prefix"\nsource = "x.c"\n', "f.toml")
+
+
+def test_kaslr_declaration_covers_arm64() -> None:
+    """kaslr: x86 and arm64, on by default; a bare nokaslr (read directly) or, on arm64, a boot
+    without a seed turns it off."""
+    spec = next(f for f in load_param_rules().features if f.name == "kaslr")
+    assert set(spec.arches) == {"x86", "arm64"} and spec.build == "RANDOMIZE_BASE"
+    assert spec.default_value is True
+    (seedless,) = spec.machine
+    assert seedless.kaslr_seed is False and seedless.effect is False
+
+
 def test_versioned_declarations(tmp_path: Path) -> None:
     """Two declarations of one parameter may split the versions between them; the engine, the
     stale check and the features pick the one of the model's version."""
@@ -188,3 +214,35 @@ def test_mitigations_parsers_of_72() -> None:
     assert mitigations_user_kernel_72(",no_user_kernel") is False  # no global option, vectors read
     assert mitigations_user_kernel_72("auto,bogus,no_user_kernel") is None
     assert mitigations_user_kernel_72("autox,no_user_kernel") is None  # "x,..." is not ",..."
+
+
+def test_attack_vector_parsers_of_72() -> None:
+    """Each vector: cleared by mitigations=off and by its own no_<vector> item; another vector's
+    item leaves it alone; an item match_token() refuses stops the reading."""
+    from kpolicy.params.valueparsers import (
+        mitigations_guest_guest_72,
+        mitigations_guest_host_72,
+        mitigations_user_user_72,
+    )
+
+    for parser, item in ((mitigations_user_user_72, "no_user_user"),
+                         (mitigations_guest_host_72, "no_guest_host"),
+                         (mitigations_guest_guest_72, "no_guest_guest")):
+        assert parser("off") is False
+        assert parser(f"auto,{item}") is False
+        assert parser(f"auto,no_user_kernel,no_cross_thread,{item}") is False
+        assert parser("auto,no_user_kernel") is None
+        assert parser(f"auto,bogus,{item}") is None
+
+
+def test_an_override_may_need_several_features() -> None:
+    """'also': the override holds only when every named feature has its state (vulnerabilities.mds
+    turns off only when MDS, TAA and MMIO Stale Data all select no VERW)."""
+    features = {f.name: f for f in load_param_rules().features}
+    (verw,) = features["vulnerabilities.mds"].overrides
+    assert verw.features == ("mds", "mmio_stale_data", "tsx_async_abort")
+    assert dict(verw.also) == {"mmio_stale_data": "off", "tsx_async_abort": "off"}
+    bad = 'feature = "x"\n[[override]]\nfeature = "y"\nequals = true\nsets = false\n' \
+          'source = "s"\nalso = { z = [1] }\n'
+    with pytest.raises(KpolicyError, match="'also'"):
+        parse_params_file(bad, "x.toml")

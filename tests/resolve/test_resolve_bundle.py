@@ -74,3 +74,57 @@ def test_bundled_model_choice_warns_when_not_exact() -> None:
     assert warning is not None
     path, warning = pick_bundled(None)
     assert path == models[newest] and warning is not None
+
+
+def test_bundled_models_per_arch_and_the_header_picks_one() -> None:
+    from kpolicy.resolve.bundle import bundled_arch, bundled_models, machine_arch
+
+    x86, arm = bundled_models("x86_64"), bundled_models("arm64")
+    if not x86 or not arm:
+        pytest.skip("no bundled models yet")
+    assert set(x86) == set(arm)
+    assert all(p.name.endswith("-arm64.json.gz") for p in arm.values())
+    newest = list(arm)[-1]
+    assert pick_bundled(newest, "arm64") == (arm[newest], None)
+    assert pick_bundled(newest) == (x86[newest], None)
+    # a config header names the SRCARCH; uname names the machine
+    assert bundled_arch("x86") == "x86_64" and bundled_arch("arm64") == "arm64"
+    assert bundled_arch("riscv") is None and bundled_arch(None) is None
+    assert machine_arch("aarch64") == "arm64" and machine_arch("x86_64") == "x86_64"
+    assert machine_arch("riscv64") is None
+    with pytest.raises(KpolicyError, match="no bundled riscv models"):
+        pick_bundled(newest, "riscv")
+
+
+def test_choose_model_follows_the_config_header(tmp_path: Path) -> None:
+    from kpolicy.resolve.bundle import bundled_models
+    from kpolicy.resolve.inputs import choose_model, read_config
+
+    arm = bundled_models("arm64")
+    if not arm:
+        pytest.skip("no bundled models yet")
+    newest = list(arm)[-1]
+    cfg = tmp_path / "config"
+    cfg.write_text(f"#\n# Linux/arm64 {newest} Kernel Configuration\n#\nCONFIG_ARM64=y\n")
+    model, notes = choose_model(read_config(cfg), None)
+    assert model.arch == "arm64" and notes == []
+    cfg.write_text(f"#\n# Linux/riscv {newest} Kernel Configuration\n#\nCONFIG_RISCV=y\n")
+    with pytest.raises(KpolicyError, match="ships x86_64 and arm64 models only"):
+        choose_model(read_config(cfg), None)
+
+
+def test_no_config_uses_the_machines_arch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kpolicy resolve` with no config on an arm64 machine picks the arm64 model."""
+    import os
+
+    from kpolicy.resolve import inputs
+    from kpolicy.resolve.bundle import bundled_models
+
+    if not bundled_models("arm64"):
+        pytest.skip("no bundled models yet")
+    real = os.uname()
+    fake = os.uname_result((real.sysname, real.nodename, real.release, real.version, "aarch64"))
+    monkeypatch.setattr(inputs.os, "uname", lambda: fake)
+    model, notes = inputs.choose_model(None, None)
+    assert model.arch == "arm64" and "using the Linux" in notes[0]
+    assert inputs.running_arch() == "arm64"

@@ -188,7 +188,10 @@ def test_diff_reports_changes_and_exit_code(
         "init_on_alloc=0",
     )
     doc = json.loads(out)
-    assert code == 1 and [c["feature"] for c in doc["changes"]] == ["init_on_alloc"]
+    assert code == 1 and doc["schema_version"] == 2
+    assert [(c["category"], c["key"]) for c in doc["changes"]] == [("feature", "init_on_alloc")]
+    change = doc["changes"][0]
+    assert (change["a"]["value"], change["b"]["value"]) == ("on", "off")
 
 
 class Cells(HTMLParser):
@@ -217,7 +220,9 @@ def test_report_html_is_self_contained_and_deterministic(
         )
     page = out1.read_text()
     assert page == out2.read_text()
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+    # one inline script (the filters), nothing loaded from anywhere
+    assert "http://" not in page and "https://" not in page and " src=" not in page
+    assert page.count("<script>") == 1
     parser = Cells()
     parser.feed(page)
     thp = [c for c in parser.cells if c["data-feature"] == "transparent_hugepage"]

@@ -11,7 +11,8 @@ from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.boot import SysctlState
 
-# The symbols the sysctls of rules/sysctls.toml read, as Debian's 7.2 amd64 config sets them.
+# The symbols the sysctls of rules/sysctls/security.toml read, as Debian's 7.2 amd64 config
+# sets them.
 DEBIAN_LIKE = {
     "PRINTK": "y", "SECURITY_DMESG_RESTRICT": "y", "PERF_EVENTS": "y",
     "SECURITY_PERF_EVENTS_RESTRICT": "y", "BPF_SYSCALL": "y", "BPF_UNPRIV_DEFAULT_OFF": "y",

@@ -1,4 +1,4 @@
-"""A tree without the distribution patches rules/sysctls.toml assumes is noticed."""
+"""A tree without the distribution patches rules/sysctls/security.toml assumes is noticed."""
 
 from __future__ import annotations
 

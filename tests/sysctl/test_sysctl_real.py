@@ -1,4 +1,4 @@
-"""rules/sysctls.toml against the real Debian trees and config."""
+"""rules/sysctls/security.toml against the real Debian trees and config."""
 
 from __future__ import annotations
 

@@ -116,3 +116,27 @@ def test_entries_unused_for_weeks_are_pruned_and_used_ones_kept(tmp_path: Path) 
     assert Cache(tmp_path).load("ns", "used") == 2  # a hit marks the entry as used
     Cache(tmp_path).store("ns", "new", 3)
     assert sorted(p.stem for p in (tmp_path / "ns").iterdir()) == ["new", "used"]
+
+
+def test_source_fingerprint_follows_edits(tmp_path: Path) -> None:
+    import os
+
+    from kpolicy.cache import source_fingerprint
+
+    pkg = tmp_path / "kpolicy"
+    (pkg / "sub").mkdir(parents=True)
+    mod = pkg / "sub" / "mod.py"
+    mod.write_text("X = 1\n")
+    os.utime(mod, ns=(1_000_000_000, 1_000_000_000))
+    first = source_fingerprint(pkg)
+    assert source_fingerprint(pkg) == first
+    mod.write_text("X = 2\n")  # same size, another time: an edit
+    os.utime(mod, ns=(2_000_000_000, 2_000_000_000))
+    edited = source_fingerprint(pkg)
+    assert edited != first
+    (pkg / "new.py").write_text("")
+    assert source_fingerprint(pkg) != edited
+    (pkg / "new.py").unlink()
+    (tmp_path / "grammars").mkdir()
+    (tmp_path / "grammars" / "g.lark").write_text("start: 'a'\n")
+    assert source_fingerprint(pkg) != edited

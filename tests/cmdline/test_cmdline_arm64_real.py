@@ -1,0 +1,88 @@
+"""arm64 on the real 6.1, 6.12 and 7.2 trees with Debian's cloud-arm64 configs: what differs
+between the versions, pinned. The 7.2 outcomes are also confirmed by the arm64 boot oracle
+(tests/boot/observed-arm64.json)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import real_configs, real_tree
+
+from kpolicy.cache import Cache
+from kpolicy.cmdline import KernelParams, kernel_params, process_cmdline
+from kpolicy.kconfig.dotconfig import read_dotconfig
+from kpolicy.params.catalog import build_catalog
+from kpolicy.params.semantics import load_param_rules, stale_declarations
+from kpolicy.resolve.api import resolve
+from kpolicy.resolve.bundle import pick_bundled, read_model
+from kpolicy.resolve.features import Machine
+from kpolicy.resolve.inputs import read_config
+from kpolicy.tree import open_tree
+
+pytestmark = pytest.mark.real
+VERSIONS = ("6.1", "6.12", "7.2")
+CONFIG = "config.arm64_none_cloud-arm64"
+_KP: dict[str, KernelParams] = {}
+
+
+def arm64_params(version: str) -> KernelParams:
+    if version not in _KP:
+        tree = open_tree(real_tree(version))
+        catalog = build_catalog(tree, Cache(None, enabled=True))
+        config = read_dotconfig(real_configs(version, "arm64") / CONFIG).values
+        _KP[version] = kernel_params(catalog, config, tree.version_tuple, "arm64")
+    return _KP[version]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_arm64_early_options_per_version(version: str) -> None:
+    kp = arm64_params(version)
+    r = process_cmdline(kp, "nokaslr kpti=maybe ssbd=sometimes nospectre_bhb rodata=full "
+                            "arm64.nobti id_aa64pfr1.bt=0 kaslr.disabled=1 -- x")
+    # 6.1 registers no nokaslr parameter (its kaslr_early.c searches the command line for the
+    # word): the generic parser passes it to init. 6.12 added early_param("nokaslr").
+    assert r.unknown == (("nokaslr",) if version == "6.1" else ())
+    assert r.init_argv == (("nokaslr", "x") if version == "6.1" else ("x",))
+    # kpti takes (k)strtobool and ssbd a word of its table: both return -EINVAL otherwise
+    assert r.malformed_early == ("kpti", "ssbd")
+    # the id-register overrides and their aliases have a dot: the generic parser drops them
+    # silently as parameters of built-in modules that do not exist
+    assert r.invalid == ()
+
+
+@pytest.mark.parametrize("version", ["6.12", "7.2"])
+def test_arm64_declarations_name_registrations(version: str) -> None:
+    catalog = build_catalog(open_tree(real_tree(version)), Cache(None, enabled=True))
+    stale = stale_declarations(load_param_rules().declarations, catalog.registrations, "arm64")
+    assert stale == ()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_nokaslr_is_registered_from_6_12(version: str) -> None:
+    """6.1 has no nokaslr registration on arm64 (kaslr reads the word directly, so its
+    declaration is not stale there either); 6.12 and 7.2 have arch/arm64/kernel/kaslr.c's."""
+    catalog = build_catalog(open_tree(real_tree(version)), Cache(None, enabled=True))
+    files = {r.location.file for r in catalog.registrations if r.name == "nokaslr"}
+    assert ("arch/arm64/kernel/kaslr.c" in files) is (version != "6.1")
+    stale = stale_declarations(load_param_rules().declarations, catalog.registrations, "arm64")
+    assert not any("'nokaslr'" in p for p in stale)
+
+
+@pytest.mark.parametrize("version", ["6.12", "7.2"])
+def test_bundled_arm64_kaslr(version: str) -> None:
+    """The bundled arm64 model: KASLR on by default, off with a bare nokaslr or without a seed;
+    nokaslr=1 is not the alias the override parser matches, so KASLR stays on."""
+    config = read_config(real_configs(version, "arm64") / CONFIG)
+    path, warning = pick_bundled(config.version, "arm64")
+    assert warning is None
+    model = read_model(path)
+    assert model.arch == "arm64"
+    specs = load_param_rules().features
+
+    def kaslr(cmdline: str, seed: bool = True) -> object:
+        res = resolve(model, config, cmdline, specs=specs, machine=Machine(kaslr_seed=seed))
+        return next(f.effective for f in res.features if f.name == "kaslr")
+
+    assert kaslr("") is True
+    assert kaslr("nokaslr") is False
+    assert kaslr("nokaslr=1") is True
+    assert kaslr("", seed=False) is False
