@@ -137,3 +137,21 @@ def test_registrations_of_arches_not_linted_are_not_reported() -> None:
     assert cross_check(catalog, srcarches={"x86"}) == ()
     on_arm = {(i.kind, i.param) for i in cross_check(catalog, srcarches={"arm", "arm64"})}
     assert on_arm == everywhere
+
+
+def test_code_built_only_with_a_symbol_no_linted_arch_defines_is_not_reported(
+    catalog: Catalog,
+) -> None:
+    """drivers/s390/ lives outside arch/ but is built only with S390: on an x86_64 lint the
+    linted models do not define S390, so its registrations are another arch's."""
+    types = {"ZSWAP": "bool", "MMU": "bool", "MODULES": "bool", "MODULE_SIG": "bool",
+             "SHUFFLE_PAGE_ALLOCATOR": "bool", "TORTURE_TEST": "tristate", "SECURITY": "bool",
+             "LSM_X": "bool", "SCHED_BUILD": "bool", "X86_THING": "bool"}
+    # included_policy: __setup in kernel/policy.c, built only with SCHED_BUILD
+    assert "included_policy" in _pairs(cross_check(catalog, types, srcarches={"x86"}),
+                                       "undocumented")
+    without = {k: v for k, v in types.items() if k != "SCHED_BUILD"}
+    assert "included_policy" not in _pairs(cross_check(catalog, without, srcarches={"x86"}),
+                                           "undocumented")
+    # without srcarches (no arch scoping asked for) it is still reported
+    assert "included_policy" in _pairs(cross_check(catalog, without), "undocumented")
