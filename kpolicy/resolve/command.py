@@ -129,45 +129,62 @@ def _model_and_config(
 ) -> tuple[ResolveModel, ConfigInput, list[str]]:
     """The model to resolve with and the config input, from --tree/--model/bundled."""
     if args.tree is not None:
-        from kpolicy.kconfig.load import load_model
-        from kpolicy.kconfig.toolchain import toolchain_from_config
-        from kpolicy.params.semantics import load_param_rules
-        from kpolicy.resolve.build import build_resolve_model
-        from kpolicy.tree import open_tree
-
-        cache = cache_from_args(args)
-        # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
-        # the config's own values are evaluated with the config as its toolchain profile.
-        model = build_resolve_model(args.tree, args.arch, load_param_rules().features, cache)
-        model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
-        if config_path is None:
-            return model, defaults_config(model), []
-        given = read_config(config_path)
-        evaluated = load_model(
-            open_tree(args.tree),
-            args.arch,
-            config=config_path,
-            toolchain=toolchain_from_config(config_path),
-            cache=cache,
-        )
-        check_arch(given, model)
-        return (
-            model,
-            # evaluated.warnings repeats the .config's own and adds what needs the tree
-            # (unknown symbols, invalid values)
-            ConfigInput(
-                given.path,
-                evaluated.values,
-                given.version,
-                tuple(dict.fromkeys(given.warnings + evaluated.warnings)),
-                given.lines,
-                given.header_arch,
-            ),
-            [],
-        )
+        return _tree_model_and_config(args, config_path)
     config = read_config(config_path) if config_path is not None else None
     model, warnings = choose_model(config, args.model, cache_from_args(args))
     return model, config or defaults_config(model), warnings
+
+
+def _tree_model_and_config(
+    args: argparse.Namespace, config_path: Optional[Path]
+) -> tuple[ResolveModel, ConfigInput, list[str]]:
+    """--tree: the compact model and the .config as `make olddefconfig` values it, both cached
+    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss."""
+    import hashlib
+
+    from kpolicy.params.semantics import load_param_rules
+    from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
+    from kpolicy.tree import open_tree
+
+    cache = cache_from_args(args)
+    tree = open_tree(args.tree)
+    specs = load_param_rules().features
+    specs_key = hashlib.sha256(repr(specs).encode()).hexdigest()
+
+    def build_model() -> tuple[ResolveModel, set[str]]:
+        from kpolicy.resolve.build import build_resolve_model_and_sources
+
+        return build_resolve_model_and_sources(args.tree, args.arch, specs, cache)
+
+    # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
+    # the config's own values are evaluated with the config as its toolchain profile.
+    model, fingerprint = cached_tree_model(tree, args.arch, specs_key, cache, build_model)
+    model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
+    if config_path is None:
+        return model, defaults_config(model), []
+    given = read_config(config_path)
+    check_arch(given, model)
+
+    def evaluate() -> tuple[dict[str, str], tuple[str, ...]]:
+        from kpolicy.kconfig.load import load_model
+        from kpolicy.kconfig.toolchain import toolchain_from_config
+
+        assert config_path is not None
+        evaluated = load_model(tree, args.arch, config=config_path,
+                               toolchain=toolchain_from_config(config_path), cache=cache)
+        return dict(evaluated.values), tuple(evaluated.warnings)
+
+    values, tree_warnings = cached_evaluation(
+        fingerprint, args.arch, read_text(config_path, what=".config"), cache, evaluate)
+    return (
+        model,
+        # the evaluation's warnings repeat the .config's own and add what needs the tree
+        # (unknown symbols, invalid values)
+        ConfigInput(given.path, values, given.version,
+                    tuple(dict.fromkeys(given.warnings + tree_warnings)), given.lines,
+                    given.header_arch),
+        [],
+    )
 
 
 def _emit(res: Resolution, args: argparse.Namespace) -> None:
