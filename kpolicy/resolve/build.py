@@ -31,7 +31,7 @@ def build_resolve_model_and_sources(
     tree_path: Path, arch: str, specs: tuple[FeatureSpec, ...], cache: Cache
 ) -> tuple[ResolveModel, set[str]]:
     """build_resolve_model, and the tree's C files (relative paths) the catalog's registrations
-    come from (the files a cached model must watch beyond the Kconfig and build files)."""
+    and static keys come from (the files a cached model must watch beyond the Kconfig files)."""
     from kpolicy.analysis import analyse, select_arches
     from kpolicy.kernel import command_line_size
     from kpolicy.tree import open_tree
@@ -42,4 +42,5 @@ def build_resolve_model_and_sources(
     families = tuple(sorted(analysis.families, key=lambda f: f.name))
     size = command_line_size(kconfig.srcarch, kconfig.values)
     sources = {r.location.file for r in analysis.catalog.registrations}
+    sources |= {k.location.file for k in analysis.catalog.static_keys}
     return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size), sources

@@ -3,12 +3,14 @@ one .config, cached, with freshness checked without reading the tree.
 
 Freshness index, taken when the model is built: the modification time of every directory the
 analysis walks (a file added, removed or renamed there changes it) and (size, mtime_ns, SHA-256)
-of the files the model comes from: every Kconfig*, Makefile and Kbuild file, each C file that
-registers a boot parameter and the kernel-parameters documentation. A warm run stats those
+of the files the model comes from: every Kconfig* file, each C file that registers a boot
+parameter or defines a static key, the Makefile and Kbuild files above those (and the top and
+arch/ ones) and the kernel-parameters documentation. A warm run stats those
 (no directory listing, no read); a file whose stat changed is read (through the tree's
 confinement) and its digest compared, so a `touch` or a checkout of the same content stays warm.
-Not covered: an in-place edit of a C file that registered no boot parameter when the model was
-built, keeping its directory's mtime (`--no-cache` rebuilds); see README "Speed".
+Not covered: an in-place edit, keeping its directory's mtime, of a C file that registered no
+boot parameter when the model was built, of a header, or of a kbuild file above no such C
+file (`--no-cache` rebuilds); see README "Speed".
 """
 
 from __future__ import annotations
@@ -80,11 +82,24 @@ def _walk_dirs(tree: KernelTree) -> tuple[list[tuple[str, int]], list[str]]:
     return dirs, files
 
 
+def _shapes_model(rel: str, model_dirs: set[str]) -> bool:
+    """Whether REL (a Kconfig or build file) can change the model: every Kconfig file, and the
+    kbuild files of the top, of arch/ and of each directory above a MODEL_DIRS file (they say
+    which symbols build it); a kbuild file elsewhere governs no registration."""
+    head, _, name = rel.rpartition("/")
+    return name.startswith("Kconfig") or not head or head.startswith("arch/") or head in model_dirs
+
+
 def build_index(tree: KernelTree, model_files: set[str]) -> TreeIndex:
-    """The index of TREE now, for a model read from its build/Kconfig files and MODEL_FILES."""
+    """The index of TREE now, for a model read from its Kconfig and build files and
+    MODEL_FILES."""
     dirs, files = _walk_dirs(tree)
+    model_dirs: set[str] = set()
+    for rel in model_files:
+        parts = rel.split("/")[:-1]
+        model_dirs.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
     entries = []
-    for rel in sorted({*files, *model_files}):
+    for rel in sorted({*(f for f in files if _shapes_model(f, model_dirs)), *model_files}):
         try:
             st = os.lstat(tree.root / rel)
         except OSError:
