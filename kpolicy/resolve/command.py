@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
 
 if TYPE_CHECKING:
+    from kpolicy.cache import Cache
     from kpolicy.resolve.review import Verdict
 
 DEFAULT_ARCH = "x86_64"
@@ -249,7 +251,7 @@ def run_resolve(args: argparse.Namespace) -> int:
         raise _name_bootconfig(err, args.bootconfig) from None
     res = _after_boot(res, args.sysctl, live)
     if args.tree is not None:
-        res = _check_sysctl_rules(res, args.tree)
+        res = _check_sysctl_rules(res, args.tree, cache_from_args(args))
     # the command line's own warnings (control bytes, truncation) too: text output has no place
     for w in (*res.warnings, *res.cmdline.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
@@ -257,17 +259,27 @@ def run_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
+def _check_sysctl_rules(res: Resolution, tree_path: Path, cache: Cache) -> Resolution:
     """RES with a warning for each sysctl whose initial value is not where
     rules/sysctls/security.toml says in the tree at TREE_PATH (a distribution patch the rules
-    assume, not applied)."""
+    assume, not applied); cached per (rules, stat of the C files they name)."""
     from dataclasses import replace
 
+    from kpolicy.cache import content_key
     from kpolicy.sysctl.evidence import tree_problems
     from kpolicy.sysctl.spec import load_sysctl_rules
     from kpolicy.tree import open_tree
 
-    problems = tree_problems(open_tree(tree_path), load_sysctl_rules())
+    tree, specs = open_tree(tree_path), load_sysctl_rules()
+    stats = []
+    for rel in sorted({s.evidence.file_for(tree.version_tuple) for s in specs}):
+        try:
+            st = os.lstat(tree.root / rel)
+            stats.append((rel, st.st_size, st.st_mtime_ns, st.st_mode))
+        except OSError:
+            stats.append((rel, -1, -1, 0))
+    key = content_key("tree-sysctl", str(tree.root), tree.version, repr(specs), tuple(stats))
+    problems = cache.get_or_build("tree-sysctl", key, lambda: tree_problems(tree, specs), list)
     notes = [f"{p}: its predicted value may be wrong for this tree" for p in problems]
     return replace(res, warnings=res.warnings + tuple(notes))
 
