@@ -6,8 +6,8 @@ analysis walks (a file added, removed or renamed there changes it) and (size, mt
 of the files the model comes from: every Kconfig* file, each C file that registers a boot
 parameter or defines a static key, the Makefile and Kbuild files above those (and the top and
 arch/ ones) and the kernel-parameters documentation. A warm run stats those
-(no directory listing, no read); a file whose stat changed is read (through the tree's
-confinement) and its digest compared, so a `touch` or a checkout of the same content stays warm.
+(no directory listing, no read); a file whose stat changed is read (through kpolicy.treefs)
+and its digest compared, so a `touch` or a checkout of the same content stays warm.
 Not covered: an in-place edit, keeping its directory's mtime, of a C file that registered no
 boot parameter when the model was built, of a header, or of a kbuild file above no such C
 file (`--no-cache` rebuilds); see README "Speed".
@@ -21,11 +21,11 @@ import stat
 from dataclasses import dataclass
 from typing import Callable
 
+from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
 from kpolicy.resolve.bundle import cache_form
 from kpolicy.resolve.model import ResolveModel
-from kpolicy.textio import read_bytes
 from kpolicy.tree import KernelTree
 
 # Directories no part of the analysis reads (as the C scan prunes them), bar the one
@@ -54,31 +54,25 @@ class TreeIndex:
 
 
 def _digest(tree: KernelTree, rel: str) -> bytes:
-    path = tree.confine(tree.root / rel, what="tree file")
-    return hashlib.sha256(read_bytes(path, what="tree file", limit=1 << 30)).digest()
+    return hashlib.sha256(treefs.read_bytes(tree.root, rel, what="tree file",
+                                            limit=1 << 30)).digest()
 
 
 def _walk_dirs(tree: KernelTree) -> tuple[list[tuple[str, int]], list[str]]:
-    """Every directory the analysis walks with its mtime, and the build and Kconfig files in it
-    (regular files only: a symlink is not read by the analysis either)."""
+    """Every directory the analysis walks with its mtime, and the Kconfig and build files in it
+    (regular files only: treefs neither follows nor lists a symlink)."""
     dirs: list[tuple[str, int]] = []
     files: list[str] = []
     root = str(tree.root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED and not d.startswith("."))
-        dirs.append((rel_dir, os.stat(dirpath).st_mtime_ns))
-        for name in sorted(filenames):
-            if name.startswith("Kconfig") or name in _BUILD_FILES:
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                if stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode):
-                    files.append(rel)
-    docs = tree.root / _DOCS
-    if docs.is_dir():
-        dirs.append((_DOCS, docs.stat().st_mtime_ns))
-        files.extend(f"{_DOCS}/{p.name}" for p in sorted(docs.iterdir())
-                     if p.name.startswith(_DOC_PREFIX) and p.is_file() and not p.is_symlink())
+    for rel_dir, subdirs, names in treefs.walk(tree.root, prune=_SKIPPED):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        dirs.append((rel_dir, os.lstat(f"{root}/{rel_dir}" if rel_dir else root).st_mtime_ns))
+        files.extend(f"{rel_dir}/{n}" if rel_dir else n for n in sorted(names)
+                     if n.startswith("Kconfig") or n in _BUILD_FILES)
+    if treefs.is_dir(tree.root, _DOCS):
+        dirs.append((_DOCS, os.lstat(f"{root}/{_DOCS}").st_mtime_ns))
+        files.extend(f"{_DOCS}/{n}" for n in treefs.listdir(tree.root, _DOCS)
+                     if n.startswith(_DOC_PREFIX) and treefs.is_file(tree.root, f"{_DOCS}/{n}"))
     return dirs, files
 
 
