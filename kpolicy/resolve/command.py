@@ -144,13 +144,12 @@ def _tree_model_and_config(
     per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss."""
     import hashlib
 
-    from kpolicy.params.semantics import load_param_rules
     from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
     from kpolicy.tree import open_tree
 
     cache = cache_from_args(args)
     tree = open_tree(args.tree)
-    specs = load_param_rules().features
+    specs = shipped_rules(cache).features  # cached, as run_resolve reads it: no TOML parsing
     specs_key = hashlib.sha256(repr(specs).encode()).hexdigest()
 
     def build_model() -> tuple[ResolveModel, set[str]]:
