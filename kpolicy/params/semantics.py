@@ -203,7 +203,7 @@ class MachineDependency:
     ram_below_mib: Optional[int] = None  # applies when the machine has less RAM than this
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
-    cpu_lacks: Optional[str] = None  # applies when the CPU lacks this feature (Machine.cpu_features)
+    cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
 
 
