@@ -66,12 +66,13 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {place}"
 
 
-def run_target(name: str, examples: int, max_seconds: float, tree: Path) -> Outcome:
+def run_target(name: str, examples: int, max_seconds: float, tree: Path,
+               seed_value: int = 20260) -> Outcome:
     target = TARGETS[name]
     out = Outcome()
     start = time.monotonic()
 
-    @seed(20260)
+    @seed(seed_value)
     @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(target.strategy(tree))
@@ -98,7 +99,8 @@ def run_target(name: str, examples: int, max_seconds: float, tree: Path) -> Outc
     return out
 
 
-def report(results: dict[str, Outcome], examples: int, max_seconds: float) -> str:
+def report(results: dict[str, Outcome], examples: int, max_seconds: float,
+           seed_value: int) -> str:
     lines = [
         "# Fuzzing campaign: last recorded result",
         "",
@@ -107,7 +109,7 @@ def report(results: dict[str, Outcome], examples: int, max_seconds: float) -> st
         "KpolicyError, nothing else. Failures are grouped by exception type and the innermost",
         "kpolicy frame, with the first input that raised it.",
         "",
-        f"Requested: {examples} examples per target"
+        f"Requested: {examples} examples per target, seed {seed_value}"
         + (f", at most {max_seconds:.0f} s each." if max_seconds < float("inf") else "."),
         "",
         "| target | examples run | KpolicyError | other failures | wall time (s) |",
@@ -141,6 +143,9 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "fuzz-results.md")
     parser.add_argument("--tree", type=Path, default=trees_root() / "linux-7.2",
                         help="real tree whose files are mutated (default: the fetched 7.2)")
+    parser.add_argument("--seed", type=int, default=20260,
+                        help="Hypothesis seed: campaigns with other seeds draw other examples "
+                        "(a campaign split across cores runs one seed per process)")
     args = parser.parse_args()
     limit = 2 * 1024**3
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -150,11 +155,11 @@ def main() -> int:
         if TARGETS[name].needs_real_tree and not (args.tree / "Makefile").is_file():
             print(f"{name}: skipped, no tree at {args.tree} (run scripts/fetch-trees)")
             continue
-        results[name] = run_target(name, args.examples, args.max_seconds, args.tree)
+        results[name] = run_target(name, args.examples, args.max_seconds, args.tree, args.seed)
         o = results[name]
         print(f"{name}: {o.examples} examples, {o.kpolicy_errors} KpolicyError, "
               f"{sum(c for c, _ in o.failures.values())} failures, {o.seconds:.0f} s", flush=True)
-        args.output.write_text(report(results, args.examples, args.max_seconds))
+        args.output.write_text(report(results, args.examples, args.max_seconds, args.seed))
     return 1 if any(o.failures for o in results.values()) else 0
 
 

@@ -1,9 +1,13 @@
 """An on-disk cache of derived models, keyed by content hashes, written atomically, checked on load.
 
-Entries live under $XDG_CACHE_HOME/kpolicy (default ~/.cache/kpolicy). Each file is
-MAGIC, a SHA-256 of the payload, then the pickled payload: a truncated or damaged entry fails the
-check and is rebuilt. The cache holds only what kpolicy itself derived; it is as trusted as the
-user's home directory.
+Entries live under $XDG_CACHE_HOME/kpolicy (default ~/.cache/kpolicy). Each file is MAGIC, an
+HMAC-SHA256 of the payload under a per-user secret key, then the pickled payload. The key is
+kept beside the cache directory (`kpolicy.key`, created 0600); it is used only when it is a
+regular file owned by this user that nobody else may read or write, else the cache is off.
+An entry is unpickled only when its HMAC verifies, so whoever can write the cache directory
+but cannot read the key (another user, a hostile tree's files, a bug writing where it should
+not) cannot make kpolicy unpickle anything: a damaged, truncated, foreign or forged entry is
+rebuilt.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import hmac
 import os
 import pickle
+import secrets
+import stat
 import time
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
@@ -22,7 +29,9 @@ from kpolicy.textio import atomic_write_bytes
 
 T = TypeVar("T")
 
-MAGIC = b"KPOLICY-CACHE-1\n"
+MAGIC = b"KPOLICY-CACHE-2\n"
+KEY_BYTES = 32
+MAX_ENTRY = 1024**3  # the largest entry (a Linux 7.2 parameter scan) is a few MB
 UNUSED_DAYS = 14
 
 
@@ -61,6 +70,92 @@ def content_key(*parts: object) -> str:
     return h.hexdigest()
 
 
+def key_path(root: Path) -> Path:
+    """Where the secret key of the cache at ROOT lives: beside it, not inside it."""
+    return root.with_name(root.name + ".key")
+
+
+def _usable_key(fd: int) -> Optional[bytes]:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None
+    data = os.read(fd, KEY_BYTES + 1)
+    return data if len(data) == KEY_BYTES else None
+
+
+@functools.lru_cache(maxsize=8)
+def secret_key(root: Path) -> Optional[bytes]:
+    """The per-user key of the cache at ROOT, created (0600) when missing; None when the file
+    there is not one kpolicy can trust (a symlink, another owner, group/other access, wrong
+    size), which turns the cache off."""
+    path = key_path(root)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(KEY_BYTES))
+            finally:
+                os.close(fd)
+            fd = os.open(path, flags)
+        except OSError:  # another process created it first, or the directory is read-only
+            try:
+                fd = os.open(path, flags)
+            except OSError:
+                return None
+    except OSError:
+        return None
+    try:
+        return _usable_key(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_entry(path: Path) -> Optional[bytes]:
+    """The bytes of the cache file PATH: a regular file, not a symlink, at most MAX_ENTRY
+    bytes; None otherwise (a FIFO or /dev/zero planted in the cache neither hangs nor fills
+    memory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY:
+                return None
+            data = f.read(MAX_ENTRY + 1)
+        except OSError:
+            return None
+    return data if len(data) <= MAX_ENTRY else None
+
+
+def seal(root: Path, payload: bytes) -> Optional[bytes]:
+    """PAYLOAD with MAGIC and its HMAC under ROOT's key in front; None without a usable key."""
+    key = secret_key(root)
+    if key is None:
+        return None
+    return MAGIC + hmac.new(key, payload, hashlib.sha256).digest() + payload
+
+
+def unseal(root: Path, data: bytes) -> Optional[bytes]:
+    """The payload of DATA if its HMAC verifies under ROOT's key, else None."""
+    key = secret_key(root)
+    head, mac_len = len(MAGIC), hashlib.sha256().digest_size
+    if key is None or not data.startswith(MAGIC) or len(data) < head + mac_len:
+        return None
+    mac, payload = data[head : head + mac_len], data[head + mac_len :]
+    if not hmac.compare_digest(hmac.new(key, payload, hashlib.sha256).digest(), mac):
+        return None
+    return payload
+
+
 class Cache:
     """Get-or-build of pickled values under one directory; disabled, it always builds."""
 
@@ -80,34 +175,34 @@ class Cache:
         """The stored value, or None when absent, damaged or written by another format."""
         if not self.enabled:
             return None
-        path = self._path(namespace, key)
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = read_entry(self._path(namespace, key))
+        if data is None:
             return None
-        head, digest_len = len(MAGIC), hashlib.sha256().digest_size
-        if not data.startswith(MAGIC) or len(data) < head + digest_len:
-            return None
-        digest, payload = data[head : head + digest_len], data[head + digest_len :]
-        if hashlib.sha256(payload).digest() != digest:
+        payload = unseal(self.root, data)
+        if payload is None:  # damaged, foreign or forged: never unpickled
             return None
         try:
             value: object = pickle.loads(payload)
         except Exception:  # a stale class layout or any unpickling failure: rebuild
             return None
         with contextlib.suppress(OSError):
-            os.utime(path)  # marks the entry as used, so pruning keeps it
+            # marks the entry as used, so pruning keeps it
+            os.utime(self._path(namespace, key), follow_symlinks=False)
         return value
 
     def store(self, namespace: str, key: str, value: object) -> None:
         """Store VALUE atomically; a cache that cannot be written is silently skipped."""
         if not self.enabled:
             return
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            atomic_write_bytes(
-                self._path(namespace, key), MAGIC + hashlib.sha256(payload).digest() + payload
-            )
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except RecursionError:  # a deeply nested model: not worth caching
+            return
+        sealed = seal(self.root, payload)
+        if sealed is None:
+            return
+        try:
+            atomic_write_bytes(self._path(namespace, key), sealed)
         except KpolicyError:  # atomic_write_bytes' form of an OSError
             return
         if namespace not in self._pruned:

@@ -79,6 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KpolicyError as err:
         print(err.report(), file=sys.stderr)
         return 2
+    except RecursionError:  # input nested deeper than any kernel's (the why-chain of 900 ifs)
+        print("kpolicy: error: input nests too deeply", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

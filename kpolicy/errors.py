@@ -9,6 +9,13 @@ from typing import Optional, Union
 _CONF_PLACE = re.compile(r"^\S+:\d+: (?:error: )?")
 
 
+def printable(text: str) -> str:
+    """TEXT with control characters (escape sequences, carriage returns, newlines, ...) shown as
+    `\\xNN`, so that tree text written to a terminal or a CI log cannot rewrite what it shows
+    or start a line of its own (a forged `::error` workflow command)."""
+    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in text)
+
+
 class KpolicyError(Exception):
     """Bad input or an impossible request, with the file and line it came from when known."""
 
@@ -25,10 +32,11 @@ class KpolicyError(Exception):
         self.line = line
 
     def __str__(self) -> str:
+        message = printable(self.message)  # it may quote tree text
         if self.file is None:
-            return f"kpolicy: error: {self.message}"
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: error: {self.message}"
+            return f"kpolicy: error: {message}"
+        where = printable(self.file) if self.line is None else f"{printable(self.file)}:{self.line}"
+        return f"{where}: error: {message}"
 
     def report(self) -> str:
         """What the CLI prints: the one line of str(self), unless a subclass has more to say."""

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Union
 
-from kpolicy.errors import KpolicyError
+from kpolicy.errors import KpolicyError, printable
+
+__all__ = ["printable"]  # re-exported: errors.py defines it, KpolicyError applies it
 
 # kernel-parameters.txt is ~300 KB and the largest Kconfig file ~100 KB; a .config ~300 KB.
 # Anything far beyond that is not a kernel input, and reading it whole would cost memory.
@@ -130,6 +132,8 @@ def parse_toml_text(text: str, file: PathLike) -> dict[str, Any]:
                            line=int(m.group(1)) if m else None) from None
     except RecursionError:
         raise KpolicyError("invalid TOML: nested too deeply", file=file) from None
+    except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
+        raise KpolicyError(f"invalid TOML: {exc}", file=file) from None
 
 
 def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
@@ -138,7 +142,3 @@ def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:
     return parse_toml_text(text, path), text
 
 
-def printable(text: str) -> str:
-    """TEXT with control characters (escape sequences, carriage returns, ...) shown as `\\xNN`,
-    so that tree text written to a terminal cannot rewrite what the terminal shows."""
-    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in text)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+from kpolicy import treefs
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import parse_version
-from kpolicy.textio import read_text
 
 # ARCH values the top-level Makefile maps onto another arch/ directory (SRCARCH).
 ARCH_ALIASES = {
@@ -39,8 +38,13 @@ class KernelTree:
     @property
     def srcarches(self) -> tuple[str, ...]:
         """The arch/ directories that carry a Kconfig, sorted."""
-        arch_dir = self.root / "arch"
-        return tuple(sorted(d.name for d in arch_dir.iterdir() if (d / "Kconfig").is_file()))
+        return tuple(d for d in treefs.listdir(self.root, "arch") if self._has_kconfig(d))
+
+    def _has_kconfig(self, srcarch: str) -> bool:
+        try:
+            return treefs.kind(self.root, f"arch/{srcarch}/Kconfig") == "file"
+        except treefs.OutsideTree:
+            return True  # listed, so that its `source` line is refused, by file and line
 
     @property
     def arches(self) -> tuple[str, ...]:
@@ -57,14 +61,6 @@ class KernelTree:
                 f"valid: {', '.join(self.arches)}"
             )
         return src
-
-    def confine(self, path: Union[str, Path], *, what: str = "file") -> Path:
-        """PATH itself if it resolves (symlinks followed) inside the tree, else a KpolicyError."""
-        p = Path(path)
-        real = Path(os.path.realpath(p))
-        if real != self.root and self.root not in real.parents:
-            raise KpolicyError(f"{what} leads outside the tree (to {real})", file=p)
-        return p
 
     def relpath(self, path: Union[str, Path]) -> str:
         """PATH relative to the tree root when it lies inside it, else PATH unchanged."""
@@ -84,14 +80,14 @@ def open_tree(path: Union[str, Path]) -> KernelTree:
             raise KpolicyError(f"kernel tree not found: {root}")
         if not root.is_dir():
             raise KpolicyError(f"not a directory, so not a kernel tree: {root}")
-        if not (makefile.is_file() and (root / "Kconfig").is_file()
-                and (root / "arch").is_dir()):
+        if not (treefs.is_file(root, "Makefile") and treefs.is_file(root, "Kconfig")
+                and treefs.is_dir(root, "arch")):
             raise KpolicyError(
                 f"not a kernel source tree (needs Makefile, Kconfig and arch/): {root}"
             )
     except OSError as exc:  # pathlib only hides "not found": EACCES and the like end up here
         raise KpolicyError(f"cannot read kernel tree: {exc.strerror}", file=root) from None
-    head = read_text(makefile, what="top-level Makefile")[:4096]
+    head = treefs.read_text(root, "Makefile", what="top-level Makefile")[:4096]
     fields = dict(_MAKEFILE_VAR.findall(head))
     if "VERSION" not in fields or "PATCHLEVEL" not in fields:
         raise KpolicyError("not a kernel Makefile: no VERSION/PATCHLEVEL", file=makefile)

@@ -113,6 +113,8 @@ def resolve_cmdlines_jsonl(kp: KernelParams, lines: Iterable[str]) -> Iterator[s
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise KpolicyError(f"not JSON: {exc.msg}", file="--cmdlines", line=n) from None
+        except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, [[[[...
+            raise KpolicyError(f"not JSON: {exc}", file="--cmdlines", line=n) from None
         bootconfig: Optional[str] = None
         ident: Any = None
         if isinstance(item, dict):

@@ -39,8 +39,12 @@ def initial_value(type_: str) -> str:
     return _TYPE_INITIAL.get(type_, "")
 
 
+_MAX_DIGITS = {8: 22, 10: 20, 16: 16}  # digits of a 64-bit value in each base
+
+
 def _c_strtol(text: str, base: int) -> Optional[int]:
     """C strtoll/strtoull on TEXT, or None when expr_parse_string would call it a string."""
+    unsigned = base == 16  # S_HEX: strtoull
     s = text.lstrip(" \t\n\r\f\v")
     sign = 1
     if s[:1] in ("+", "-"):
@@ -53,7 +57,12 @@ def _c_strtol(text: str, base: int) -> Optional[int]:
     digits = "0123456789abcdef"[:base]
     if not s or any(c.lower() not in digits for c in s):
         return None
-    return sign * int(s, base)
+    # beyond 64 bits strtoll/strtoull set ERANGE, and expr_parse_string calls it a string
+    if len(s.lstrip("0")) > _MAX_DIGITS[base]:
+        return None
+    value = sign * int(s, base)
+    low, high = (-(2**64) + 1, 2**64 - 1) if unsigned else (-(2**63), 2**63 - 1)
+    return value if low <= value <= high else None
 
 
 def _parse_string(text: str, type_: str) -> Optional[tuple[bool, int]]:
@@ -498,12 +507,15 @@ def _lenient_strtoll(text: str, base: int) -> int:
     if base == 16 and s[:2].lower() == "0x":
         s = s[2:]
     digits = "0123456789abcdef"[:base]
-    n = 0
-    for c in s:
-        if c.lower() not in digits:
-            break
-        n = n * base + int(c, base)
-    return sign * n
+    end = 0
+    while end < len(s) and s[end].lower() in digits:
+        end += 1
+    prefix = s[:end].lstrip("0")
+    if not prefix:
+        return 0
+    if len(prefix) > _MAX_DIGITS[base]:  # strtoll saturates (ERANGE)
+        return 2**63 - 1 if sign > 0 else -(2**63)
+    return max(-(2**63), min(2**63 - 1, sign * int(prefix, base)))
 
 
 def _range_number(operand: tuple[str, str], base: int) -> int:

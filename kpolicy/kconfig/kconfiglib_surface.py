@@ -44,3 +44,10 @@ PROPERTY_KIND = {
 # The other tokens parse.py compares with.
 T_CONFIG, T_MENUCONFIG, T_DEPENDS = _T._T_CONFIG, _T._T_MENUCONFIG, _T._T_DEPENDS
 T_IF, T_MODULES, T_OPTION = _T._T_IF, _T._T_MODULES, _T._T_OPTION
+T_ENV = _T._T_ENV  # `option env=`: refused
+
+# kconfiglib imports the module named by $KCONFIG_FUNCTIONS for extra preprocessor functions
+# (default `kconfigfunctions`, looked up on sys.path, which may hold the current directory).
+# parse.py names this module, so nothing outside kpolicy is ever imported: it adds none.
+FUNCTIONS_MODULE = __name__
+functions: dict[str, object] = {}

@@ -134,8 +134,12 @@ def load_model(
             others = tuple(files for files in known if files != parsed.files)
             cache.store("kconfig-files", index_key, (parsed.files, *others)[:KEPT_FILE_LISTS])
             if digest is not None and cache.enabled:
-                lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
-                cache.store("kconfig-model", content_key(index_key, digest), lazy)
+                try:
+                    lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
+                except RecursionError:  # dependencies nested hundreds deep: not cached
+                    lazy = None
+                if lazy is not None:
+                    cache.store("kconfig-model", content_key(index_key, digest), lazy)
         if evaluated is None:
             evaluated = _evaluate(parsed, config, config_text,
                                   not has_new_choices(tree.version_tuple))

@@ -28,13 +28,16 @@ from typing import Any, Optional
 
 import kconfiglib
 
+from kpolicy import treefs
 from kpolicy.errors import KconfigParseError, KpolicyError
 from kpolicy.kconfig.kconfiglib_surface import (
+    FUNCTIONS_MODULE,
     ITEM_END,
     ITEM_START,
     PROPERTY_KIND,
     T_CONFIG,
     T_DEPENDS,
+    T_ENV,
     T_IF,
     T_MENUCONFIG,
     T_MODULES,
@@ -57,12 +60,14 @@ from kpolicy.kconfig.model import (
 )
 from kpolicy.kconfig.toolchain import Toolchain
 from kpolicy.longlived import long_lived
-from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
 MAX_SOURCE_DEPTH = 32
 MAX_FILES = 20_000
 MAX_EXPANDED_CHARS = 64 * 1024 * 1024  # Linux 7.2 x86_64 spends ~100 KB of this budget
+# Each macro call and each backslash in a string copies the rest of the line (kconfiglib's
+# expansion): lines are bounded, and a call is charged the line's length as well.
+MAX_LINE = 64 * 1024  # Linux 7.2's longest Kconfig line is well under 1 KB
 # Variables that describe the tree and the arch, not the tools: using them is not a probe.
 TREE_ENV = frozenset({"ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH", "KERNELVERSION", "srctree",
                       "CROSS_COMPILE_COMPAT"})
@@ -128,9 +133,9 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_env = env
         self.kp_toolchain = toolchain
         self.kp_files: dict[str, str] = {}
-        self.kp_real_dirs: dict[str, str] = {}
         self.kp_probe = False  # set when the line being read asked the toolchain
         self.kp_expanded = 0  # what all macro expansions produced so far, see _fn_val
+        self.kp_line_len = 0  # of the line being expanded, charged per call
         self.kp_tainted_vars: set[str] = set()
         self.kp_tool_syms: set[str] = set()
         self.kp_transitional: set[str] = set()
@@ -140,6 +145,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_lines: dict[tuple[str, int], dict[str, list[int]]] = {}
         self.kp_dep_cond: Optional[list[Any]] = None
         self.kp_deps: dict[tuple[str, int], list[tuple[Any, int]]] = {}
+        saved_iglob = kconfiglib.iglob  # `source` globs: listed only inside the tree
+        kconfiglib.iglob = self._glob
         try:
             super().__init__("Kconfig", warn=False, warn_to_stderr=False)
         except AttributeError:
@@ -148,6 +155,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             file, line = self._where()
             raise KpolicyError("syntax error: property not valid here", file=file,
                                line=line) from None
+        finally:
+            kconfiglib.iglob = saved_iglob
         self._check_entries()
 
     def _check_entries(self) -> None:
@@ -178,18 +187,27 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
     def _where(self) -> tuple[str, int]:
         return (str(self.kp_root / self.filename), self.linenr)
 
-    def _real(self, path: str) -> str:
-        """realpath(PATH), resolving each directory once (thousands of files share few dirs)."""
-        head, tail = os.path.split(os.path.abspath(path))
-        real_head = self.kp_real_dirs.get(head)
-        if real_head is None:
-            real_head = self.kp_real_dirs[head] = os.path.realpath(head)
-        full = os.path.join(real_head, tail)
-        return os.path.realpath(full) if os.path.islink(full) else full
+    def _physical(self, filename: str) -> str:
+        """FILENAME's path in the tree once every symlink and `..` is applied where it leads
+        (kpolicy.treefs); OutsideTree when it leaves the tree."""
+        return treefs.physical(self.kp_root, treefs.rel_of(self.kp_root, filename),
+                               what="Kconfig file", display=filename)
 
-    def _inside(self, path: str) -> bool:
-        real = self._real(path)
-        return real == str(self.kp_root) or real.startswith(str(self.kp_root) + os.sep)
+    def _glob(self, pattern: str) -> list[str]:
+        """kconfiglib's iglob for `source` patterns, listing only inside the tree."""
+        file, line = self._where()
+        shown = self._tokens[1] if len(self._tokens) > 1 else pattern
+        if isinstance(shown, str) and os.path.isabs(shown):
+            raise KpolicyError(f"source of an absolute path is refused: {shown}",
+                               file=file, line=line)
+        try:
+            rel = treefs.rel_of(self.kp_root, pattern)
+            if not any(c in rel for c in "*?["):
+                return [pattern] if treefs.kind(self.kp_root, rel) is not None else []
+            return [str(self.kp_root / m) for m in treefs.glob(self.kp_root, rel)]
+        except treefs.OutsideTree:
+            raise KpolicyError(f"source leads outside the tree: {shown}", file=file,
+                               line=line) from None
 
     def _enter_file(self, filename: str) -> None:
         file, line = self._where()
@@ -197,8 +215,13 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         if isinstance(pattern, str) and os.path.isabs(pattern):
             raise KpolicyError(f"source of an absolute path is refused: {pattern}",
                                file=file, line=line)
-        if not self._inside(filename):
-            raise KpolicyError(f"source leads outside the tree: {pattern}", file=file, line=line)
+        try:
+            self._physical(filename)
+        except treefs.OutsideTree:
+            raise KpolicyError(f"source leads outside the tree: {pattern}", file=file,
+                               line=line) from None
+        except KpolicyError:
+            pass  # missing or unreadable: _open says so, as C conf does
         if len(self._include_path) >= MAX_SOURCE_DEPTH:
             raise KpolicyError(f"source nested deeper than {MAX_SOURCE_DEPTH} files",
                                file=file, line=line)
@@ -230,10 +253,14 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                                 file=file, line=line)
 
     def _open(self, filename: str, mode: str) -> io.StringIO:
-        if not self._inside(filename):
-            raise KpolicyError("Kconfig file lies outside the tree", file=filename)
-        text = read_text(filename, what="Kconfig file")
-        rel = os.path.relpath(self._real(filename), self.kp_root)
+        if mode != "r":
+            raise KpolicyError("kpolicy never writes into a tree", file=filename)
+        try:
+            text = treefs.read_text(self.kp_root, treefs.rel_of(self.kp_root, filename),
+                                    what="Kconfig file", display=filename)
+            rel = self._physical(filename)
+        except treefs.OutsideTree:
+            raise KpolicyError("Kconfig file lies outside the tree", file=filename) from None
         self.kp_files[rel] = hashlib.sha256(text.encode()).hexdigest()
         return io.StringIO(text, newline=None)
 
@@ -243,7 +270,8 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         # `F := $(F)$(F)` forty times, or forty recursive variables each naming the next twice,
         # would take exponential memory or time: bound what expansion may produce in all.
         value = self._fn_val_unbounded(args)
-        self.kp_expanded += len(value) + 64  # a call costs too: empty expansions can be a bomb
+        # a call costs too (empty expansions can be a bomb), and copies the line it is in
+        self.kp_expanded += len(value) + 64 + self.kp_line_len
         if self.kp_expanded > MAX_EXPANDED_CHARS:
             file, line = self._where()
             raise KpolicyError(f"macros expand to more than {MAX_EXPANDED_CHARS} characters "
@@ -313,7 +341,15 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                 value = self._expand_whole(value, ())
         var.value = value
 
+    def _check_line(self, s: str) -> None:
+        if len(s) > MAX_LINE:
+            file, line = self._where()
+            raise KpolicyError(f"Kconfig line longer than {MAX_LINE} characters", file=file,
+                               line=line)
+        self.kp_line_len = len(s)
+
     def _parse_assignment(self, s: str) -> None:
+        self._check_line(s)
         outer, self.kp_probe = self.kp_probe, False
         m = _DOLLAR_ASSIGNMENT.match(s)
         if m and "$" in m.group(1):
@@ -336,10 +372,17 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
             self.kp_transitional.add(self.kp_sym)
             return (None,)
         self.kp_probe = False
+        self._check_line(s)
         tokens = super()._tokenize(s)
         t0 = tokens[0]
         if t0 is None:
             return tokens
+        if t0 is T_OPTION and len(tokens) > 1 and tokens[1] is T_ENV:
+            # Linux dropped `option env` in 4.18; kconfiglib would read kpolicy's own
+            # environment (a CI secret) into a symbol's value
+            file, line = self._where()
+            raise KpolicyError("'option env' is not supported: Kconfig reads no environment "
+                               "variables this way since Linux 4.18", file=file, line=line)
         key = (self.filename, self.linenr)
         if t0 in ITEM_START:
             self.kp_item = key
@@ -571,7 +614,7 @@ def _run_kconfiglib(tree: KernelTree, arch: str, toolchain: Toolchain) -> _Kerne
            "KERNELVERSION": tree.version, "srctree": str(tree.root)}
     neutral: dict[str, Optional[str]] = {k: None for k in _KCONFIGLIB_ENV}
     neutral.update({"srctree": str(tree.root), "CONFIG_": "CONFIG_",
-                    "KCONFIG_FUNCTIONS": "kpolicy_no_kconfig_functions"})
+                    "KCONFIG_FUNCTIONS": FUNCTIONS_MODULE})
     with _scoped_environ(neutral), _without_kconfiglib_loop_check():
         try:
             return _KernelKconfig(tree.root, env, toolchain, tree.version_tuple)
@@ -797,9 +840,9 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
     for rel, digest in files:
         current = seen.get(rel) if seen is not None else None
         if current is None:
-            try:
-                data = (root / rel).read_bytes()
-            except OSError:
+            try:  # confined and bounded as the parse read it: a warm cache reads no more
+                data = treefs.read_bytes(root, rel, what="Kconfig file")
+            except KpolicyError:
                 return None
             current = hashlib.sha256(data).hexdigest()
             if seen is not None:

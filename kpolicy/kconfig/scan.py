@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from kpolicy import treefs
 from kpolicy.kconfig.model import Location
-from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
 _SELECT_LINE = re.compile(r"^\s*select\s+([A-Za-z0-9_]+)", re.M)
@@ -16,11 +16,10 @@ def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
     """symbol -> {SRCARCH: first `select symbol` location} from arch/<SRCARCH>/Kconfig* files."""
     out: dict[str, dict[str, Location]] = {}
     for srcarch in tree.srcarches:
-        for path in sorted((tree.root / "arch" / srcarch).glob("Kconfig*")):
-            if not path.is_file():
+        for rel in treefs.glob(tree.root, f"arch/{srcarch}/Kconfig*"):
+            if not treefs.is_file(tree.root, rel):
                 continue
-            text = read_text(path, what="Kconfig file")
-            rel = tree.relpath(path)
+            text = treefs.read_text(tree.root, rel, what="Kconfig file")
             line, counted = 1, 0
             for m in _SELECT_LINE.finditer(text):
                 line += text.count("\n", counted, m.start(1))
@@ -32,7 +31,10 @@ def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
 def defined_symbols(tree: KernelTree) -> frozenset[str]:
     """Names of every `config`/`menuconfig` in any Kconfig* file of TREE, on any arch."""
     names: set[str] = set()
-    for path in tree.root.rglob("Kconfig*"):
-        if path.is_file() and ".git" not in path.parts:
-            names.update(_CONFIG_LINE.findall(read_text(path, what="Kconfig file")))
+    for rel_dir, _dirs, files in treefs.walk(tree.root, prune=frozenset({".git"})):
+        for name in files:
+            if name.startswith("Kconfig"):
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                names.update(_CONFIG_LINE.findall(
+                    treefs.read_text(tree.root, rel, what="Kconfig file")))
     return frozenset(names)

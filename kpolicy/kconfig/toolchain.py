@@ -77,7 +77,10 @@ _VERSION_SCRIPTS = {
     "rustc-llvm-version.sh": "0",
     "pahole-version.sh": "0",
 }
-_IF_SUCCESS = re.compile(r'^\{ (.*); \} >/dev/null 2>&1 && echo "(.*)" \|\| echo "(.*)"$', re.S)
+# `{ CMD; } >/dev/null 2>&1 && echo "YES" || echo "NO"`, split with str.rfind (a regular
+# expression with three `.*` backtracks cubically on a long line)
+_IF_OPEN, _IF_THEN, _IF_ELSE = "{ ", '; } >/dev/null 2>&1 && echo "', '" || echo "'
+_INTMAX = 2**63  # expr(1) computes in intmax_t
 _SET_ECHO = re.compile(r"^set -- (.*) && echo \$(\d)$", re.S)
 _UNSUPPORTED = re.compile(r"rustc|rust_is_available|bindgen|clang", re.I)
 
@@ -144,10 +147,23 @@ def _run(command: str, env: Mapping[str, str], srctree: Path) -> str:
     return proc.stdout.decode("utf-8", "replace")
 
 
+def _if_success(command: str) -> Optional[tuple[str, str, str]]:
+    """(CMD, YES, NO) of `{ CMD; } >/dev/null 2>&1 && echo "YES" || echo "NO"`, splitting where
+    a greedy match would (the last separators that fit), or None; linear time."""
+    if not command.startswith(_IF_OPEN) or not command.endswith('"') or len(command) < 2:
+        return None
+    j = command.rfind(_IF_ELSE, 0, len(command) - 1)
+    i = command.rfind(_IF_THEN, len(_IF_OPEN), j) if j >= 0 else -1
+    if i < 0:
+        return None
+    return (command[len(_IF_OPEN):i], command[i + len(_IF_THEN):j],
+            command[j + len(_IF_ELSE):-1])
+
+
 def _emulate(command: str) -> str:
-    m = _IF_SUCCESS.match(command)
-    if m:
-        return m.group(2) if _succeeds(m.group(1)) else m.group(3)
+    parts = _if_success(command)
+    if parts is not None:
+        return parts[1] if _succeeds(parts[0]) else parts[2]
     m = _SET_ECHO.match(command)
     if m:
         words = m.group(1).split()
@@ -168,14 +184,21 @@ def _emulate(command: str) -> str:
 def _expr(args: list[str]) -> str:
     """expr(1) on `A OP B` with integers, the only form Kconfig uses."""
     a, op, b = args
+    if len(a) > 20 or len(b) > 20:  # beyond intmax_t: expr fails, printing nothing
+        return ""
     try:
         x, y = int(a), int(b)
     except ValueError:
         return ""
-    results = {"+": x + y, "-": x - y, "*": x * y,
-               "/": int(x / y) if y else None, "%": x - y * int(x / y) if y else None}
+    quotient = None
+    if y:  # C division truncates toward zero
+        quotient = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)
+    results = {"+": x + y, "-": x - y, "*": x * y, "/": quotient,
+               "%": x - y * quotient if quotient is not None else None}
     value = results.get(op)
-    return "" if value is None else str(value)
+    if value is None or not -_INTMAX <= value < _INTMAX:
+        return ""
+    return str(value)
 
 
 def _succeeds(command: str) -> bool:

@@ -73,6 +73,8 @@ def read_baseline(path: Path) -> tuple[str, ...]:
         raise KpolicyError(f"baseline is not JSON: {exc.msg}", file=path, line=exc.lineno) from None
     except RecursionError:
         raise KpolicyError("baseline is not JSON: nested too deeply", file=path) from None
+    except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
+        raise KpolicyError(f"baseline is not JSON: {exc}", file=path) from None
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
         raise KpolicyError(f"not a kpolicy baseline (schema_version {SCHEMA_VERSION})", file=path)
     entries = doc.get("findings")

@@ -14,11 +14,13 @@ tree writes only the files that differ.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import pickle
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from kpolicy.cache import UNUSED_DAYS
+from kpolicy.cache import UNUSED_DAYS, read_entry, seal, unseal
 from kpolicy.errors import KpolicyError
 from kpolicy.textio import atomic_write_bytes
 
@@ -35,6 +37,7 @@ _GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
 _GIT_TIMEOUT = 600  # seconds; listing and reading a whole kernel tree takes well under a minute
 _BATCH_BYTES = 64 * 1024 * 1024
 _MANIFEST_VERSION = 1
+MAX_BLOB = 64 * 1024 * 1024  # Linux 7.2's largest file is 24 MB
 # path -> (blob id, git mode, size, mtime_ns) of the file as this module last wrote it
 Manifest = dict[str, tuple[str, str, int, int]]
 
@@ -83,6 +86,8 @@ def _entries(tree: Path, commit: str) -> dict[str, tuple[str, str]]:
             continue  # submodules are not part of the tree being linted
         path = raw_path.decode("utf-8", errors="surrogateescape")
         _check_relpath(path)
+        if path in entries:  # a malformed tree object listing one name twice
+            raise KpolicyError(f"git tree lists {path!r} twice")
         entries[path] = (mode, sha)
     return entries
 
@@ -98,8 +103,32 @@ def _blob_sizes(tree: Path, shas: list[str]) -> dict[str, int]:
 
 def _check_relpath(path: str) -> None:
     # Plain string tests: this runs once per file of a 95,000-file tree.
-    if not path or path.startswith("/") or "/../" in f"/{path}/":
+    if not path or path.startswith("/") or path.endswith("/") or "//" in path \
+            or "/../" in f"/{path}/" or "/./" in f"/{path}/" or "\0" in path:
         raise KpolicyError(f"git listed an unsafe path: {path!r}")
+
+
+def _check_collisions(entries: dict[str, tuple[str, str]], casefold: bool) -> None:
+    """Refuse a tree whose entries cannot all be written: a path that is both a file and a
+    directory (a malformed git tree: `x` beside `x/...`), or, on a case-insensitive disk
+    (CASEFOLD), two paths that differ only in case."""
+    dirs = {p[:i] for p in entries for i in range(len(p)) if p[i] == "/"}
+    clash = sorted(dirs & set(entries))
+    if clash:
+        raise KpolicyError(f"git tree lists {clash[0]!r} both as a file and as a directory")
+    if casefold:
+        seen: dict[str, str] = {}
+        for p in sorted([*entries, *dirs]):
+            other = seen.setdefault(p.casefold(), p)
+            if other != p:
+                raise KpolicyError(f"git tree has paths differing only in case ({other!r}, "
+                                   f"{p!r}) and the base copy lives on a case-insensitive disk")
+
+
+def _case_insensitive(directory: Path) -> bool:
+    """Whether names in DIRECTORY are matched without regard to case."""
+    with tempfile.NamedTemporaryFile(prefix="kpolicy-case-", dir=directory) as f:
+        return os.path.exists(os.path.join(directory, os.path.basename(f.name).upper()))
 
 
 def _read_blobs(tree: Path, shas: list[str]) -> dict[str, bytes]:
@@ -128,34 +157,93 @@ def _normalized(p: PurePosixPath) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _write(dest: Path, path: str, mode: str, data: bytes) -> Optional[tuple[int, int]]:
-    """Write one entry; (size, mtime_ns) of what was written, None when it was left out."""
-    target = dest / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)  # was a directory at the previous revision
-    elif target.is_symlink() or target.exists():
-        target.unlink()
-    if mode == "120000":
-        link = data.decode("utf-8", errors="replace")
-        # Only links that stay inside the tree: a hostile link must not pull in outside files.
-        inside = _normalized(PurePosixPath(path).parent / link)[:1] != ("..",)
-        if link.startswith("/") or not inside:
-            return None
-        os.symlink(link, target)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove(name: str, dir_fd: int) -> None:
+    """Remove NAME in DIR_FD, whatever it is, following no symlink."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: never follows a link out
     else:
-        target.write_bytes(data)
-    st = target.lstat()
+        os.unlink(name, dir_fd=dir_fd)
+
+
+@contextlib.contextmanager
+def _parent_fd(dest: Path, path: str, *, create: bool) -> Iterator[Optional[int]]:
+    """A descriptor of PATH's directory inside DEST, walked per component with O_NOFOLLOW: a
+    symlink (or file) where a directory belongs is replaced when CREATE, else gives None."""
+    parts = path.split("/")[:-1]
+    fd = os.open(dest, _DIR)
+    try:
+        for name in parts:
+            try:
+                sub: Optional[int] = os.open(name, _DIR, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    raise
+                sub = None
+            if sub is None:
+                if not create:
+                    break
+                _remove(name, fd)
+                os.mkdir(name, 0o755, dir_fd=fd)
+                sub = os.open(name, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        else:
+            yield fd
+            return
+        yield None
+    finally:
+        os.close(fd)
+
+
+def _write(dest: Path, path: str, mode: str, data: bytes) -> Optional[tuple[int, int]]:
+    """Write one entry, following no symlink in any component; (size, mtime_ns) of what was
+    written, None when it was left out."""
+    name = path.rsplit("/", 1)[-1]
+    with _parent_fd(dest, path, create=True) as fd:
+        assert fd is not None
+        _remove(name, fd)  # a directory at the previous revision, an old file or link
+        if mode == "120000":
+            link = data.decode("utf-8", errors="replace")
+            # Only links that stay inside the tree: a hostile link must not pull in outside
+            # files (kpolicy.treefs checks again, on what the link leads to when read).
+            inside = _normalized(PurePosixPath(path).parent / link)[:1] != ("..",)
+            if link.startswith("/") or not inside:
+                return None
+            os.symlink(link, name, dir_fd=fd)
+        else:
+            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                          | os.O_CLOEXEC, 0o755 if mode == "100755" else 0o644, dir_fd=fd)
+            with os.fdopen(out, "wb") as f:
+                f.write(data)
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
     return st.st_size, st.st_mtime_ns
 
 
+def _unlink(dest: Path, path: str) -> None:
+    """Remove PATH of DEST when it is there, following no symlink in any component."""
+    with _parent_fd(dest, path, create=False) as fd:
+        if fd is not None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(path.rsplit("/", 1)[-1], dir_fd=fd)
+
+
 def _unchanged(
-    dest: str, path: str, want: tuple[str, str], old: Optional[tuple[str, str, int, int]]
+    dest: Path, path: str, want: tuple[str, str], old: Optional[tuple[str, str, int, int]]
 ) -> bool:
     if old is None or (old[0], old[1]) != want:
         return False
     try:
-        st = os.lstat(os.path.join(dest, path))
+        with _parent_fd(dest, path, create=False) as fd:
+            if fd is None:
+                return False
+            st = os.stat(path.rsplit("/", 1)[-1], dir_fd=fd, follow_symlinks=False)
     except OSError:
         return False
     return (st.st_size, st.st_mtime_ns) == (old[2], old[3])
@@ -169,18 +257,22 @@ def sync_tree(
     commit = resolve_revision(tree, rev)
     entries = _entries(tree, commit)
     old = manifest or {}
+    _check_collisions(entries, _case_insensitive(dest))
     for path in sorted(set(old) - set(entries)):
-        with contextlib.suppress(FileNotFoundError):
-            (dest / path).unlink()
+        _unlink(dest, path)
     new: Manifest = {}
     todo: list[str] = []
     for path, (mode, sha) in entries.items():
-        if _unchanged(str(dest), path, (sha, mode), old.get(path)):
+        if _unchanged(dest, path, (sha, mode), old.get(path)):
             new[path] = old[path]
         else:
             todo.append(path)
     # Blobs come in batches of bounded total size, so a large change never sits in memory whole.
     sizes = _blob_sizes(tree, sorted({entries[p][1] for p in todo})) if todo else {}
+    big = sorted(p for p in todo if sizes[entries[p][1]] > MAX_BLOB)
+    if big:
+        raise KpolicyError(f"git blob too large for a kernel tree file ({sizes[entries[big[0]][1]]}"
+                           f" bytes; limit {MAX_BLOB})", file=big[0])
     start = 0
     while start < len(todo):
         end, total = start, 0
@@ -239,7 +331,9 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
         os.utime(lock.fileno())  # the slot's last use, for _prune_unused_slots
         manifest: Optional[Manifest] = None
         try:
-            stored = pickle.loads(manifest_path.read_bytes())
+            sealed = read_entry(manifest_path)
+            payload = unseal(cache_root, sealed) if sealed is not None else None
+            stored = pickle.loads(payload) if payload is not None else None
             if isinstance(stored, tuple) and stored[0] == _MANIFEST_VERSION:
                 manifest = stored[1]
         except (OSError, pickle.UnpicklingError, EOFError, IndexError, TypeError):
@@ -250,5 +344,7 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
         # Until the sync finishes, the directory matches no manifest: a crash means start over.
         manifest_path.unlink(missing_ok=True)
         _commit, manifest = sync_tree(tree, rev, dest, manifest)
-        atomic_write_bytes(manifest_path, pickle.dumps((_MANIFEST_VERSION, manifest)))
+        sealed = seal(cache_root, pickle.dumps((_MANIFEST_VERSION, manifest)))
+        if sealed is not None:  # else no manifest: the next run starts over
+            atomic_write_bytes(manifest_path, sealed)
         yield dest

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from kpolicy import treefs
 from kpolicy.errors import KpolicyError
 from kpolicy.lint.rules_loader import key_line
 from kpolicy.lint.types import SEVERITIES, Finding, Rule
-from kpolicy.textio import parse_toml
+from kpolicy.textio import TOML_LIMIT, parse_toml, parse_toml_text
 
 CONFIG_NAME = ".kpolicy.toml"
 _KEYS = {"select", "ignore", "fail-on", "waiver"}
@@ -82,9 +83,14 @@ def _waiver(entry: Any, path: Path, text: str, line: Optional[int]) -> Waiver:
                   file=path.name, line=line)
 
 
-def parse_config(path: Path) -> LintConfig:
-    """The settings in PATH: a .kpolicy.toml, or the [tool.kpolicy] table of a pyproject.toml."""
-    data, text = parse_toml(path, what="kpolicy config")
+def parse_config(path: Path, tree_root: Optional[Path] = None) -> LintConfig:
+    """The settings in PATH: a .kpolicy.toml, or the [tool.kpolicy] table of a pyproject.toml;
+    read confined to TREE_ROOT when it is the tree's own file."""
+    if tree_root is None:
+        data, text = parse_toml(path, what="kpolicy config")
+    else:
+        text = treefs.read_text(tree_root, path.name, what="kpolicy config", limit=TOML_LIMIT)
+        data = parse_toml_text(text, path)
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         data = tool.get("kpolicy", {}) if isinstance(tool, dict) else {}
@@ -122,10 +128,10 @@ def load_config(tree_root: Path, config_file: Optional[Path] = None) -> LintConf
     own = tree_root / CONFIG_NAME
     # Present but not a readable file (a directory, a dangling link) is an error, not "none".
     if own.exists() or own.is_symlink():
-        return parse_config(own)
+        return parse_config(own, tree_root)
     pyproject = tree_root / "pyproject.toml"
     if pyproject.exists() or pyproject.is_symlink():
-        return parse_config(pyproject)
+        return parse_config(pyproject, tree_root)
     return LintConfig()
 
 

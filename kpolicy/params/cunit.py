@@ -6,15 +6,14 @@ function-like macros that wrap a registration, and the registration calls themse
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from kpolicy import treefs
+from kpolicy.errors import KpolicyError
 from kpolicy.params import ctokens
-from kpolicy.textio import read_bytes
 
 # The largest C file of Linux 7.2 is under 3 MiB; a bigger one is an error. Headers that big
 # are generated register tables (24 MiB in amdgpu): they are skipped, not read.
@@ -114,15 +113,13 @@ def raw_reads(data: bytes) -> set[str]:
     return names
 
 
-def read_header(path: Path) -> Optional[bytes]:
-    """A header's bytes; None when it is missing, a symlink, special, or too big to matter."""
+def read_header(root: Path, rel: str) -> Optional[bytes]:
+    """The bytes of header REL of the tree at ROOT (kpolicy.treefs); None when it is missing,
+    special, leads outside the tree, or is too big to matter."""
     try:
-        st = os.lstat(path)
-    except OSError:
+        return treefs.read_bytes(root, rel, what="C header", limit=MAX_C_FILE)
+    except KpolicyError:
         return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_C_FILE:
-        return None
-    return read_bytes(path, what="C header", limit=MAX_C_FILE)
 
 
 def condition(kind: str, text: str) -> Optional[str]:

@@ -13,12 +13,12 @@ from itertools import product
 from math import prod
 from typing import TYPE_CHECKING, Optional
 
+from kpolicy import treefs
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.model import Location
 from kpolicy.params.formats import parse_format
 from kpolicy.params.model import DocCondition, DocEntry, Irregularity, ParamFormat
 from kpolicy.resources import grammar_path
-from kpolicy.textio import read_text
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -416,10 +416,9 @@ def load_docs(tree: KernelTree, cache: Optional[Cache] = None) -> tuple[DocEntry
     """The entries of TREE's kernel-parameters.txt, checked against the tags its .rst lists."""
     from kpolicy.cache import content_key
 
-    path = tree.root / DOC_FILE
-    text = read_text(tree.confine(path, what="kernel-parameters.txt"), what="kernel-parameters.txt")
-    rst_path = tree.confine(tree.root / TAGS_FILE, what="kernel-parameters.rst")
-    rst = read_text(rst_path, what="kernel-parameters.rst") if rst_path.is_file() else ""
+    text = treefs.read_text(tree.root, DOC_FILE, what="kernel-parameters.txt")
+    rst = (treefs.read_text(tree.root, TAGS_FILE, what="kernel-parameters.rst")
+           if treefs.kind(tree.root, TAGS_FILE, what="kernel-parameters.rst") is not None else "")
 
     def build() -> tuple[DocEntry, ...]:
         return parse_kernel_parameters(text, DOC_FILE, parse_tag_list(rst) or None)

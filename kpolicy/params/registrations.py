@@ -15,6 +15,7 @@ unit it reads them from, kpolicy.params.scan walks the tree and caches the resul
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import replace
@@ -106,10 +107,18 @@ class FileScanner:
         if self.wrappers:
             pat = re.compile(rb"(?<![\w#])(" + b"|".join(
                 re.escape(w.encode()) for w in sorted(self.wrappers)) + rb")\s*\(")
-            spans = [(d.start, d.end) for d in defines]
+            starts = [d.start for d in defines]  # in file order, never overlapping
+            wrapped = 0
             for m in pat.finditer(masked):
-                if not any(s <= m.start() < e for s, e in spans):
-                    events.append((m.start(), 1, m))
+                i = bisect.bisect_right(starts, m.start()) - 1
+                if i >= 0 and m.start() < defines[i].end:
+                    continue  # inside a #define body
+                wrapped += len(self.wrappers[m.group(1).decode("latin-1")])
+                if len(found) + wrapped > MAX_CALLS_PER_FILE:
+                    raise KpolicyError(f"more than {MAX_CALLS_PER_FILE} registration macro calls "
+                                       "(wrapper calls included) in one file: not a kernel "
+                                       "source file", file=rel)
+                events.append((m.start(), 1, m))
         for m in is_enabled_inits(masked):
             events.append((m.start(), 2, m))
         events.sort(key=lambda e: (e[0], e[1]))
@@ -153,7 +162,7 @@ class FileScanner:
             self.wrappers.update(self.header_wrappers.get(rel, {}))
 
     def _header_wrappers(self, rel: str) -> dict[str, list[Wrapper]]:
-        data = read_header(self.root / rel)
+        data = read_header(self.root, rel)
         if data is None or not any(k in data for k in KEYWORDS):
             return {}
         masked = ctokens.mask(data)
@@ -232,7 +241,7 @@ class FileScanner:
         rel = posixpath.normpath(posixpath.join(posixpath.dirname(unit.rel), m.group(1)))
         if rel.startswith("../") or rel in self.visited or "/include/" in f"/{rel}":
             return
-        data = read_header(self.root / rel)
+        data = read_header(self.root, rel)
         if data is not None and any(k in data for k in KEYWORDS):
             self.scan_file(rel, data, depth + 1)
         else:

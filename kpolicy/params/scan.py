@@ -13,18 +13,17 @@ import hashlib
 import os
 import posixpath
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
 from kpolicy.forked import map_in_parts
 from kpolicy.params.cunit import KEYWORDS, MAX_C_FILE, Wrapper, raw_reads
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
 from kpolicy.params.model import Registration, StaticKey
 from kpolicy.params.registrations import FileScanner
-from kpolicy.textio import read_bytes, read_text
 from kpolicy.tree import KernelTree
 
 
@@ -51,7 +50,7 @@ _C_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]+"([^"\n]+\.c)"', re.M)
 @dataclass(frozen=True)
 class _SourceFile:
     rel: str
-    path: str
+    root: str  # of the tree: read through treefs
     size: int
     mtime_ns: int
 
@@ -64,33 +63,27 @@ def _walk(
     c_files: list[_SourceFile] = []
     makefiles: dict[str, list[str]] = {}
     headers: list[tuple[str, int, int]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _PRUNE and not d.startswith("."))
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        # like C files, a symlinked kbuild file is not read: it may lead outside the tree
-        names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames
-                            and stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)]
+    # treefs.walk lists regular files only: symlinks and special files are not read
+    for rel_dir, dirnames, filenames in treefs.walk(root, prune=_PRUNE):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames]
         if names:
             makefiles[rel_dir] = names
         for name in sorted(filenames):
             is_c = name.endswith(".c")
             if not is_c and not name.endswith(".h"):
                 continue
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            if not stat.S_ISREG(st.st_mode):  # symlinks and special files are not read
-                continue
+            st = filenames[name]
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if is_c:
-                c_files.append(_SourceFile(rel, full, st.st_size, st.st_mtime_ns))
+                c_files.append(_SourceFile(rel, str(root), st.st_size, st.st_mtime_ns))
             else:
                 headers.append((rel, st.st_size, st.st_mtime_ns))
     return c_files, makefiles, headers
 
 
 def _stat_key(root: Path, rel: str) -> tuple[str, int, int]:
-    st = os.lstat(root / rel)
+    st = os.lstat(root / rel)  # REL came from treefs.walk: no symlink among its directories
     return (rel, st.st_size, st.st_mtime_ns)
 
 
@@ -138,7 +131,8 @@ def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
         both = d == "" or (d.startswith("arch/") and d.count("/") == 1)
         chosen = names if both else names[:1]
         texts[d] = "\n".join(
-            read_text(root / d / n, what="kbuild file") for n in chosen
+            treefs.read_text(root, f"{d}/{n}" if d else n, what="kbuild file")
+            for n in chosen
         )
     return KbuildMap(texts)
 
@@ -189,7 +183,7 @@ def _sift(files: list[tuple[int, _SourceFile]]) -> tuple[
     reads: set[str] = set()
     candidates: list[tuple[int, _SourceFile]] = []
     for index, f in files:
-        data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
+        data = treefs.read_bytes(f.root, f.rel, what="C file", limit=MAX_C_FILE)
         if b'.c"' in data:
             base = posixpath.dirname(f.rel)
             for m in _C_INCLUDE.finditer(data):
@@ -223,7 +217,7 @@ def _scan_candidates(root: Path, kbuild: KbuildMap, included_by: dict[str, str],
     keys: list[StaticKey] = []
     header_wrappers: dict[str, dict[str, list[Wrapper]]] = {}
     for f in files:
-        data = read_bytes(f.path, what="C file", limit=MAX_C_FILE)
+        data = treefs.read_bytes(f.root, f.rel, what="C file", limit=MAX_C_FILE)
         scanner = FileScanner(root, build_info(f.rel), regs, keys, header_wrappers)
         scanner.scan_file(f.rel, data, depth=0)
     return regs, keys

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
+from kpolicy import treefs
 from kpolicy.errors import KpolicyError
 from kpolicy.policy.schema import Item, Policy
-from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
 FIRST_VERSION = (6, 7, 0)  # the first release with kernel/configs/hardening.config
@@ -25,16 +25,16 @@ def fragment_files(tree: KernelTree, srcarch: str) -> list[str]:
     """The fragment files `make hardening.config` merges for SRCARCH, relative to the tree."""
     files = ["kernel/configs/hardening.config"]
     arch_file = f"arch/{srcarch}/configs/hardening.config"
-    if (tree.root / arch_file).is_file():
+    if treefs.is_file(tree.root, arch_file):
         files.append(arch_file)
     return files
 
 
 def _items(tree: KernelTree, rel: str) -> list[tuple[str, str, int]]:
     """(symbol, value, line) of each assignment in fragment REL; later ones win, as in merging."""
-    path = tree.confine(tree.root / rel, what="hardening.config")
     out = []
-    for number, line in enumerate(read_text(path, what="config fragment").splitlines(), 1):
+    text = treefs.read_text(tree.root, rel, what="config fragment")
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         m = _SET.match(line)
         if m:

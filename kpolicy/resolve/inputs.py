@@ -49,7 +49,7 @@ _ARCH_SYMBOLS = {
 def config_arch(config: ConfigInput) -> Optional[tuple[str, str]]:
     """(SRCARCH, how it was read) of CONFIG: its header's "Linux/<arch>", else the architecture
     symbol it sets (CONFIG_X86=y, CONFIG_ARM64=y, ...); None when neither says. x86 is told
-    apart by CONFIG_64BIT: "x86_64" or "i386"."""
+    apart by CONFIG_64BIT: "x86_64" or "i386", or just "x86" when the config does not say."""
     srcarch, how = None, ""
     if config.header_arch:
         srcarch, how = config.header_arch, f"its header names Linux/{config.header_arch}"
@@ -61,9 +61,11 @@ def config_arch(config: ConfigInput) -> Optional[tuple[str, str]]:
     if srcarch is None:
         return None
     if srcarch == "x86":
-        bits = config.values.get("64BIT") == "y" or config.values.get("X86_64") == "y"
-        return ("x86_64" if bits else "i386"), how + (
-            ", CONFIG_64BIT=y" if bits else ", not CONFIG_64BIT")
+        # a fragment may leave CONFIG_64BIT out: then only the x86 family is known
+        if config.values.get("64BIT") == "y" or config.values.get("X86_64") == "y":
+            return "x86_64", how + ", CONFIG_64BIT=y"
+        if config.values.get("64BIT") == "n":
+            return "i386", how + ", CONFIG_64BIT is not set"
     return srcarch, how
 
 
@@ -74,7 +76,7 @@ def check_arch(config: ConfigInput, model: ResolveModel) -> None:
         return
     arch, how = found
     model_arch = model.arch if model.srcarch == "x86" else model.srcarch
-    if arch == model_arch or (model.srcarch != "x86" and arch == model.srcarch):
+    if arch in (model_arch, model.srcarch):
         return
     raise KpolicyError(
         f"the config is for {arch} ({how}) but the model is Linux {model.version} {model.arch}; "

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from kpolicy import treefs
 from kpolicy.sysctl.spec import SysctlSpec
-from kpolicy.textio import read_text
 from kpolicy.tree import KernelTree
 
 C_LIMIT = 16 << 20
@@ -16,10 +16,10 @@ C_LIMIT = 16 << 20
 def evidence_line(tree: KernelTree, spec: SysctlSpec) -> Optional[tuple[str, int]]:
     """(file, line) of SPEC's evidence text in TREE, or None when the file lacks it."""
     rel = spec.evidence.file_for(tree.version_tuple)
-    path = tree.confine(tree.root / rel, what="sysctl source")
-    if not path.is_file():
+    if not treefs.is_file(tree.root, rel):
         return None
-    for number, line in enumerate(read_text(path, what="C file", limit=C_LIMIT).splitlines(), 1):
+    text = treefs.read_text(tree.root, rel, what="C file", limit=C_LIMIT)
+    for number, line in enumerate(text.splitlines(), 1):
         if spec.evidence.text in line:
             return rel, number
     return None

@@ -113,6 +113,22 @@ def test_choose_model_follows_the_config_header(tmp_path: Path) -> None:
         choose_model(read_config(cfg), None)
 
 
+def test_x86_bitness_is_read_only_where_the_config_states_it(tmp_path: Path) -> None:
+    """A full i386 .config says `# CONFIG_64BIT is not set` and is refused against the x86_64
+    model; a fragment that leaves CONFIG_64BIT out is some x86 and resolves."""
+    from kpolicy.resolve.inputs import choose_model, read_config
+
+    cfg = tmp_path / "config"
+    head = "#\n# Linux/x86 7.2.13 Kernel Configuration\n#\nCONFIG_X86=y\n"
+    cfg.write_text(head + "# CONFIG_64BIT is not set\n")
+    with pytest.raises(KpolicyError, match="for i386"):
+        choose_model(read_config(cfg), None)
+    for rest in ("", "CONFIG_64BIT=y\n"):
+        cfg.write_text(head + rest)
+        model, _notes = choose_model(read_config(cfg), None)
+        assert model.arch == "x86_64"
+
+
 def test_no_config_uses_the_machines_arch(monkeypatch: pytest.MonkeyPatch) -> None:
     """`kpolicy resolve` with no config on an arm64 machine picks the arm64 model."""
     import os

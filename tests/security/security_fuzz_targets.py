@@ -385,6 +385,91 @@ def run_kconfig(text: str) -> None:
     parse_kconfig(tree, "x86_64", default_toolchain())
 
 
+# --- tree layouts with symlinks (issue #11): treefs never opens anything outside the root ----
+
+_NAMES = ("a", "b", "d", "Kconfig")
+_LINK_TARGETS = ("..", "../..", "../../..", "/", "a", "b/..", "../outside", "../outside/secret",
+                 "d/../..", "/dev/zero", "l", ".", "a/../../outside", "b/d", "Kconfig")
+
+
+def _rel_path() -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from((*_NAMES, "..", ".", "l", "m", "outside", "secret")),
+                    min_size=1, max_size=6).map("/".join)
+
+
+TREE_LAYOUT = st.tuples(
+    st.lists(st.tuples(_rel_path(), st.sampled_from(("dir", "file", "link", "fifo")),
+                       st.sampled_from(_LINK_TARGETS) | _rel_path()), max_size=12),
+    st.lists(_rel_path(), min_size=1, max_size=4),
+)
+_SECRET = b"OUTSIDE-SECRET"
+
+
+def _build_layout(root: Path, entries: list[tuple[str, str, str]]) -> None:
+    for rel, kind, target in entries:
+        path = root / rel
+        try:
+            if os.path.realpath(path.parent) != str(root) and \
+                    not os.path.realpath(path.parent).startswith(str(root) + "/"):
+                continue  # building through a link out would write outside: not a layout
+            if os.path.lexists(path):
+                continue  # (writing into an earlier FIFO would block)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "dir":
+                path.mkdir()
+            elif kind == "file":
+                path.write_bytes(b"inside " + rel.encode())
+            elif kind == "fifo":
+                os.mkfifo(path)
+            elif target.startswith("/") and target not in ("/", "/dev/zero"):
+                os.symlink(str(root) + target, path)
+            else:
+                os.symlink(target, path)
+        except OSError:
+            continue
+
+
+def run_tree_layout(case: tuple[list[tuple[str, str, str]], list[str]]) -> None:
+    """Build the layout in a fresh tree beside an `outside` directory holding a secret, then read,
+    glob and walk it through treefs with every descriptor treefs opens checked: it must lie
+    inside the tree, and no read may return the secret."""
+    from kpolicy import treefs
+
+    entries, queries = case
+    with tempfile.TemporaryDirectory(prefix="kpolicy-fuzz-layout-") as tmp:
+        base = Path(os.path.realpath(tmp))
+        root = base / "tree"
+        root.mkdir()
+        (base / "outside").mkdir()
+        (base / "outside" / "secret").write_bytes(_SECRET)
+        (base / "outside" / "Kconfig").write_bytes(_SECRET)
+        _build_layout(root, entries)
+        real_open = os.open
+
+        def checked_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: Any = None) -> int:
+            fd = real_open(path, flags, mode, dir_fd=dir_fd)
+            where = os.readlink(f"/proc/self/fd/{fd}")
+            if where != str(root) and not where.startswith(str(root) + "/"):
+                os.close(fd)
+                raise AssertionError(f"treefs opened {where} outside {root} for {path!r}")
+            return fd
+
+        treefs.os.open = checked_open  # type: ignore[attr-defined]
+        try:
+            for q in queries:
+                for call in (lambda q=q: treefs.read_bytes(root, q, limit=4096),
+                             lambda q=q: treefs.glob(root, q.rsplit("/", 1)[0] + "/*"),
+                             lambda q=q: list(treefs.walk(root, q)),
+                             lambda q=q: treefs.kind(root, q)):
+                    try:
+                        out = call()
+                    except KpolicyError:
+                        continue
+                    assert not (isinstance(out, bytes) and _SECRET in out), (q, out)
+        finally:
+            treefs.os.open = real_open  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Target:
     """A fuzz target: STRATEGY(real tree or None) gives inputs, RUN feeds one to kpolicy."""
@@ -404,4 +489,5 @@ TARGETS: dict[str, Target] = {
     "rules": Target(lambda _t: RULES, run_rules),
     "lint-config": Target(lambda _t: LINT_CONFIG, run_lint_config),
     "kconfig": Target(kconfig_strategy, run_kconfig, needs_real_tree=True),
+    "tree-layout": Target(lambda _t: TREE_LAYOUT, run_tree_layout),
 }

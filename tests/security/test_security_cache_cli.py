@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from security_harness import TINY_CONFIG, run_kpolicy, write_tiny_tree
 
-from kpolicy.cache import MAGIC
+from kpolicy.cache import MAGIC, unseal
 
 PARALLEL = 4
 
@@ -56,11 +56,9 @@ def _entries(cache: Path) -> list[Path]:
     return sorted(p for p in cache.rglob("*") if p.is_file())
 
 
-def _whole(entry: Path) -> bool:
-    data = entry.read_bytes()
-    head, n = len(MAGIC), hashlib.sha256().digest_size
-    return (data.startswith(MAGIC)
-            and hashlib.sha256(data[head + n:]).digest() == data[head:head + n])
+def _whole(entry: Path, cache: Path) -> bool:
+    """Whether ENTRY of the cache at CACHE carries a valid HMAC under the cache's key."""
+    return unseal(cache, entry.read_bytes()) is not None
 
 
 @pytest.mark.parametrize("name", ["params", "families", "olddefconfig"])
@@ -87,7 +85,7 @@ def test_concurrent_runs_share_a_cache_without_harm(
                            else Path(p.args[p.args.index("-o") + 1]).read_bytes())
     assert len(set(outputs)) == 1, "racing runs disagreed"
     assert _entries(cache), "nothing was cached"
-    assert all(_whole(e) for e in _entries(cache))
+    assert all(_whole(e, cache) for e in _entries(cache))
     assert not [p for p in cache.rglob("*.tmp")], "a temporary file was left behind"
     fresh = run_kpolicy([*argvs[0][:-2], "--no-cache"], cwd=tmp_path)
     expected = fresh.stdout if "-o" not in argv else Path(argvs[0][argvs[0].index("-o") + 1])\
@@ -141,7 +139,7 @@ def test_damaged_cache_entries_are_rebuilt(
     # A damaged entry that the run needed is whole again (one it never read may stay damaged,
     # e.g. a model entry when the evaluated one was enough: then the rerun is also clean).
     assert output() == clean
-    rebuilt = [e for e in _entries(cache) if _whole(e)]
+    rebuilt = [e for e in _entries(cache) if _whole(e, cache)]
     assert rebuilt, "no entry was rebuilt"
 
 

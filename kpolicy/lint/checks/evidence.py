@@ -3,17 +3,16 @@ capability promises, as declared in rules/evidence/*.toml (a call that must pass
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from kpolicy import treefs
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.model import Location
 from kpolicy.lint.types import Finding, LintContext, Rule, finding
 from kpolicy.params.ctokens import Lines, call_arguments, mask
-from kpolicy.textio import read_bytes
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -27,9 +26,9 @@ def _declared_list(table: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
-def _calls(path: Path, rel: str, function: str, flag: str) -> Iterator[tuple[Location, bool]]:
-    """(location, passes FLAG) of each call of FUNCTION in the C file PATH."""
-    data = read_bytes(path, what="C source")
+def _calls(root: Path, rel: str, function: str, flag: str) -> Iterator[tuple[Location, bool]]:
+    """(location, passes FLAG) of each call of FUNCTION in the C file REL of the tree."""
+    data = treefs.read_bytes(root, rel, what="C source")
     if function.encode() not in data:
         return
     masked, lines = mask(data), Lines(data)
@@ -46,10 +45,10 @@ def _calls(path: Path, rel: str, function: str, flag: str) -> Iterator[tuple[Loc
         yield Location(rel, lines.line(m.start())), passes
 
 
-def _site(path: Path, rel: str, pattern: re.Pattern[bytes],
+def _site(root: Path, rel: str, pattern: re.Pattern[bytes],
           flag: str) -> Iterator[tuple[Location, bool]]:
-    """(location, sets FLAG) of each match of PATTERN in PATH, up to the end of its statement."""
-    data = read_bytes(path, what="C source")
+    """(location, sets FLAG) of each match of PATTERN in REL, up to the end of its statement."""
+    data = treefs.read_bytes(root, rel, what="C source")
     masked, lines = mask(data), Lines(data)
     flag_re = re.compile(rb"\b" + re.escape(flag.encode()) + rb"\b")
     for m in pattern.finditer(masked):
@@ -58,11 +57,10 @@ def _site(path: Path, rel: str, pattern: re.Pattern[bytes],
         yield Location(rel, lines.line(m.start())), bool(flag_re.search(masked[m.end():stop]))
 
 
-def _c_files(top: Path) -> Iterator[Path]:
-    """The *.c files under TOP that Path.rglob("*.c") finds, in no particular order (findings are
-    sorted anyway), without rglob's cost of building and sorting Path objects for every entry."""
-    for directory, _subdirs, names in os.walk(top):
-        yield from (Path(directory, n) for n in names if n.endswith(".c"))
+def _c_files(root: Path, top: str) -> Iterator[str]:
+    """The regular *.c files under TOP of the tree (treefs.walk: no symlink followed)."""
+    for directory, _subdirs, names in treefs.walk(root, top):
+        yield from (f"{directory}/{n}" for n in names if n.endswith(".c"))
 
 
 def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
@@ -84,30 +82,29 @@ def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
             continue
         excluded = tuple(str(e.get("path", "")) if isinstance(e, dict) else str(e)
                          for e in _declared_list(table, "exclude", where))
-        files: list[Path] = []
+        files: list[str] = []
         for arch in arches:
-            files.extend(_c_files(root / "arch" / arch))
-        files.extend(root / str(f) for f in _declared_list(table, "generic_files", where))
-        for path in files:
-            rel = ctx.tree.relpath(path)
-            if (excluded and rel.startswith(excluded)) or not path.is_file():
+            files.extend(_c_files(root, f"arch/{arch}"))
+        files.extend(str(f) for f in _declared_list(table, "generic_files", where))
+        for rel in files:
+            if (excluded and rel.startswith(excluded)) or not treefs.is_file(root, rel):
                 continue
-            for loc, passes in _calls(path, rel, function, flag):
+            for loc, passes in _calls(root, rel, function, flag):
                 if not passes:
                     yield finding(rule, f"{function}() here does not pass {flag}, yet this arch "
                                   f"selects {cap} ({name})", loc, symbol=cap)
         for site in _declared_list(table, "sites", where):
             if not isinstance(site, dict) or site.get("arch") not in arches:
                 continue
-            path = root / str(site.get("file", ""))
-            if not path.is_file():
+            rel = str(site.get("file", ""))
+            if not treefs.is_file(root, rel):
                 continue
             what = str(site.get("what", "declared site"))
             try:
                 pattern = re.compile(str(site.get("pattern", "")).encode())
             except re.error as exc:
                 raise KpolicyError(f"bad site pattern: {exc}", file=where) from None
-            for loc, passes in _site(path, ctx.tree.relpath(path), pattern, flag):
+            for loc, passes in _site(root, rel, pattern, flag):
                 if not passes:
                     yield finding(rule, f"{what} is not covered: its flags lack {flag}, yet "
                                   f"{site['arch']} selects {cap} ({name})", loc, symbol=cap)
