@@ -203,6 +203,7 @@ class MachineDependency:
     ram_below_mib: Optional[int] = None  # applies when the machine has less RAM than this
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
+    cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
 
 
@@ -503,12 +504,13 @@ def parse_params_file(text: str,
     machine = []
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
-                   {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "symbol"})
+                   {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
+                    "symbol"})
         machine.append(MachineDependency(
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
-            kaslr_seed=m.optional("kaslr_seed", bool)))
+            kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str)))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",

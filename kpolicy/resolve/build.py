@@ -24,6 +24,14 @@ def build_resolve_model(
     tree_path: Path, arch: str, specs: tuple[FeatureSpec, ...], cache: Cache
 ) -> ResolveModel:
     """The compact model of (TREE_PATH, ARCH): Kconfig defaults, registrations, families, sizes."""
+    return build_resolve_model_and_sources(tree_path, arch, specs, cache)[0]
+
+
+def build_resolve_model_and_sources(
+    tree_path: Path, arch: str, specs: tuple[FeatureSpec, ...], cache: Cache
+) -> tuple[ResolveModel, set[str]]:
+    """build_resolve_model, and the tree's C files (relative paths) the catalog's registrations
+    and static keys come from (the files a cached model must watch beyond the Kconfig files)."""
     from kpolicy.analysis import analyse, select_arches
     from kpolicy.kernel import command_line_size
     from kpolicy.tree import open_tree
@@ -33,4 +41,6 @@ def build_resolve_model(
     kconfig = analysis.models[arch]
     families = tuple(sorted(analysis.families, key=lambda f: f.name))
     size = command_line_size(kconfig.srcarch, kconfig.values)
-    return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size)
+    sources = {r.location.file for r in analysis.catalog.registrations}
+    sources |= {k.location.file for k in analysis.catalog.static_keys}
+    return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size), sources

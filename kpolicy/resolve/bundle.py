@@ -94,6 +94,12 @@ def read_model(path: Path, cache: Optional[Cache] = None) -> ResolveModel:
     return dataclasses.replace(model, origin=str(path))
 
 
+def cache_form(model: ResolveModel, *, file: str) -> ResolveModel:
+    """MODEL (built from a tree) as a bundled model is cached: through the bundle format (its
+    compact registrations), then packed for a quick load; FILE names it in decoding errors."""
+    return _quick_to_load(model_from_bytes(model_to_bytes(model), file=file))
+
+
 def _quick_to_load(model: ResolveModel) -> ResolveModel:
     """MODEL as the cache keeps it: symbols and registrations packed one by one, decoded on
     first use (a run reads a few dozen symbols and a tenth of the registrations), and without

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.textio import read_text
 
 if TYPE_CHECKING:
+    from kpolicy.cache import Cache
     from kpolicy.resolve.review import Verdict
 
 DEFAULT_ARCH = "x86_64"
@@ -129,45 +131,61 @@ def _model_and_config(
 ) -> tuple[ResolveModel, ConfigInput, list[str]]:
     """The model to resolve with and the config input, from --tree/--model/bundled."""
     if args.tree is not None:
-        from kpolicy.kconfig.load import load_model
-        from kpolicy.kconfig.toolchain import toolchain_from_config
-        from kpolicy.params.semantics import load_param_rules
-        from kpolicy.resolve.build import build_resolve_model
-        from kpolicy.tree import open_tree
-
-        cache = cache_from_args(args)
-        # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
-        # the config's own values are evaluated with the config as its toolchain profile.
-        model = build_resolve_model(args.tree, args.arch, load_param_rules().features, cache)
-        model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
-        if config_path is None:
-            return model, defaults_config(model), []
-        given = read_config(config_path)
-        evaluated = load_model(
-            open_tree(args.tree),
-            args.arch,
-            config=config_path,
-            toolchain=toolchain_from_config(config_path),
-            cache=cache,
-        )
-        check_arch(given, model)
-        return (
-            model,
-            # evaluated.warnings repeats the .config's own and adds what needs the tree
-            # (unknown symbols, invalid values)
-            ConfigInput(
-                given.path,
-                evaluated.values,
-                given.version,
-                tuple(dict.fromkeys(given.warnings + evaluated.warnings)),
-                given.lines,
-                given.header_arch,
-            ),
-            [],
-        )
+        return _tree_model_and_config(args, config_path)
     config = read_config(config_path) if config_path is not None else None
     model, warnings = choose_model(config, args.model, cache_from_args(args))
     return model, config or defaults_config(model), warnings
+
+
+def _tree_model_and_config(
+    args: argparse.Namespace, config_path: Optional[Path]
+) -> tuple[ResolveModel, ConfigInput, list[str]]:
+    """--tree: the compact model and the .config as `make olddefconfig` values it, both cached
+    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss."""
+    import hashlib
+
+    from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
+    from kpolicy.tree import open_tree
+
+    cache = cache_from_args(args)
+    tree = open_tree(args.tree)
+    specs = shipped_rules(cache).features  # cached, as run_resolve reads it: no TOML parsing
+    specs_key = hashlib.sha256(repr(specs).encode()).hexdigest()
+
+    def build_model() -> tuple[ResolveModel, set[str]]:
+        from kpolicy.resolve.build import build_resolve_model_and_sources
+
+        return build_resolve_model_and_sources(args.tree, args.arch, specs, cache)
+
+    # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
+    # the config's own values are evaluated with the config as its toolchain profile.
+    model, fingerprint = cached_tree_model(tree, args.arch, specs_key, cache, build_model)
+    model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
+    if config_path is None:
+        return model, defaults_config(model), []
+    given = read_config(config_path)
+    check_arch(given, model)
+
+    def evaluate() -> tuple[dict[str, str], tuple[str, ...]]:
+        from kpolicy.kconfig.load import load_model
+        from kpolicy.kconfig.toolchain import toolchain_from_config
+
+        assert config_path is not None
+        evaluated = load_model(tree, args.arch, config=config_path,
+                               toolchain=toolchain_from_config(config_path), cache=cache)
+        return dict(evaluated.values), tuple(evaluated.warnings)
+
+    values, tree_warnings = cached_evaluation(
+        fingerprint, args.arch, read_text(config_path, what=".config"), cache, evaluate)
+    return (
+        model,
+        # the evaluation's warnings repeat the .config's own and add what needs the tree
+        # (unknown symbols, invalid values)
+        ConfigInput(given.path, values, given.version,
+                    tuple(dict.fromkeys(given.warnings + tree_warnings)), given.lines,
+                    given.header_arch),
+        [],
+    )
 
 
 def _emit(res: Resolution, args: argparse.Namespace) -> None:
@@ -232,7 +250,7 @@ def run_resolve(args: argparse.Namespace) -> int:
         raise _name_bootconfig(err, args.bootconfig) from None
     res = _after_boot(res, args.sysctl, live)
     if args.tree is not None:
-        res = _check_sysctl_rules(res, args.tree)
+        res = _check_sysctl_rules(res, args.tree, cache_from_args(args))
     # the command line's own warnings (control bytes, truncation) too: text output has no place
     for w in (*res.warnings, *res.cmdline.warnings):
         print(f"kpolicy: warning: {w}", file=sys.stderr)
@@ -240,17 +258,27 @@ def run_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_sysctl_rules(res: Resolution, tree_path: Path) -> Resolution:
+def _check_sysctl_rules(res: Resolution, tree_path: Path, cache: Cache) -> Resolution:
     """RES with a warning for each sysctl whose initial value is not where
     rules/sysctls/security.toml says in the tree at TREE_PATH (a distribution patch the rules
-    assume, not applied)."""
+    assume, not applied); cached per (rules, stat of the C files they name)."""
     from dataclasses import replace
 
+    from kpolicy.cache import content_key
     from kpolicy.sysctl.evidence import tree_problems
     from kpolicy.sysctl.spec import load_sysctl_rules
     from kpolicy.tree import open_tree
 
-    problems = tree_problems(open_tree(tree_path), load_sysctl_rules())
+    tree, specs = open_tree(tree_path), load_sysctl_rules()
+    stats = []
+    for rel in sorted({s.evidence.file_for(tree.version_tuple) for s in specs}):
+        try:
+            st = os.lstat(tree.root / rel)
+            stats.append((rel, st.st_size, st.st_mtime_ns, st.st_mode))
+        except OSError:
+            stats.append((rel, -1, -1, 0))
+    key = content_key("tree-sysctl", str(tree.root), tree.version, repr(specs), tuple(stats))
+    problems = cache.get_or_build("tree-sysctl", key, lambda: tree_problems(tree, specs), list)
     notes = [f"{p}: its predicted value may be wrong for this tree" for p in problems]
     return replace(res, warnings=res.warnings + tuple(notes))
 

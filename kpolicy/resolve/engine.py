@@ -420,6 +420,9 @@ def _machine_applies(
     if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    if dep.cpu_lacks is not None and machine.cpu_features is not None:
+        hit = dep.cpu_lacks not in machine.cpu_features
+        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     return False, ""
 
 

@@ -21,6 +21,9 @@ class Machine:
     secure_boot: Optional[bool] = None
     # whether the boot finds a KASLR seed (arm64: /chosen/kaslr-seed or the CPU's RNDR)
     kaslr_seed: Optional[bool] = None
+    # the CPU's features, as kpolicy names them (arm64: "bti", "pauth", "mte", "sve", "sme",
+    # "e0pd", "meltdown_safe"); None: unknown, so a CPU-dependent outcome stays "depends on CPU"
+    cpu_features: Optional[frozenset[str]] = None
 
 
 NO_MACHINE = Machine()  # nothing known about the machine

@@ -107,20 +107,30 @@ def test_only_declared_features_have_states() -> None:
     assert options.get("VMAP_STACK") == "y"
 
 
-def test_arm64_config_without_a_model_stops(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
-    """An arm64 config is never resolved against the bundled x86_64 model."""
+def test_a_config_is_never_resolved_against_another_arch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An arm64 config takes the bundled arm64 model, never the x86_64 one; a config of an arch
+    with no bundled model, or given an x86_64 --model, stops with exit 2 naming how its arch
+    was read."""
+    import json
+
+    from kpolicy.resolve.bundle import bundled_models
+
     config = tmp_path / "arm64.config"
     config.write_text("#\n# Linux/arm64 7.2.13 Kernel Configuration\n#\nCONFIG_ARM64=y\n"
                       "CONFIG_64BIT=y\n", encoding="utf-8")
-    assert main(["resolve", "--config", str(config), "--cmdline", ""]) == 2
+    assert main(["resolve", "--config", str(config), "--cmdline", "", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kernel"]["arch"] == "arm64"
+    x86_model = bundled_models("x86_64")["7.2.13"]
+    assert main(["resolve", "--config", str(config), "--model", str(x86_model),
+                 "--cmdline", ""]) == 2
     err = capsys.readouterr().err
     assert "arm64" in err and "model build" in err
-    headerless = tmp_path / "arm64-bare.config"
-    headerless.write_text("CONFIG_ARM64=y\n", encoding="utf-8")
+    headerless = tmp_path / "riscv-bare.config"
+    headerless.write_text("CONFIG_RISCV=y\n", encoding="utf-8")
     assert main(["resolve", "--config", str(headerless), "--format", "json",
                  "--cmdline", ""]) == 2
-    assert "CONFIG_ARM64=y" in capsys.readouterr().err
+    assert "CONFIG_RISCV=y" in capsys.readouterr().err
 
 
 def test_batch_answers_equal_single_resolves(tmp_path: Path,

@@ -1,0 +1,105 @@
+"""arm64 rodata=, kpti= and the id-register switches resolved with the real 6.1, 6.12 and 7.2
+trees and Debian's cloud-arm64 configs: the version differences pinned (rodata's words changed
+between 6.12 and 7.2: "on" went from noalias to full, "full" became an invalid word, "noalias"
+appeared; SME is buildable only in 7.2, where arm64.nosve no longer hides it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import real_configs, real_tree_resolve_side
+
+from kpolicy.params.semantics import FeatureSpec, load_param_rules
+from kpolicy.resolve.api import resolve
+from kpolicy.resolve.arm64_cpu import kpti_at_boot
+from kpolicy.resolve.features import Machine
+
+pytestmark = pytest.mark.real
+CONFIG = "config.arm64_none_cloud-arm64"
+VERSIONS = ("6.1", "6.12", "7.2")
+_SIDES: dict[str, Any] = {}
+
+# (version, cmdline) -> rodata's state
+RODATA = {
+    ("6.1", ""): "full", ("6.1", "rodata=on"): "noalias", ("6.1", "rodata=full"): "full",
+    ("6.1", "rodata=off"): "off", ("6.1", "rodata=noalias"): "full",
+    ("6.12", ""): "full", ("6.12", "rodata=on"): "noalias", ("6.12", "rodata=full"): "full",
+    ("6.12", "rodata=off"): "off", ("6.12", "rodata=noalias"): "full",
+    ("7.2", ""): "full", ("7.2", "rodata=on"): "full", ("7.2", "rodata=full"): "full",
+    ("7.2", "rodata=off"): "off", ("7.2", "rodata=noalias"): "noalias",
+    ("7.2", "rodata=noalias rodata=full"): "noalias",  # "full" warns, changes nothing
+    ("6.12", "rodata=on rodata=noalias"): "noalias",
+}
+
+
+SME_AFTER_NOSVE = {"6.1": (False, False), "6.12": (False, False), "7.2": (True, True)}
+
+
+@pytest.fixture(scope="module")
+def specs() -> tuple[FeatureSpec, ...]:
+    return load_param_rules().features
+
+
+def _side(version: str, specs: tuple[FeatureSpec, ...]) -> Any:
+    if version not in _SIDES:
+        path = real_configs(version, "arm64") / CONFIG
+        _SIDES[version] = real_tree_resolve_side(version, "arm64", path, specs)
+    return _SIDES[version]
+
+
+NO_MACHINE = Machine()
+
+
+def _states(version: str, cmdline: str, specs: tuple[FeatureSpec, ...],
+            machine: Machine = NO_MACHINE) -> dict[str, Any]:
+    model, config = _side(version, specs)
+    res = resolve(model, config, cmdline, specs=specs, machine=machine)
+    return {f.name: f for f in res.features}
+
+
+@pytest.mark.parametrize(("version", "cmdline"), sorted(RODATA))
+def test_rodata_words_per_version(
+    specs: tuple[FeatureSpec, ...], version: str, cmdline: str
+) -> None:
+    assert _states(version, cmdline, specs)["rodata"].effective == RODATA[version, cmdline]
+
+
+def test_rodata_full_is_refused_on_72_only(specs: tuple[FeatureSpec, ...]) -> None:
+    """7.2 takes "rodata=full" to its handler but refuses the word (a warning, no state)."""
+    for version, accepted in (("6.12", True), ("7.2", False)):
+        rodata = _states(version, "rodata=off rodata=full", specs)["rodata"]
+        steps = [s for s in rodata.sources if s.kind == "cmdline" and s.token == "rodata=full"]
+        assert steps and (steps[0].state is not None) is accepted, version
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_kpti_and_kaslr_per_version(specs: tuple[FeatureSpec, ...], version: str) -> None:
+    """The same KPTI order in every version: kpti= first, KASLR without E0PD next (even under
+    mitigations=off), mitigations=off, Meltdown; unknown CPU: depends (None)."""
+    old = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe"}))
+    new = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe", "e0pd"}))
+    affected = Machine(kaslr_seed=True, cpu_features=frozenset())
+    _model, config = _side(version, specs)
+    for machine, cmdline, want in (
+        (old, "", True), (old, "nokaslr", False), (old, "kpti=0", False),
+        (old, "mitigations=off", True), (new, "", False), (new, "kpti=1", True),
+        (affected, "nokaslr", True), (affected, "nokaslr mitigations=off", False),
+        (Machine(), "", None), (Machine(), "kpti=off", False),
+    ):
+        states = _states(version, cmdline, specs, machine)
+        assert kpti_at_boot(states, machine, config.values) is want, (cmdline, machine)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_idreg_switches_per_version(specs: tuple[FeatureSpec, ...], version: str) -> None:
+    cpu = Machine(cpu_features=frozenset({"bti", "pauth", "sve", "sme"}))
+    states = _states(version, "arm64.nosve arm64.nobti", specs, cpu)
+    assert states["arm64.sve"].effective is False and states["arm64.bti"].effective is False
+    sme = states["arm64.sme"]
+    # 6.1, 6.12: ARM64_SME depends on BROKEN (never built); 7.2: built, and nosve keeps it
+    assert (sme.built, sme.effective) == SME_AFTER_NOSVE[version]
+    assert _states(version, "", specs, cpu)["arm64.sme"].effective is sme.built
+    assert states["arm64.mte"].effective is False  # the CPU lacks MTE: off whatever is asked
+    assert states["arm64.pauth"].effective is True
+    assert _states(version, "arm64.nomte", specs)["arm64.mte"].effective is False

@@ -1,0 +1,121 @@
+"""A warm `resolve --tree` (kpolicy.resolve.treecache) answers exactly what the uncached analysis
+answers, and notices an edited, an added and a removed tree file, on a small fixture tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kpolicy.resolve.build as build_module
+from kpolicy.cli import main
+
+COMPAT = Path(__file__).resolve().parent.parent / "fixtures" / "kconfig" / "compat"
+CMDLINE = "foo bar=1 baz"
+
+
+def _registers(*names: str) -> str:
+    return "".join(f"static int __init {n}_setup(char *s)\n{{\n\treturn 1;\n}}\n"
+                   f'early_param("{n}", {n}_setup);\n' for n in names)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """The compat Kconfig fixture plus a kernel-parameters.txt and one C file registering foo."""
+    root = tmp_path / "linux"
+    shutil.copytree(COMPAT, root)
+    docs = root / "Documentation" / "admin-guide"
+    docs.mkdir(parents=True)
+    (docs / "kernel-parameters.txt").write_text("\tfoo=\t\t[KNL] Enable foo.\n\n")
+    with (root / "Makefile").open("a") as f:
+        f.write("obj-y += kernel/\n")
+    (root / "kernel").mkdir()
+    (root / "kernel" / "Makefile").write_text("obj-y += foo.o baz.o\n")
+    (root / "kernel" / "foo.c").write_text(_registers("foo"))
+    return root
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each run of the tree analysis (a cache miss)."""
+    calls: list[str] = []
+    real = build_module.build_resolve_model_and_sources
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(str(args[0]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(build_module, "build_resolve_model_and_sources", counting)
+    return calls
+
+
+def resolve(tree: Path, config: Path, cache: Path | None,
+            capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    opts = ["--no-cache"] if cache is None else ["--cache-dir", str(cache)]
+    code = main(["resolve", "--tree", str(tree), "--arch", "x86_64", "--config", str(config),
+                 "--cmdline", CMDLINE, "--format", "json", *opts])
+    out = capsys.readouterr().out
+    assert code == 0
+    answer: dict[str, Any] = json.loads(out)
+    return answer
+
+
+def test_warm_equals_uncached_and_notices_changes(
+        tree: Path, tmp_path: Path, builds: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    config.write_text("# Linux/x86 7.2.13 Kernel Configuration\nCONFIG_64BIT=y\n")
+    cache = tmp_path / "cache"
+
+    def both() -> dict[str, Any]:
+        """The cached answer, checked against the uncached one."""
+        cached = resolve(tree, config, cache, capsys)
+        assert cached == resolve(tree, config, None, capsys)
+        return cached
+
+    first = both()
+    assert sorted(first["unknown"]) == ["bar=1", "baz"]
+    runs = len(builds)
+    assert resolve(tree, config, cache, capsys) == first
+    assert len(builds) == runs, "a warm run analysed the tree again"
+
+    # the same content under a new mtime: the digest fallback keeps it warm
+    foo = tree / "kernel" / "foo.c"
+    os.utime(foo, ns=(foo.stat().st_atime_ns, foo.stat().st_mtime_ns + 10**9))
+    assert resolve(tree, config, cache, capsys) == first
+    assert len(builds) == runs, "a touched, unchanged file made the cache miss"
+
+    # an in-place edit of a file the model came from, its directory's mtime kept
+    kernel = tree / "kernel"
+    dir_times = (kernel.stat().st_atime_ns, kernel.stat().st_mtime_ns)
+    foo.write_text(_registers("foo", "bar"))
+    os.utime(kernel, ns=dir_times)
+    edited = both()
+    assert edited["unknown"] == ["baz"]
+
+    # an added file (its directory's mtime changes)
+    (kernel / "baz.c").write_text(_registers("baz"))
+    added = both()
+    assert added["unknown"] == []
+
+    # a removed file
+    (kernel / "baz.c").unlink()
+    assert both()["unknown"] == ["baz"]
+
+    # an edited Kconfig file changes the evaluation of the same .config
+    with (tree / "arch" / "x86" / "Kconfig").open("a") as f:
+        f.write("\nconfig NEWSYM\n\tdef_bool y\n")
+    both()
+
+    # another .config: its own evaluation, on the warm model
+    runs = len(builds)
+    config.write_text("# Linux/x86 7.2.13 Kernel Configuration\nCONFIG_64BIT=y\nCONFIG_NOSUCH=y\n")
+    other = resolve(tree, config, cache, capsys)
+    assert len(builds) == runs
+    assert other == resolve(tree, config, None, capsys)
+    assert any("NOSUCH" in w for w in other["warnings"])
+    assert not any("NOSUCH" in w for w in first["warnings"])
