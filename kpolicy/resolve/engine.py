@@ -153,7 +153,9 @@ def boot_default(
     lines: Mapping[str, int],
 ) -> tuple[State, Source]:
     """The boot state VALUES build in for SPEC before any command line, and where it comes from."""
-    if spec.build_only:
+    # a feature no parameter sets: its build option's state, unless it has no build option of
+    # its own and the C source fixes its value (vulnerabilities.*: only overrides change it)
+    if spec.build_only and (spec.build or spec.default_value is None):
         state: State = built
         return state, _config_source(
             kconfig, values, spec.build or spec.name, state, "build option", kind, lines

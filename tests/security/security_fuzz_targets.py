@@ -418,7 +418,11 @@ def _build_layout(root: Path, entries: list[tuple[str, str, str]]) -> None:
             if kind == "dir":
                 path.mkdir()
             elif kind == "file":
-                path.write_bytes(b"inside " + rel.encode())
+                # O_EXCL: never open what is already there (an earlier FIFO reached through `..`
+                # would block this writer forever)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(b"inside " + rel.encode())
             elif kind == "fifo":
                 os.mkfifo(path)
             elif target.startswith("/") and target not in ("/", "/dev/zero"):

@@ -67,3 +67,24 @@ def test_kconfig_inputs_the_campaign_found_end_cleanly(text: str) -> None:
         TARGETS["kconfig"].run(text)
     except KpolicyError as err:
         assert err.file is not None and err.line is not None, str(err)
+
+
+def test_a_layout_that_writes_through_a_fifo_is_built_without_blocking() -> None:
+    """The campaign's 4 timeouts in 100,000 examples: the layout builder (not treefs) opened an
+    earlier FIFO for writing, reached as `secret/../a`, and waited for a reader forever."""
+    import signal
+
+    entries = [("a", "fifo", "."), ("secret/../a/.", "file", ".."), ("m", "fifo", "../a")]
+    class Blocked(Exception):  # not an OSError: the builder skips those
+        pass
+
+    def blocked(_signum: int, _frame: object) -> None:
+        raise Blocked("building the layout blocked")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(10)
+    try:
+        TARGETS["tree-layout"].run((entries, ["a", "m", "secret"]))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
