@@ -17,9 +17,11 @@ from security_harness import (
     KPARAMS,
     TINY_CONFIG,
     TINY_TREE,
+    error_location,
     outside_reads,
     run_kpolicy,
     write_files,
+    write_tiny_tree,
 )
 
 from kpolicy.cache import MAGIC
@@ -531,3 +533,23 @@ def test_base_copy_refuses_a_tree_listing_a_name_twice(tmp_path: Path) -> None:
     dest.mkdir()
     with pytest.raises(Exception, match="twice"):
         gitbase.sync_tree(repo, commit, dest)
+
+
+def test_lint_base_on_a_malformed_commit_is_one_error_under_the_audit_hook(
+        tmp_path: Path) -> None:
+    """The CLI path of item 3: `lint --base` naming the malformed commit, run with the audit hook
+    watching the victim directory, ends in one error line, reads nothing there, writes nothing."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("keep\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    commit = _malformed_commit(repo, victim)
+    write_tiny_tree(repo)
+    run = run_kpolicy(["lint", "--tree", str(repo), "--base", commit],
+                      cwd=tmp_path, forbidden=victim,
+                      env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    _where, _line, message = error_location(run)
+    assert "both as a file and as a directory" in message, run.describe()
+    assert outside_reads(run) == [], run.describe()
+    assert sorted(p.name for p in victim.iterdir()) == ["keep"]
