@@ -351,7 +351,7 @@ class _Run:
             for h in handlers:
                 if h.semantics.takes(tok.value, self.kp.version):
                     self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
-                elif h.semantics.on_invalid == "malformed":
+                elif h.semantics.refusal(tok.value) == "malformed":
                     self.malformed.append(to_display(tok.name))
                     self.event(tok, "early", "malformed", h.registration,
                                f"handler refuses {_shown(tok.value)}: Malformed early option "
@@ -538,7 +538,7 @@ class _Run:
                            + ("; init's earlier argv is discarded"
                               if sem.effect == "clear-init-argv" else ""), source)
                 return True
-            if sem.on_invalid == "fallthrough":
+            if sem.refusal(arg) == "fallthrough":
                 self.event(tok, "setup", "refused", reg,
                            f"__setup {h.setup_str} returns 0 for {_shown(arg)}: not handled",
                            source)

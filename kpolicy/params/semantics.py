@@ -88,6 +88,9 @@ class HandlerSemantics:
     accept: Accept = "any"
     words: tuple[str, ...] = ()
     on_invalid: OnInvalid = "ignored"
+    # what the kernel does with the bare word (no "="), where that differs from on_invalid
+    # (spectre_v2: a missing value is -EINVAL, an unknown word only a warning)
+    on_missing: Optional[OnInvalid] = None
     noarg: bool = True  # a module param takes a bare name (KERNEL_PARAM_OPS_FL_NOARG)
     merge: Merge = "last-wins"  # the feature's merge, for the engine's enable-only refusals
     initial: Optional[str] = None  # Kconfig symbol giving an enable-only param's initial value
@@ -97,6 +100,12 @@ class HandlerSemantics:
     mapping: tuple[tuple[str, State], ...] = ()  # word -> state where the word is not the state
     function: Optional[str] = None  # accept="function": the value parser's name
     declared_in: Optional[str] = None  # rules/params file, when not inferred
+
+    def refusal(self, value: Optional[str]) -> OnInvalid:
+        """What the kernel does with VALUE (None: no "=") when the handler does not take it."""
+        if value is None and self.on_missing is not None:
+            return self.on_missing
+        return self.on_invalid
 
     def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
@@ -343,8 +352,8 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
                  "machine", "param", "override", "since", "until", "group"}
-_PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "noarg", "effect",
-               "param_type", "sets", "priority", "since", "until", "map", "function"}
+_PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
+               "effect", "param_type", "sets", "priority", "since", "until", "map", "function"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -423,6 +432,7 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         accept=t.choice("accept", ACCEPTS, "any"),
         words=t.strings("words"),
         on_invalid=t.choice("on_invalid", ON_INVALID, "ignored"),
+        on_missing=t.choice("on_missing", ON_INVALID, None) if "on_missing" in t.data else None,
         noarg=t.get("noarg", bool, True),
         merge=merge,
         initial=initial if merge == "enable-only" else None,
@@ -588,4 +598,5 @@ def _same_handler(a: Declaration, b: Declaration) -> bool:
     """Whether A and B describe one handler read by two features (the command-line engine sees
     the same acceptance in both): two value parsers of one always-accepting handler."""
     return a.semantics.accept == b.semantics.accept == "function" and \
-        a.semantics.on_invalid == b.semantics.on_invalid
+        a.semantics.on_invalid == b.semantics.on_invalid and \
+        a.semantics.on_missing == b.semantics.on_missing
