@@ -107,7 +107,7 @@ def _differ(ours: str, theirs: str) -> list[tuple[str, Optional[str], Optional[s
 def test_targets_match_make(version: str, arch: str, debian: str, before: str, target: str,
                             make_target: MakeTarget, cache: Cache) -> None:
     """all*config from nothing, savedefconfig from Debian's config: the same file as make's."""
-    config = real_configs(version) / f"config.{debian}_none_{debian}" \
+    config = real_configs(version, arch) / f"config.{debian}_none_{debian}" \
         if target == "savedefconfig" else None
     _, theirs, ours = _both(version, arch, target, config, make_target, cache)
     assert not _differ(ours, theirs), _differ(ours, theirs)[:20]
@@ -120,7 +120,7 @@ def test_targets_match_make(version: str, arch: str, debian: str, before: str, t
 def test_listnewconfig_matches_make(version: str, arch: str, debian: str, before: str,
                                     make_target: MakeTarget, cache: Cache) -> None:
     """The config of the version before: the symbols and values make lists, hardening first."""
-    config = real_configs(before) / f"config.{debian}_none_{debian}"
+    config = real_configs(before, arch) / f"config.{debian}_none_{debian}"
     stdout, _, ours = _both(version, arch, "listnewconfig", config, make_target, cache)
     want = [line for line in stdout.splitlines() if line.startswith("CONFIG_")]
     got = [line.split("\t")[0] for line in ours.splitlines()]

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import real_configs, real_tree
 
+from kpolicy import treefs
 from kpolicy.cli import main
 from kpolicy.resolve.renames import Rename, Renames, load_renames
-from kpolicy.textio import read_text
-from kpolicy.tree import open_tree
 
 CLOUD = "config.amd64_none_cloud-amd64"
 
@@ -29,8 +28,7 @@ def test_rename_lookup_goes_by_version() -> None:
 
 
 def _defined(tree_dir: Path, rel: str, symbol: str) -> bool:
-    tree = open_tree(tree_dir)
-    text = read_text(tree.confine(tree_dir / rel), what="Kconfig")
+    text = treefs.read_text(tree_dir, rel, what="Kconfig")
     return re.search(rf"^config {symbol}\s*$", text, re.M) is not None
 
 
