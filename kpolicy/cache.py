@@ -146,7 +146,9 @@ def read_entry(path: Path) -> Optional[bytes]:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY:
                 return None
-            data = f.read(MAX_ENTRY + 1)
+            # its size (+1: a file that grew since is caught by its MAC, being cut short):
+            # reading MAX_ENTRY+1 bytes made a 1 GiB buffer and copied the data out of it
+            data = f.read(st.st_size + 1)
         except OSError:
             return None
     return data if len(data) <= MAX_ENTRY else None
@@ -160,13 +162,15 @@ def seal(root: Path, payload: bytes) -> Optional[bytes]:
     return MAGIC + hmac.new(key, payload, hashlib.sha256).digest() + payload
 
 
-def unseal(root: Path, data: bytes) -> Optional[bytes]:
+def unseal(root: Path, data: bytes) -> Optional[memoryview]:
     """The payload of DATA if its HMAC verifies under ROOT's key, else None."""
     key = secret_key(root)
     head, mac_len = len(MAGIC), hashlib.sha256().digest_size
     if key is None or not data.startswith(MAGIC) or len(data) < head + mac_len:
         return None
-    mac, payload = data[head : head + mac_len], data[head + mac_len :]
+    # a view, not a copy, of the payload (a resolve model's entry is ~4 MB): pickle and marshal
+    # read it as they read bytes
+    mac, payload = data[head : head + mac_len], memoryview(data)[head + mac_len :]
     if not hmac.compare_digest(hmac.new(key, payload, hashlib.sha256).digest(), mac):
         return None
     return payload
