@@ -82,10 +82,15 @@ _INSTALLED: list[CodeCache] = []
 
 
 def install(root: Path) -> CodeCache:
-    """Make dataclasses use a CodeCache kept under ROOT (once per process)."""
+    """Make dataclasses use a CodeCache kept under ROOT (patched once per process; a later
+    call, as from another main() in the same process, only moves where it is saved)."""
     if not _INSTALLED:
         _INSTALLED.append(CodeCache(root))
         vars(dataclasses)["exec"] = _INSTALLED[0].exec  # shadows the builtin in that module only
+    elif _INSTALLED[0].root != root:
+        cache = _INSTALLED[0]
+        cache.root, cache.file = root, root / cache.file.parent.name / cache.file.name
+        cache.compiled = max(cache.compiled, 1)  # the new place has none of them yet
     return _INSTALLED[0]
 
 
