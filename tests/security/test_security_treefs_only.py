@@ -17,8 +17,8 @@ FILE_CALLS = frozenset({"open", "read_text", "read_bytes", "rglob", "glob", "ite
 NOT_TREE_READS: dict[str, dict[str, str]] = {
     "analysis.py": {"root.iterdir": "kpolicy's rules directory", "sub.glob": "rules directory"},
     "cache.py": {"os.open": "cache entries and the cache key",
-                 "directory.iterdir": "cache pruning", "package.rglob": "own sources",
-                 "package.parent.glob": "own grammars", "package.glob": "own grammars"},
+                 "directory.iterdir": "cache pruning",
+                 "os.scandir": "own sources and grammars (the code fingerprint)"},
     "kconfig/dotconfig.py": {"read_text": "a .config the user names (textio)"},
     "kconfig/load.py": {"read_text": "the user's .config (textio)", "walk": "menu tree walk"},
     "kconfig/targets.py": {"walk": "menu tree walk"},
