@@ -117,6 +117,8 @@ def _header_path(raw: bytes, source: str, line: int, strip: bool) -> Optional[st
         text = text.split("\t", 1)[0].rstrip(" ")  # diff -u puts a tab and a date after it
     if text == "/dev/null":
         return None
+    if text.startswith("/"):
+        check_path(text, source, line)
     if strip:
         if "/" not in text:
             raise KpolicyError(f"path has no a/ or b/ prefix: {text!r}", file=source, line=line)

@@ -72,11 +72,7 @@ def link_tree(tree: Path, dest: Path) -> None:
                 os.mkdir(d, 0o755, dir_fd=fd)
             for name in treefs.link_files(tree, rel_dir, sorted(files), fd):
                 rel = posixpath.join(rel_dir, name)
-                data = treefs.read_bytes(tree, rel, limit=MAX_BLOB)
-                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                              | os.O_CLOEXEC, 0o644, dir_fd=fd)
-                with os.fdopen(out, "wb") as f:
-                    f.write(data)
+                write_entry(dest, rel, "100644", treefs.read_bytes(tree, rel, limit=MAX_BLOB))
 
 
 @contextlib.contextmanager

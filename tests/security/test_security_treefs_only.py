@@ -23,9 +23,11 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "kconfig/load.py": {"read_text": "the user's .config (textio)", "walk": "menu tree walk"},
     "kconfig/targets.py": {"walk": "menu tree walk"},
     "lint/baseline.py": {"read_text": "the user's baseline file (textio)"},
-    "lint/gitbase.py": {"os.open": "the base copy under the cache, per-component O_NOFOLLOW",
-                        "slots.iterdir": "base-tree slots under the cache",
+    "lint/gitbase.py": {"slots.iterdir": "base-tree slots under the cache",
                         "open": "slot lock files under the cache"},
+    "lint/scratch.py": {"read_bytes": "the patch files the user names (textio)"},
+    "lint/treewrite.py": {"os.open": "the base or patched copy kpolicy writes, per-component "
+                                     "O_NOFOLLOW"},
     "lint/rules_loader.py": {"root.glob": "rules directory (kpolicy's or the user's)"},
     "params/docs.py": {"grammar_path('kernel_params.lark').read_text": "own grammar",
                        "grammar_path(g).read_bytes": "own grammars"},
