@@ -201,9 +201,10 @@ def sync_tree(
     return commit, new
 
 
-def _prune_unused_slots(slots: Path, keep: Path) -> None:
-    """Remove the kept base trees of checkouts not linted with --base for UNUSED_DAYS (a kernel
-    tree is ~1.8 GB, and nothing else would ever remove one); a slot in use is left alone."""
+def prune_unused_slots(slots: Path, keep: Path) -> None:
+    """Remove the kept trees (base copies, patched link farms) of checkouts not linted with
+    --base or --patch for UNUSED_DAYS (a kernel tree is ~1.8 GB, and nothing else would ever
+    remove one); a slot in use is left alone."""
     cutoff = time.time() - UNUSED_DAYS * 86400
     for slot in slots.iterdir():
         lock_path = slot / "lock"
@@ -233,11 +234,11 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
     checkout = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
     slot = cache_root / "base-trees" / checkout
     slot.mkdir(parents=True, exist_ok=True)
-    _prune_unused_slots(slot.parent, keep=slot)
+    prune_unused_slots(slot.parent, keep=slot)
     dest, manifest_path = slot / "tree", slot / "manifest.pickle"
     with open(slot / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        os.utime(lock.fileno())  # the slot's last use, for _prune_unused_slots
+        os.utime(lock.fileno())  # the slot's last use, for prune_unused_slots
         manifest: Optional[Manifest] = None
         try:
             sealed = read_entry(manifest_path)

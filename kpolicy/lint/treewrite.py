@@ -29,7 +29,7 @@ def _normalized(p: PurePosixPath) -> tuple[str, ...]:
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _remove(name: str, dir_fd: int) -> None:
+def remove_entry(name: str, dir_fd: int) -> None:
     """Remove NAME in DIR_FD, whatever it is, following no symlink."""
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -58,7 +58,7 @@ def parent_fd(dest: Path, path: str, *, create: bool) -> Iterator[Optional[int]]
             if sub is None:
                 if not create:
                     break
-                _remove(name, fd)
+                remove_entry(name, fd)
                 os.mkdir(name, 0o755, dir_fd=fd)
                 sub = os.open(name, _DIR, dir_fd=fd)
             os.close(fd)
@@ -77,7 +77,7 @@ def write_entry(dest: Path, path: str, mode: str, data: bytes) -> Optional[tuple
     name = path.rsplit("/", 1)[-1]
     with parent_fd(dest, path, create=True) as fd:
         assert fd is not None
-        _remove(name, fd)  # a directory at the previous revision, an old file or link
+        remove_entry(name, fd)  # a directory at the previous revision, an old file or link
         if mode == "120000":
             link = data.decode("utf-8", errors="replace")
             # Only links that stay inside the tree: a hostile link must not pull in outside

@@ -285,3 +285,24 @@ new file mode 100644
     code, out, _ = run(["lint", "--tree", str(tree), "--rules-dir", str(rules), "--no-cache",
                         "--format", "json", "--patch", str(patch)], capsys)
     assert code == 1 and [f["symbol"] for f in json.loads(out)["findings"]] == ["ADDED"]
+
+
+def test_kept_link_farm_is_brought_up_to_date(tree: Path, tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    patch = tmp_path / "p.patch"
+    patch.write_text(NEW_AND_DELETE)
+    with scratch.patched_tree(tree, scratch.patch_changes(tree, [patch]), cache_root) as first:
+        assert (first / "new" / "dir" / "added.c").is_file() and not (first / "gone.txt").exists()
+        (first / "planted").symlink_to("/etc")  # whatever is left in the farm is not trusted
+    # Meanwhile the tree changes: a file replaced (new inode), one removed, one added.
+    (tree / "f.txt").unlink()
+    (tree / "f.txt").write_text("replaced\n")
+    (tree / "old-name.txt").unlink()
+    (tree / "mm" / "extra.c").write_text("int extra;\n")
+    with scratch.patched_tree(tree, {}, cache_root) as second:
+        assert second == first
+        assert not (second / "new").exists() and not (second / "planted").is_symlink()
+        for rel in ("gone.txt", "f.txt", "mm/extra.c", "Makefile"):
+            assert (second / rel).stat().st_ino == (tree / rel).stat().st_ino, rel
+        assert not (second / "old-name.txt").exists()
+        assert (second / "f.txt").read_text() == "replaced\n"

@@ -25,7 +25,9 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "lint/baseline.py": {"read_text": "the user's baseline file (textio)"},
     "lint/gitbase.py": {"slots.iterdir": "base-tree slots under the cache",
                         "open": "slot lock files under the cache"},
-    "lint/scratch.py": {"read_bytes": "the patch files the user names (textio)"},
+    "lint/scratch.py": {"read_bytes": "the patch files the user names (textio)",
+                        "os.scandir": "the link farm kpolicy owns, by descriptor",
+                        "open": "slot lock files under the cache"},
     "lint/treewrite.py": {"os.open": "the base or patched copy kpolicy writes, per-component "
                                      "O_NOFOLLOW"},
     "lint/rules_loader.py": {"root.glob": "rules directory (kpolicy's or the user's)"},
