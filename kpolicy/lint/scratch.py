@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import os
 import posixpath
-import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -76,15 +75,16 @@ def _mirror_dir(tree: Path, rel_dir: str, dirs: list[str], files: dict[str, os.s
     tree replaced since) or that the tree lacks is removed, what is missing is linked."""
     keep: set[str] = set()
     with os.scandir(fd) as entries:
+        # Types and inode numbers as the directory lists them (no stat per file); the farm is
+        # on the tree's file system, else nothing is linked and every file is copied anew.
         for entry in entries:
-            st = entry.stat(follow_symlinks=False)
-            if (entry.name in dirs and stat.S_ISDIR(st.st_mode)) or (
-                    entry.name in files and stat.S_ISREG(st.st_mode)
-                    and (st.st_dev, st.st_ino) == (files[entry.name].st_dev,
-                                                   files[entry.name].st_ino)):
-                keep.add(entry.name)
+            name = entry.name
+            if (name in dirs and entry.is_dir(follow_symlinks=False)) or (
+                    name in files and entry.is_file(follow_symlinks=False)
+                    and entry.inode() == files[name].st_ino):
+                keep.add(name)
             else:
-                remove_entry(entry.name, fd)
+                remove_entry(name, fd)
     for d in dirs:
         if d not in keep:
             os.mkdir(d, 0o755, dir_fd=fd)
