@@ -83,6 +83,7 @@ def cross_check(
     kconfig_symbols: Collection[str] = (),
     arches_registering: Optional[Mapping[str, Collection[str]]] = None,
     srcarches: Optional[Collection[str]] = None,
+    direct_reads: Collection[str] = (),
 ) -> tuple[CatalogIssue, ...]:
     """Every issue of every kind in KINDS, sorted by file, line, kind and parameter.
 
@@ -93,11 +94,13 @@ def cross_check(
     SRCARCHES: the arch/ directories being linted; registrations under another arch's directory
     are never built here, so they are not reported undocumented or mis-tagged (an x86_64 lint
     says nothing of arm64's early_param for kfence.sample_interval). None: every arch.
+    DIRECT_READS: words known to be read from the command line without a registration (resolve's
+    "direct" declarations), besides the catalog's command_line_reads: never doc-orphans.
     """
     names, types = _symbol_types(kconfig_symbols)
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
-    raw = {fold_param(n) for n in catalog.command_line_reads}
+    raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
     for key, info in catalog_lookup(catalog).items():
         arches = arches_registering.get(key) if arches_registering is not None else None
         here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \

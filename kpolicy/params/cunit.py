@@ -89,6 +89,10 @@ _OPS_DEF = re.compile(rb"kernel_param_ops\s+(\w+)\s*(?:__\w+\s*)*=\s*\{")
 _FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
 
 
+# strstr(boot_command_line, "udbg-immortal"): a word looked for anywhere in the command line
+_STRSTR = re.compile(rb"\bstrstr\s*\(\s*(?:boot|saved)_command_line\s*,")
+
+
 _ALIAS_TABLE = re.compile(rb"aliases\[\]\s*(?:__\w+\s*)*=\s*\{")
 
 
@@ -106,6 +110,12 @@ def raw_reads(data: bytes) -> set[str]:
             if value:
                 names.add(value.split("=", 1)[0])
                 break
+    for m in _STRSTR.finditer(masked):
+        parsed = ctokens.call_arguments(masked, masked.index(b"(", m.start()))
+        value = ctokens.string_value(data, masked, *parsed[0][1]) \
+            if parsed and len(parsed[0]) == 2 else None
+        if value:
+            names.add(value.split("=", 1)[0])
     for m in _ALIAS_TABLE.finditer(masked):
         end = masked.find(b"};", m.end())  # alias tables are flat: no nested braces to skip
         for pair in _ALIAS_PAIR.finditer(data, m.end(), end if end >= 0 else m.end()):

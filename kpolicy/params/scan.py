@@ -125,7 +125,8 @@ def scan_all(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> 
 
 def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
     """Names the kernel looks up in the raw command line without registering them: string
-    arguments of cmdline_find_option()/cmdline_find_option_bool(), and the names of alias
+    arguments of cmdline_find_option()/cmdline_find_option_bool() (the x86 decompressor's in
+    arch/x86/boot/ too) and of strstr(boot_command_line, ...), and the names of alias
     tables (fs/proc/proc_sysctl.c sysctl_aliases[], arm64 idreg-override aliases[])."""
     return _cached_scan(tree, cache)[2]
 
@@ -207,7 +208,7 @@ def _sift(files: list[tuple[int, _SourceFile]]) -> tuple[
                 includes.setdefault(target, (index, f.rel))
         if any(k in data for k in KEYWORDS):
             candidates.append((index, f))
-        if b"cmdline_find_option" in data or b"aliases[]" in data:
+        if b"cmdline_find_option" in data or b"aliases[]" in data or b"_command_line" in data:
             reads.update(raw_reads(data))
     return includes, reads, candidates
 
