@@ -31,13 +31,14 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     read straight from the command line, and the Kconfig symbols defined anywhere in the tree.
     JOBS: processes that scan the C files when the cache lacks them."""
     from kpolicy.kconfig.scan import defined_symbols
-    from kpolicy.params.docs import load_docs
+    from kpolicy.params.docs import load_docs, load_other_docs
     from kpolicy.params.scan import scan_all
 
     docs = load_docs(tree, cache)
     regs, keys, reads = scan_all(tree, cache, jobs)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
-                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads)
+                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads,
+                   other_docs=load_other_docs(tree))
 
 
 def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:

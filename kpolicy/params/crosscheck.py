@@ -3,7 +3,8 @@
 Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
-  document.
+  document, nor a document in its layout that it points to (Documentation/scsi/
+  scsi-parameters.rst, catalog.other_docs).
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -101,7 +102,10 @@ def cross_check(
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
+    elsewhere = {fold_param(n) for e in catalog.other_docs for n in e.names}
     for key, info in catalog_lookup(catalog).items():
+        if info.doc is None and key in elsewhere:
+            continue  # documented in scsi-parameters.rst: catalog.other_docs
         arches = arches_registering.get(key) if arches_registering is not None else None
         here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \
             if srcarches is not None else info

@@ -412,6 +412,27 @@ def parse_kernel_parameters(
                  if not isinstance(c, str) and c.data == "entry")
 
 
+# Documents in kernel-parameters.txt's layout (in an rst literal block after "::") that it
+# sends readers to; the SCSI drivers' __setup parameters are documented there.
+OTHER_DOC_FILES = ("Documentation/scsi/scsi-parameters.rst",)
+
+
+def load_other_docs(tree: KernelTree) -> tuple[DocEntry, ...]:
+    """The entries of OTHER_DOC_FILES that TREE has, at their own files' lines."""
+    out: list[DocEntry] = []
+    for rel in OTHER_DOC_FILES:
+        if treefs.kind(tree.root, rel, what="parameter document") is None:
+            continue
+        text = treefs.read_text(tree.root, rel, what="parameter document")
+        block = re.search(r"^::[ \t]*$", text, re.M)
+        if block is None:
+            continue
+        # blank lines keep the entries at their line numbers in REL
+        out.extend(parse_kernel_parameters("\n" * text.count("\n", 0, block.end())
+                                           + text[block.end():], rel, BUILTIN_TAGS))
+    return tuple(out)
+
+
 def load_docs(tree: KernelTree, cache: Optional[Cache] = None) -> tuple[DocEntry, ...]:
     """The entries of TREE's kernel-parameters.txt, checked against the tags its .rst lists."""
     from kpolicy.cache import content_key

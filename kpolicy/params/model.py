@@ -113,3 +113,7 @@ class Catalog:
     # Names read straight from the command line with no registration (cmdline_find_option,
     # sysctl and arm64 alias tables): real parameters all the same.
     command_line_reads: frozenset[str] = frozenset()
+    # Entries of the other documents in kernel-parameters.txt's layout that it points to
+    # (Documentation/scsi/scsi-parameters.rst): they document a parameter too, but only
+    # kernel-parameters.txt's own entries are checked for layout, tags and orphans.
+    other_docs: tuple[DocEntry, ...] = ()
