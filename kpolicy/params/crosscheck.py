@@ -227,7 +227,9 @@ def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
         kinds = ", ".join(sorted({r.kind for r in regs}))
         out.append(CatalogIssue("tags", f"{name}: tagged EARLY but registered only as {kinds} "
                                 f"(at {regs[0].location})", doc.location, name))
-    doc_arches = {ARCH_TAGS[t] for t in tags if t in ARCH_TAGS}
+    # a subarch tag names its arch: PPC/PSERIES is PPC ("X86, Intel and AMD only" is prose)
+    doc_arches = {ARCH_TAGS[a] for a in (t.split("/", 1)[0].strip() for t in tags)
+                  if a in ARCH_TAGS}
     registering = frozenset(arches) if arches is not None else _reg_arches(every_reg)
     if doc_arches and registering and not doc_arches & registering:
         where = ", ".join(f"arch/{a}/" for a in sorted(registering))

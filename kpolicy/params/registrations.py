@@ -61,9 +61,12 @@ _MODULE_PARAM_ARGS: dict[str, tuple[int, Optional[int]]] = {
 }
 
 
-# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32).
+# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32). core_param_cb
+# is one of them (include/linux/moduleparam.h: __level_param_cb, level 1), so it takes
+# MODULE_PARAM_PREFIX like the others; only core_param, core_param_unsafe and __core_param_cb
+# register without a prefix.
 _LEVEL_PARAM_CB = frozenset(f"{level}_param_cb" for level in (
-    "postcore", "arch", "subsys", "fs", "device", "late"))
+    "core", "postcore", "arch", "subsys", "fs", "device", "late"))
 
 
 class FileScanner:
@@ -349,7 +352,7 @@ class FileScanner:
             kind = "core_param" if prefix == "" else "module_param"
             self._param(unit, kind, prefix, name, None, unit.text(args[2]), loc, where)
             return
-        if macro.startswith(("core_param", "__core_param")):
+        if macro.startswith(("core_param", "__core_param")) and macro not in _LEVEL_PARAM_CB:
             if len(args) != 4:
                 return
             name = ctokens.identifier(unit.masked, *args[0])
