@@ -4,7 +4,7 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
   document, nor a document in its layout that it points to (Documentation/scsi/
-  scsi-parameters.rst, catalog.other_docs).
+  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at).
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -165,6 +165,8 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
     mis-tagged because an x86_64 lint leaves hexagon's registration out."""
     doc, regs = info.doc, info.registrations
     if doc is None:
+        if any(r.help_at is not None for r in regs):
+            return []  # UML's __uml_help documents it: `linux --help` prints the text
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
         if _is_pattern(info.name) or read_raw:

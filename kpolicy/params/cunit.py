@@ -21,7 +21,7 @@ MAX_C_FILE = 8 * 1024 * 1024
 # A file is worth masking only if it contains one of these.
 # "_param(" catches wrappers such as torture_param(.
 KEYWORDS = (b"module_param", b"_param(", b"__setup", b"early_param", b"core_param",
-             b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX")
+             b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX", b"__uml_help")
 
 # module_param types and the kernel_param_ops behind them: the parser that reads the value.
 TYPE_PARSER = {
@@ -33,7 +33,7 @@ TYPE_PARSER = {
 }
 
 # The calls worth reading, found by cheap substring search for these anchors then matched here.
-_ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_")
+_ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_", b"__uml_help")
 
 
 # (macro name starts at most this many bytes before its anchor: "__core" before "_param")
@@ -42,6 +42,7 @@ _ANCHOR_LEAD = 8
 
 CALL = re.compile(
     rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|__core_param_cb|core_param_cb|"
+    rb"__uml_help|"
     rb"core_param_unsafe|core_param|__module_param_call|module_param\w*|"
     rb"(?:postcore|arch|subsys|fs|device|late)_param_cb|"
     rb"DEFINE_STATIC_KEY_(?:MAYBE_RO|MAYBE|TRUE_RO|FALSE_RO|TRUE|FALSE))\s*\("

@@ -81,6 +81,9 @@ class Registration:
     # first, as written: "CONFIG_X", "!CONFIG_X", "IS_ENABLED(CONFIG_X) && ...".
     cpp_conditions: tuple[str, ...] = ()
     module_only: bool = False  # the file is listed only in obj-m: never built in
+    # Where the C documents it instead of kernel-parameters.txt: UML's __uml_help(handler,
+    # "text") next to the registration (`linux --help` prints it).
+    help_at: Optional[Location] = None
 
 
 @dataclass(frozen=True)
