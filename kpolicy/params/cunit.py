@@ -19,8 +19,9 @@ from kpolicy.params import ctokens
 # are generated register tables (24 MiB in amdgpu): they are skipped, not read.
 MAX_C_FILE = 8 * 1024 * 1024
 # A file is worth masking only if it contains one of these.
-# "_param(" catches wrappers such as torture_param(.
-KEYWORDS = (b"module_param", b"_param(", b"__setup", b"early_param", b"core_param",
+# "_param(" catches wrappers such as torture_param(; "_param_cb(" the level callbacks
+# (drivers/virtio/virtio_mmio.c has device_param_cb(device, ...) and no other keyword).
+KEYWORDS = (b"module_param", b"_param(", b"_param_cb(", b"__setup", b"early_param", b"core_param",
              b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX", b"__uml_help")
 
 # module_param types and the kernel_param_ops behind them: the parser that reads the value.
