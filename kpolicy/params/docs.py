@@ -51,7 +51,7 @@ BUILTIN_TAGS = frozenset(
 )
 
 # Part of the cache key: bump when DocEntry's construction changes without a grammar change.
-_SCHEMA = "docs-1"
+_SCHEMA = "docs-2"
 # The heading that ends the 7.x preamble.
 _HEADING = "Kernel parameters"
 _NAME_INDENT = 8
@@ -368,7 +368,9 @@ class _Builder:
             note("space-in-tags", f"blanks inside {token.strip()}", index)
         out = [t.strip() for t in inner.split(",")]
         for t in out:
-            if t not in self.known_tags:
+            # PPC/PSERIES: a subarch of the PPC tag; "Intel and AMD only": prose, which
+            # space-in-tags has reported already
+            if t.split("/", 1)[0] not in self.known_tags and not re.search(r"\s", t):
                 note("unknown-tag", f"tag {t!r} is not in the documented tag list", index)
         return out
 
