@@ -304,3 +304,21 @@ def test_module_names_through_include_variables_and_templates() -> None:
     # without a reader the include is skipped: the old answer (no Makefile lists kvm_main.o)
     assert KbuildMap({"arch/x86/kvm": "include $(srctree)/virt/kvm/Makefile.kvm\n"}).build_info(
         "virt/kvm/kvm_main.c") is None
+
+
+def test_help_at_survives_the_model_encodings() -> None:
+    """Registration.help_at (UML's __uml_help) through a cached model's marshal rows and a
+    model file's JSON; JSON written before the field existed decodes to None."""
+    import json
+
+    from kpolicy.kconfig.model import Location
+    from kpolicy.resolve.codec import encode
+    from kpolicy.resolve.lazy import _pack_registration, _registration
+
+    reg = Registration(kind="__setup", name="vec", location=Location("a.c", 3), handler="h",
+                       help_at=Location("a.c", 4))
+    assert _registration(_pack_registration(reg)) == reg
+    assert _registration(json.dumps(encode(reg))) == reg
+    old = encode(Registration(kind="__setup", name="vec", location=Location("a.c", 3)))
+    del old["help_at"]
+    assert _registration(json.dumps(old)).help_at is None
