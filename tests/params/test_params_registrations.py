@@ -320,5 +320,5 @@ def test_help_at_survives_the_model_encodings() -> None:
     assert _registration(_pack_registration(reg)) == reg
     assert _registration(json.dumps(encode(reg))) == reg
     old = encode(Registration(kind="__setup", name="vec", location=Location("a.c", 3)))
-    del old["help_at"]
+    old.pop("help_at", None)  # the encoder may leave defaults out already
     assert _registration(json.dumps(old)).help_at is None
