@@ -31,6 +31,16 @@ def _line_of(rel: str, needle: str) -> int:
     raise AssertionError(f"{needle!r} not in {rel}")
 
 
+def _fixture_with_util_c(tmp_path: Path, text: str) -> Path:
+    """A copy of the params_c fixture tree whose mm/util.c holds TEXT."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    (root / "mm" / "util.c").write_text(text)
+    return root
+
+
 def _only(regs: tuple[Registration, ...], name: str) -> Registration:
     found = [r for r in regs if r.name == name]
     assert len(found) == 1, (name, found)
@@ -221,11 +231,7 @@ def test_boot_default_variables_keys_chosen_by_if_and_level_callbacks(tmp_path: 
     """The shapes x86 uses for its mitigation defaults (bugs.c) and for syscall.x32
     (entry/syscall_64.c): the variable or key records its symbol and the parameters whose
     handler writes it."""
-    import shutil
-
-    root = tmp_path / "tree"
-    shutil.copytree(FIXTURE, root)
-    (root / "mm" / "util.c").write_text(
+    root = _fixture_with_util_c(tmp_path,
         '#undef MODULE_PARAM_PREFIX\n#define MODULE_PARAM_PREFIX "syscall."\n'
         "static enum m mds_mitigation __ro_after_init =\n"
         "\tIS_ENABLED(CONFIG_MITIGATION_MDS) ? MDS_AUTO : MDS_OFF;\n"
@@ -257,11 +263,7 @@ def test_boot_default_variables_keys_chosen_by_if_and_level_callbacks(tmp_path: 
 def test_level_callbacks_take_the_module_prefix_core_param_does_not(tmp_path: Path) -> None:
     """include/linux/moduleparam.h: core_param_cb and device_param_cb are __level_param_cb
     (MODULE_PARAM_PREFIX + name); core_param and __core_param_cb register the bare name."""
-    import shutil
-
-    root = tmp_path / "tree"
-    shutil.copytree(FIXTURE, root)
-    (root / "mm" / "util.c").write_text(
+    root = _fixture_with_util_c(tmp_path,
         "static const struct kernel_param_ops ops = {\n\t.set = param_set_bool,\n};\n"
         "core_param_cb(level_one, &ops, NULL, 0444);\n"
         "device_param_cb(dev_level, &ops, NULL, 0444);\n"
