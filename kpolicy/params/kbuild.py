@@ -35,6 +35,7 @@ _FOREACH_CALL = re.compile(r"\$\(foreach\s+(\w+)\s*,\s*(.*?)\s*,\s*(\$\(eval\s+)
                            r"\$\(call\s+(\w+)\s*,((?:[^()]|\$\(\w+\))*)\)")
 _MAX_INCLUDE_DEPTH = 4
 _MAX_EXPANSION = 10_000  # tokens one list may expand to: far above any real Makefile
+_MAX_LINES = 200_000  # included and template lines per directory (a real tree: a few hundred)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class _MakeState:
         self.vars: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self.defines: dict[str, list[str]] = {}
         self.assigns: list[tuple[str, str, tuple[str, ...], list[str]]] = []
+        self.budget = _MAX_LINES  # lines read from included files and template expansions
 
     def assign(self, name: str, op: str, rhs: list[str], outer: tuple[str, ...]) -> None:
         lm = _LIST.match(name)
@@ -208,6 +210,10 @@ class KbuildMap:
         """Read TEXT's lines into STATE; EXTRA: conditions of the $(foreach) item they come from."""
         lines = iter(_logical_lines(text))
         for line in lines:
+            if depth:  # an included file's or a template's line: the Makefile's own are read
+                state.budget -= 1
+                if state.budget < 0:
+                    return  # hostile: far more than includes and templates of a real tree give
             words = line.split(None, 1)
             keyword = words[0]
             if keyword in ("ifdef", "ifndef", "ifeq", "ifneq"):
@@ -251,8 +257,8 @@ class KbuildMap:
         """`$(foreach t, $(basename $(list-y)), $(eval $(call TEMPLATE,$(t),y)))`: TEMPLATE's
         lines once per item of list-y (drivers/platform/x86/intel/Makefile's intel-* modules)."""
         m = _FOREACH_CALL.search(line)
-        if not m or m.group(4) not in state.defines:
-            return
+        if not m or m.group(4) not in state.defines or depth >= _MAX_INCLUDE_DEPTH:
+            return  # (a template calling itself stops here)
         var, listexpr, template = m.group(1), m.group(2), m.group(4)
         args = [a.strip() for a in m.group(5).split(",")]
         body = "\n".join(state.defines[template])

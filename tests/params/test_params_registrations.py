@@ -324,3 +324,17 @@ def test_help_at_survives_the_model_encodings() -> None:
     old = encode(Registration(kind="__setup", name="vec", location=Location("a.c", 3)))
     old.pop("help_at", None)  # the encoder may leave defaults out already
     assert _registration(json.dumps(old)).help_at is None
+
+
+def test_hostile_makefile_templates_and_includes_stop() -> None:
+    """A template that calls itself, a Makefile including itself, and a huge foreach list end
+    (bounded depth and lines), not in a RecursionError or an endless expansion."""
+    from kpolicy.params.kbuild import KbuildMap
+
+    selfish = ("x-y += " + " ".join(f"o{i}.o" for i in range(5000)) + "\n"
+               "define T\n$(foreach t, $(x-y), $(eval $(call T,$(t),y)))\nobj-y += $(1)\nendef\n"
+               "$(foreach t, $(x-y), $(eval $(call T,$(t),y)))\n")
+    loop = "include $(srctree)/d/Makefile.loop\nobj-y += a.o\n"
+    kb = KbuildMap({"d": selfish + loop}, {"d/Makefile.loop": loop}.get)
+    info = kb.build_info("d/a.c")
+    assert info is not None and info.modname == "a"
