@@ -5,7 +5,8 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
   nor hands to the handler of a __setup("prefix") without "=" that it starts with.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
   document, nor a document in its layout that it points to (Documentation/scsi/
-  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at).
+  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at):
+  ParamInfo.elsewhere.
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -103,11 +104,10 @@ def cross_check(
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
-    elsewhere = {fold_param(n) for e in catalog.other_docs for n in e.names}
     prefixes = _setup_prefixes(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
-        if info.doc is None and key in elsewhere:
-            continue  # documented in scsi-parameters.rst: catalog.other_docs
+        if info.doc is None and info.elsewhere is not None:
+            continue  # documented in scsi-parameters.rst or by UML's __uml_help
         arches = arches_registering.get(key) if arches_registering is not None else None
         here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \
             if srcarches is not None else info
@@ -176,8 +176,6 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
     mis-tagged because an x86_64 lint leaves hexagon's registration out."""
     doc, regs = info.doc, info.registrations
     if doc is None:
-        if any(r.help_at is not None for r in regs):
-            return []  # UML's __uml_help documents it: `linux --help` prints the text
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
         if _is_pattern(info.name) or read_raw:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from lint_real_context import real_context, real_lint
 
+from kpolicy.kernel import fold_param
+from kpolicy.params.catalog import catalog_lookup
 from kpolicy.params.crosscheck import cross_check
 
 pytestmark = pytest.mark.real
@@ -64,6 +66,9 @@ def test_scsi_parameters_rst_documents_parameters(version: str) -> None:
     SCSI drivers' __setup parameters: BusLogic=, aic7xxx=, st=, ... are not undocumented."""
     other = {n: e for e in real_context(version).catalog.other_docs for n in e.names}
     assert other["BusLogic"].location.file == "Documentation/scsi/scsi-parameters.rst"
+    # `kpolicy params BusLogic` says where: ParamInfo.elsewhere
+    info = catalog_lookup(real_context(version).catalog)[fold_param("BusLogic")]
+    assert info.doc is None and info.elsewhere == other["BusLogic"].location
     undocumented = _findings(version, "param-undocumented")
     assert not undocumented & {"BusLogic", "aic7xxx", "aic79xx", "st", "ncr53c8xx", "wd33c93"}
     assert "mphash_entries" in undocumented  # documented nowhere: still reported
@@ -99,6 +104,7 @@ def test_uml_help_documents_a_setup(version: str) -> None:
     help_at = vec[0].help_at if len(vec) == 1 else None
     assert help_at is not None
     assert (help_at.file, help_at.line) == (vec[0].location.file, vec[0].location.line + 1)
+    assert catalog_lookup(ctx.catalog)["vec"].elsewhere == help_at
     issues = cross_check(ctx.catalog, srcarches=("um",))
     assert not [i for i in issues if i.kind == "undocumented" and i.param == "vec"]
     # time-travel= has its __uml_help too; an um lint's undocumented list is not empty
