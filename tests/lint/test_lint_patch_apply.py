@@ -306,3 +306,17 @@ def test_kept_link_farm_is_brought_up_to_date(tree: Path, tmp_path: Path) -> Non
             assert (second / rel).stat().st_ino == (tree / rel).stat().st_ino, rel
         assert not (second / "old-name.txt").exists()
         assert (second / "f.txt").read_text() == "replaced\n"
+
+
+@pytest.mark.parametrize("target", ["evil/passwd", "evil/new-file"])
+def test_a_patch_through_a_tree_symlink_leading_out_is_refused(
+        tree: Path, tmp_path: Path, target: str) -> None:
+    (tree / "evil").symlink_to("/etc")
+    if target.endswith("new-file"):
+        text = f"--- /dev/null\n+++ b/{target}\n@@ -0,0 +1 @@\n+x\n"
+    else:
+        text = f"--- a/{target}\n+++ b/{target}\n@@ -1,1 +1 @@\n-root:x:0:0::/root:/bin/sh\n+x\n"
+    patch = tmp_path / "through-link.patch"
+    patch.write_text(text)
+    with pytest.raises(KpolicyError, match="outside the tree"):
+        scratch.patch_changes(tree, [patch])
