@@ -199,6 +199,24 @@ def test_the_record_shows_both_states_of_the_new_vulnerabilities() -> None:
     assert skylake["skylake-mitigations-off"]["vulnerabilities.l1tf"] is True  # PTE inversion
 
 
+def test_the_record_shows_retbleed_ssb_and_smt_both_ways() -> None:
+    """Retbleed and Speculative Store Bypass are each seen mitigated and vulnerable (EPYC), SMT
+    on, off and forceoff, and the cases that tell the versions' rules apart agree with 7.2:
+    a later mitigations=auto keeps SMT mitigations on, no_cross_thread turns them off, and
+    Retbleed's nosmt disables SMT on AMD only."""
+    observed = {c["id"]: _observed(c) for c in CASES}
+    for name in ("vulnerabilities.retbleed", "vulnerabilities.spec_store_bypass"):
+        seen = {obs.get(name) for i, obs in observed.items()
+                if i.startswith(("epyc", "generic-epyc"))}
+        assert {True, False} <= seen, name
+    assert {obs.get("smt") for obs in observed.values()} >= {"on", "off", "forceoff"}
+    assert observed["skylake-smt-auto-nosmt-then-auto"]["smt"] == "off"
+    assert observed["skylake-smt-auto-nosmt-no-cross-thread"]["smt"] == "on"
+    assert observed["skylake-smt-retbleed-nosmt"]["smt"] == "on"
+    assert observed["epyc-smt-retbleed-nosmt"]["smt"] == "off"
+    assert observed["skylake-mitigations-off"]["vulnerabilities.srbds"] is False
+
+
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(res)
     return {
