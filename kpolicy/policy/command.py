@@ -135,6 +135,7 @@ def run_check(args: argparse.Namespace) -> int:
         specs=all_features(model, rules.features), declarations=rules.declarations,
         machine=machine, sysctl_files=sysctl_files,
         bootconfig=read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None,
+        cache=cache,
     )
     result = check(policy, checker, fixes=not args.no_fix)
     for w in (*notes, *result.warnings):

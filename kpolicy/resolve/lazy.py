@@ -62,6 +62,10 @@ class LazyRegistrations(Sequence[Registration]):
             if (everything and (built_if is None or built.get(built_if) == "y")) or name in names
         )
 
+    def built_if_symbols(self) -> frozenset[str]:
+        """The symbols select() tests (each registration's built_if), without decoding any."""
+        return frozenset(b for b in self._built_if if b)
+
     def named(self, names: frozenset[str]) -> tuple[Registration, ...]:
         """Only the registrations whose ('-'/'_'-folded) name is in NAMES."""
         hit = self._named.get(names)  # a batch asks for the features' names once per line
