@@ -279,10 +279,16 @@ def table_symbols(registrations: Iterable[Registration]) -> frozenset[str]:
     return frozenset(out)
 
 
-def with_config(kp: KernelParams, config: Mapping[str, str]) -> KernelParams:
-    """KP for CONFIG, which differs from KP's config in none of its table_symbols(): the same
-    tables; the boot reads the config itself as it goes (CONFIG_CMDLINE, enable-only params)."""
-    return replace(kp, config=_normalize_config(config), setup_matches={}, word_plans={})
+def with_config(kp: KernelParams, config: Mapping[str, str],
+                changed: Iterable[str]) -> KernelParams:
+    """KP for CONFIG, which differs from KP's config in the symbols CHANGED, none of its
+    table_symbols(): the same tables; the boot reads the config itself as it goes
+    (CONFIG_CMDLINE, enable-only params)."""
+    cfg = dict(kp.config)
+    for name in changed:
+        cfg.pop(name, None)
+    cfg.update(_normalize_config({n: config[n] for n in changed if n in config}))
+    return replace(kp, config=cfg, setup_matches={}, word_plans={})
 
 
 def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],

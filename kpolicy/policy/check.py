@@ -79,10 +79,12 @@ class Checker:
     sysctl_files: tuple[Assignment, ...] = ()  # --sysctl: what systemd-sysctl applies after boot
     bootconfig: Optional[str] = None
     cache: Optional[Cache] = None  # keeps the config's evaluation across runs
+    kconfig_key: str = ""  # a cache key of KCONFIG (a tree's), if it has one
     _base_eval: Optional[dict[str, str]] = None
     _dependents: Optional[dict[str, set[str]]] = None
     _types: Optional[dict[str, str]] = None
     _user: Optional[dict[str, UserValue]] = None
+    _config_digest: str = ""
     _applied: dict[Change, tuple[Subject, dict[str, tuple[str, str]]]] = field(
         default_factory=dict)
     # the config's parameter tables, the names they know and the config symbols they read
@@ -114,7 +116,7 @@ class Checker:
         needed = cmdline_names(*(w.split("=", 1)[0] for w in added)) if plain else names
         if "CMDLINE" in changed or not needed <= known or not reads.isdisjoint(changed):
             return kernel_params_for(self.model, config, names, self.declarations)
-        return with_config(kp, config.values) if changed else kp
+        return with_config(kp, config.values, changed) if changed else kp
 
     def _cmdline(self, added: tuple[str, ...]) -> str:
         return " ".join([self.cmdline, *added]).strip() if added else self.cmdline
@@ -136,10 +138,14 @@ class Checker:
         return Subject(res, self.kconfig, self.complete, {s.name: s for s in self.specs})
 
     def _model_key(self) -> Optional[tuple[object, ...]]:
-        """What identifies the bundled (or --model) model's Kconfig part in the cache: its file's
-        name, size and modification time, as the cache keys sources; None when not cached (no
-        cache, or a tree's whole Kconfig)."""
-        if self.cache is None or not self.cache.enabled or self.complete:
+        """What identifies the Kconfig model in the cache: kconfig_key, else the bundled (or
+        --model) model's file name, size and modification time, as the cache keys sources;
+        None when not cached."""
+        if self.cache is None or not self.cache.enabled:
+            return None
+        if self.kconfig_key:
+            return (self.kconfig_key,)
+        if self.complete:
             return None
         try:
             st = Path(self.model.origin).stat()
@@ -173,11 +179,30 @@ class Checker:
             elif key is None or self.cache is None:
                 self._base_eval = self._evaluate()
             else:
-                values = tuple(self.config.values.items())
                 self._base_eval = self.cache.get_or_build(
-                    "check-eval", content_key("check-eval", *key, values),
+                    "check-eval", content_key("check-eval", *key, self._config_key()),
                     self._evaluate, dict)
         return self._base_eval
+
+    def _config_key(self) -> str:
+        if not self._config_digest:
+            self._config_digest = content_key("config", tuple(self.config.values.items()))
+        return self._config_digest
+
+    def _changes(self, assign: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, str]]:
+        """The config symbols whose value ASSIGN changes, (old, new): cached per model, config
+        and ASSIGN (re-evaluating decodes every symbol that depends on the assigned ones)."""
+        def build() -> dict[str, tuple[str, str]]:
+            base = self._base()
+            return {n: (base.get(n, "n"), v) for n, v in self._evaluate(assign).items()
+                    if v != base.get(n, "n")}
+
+        key = self._model_key()
+        if key is None or self.cache is None:
+            return build()
+        return self.cache.get_or_build(
+            "check-fix-eval", content_key("check-fix-eval", *key, self._config_key(), assign),
+            build, dict)
 
     def _evaluate(self, assign: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
         """The config with ASSIGN appended (last in the file: it wins within a choice) valued
@@ -210,10 +235,7 @@ class Checker:
         config = self.config
         changed: dict[str, tuple[str, str]] = {}
         if change.config:
-            base = self._base()
-            after = self._evaluate(change.config)
-            changed = {n: (base.get(n, "n"), v) for n, v in after.items()
-                       if v != base.get(n, "n")}
+            changed = self._changes(change.config)
             values = dict(self.config.values)
             values.update({n: new for n, (_old, new) in changed.items()})
             config = replace(self.config, values=values)

@@ -1,5 +1,5 @@
 """`kpolicy check --policy kspp` on Debian's real configs (7.2 amd64, cloud-amd64, rt-amd64 and
-6.12 cloud-amd64), judged with the tree's whole Kconfig:
+arm64, 6.12 cloud-amd64), judged with the tree's whole Kconfig:
 
 - every fix kpolicy prints is applied (config lines appended to the config, words added to the
   command line, sysctls to a sysctl file) and the item is shown to pass;
@@ -32,6 +32,7 @@ CONFIGS = [
     "7.2/config.amd64_none_cloud-amd64",
     "7.2/config.amd64_none_rt-amd64",
     "6.12/config.amd64_none_cloud-amd64",
+    "7.2-arm64/config.arm64_none_arm64",
 ]
 # kspp items whose question khc asks of a different option: the feature's boot default
 FEATURE_OPTIONS = {
@@ -47,9 +48,15 @@ FEATURE_OPTIONS = {
 }
 
 
+def _arch(config: str) -> str:
+    """The kernel ARCH of CONFIG: `7.2-arm64/...` is arm64's, `7.2/...` amd64's."""
+    return "arm64" if config.split("/")[0].endswith("-arm64") else "x86_64"
+
+
 def _paths(config: str) -> tuple[Path, Path]:
     version, name = config.split("/")
-    path = real_configs(version) / name
+    version = version.removesuffix("-arm64")
+    path = real_configs(version, _arch(config)) / name
     if not path.is_file():
         _missing(f"Debian config {config}")
     return path, real_tree(version)
@@ -70,7 +77,7 @@ def _run(args: list[str]) -> dict[str, Any]:
 def kspp_result(config: str) -> dict[str, Any]:
     """kpolicy's kspp results for CONFIG (with fixes), once per test process."""
     path, tree = _paths(config)
-    return _run(["--config", str(path), "--tree", str(tree)])
+    return _run(["--config", str(path), "--tree", str(tree), "--arch", _arch(config)])
 
 
 @pytest.mark.real
@@ -89,8 +96,8 @@ def test_every_fix_is_applied_and_passes(config: str, tmp_path: Path) -> None:
         sysctl = [f"{k} = {v}" for r in items for k, v in r["fix"]["sysctl"].items()]
         conf = tmp_path / f"{name}.config"
         conf.write_text(path.read_text() + "\n".join(lines) + "\n")
-        args = ["--config", str(conf), "--tree", str(tree), "--cmdline", " ".join(words),
-                "--no-fix"]
+        args = ["--config", str(conf), "--tree", str(tree), "--arch", _arch(config),
+                "--cmdline", " ".join(words), "--no-fix"]
         if sysctl:
             (tmp_path / f"{name}.sysctl").write_text("\n".join(sysctl) + "\n")
             args += ["--sysctl", str(tmp_path / f"{name}.sysctl")]
