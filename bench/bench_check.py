@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_resolve import trees_root  # noqa: E402
+from bench_resolve import trees_root
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLED_KHC = Path("/usr/bin/kernel-hardening-checker")  # `scripts/fetch-trees khc-install`
