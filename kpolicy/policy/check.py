@@ -26,7 +26,13 @@ from kpolicy.params.semantics import Declaration, FeatureSpec
 from kpolicy.policy.evaluate import Judgement, Status, Subject, judge
 from kpolicy.policy.fix import Apply, Change, Fix, config_fix
 from kpolicy.policy.schema import Item, Policy
-from kpolicy.resolve.api import cmdline_names, kernel_params_for, kernel_params_reads, resolve
+from kpolicy.resolve.api import (
+    ResolveMemo,
+    cmdline_names,
+    kernel_params_for,
+    kernel_params_reads,
+    resolve,
+)
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -90,6 +96,7 @@ class Checker:
     # the config's parameter tables, the names they know and the config symbols they read
     _params: Optional[tuple[KernelParams, frozenset[str], frozenset[str]]] = None
     _fix_names: frozenset[str] = frozenset()
+    _memo: Optional[ResolveMemo] = None  # resolve's batch memo for the checker's config
 
     def expect_words(self, words: Iterable[str]) -> None:
         """Command-line words fixes may add: the config's parameter tables, built once, then
@@ -127,10 +134,16 @@ class Checker:
         """The checker's subject, or with CONFIG (differing in the symbols CHANGED), the words
         ADDED to the command line and SYSCTLS applied after boot."""
         config = config or self.config
+        if self._memo is None:
+            self._memo = ResolveMemo()
+        # the checker's config: what it alone decides is resolved once, as in a batch; another
+        # config shares only what no config changes (the declarations the model lacks)
+        memo = self._memo if config is self.config else ResolveMemo(stale=self._memo.stale)
         res = resolve(
             self.model, config, self._cmdline(added),
             bootconfig=self.bootconfig, specs=self.specs, machine=self.machine,
             declarations=self.declarations, kp=self._kernel_params(config, added, changed),
+            memo=memo,
         )
         after = self.sysctl_files + sysctls
         if after:
