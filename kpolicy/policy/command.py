@@ -77,10 +77,12 @@ def _tree_kconfig(tree: KernelTree, arch: str, config_path: Optional[Path], fing
     from kpolicy.kconfig.toolchain import toolchain_from_config
 
     def build() -> KconfigModel:
-        return load_model(
+        model = load_model(
             tree, arch, config=config_path,
             toolchain=toolchain_from_config(config_path) if config_path else None, cache=cache,
         )
+        # check writes no .config: the menu tree (most of a cached model's load time) goes
+        return replace(model, menu=())
 
     if not fingerprint or not cache.enabled:
         return build(), ""
