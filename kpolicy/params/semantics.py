@@ -111,7 +111,8 @@ class HandlerSemantics:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
         if a in ("any", "function"):
-            return True
+            # a declared on_missing refuses the bare word (retbleed: `if (!str) return -EINVAL`)
+            return value is not None or self.on_missing is None
         if a == "empty":
             return not value
         if value is None:
@@ -213,6 +214,7 @@ class MachineDependency:
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
     cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
+    cpu_has: Optional[str] = None  # ... and (when given) only when the CPU has this one
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
 
 
@@ -241,6 +243,9 @@ class FeatureSpec:
     since: Optional[Version] = None  # the first Linux version kpolicy knows it for exactly
     until: Optional[Version] = None
     group: Group = "other"
+    # choice members a version may lack: where such a symbol does not exist, the C source of
+    # that version had no switch and behaved as if it were y (6.1 has no MITIGATION_RETBLEED)
+    absent_means_y: tuple[str, ...] = ()
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether kpolicy knows this feature in Linux VERSION."""
@@ -508,19 +513,20 @@ def parse_params_file(text: str,
         raise KpolicyError(f"{where}: {value!r} is not a value of the feature", file=file)
 
     default = _Table(data.get("default", {}), file, "[default]",
-                     {"symbol", "invert", "choice", "value"})
+                     {"symbol", "invert", "choice", "value", "absent_means_y"})
     choice = default.get("choice", dict, {})
     lsm = _Table(data.get("lsm", {}), file, "[lsm]", {"name", "early"})
     machine = []
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
-                    "symbol"})
+                    "cpu_has", "symbol"})
         machine.append(MachineDependency(
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
-            kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str)))
+            kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str),
+            cpu_has=m.optional("cpu_has", str)))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",
@@ -559,6 +565,7 @@ def parse_params_file(text: str,
         machine=tuple(machine), file=file, overrides=tuple(overrides),
         since=_version(top, "since"), until=_version(top, "until"),
         group=top.choice("group", GROUPS, "other"),
+        absent_means_y=default.strings("absent_means_y"),
     )
     return spec, handlers
 
