@@ -76,10 +76,12 @@ def _can_be_set(sym: Symbol, possible: Collection[str]) -> bool:
                    for r in sym.implied_by))
 
 
-def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str]) -> frozenset[str]:
+def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str],
+                     tool_derived: Collection[str] = ()) -> frozenset[str]:
     """The symbols among ROOTS (and those they refer to) that can be y or m (or have any value,
     for int/hex/string) in some configuration of the model SYMBOLS; names SYMBOLS does not
-    define never can."""
+    define never can. TOOL_DERIVED (KconfigModel.tool_derived) were answered by one toolchain
+    profile: another compiler may answer y, so they count as settable when defined."""
     closure: dict[str, Symbol] = {}
     todo = [r for r in roots if r in symbols]
     while todo:
@@ -88,7 +90,7 @@ def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str]) -> fro
             continue
         closure[name] = sym = symbols[name]
         todo.extend(n for n in _referenced(sym) if n not in closure and n in symbols)
-    possible: set[str] = set()
+    possible = {n for n in closure if n in tool_derived}
     changed = True
     while changed:
         changed = False

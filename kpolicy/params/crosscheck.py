@@ -153,7 +153,7 @@ def _settable(kconfig: Collection[str],
     roots = {sym for r in regs for sym in _chain(r)}
     out: frozenset[str] = frozenset()
     for model in models:
-        out |= possible_symbols(model.symbols, roots)
+        out |= possible_symbols(model.symbols, roots, model.tool_derived)
     return out
 
 

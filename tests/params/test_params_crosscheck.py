@@ -17,6 +17,7 @@ from kpolicy.kconfig.model import (
     Reverse,
     Symbol,
 )
+from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.params.catalog import build_catalog
 from kpolicy.params.crosscheck import KINDS, CatalogIssue, cross_check
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
@@ -241,3 +242,10 @@ def test_code_built_with_a_symbol_never_settable_on_the_arch_is_not_reported() -
     # a default `n` never sets it
     off = _model(_symbol("LS_SCFG_MSI", (("n", None),)))
     assert cross_check(catalog, {"x86_64": off}, srcarches={"x86"}) == ()
+
+
+def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
+    """`def_bool $(cc-option,...)` answered n by one toolchain profile may be y with another."""
+    sym = _symbol("CC_HAS_THING", (("n", None),))
+    assert possible_symbols({sym.name: sym}, [sym.name]) == frozenset()
+    assert possible_symbols({sym.name: sym}, [sym.name], {sym.name}) == {sym.name}
