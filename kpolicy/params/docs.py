@@ -290,8 +290,7 @@ class _Builder:
                 tags += self.tags(f" [{rest}]", index, note)
                 note("tags-in-size-suffix", f"tags of {base!r} inside its size suffix "
                      f"{size_tags}", index)
-            spellings.append("".join(parts["VALUE"] if t.type == "VALUE" else str(t)
-                                     for t in _tokens(spelling) if t.type != "SIZE_TAGS"))
+            spellings.append("".join(_tokens(spelling)))  # as written
             bases = [base]
             if "ALTERNATIVES" in parts:
                 bases += [base + alt for alt in parts["ALTERNATIVES"][1:-1].split("|") if alt]

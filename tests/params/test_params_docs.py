@@ -218,9 +218,9 @@ def test_tags_inside_the_size_suffix_bracket() -> None:
     got = {e.names[0]: e for e in parse_kernel_parameters(text)}
     gran = got["mtrr_gran_size"]
     assert gran.tags == ("X86", "EARLY") and gran.takes_value
-    assert gran.spellings == ("mtrr_gran_size=nn[KMG]",)
+    assert gran.spellings == ("mtrr_gran_size=nn[KMG,X86,EARLY]",)  # as written
     assert gran.format is not None and gran.format.kind == "size"
     assert kinds(gran) == ["tags-in-size-suffix"]
     assert got["memmap"].tags == ("EARLY",)
-    assert got["memmap"].spellings == ("memmap=nn[KMG]!ss[KMG]",)
+    assert got["memmap"].spellings == ("memmap=nn[KMG]!ss[KMG,EARLY]",)
     assert got["plain"].tags == ("KNL",) and kinds(got["plain"]) == []
