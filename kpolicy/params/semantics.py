@@ -168,6 +168,9 @@ class Declaration:
     priority: int = 0  # a value of a lower-priority parameter cannot replace a higher one's
     since: Optional[Version] = None  # the first Linux version with these semantics
     until: Optional[Version] = None  # the first Linux version without them
+    # direct: the word counts only once these words are on the line too (in any order): one
+    # outcome several id-register fields hold together, such as pointer authentication's
+    together: tuple[str, ...] = ()
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this declaration holds in Linux VERSION."""
@@ -353,7 +356,8 @@ _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
                  "machine", "param", "override", "since", "until", "group"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
-               "effect", "param_type", "sets", "priority", "since", "until", "map", "function"}
+               "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
+               "together"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -459,8 +463,11 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
     kind = t.choice("kind", KINDS)
     if kind == "direct" and sem.sets is None:
         raise t.error("a direct read is a word: say the state it sets with 'sets'")
+    together = t.strings("together")
+    if together and kind != "direct":
+        raise t.error("'together' names the other words of a direct read")
     return Declaration(name, kind, sem, source, file, arches, t.get("priority", int, 0),
-                       _version(t, "since"), _version(t, "until"))
+                       _version(t, "since"), _version(t, "until"), together)
 
 
 def parse_params_file(text: str,

@@ -355,20 +355,33 @@ def resolve_feature(
 def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state: State,
                   sources: list[Source]) -> State:
     """STATE after the words DIRECT's readers find in the boot loader's command line: each
-    reader looks for its exact word, whitespace-delimited, anywhere in the line."""
+    reader looks for its exact word, whitespace-delimited, anywhere in the line (a reader with
+    `together` words acts on the word that completes its set)."""
     seen: set[int] = set()
+    words: set[str] = set()
+    done: set[int] = set()  # the readers with `together` words that have acted
     for ev in events:
         if ev.source != "cmdline" or ev.index in seen:
             continue
         seen.add(ev.index)
-        for d in direct:
-            if d.name in ev.raw.split():
-                assert d.semantics.sets is not None  # the loader requires it
-                state = d.semantics.sets
-                sources.append(Source("cmdline", state,
-                                      f"{d.name} read directly from the command line "
-                                      f"({d.source}): sets {state_word(state)}",
-                                      position=ev.index, token=ev.raw, outcome="accepted"))
+        here = ev.raw.split()
+        words.update(here)
+        for i, d in enumerate(direct):
+            if d.together:
+                if i in done or not words.issuperset((d.name, *d.together)):
+                    continue
+                done.add(i)
+                what = " ".join((d.name, *d.together))
+            elif d.name in here:
+                what = d.name
+            else:
+                continue
+            assert d.semantics.sets is not None  # the loader requires it
+            state = d.semantics.sets
+            sources.append(Source("cmdline", state,
+                                  f"{what} read directly from the command line "
+                                  f"({d.source}): sets {state_word(state)}",
+                                  position=ev.index, token=ev.raw, outcome="accepted"))
     return state
 
 

@@ -35,9 +35,6 @@ CPU_FACTS = {
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
           "arm64.sme": "sme"}
 NO_RNDR_CPUS = ("cortex-a57",)
-# Not modelled: pointer authentication hidden by zeroing all six of its id-register fields one
-# by one (only arm64.nopauth is); strict, so modelling it turns this into a failure to remove.
-KNOWN_GAPS = {"idreg-pauth": "pauth's raw id_aa64isar1/isar2 fields are not modelled"}
 
 pytestmark = pytest.mark.real
 _SIDE: dict[str, tuple[ResolveModel, ConfigInput]] = {}
@@ -79,12 +76,7 @@ def test_the_record_sees_kpti_both_ways() -> None:
     assert {("max", True), ("max", False), ("cortex-a57", True), ("cortex-a57", False)} <= seen
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_GAPS[c["id"]], strict=True))
-     if c["id"] in KNOWN_GAPS else c for c in CASES],
-    ids=[c["id"] for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_cpu_dependent_predictions_match_the_boot(
     specs: tuple[FeatureSpec, ...], case: dict[str, Any]
 ) -> None:

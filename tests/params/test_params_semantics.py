@@ -126,6 +126,7 @@ HANDLER = '[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
     HANDLER + 'map = { a = true }',  # a map, but no feature
     'feature = "f"\n[[override]]\nfeature = "g"\nsets = false\nsource = "s"',  # no equals
     'feature = "f"\n[[override]]\nfeature = "g"\nequals = 1\nsets = 2\nsource = "s"',
+    'feature = "f"\n' + HANDLER + 'sets = true\ntogether = ["y"]',  # together: direct only
 ])
 def test_bad_files_are_kpolicy_errors(text: str) -> None:
     with pytest.raises(KpolicyError) as exc:
@@ -201,6 +202,10 @@ def test_overrides_and_direct_reads_parse() -> None:
     assert (zero.feature, zero.equals, zero.sets) == ("kfence.sample_interval", 0, False)
     (nokaslr,) = features["kaslr"].handlers
     assert nokaslr.kind == "direct" and nokaslr.semantics.sets is False
+    # pointer authentication's address-auth fields hide it only all three together
+    apa = features["arm64.pauth"].handler("id_aa64isar1.apa=0", (7, 2))
+    assert apa is not None and apa.kind == "direct"
+    assert set(apa.together) == {"id_aa64isar1.api=0", "id_aa64isar2.apa3=0"}
 
 
 def test_mitigations_parsers_of_72() -> None:

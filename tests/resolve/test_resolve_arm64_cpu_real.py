@@ -103,3 +103,22 @@ def test_idreg_switches_per_version(specs: tuple[FeatureSpec, ...], version: str
     assert states["arm64.mte"].effective is False  # the CPU lacks MTE: off whatever is asked
     assert states["arm64.pauth"].effective is True
     assert _states(version, "arm64.nomte", specs)["arm64.mte"].effective is False
+
+
+PAUTH_FIELDS = {  # command line -> address authentication (hwcap paca) on a CPU with PAuth
+    "id_aa64isar2.apa3=0 id_aa64isar1.api=0 id_aa64isar1.apa=0": False,  # any order
+    "id_aa64isar1.api=0 id_aa64isar1.apa=0 id_aa64isar2.apa3=0 -- x": False,
+    "id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,  # API (IMP DEF) may still hold it
+    "id_aa64isar1.apa=0": True,
+    "id_aa64isar1.gpa=0 id_aa64isar1.gpi=0 id_aa64isar2.gpa3=0": True,  # generic auth only
+    "id_aa64isar1.api=1 id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pauth_fields_hide_it_only_all_together(
+    specs: tuple[FeatureSpec, ...], version: str
+) -> None:
+    cpu = Machine(cpu_features=frozenset({"pauth"}))
+    got = {c: _states(version, c, specs, cpu)["arm64.pauth"].effective for c in PAUTH_FIELDS}
+    assert got == PAUTH_FIELDS
