@@ -53,6 +53,7 @@ OnInvalid = Literal["malformed", "ignored", "fallthrough", "invalid"]
 #   "enable-only" once on, an off is refused (param_set_bool_enable_only: -EROFS)
 Merge = Literal["last-wins", "raise-only", "enable-only"]
 Effect = Literal["none", "clear-init-argv"]
+Unknown = Literal["keep", "depends"]  # a [[machine]] dependency whose machine fact is unknown
 # values: the feature's state. "bool", a list of words (lowest first), "int", or "text".
 ValueType = Literal["bool", "words", "int", "text"]
 # group: where a hardening review looks for the feature; resolve's text output follows this order.
@@ -65,6 +66,7 @@ ACCEPTS: tuple[Accept, ...] = get_args(Accept)
 ON_INVALID: tuple[OnInvalid, ...] = get_args(OnInvalid)
 MERGES: tuple[Merge, ...] = get_args(Merge)
 EFFECTS: tuple[Effect, ...] = get_args(Effect)
+UNKNOWNS: tuple[Unknown, ...] = get_args(Unknown)
 # Registration kinds a declared kind may be realised as (core_param is module_param's twin).
 _REALISED_AS: dict[Kind, tuple[str, ...]] = {
     "early_param": ("early_param",), "__setup": ("__setup",),
@@ -217,6 +219,14 @@ class MachineDependency:
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
     cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
+    unless_symbol: Optional[str] = None  # ... and only if this Kconfig symbol is not y
+    # ... and only when these other features' effective states are these (read after they are
+    # resolved); with no machine fact above, the dependency applies on these alone
+    features: tuple[tuple[str, State], ...] = ()
+    unless_cmdline: bool = False  # ... and only when no command-line word set the feature
+    # an unknown machine fact: "keep" the state (the dependency is a note), or "depends": the
+    # outcome is unknown (effective None, "depends on the machine") unless a later one decides
+    unknown: Unknown = "keep"
 
 
 @dataclass(frozen=True)
@@ -257,6 +267,11 @@ class FeatureSpec:
     @property
     def build_only(self) -> bool:
         return not self.handlers
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The other features whose effective states its [[machine]] dependencies read."""
+        return tuple(dict.fromkeys(n for m in self.machine for n, _ in m.features))
 
     def handler(self, param: str, version: tuple[int, ...]) -> Optional[Declaration]:
         """The declaration of PARAM (one of self.params) in Linux VERSION, if it has one."""
@@ -522,12 +537,20 @@ def parse_params_file(text: str,
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
-                    "symbol"})
+                    "symbol", "unless_symbol", "features", "unless_cmdline", "unknown"})
+        features = tuple(m.get("features", dict, {}).items())
+        if not all(isinstance(v, (bool, int, str)) for _, v in features):
+            raise m.error("'features' maps features to a boolean, a number or a word")
+        if name in (n for n, _ in features):
+            raise m.error("'features' names the feature itself")
         machine.append(MachineDependency(
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
-            kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str)))
+            kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str),
+            unless_symbol=m.optional("unless_symbol", str), features=features,
+            unless_cmdline=m.get("unless_cmdline", bool, False),
+            unknown=m.choice("unknown", UNKNOWNS, "keep")))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",

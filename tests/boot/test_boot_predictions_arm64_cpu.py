@@ -1,6 +1,6 @@
 """The CPU-dependent arm64 outcomes kpolicy predicts, against Debian's 7.2 cloud-arm64 kernel
-booted under qemu (tests/boot/observed-arm64.json): KPTI in force (kpti=, KASLR on a CPU without
-E0PD, mitigations=off) and the hwcaps the id-register override switches hide (arm64.nobti,
+booted under qemu (tests/boot/observed-arm64.json): KPTI in force (resolve's "kpti" feature:
+kpti=, KASLR on a CPU without E0PD, mitigations=off, Meltdown) and the hwcaps the id-register override switches hide (arm64.nobti,
 arm64.nopauth, arm64.nomte, arm64.nosve, arm64.nosme), with the emulated CPU's features as
 Machine facts. Unknown CPU facts give None ("depends on the CPU"), never a guess."""
 
@@ -15,7 +15,6 @@ from conftest import in_ci, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
-from kpolicy.resolve.arm64_cpu import kpti_at_boot
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -84,7 +83,7 @@ def test_cpu_dependent_predictions_match_the_boot(
     machine = _machine(case)
     res = resolve(model, config, _cmdline(case), specs=specs, machine=machine)
     states = {f.name: f for f in res.features}
-    predicted: dict[str, Any] = {"kpti": kpti_at_boot(states, machine, config.values)}
+    predicted: dict[str, Any] = {"kpti": states["kpti"].effective}
     observed: dict[str, Any] = {"kpti": KPTI_FEATURE in case["cpu_features"]}
     for name, hwcap in HWCAPS.items():
         predicted[name] = states[name].effective
@@ -102,8 +101,10 @@ def test_without_cpu_facts_kpti_depends_on_the_cpu(specs: tuple[FeatureSpec, ...
     for cmdline, want in (("", None), ("kpti=0", False), ("kpti=1", True),
                           ("nokaslr mitigations=off", False), ("nokaslr", None)):
         res = resolve(model, config, cmdline, specs=specs, machine=base)
-        states = {f.name: f for f in res.features}
-        assert kpti_at_boot(states, base, config.values) is want, cmdline
+        kpti = next(f for f in res.features if f.name == "kpti")
+        assert kpti.effective is want, cmdline
+        if want is None:  # the reason names what is unknown
+            assert "depends on the CPU" in kpti.why and kpti.as_json()["effective"] is None
     res = resolve(model, config, "arm64.nobti", specs=specs, machine=base)
     states = {f.name: f for f in res.features}
     assert states["arm64.bti"].effective is False and states["arm64.pauth"].effective is True

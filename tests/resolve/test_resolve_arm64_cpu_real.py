@@ -12,7 +12,6 @@ from conftest import real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
-from kpolicy.resolve.arm64_cpu import kpti_at_boot
 from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
@@ -80,15 +79,14 @@ def test_kpti_and_kaslr_per_version(specs: tuple[FeatureSpec, ...], version: str
     old = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe"}))
     new = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe", "e0pd"}))
     affected = Machine(kaslr_seed=True, cpu_features=frozenset())
-    _model, config = _side(version, specs)
     for machine, cmdline, want in (
         (old, "", True), (old, "nokaslr", False), (old, "kpti=0", False),
         (old, "mitigations=off", True), (new, "", False), (new, "kpti=1", True),
         (affected, "nokaslr", True), (affected, "nokaslr mitigations=off", False),
         (Machine(), "", None), (Machine(), "kpti=off", False),
     ):
-        states = _states(version, cmdline, specs, machine)
-        assert kpti_at_boot(states, machine, config.values) is want, (cmdline, machine)
+        kpti = _states(version, cmdline, specs, machine)["kpti"]
+        assert kpti.effective is want, (cmdline, machine)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
