@@ -1,8 +1,9 @@
 """The CPU-dependent arm64 outcomes kpolicy predicts, against Debian's 7.2 cloud-arm64 kernel
 booted under qemu (tests/boot/observed-arm64.json): KPTI in force (resolve's "kpti" feature:
-kpti=, KASLR on a CPU without E0PD, mitigations=off, Meltdown) and the hwcaps the id-register override switches hide (arm64.nobti,
-arm64.nopauth, arm64.nomte, arm64.nosve, arm64.nosme), with the emulated CPU's features as
-Machine facts. Unknown CPU facts give None ("depends on the CPU"), never a guess."""
+kpti=, KASLR on a CPU without E0PD, mitigations=off, Meltdown) and the hwcaps the id-register
+override switches hide (arm64.nobti, arm64.nopauth and its fields, arm64.nomte, arm64.nosve,
+arm64.nosme), with the emulated CPU's features as Machine facts. Unknown CPU facts give None
+("depends on the CPU"), never a guess."""
 
 from __future__ import annotations
 
