@@ -476,9 +476,9 @@ def _machine_applies(
     if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
-    if dep.cpu_lacks is not None and machine.cpu_features is not None:
-        hit = dep.cpu_lacks not in machine.cpu_features
-        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    lacks = None if dep.cpu_lacks is None else machine.cpu_lacks(dep.cpu_lacks)
+    if lacks is not None:
+        return lacks, f"{dep.when}: {'applies' if lacks else 'does not apply'}"
     unknown = _unknown_fact(dep)
     if unknown is None:
         return (True, f"{dep.when}: applies") if dep.features else (False, "")

@@ -16,6 +16,7 @@ from conftest import in_ci, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
+from kpolicy.resolve.cpuinfo import cpu_facts
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -109,3 +110,24 @@ def test_without_cpu_facts_kpti_depends_on_the_cpu(specs: tuple[FeatureSpec, ...
     res = resolve(model, config, "arm64.nobti", specs=specs, machine=base)
     states = {f.name: f for f in res.features}
     assert states["arm64.bti"].effective is False and states["arm64.pauth"].effective is True
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_facts_from_the_boots_own_cpuinfo_never_guess(
+    specs: tuple[FeatureSpec, ...], case: dict[str, Any]
+) -> None:
+    """The CPU facts read from each boot's own /proc/cpuinfo Features line (what the running
+    kernel made of its CPU): the hwcaps are predicted as seen, and KPTI, which needs E0PD and
+    Meltdown (no hwcaps), is either predicted right or left "depends on the CPU"."""
+    model, config = _side(specs)
+    facts = cpu_facts("Features\t: " + " ".join(case["hwcaps"]) + "\n")
+    assert facts is not None
+    machine = Machine(ram_mib=case.get("mem"), secure_boot=False,
+                      kaslr_seed=_machine(case).kaslr_seed, cpu_features=facts.present,
+                      cpu_known=facts.known)
+    res = resolve(model, config, _cmdline(case), specs=specs, machine=machine)
+    states = {f.name: f for f in res.features}
+    for name, hwcap in HWCAPS.items():
+        assert states[name].effective is (hwcap in case["hwcaps"]), name
+    kpti = states["kpti"].effective
+    assert kpti is None or kpti is (KPTI_FEATURE in case["cpu_features"])
