@@ -28,6 +28,15 @@ State = Union[bool, int, str]
 # (cmdline_find_option_bool() in the x86 decompressor and early arch code): an exact word,
 # no "-"/"_" folding, no quotes, anywhere in the boot loader's line (also after "--").
 Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
+# match: where a direct read finds its word in the boot loader's line (split at whitespace,
+# quotes not special).
+#   "word"               the exact word anywhere, also after "--" (x86's
+#                        cmdline_find_option_bool)
+#   "word-before-dashes" the exact word before a lone "--" (arm64's id-register override parser,
+#                        arch/arm64/kernel/{pi/}idreg-override.c __parse_cmdline)
+#   "word-start"         a word starting with it, anywhere, also after "--" (strstr() preceded by
+#                        the line's start or a space: 6.1 arm64 kaslr_early.c's nokaslr)
+Match = Literal["word", "word-before-dashes", "word-start"]
 # accept: which values the handler takes.
 #   "any"        every value, also none (the handler ignores it)
 #   "present"    any value, but a missing value (no "=") is refused
@@ -67,6 +76,7 @@ ON_INVALID: tuple[OnInvalid, ...] = get_args(OnInvalid)
 MERGES: tuple[Merge, ...] = get_args(Merge)
 EFFECTS: tuple[Effect, ...] = get_args(Effect)
 UNKNOWNS: tuple[Unknown, ...] = get_args(Unknown)
+MATCHES: tuple[Match, ...] = get_args(Match)
 # Registration kinds a declared kind may be realised as (core_param is module_param's twin).
 _REALISED_AS: dict[Kind, tuple[str, ...]] = {
     "early_param": ("early_param",), "__setup": ("__setup",),
@@ -173,6 +183,7 @@ class Declaration:
     # direct: the word counts only once these words are on the line too (in any order): one
     # outcome several id-register fields hold together, such as pointer authentication's
     together: tuple[str, ...] = ()
+    match: Match = "word"  # direct: where the word is found
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this declaration holds in Linux VERSION."""
@@ -372,7 +383,7 @@ _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "de
                  "machine", "param", "override", "since", "until", "group"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
                "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
-               "together"}
+               "together", "match", "arches"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -479,10 +490,14 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
     if kind == "direct" and sem.sets is None:
         raise t.error("a direct read is a word: say the state it sets with 'sets'")
     together = t.strings("together")
-    if together and kind != "direct":
-        raise t.error("'together' names the other words of a direct read")
-    return Declaration(name, kind, sem, source, file, arches, t.get("priority", int, 0),
-                       _version(t, "since"), _version(t, "until"), together)
+    match = t.choice("match", MATCHES, "word")
+    if (together or "match" in t.data) and kind != "direct":
+        raise t.error("'together' and 'match' say how a direct read finds its words")
+    own = t.strings("arches")
+    if own and arches and not set(own) <= set(arches):
+        raise t.error("'arches' must be among the feature's")
+    return Declaration(name, kind, sem, source, file, own or arches, t.get("priority", int, 0),
+                       _version(t, "since"), _version(t, "until"), together, match)
 
 
 def parse_params_file(text: str,
@@ -618,7 +633,9 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
 
 
 def _overlap(a: Declaration, b: Declaration) -> bool:
-    """Whether A and B hold in some common version."""
+    """Whether A and B hold in some common version, on some common arch."""
+    if a.arches and b.arches and not set(a.arches) & set(b.arches):
+        return False
     lo = max(a.since or (0, 0), b.since or (0, 0))
     hi = min(a.until or (999, 0), b.until or (999, 0))
     return lo < hi

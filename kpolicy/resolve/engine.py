@@ -282,6 +282,7 @@ def resolve_feature(
     priority: Optional[int] = None  # the priority of the parameter that set STATE
     version = model.version_tuple
     direct = [d for d in spec.handlers if d.kind == "direct" and d.applies(version)]
+    direct = [d for d in direct if not d.arches or model.srcarch in d.arches]
     if direct and built:
         state = _direct_reads(direct, events, state, sources)
     for ev in events:
@@ -383,25 +384,37 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
 
 def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state: State,
                   sources: list[Source]) -> State:
-    """STATE after the words DIRECT's readers find in the boot loader's command line: each
-    reader looks for its exact word, whitespace-delimited, anywhere in the line (a reader with
-    `together` words acts on the word that completes its set)."""
+    """STATE after the words DIRECT's readers find in the boot loader's command line, split at
+    whitespace: each reader looks for its word where its `match` says (a reader with `together`
+    words acts on the word that completes its set)."""
     seen: set[int] = set()
-    words: set[str] = set()
+    words: set[str] = set()  # the words so far, and those before a lone "--"
+    before: set[str] = set()
+    dashes = False
     done: set[int] = set()  # the readers with `together` words that have acted
     for ev in events:
         if ev.source != "cmdline" or ev.index in seen:
             continue
         seen.add(ev.index)
         here = ev.raw.split()
+        for word in here:
+            dashes = dashes or word == "--"
+            if not dashes:
+                before.add(word)
         words.update(here)
         for i, d in enumerate(direct):
+            pool = before if d.match == "word-before-dashes" else words
             if d.together:
-                if i in done or not words.issuperset((d.name, *d.together)):
+                if i in done or not pool.issuperset((d.name, *d.together)):
                     continue
                 done.add(i)
                 what = " ".join((d.name, *d.together))
-            elif d.name in here:
+            elif d.match == "word-start":
+                hit = next((w for w in here if w.startswith(d.name)), None)
+                if hit is None:
+                    continue
+                what = hit if hit == d.name else f"{hit} (starts with {d.name})"
+            elif d.name in here and d.name in pool:
                 what = d.name
             else:
                 continue
