@@ -103,9 +103,16 @@ class LintContext(Analysis):
         """kpolicy.params.crosscheck.cross_check of the catalog against every arch's Kconfig,
         leaving out what only the arches not linted register."""
         from kpolicy.params.crosscheck import cross_check
+        from kpolicy.params.semantics import load_param_rules
 
+        # resolve's rules/params/ declare the words the kernel reads itself (kind "direct"):
+        # read from the command line, so documenting them is no orphan
+        version = self.tree.version_tuple
+        direct = [d.name.split("=", 1)[0] for d in load_param_rules().declarations
+                  if d.kind == "direct" and d.applies(version)]
         return cross_check(self.catalog, self.models,
-                           srcarches={m.srcarch for m in self.models.values()})
+                           srcarches={m.srcarch for m in self.models.values()},
+                           direct_reads=direct)
 
 
 # A check yields findings for one rule; it builds them with the rule's code, name and severity.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.cache import Cache
+from kpolicy.kconfig.model import Location
 from kpolicy.kernel import fold_param
 from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.tree import KernelTree
@@ -24,6 +25,9 @@ class ParamInfo:
     name: str  # the documented spelling when there is one, else the registered one
     doc: Optional[DocEntry]
     registrations: tuple[Registration, ...]
+    # Where it is documented outside kernel-parameters.txt: an entry of catalog.other_docs
+    # (Documentation/scsi/scsi-parameters.rst), else a registration's __uml_help.
+    elsewhere: Optional[Location] = None
 
 
 def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> Catalog:
@@ -31,13 +35,14 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     read straight from the command line, and the Kconfig symbols defined anywhere in the tree.
     JOBS: processes that scan the C files when the cache lacks them."""
     from kpolicy.kconfig.scan import defined_symbols
-    from kpolicy.params.docs import load_docs
+    from kpolicy.params.docs import load_docs, load_other_docs
     from kpolicy.params.scan import scan_all
 
     docs = load_docs(tree, cache)
     regs, keys, reads = scan_all(tree, cache, jobs)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
-                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads)
+                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads,
+                   other_docs=load_other_docs(tree))
 
 
 def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
@@ -61,8 +66,16 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         key = fold_param(name)
         regs.setdefault(key, []).append(reg)
         spelled.setdefault(key, name)
+    elsewhere: dict[str, Location] = {}
+    for entry in catalog.other_docs:
+        for name in entry.names:
+            elsewhere.setdefault(fold_param(name), entry.location)
+    for key, found in regs.items():
+        helped = next((r.help_at for r in found if r.help_at is not None), None)
+        if helped is not None:
+            elsewhere.setdefault(key, helped)
     return {
-        key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())))
+        key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())), elsewhere.get(key))
         for key in sorted(spelled)
     }
 

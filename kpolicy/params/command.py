@@ -71,12 +71,16 @@ def param_json(info: ParamInfo) -> dict[str, Any]:
             "default_symbols": [f"CONFIG_{s}" for s in doc.default_symbols],
         },
         "registrations": [_registration_json(r) for r in info.registrations],
+        "documented_elsewhere": None if info.elsewhere is None else {
+            "file": info.elsewhere.file, "line": info.elsewhere.line},
     }
 
 
 def _text(info: ParamInfo) -> str:
     doc = info.doc
-    if doc is None:
+    if doc is None and info.elsewhere is not None:
+        head = f"{info.name}  (documented at {info.elsewhere})"
+    elif doc is None:
         head = f"{info.name}  (undocumented)"
     else:
         head = f"{info.name}  [{','.join(doc.tags)}]  {doc.location}"

@@ -1,9 +1,12 @@
 """Cross-checks of kernel-parameters.txt against the C registrations and Kconfig.
 
 Each issue has a stable `kind`, which the linter wraps into one rule:
-- "doc-orphan": a documented name no C code registers, nor reads from the raw command line.
+- "doc-orphan": a documented name no C code registers, nor reads from the raw command line,
+  nor hands to the handler of a __setup("prefix") without "=" that it starts with.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
-  document.
+  document, nor a document in its layout that it points to (Documentation/scsi/
+  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at):
+  ParamInfo.elsewhere.
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -83,6 +86,7 @@ def cross_check(
     kconfig_symbols: Collection[str] = (),
     arches_registering: Optional[Mapping[str, Collection[str]]] = None,
     srcarches: Optional[Collection[str]] = None,
+    direct_reads: Collection[str] = (),
 ) -> tuple[CatalogIssue, ...]:
     """Every issue of every kind in KINDS, sorted by file, line, kind and parameter.
 
@@ -93,17 +97,23 @@ def cross_check(
     SRCARCHES: the arch/ directories being linted; registrations under another arch's directory
     are never built here, so they are not reported undocumented or mis-tagged (an x86_64 lint
     says nothing of arm64's early_param for kfence.sample_interval). None: every arch.
+    DIRECT_READS: words known to be read from the command line without a registration (resolve's
+    "direct" declarations), besides the catalog's command_line_reads: never doc-orphans.
     """
     names, types = _symbol_types(kconfig_symbols)
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
-    raw = {fold_param(n) for n in catalog.command_line_reads}
+    raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
+    prefixes = _setup_prefixes(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
+        if info.doc is None and info.elsewhere is not None:
+            continue  # documented in scsi-parameters.rst or by UML's __uml_help
         arches = arches_registering.get(key) if arches_registering is not None else None
         here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \
             if srcarches is not None else info
         if here is not None:
-            issues.extend(_check_param(here, types, arches, key in raw, info.registrations))
+            reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
+            issues.extend(_check_param(here, types, arches, reached, info.registrations))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -121,6 +131,14 @@ def cross_check(
                                        irr.location, entry.name))
     issues.sort(key=lambda i: (i.location.file, i.location.line, i.kind, i.param, i.message))
     return tuple(issues)
+
+
+def _setup_prefixes(regs: Collection[Registration]) -> frozenset[str]:
+    """Names of __setup("name") without "=": init/main.c obsolete_checksetup matches them as a
+    prefix of any word and hands the handler the rest (__setup("stacktrace") reads
+    stacktrace_filter=), so a documented longer word reaches their handler."""
+    return frozenset(fold_param(r.name) for r in regs
+                     if r.kind == "__setup" and not r.setup_has_equals and r.name)
 
 
 def _built_here(info: ParamInfo, srcarches: frozenset[str],
@@ -220,7 +238,9 @@ def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
         kinds = ", ".join(sorted({r.kind for r in regs}))
         out.append(CatalogIssue("tags", f"{name}: tagged EARLY but registered only as {kinds} "
                                 f"(at {regs[0].location})", doc.location, name))
-    doc_arches = {ARCH_TAGS[t] for t in tags if t in ARCH_TAGS}
+    # a subarch tag names its arch: PPC/PSERIES is PPC ("X86, Intel and AMD only" is prose)
+    doc_arches = {ARCH_TAGS[a] for a in (t.split("/", 1)[0].strip() for t in tags)
+                  if a in ARCH_TAGS}
     registering = frozenset(arches) if arches is not None else _reg_arches(every_reg)
     if doc_arches and registering and not doc_arches & registering:
         where = ", ".join(f"arch/{a}/" for a in sorted(registering))

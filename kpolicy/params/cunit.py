@@ -19,9 +19,10 @@ from kpolicy.params import ctokens
 # are generated register tables (24 MiB in amdgpu): they are skipped, not read.
 MAX_C_FILE = 8 * 1024 * 1024
 # A file is worth masking only if it contains one of these.
-# "_param(" catches wrappers such as torture_param(.
-KEYWORDS = (b"module_param", b"_param(", b"__setup", b"early_param", b"core_param",
-             b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX")
+# "_param(" catches wrappers such as torture_param(; "_param_cb(" the level callbacks
+# (drivers/virtio/virtio_mmio.c has device_param_cb(device, ...) and no other keyword).
+KEYWORDS = (b"module_param", b"_param(", b"_param_cb(", b"__setup", b"early_param", b"core_param",
+             b"DEFINE_STATIC_KEY", b"MODULE_PARAM_PREFIX", b"__uml_help")
 
 # module_param types and the kernel_param_ops behind them: the parser that reads the value.
 TYPE_PARSER = {
@@ -33,7 +34,7 @@ TYPE_PARSER = {
 }
 
 # The calls worth reading, found by cheap substring search for these anchors then matched here.
-_ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_")
+_ANCHORS = (b"early_param", b"__setup", b"_param", b"DEFINE_STATIC_KEY_", b"__uml_help")
 
 
 # (macro name starts at most this many bytes before its anchor: "__core" before "_param")
@@ -42,6 +43,7 @@ _ANCHOR_LEAD = 8
 
 CALL = re.compile(
     rb"(?<![\w#])(early_param_on_off|early_param|__setup_param|__setup|__core_param_cb|core_param_cb|"
+    rb"__uml_help|"
     rb"core_param_unsafe|core_param|__module_param_call|module_param\w*|"
     rb"(?:postcore|arch|subsys|fs|device|late)_param_cb|"
     rb"DEFINE_STATIC_KEY_(?:MAYBE_RO|MAYBE|TRUE_RO|FALSE_RO|TRUE|FALSE))\s*\("
@@ -89,6 +91,10 @@ _OPS_DEF = re.compile(rb"kernel_param_ops\s+(\w+)\s*(?:__\w+\s*)*=\s*\{")
 _FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
 
 
+# strstr(boot_command_line, "udbg-immortal"): a word looked for anywhere in the command line
+_STRSTR = re.compile(rb"\bstrstr\s*\(\s*(?:boot|saved)_command_line\s*,")
+
+
 _ALIAS_TABLE = re.compile(rb"aliases\[\]\s*(?:__\w+\s*)*=\s*\{")
 
 
@@ -106,6 +112,12 @@ def raw_reads(data: bytes) -> set[str]:
             if value:
                 names.add(value.split("=", 1)[0])
                 break
+    for m in _STRSTR.finditer(masked):
+        parsed = ctokens.call_arguments(masked, masked.index(b"(", m.start()))
+        value = ctokens.string_value(data, masked, *parsed[0][1]) \
+            if parsed and len(parsed[0]) == 2 else None
+        if value:
+            names.add(value.split("=", 1)[0])
     for m in _ALIAS_TABLE.finditer(masked):
         end = masked.find(b"};", m.end())  # alias tables are flat: no nested braces to skip
         for pair in _ALIAS_PAIR.finditer(data, m.end(), end if end >= 0 else m.end()):

@@ -51,7 +51,7 @@ BUILTIN_TAGS = frozenset(
 )
 
 # Part of the cache key: bump when DocEntry's construction changes without a grammar change.
-_SCHEMA = "docs-1"
+_SCHEMA = "docs-2"
 # The heading that ends the 7.x preamble.
 _HEADING = "Kernel parameters"
 _NAME_INDENT = 8
@@ -368,7 +368,9 @@ class _Builder:
             note("space-in-tags", f"blanks inside {token.strip()}", index)
         out = [t.strip() for t in inner.split(",")]
         for t in out:
-            if t not in self.known_tags:
+            # PPC/PSERIES: a subarch of the PPC tag; "Intel and AMD only": prose, which
+            # space-in-tags has reported already
+            if t.split("/", 1)[0] not in self.known_tags and not re.search(r"\s", t):
                 note("unknown-tag", f"tag {t!r} is not in the documented tag list", index)
         return out
 
@@ -410,6 +412,27 @@ def parse_kernel_parameters(
     builder = _Builder(lines, file, known_tags)
     return tuple(builder.entry(c) for c in tree.children
                  if not isinstance(c, str) and c.data == "entry")
+
+
+# Documents in kernel-parameters.txt's layout (in an rst literal block after "::") that it
+# sends readers to; the SCSI drivers' __setup parameters are documented there.
+OTHER_DOC_FILES = ("Documentation/scsi/scsi-parameters.rst",)
+
+
+def load_other_docs(tree: KernelTree) -> tuple[DocEntry, ...]:
+    """The entries of OTHER_DOC_FILES that TREE has, at their own files' lines."""
+    out: list[DocEntry] = []
+    for rel in OTHER_DOC_FILES:
+        if treefs.kind(tree.root, rel, what="parameter document") is None:
+            continue
+        text = treefs.read_text(tree.root, rel, what="parameter document")
+        block = re.search(r"^::[ \t]*$", text, re.M)
+        if block is None:
+            continue
+        # blank lines keep the entries at their line numbers in REL
+        out.extend(parse_kernel_parameters("\n" * text.count("\n", 0, block.end())
+                                           + text[block.end():], rel, BUILTIN_TAGS))
+    return tuple(out)
 
 
 def load_docs(tree: KernelTree, cache: Optional[Cache] = None) -> tuple[DocEntry, ...]:

@@ -7,13 +7,19 @@ name-fix does); `obj-$(CONFIG_Z) += dir/` makes everything below dir/ depend on 
 `$(name-y)` inside an obj- list adds name's objects one by one (no composite); `ifdef CONFIG_X`,
 `ifeq ($(CONFIG_X),y)` blocks add X. Only positive conditions are recorded: a symbol that
 must be enabled (y or m) for the file to be compiled.
+
+Make is not run, but a little of it is read: `include $(srctree)/...` lines (arch/x86/kvm's
+Makefile includes virt/kvm/Makefile.kvm, so kvm_main.o is part of kvm.o), variables
+(`KVM ?= ../../../virt/kvm`, then `$(KVM)/kvm_main.o`; `omapfb-objs := $(objs-yy)`), and a
+`define` template called once per item of a list by `$(foreach ..., $(eval $(call T,...)))`
+(drivers/platform/x86/intel builds vsec.o as module intel_vsec that way).
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Optional
 
@@ -23,6 +29,13 @@ _CONFIG = re.compile(r"CONFIG_(\w+)")
 _ASSIGN = re.compile(r"^([A-Za-z0-9_.$()/,-]+?)\s*(\+=|:=|\?=|=)\s*(.*)$")
 _LIST = re.compile(r"^(.+?)-(y|m|objs|\$\(.*\))$")
 _VARREF = re.compile(r"^\$\(([A-Za-z0-9_.-]+)-(y|objs)\)$")
+_REF = re.compile(r"\$\(([A-Za-z0-9_.-]+)\)")
+# $(foreach t, LIST, $(eval $(call TEMPLATE,ARGS))) and $(eval $(foreach t,LIST,$(call ...)))
+_FOREACH_CALL = re.compile(r"\$\(foreach\s+(\w+)\s*,\s*(.*?)\s*,\s*(\$\(eval\s+)?"
+                           r"\$\(call\s+(\w+)\s*,((?:[^()]|\$\(\w+\))*)\)")
+_MAX_INCLUDE_DEPTH = 4
+_MAX_EXPANSION = 10_000  # tokens one list may expand to: far above any real Makefile
+_MAX_LINES = 200_000  # included and template lines per directory (a real tree: a few hundred)
 
 
 @dataclass(frozen=True)
@@ -83,74 +96,192 @@ def _if_condition(keyword: str, rest: str) -> tuple[Optional[str], Optional[str]
     return (sym, None) if positive else (None, sym)
 
 
+class _MakeState:
+    """What one directory's Makefile (with the files it includes) has defined so far."""
+
+    def __init__(self, d: str) -> None:
+        self.d = d
+        self.stack: list[tuple[Optional[str], Optional[str]]] = []  # (if taken, else taken)
+        self.active: list[Optional[str]] = []
+        # variable -> its words, each with the conditions it was added under; a list written
+        # `name-$(CONFIG_X)` is kept as name-y (what make sees with X=y)
+        self.vars: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self.defines: dict[str, list[str]] = {}
+        self.assigns: list[tuple[str, str, tuple[str, ...], list[str]]] = []
+        self.budget = _MAX_LINES  # lines read from included files and template expansions
+
+    def assign(self, name: str, op: str, rhs: list[str], outer: tuple[str, ...]) -> None:
+        lm = _LIST.match(name)
+        conds = outer
+        if lm:
+            stem, cond = lm.group(1), lm.group(2)
+            self.assigns.append((stem, cond, outer, rhs))
+            sym, module_only = _cond_symbol(cond)
+            name = f"{stem}-m" if module_only else f"{stem}-{cond}" if cond == "objs" \
+                else f"{stem}-y"
+            conds = outer + ((sym,) if sym else ())
+        items = [(tok, conds) for tok in rhs]
+        if op == "+=":
+            self.vars.setdefault(name, []).extend(items)
+        elif op == "?=":
+            self.vars.setdefault(name, items)
+        else:
+            self.vars[name] = items
+
+    def expand(self, tokens: Iterable[str], depth: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+        """TOKENS with each whole `$(list)` replaced by its words (with their conditions), and
+        `$(VAR)` inside a word by VAR's one word ($(KVM)/kvm_main.o, $(srctree)/...)."""
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for tok in tokens:
+            m = _REF.fullmatch(tok)
+            if m and m.group(1) in self.vars and depth < 8:
+                for word, conds in self.vars[m.group(1)]:
+                    out.extend((w, conds + c) for w, c in self.expand([word], depth + 1))
+            else:
+                out.append((self.substitute(tok), ()))
+            if len(out) > _MAX_EXPANSION:
+                break
+        return out[:_MAX_EXPANSION]
+
+    def substitute(self, text: str) -> str:
+        """TEXT with $(srctree), $(src), $(obj) and one-word variables written out; a path
+        from the tree root comes out with a leading "/"."""
+        def one(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name == "srctree":
+                return "/"
+            if name in ("src", "obj"):
+                return "/" + self.d
+            words = self.vars.get(name)
+            return words[0][0] if words and len(words) == 1 else m.group(0)
+
+        for _ in range(4):
+            new = _REF.sub(one, text)
+            if new == text:
+                break
+            text = new
+        return text
+
+
+def _join(base: str, tok: str) -> str:
+    """Path TOK of a Makefile in BASE, relative to the tree root (TOK starting with "/" is)."""
+    if tok.startswith("/"):
+        return posixpath.normpath(tok).lstrip("/")
+    return posixpath.normpath(posixpath.join(base, tok)) if base else posixpath.normpath(tok)
+
+
 class KbuildMap:
     """The parsed Makefiles of a tree, answering `build_info(path_of_c_file)`."""
 
-    def __init__(self, makefiles: Mapping[str, str]) -> None:
-        """MAKEFILES maps a directory (relative to the tree root, "" for the root) to its text."""
+    def __init__(self, makefiles: Mapping[str, str],
+                 read: Optional[Callable[[str], Optional[str]]] = None) -> None:
+        """MAKEFILES maps a directory (relative to the tree root, "" for the root) to its text.
+        READ gives the text of a file an `include` line names (root-relative path), or None."""
         self._objs: dict[str, list[_Entry]] = {}
         self._dirs: dict[str, list[_Entry]] = {}
         # object path -> composites or lists naming it: (makefile dir, stem, conditions)
         self._member_of: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
         self._varrefs: dict[tuple[str, str], list[_Entry]] = {}
         self._dir_chain: dict[str, tuple[tuple[str, ...], bool]] = {}
+        self._read = read
         for d in sorted(makefiles):
             self._parse(d, makefiles[d])
 
     def _parse(self, d: str, text: str) -> None:
-        # Each stack item: (symbol if taken, symbol if else-branch taken)
-        stack: list[tuple[Optional[str], Optional[str]]] = []
-        active: list[Optional[str]] = []
+        state = _MakeState(d)
+        self._lines(state, text, ())
         is_root_list = d == "" or (d.startswith("arch/") and d.count("/") == 1)
-        for line in _logical_lines(text):
-            words = line.split(None, 1)
-            keyword = words[0]
-            if keyword in ("ifdef", "ifndef", "ifeq", "ifneq"):
-                pos, neg = _if_condition(keyword, words[1] if len(words) > 1 else "")
-                stack.append((pos, neg))
-                active.append(pos)
-                continue
-            if keyword == "else" and stack:
-                active[-1] = stack[-1][1]
-                continue
-            if keyword == "endif" and stack:
-                stack.pop()
-                active.pop()
-                continue
-            m = _ASSIGN.match(line.strip())
-            if not m:
-                continue
-            lm = _LIST.match(m.group(1))
-            if not lm:
-                continue
-            stem, cond = lm.group(1), lm.group(2)
-            outer = tuple(s for s in active if s)
+        for stem, cond, outer, rhs in state.assigns:
             if stem in ("obj", "lib") or (is_root_list and stem in _ROOT_LISTS):
                 sym, module_only = _cond_symbol(cond)
                 conds = outer + ((sym,) if sym else ())
                 base = "" if stem != "obj" and stem != "lib" else d
-                self._add_obj_line(d, base, m.group(3), _Entry(d, conds, module_only))
+                for tok, extra in state.expand(rhs):
+                    self._add_obj_token(d, base, tok, _Entry(d, conds + extra, module_only))
             else:
                 sym, _ = _cond_symbol(cond)
                 conds = outer + ((sym,) if sym else ())
-                for tok in m.group(3).split():
-                    if tok.endswith(".o"):
-                        obj = posixpath.normpath(posixpath.join(d, tok)) if d else tok
-                        self._member_of.setdefault(obj, []).append((d, stem, conds))
+                for tok, extra in state.expand(rhs):
+                    if tok.endswith(".o") and "$" not in tok:
+                        obj = _join(d, tok)
+                        self._member_of.setdefault(obj, []).append((d, stem, conds + extra))
 
-    def _add_obj_line(self, d: str, base: str, rhs: str, entry: _Entry) -> None:
-        for tok in rhs.split():
-            ref = _VARREF.match(tok)
-            if ref:
-                self._varrefs.setdefault((d, ref.group(1)), []).append(entry)
-            elif "$" in tok:
-                continue  # $(SRCARCH), $(addprefix ...): not worth expanding here
-            elif tok.endswith("/"):
-                path = posixpath.normpath(posixpath.join(base, tok)) if base else tok.rstrip("/")
-                self._dirs.setdefault(path, []).append(entry)
-            elif tok.endswith(".o"):
-                path = posixpath.normpath(posixpath.join(base, tok)) if base else tok
-                self._objs.setdefault(path, []).append(entry)
+    def _lines(self, state: _MakeState, text: str, extra: tuple[str, ...], depth: int = 0) -> None:
+        """Read TEXT's lines into STATE; EXTRA: conditions of the $(foreach) item they come from."""
+        lines = iter(_logical_lines(text))
+        for line in lines:
+            if depth:  # an included file's or a template's line: the Makefile's own are read
+                state.budget -= 1
+                if state.budget < 0:
+                    return  # hostile: far more than includes and templates of a real tree give
+            words = line.split(None, 1)
+            keyword = words[0]
+            if keyword in ("ifdef", "ifndef", "ifeq", "ifneq"):
+                pos, neg = _if_condition(keyword, words[1] if len(words) > 1 else "")
+                state.stack.append((pos, neg))
+                state.active.append(pos)
+                continue
+            if keyword == "else" and state.stack:
+                state.active[-1] = state.stack[-1][1]
+                continue
+            if keyword == "endif" and state.stack:
+                state.stack.pop()
+                state.active.pop()
+                continue
+            if keyword == "define" and len(words) > 1:
+                body: list[str] = []
+                for inner in lines:
+                    if inner.strip() == "endef":
+                        break
+                    body.append(inner)
+                state.defines[words[1].strip()] = body
+                continue
+            if keyword in ("include", "-include", "sinclude") and len(words) > 1:
+                if depth < _MAX_INCLUDE_DEPTH and self._read is not None:
+                    for path in state.substitute(words[1]).split():
+                        included = self._read(_join("", path)) if "$" not in path else None
+                        if included is not None:
+                            self._lines(state, included, extra, depth + 1)
+                continue
+            if "$(foreach" in line and "$(call" in line:
+                self._foreach_call(state, line, extra, depth)
+                continue
+            m = _ASSIGN.match(line.strip())
+            if not m:
+                continue
+            outer = tuple(s for s in state.active if s) + extra
+            state.assign(m.group(1), m.group(2), m.group(3).split(), outer)
+
+    def _foreach_call(self, state: _MakeState, line: str, extra: tuple[str, ...],
+                      depth: int) -> None:
+        """`$(foreach t, $(basename $(list-y)), $(eval $(call TEMPLATE,$(t),y)))`: TEMPLATE's
+        lines once per item of list-y (drivers/platform/x86/intel/Makefile's intel-* modules)."""
+        m = _FOREACH_CALL.search(line)
+        if not m or m.group(4) not in state.defines or depth >= _MAX_INCLUDE_DEPTH:
+            return  # (a template calling itself stops here)
+        var, listexpr, template = m.group(1), m.group(2), m.group(4)
+        args = [a.strip() for a in m.group(5).split(",")]
+        body = "\n".join(state.defines[template])
+        basename = listexpr.startswith("$(basename")
+        words = (listexpr[len("$(basename"):-1] if basename else listexpr).split()
+        for tok, conds in state.expand(words):
+            value = posixpath.splitext(tok)[0] if basename else tok
+            text = body.replace("$$", "$")
+            for i, arg in enumerate(args, 1):
+                text = text.replace(f"$({i})", arg.replace(f"$({var})", value))
+            self._lines(state, text, extra + conds, depth + 1)
+
+    def _add_obj_token(self, d: str, base: str, tok: str, entry: _Entry) -> None:
+        ref = _VARREF.match(tok)
+        if ref:
+            self._varrefs.setdefault((d, ref.group(1)), []).append(entry)
+        elif "$" in tok:
+            return  # $(SRCARCH), $(addprefix ...): not worth expanding here
+        elif tok.endswith("/"):
+            path = _join(base, tok).rstrip("/")
+            self._dirs.setdefault(path, []).append(entry)
+        elif tok.endswith(".o"):
+            self._objs.setdefault(_join(base, tok), []).append(entry)
 
     def _chain_of_dir(self, d: str, depth: int = 0) -> tuple[tuple[str, ...], bool]:
         if d in ("", ".") or depth > 64:
@@ -170,7 +301,8 @@ class KbuildMap:
 
     def _from_entry(self, e: _Entry, extra: tuple[str, ...], modname: str) -> BuildInfo:
         outer, mod = self._chain_of_dir(e.makefile_dir)
-        return BuildInfo(_name_fix(modname), outer + e.conds + extra, mod or e.module_only)
+        chain = tuple(dict.fromkeys(outer + e.conds + extra))  # a symbol required twice: once
+        return BuildInfo(_name_fix(modname), chain, mod or e.module_only)
 
     def build_info(self, c_path: str) -> Optional[BuildInfo]:
         """How C_PATH (relative to the root) is built, or None if no Makefile lists it."""

@@ -81,6 +81,9 @@ class Registration:
     # first, as written: "CONFIG_X", "!CONFIG_X", "IS_ENABLED(CONFIG_X) && ...".
     cpp_conditions: tuple[str, ...] = ()
     module_only: bool = False  # the file is listed only in obj-m: never built in
+    # Where the C documents it instead of kernel-parameters.txt: UML's __uml_help(handler,
+    # "text") next to the registration (`linux --help` prints it).
+    help_at: Optional[Location] = None
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,7 @@ class Catalog:
     # Names read straight from the command line with no registration (cmdline_find_option,
     # sysctl and arm64 alias tables): real parameters all the same.
     command_line_reads: frozenset[str] = frozenset()
+    # Entries of the other documents in kernel-parameters.txt's layout that it points to
+    # (Documentation/scsi/scsi-parameters.rst): they document a parameter too, but only
+    # kernel-parameters.txt's own entries are checked for layout, tags and orphans.
+    other_docs: tuple[DocEntry, ...] = ()

@@ -61,9 +61,12 @@ _MODULE_PARAM_ARGS: dict[str, tuple[int, Optional[int]]] = {
 }
 
 
-# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32).
+# Initcall-level callbacks (arch_param_cb(x32, &ops, NULL, 0444) makes syscall.x32). core_param_cb
+# is one of them (include/linux/moduleparam.h: __level_param_cb, level 1), so it takes
+# MODULE_PARAM_PREFIX like the others; only core_param, core_param_unsafe and __core_param_cb
+# register without a prefix.
 _LEVEL_PARAM_CB = frozenset(f"{level}_param_cb" for level in (
-    "postcore", "arch", "subsys", "fs", "device", "late"))
+    "core", "postcore", "arch", "subsys", "fs", "device", "late"))
 
 
 class FileScanner:
@@ -84,6 +87,7 @@ class FileScanner:
         # (torture_param, hugetlb_early_param): name -> their expansions.
         self.wrappers: dict[str, list[Wrapper]] = {}
         self.visited: set[str] = set()
+        self.uml_help: dict[str, Location] = {}  # handler -> its __uml_help(handler, "...")
 
     def scan_file(self, rel: str, data: bytes, depth: int) -> None:
         self.visited.add(rel)
@@ -139,7 +143,12 @@ class FileScanner:
         self._link_handlers(unit, keys_from, regs_from)
 
     def _link_handlers(self, unit: Unit, keys_from: int, regs_from: int) -> None:
-        """Tie this file's keys and variables to the parameters whose handler writes them."""
+        """Tie this file's keys and variables to the parameters whose handler writes them, and
+        its registrations to the __uml_help text of their handler."""
+        for i in range(regs_from, len(self.regs)):
+            reg = self.regs[i]
+            if reg.handler in self.uml_help and reg.location.file == unit.rel:
+                self.regs[i] = replace(reg, help_at=self.uml_help[reg.handler])
         regs = [r for r in self.regs[regs_from:] if r.handler and r.location.file == unit.rel]
         if not regs:
             return
@@ -268,6 +277,10 @@ class FileScanner:
             self._static_key(unit, macro, args, loc, where)
         elif macro in ("early_param", "__setup", "__setup_param"):
             self._setup(unit, macro, args, loc, where)
+        elif macro == "__uml_help":
+            handler = ctokens.identifier(unit.masked, *args[0]) if args else None
+            if handler:
+                self.uml_help[handler] = loc
         elif macro == "early_param_on_off":
             self._on_off(unit, args, loc, where)
         elif macro in self.wrappers:
@@ -349,7 +362,7 @@ class FileScanner:
             kind = "core_param" if prefix == "" else "module_param"
             self._param(unit, kind, prefix, name, None, unit.text(args[2]), loc, where)
             return
-        if macro.startswith(("core_param", "__core_param")):
+        if macro.startswith(("core_param", "__core_param")) and macro not in _LEVEL_PARAM_CB:
             if len(args) != 4:
                 return
             name = ctokens.identifier(unit.masked, *args[0])

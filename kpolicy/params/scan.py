@@ -19,6 +19,7 @@ from typing import Optional
 
 from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
+from kpolicy.errors import KpolicyError
 from kpolicy.forked import map_in_parts
 from kpolicy.params.cunit import KEYWORDS, MAX_C_FILE, Wrapper, raw_reads
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
@@ -59,7 +60,8 @@ def _walk(
     root: Path,
 ) -> tuple[list[_SourceFile], dict[str, list[str]], list[tuple[str, int, int]]]:
     """Regular (non-symlink) C files, each directory's kbuild file names, and the stat triples
-    of every header (a registration or a wrapper macro there reaches the files including it)."""
+    of every header (a registration or a wrapper macro there reaches the files including it)
+    and of every Makefile.* or *.mk file (a kbuild file may include it)."""
     c_files: list[_SourceFile] = []
     makefiles: dict[str, list[str]] = {}
     headers: list[tuple[str, int, int]] = []
@@ -71,6 +73,11 @@ def _walk(
             makefiles[rel_dir] = names
         for name in sorted(filenames):
             is_c = name.endswith(".c")
+            if name.startswith("Makefile.") or name.endswith(".mk"):
+                st = filenames[name]  # a Makefile may `include` it (virt/kvm/Makefile.kvm)
+                headers.append((f"{rel_dir}/{name}" if rel_dir else name, st.st_size,
+                                st.st_mtime_ns))
+                continue
             if not is_c and not name.endswith(".h"):
                 continue
             st = filenames[name]
@@ -118,7 +125,8 @@ def scan_all(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> 
 
 def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
     """Names the kernel looks up in the raw command line without registering them: string
-    arguments of cmdline_find_option()/cmdline_find_option_bool(), and the names of alias
+    arguments of cmdline_find_option()/cmdline_find_option_bool() (the x86 decompressor's in
+    arch/x86/boot/ too) and of strstr(boot_command_line, ...), and the names of alias
     tables (fs/proc/proc_sysctl.c sysctl_aliases[], arm64 idreg-override aliases[])."""
     return _cached_scan(tree, cache)[2]
 
@@ -134,7 +142,16 @@ def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
             treefs.read_text(root, f"{d}/{n}" if d else n, what="kbuild file")
             for n in chosen
         )
-    return KbuildMap(texts)
+
+    def read_included(rel: str) -> Optional[str]:
+        """A file a Makefile `include`s (virt/kvm/Makefile.kvm): None when it is missing,
+        special or outside the tree."""
+        try:
+            return treefs.read_text(root, rel, what="included kbuild file")
+        except KpolicyError:
+            return None
+
+    return KbuildMap(texts, read_included)
 
 
 def _scan(
@@ -191,7 +208,7 @@ def _sift(files: list[tuple[int, _SourceFile]]) -> tuple[
                 includes.setdefault(target, (index, f.rel))
         if any(k in data for k in KEYWORDS):
             candidates.append((index, f))
-        if b"cmdline_find_option" in data or b"aliases[]" in data:
+        if b"cmdline_find_option" in data or b"aliases[]" in data or b"_command_line" in data:
             reads.update(raw_reads(data))
     return includes, reads, candidates
 

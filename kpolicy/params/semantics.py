@@ -123,7 +123,8 @@ class HandlerSemantics:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
         if a in ("any", "function"):
-            return True
+            # a declared on_missing refuses the bare word (retbleed: `if (!str) return -EINVAL`)
+            return value is not None or self.on_missing is None
         if a == "empty":
             return not value
         if value is None:
@@ -229,6 +230,7 @@ class MachineDependency:
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
     cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
+    cpu_has: Optional[str] = None  # ... and (when given) only when the CPU has this one
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
     unless_symbol: Optional[str] = None  # ... and only if this Kconfig symbol is not y
     # ... and only when these other features' effective states are these (read after they are
@@ -265,6 +267,9 @@ class FeatureSpec:
     since: Optional[Version] = None  # the first Linux version kpolicy knows it for exactly
     until: Optional[Version] = None
     group: Group = "other"
+    # choice members a version may lack: where such a symbol does not exist, the C source of
+    # that version had no switch and behaved as if it were y (6.1 has no MITIGATION_RETBLEED)
+    absent_means_y: tuple[str, ...] = ()
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether kpolicy knows this feature in Linux VERSION."""
@@ -545,14 +550,15 @@ def parse_params_file(text: str,
         raise KpolicyError(f"{where}: {value!r} is not a value of the feature", file=file)
 
     default = _Table(data.get("default", {}), file, "[default]",
-                     {"symbol", "invert", "choice", "value"})
+                     {"symbol", "invert", "choice", "value", "absent_means_y"})
     choice = default.get("choice", dict, {})
     lsm = _Table(data.get("lsm", {}), file, "[lsm]", {"name", "early"})
     machine = []
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
-                    "symbol", "unless_symbol", "features", "unless_cmdline", "unknown"})
+                    "cpu_has", "symbol", "unless_symbol", "features", "unless_cmdline",
+                    "unknown"})
         features = tuple(m.get("features", dict, {}).items())
         if not all(isinstance(v, (bool, int, str)) for _, v in features):
             raise m.error("'features' maps features to a boolean, a number or a word")
@@ -563,6 +569,7 @@ def parse_params_file(text: str,
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
             kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str),
+            cpu_has=m.optional("cpu_has", str),
             unless_symbol=m.optional("unless_symbol", str), features=features,
             unless_cmdline=m.get("unless_cmdline", bool, False),
             unknown=m.choice("unknown", UNKNOWNS, "keep")))
@@ -604,6 +611,7 @@ def parse_params_file(text: str,
         machine=tuple(machine), file=file, overrides=tuple(overrides),
         since=_version(top, "since"), until=_version(top, "until"),
         group=top.choice("group", GROUPS, "other"),
+        absent_means_y=default.strings("absent_means_y"),
     )
     return spec, handlers
 

@@ -75,7 +75,69 @@ def mitigations_guest_guest_72(value: Optional[str]) -> Optional[State]:
     return _vector_72("guest_guest", value)
 
 
+def mitigations_smt_72(value: Optional[str]) -> Optional[State]:
+    """smt_mitigations after mitigations=VALUE in 7.2: off with mitigations=off, on with
+    auto,nosmt (a later plain auto leaves it), off again with a no_cross_thread item read before
+    the first item match_token() refuses."""
+    hit, items = _split_mitigations_72(value)
+    state: Optional[State] = {"off": "off", "auto,nosmt": "on"}.get(hit or "")
+    for item in items or ():
+        if item == "no_cross_thread":
+            state = "off"
+        elif item not in _VECTOR_ITEMS_72:
+            break
+    return state
+
+
+def _retbleed_items(value: Optional[str], modes: tuple[str, ...]) -> tuple[Optional[str], bool]:
+    """retbleed_parse_cmdline: (the last mode word of the comma list, whether "nosmt" is in
+    it); other items are logged and skipped (6.12 and 7.2 also take "force")."""
+    mode: Optional[str] = None
+    nosmt = False
+    for item in (value or "").split(","):
+        if item in modes:
+            mode = item
+        elif item == "nosmt":
+            nosmt = True
+    return mode, nosmt
+
+
+_RETBLEED_61 = ("off", "auto", "unret", "ibpb")
+_RETBLEED_612 = (*_RETBLEED_61, "stuff")
+
+
+def retbleed_61(value: Optional[str]) -> Optional[State]:
+    """retbleed_cmd after retbleed=VALUE in 6.1 (no "stuff" yet)."""
+    return _retbleed_items(value, _RETBLEED_61)[0]
+
+
+def retbleed_612(value: Optional[str]) -> Optional[State]:
+    """retbleed_cmd (7.2: retbleed_mitigation) after retbleed=VALUE from 6.12."""
+    return _retbleed_items(value, _RETBLEED_612)[0]
+
+
+def retbleed_nosmt(value: Optional[str]) -> Optional[State]:
+    """retbleed_nosmt after retbleed=VALUE: set by a "nosmt" item, never cleared."""
+    return True if _retbleed_items(value, _RETBLEED_612)[1] else None
+
+
+def nosmt(value: Optional[str]) -> Optional[State]:
+    """kernel/cpu.c smt_cmdline_disable: cpu_smt_disable(str && !strcmp(str, "force"))."""
+    return "forceoff" if value == "force" else "off"
+
+
+def srbds(value: Optional[str]) -> Optional[State]:
+    """srbds_parse_cmdline: srbds_off = !strcmp(str, "off"), so any other word turns it on."""
+    return "off" if value == "off" else "on"
+
+
 PARSERS: dict[str, ValueParser] = {
+    "mitigations_smt_72": mitigations_smt_72,
+    "retbleed_61": retbleed_61,
+    "retbleed_612": retbleed_612,
+    "retbleed_nosmt": retbleed_nosmt,
+    "nosmt": nosmt,
+    "srbds": srbds,
     "mitigations_global_72": mitigations_global_72,
     "mitigations_user_kernel_72": mitigations_user_kernel_72,
     "mitigations_user_user_72": mitigations_user_user_72,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kpolicy.cache import Cache
+from kpolicy.params.docs import DOC_FILE, OTHER_DOC_FILES
 from kpolicy.params.semantics import FeatureSpec
 from kpolicy.resolve.compact import compact_model
 from kpolicy.resolve.model import ResolveModel
@@ -43,4 +44,5 @@ def build_resolve_model_and_sources(
     size = command_line_size(kconfig.srcarch, kconfig.values)
     sources = {r.location.file for r in analysis.catalog.registrations}
     sources |= {k.location.file for k in analysis.catalog.static_keys}
+    sources |= {DOC_FILE, *OTHER_DOC_FILES}  # documented elsewhere is documented (crosscheck)
     return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size), sources

@@ -181,6 +181,9 @@ def boot_default(
             return word, _config_source(
                 kconfig, values, member, word, "default choice", kind, lines
             )
+        if member in spec.absent_means_y and member not in kconfig.symbols:
+            return word, Source(kind, word, f"{member} is not in Linux {kconfig.version}: "
+                                "the C source has no switch and always selects it")
     if spec.default_value is not None:
         if spec.default_choice:
             why = "no member of the default choice is set: the fallback"
@@ -392,6 +395,7 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
     before: set[str] = set()
     dashes = False
     done: set[int] = set()  # the readers with `together` words that have acted
+    priority: Optional[int] = None  # the priority of the word that set STATE
     for ev in events:
         if ev.source != "cmdline" or ev.index in seen:
             continue
@@ -419,7 +423,14 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
             else:
                 continue
             assert d.semantics.sets is not None  # the loader requires it
-            state = d.semantics.sets
+            if priority is not None and d.priority < priority:
+                # a reader the kernel consults first wins (6.12 ssb_parse_cmdline checks
+                # nospec_store_bypass_disable before spec_store_bypass_disable=)
+                sources.append(Source("cmdline", None,
+                                      f"{what}: a word read with priority set it already",
+                                      position=ev.index, token=ev.raw, outcome="refused"))
+                continue
+            state, priority = d.semantics.sets, d.priority
             sources.append(Source("cmdline", state,
                                   f"{what} read directly from the command line "
                                   f"({d.source}): sets {state_word(state)}",
@@ -430,28 +441,34 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
 def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec],
                     version: tuple[int, ...]) -> tuple[FeatureState, ...]:
     """STATES after each feature's overrides (in Linux VERSION): another feature's effective
-    state forcing it, applied until nothing changes (an override may feed another)."""
-    by_name = {f.name: f for f in states}
+    state forcing it. Each round starts again from STATES and reads the others' states of the
+    round before, until nothing changes: an override may feed another, and one that held only
+    while another feature was not yet forced is taken back (features are visited by name, not
+    in the kernel's order)."""
     spec_of = {s.name: s for s in specs}
+    current = {f.name: f for f in states}
     for _round in range(len(states) + 1):
-        changed = False
-        for name, f in by_name.items():
-            spec = spec_of.get(name)
+        nxt = {}
+        for base in states:
+            f = base
+            spec = spec_of.get(f.name)
             for o in spec.overrides if spec is not None and f.built else ():
-                other = by_name.get(o.feature)
+                other = current.get(o.feature)
                 if (other is None or not o.applies(version) or other.effective != o.equals
                         or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)
-                        or not _all_are(by_name, o.also)):
+                        or not _all_are(current, o.also)):
                     continue
                 also = "".join(f" and {n} is {state_word(v)}" for n, v in o.also)
                 why = (f"{o.feature} is {state_word(other.effective)}{also}: {o.source} sets "
                        f"{f.name} {state_word(o.sets)}")
-                f = by_name[name] = replace(f, effective=o.sets, why=why,
-                                            sources=(*f.sources, Source("config", o.sets, why)))
-                changed = True
-        if not changed:
+                f = replace(f, effective=o.sets, why=why,
+                            sources=(*f.sources, Source("config", o.sets, why)))
+            nxt[f.name] = f
+        stable = all(nxt[n].effective == current[n].effective for n in nxt)
+        current = nxt
+        if stable:
             break
-    return tuple(by_name[f.name] for f in states)
+    return tuple(current[f.name] for f in states)
 
 
 def _all_are(by_name: Mapping[str, FeatureState], wanted: Sequence[tuple[str, State]]) -> bool:
@@ -489,9 +506,11 @@ def _machine_applies(
     if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
-    lacks = None if dep.cpu_lacks is None else machine.cpu_lacks(dep.cpu_lacks)
-    if lacks is not None:
-        return lacks, f"{dep.when}: {'applies' if lacks else 'does not apply'}"
+    cpu = [(machine.cpu_lacks(fact), lacks) for fact, lacks in
+           ((dep.cpu_lacks, True), (dep.cpu_has, False)) if fact]
+    if cpu and all(got is not None for got, _ in cpu):
+        hit = all(got is want for got, want in cpu)
+        return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     unknown = _unknown_fact(dep)
     if unknown is None:
         return (True, f"{dep.when}: applies") if dep.features else (False, "")
@@ -509,8 +528,8 @@ def _unknown_fact(dep: MachineDependency) -> Optional[str]:
         return "boot's Secure Boot state"
     if dep.kaslr_seed is not None:
         return "boot's KASLR seed"
-    if dep.cpu_lacks is not None:
-        return f"CPU ({dep.cpu_lacks})"
+    if dep.cpu_lacks is not None or dep.cpu_has is not None:
+        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, dep.cpu_has) if f)})"
     return None
 
 

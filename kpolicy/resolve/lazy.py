@@ -106,6 +106,8 @@ def _registration(row: Any) -> Registration:
     # filled through __dict__ like dataclass_decoder(): a frozen __init__ costs a call per field
     state = dict(zip(_REGISTRATION_FIELDS, marshal.loads(row)))
     state["location"] = Location(*state["location"])
+    if state["help_at"] is not None:
+        state["help_at"] = Location(*state["help_at"])
     reg: Any = object.__new__(Registration)
     reg.__dict__.update(state)
     return reg  # type: ignore[no-any-return]

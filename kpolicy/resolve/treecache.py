@@ -68,7 +68,8 @@ def _walk_dirs(tree: KernelTree) -> tuple[list[tuple[str, int]], list[str]]:
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
         dirs.append((rel_dir, os.lstat(f"{root}/{rel_dir}" if rel_dir else root).st_mtime_ns))
         files.extend(f"{rel_dir}/{n}" if rel_dir else n for n in sorted(names)
-                     if n.startswith("Kconfig") or n in _BUILD_FILES)
+                     if n.startswith("Kconfig") or n in _BUILD_FILES
+                     or n.startswith("Makefile."))  # virt/kvm/Makefile.kvm: `include`d
     if treefs.is_dir(tree.root, _DOCS):
         dirs.append((_DOCS, os.lstat(f"{root}/{_DOCS}").st_mtime_ns))
         files.extend(f"{_DOCS}/{n}" for n in treefs.listdir(tree.root, _DOCS)

@@ -96,6 +96,7 @@ $B mkdir -p /dbg
 section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null; echo rc=$?'
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
+section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
@@ -178,6 +179,9 @@ class Case:
     flavour: str = "cloud-amd64"
     target: Target = X86_64
     machine: str | None = None  # qemu -M for this case (None: the target's)
+    # qemu -smp for this case (e.g. "2,sockets=1,cores=1,threads=2": two SMT siblings); a case
+    # with it also records the SMT state (/sys/devices/system/cpu/smt/control and active)
+    smp: str | None = None
 
     @property
     def full_cmdline(self) -> str:
@@ -204,7 +208,7 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
     cases = []
     for raw in data.get("case", []):
         unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
-                                  "flavour", "machine"}
+                                  "flavour", "machine", "smp"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         cases.append(
@@ -219,6 +223,7 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
                 flavour=raw.get("flavour", "cloud-amd64"),
                 target=target,
                 machine=raw.get("machine"),
+                smp=raw.get("smp"),
             )
         )
     ids = [c.id for c in cases]
@@ -320,9 +325,10 @@ def boot(
     target: Target = X86_64,
     machine: str | None = None,
     cpu: str | None = None,
+    smp: str | None = None,
 ) -> BootResult:
     """Boot VMLINUZ with CMDLINE under TARGET's qemu (TCG), on MACHINE with CPU (default: the
-    target's), and return its serial output."""
+    target's) and SMP (qemu -smp; default one CPU), and return its serial output."""
     qemu = qemu_binary(target)
     if qemu is None:
         raise RuntimeError(f"{target.qemu} not found (apt-get install {target.apt_package})")
@@ -335,6 +341,7 @@ def boot(
         "-m",
         str(mem),
         *(("-cpu", cpu) if cpu else ()),
+        *(("-smp", smp) if smp else ()),
         "-nographic",
         "-no-reboot",
         "-kernel",
@@ -420,7 +427,11 @@ def _path_values(lines: Iterable[str]) -> dict[str, str]:
 
 
 def parse_serial(
-    serial: str, params: Sequence[str] = (), hardening: bool = False, target: Target = X86_64
+    serial: str,
+    params: Sequence[str] = (),
+    hardening: bool = False,
+    target: Target = X86_64,
+    smt: bool = False,
 ) -> dict[str, Any]:
     """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
     sections, outside = split_sections(serial)
@@ -481,6 +492,8 @@ def parse_serial(
             features[name] = sysparams[name]
     if hardening:
         features.update(hardening_features(sections, log, sysparams))
+    if smt:
+        features.update(smt_features(sections))
     if target.extra_sections:
         _arch_sections(sections, log, target, obs, features)
     obs["features"] = features
@@ -513,6 +526,20 @@ def hardening_features(
         out["kfence"] = any(_KFENCE_ON.search(line) for line in log)
     if rc["ia32"] is not None:
         out["ia32_emulation"] = rc["ia32"] == IA32_STATUS
+    return out
+
+
+def smt_features(sections: dict[str, list[str]]) -> dict[str, Any]:
+    """SMT as /sys/devices/system/cpu/smt reports it: `smt` is the control file's word (on, off,
+    forceoff, notsupported, notimplemented), `smt.active` whether sibling threads run."""
+    values = _path_values(sections.get("smt", ()))
+    out: dict[str, Any] = {}
+    control = values.get("/sys/devices/system/cpu/smt/control")
+    if control is not None:
+        out["smt"] = control.strip()
+    active = values.get("/sys/devices/system/cpu/smt/active")
+    if active is not None:
+        out["smt.active"] = active.strip() == "1"
     return out
 
 
@@ -565,6 +592,7 @@ def observe(
             target=case.target,
             machine=case.machine,
             cpu=case.cpu,
+            smp=case.smp,
         )
         flaky = result.timed_out or any(f in result.serial for f in HOST_FLAKES)
         if not flaky or attempts == BOOT_ATTEMPTS:
@@ -577,9 +605,12 @@ def observe(
         record["machine"] = case.machine
     if case.cpu:
         record["cpu"] = case.cpu
+    if case.smp:
+        record["smp"] = case.smp
     if case.flavour != "cloud-amd64":
         record["flavour"] = case.flavour
-    record.update(parse_serial(result.serial, case.params, case.hardening, case.target))
+    record.update(parse_serial(result.serial, case.params, case.hardening, case.target,
+                               smt=case.smp is not None))
     record["timed_out"] = result.timed_out
     return record, result
 

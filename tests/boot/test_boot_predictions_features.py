@@ -98,12 +98,22 @@ def test_the_record_has_features() -> None:
     assert set(REQUIRED) <= seen
 
 
+# What the kernel finds in the x86 CPUs qemu 7.2's TCG emulates (kpolicy's names for the facts
+# rules/params/ asks about): TCG has no spec-ctrl, so Skylake-Client-v4 lacks Enhanced IBRS and
+# SSBD; on EPYC (AMD family 0x17) the kernel makes SSBD from the LS_CFG MSR, which TCG reads.
+X86_CPU_FACTS = {
+    "Skylake-Client-v4": frozenset({"intel"}),
+    "EPYC": frozenset({"amd", "ssbd"}),
+}
+
+
 def _machine(case: dict[str, Any]) -> Machine:
     """The qemu machine of CASE: its RAM when the case sets one (-m), else unknown (768 MiB);
     whether an arm64 boot has a KASLR seed: qemu's virt board puts one in the device tree unless
-    dtb-kaslr-seed=off, and -cpu max has RNDR."""
+    dtb-kaslr-seed=off, and -cpu max has RNDR; the x86 CPU's facts where kpolicy knows them."""
     seedless = "dtb-kaslr-seed=off" in case.get("machine", "") and case.get("cpu") in NO_RNDR_CPUS
-    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=not seedless)
+    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=not seedless,
+                   cpu_features=X86_CPU_FACTS.get(str(case.get("cpu"))))
 
 
 def test_the_arm64_record_has_kaslr_and_vulnerabilities() -> None:
@@ -138,20 +148,24 @@ def _predicted(res: Resolution) -> dict[str, Any]:
     predicted = {f.name: f.effective for f in res.features}
     if "debugfs" in predicted:
         predicted["debugfs_mount"] = predicted["debugfs"] == "on"
+    if "smt" in predicted:
+        predicted["smt.active"] = predicted["smt"] == "on"
     return predicted
 
 
 def _observed(case: dict[str, Any]) -> dict[str, Any]:
     """CASE's observed features, each vulnerabilities file read as resolve states it: is the
     mitigation applied ("Mitigation: ...", or a "... attempted, no microcode" state) on the
-    affected CPU qemu emulates; files of a bug the emulated CPU lacks are left out."""
+    affected CPU qemu emulates; files of a bug the emulated CPU lacks are left out, and so are
+    the states that do not say what the kernel selected ("Unknown: Dependent on hypervisor
+    status", and "Vulnerable: No microcode", which GDS and SRBDS print for off and on alike)."""
     out = {}
     for name, value in case["features"].items():
         if not name.startswith("vulnerabilities."):
             out[name] = value
         elif value.startswith("Mitigation:") or "attempted, no microcode" in value:
             out[name] = True
-        elif value.startswith("Vulnerable"):
+        elif value.startswith("Vulnerable") and not value.startswith("Vulnerable: No microcode"):
             out[name] = False
     return out
 
@@ -183,6 +197,24 @@ def test_the_record_shows_both_states_of_the_new_vulnerabilities() -> None:
     verw = skylake["skylake-mds-full-mitigations-off"]
     assert verw["vulnerabilities.mds"] is True and verw["vulnerabilities.mmio_stale_data"] is True
     assert skylake["skylake-mitigations-off"]["vulnerabilities.l1tf"] is True  # PTE inversion
+
+
+def test_the_record_shows_retbleed_ssb_and_smt_both_ways() -> None:
+    """Retbleed and Speculative Store Bypass are each seen mitigated and vulnerable (EPYC), SMT
+    on, off and forceoff, and the cases that tell the versions' rules apart agree with 7.2:
+    a later mitigations=auto keeps SMT mitigations on, no_cross_thread turns them off, and
+    Retbleed's nosmt disables SMT on AMD only."""
+    observed = {c["id"]: _observed(c) for c in CASES}
+    for name in ("vulnerabilities.retbleed", "vulnerabilities.spec_store_bypass"):
+        seen = {obs.get(name) for i, obs in observed.items()
+                if i.startswith(("epyc", "generic-epyc"))}
+        assert {True, False} <= seen, name
+    assert {obs.get("smt") for obs in observed.values()} >= {"on", "off", "forceoff"}
+    assert observed["skylake-smt-auto-nosmt-then-auto"]["smt"] == "off"
+    assert observed["skylake-smt-auto-nosmt-no-cross-thread"]["smt"] == "on"
+    assert observed["skylake-smt-retbleed-nosmt"]["smt"] == "on"
+    assert observed["epyc-smt-retbleed-nosmt"]["smt"] == "off"
+    assert observed["skylake-mitigations-off"]["vulnerabilities.srbds"] is False
 
 
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:

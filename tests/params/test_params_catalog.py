@@ -72,6 +72,7 @@ def test_cli_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
         "registrations": [{"kind": "early_param", "file": "init/main.c",
                            "line": _line_of("init/main.c", 'early_param("randomize'),
                            "built_if": None, "parser": "kstrtobool"}],
+        "documented_elsewhere": None,
     }
     assert zswap["registrations"][0]["built_if"] == "CONFIG_ZSWAP"
 

@@ -31,9 +31,12 @@ def test_hand_checked_findings_are_produced_and_mostly_right() -> None:
     assert {f["kind"] for f in listed} <= set(KINDS)
     missing = [f for f in listed
                if (f["kind"], f["param"], f["file"], f["line"]) not in produced]
-    assert missing == []
+    # a false positive may be fixed (no-steal-acc's PPC/PSERIES tags since #16); a true one
+    # must never be lost
+    assert [f for f in missing if f["true_positive"]] == []
     precision = sum(f["true_positive"] for f in listed) / len(listed)
-    print(f"hand-checked precision: {precision:.2%} over {len(listed)} findings")
+    print(f"hand-checked precision: {precision:.2%} over {len(listed)} findings "
+          f"({len(missing)} false ones fixed since)")
     assert precision >= 0.90
     # every kind the real tree produces is counted, none is empty by accident
     counts = {k: sum(1 for i in issues if i.kind == k) for k in KINDS}

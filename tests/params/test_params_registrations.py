@@ -31,6 +31,16 @@ def _line_of(rel: str, needle: str) -> int:
     raise AssertionError(f"{needle!r} not in {rel}")
 
 
+def _fixture_with_util_c(tmp_path: Path, text: str) -> Path:
+    """A copy of the params_c fixture tree whose mm/util.c holds TEXT."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    (root / "mm" / "util.c").write_text(text)
+    return root
+
+
 def _only(regs: tuple[Registration, ...], name: str) -> Registration:
     found = [r for r in regs if r.name == name]
     assert len(found) == 1, (name, found)
@@ -221,11 +231,7 @@ def test_boot_default_variables_keys_chosen_by_if_and_level_callbacks(tmp_path: 
     """The shapes x86 uses for its mitigation defaults (bugs.c) and for syscall.x32
     (entry/syscall_64.c): the variable or key records its symbol and the parameters whose
     handler writes it."""
-    import shutil
-
-    root = tmp_path / "tree"
-    shutil.copytree(FIXTURE, root)
-    (root / "mm" / "util.c").write_text(
+    root = _fixture_with_util_c(tmp_path,
         '#undef MODULE_PARAM_PREFIX\n#define MODULE_PARAM_PREFIX "syscall."\n'
         "static enum m mds_mitigation __ro_after_init =\n"
         "\tIS_ENABLED(CONFIG_MITIGATION_MDS) ? MDS_AUTO : MDS_OFF;\n"
@@ -252,3 +258,83 @@ def test_boot_default_variables_keys_chosen_by_if_and_level_callbacks(tmp_path: 
     assert sum(k.name == "x32_key" for k in keys) == 1
     # a key that exists only under an #ifdef is not bound to that symbol
     assert (by_name["plain_key"].symbol, by_name["plain_key"].initial) == (None, "false")
+
+
+def test_level_callbacks_take_the_module_prefix_core_param_does_not(tmp_path: Path) -> None:
+    """include/linux/moduleparam.h: core_param_cb and device_param_cb are __level_param_cb
+    (MODULE_PARAM_PREFIX + name); core_param and __core_param_cb register the bare name."""
+    root = _fixture_with_util_c(tmp_path,
+        "static const struct kernel_param_ops ops = {\n\t.set = param_set_bool,\n};\n"
+        "core_param_cb(level_one, &ops, NULL, 0444);\n"
+        "device_param_cb(dev_level, &ops, NULL, 0444);\n"
+        "__core_param_cb(bare_cb, &ops, NULL, 0444);\n"
+        "core_param(bare_var, v, int, 0444);\n")
+    regs = scan_registrations(open_tree(root))[0]
+    names = {r.name: r.kind for r in regs if r.location.file == "mm/util.c"}
+    assert names == {"util.level_one": "module_param", "util.dev_level": "module_param",
+                     "bare_cb": "core_param", "bare_var": "core_param"}
+
+
+def test_module_names_through_include_variables_and_templates() -> None:
+    """The Makefile shapes of arch/x86/kvm (include + $(KVM)/), omapfb ($(objs-yy)) and
+    drivers/platform/x86/intel (define + $(foreach $(eval $(call)))), read without make."""
+    from kpolicy.params.kbuild import KbuildMap
+
+    included = {"virt/kvm/Makefile.kvm": "KVM ?= ../../../virt/kvm\n"
+                                         "kvm-y := $(KVM)/kvm_main.o\n"
+                                         "kvm-$(CONFIG_KVM_VFIO) += $(KVM)/vfio.o\n"}
+    kb = KbuildMap({
+        "": "obj-y += arch/x86/ drivers/\n",
+        "arch/x86": "obj-$(CONFIG_KVM) += kvm/\n",
+        "arch/x86/kvm": "include $(srctree)/virt/kvm/Makefile.kvm\nobj-$(CONFIG_KVM) += kvm.o\n",
+        "drivers": "obj-y += omap/ intel/\n",
+        "drivers/omap": "objs-yy := main.o lcdc.o\nomapfb-objs := $(objs-yy)\n"
+                        "obj-$(CONFIG_FB_OMAP) += omapfb.o\n",
+        "drivers/intel": "intel-target-$(CONFIG_INTEL_VSEC) += vsec.o\n"
+                         "define T\nintel-$(1)-y := $(1).o\nobj-$(2) += intel-$(1).o\nendef\n"
+                         "$(foreach t, $(basename $(intel-target-y)), "
+                         "$(eval $(call T,$(t),y)))\n",
+    }, included.get)
+    main = kb.build_info("virt/kvm/kvm_main.c")
+    assert main is not None and (main.modname, main.chain) == ("kvm", ("KVM",))
+    vfio = kb.build_info("virt/kvm/vfio.c")
+    assert vfio is not None and (vfio.modname, vfio.chain) == ("kvm", ("KVM", "KVM_VFIO"))
+    lcdc = kb.build_info("drivers/omap/lcdc.c")
+    assert lcdc is not None and (lcdc.modname, lcdc.chain) == ("omapfb", ("FB_OMAP",))
+    vsec = kb.build_info("drivers/intel/vsec.c")
+    assert vsec is not None and (vsec.modname, vsec.chain) == ("intel_vsec", ("INTEL_VSEC",))
+    # without a reader the include is skipped: the old answer (no Makefile lists kvm_main.o)
+    assert KbuildMap({"arch/x86/kvm": "include $(srctree)/virt/kvm/Makefile.kvm\n"}).build_info(
+        "virt/kvm/kvm_main.c") is None
+
+
+def test_help_at_survives_the_model_encodings() -> None:
+    """Registration.help_at (UML's __uml_help) through a cached model's marshal rows and a
+    model file's JSON; JSON written before the field existed decodes to None."""
+    import json
+
+    from kpolicy.kconfig.model import Location
+    from kpolicy.resolve.codec import encode
+    from kpolicy.resolve.lazy import _pack_registration, _registration
+
+    reg = Registration(kind="__setup", name="vec", location=Location("a.c", 3), handler="h",
+                       help_at=Location("a.c", 4))
+    assert _registration(_pack_registration(reg)) == reg
+    assert _registration(json.dumps(encode(reg))) == reg
+    old = encode(Registration(kind="__setup", name="vec", location=Location("a.c", 3)))
+    old.pop("help_at", None)  # the encoder may leave defaults out already
+    assert _registration(json.dumps(old)).help_at is None
+
+
+def test_hostile_makefile_templates_and_includes_stop() -> None:
+    """A template that calls itself, a Makefile including itself, and a huge foreach list end
+    (bounded depth and lines), not in a RecursionError or an endless expansion."""
+    from kpolicy.params.kbuild import KbuildMap
+
+    selfish = ("x-y += " + " ".join(f"o{i}.o" for i in range(5000)) + "\n"
+               "define T\n$(foreach t, $(x-y), $(eval $(call T,$(t),y)))\nobj-y += $(1)\nendef\n"
+               "$(foreach t, $(x-y), $(eval $(call T,$(t),y)))\n")
+    loop = "include $(srctree)/d/Makefile.loop\nobj-y += a.o\n"
+    kb = KbuildMap({"d": selfish + loop}, {"d/Makefile.loop": loop}.get)
+    info = kb.build_info("d/a.c")
+    assert info is not None and info.modname == "a"

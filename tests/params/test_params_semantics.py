@@ -259,3 +259,37 @@ def test_an_override_may_need_several_features() -> None:
           'source = "s"\nalso = { z = [1] }\n'
     with pytest.raises(KpolicyError, match="'also'"):
         parse_params_file(bad, "x.toml")
+
+
+def test_retbleed_smt_and_srbds_parsers() -> None:
+    """retbleed=: the last mode word of the comma list, nosmt apart, other items skipped (6.1 has
+    no "stuff"); nosmt=: force or not; srbds=: any word but off turns it back on; 7.2's
+    smt_mitigations: auto,nosmt sets on, a plain auto leaves it, no_cross_thread sets off."""
+    from kpolicy.params.valueparsers import (
+        mitigations_smt_72,
+        nosmt,
+        retbleed_61,
+        retbleed_612,
+        retbleed_nosmt,
+        srbds,
+    )
+
+    assert retbleed_612("off,bogus,unret") == "unret" and retbleed_612("nosmt") is None
+    assert retbleed_612("stuff") == "stuff" and retbleed_61("stuff") is None
+    assert retbleed_nosmt("off,nosmt") is True and retbleed_nosmt("off") is None
+    assert (nosmt(None), nosmt("force"), nosmt("bogus")) == ("off", "forceoff", "off")
+    assert (srbds("off"), srbds("on"), srbds("bogus")) == ("off", "on", "on")
+    assert mitigations_smt_72("auto,nosmt") == "on" and mitigations_smt_72("auto") is None
+    assert mitigations_smt_72("off") == "off"
+    assert mitigations_smt_72("auto,nosmt,no_cross_thread") == "off"
+    assert mitigations_smt_72("auto,nosmt,bogus,no_cross_thread") == "on"
+
+
+def test_on_missing_refuses_the_bare_word_of_a_function_handler() -> None:
+    """retbleed's handler takes every value but none at all (-EINVAL: Malformed early option)."""
+    features = {f.name: f for f in load_param_rules().features}
+    handler = features["retbleed"].handler("retbleed", (7, 2))
+    assert handler is not None
+    sem = handler.semantics
+    assert sem.takes("bogus", (7, 2, 0)) and not sem.takes(None, (7, 2, 0))
+    assert sem.refusal(None) == "malformed"

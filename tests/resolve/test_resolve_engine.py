@@ -269,3 +269,28 @@ def test_a_higher_priority_parameter_wins_whatever_the_order(
     ]
     assert run("demo_rand nodemo_rand").effective is False
     assert run("demo_rand").effective is True
+
+
+def test_an_override_taken_too_early_is_taken_back() -> None:
+    """Overrides are visited by feature name: smt reads vulnerabilities.retbleed before that one
+    is forced off by retbleed=off, and must not keep SMT off (retbleed=off,nosmt)."""
+    from kpolicy.resolve.engine import apply_overrides
+
+    specs = {s.name: s for s in load_param_rules().features}
+    wanted = ("retbleed", "retbleed.nosmt", "smt", "vulnerabilities.retbleed")
+
+    def state(name: str, value: Any) -> FeatureState:
+        return FeatureState(name=name, effective=value, built=True, default=value,
+                            kconfig_default=None, option=None, params=(), sources=(),
+                            blocked_by=(), machine=(), why="")
+
+    states = (state("retbleed", "off"), state("retbleed.nosmt", True), state("smt", "on"),
+              state("vulnerabilities.retbleed", True))
+    out = {f.name: f.effective for f in apply_overrides(states, [specs[n] for n in wanted],
+                                                         (7, 2, 0))}
+    assert out == {"retbleed": "off", "retbleed.nosmt": True, "smt": "on",
+                   "vulnerabilities.retbleed": False}
+    nosmt = (state("retbleed", "auto"), *states[1:])
+    out = {f.name: f.effective for f in apply_overrides(nosmt, [specs[n] for n in wanted],
+                                                        (7, 2, 0))}
+    assert out["smt"] == "off"
