@@ -9,12 +9,18 @@
          of the same arches                           target   2x
          (measured on the second --base run: the first one writes the kept base tree, once
          per checkout, and is printed but not judged)
+  patch: `--patch FILE` with one patch the caches have never seen (a new Kconfig option, an
+         early_param in a C file and its kernel-parameters.txt entry, under a fresh random
+         name), versus one warm lint of the same arch          target   2x
+         (after a first --patch run that creates the kept link farm, once per checkout;
+         printed: the same patch again, all caches warm; and a Kconfig/doc-only patch)
 
 The base measurement needs a git repository of the tree; the tree itself is never modified:
 the repository lives in a temporary GIT_DIR with the tree as its work tree, and the base commit
 is the tree with one file changed (made with git plumbing, never a checkout).
 
-Usage: bench/bench_lint.py [--tree DIR] [--skip-cold] [--skip-base] [--arch ARCH] [--git-dir DIR]
+Usage: bench/bench_lint.py [--tree DIR] [--skip-cold] [--skip-base] [--skip-patch] [--arch ARCH]
+                           [--git-dir DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -79,12 +86,39 @@ def base_repository(tree: Path, gitdir: Path) -> tuple[dict[str, str], str]:
     return env, rev
 
 
+def _hunk_at_end(path: str, text: str, added: str) -> str:
+    """A git diff section appending ADDED to the file PATH whose text is TEXT."""
+    tail = text.splitlines(keepends=True)[-3:]
+    start = len(text.splitlines()) - len(tail) + 1
+    body = "".join(f" {line}" for line in tail) + "".join(
+        f"+{line}\n" for line in added.splitlines())
+    return (f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+            f"@@ -{start},{len(tail)} +{start},{len(tail) + len(added.splitlines())} @@\n{body}")
+
+
+def unseen_patch(tree: Path, out: Path, with_c: bool) -> Path:
+    """A format-patch file against TREE (read, never written) that no cache has seen: a new
+    option in mm/Kconfig under a random name and, WITH_C, an early_param for it in mm/mseal.c."""
+    name = f"bench_{secrets.token_hex(4)}"
+    parts = [_hunk_at_end("mm/Kconfig", (tree / "mm/Kconfig").read_text(),
+                          f"\nconfig {name.upper()}\n\tbool \"bench option\"\n")]
+    if with_c:
+        parts.append(_hunk_at_end(
+            "mm/mseal.c", (tree / "mm/mseal.c").read_text(),
+            f"\nstatic int __init {name}_setup(char *s)\n{{\n\treturn 0;\n}}\n"
+            f'early_param("{name}", {name}_setup);\n'))
+    out.write_text("From 0 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] bench\n\n---\n"
+                   + "".join(parts) + "-- \n2.43.0\n")
+    return out
+
+
 def main_bench() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", type=Path)
     parser.add_argument("--arch", default="x86_64", help="arch of the --base comparison")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-base", action="store_true")
+    parser.add_argument("--skip-patch", action="store_true")
     parser.add_argument("--git-dir", type=Path,
                         help="keep the tree's git repository here and reuse it on later runs")
     args = parser.parse_args()
@@ -129,6 +163,25 @@ def main_bench() -> int:
                 os.environ.clear()
                 os.environ.update(saved)
             ratio("base", base / one, 2, "x")
+        if not args.skip_patch:
+            argv = ["lint", "--tree", str(args.tree), "--arch", args.arch, "--cache-dir",
+                    str(cache_dir), "--format", "json", "-o", str(Path(tmp) / "p.json")]
+            timed("warm-up lint", lambda: main(argv))
+            one = timed(f"one lint, ARCH={args.arch}", lambda: main(argv))
+            first = unseen_patch(args.tree, Path(tmp) / "first.patch", with_c=True)
+            timed("first --patch (creates the kept link farm)",
+                  lambda: main([*argv, "--patch", str(first)]))
+            fresh = unseen_patch(args.tree, Path(tmp) / "fresh.patch", with_c=True)
+            patch = timed("--patch, unseen patch touching Kconfig and C",
+                          lambda: main([*argv, "--patch", str(fresh)]))
+            again = timed("--patch, the same patch again",
+                          lambda: main([*argv, "--patch", str(fresh)]))
+            kconfig = unseen_patch(args.tree, Path(tmp) / "kconfig.patch", with_c=False)
+            only = timed("--patch, unseen Kconfig-only patch",
+                         lambda: main([*argv, "--patch", str(kconfig)]))
+            ratio("patch", patch / one, 2, "x")
+            ratio("again", again / one, 2, "x")
+            ratio("kconf", only / one, 2, "x")
     return 0
 
 

@@ -13,6 +13,7 @@ read), and reads are bounded in size.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import os
 import stat
@@ -277,6 +278,38 @@ def _open_dir(root: PathLike, rel_dir: str) -> int:
         return os.dup(w.fd)
     finally:
         w.close()
+
+
+# link(2) refusals that a copy works around: another file system, another user's file under
+# fs.protected_hardlinks, a file with the most links its file system allows
+_LINK_REFUSED = frozenset({errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK})
+
+
+def link_files(root: PathLike, rel_dir: str, names: list[str], dest_fd: int) -> list[str]:
+    """Hard-link the regular files NAMES of directory REL_DIR (physical, as walk yields it)
+    into the directory DEST_FD, following no symlink: a name that is no longer a regular file
+    (or gone) is left out. The names link(2) refused are returned, for the caller to copy
+    through read_bytes. Nothing is read: the links share the tree's inodes, so a caller must
+    never write through them (replace a file instead)."""
+    fd = _open_dir(root, rel_dir)
+    refused: list[str] = []
+    try:
+        for name in names:
+            try:
+                os.link(name, name, src_dir_fd=fd, dst_dir_fd=dest_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _LINK_REFUSED:
+                    raise KpolicyError(f"cannot link file: {exc.strerror}",
+                                       file=str(Path(root, rel_dir, name))) from None
+                refused.append(name)
+                continue
+            if not stat.S_ISREG(os.stat(name, dir_fd=dest_fd, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=dest_fd)  # swapped for a link or a FIFO since the walk
+    finally:
+        os.close(fd)
+    return refused
 
 
 def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),

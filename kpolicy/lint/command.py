@@ -8,7 +8,7 @@ import importlib
 import sys
 import textwrap
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from kpolicy.cliargs import (
     add_cache_arguments,
@@ -16,8 +16,12 @@ from kpolicy.cliargs import (
     add_tree_argument,
     cache_from_args,
 )
+from kpolicy.errors import KpolicyError
 from kpolicy.lint.rules_loader import find_rule, load_rules
 from kpolicy.lint.types import SEVERITIES
+
+if TYPE_CHECKING:
+    from kpolicy.lint.engine import LintResult
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -54,6 +58,9 @@ def configure_lint(parser: argparse.ArgumentParser) -> None:
                         help="record the current findings in FILE")
     parser.add_argument("--base", metavar="REV",
                         help="report only findings the changes since git revision REV introduce")
+    parser.add_argument("--patch", action="append", type=Path, default=[], metavar="FILE",
+                        help="report only findings the patch FILE introduces (git format-patch "
+                             "file or mbox series; repeatable, applied in order)")
     parser.add_argument("--show-waived", action="store_true", help="also list waived findings")
     parser.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="write the report to FILE instead of standard output")
@@ -71,6 +78,33 @@ def _progress() -> Optional[Callable[[str], None]]:
     return say
 
 
+def _lint_patched(args: argparse.Namespace, lint: Callable[[Path], LintResult],
+                  cache_root: Optional[Path],
+                  progress: Optional[Callable[[str], None]]) -> LintResult:
+    """Lint TREE with the --patch files applied; only what they introduce is reported. A patch
+    that does not apply stops the run before any lint."""
+    from kpolicy.forked import start_forked
+    from kpolicy.lint import baseline, scratch
+
+    changes = scratch.patch_changes(args.tree, args.patch)
+
+    def tree_fingerprints() -> list[str]:
+        return [baseline.fingerprint(f) for f in lint(args.tree).findings]
+
+    # The unpatched tree is linted by a second process, beside the patched copy's lint.
+    before = start_forked(tree_fingerprints)
+    try:
+        if progress:
+            progress(f"applying {len(args.patch)} patch file(s) to a scratch copy")
+        with scratch.patched_tree(args.tree, changes, cache_root) as patched:
+            result = lint(patched)
+    except BaseException:
+        before.cancel()
+        raise
+    fresh, known = baseline.new_findings(result.findings, before.result())
+    return dataclasses.replace(result, findings=fresh, baselined=result.baselined + known)
+
+
 def run_lint(args: argparse.Namespace) -> int:
     """Lint the tree, print the report, return 0 clean, 1 findings at or above --fail-on."""
     from kpolicy.lint import baseline, engine
@@ -84,11 +118,16 @@ def run_lint(args: argparse.Namespace) -> int:
             tree, tuple(args.arch) or ("x86_64",), all_arches=args.all_arches,
             select=args.select or None, ignore=args.ignore, fail_on=args.fail_on, cache=cache,
             config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs,
-            changes=bool(args.base),
-            default_fail_on=engine.CHANGE_FAIL_ON if args.base or args.baseline
+            changes=bool(args.base or args.patch),
+            default_fail_on=engine.CHANGE_FAIL_ON if args.base or args.baseline or args.patch
             else engine.DEFAULT_FAIL_ON)
 
-    if args.base:
+    if args.base and args.patch:
+        raise KpolicyError("--base and --patch cannot be combined: --patch judges the patches "
+                           "against the tree as it is")
+    if args.patch:
+        result = _lint_patched(args, lint, cache.root if cache.enabled else None, progress)
+    elif args.base:
         from kpolicy.forked import start_forked
         from kpolicy.lint import gitbase
 

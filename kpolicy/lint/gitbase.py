@@ -14,22 +14,21 @@ tree writes only the files that differ.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import os
 import pickle
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Optional
 
 from kpolicy.cache import UNUSED_DAYS, read_entry, seal, unseal
 from kpolicy.errors import KpolicyError
+from kpolicy.lint.treewrite import parent_fd, unlink_entry, write_entry
 from kpolicy.textio import atomic_write_bytes
 
 _GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
@@ -144,103 +143,13 @@ def _read_blobs(tree: Path, shas: list[str]) -> dict[str, bytes]:
     return blobs
 
 
-def _normalized(p: PurePosixPath) -> tuple[str, ...]:
-    parts: list[str] = []
-    for part in p.parts:
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            else:
-                parts.append("..")
-        elif part != ".":
-            parts.append(part)
-    return tuple(parts)
-
-
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _remove(name: str, dir_fd: int) -> None:
-    """Remove NAME in DIR_FD, whatever it is, following no symlink."""
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: never follows a link out
-    else:
-        os.unlink(name, dir_fd=dir_fd)
-
-
-@contextlib.contextmanager
-def _parent_fd(dest: Path, path: str, *, create: bool) -> Iterator[Optional[int]]:
-    """A descriptor of PATH's directory inside DEST, walked per component with O_NOFOLLOW: a
-    symlink (or file) where a directory belongs is replaced when CREATE, else gives None."""
-    parts = path.split("/")[:-1]
-    fd = os.open(dest, _DIR)
-    try:
-        for name in parts:
-            try:
-                sub: Optional[int] = os.open(name, _DIR, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                    raise
-                sub = None
-            if sub is None:
-                if not create:
-                    break
-                _remove(name, fd)
-                os.mkdir(name, 0o755, dir_fd=fd)
-                sub = os.open(name, _DIR, dir_fd=fd)
-            os.close(fd)
-            fd = sub
-        else:
-            yield fd
-            return
-        yield None
-    finally:
-        os.close(fd)
-
-
-def _write(dest: Path, path: str, mode: str, data: bytes) -> Optional[tuple[int, int]]:
-    """Write one entry, following no symlink in any component; (size, mtime_ns) of what was
-    written, None when it was left out."""
-    name = path.rsplit("/", 1)[-1]
-    with _parent_fd(dest, path, create=True) as fd:
-        assert fd is not None
-        _remove(name, fd)  # a directory at the previous revision, an old file or link
-        if mode == "120000":
-            link = data.decode("utf-8", errors="replace")
-            # Only links that stay inside the tree: a hostile link must not pull in outside
-            # files (kpolicy.treefs checks again, on what the link leads to when read).
-            inside = _normalized(PurePosixPath(path).parent / link)[:1] != ("..",)
-            if link.startswith("/") or not inside:
-                return None
-            os.symlink(link, name, dir_fd=fd)
-        else:
-            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                          | os.O_CLOEXEC, 0o755 if mode == "100755" else 0o644, dir_fd=fd)
-            with os.fdopen(out, "wb") as f:
-                f.write(data)
-        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-    return st.st_size, st.st_mtime_ns
-
-
-def _unlink(dest: Path, path: str) -> None:
-    """Remove PATH of DEST when it is there, following no symlink in any component."""
-    with _parent_fd(dest, path, create=False) as fd:
-        if fd is not None:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(path.rsplit("/", 1)[-1], dir_fd=fd)
-
-
 def _unchanged(
     dest: Path, path: str, want: tuple[str, str], old: Optional[tuple[str, str, int, int]]
 ) -> bool:
     if old is None or (old[0], old[1]) != want:
         return False
     try:
-        with _parent_fd(dest, path, create=False) as fd:
+        with parent_fd(dest, path, create=False) as fd:
             if fd is None:
                 return False
             st = os.stat(path.rsplit("/", 1)[-1], dir_fd=fd, follow_symlinks=False)
@@ -259,7 +168,7 @@ def sync_tree(
     old = manifest or {}
     _check_collisions(entries, _case_insensitive(dest))
     for path in sorted(set(old) - set(entries)):
-        _unlink(dest, path)
+        unlink_entry(dest, path)
     new: Manifest = {}
     todo: list[str] = []
     for path, (mode, sha) in entries.items():
@@ -285,16 +194,17 @@ def sync_tree(
         blobs = _read_blobs(tree, sorted({entries[p][1] for p in batch}))
         for path in batch:
             mode, sha = entries[path]
-            written = _write(dest, path, mode, blobs[sha])
+            written = write_entry(dest, path, mode, blobs[sha])
             if written is not None:
                 new[path] = (sha, mode, *written)
         start = end
     return commit, new
 
 
-def _prune_unused_slots(slots: Path, keep: Path) -> None:
-    """Remove the kept base trees of checkouts not linted with --base for UNUSED_DAYS (a kernel
-    tree is ~1.8 GB, and nothing else would ever remove one); a slot in use is left alone."""
+def prune_unused_slots(slots: Path, keep: Path) -> None:
+    """Remove the kept trees (base copies, patched link farms) of checkouts not linted with
+    --base or --patch for UNUSED_DAYS (a kernel tree is ~1.8 GB, and nothing else would ever
+    remove one); a slot in use is left alone."""
     cutoff = time.time() - UNUSED_DAYS * 86400
     for slot in slots.iterdir():
         lock_path = slot / "lock"
@@ -324,11 +234,11 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
     checkout = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
     slot = cache_root / "base-trees" / checkout
     slot.mkdir(parents=True, exist_ok=True)
-    _prune_unused_slots(slot.parent, keep=slot)
+    prune_unused_slots(slot.parent, keep=slot)
     dest, manifest_path = slot / "tree", slot / "manifest.pickle"
     with open(slot / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        os.utime(lock.fileno())  # the slot's last use, for _prune_unused_slots
+        os.utime(lock.fileno())  # the slot's last use, for prune_unused_slots
         manifest: Optional[Manifest] = None
         try:
             sealed = read_entry(manifest_path)

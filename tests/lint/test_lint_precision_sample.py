@@ -40,7 +40,7 @@ def strict_precision(judged: list[dict[str, object]]) -> dict[str, tuple[int, in
 def test_every_entry_is_judged_with_a_reason() -> None:
     for e in entries():
         assert e["verdict"] in VERDICTS and str(e["reason"]).strip(), e
-        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in (1, 2), e
+        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in (1, 2, 3), e
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
@@ -81,4 +81,9 @@ def test_precision_is_what_the_readme_states() -> None:
     assert second == {"param-doc-default": (4, 4), "param-doc-format": (3, 3),
                       "param-doc-orphan": (4, 4), "param-doc-tags": (3, 4),
                       "param-undocumented": (3, 4)}
-    assert len(entries()) == 47
+    third = strict_precision(draw(3))  # after the module-name, scsi/UML docs and tag fixes
+    assert totals(third) == (20, 25)
+    assert third == {"param-doc-default": (3, 3), "param-doc-format": (4, 4),
+                     "param-doc-orphan": (5, 6), "param-doc-tags": (4, 6),
+                     "param-undocumented": (4, 6)}
+    assert len(entries()) == 72
