@@ -225,6 +225,8 @@ def run_resolve(args: argparse.Namespace) -> int:
             secure_boot=machine.secure_boot
             if machine.secure_boot is not None
             else here.secure_boot,
+            cpu_features=here.cpu_features,
+            cpu_known=here.cpu_known,
         )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     model, config, warnings = _model_and_config(args, config_path)
