@@ -226,6 +226,8 @@ def run_resolve(args: argparse.Namespace) -> int:
             secure_boot=machine.secure_boot
             if machine.secure_boot is not None
             else here.secure_boot,
+            cpu_features=here.cpu_features,
+            cpu_known=here.cpu_known,
         )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     use_sysctl_cache(cache_from_args(args))  # the sysctl rules without a TOML parser when warm
