@@ -10,6 +10,7 @@ from typing import Optional
 from kpolicy.cache import Cache
 from kpolicy.kconfig.model import Location
 from kpolicy.kernel import fold_param
+from kpolicy.params.docs import legacy_names
 from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.tree import KernelTree
 
@@ -25,8 +26,10 @@ class ParamInfo:
     name: str  # the documented spelling when there is one, else the registered one
     doc: Optional[DocEntry]
     registrations: tuple[Registration, ...]
-    # Where it is documented outside kernel-parameters.txt: an entry of catalog.other_docs
-    # (Documentation/scsi/scsi-parameters.rst), else a registration's __uml_help.
+    # Where it is documented outside its own kernel-parameters.txt entry: the entry that names
+    # it as its legacy name (docs.legacy_names: slub_debug under slab_debug), an entry of
+    # catalog.other_docs (Documentation/scsi/scsi-parameters.rst), else a registration's
+    # __uml_help.
     elsewhere: Optional[Location] = None
 
 
@@ -67,6 +70,9 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         regs.setdefault(key, []).append(reg)
         spelled.setdefault(key, name)
     elsewhere: dict[str, Location] = {}
+    for entry in catalog.docs:
+        for legacy in legacy_names(entry):
+            elsewhere.setdefault(fold_param(legacy), entry.location)
     for entry in catalog.other_docs:
         for name in entry.names:
             elsewhere.setdefault(fold_param(name), entry.location)

@@ -249,3 +249,42 @@ def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
     sym = _symbol("CC_HAS_THING", (("n", None),))
     assert possible_symbols({sym.name: sym}, [sym.name]) == frozenset()
     assert possible_symbols({sym.name: sym}, [sym.name], {sym.name}) == {sym.name}
+
+
+def test_a_legacy_name_an_entry_accepts_is_documented_by_that_entry() -> None:
+    """kernel-parameters.txt's slab_debug says "(slub_debug legacy name also accepted for
+    now)": mm/slub.c's __core_param_cb(slub_debug, ...) is documented there (elsewhere), not
+    undocumented; a legacy name of an entry without the phrase still is."""
+    from kpolicy.params.catalog import catalog_lookup
+    from kpolicy.params.docs import legacy_names
+
+    body = ("Enabling slab_debug allows one to determine the culprit.\n"
+            "(slub_debug legacy name also accepted for now)")
+    doc = DocEntry(names=("slab_debug",), takes_value=True, tags=("MM",), body=body,
+                   format=None, default_symbols=(), config_symbols=(),
+                   location=Location("k.txt", 7), end_line=9)
+    assert legacy_names(doc) == ("slub_debug",)
+    regs = (Registration("__setup", "slab_debug", Location("mm/slub.c", 1)),
+            Registration("core_param", "slub_debug", Location("mm/slub.c", 2)),
+            Registration("core_param", "slub_other", Location("mm/slub.c", 3)))
+    catalog = Catalog("7.2.0", (doc,), regs, ())
+    info = catalog_lookup(catalog)["slub_debug"]
+    assert info.doc is None and info.elsewhere == Location("k.txt", 7)
+    assert _pairs(cross_check(catalog), "undocumented") == {"slub_other"}
+
+
+@pytest.mark.parametrize(("body", "orphan"), [
+    ("Run init in single mode", False),  # S [KNL]
+    ("Passed to init, which boots to its emergency shell.", False),
+    ("Handled by init: start in rescue mode.", False),
+    ("Run in single mode", True),  # who runs is not said: the kernel owes a registration
+    ("Enable the initcall debugging.", True),
+])
+def test_words_documented_as_inits_are_not_orphans(body: str, orphan: bool) -> None:
+    """init/main.c unknown_bootoption hands init every word no registration takes: an entry
+    that says init takes it (`S [KNL] Run init in single mode`) is no doc-orphan."""
+    doc = DocEntry(names=("S",), takes_value=False, tags=("KNL",), body=body, format=None,
+                   default_symbols=(), config_symbols=(), location=Location("k.txt", 5),
+                   end_line=5)
+    issues = cross_check(Catalog("7.2.0", (doc,), (), ()))
+    assert (_pairs(issues, "doc-orphan") == {"S"}) is orphan
