@@ -11,8 +11,9 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
   document, nor names as an entry's legacy name ("(slub_debug legacy name also accepted for
   now)" under slab_debug: docs.legacy_names), nor a document in its layout that it points to
   (Documentation/scsi/
-  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at):
-  ParamInfo.elsewhere.
+  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at), nor
+  a subsystem document under Documentation/ as `name=` or in a boot-parameter sentence
+  (catalog.doc_mentions, kpolicy.params.mentions): ParamInfo.elsewhere.
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -35,7 +36,7 @@ from typing import Optional
 from kpolicy.kconfig.model import KconfigModel, Location
 from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.kernel import fold_param, kstrtobool_everywhere
-from kpolicy.params.catalog import ParamInfo, catalog_lookup
+from kpolicy.params.catalog import BOOT_KINDS, ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
 KINDS = ("doc-orphan", "undocumented", "module-undocumented", "tags", "doc-config-missing",
@@ -117,7 +118,7 @@ def cross_check(
     prefixes = _setup_prefixes(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
-            continue  # a legacy name, in scsi-parameters.rst or by UML's __uml_help
+            continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
         arches = arches_registering.get(key) if arches_registering is not None else None
         built_with = settable if settable is not None else names if types else None
         here = _built_here(info, frozenset(srcarches), built_with) \
@@ -257,7 +258,7 @@ def _is_pointer(doc: DocEntry) -> bool:
 
 
 def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
-    if reg.kind in _BOOT_KINDS:
+    if reg.kind in BOOT_KINDS:
         return True
     if reg.module_only:
         return False
@@ -267,11 +268,8 @@ def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
     return all(types.get(sym) == "bool" for sym in chain)
 
 
-_BOOT_KINDS = ("early_param", "__setup", "core_param")
-
-
 def _undocumented(name: str, reg: Registration) -> CatalogIssue:
-    kind = "undocumented" if reg.kind in _BOOT_KINDS else "module-undocumented"
+    kind = "undocumented" if reg.kind in BOOT_KINDS else "module-undocumented"
     return CatalogIssue(kind, f"{name}: {reg.kind} registered here is not in "
                         "kernel-parameters.txt", reg.location, name, reg.built_if)
 
