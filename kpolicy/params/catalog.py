@@ -94,12 +94,12 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
     for entry in catalog.other_docs:
         for name in entry.names:
             elsewhere.setdefault(fold_param(name), entry.location)
-    for key, where in catalog.doc_mentions:
-        elsewhere.setdefault(key, where)
     for key, found in regs.items():
         helped = next((r.help_at for r in found if r.help_at is not None), None)
         if helped is not None:
             elsewhere.setdefault(key, helped)
+    for key, where in catalog.doc_mentions:
+        elsewhere.setdefault(key, where)
     return {
         key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())), elsewhere.get(key))
         for key in sorted(spelled)
