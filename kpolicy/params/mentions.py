@@ -34,7 +34,7 @@ DOCS_DIR = "Documentation"
 _LISTS = frozenset({"Documentation/admin-guide/kernel-parameters.txt",
                     "Documentation/scsi/scsi-parameters.rst"})
 _SUFFIXES = (".rst", ".txt")
-_SCHEMA = "mentions-1"
+_SCHEMA = "mentions-2"
 # Documents larger than this are not read (no kernel document comes close).
 _MAX_DOC = 4 << 20
 
@@ -73,6 +73,11 @@ def _mentions(text: str) -> Iterator[tuple[str, int, bool]]:
                 yield m.group(1), number, False
 
 
+def _own_page(key: str, name: str) -> bool:
+    """NAME (a document's file name) is named after parameter KEY's first word."""
+    return fold_param(name).startswith(key.split(".", 1)[0])
+
+
 def _build(tree: KernelTree, files: list[tuple[str, int, int]]
            ) -> tuple[tuple[str, str, int, bool], ...]:
     seen: dict[tuple[str, bool], tuple[str, int]] = {}
@@ -83,15 +88,21 @@ def _build(tree: KernelTree, files: list[tuple[str, int, int]]
             raise
         except KpolicyError:  # undecodable or gone since the walk: documents nothing
             continue
+        stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         for word, line, assigned in _mentions(text):
-            seen.setdefault((fold_param(word), assigned), (rel, line))
+            key = (fold_param(word), assigned)
+            # the parameter's own page (netconsole.rst for netconsole=) over a passing mention
+            if key not in seen or (_own_page(key[0], stem)
+                                   and not _own_page(key[0], seen[key][0].rsplit("/", 1)[-1])):
+                seen[key] = (rel, line)
     return tuple((key, rel, line, assigned) for (key, assigned), (rel, line) in seen.items())
 
 
 def document_mentions(tree: KernelTree, cache: Optional[Cache] = None
                       ) -> tuple[tuple[str, str, int, bool], ...]:
     """(fold_param(word), file, line, assigned) for the first mention of each word in TREE's
-    documents, in either shape; ASSIGNED: written as `word=`."""
+    documents in either shape (in the document named after it when one mentions it, else in
+    path order); ASSIGNED: written as `word=`."""
     from kpolicy.cache import content_key
 
     files = _files(tree)

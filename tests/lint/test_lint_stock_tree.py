@@ -160,6 +160,7 @@ _FOURTH_DRAW_DOCUMENTED = {
     "cifsroot": "Documentation/filesystems/smb/cifsroot.rst",
     "page_table_check": "Documentation/mm/page_table_check.rst",
     "kasan.fault": "Documentation/dev-tools/kasan.rst",
+    "netconsole": "Documentation/networking/netconsole.rst",  # not init.rst's passing mention
 }
 
 

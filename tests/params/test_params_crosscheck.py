@@ -310,6 +310,9 @@ def test_a_subsystem_document_documents_a_boot_parameter(tmp_path: Path) -> None
         "The debug word also turns tracing on.\n"
         "Pass nodbg as a kernel boot parameter to stop it.\n"
         "  .member_only=1 and $shellvar=2 and CONFIG_SOMETHING=y\n")
+    # a passing mention first in path order, the parameter's own page later: its page wins
+    (root / "Documentation" / "admin-guide" / "init.rst").write_text("Try netcons= instead.\n")
+    (net / "netcons.rst").write_text("Netcons\n\n netcons=port@ip\n")
     (root / "Documentation" / "admin-guide" / "kernel-parameters.txt").write_text(
         (FIXTURE / "Documentation" / "admin-guide" / "kernel-parameters.txt").read_text()
         + "\tlisted\t\t[KNL] Mentions inlist_only=1 in its text.\n\n")
@@ -318,7 +321,7 @@ def test_a_subsystem_document_documents_a_boot_parameter(tmp_path: Path) -> None
     c_file.write_text("".join(
         f'static int __init f{i}(char *s) {{ return 1; }}\n__setup("{n}", f{i});\n'
         for i, n in enumerate(("stmmaceth=", "debug", "nodbg", "member_only=", "shellvar=",
-                               "SOMETHING=", "inlist_only=", "chain_mode"))))
+                               "SOMETHING=", "inlist_only=", "chain_mode", "netcons="))))
     with (root / "kernel" / "Makefile").open("a") as f:
         f.write("obj-y += mentioned.o\n")
     tree = open_tree(root)
@@ -327,7 +330,8 @@ def test_a_subsystem_document_documents_a_boot_parameter(tmp_path: Path) -> None
     catalog = build_catalog(tree, cache)
     where = {k: v for k, v in catalog.doc_mentions}
     rst = "Documentation/networking/stmmac.rst"
-    assert where == {"stmmaceth": Location(rst, 3), "nodbg": Location(rst, 6)}
+    assert where == {"stmmaceth": Location(rst, 3), "nodbg": Location(rst, 6),
+                     "netcons": Location("Documentation/networking/netcons.rst", 3)}
     assert catalog_lookup(catalog)["stmmaceth"].elsewhere == Location(rst, 3)
     undocumented = _pairs(cross_check(catalog), "undocumented")
     assert {"stmmaceth", "nodbg"}.isdisjoint(undocumented)
