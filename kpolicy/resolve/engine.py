@@ -372,6 +372,8 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
     for dep in spec.machine:
         if dep.unless_cmdline and by_cmdline:
             continue
+        if _same_state(outcome, dep.effect):
+            continue  # applying it or not leaves the state as it is: an unknown fact is moot
         applies, why = _machine_applies(dep, machine, values, others)
         if applies is None:
             outcome, depends = None, why
@@ -383,6 +385,11 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
         elif why:
             sources.append(Source("machine", None, why))
     return outcome, depends
+
+
+def _same_state(a: Optional[State], b: State) -> bool:
+    """Whether A is the state B (True is not 1 here)."""
+    return a is not None and type(a) is type(b) and a == b
 
 
 def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state: State,
