@@ -11,6 +11,7 @@ import pytest
 
 from kpolicy.cache import Cache
 from kpolicy.params import scan
+from kpolicy.params.kbuild import BuildInfo
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
@@ -28,7 +29,7 @@ class Counter:
             self.sifted += [f.rel for f in files]
             return sift(files)
 
-        def counting_scan(root: Path, infos: dict[str, scan.BuildInfo],
+        def counting_scan(root: Path, infos: dict[str, BuildInfo],
                           files: list[scan._SourceFile]) -> list[scan._FileScan]:
             self.scanned += [f.rel for f in files]
             return scan_files(root, infos, files)
