@@ -134,22 +134,24 @@ def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Sc
     otherwise from the per-file cache, scanning only the files whose inputs changed."""
     c_files, makefiles, headers = _walk(tree.root)
     key_parts: list[tuple[str, int, int]] = [(f.rel, f.size, f.mtime_ns) for f in c_files]
-    for d, names in sorted(makefiles.items()):
-        key_parts.extend(_stat_key(tree.root, posixpath.join(d, n) if d else n) for n in names)
+    makefile_key = tuple(_stat_key(tree.root, posixpath.join(d, n) if d else n)
+                         for d, names in sorted(makefiles.items()) for n in names)
+    key_parts.extend(makefile_key)
     header_parts = tuple((rel, st[0], st[1]) for rel, st in headers.items())
     key = content_key(_SOURCE_DIGEST, tree.version, tuple(key_parts), header_parts)
     if cache is not None:
         hit = cache.load("params-registrations", key)
-        if isinstance(hit, tuple):
-            return hit
+        if isinstance(hit, tuple) and len(hit) == 2 and _same_included(tree.root, hit[1]):
+            return hit[0]  # type: ignore[no-any-return]
     files_key = content_key(_SOURCE_DIGEST, "per-file", tree.version)
     known: object = cache.load("params-files", files_key) if cache is not None else None
     file_map: _FileMap = known if isinstance(known, dict) else {}
-    value, changed = _scan(tree.root, c_files, makefiles, headers, file_map, jobs)
+    value, changed, included = _scan(tree.root, c_files, makefiles, makefile_key, headers,
+                                     file_map, cache, jobs)
     if cache is not None:
         if changed:
             cache.store("params-files", files_key, file_map)
-        cache.store("params-registrations", key, value)
+        cache.store("params-registrations", key, (value, included))
     return value
 
 
@@ -174,7 +176,10 @@ def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> froze
     return _cached_scan(tree, cache)[2]
 
 
-def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
+def _read_kbuild(root: Path, makefiles: dict[str, list[str]],
+                 included: dict[str, Optional[bytes]]) -> KbuildMap:
+    """The kbuild map of the tree; INCLUDED gets the sha256 of each file a kbuild file
+    `include`s (None: missing, special or outside the tree)."""
     texts: dict[str, str] = {}
     for d, names in makefiles.items():
         # Kbuild wins over Makefile for obj- lists; the root and arch/<a> Makefiles also carry
@@ -189,21 +194,76 @@ def _read_kbuild(root: Path, makefiles: dict[str, list[str]]) -> KbuildMap:
     def read_included(rel: str) -> Optional[str]:
         """A file a Makefile `include`s (virt/kvm/Makefile.kvm): None when it is missing,
         special or outside the tree."""
-        try:
-            return treefs.read_text(root, rel, what="included kbuild file")
-        except KpolicyError:
-            return None
+        text = _included_text(root, rel)
+        included[rel] = None if text is None else hashlib.sha256(text.encode()).digest()
+        return text
 
     return KbuildMap(texts, read_included)
 
 
+def _included_text(root: Path, rel: str) -> Optional[str]:
+    try:
+        return treefs.read_text(root, rel, what="included kbuild file")
+    except KpolicyError:
+        return None
+
+
+_Infos = dict[str, BuildInfo]
+_Included = tuple[tuple[str, Optional[bytes]], ...]  # (path, sha256 or None: absent)
+
+
+def _same_included(root: Path, included: object) -> bool:
+    """Whether each file of INCLUDED (what kbuild files `include`d) still has its digest."""
+    return isinstance(included, tuple) and all(
+        (None if (text := _included_text(root, rel)) is None
+         else hashlib.sha256(text.encode()).digest()) == digest for rel, digest in included)
+
+
+def _build_infos(root: Path, makefiles: dict[str, list[str]], makefile_key: tuple[object, ...],
+                 included_by: dict[str, str], rels: list[str], cache: Optional[Cache]
+                 ) -> tuple[_Infos, _Included]:
+    """The BuildInfo of each C file of RELS. Cached on the stat of every Kbuild/Makefile
+    (MAKEFILE_KEY), which .c file #includes which, and RELS; an entry also records the digest
+    of each file the kbuild files `include` (scripts/Kbuild.include, arch/mips/Kbuild.platforms)
+    and holds only while they are the same (returned with the infos)."""
+    key = content_key(_SOURCE_DIGEST, "build-info", makefile_key,
+                      tuple(sorted(included_by.items())), tuple(rels))
+    hit = cache.load("params-kbuild", key) if cache is not None else None
+    if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[1], dict) \
+            and _same_included(root, hit[0]):
+        return hit[1], hit[0]
+    included: dict[str, Optional[bytes]] = {}
+    kbuild = _read_kbuild(root, makefiles, included)
+
+    def build_info(rel: str) -> BuildInfo:
+        seen: set[str] = set()
+        cur = rel
+        while cur not in seen:
+            seen.add(cur)
+            info = kbuild.build_info(cur)
+            if info is not None:
+                return info
+            if cur not in included_by:
+                break
+            cur = included_by[cur]
+        return kbuild.fallback(rel)
+
+    infos = {rel: build_info(rel) for rel in rels}
+    included_digests = tuple(sorted(included.items()))
+    if cache is not None:
+        cache.store("params-kbuild", key, (included_digests, infos))
+    return infos, included_digests
+
+
 def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]],
-          headers: dict[str, _Stat], file_map: _FileMap, jobs: int = 1) -> tuple[_Scan, bool]:
-    """The registrations, static keys and raw command-line reads of C_FILES, and whether
+          makefile_key: tuple[object, ...], headers: dict[str, _Stat], file_map: _FileMap,
+          cache: Optional[Cache], jobs: int = 1) -> tuple[_Scan, bool, _Included]:
+    """The registrations, static keys and raw command-line reads of C_FILES; whether
     FILE_MAP (per-file results of earlier scans, brought up to date here to hold exactly
-    C_FILES) changed. A file is read again only when its stat differs from the one recorded;
-    it is scanned again only when its digest, its BuildInfo or the stat of a header it read
-    differs. With JOBS > 1, forked workers share the files (the result is the same)."""
+    C_FILES) changed; and the digests of the files the kbuild files include. A file is read
+    again only when its stat differs from the one recorded; it is scanned again only when its
+    digest, its BuildInfo or the stat of a header it read differs. With JOBS > 1, forked
+    workers share the files (the result is the same)."""
     old = dict(file_map)
     file_map.clear()
     to_sift: list[_SourceFile] = []
@@ -230,26 +290,9 @@ def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]
         for target in sifted.includes:
             included_by.setdefault(target, f.rel)
         reads |= sifted.reads
-    kbuild: Optional[KbuildMap] = None
-
-    def build_info(rel: str) -> BuildInfo:
-        nonlocal kbuild
-        if kbuild is None:
-            kbuild = _read_kbuild(root, makefiles)
-        seen: set[str] = set()
-        cur = rel
-        while cur not in seen:
-            seen.add(cur)
-            info = kbuild.build_info(cur)
-            if info is not None:
-                return info
-            if cur not in included_by:
-                break
-            cur = included_by[cur]
-        return kbuild.fallback(rel)
-
     candidates = [f for f in c_files if file_map[f.rel][0].digest is not None]
-    infos = {f.rel: build_info(f.rel) for f in candidates}
+    infos, included = _build_infos(root, makefiles, makefile_key, included_by,
+                                   [f.rel for f in candidates], cache)
     to_scan = [f for f in candidates if not _still_valid(file_map[f.rel][1], infos[f.rel],
                                                           headers)]
     changed = changed or bool(to_scan)
@@ -276,7 +319,7 @@ def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]
         keys += file_keys
     regs.sort(key=lambda r: (r.location.file, r.location.line, r.kind, r.name))
     keys.sort(key=lambda k: (k.location.file, k.location.line, k.name))
-    return (tuple(regs), tuple(keys), frozenset(reads)), changed
+    return (tuple(regs), tuple(keys), frozenset(reads)), changed, included
 
 
 def _in_parts(fn: Callable[[list[_SourceFile]], list[R]], files: list[_SourceFile],

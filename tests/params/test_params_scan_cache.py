@@ -172,3 +172,22 @@ def test_an_includer_change_moves_the_build_of_an_included_c_file(
     assert counter.sifted == ["mm/zswap.c"]
     assert "mm/inner.c" in counter.scanned
     assert "zswap.inner_knob" in _names(after)
+
+
+def test_a_file_a_makefile_includes_is_part_of_the_build_info(
+        tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, cache = tree_and_cache
+    counter = Counter(monkeypatch)
+    makefile = root / "kernel" / "Makefile"
+    makefile.write_text(makefile.read_text().replace(
+        "obj-$(CONFIG_TORTURE_TEST) += torture_test.o", "include $(srctree)/kernel/objs.inc"))
+    included = root / "kernel" / "objs.inc"  # named like no kbuild file: only the include says
+    included.write_text("obj-$(CONFIG_TORTURE_TEST) += torture_test.o\n")
+    _rescan(root, cache, counter)
+    assert {r.built_if for r in _rescan(root, cache, counter)[0]
+            if r.location.file == "kernel/torture_test.c"} == {"TORTURE_TEST"}
+    included.write_text("obj-$(CONFIG_ELSEWHERE) += torture_test.o\n")
+    after = _rescan(root, cache, counter)
+    assert (counter.sifted, counter.scanned) == ([], ["kernel/torture_test.c"])
+    assert {r.built_if for r in after[0]
+            if r.location.file == "kernel/torture_test.c"} == {"ELSEWHERE"}
