@@ -63,6 +63,14 @@ def _names(result: scan._Scan) -> set[str]:
     return {r.name for r in result[0]}
 
 
+def _names_added(root: Path, cache: Cache, counter: Counter, rel: str, text: str) -> set[str]:
+    """The registration names appending TEXT to file REL adds, REL's scan being cached."""
+    before = _rescan(root, cache, counter)
+    with open(root / rel, "a") as f:
+        f.write(text)
+    return _names(_rescan(root, cache, counter)) - _names(before)
+
+
 def test_a_first_scan_reads_every_file_and_a_second_none(
         tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
     root, cache = tree_and_cache
@@ -82,14 +90,10 @@ def test_a_first_scan_reads_every_file_and_a_second_none(
 
 def test_an_edited_file_alone_is_read_and_scanned_again(
         tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
-    root, cache = tree_and_cache
     counter = Counter(monkeypatch)
-    before = _rescan(root, cache, counter)
-    with open(root / "mm" / "util.c", "a") as f:
-        f.write('early_param("added_later", util_setup);\n')
-    after = _rescan(root, cache, counter)
+    assert _names_added(*tree_and_cache, counter, "mm/util.c",
+                        'early_param("added_later", util_setup);\n') == {"added_later"}
     assert counter.sifted == counter.scanned == ["mm/util.c"]
-    assert _names(after) - _names(before) == {"added_later"}
 
 
 def test_same_bytes_under_a_new_stat_are_read_but_not_scanned(
@@ -108,15 +112,11 @@ def test_same_bytes_under_a_new_stat_are_read_but_not_scanned(
 
 def test_a_local_header_change_rescans_its_includer(
         tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
-    root, cache = tree_and_cache
     counter = Counter(monkeypatch)
-    before = _rescan(root, cache, counter)
-    with open(root / "kernel" / "params_local.h", "a") as f:
-        f.write("module_param(also_from_header, uint, 0644);\n")
-    after = _rescan(root, cache, counter)
-    assert (counter.sifted, counter.scanned) == ([], ["kernel/params.c"])
-    assert {r.name for r in after[0]} - {r.name for r in before[0]} == {
+    assert _names_added(*tree_and_cache, counter, "kernel/params_local.h",
+                        "module_param(also_from_header, uint, 0644);\n") == {
         "params.also_from_header"}
+    assert (counter.sifted, counter.scanned) == ([], ["kernel/params.c"])
 
 
 def test_an_include_header_wrapper_change_rescans_its_users(
@@ -135,14 +135,12 @@ def test_an_include_header_wrapper_change_rescans_its_users(
 
 def test_a_header_that_appears_later_rescans_the_file_that_looked_for_it(
         tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
-    root, cache = tree_and_cache
+    root, _cache = tree_and_cache
     counter = Counter(monkeypatch)
     (root / "kernel" / "later.c").write_text('#include "later.h"\nearly_param("now", f);\n')
-    _rescan(root, cache, counter)
-    (root / "kernel" / "later.h").write_text('early_param("from_later_h", g);\n')
-    after = _rescan(root, cache, counter)
+    assert _names_added(*tree_and_cache, counter, "kernel/later.h",
+                        'early_param("from_later_h", g);\n') == {"from_later_h"}
     assert (counter.sifted, counter.scanned) == ([], ["kernel/later.c"])
-    assert "from_later_h" in _names(after)
 
 
 def test_a_makefile_change_rescans_the_files_whose_build_info_changed(
@@ -161,17 +159,14 @@ def test_a_makefile_change_rescans_the_files_whose_build_info_changed(
 
 def test_an_includer_change_moves_the_build_of_an_included_c_file(
         tree_and_cache: tuple[Path, Cache], monkeypatch: pytest.MonkeyPatch) -> None:
-    root, cache = tree_and_cache
+    root, _cache = tree_and_cache
     counter = Counter(monkeypatch)
     (root / "mm" / "inner.c").write_text('module_param(inner_knob, int, 0444);\n')
-    _rescan(root, cache, counter)
-    with open(root / "mm" / "zswap.c", "a") as f:
-        f.write('#include "inner.c"\n')
-    after = _rescan(root, cache, counter)
+    assert _names_added(*tree_and_cache, counter, "mm/zswap.c", '#include "inner.c"\n') == {
+        "zswap.inner_knob"}
     # zswap.c is read again; inner.c, unchanged, is scanned again as part of zswap's build
     assert counter.sifted == ["mm/zswap.c"]
     assert "mm/inner.c" in counter.scanned
-    assert "zswap.inner_knob" in _names(after)
 
 
 def test_a_file_a_makefile_includes_is_part_of_the_build_info(
