@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 from kpolicy.cache import Cache
 from kpolicy.params import scan
-from kpolicy.params.kbuild import BuildInfo
+from kpolicy.params.kbuild import BuildInfo, KbuildMap
 from kpolicy.tree import open_tree
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "params_c"
@@ -23,7 +24,8 @@ class Counter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sifted: list[str] = []
         self.scanned: list[str] = []
-        sift, scan_files = scan._sift, scan._scan_files
+        self.kbuild_reads = 0
+        sift, scan_files, read_kbuild = scan._sift, scan._scan_files, scan._read_kbuild
 
         def counting_sift(files: list[scan._SourceFile]) -> list[tuple[str, scan._Sifted]]:
             self.sifted += [f.rel for f in files]
@@ -34,12 +36,19 @@ class Counter:
             self.scanned += [f.rel for f in files]
             return scan_files(root, infos, files)
 
+        def counting_read_kbuild(root: Path, makefiles: dict[str, list[str]],
+                                 included: dict[str, Optional[bytes]]) -> KbuildMap:
+            self.kbuild_reads += 1
+            return read_kbuild(root, makefiles, included)
+
+        monkeypatch.setattr(scan, "_read_kbuild", counting_read_kbuild)
         monkeypatch.setattr(scan, "_sift", counting_sift)
         monkeypatch.setattr(scan, "_scan_files", counting_scan)
 
     def reset(self) -> None:
         self.sifted.clear()
         self.scanned.clear()
+        self.kbuild_reads = 0
 
 
 @pytest.fixture
@@ -53,9 +62,9 @@ def _rescan(root: Path, cache: Cache, counter: Counter) -> scan._Scan:
     """Scan ROOT with CACHE, checking the result against a scan from scratch."""
     counter.reset()
     result = scan.scan_all(open_tree(root), cache)
-    counted = (list(counter.sifted), list(counter.scanned))
+    counted = (list(counter.sifted), list(counter.scanned), counter.kbuild_reads)
     assert result == scan.scan_all(open_tree(root))  # no cache: everything read anew
-    counter.sifted[:], counter.scanned[:] = counted
+    counter.sifted[:], counter.scanned[:], counter.kbuild_reads = counted
     return result
 
 
@@ -94,6 +103,7 @@ def test_an_edited_file_alone_is_read_and_scanned_again(
     assert _names_added(*tree_and_cache, counter, "mm/util.c",
                         'early_param("added_later", util_setup);\n') == {"added_later"}
     assert counter.sifted == counter.scanned == ["mm/util.c"]
+    assert counter.kbuild_reads == 0  # no kbuild file changed: the BuildInfo entry holds
 
 
 def test_same_bytes_under_a_new_stat_are_read_but_not_scanned(
@@ -153,6 +163,7 @@ def test_a_makefile_change_rescans_the_files_whose_build_info_changed(
         "obj-$(CONFIG_TORTURE_TEST) += torture_test.o", "obj-$(CONFIG_OTHER) += torture_test.o"))
     after = _rescan(root, cache, counter)
     assert (counter.sifted, counter.scanned) == ([], ["kernel/torture_test.c"])
+    assert counter.kbuild_reads == 1
     torture = [r for r in after[0] if r.location.file == "kernel/torture_test.c"]
     assert torture and all(r.built_if == "OTHER" for r in torture)
 
