@@ -3,9 +3,11 @@
 config, in the same run.
 
 usage: bench/bench_check.py [-n RUNS] [--config FILE]
-The issue's target: no slower than kernel-hardening-checker (Debian's package, unpacked by
-`scripts/fetch-trees khc`). Rows: kpolicy with and without the fix search (--no-fix), and with
---tree (the tree's whole Kconfig; not the target's configuration). Medians of wall time
+The issue's target: no slower than kernel-hardening-checker (Debian's package: installed by
+`scripts/fetch-trees khc-install`, run with the system python3 it is packaged for; else
+unpacked by `scripts/fetch-trees khc` and run with this interpreter). Rows: kpolicy with and
+without the fix search (--no-fix), and with --tree (the tree's whole Kconfig; not the target's
+configuration). Medians of wall time
 including interpreter start, and CPU time (user+sys) of the child, which a shared machine
 disturbs less.
 
@@ -23,9 +25,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_resolve import trees_root  # noqa: E402
+from bench_resolve import trees_root
 
 REPO = Path(__file__).resolve().parent.parent
+INSTALLED_KHC = Path("/usr/bin/kernel-hardening-checker")  # `scripts/fetch-trees khc-install`
 
 
 def measure(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
@@ -58,12 +61,15 @@ def main() -> int:
     khc = trees_root() / "khc" / "usr"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     khc_env = {**os.environ, "PYTHONPATH": str(khc / "lib" / "python3" / "dist-packages")}
+    khc_argv = [sys.executable, str(khc / "bin" / "kernel-hardening-checker")]
+    if INSTALLED_KHC.is_file():  # Debian's package as installed (byte-compiled by py3compile)
+        khc_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        khc_argv = [str(INSTALLED_KHC)]
     kp = [sys.executable, "-m", "kpolicy", "check", "--policy", "kspp", "--config",
           str(args.config), "--format", "json"]
     rows = [
-        ("kernel-hardening-checker -m json", [sys.executable, str(khc / "bin" /
-                                              "kernel-hardening-checker"), "-c",
-                                              str(args.config), "-m", "json"], khc_env),
+        ("kernel-hardening-checker -m json", [*khc_argv, "-c", str(args.config), "-m", "json"],
+         khc_env),
         ("kpolicy check --no-fix", [*kp, "--no-fix"], env),
         ("kpolicy check (fixes)", kp, env),
         ("kpolicy check --tree --no-fix", [*kp, "--tree", str(args.tree), "--no-fix"], env),
@@ -71,7 +77,8 @@ def main() -> int:
     import compileall
 
     for where in (REPO / "kpolicy", khc / "lib" / "python3" / "dist-packages"):
-        compileall.compile_dir(where, quiet=1)
+        if where.is_dir():
+            compileall.compile_dir(where, quiet=1)
     results = {}
     for name, argv, e in rows:
         results[name] = measure(argv, args.runs, e)

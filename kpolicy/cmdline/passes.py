@@ -10,8 +10,8 @@ init's argv; last, `sysctl.*` words are written to /proc/sys.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, Optional
 
 from kpolicy.cmdline.bootconfig import bootconfig_cmdline
@@ -255,6 +255,40 @@ def _built_in(reg: Registration, cfg: Mapping[str, str]) -> bool:
     if any(cfg.get(sym) != "y" for sym in chain):
         return False
     return all(_cpp_true(c, cfg) for c in reg.cpp_conditions)
+
+
+# what kernel_params() reads of the config besides the registrations' conditions
+_TABLE_SYMBOLS = frozenset({"INIT_ENV_ARG_LIMIT", "BOOT_CONFIG", "BOOT_CONFIG_FORCE",
+                            "COMMAND_LINE_SIZE", "SPARC64"})  # the last two: command_line_size()
+_CONFIG_MACRO = re.compile(r"CONFIG_(\w+)")
+
+
+def table_symbols(registrations: Iterable[Registration]) -> frozenset[str]:
+    """The config symbols kernel_params() reads to build its tables from REGISTRATIONS: two
+    configs that differ in no other symbol have the same tables (see with_config)."""
+    out = set(_TABLE_SYMBOLS)
+    for reg in registrations:
+        if reg.built_if:
+            out.add(reg.built_if)
+        out.update(reg.built_if_chain)
+        for cond in reg.cpp_conditions:
+            for name in _CONFIG_MACRO.findall(cond):
+                out.add(name)
+                if name.endswith("_MODULE"):
+                    out.add(name[: -len("_MODULE")])
+    return frozenset(out)
+
+
+def with_config(kp: KernelParams, config: Mapping[str, str],
+                changed: Iterable[str]) -> KernelParams:
+    """KP for CONFIG, which differs from KP's config in the symbols CHANGED, none of its
+    table_symbols(): the same tables; the boot reads the config itself as it goes
+    (CONFIG_CMDLINE, enable-only params)."""
+    cfg = dict(kp.config)
+    for name in changed:
+        cfg.pop(name, None)
+    cfg.update(_normalize_config({n: config[n] for n in changed if n in config}))
+    return replace(kp, config=cfg, setup_matches={}, word_plans={})
 
 
 def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],

@@ -563,6 +563,15 @@ def dependents(symbols: Mapping[str, Symbol], choices: tuple[Choice, ...]) -> di
     return out
 
 
+def _modules_symbol(symbols: Mapping[str, Symbol]) -> str:
+    """The name of the `modules` symbol ("" if none): MODULES in every kernel kpolicy reads,
+    looked at first so that lazily decoded symbols are not all decoded to find it."""
+    sym = symbols.get("MODULES")
+    if sym is not None and sym.is_modules:
+        return sym.name
+    return next((s.name for s in symbols.values() if s.is_modules), "")
+
+
 def reevaluate(
     symbols: Mapping[str, Symbol],
     choices: tuple[Choice, ...],
@@ -591,8 +600,7 @@ def reevaluate(
     try:
         ev = _Evaluator({}, choices, user, legacy)
         ev.symbols = symbols
-        ev.modules_val = _TRI.get(base.get(next((s.name for s in symbols.values()
-                                                 if s.is_modules), ""), "y"), 2)
+        ev.modules_val = _TRI.get(base.get(_modules_symbol(symbols), "y"), 2)
         ev.values = {n: v for n, v in base.items() if n not in affected}
         for name in affected:
             ev.value(name)

@@ -2,7 +2,8 @@
 
 Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line,
-  nor hands to the handler of a __setup("prefix") without "=" that it starts with.
+  nor hands to the handler of a __setup("prefix") without "=" that it starts with; entries
+  that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) are not parameters.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
   document, nor a document in its layout that it points to (Documentation/scsi/
   scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at):
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.kconfig.model import KconfigModel, Location
+from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.kernel import fold_param, kstrtobool_everywhere
 from kpolicy.params.catalog import ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
@@ -94,13 +96,16 @@ def cross_check(
     types let module parameters of bool-only code count as built in). Symbols the catalog
     found in the tree's Kconfig files count as defined too. ARCHES_REGISTERING overrides, per
     canonical name, the arches taken to register a parameter (default: arch/<a>/ paths).
-    SRCARCHES: the arch/ directories being linted; registrations under another arch's directory
-    are never built here, so they are not reported undocumented or mis-tagged (an x86_64 lint
-    says nothing of arm64's early_param for kfence.sample_interval). None: every arch.
+    SRCARCHES: the arch/ directories being linted; registrations under another arch's directory,
+    or built only with a symbol no configuration of a linted arch can set (with KconfigModels:
+    kpolicy.kconfig.possible), are never built here, so they are not reported undocumented or
+    mis-tagged (an x86_64 lint says nothing of arm64's early_param for kfence.sample_interval,
+    nor of lsmsi= under LS_SCFG_MSI). None: every arch.
     DIRECT_READS: words known to be read from the command line without a registration (resolve's
     "direct" declarations), besides the catalog's command_line_reads: never doc-orphans.
     """
     names, types = _symbol_types(kconfig_symbols)
+    settable = _settable(kconfig_symbols, catalog.registrations)
     defined = names | catalog.kconfig_symbols
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
@@ -109,7 +114,8 @@ def cross_check(
         if info.doc is None and info.elsewhere is not None:
             continue  # documented in scsi-parameters.rst or by UML's __uml_help
         arches = arches_registering.get(key) if arches_registering is not None else None
-        here = _built_here(info, frozenset(srcarches), names if types else frozenset()) \
+        built_with = settable if settable is not None else names if types else None
+        here = _built_here(info, frozenset(srcarches), built_with) \
             if srcarches is not None else info
         if here is not None:
             reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
@@ -133,6 +139,29 @@ def cross_check(
     return tuple(issues)
 
 
+def _settable(kconfig: Collection[str],
+              regs: Collection[Registration]) -> Optional[frozenset[str]]:
+    """With the linter's ARCH -> KconfigModel mapping: the symbols registrations are built with
+    that some configuration of a linted arch can set to y/m (possible_symbols); None otherwise.
+    6.12's LS_SCFG_MSI (`def_bool y if SOC_LS1021A || ARCH_LAYERSCAPE`) is defined on x86_64
+    but never y there, so lsmsi= is not x86_64's parameter."""
+    if not isinstance(kconfig, Mapping):
+        return None
+    models = [m for m in kconfig.values() if isinstance(m, KconfigModel)]
+    if not models or len(models) != len(kconfig):
+        return None
+    roots = {sym for r in regs for sym in _chain(r)}
+    out: frozenset[str] = frozenset()
+    for model in models:
+        out |= possible_symbols(model.symbols, roots, model.tool_derived)
+    return out
+
+
+def _chain(reg: Registration) -> tuple[str, ...]:
+    """The symbols REG's code is built with (kbuild's obj-$(CONFIG_...) chain)."""
+    return reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
+
+
 def _setup_prefixes(regs: Collection[Registration]) -> frozenset[str]:
     """Names of __setup("name") without "=": init/main.c obsolete_checksetup matches them as a
     prefix of any word and hands the handler the rest (__setup("stacktrace") reads
@@ -142,17 +171,18 @@ def _setup_prefixes(regs: Collection[Registration]) -> frozenset[str]:
 
 
 def _built_here(info: ParamInfo, srcarches: frozenset[str],
-                symbols: frozenset[str] = frozenset()) -> Optional[ParamInfo]:
+                symbols: Optional[frozenset[str]] = None) -> Optional[ParamInfo]:
     """INFO with only the registrations built for SRCARCHES; None when every registration is
     another arch's (the parameter does not exist here: nothing to report of it). SYMBOLS, the
-    linted arches' Kconfig symbols: code built only with a symbol none of them defines is
-    another arch's too, wherever it lives (drivers/s390/ is built only with S390)."""
+    symbols some linted arch can set (_settable) or at least defines: code built only with a
+    symbol outside them is another arch's too, wherever it lives (drivers/s390/ is built only
+    with S390); None: no such filter."""
     def here(reg: Registration) -> bool:
         parts = reg.location.file.split("/")
         if parts[0] == "arch" and len(parts) >= 3 and parts[1] not in srcarches:
             return False
-        chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
-        return not symbols or all(sym in symbols for sym in chain)
+        chain = _chain(reg)
+        return symbols is None or all(sym in symbols for sym in chain)
 
     kept = tuple(r for r in info.registrations if here(r))
     if len(kept) == len(info.registrations):
@@ -178,7 +208,7 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
-        if _is_pattern(info.name) or read_raw:
+        if _is_pattern(info.name) or read_raw or _is_pointer(doc):
             return []
         return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
                              "__setup, core_param or module_param registers it",
@@ -194,12 +224,25 @@ def _is_pattern(name: str) -> bool:
     return any(c in name for c in "<>[]|*{}")
 
 
+# "See Documentation/sound/alsa-configuration.rst [for details]." as the whole body.
+_POINTER = re.compile(r"See (?:also )?Documentation/\S+\.(?:rst|txt)"
+                      r"(?: for (?:more )?(?:details|info|information))?\.?")
+
+
+def _is_pointer(doc: DocEntry) -> bool:
+    """An entry that only points to another document (6.12/7.2 `ALSA [HW,ALSA]`): no "=", no
+    description, and a body that is one "See Documentation/<file>" sentence. It names a topic,
+    not a parameter, so no registration is owed. A pointer to a source file ("See
+    drivers/net/irda/sa1100_ir.c.") does not count: those name parameters of that code."""
+    return not doc.takes_value and _POINTER.fullmatch(" ".join(doc.body.split())) is not None
+
+
 def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
     if reg.kind in _BOOT_KINDS:
         return True
     if reg.module_only:
         return False
-    chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
+    chain = _chain(reg)
     if not types:  # without types only plainly built-in code (obj-y all the way) is sure
         return not chain
     return all(types.get(sym) == "bool" for sym in chain)
@@ -234,7 +277,8 @@ def _tag_issues(name: str, doc: DocEntry, regs: tuple[Registration, ...],
     if early and "EARLY" not in tags:
         out.append(CatalogIssue("tags", f"{name}: registered with early_param but not tagged "
                                 f"EARLY (registered at {early[0].location})", doc.location, name))
-    elif not early and "EARLY" in tags:
+    elif "EARLY" in tags and not any(r.kind == "early_param" for r in every_reg):
+        # the tag is tree-wide: powerpc's early_param("video") needs it on an x86_64 lint too
         kinds = ", ".join(sorted({r.kind for r in regs}))
         out.append(CatalogIssue("tags", f"{name}: tagged EARLY but registered only as {kinds} "
                                 f"(at {regs[0].location})", doc.location, name))

@@ -282,7 +282,15 @@ class _Builder:
             assert spelling is not None
             parts = {t.type: str(t) for t in _tokens(spelling)}
             base = parts["NAME"].strip("()") or parts["NAME"]
-            spellings.append("".join(_tokens(spelling)))
+            size_tags = parts.get("SIZE_TAGS")
+            if size_tags is not None:
+                # "nn[KMG,X86,EARLY]": the value's size suffixes, then the entry's tags
+                suffixes, _, rest = size_tags[1:-1].partition(",")
+                parts["VALUE"] = parts.get("VALUE", "") + f"[{suffixes.strip()}]"
+                tags += self.tags(f" [{rest}]", index, note)
+                note("tags-in-size-suffix", f"tags of {base!r} inside its size suffix "
+                     f"{size_tags}", index)
+            spellings.append("".join(_tokens(spelling)))  # as written
             bases = [base]
             if "ALTERNATIVES" in parts:
                 bases += [base + alt for alt in parts["ALTERNATIVES"][1:-1].split("|") if alt]

@@ -28,6 +28,15 @@ State = Union[bool, int, str]
 # (cmdline_find_option_bool() in the x86 decompressor and early arch code): an exact word,
 # no "-"/"_" folding, no quotes, anywhere in the boot loader's line (also after "--").
 Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
+# match: where a direct read finds its word in the boot loader's line (split at whitespace,
+# quotes not special).
+#   "word"               the exact word anywhere, also after "--" (x86's
+#                        cmdline_find_option_bool)
+#   "word-before-dashes" the exact word before a lone "--" (arm64's id-register override parser,
+#                        arch/arm64/kernel/{pi/}idreg-override.c __parse_cmdline)
+#   "word-start"         a word starting with it, anywhere, also after "--" (strstr() preceded by
+#                        the line's start or a space: 6.1 arm64 kaslr_early.c's nokaslr)
+Match = Literal["word", "word-before-dashes", "word-start"]
 # accept: which values the handler takes.
 #   "any"        every value, also none (the handler ignores it)
 #   "present"    any value, but a missing value (no "=") is refused
@@ -53,6 +62,7 @@ OnInvalid = Literal["malformed", "ignored", "fallthrough", "invalid"]
 #   "enable-only" once on, an off is refused (param_set_bool_enable_only: -EROFS)
 Merge = Literal["last-wins", "raise-only", "enable-only"]
 Effect = Literal["none", "clear-init-argv"]
+Unknown = Literal["keep", "depends"]  # a [[machine]] dependency whose machine fact is unknown
 # values: the feature's state. "bool", a list of words (lowest first), "int", or "text".
 ValueType = Literal["bool", "words", "int", "text"]
 # group: where a hardening review looks for the feature; resolve's text output follows this order.
@@ -65,6 +75,8 @@ ACCEPTS: tuple[Accept, ...] = get_args(Accept)
 ON_INVALID: tuple[OnInvalid, ...] = get_args(OnInvalid)
 MERGES: tuple[Merge, ...] = get_args(Merge)
 EFFECTS: tuple[Effect, ...] = get_args(Effect)
+UNKNOWNS: tuple[Unknown, ...] = get_args(Unknown)
+MATCHES: tuple[Match, ...] = get_args(Match)
 # Registration kinds a declared kind may be realised as (core_param is module_param's twin).
 _REALISED_AS: dict[Kind, tuple[str, ...]] = {
     "early_param": ("early_param",), "__setup": ("__setup",),
@@ -169,6 +181,10 @@ class Declaration:
     priority: int = 0  # a value of a lower-priority parameter cannot replace a higher one's
     since: Optional[Version] = None  # the first Linux version with these semantics
     until: Optional[Version] = None  # the first Linux version without them
+    # direct: the word counts only once these words are on the line too (in any order): one
+    # outcome several id-register fields hold together, such as pointer authentication's
+    together: tuple[str, ...] = ()
+    match: Match = "word"  # direct: where the word is found
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether this declaration holds in Linux VERSION."""
@@ -216,6 +232,14 @@ class MachineDependency:
     cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
     cpu_has: Optional[str] = None  # ... and (when given) only when the CPU has this one
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
+    unless_symbol: Optional[str] = None  # ... and only if this Kconfig symbol is not y
+    # ... and only when these other features' effective states are these (read after they are
+    # resolved); with no machine fact above, the dependency applies on these alone
+    features: tuple[tuple[str, State], ...] = ()
+    unless_cmdline: bool = False  # ... and only when no command-line word set the feature
+    # an unknown machine fact: "keep" the state (the dependency is a note), or "depends": the
+    # outcome is unknown (effective None, "depends on the machine") unless a later one decides
+    unknown: Unknown = "keep"
 
 
 @dataclass(frozen=True)
@@ -259,6 +283,11 @@ class FeatureSpec:
     @property
     def build_only(self) -> bool:
         return not self.handlers
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The other features whose effective states its [[machine]] dependencies read."""
+        return tuple(dict.fromkeys(n for m in self.machine for n, _ in m.features))
 
     def handler(self, param: str, version: tuple[int, ...]) -> Optional[Declaration]:
         """The declaration of PARAM (one of self.params) in Linux VERSION, if it has one."""
@@ -358,7 +387,8 @@ _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
                  "machine", "param", "override", "since", "until", "group"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
-               "effect", "param_type", "sets", "priority", "since", "until", "map", "function"}
+               "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
+               "together", "match", "arches"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -464,8 +494,15 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
     kind = t.choice("kind", KINDS)
     if kind == "direct" and sem.sets is None:
         raise t.error("a direct read is a word: say the state it sets with 'sets'")
-    return Declaration(name, kind, sem, source, file, arches, t.get("priority", int, 0),
-                       _version(t, "since"), _version(t, "until"))
+    together = t.strings("together")
+    match = t.choice("match", MATCHES, "word")
+    if (together or "match" in t.data) and kind != "direct":
+        raise t.error("'together' and 'match' say how a direct read finds its words")
+    own = t.strings("arches")
+    if own and arches and not set(own) <= set(arches):
+        raise t.error("'arches' must be among the feature's")
+    return Declaration(name, kind, sem, source, file, own or arches, t.get("priority", int, 0),
+                       _version(t, "since"), _version(t, "until"), together, match)
 
 
 def parse_params_file(text: str,
@@ -520,13 +557,22 @@ def parse_params_file(text: str,
     for i, raw in enumerate(top.tables("machine")):
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
-                    "cpu_has", "symbol"})
+                    "cpu_has", "symbol", "unless_symbol", "features", "unless_cmdline",
+                    "unknown"})
+        features = tuple(m.get("features", dict, {}).items())
+        if not all(isinstance(v, (bool, int, str)) for _, v in features):
+            raise m.error("'features' maps features to a boolean, a number or a word")
+        if name in (n for n, _ in features):
+            raise m.error("'features' names the feature itself")
         machine.append(MachineDependency(
             m.get("when", str, ""), state(m.data.get("effect"), f"{m.where} 'effect'"),
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
             kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str),
-            cpu_has=m.optional("cpu_has", str)))
+            cpu_has=m.optional("cpu_has", str),
+            unless_symbol=m.optional("unless_symbol", str), features=features,
+            unless_cmdline=m.get("unless_cmdline", bool, False),
+            unknown=m.choice("unknown", UNKNOWNS, "keep")))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",
@@ -595,7 +641,9 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
 
 
 def _overlap(a: Declaration, b: Declaration) -> bool:
-    """Whether A and B hold in some common version."""
+    """Whether A and B hold in some common version, on some common arch."""
+    if a.arches and b.arches and not set(a.arches) & set(b.arches):
+        return False
     lo = max(a.since or (0, 0), b.since or (0, 0))
     hi = min(a.until or (999, 0), b.until or (999, 0))
     return lo < hi

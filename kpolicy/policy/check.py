@@ -6,18 +6,33 @@ with a proposed change applied, so that every fix it offers has been seen to pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Optional
 
-from kpolicy.kconfig.evaluate import dependents, evaluate, reevaluate, user_values
+from kpolicy.cache import Cache, content_key
+from kpolicy.cmdline.passes import KernelParams, with_config
+from kpolicy.kconfig.evaluate import (
+    UserValue,
+    dependents,
+    evaluate,
+    reevaluate,
+    user_values,
+)
 from kpolicy.kconfig.model import KconfigModel
-from kpolicy.kernel import has_new_choices
+from kpolicy.kernel import fold_param, has_new_choices
 from kpolicy.params.semantics import Declaration, FeatureSpec
 from kpolicy.policy.evaluate import Judgement, Status, Subject, judge
 from kpolicy.policy.fix import Apply, Change, Fix, config_fix
 from kpolicy.policy.schema import Item, Policy
-from kpolicy.resolve.api import resolve
+from kpolicy.resolve.api import (
+    ResolveMemo,
+    cmdline_names,
+    kernel_params_for,
+    kernel_params_reads,
+    resolve,
+)
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -69,36 +84,159 @@ class Checker:
     machine: Machine = NO_MACHINE
     sysctl_files: tuple[Assignment, ...] = ()  # --sysctl: what systemd-sysctl applies after boot
     bootconfig: Optional[str] = None
+    cache: Optional[Cache] = None  # keeps the config's evaluation across runs
+    kconfig_key: str = ""  # a cache key of KCONFIG (a tree's), if it has one
     _base_eval: Optional[dict[str, str]] = None
     _dependents: Optional[dict[str, set[str]]] = None
+    _types: Optional[dict[str, str]] = None
+    _user: Optional[dict[str, UserValue]] = None
+    _config_digest: str = ""
     _applied: dict[Change, tuple[Subject, dict[str, tuple[str, str]]]] = field(
         default_factory=dict)
+    # the config's parameter tables, the names they know and the config symbols they read
+    _params: Optional[tuple[KernelParams, frozenset[str], frozenset[str]]] = None
+    _fix_names: frozenset[str] = frozenset()
+    _memo: Optional[ResolveMemo] = None  # resolve's batch memo for the checker's config
 
-    def subject(self, config: Optional[ConfigInput] = None, cmdline: Optional[str] = None,
-                sysctls: tuple[Assignment, ...] = ()) -> Subject:
+    def expect_words(self, words: Iterable[str]) -> None:
+        """Command-line words fixes may add: the config's parameter tables, built once, then
+        know them (a word they do not know needs tables of its own)."""
+        self._fix_names |= cmdline_names(*words)
+
+    def _kernel_params(self, config: ConfigInput, added: tuple[str, ...],
+                       changed: Collection[str]) -> KernelParams:
+        """The parameter tables of CONFIG, which differs from the checker's config in CHANGED,
+        for the command line with the words ADDED: the config's own tables (built once) unless
+        CHANGED holds a symbol they read or ADDED a parameter they do not know."""
+        cmdline = self._cmdline(added)
+        names = cmdline_names(cmdline, self.bootconfig or "", config.values.get("CMDLINE", ""))
+        if self._params is None:
+            base = cmdline_names(self.cmdline, self.bootconfig or "",
+                                 self.config.values.get("CMDLINE", ""))
+            known = base | self._fix_names | frozenset(
+                fold_param(p) for spec in self.specs for p in spec.params)
+            kp, reads = kernel_params_reads(self.model, self.config, known, self.declarations)
+            self._params = (kp, known, reads)
+        kp, known, reads = self._params
+        # a word's value is not a name the kernel looks up: only what precedes its `=`
+        plain = all(not any(c.isspace() or c == '"' for c in w) for w in added)
+        needed = cmdline_names(*(w.split("=", 1)[0] for w in added)) if plain else names
+        if "CMDLINE" in changed or not needed <= known or not reads.isdisjoint(changed):
+            return kernel_params_for(self.model, config, names, self.declarations)
+        return with_config(kp, config.values, changed) if changed else kp
+
+    def _cmdline(self, added: tuple[str, ...]) -> str:
+        return " ".join([self.cmdline, *added]).strip() if added else self.cmdline
+
+    def subject(self, config: Optional[ConfigInput] = None, added: tuple[str, ...] = (),
+                sysctls: tuple[Assignment, ...] = (),
+                changed: Collection[str] = ()) -> Subject:
+        """The checker's subject, or with CONFIG (differing in the symbols CHANGED), the words
+        ADDED to the command line and SYSCTLS applied after boot."""
+        config = config or self.config
+        if self._memo is None:
+            self._memo = ResolveMemo()
+        # the checker's config: what it alone decides is resolved once, as in a batch; another
+        # config shares only what no config changes (the declarations the model lacks)
+        memo = self._memo if config is self.config else ResolveMemo(stale=self._memo.stale)
         res = resolve(
-            self.model, config or self.config, self.cmdline if cmdline is None else cmdline,
+            self.model, config, self._cmdline(added),
             bootconfig=self.bootconfig, specs=self.specs, machine=self.machine,
-            declarations=self.declarations,
+            declarations=self.declarations, kp=self._kernel_params(config, added, changed),
+            memo=memo,
         )
         after = self.sysctl_files + sysctls
         if after:
             res = replace(res, sysctls=apply_sysctl_files(res.sysctls, after))
         return Subject(res, self.kconfig, self.complete, {s.name: s for s in self.specs})
 
-    def _evaluate(self, raw: Mapping[str, str], changed: tuple[str, ...] = ()) -> dict[str, str]:
-        """RAW valued as `make olddefconfig` does; with CHANGED (the symbols whose assignment
-        differs from the config's), only what can depend on them is computed again."""
-        types = {n: s.type for n, s in self.kconfig.symbols.items()}
-        user = user_values(raw, types, lambda _msg: None)
+    def _model_key(self) -> Optional[tuple[object, ...]]:
+        """What identifies the Kconfig model in the cache: kconfig_key, else the bundled (or
+        --model) model's file name, size and modification time, as the cache keys sources;
+        None when not cached."""
+        if self.cache is None or not self.cache.enabled:
+            return None
+        if self.kconfig_key:
+            return (self.kconfig_key,)
+        if self.complete:
+            return None
+        try:
+            st = Path(self.model.origin).stat()
+        except (OSError, ValueError):
+            return None
+        return (self.model.origin, st.st_size, st.st_mtime_ns, self.model.version,
+                self.model.arch, self.kconfig.toolchain)
+
+    def _index(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """Each symbol's type, and what to recompute when one changes (kconfig dependents()):
+        built once per model, then cached (building them decodes every symbol)."""
+        if self._types is None or self._dependents is None:
+            def build() -> tuple[dict[str, str], dict[str, set[str]]]:
+                return ({n: s.type for n, s in self.kconfig.symbols.items()},
+                        dependents(self.kconfig.symbols, self.kconfig.choices))
+
+            key = self._model_key()
+            if key is None or self.cache is None:
+                self._types, self._dependents = build()
+            else:
+                self._types, self._dependents = self.cache.get_or_build(
+                    "check-kconfig", content_key("check-kconfig", *key), build, tuple)
+        return self._types, self._dependents
+
+    def _base(self) -> dict[str, str]:
+        """The config valued as `make olddefconfig` does (cached per model and config)."""
+        if self._base_eval is None:
+            key = self._model_key()
+            if self.complete:  # the tree's Kconfig already valued it so (command.py)
+                self._base_eval = dict(self.config.values)
+            elif key is None or self.cache is None:
+                self._base_eval = self._evaluate()
+            else:
+                self._base_eval = self.cache.get_or_build(
+                    "check-eval", content_key("check-eval", *key, self._config_key()),
+                    self._evaluate, dict)
+        return self._base_eval
+
+    def _config_key(self) -> str:
+        if not self._config_digest:
+            self._config_digest = content_key("config", tuple(self.config.values.items()))
+        return self._config_digest
+
+    def _changes(self, assign: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, str]]:
+        """The config symbols whose value ASSIGN changes, (old, new): cached per model, config
+        and ASSIGN (re-evaluating decodes every symbol that depends on the assigned ones)."""
+        def build() -> dict[str, tuple[str, str]]:
+            base = self._base()
+            return {n: (base.get(n, "n"), v) for n, v in self._evaluate(assign).items()
+                    if v != base.get(n, "n")}
+
+        key = self._model_key()
+        if key is None or self.cache is None:
+            return build()
+        return self.cache.get_or_build(
+            "check-fix-eval", content_key("check-fix-eval", *key, self._config_key(), assign),
+            build, dict)
+
+    def _evaluate(self, assign: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+        """The config with ASSIGN appended (last in the file: it wins within a choice) valued
+        as `make olddefconfig` does: only what can depend on the assigned symbols is computed
+        again."""
+        types, index = self._index()
+        if self._user is None:
+            self._user = user_values(self.config.values, types, lambda _msg: None)
         legacy = not has_new_choices(self.model.version_tuple)
-        if self._base_eval is None or not changed:
-            return dict(evaluate(self.kconfig.symbols, self.kconfig.choices, user,
+        if not assign:
+            return dict(evaluate(self.kconfig.symbols, self.kconfig.choices, self._user,
                                  legacy=legacy).values)
-        if self._dependents is None:
-            self._dependents = dependents(self.kconfig.symbols, self.kconfig.choices)
-        return reevaluate(self.kconfig.symbols, self.kconfig.choices, user, self._base_eval,
-                          changed, self._dependents, legacy=legacy)
+        user = dict(self._user)
+        for name, _value in assign:
+            user.pop(name, None)
+        last = dict(assign)
+        after = len(self.config.values)  # their lines come after every line of the config
+        for name, got in user_values(last, types, lambda _msg: None).items():
+            user[name] = replace(got, order=after + got.order)
+        return reevaluate(self.kconfig.symbols, self.kconfig.choices, user, self._base(),
+                          tuple(last), index, legacy=legacy)
 
     def apply(self, change: Change) -> tuple[Subject, dict[str, tuple[str, str]]]:
         """The subject with CHANGE applied, and the config symbols that changed (old, new)."""
@@ -110,25 +248,13 @@ class Checker:
         config = self.config
         changed: dict[str, tuple[str, str]] = {}
         if change.config:
-            if self._base_eval is None:
-                self._base_eval = self._evaluate(self.config.values)
-            raw = dict(self.config.values)
-            for name, value in change.config:  # last in the file: it wins within a choice
-                raw.pop(name, None)
-                raw[name] = value
-            after = self._evaluate(raw, tuple(n for n, _v in change.config))
-            base = self._base_eval
-            changed = {n: (base.get(n, "n"), v) for n, v in after.items()
-                       if v != base.get(n, "n")}
+            changed = self._changes(change.config)
             values = dict(self.config.values)
             values.update({n: new for n, (_old, new) in changed.items()})
             config = replace(self.config, values=values)
-        cmdline = self.cmdline
-        if change.cmdline:
-            cmdline = " ".join([self.cmdline, *change.cmdline]).strip()
         sysctls = tuple(Assignment(k, v, "kpolicy fix", n, False, False)
                         for n, (k, v) in enumerate(change.sysctl, 1))
-        return self.subject(config, cmdline, sysctls), changed
+        return self.subject(config, change.cmdline, sysctls, changed), changed
 
 
 def _passes(item: Item, subject: Subject) -> bool:
@@ -225,8 +351,17 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
     return None, "no config or command-line change found that makes it pass"
 
 
+def _fix_words(policy: Policy) -> list[str]:
+    """The command-line words the fixes of POLICY's cmdline and sysctl items may add (those of
+    features are the features' parameters, which the checker knows)."""
+    return [f"{item.subject}=" if item.kind == "cmdline" else f"sysctl.{item.subject}="
+            for item in policy.items if item.kind in ("cmdline", "sysctl")]
+
+
 def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckResult:
     """Every item of POLICY judged on the checker's subject; failures get proven fixes."""
+    if fixes:
+        checker.expect_words(_fix_words(policy))
     subject = checker.subject()
     judged = [(item, judge(item, subject)) for item in policy.items]
     passing = {item.id for item, j in judged if j.status == "pass"}

@@ -7,11 +7,17 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from kpolicy.cliargs import add_cache_arguments, cache_from_args
 from kpolicy.errors import KpolicyError
+from kpolicy.kernel import parse_version
 from kpolicy.textio import read_text
+
+if TYPE_CHECKING:
+    from kpolicy.cache import Cache
+    from kpolicy.kconfig.model import KconfigModel
+    from kpolicy.tree import KernelTree
 
 FORMATS = ("text", "json", "sarif", "junit", "github")
 
@@ -60,6 +66,33 @@ def _read_cmdline(path: Path) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
+def _tree_kconfig(tree: KernelTree, arch: str, config_path: Optional[Path], fingerprint: str,
+                  cache: Cache) -> tuple[KconfigModel, str]:
+    """TREE's whole Kconfig for ARCH valued as `make olddefconfig` values CONFIG_PATH: with the
+    tree's FINGERPRINT (resolve's freshness index: every Kconfig file's stat), kept in CACHE
+    per fingerprint and config, so a warm run reads no Kconfig file. Second, its cache key
+    ("" when not cached)."""
+    from kpolicy.kconfig.load import load_model
+    from kpolicy.kconfig.model import KconfigModel
+    from kpolicy.kconfig.toolchain import toolchain_from_config
+
+    def build() -> KconfigModel:
+        model = load_model(
+            tree, arch, config=config_path,
+            toolchain=toolchain_from_config(config_path) if config_path else None, cache=cache,
+        )
+        # check writes no .config: the menu tree (most of a cached model's load time) goes
+        return replace(model, menu=())
+
+    if not fingerprint or not cache.enabled:
+        return build(), ""
+    from kpolicy.cache import content_key
+
+    text = read_text(config_path, what=".config") if config_path is not None else ""
+    key = content_key("check-tree-kconfig", fingerprint, arch, config_path is not None, text)
+    return cache.get_or_build("check-tree-kconfig", key, build, KconfigModel), key
+
+
 def run_check(args: argparse.Namespace) -> int:
     """Check and print; 0 all pass, 1 a failure at or above --fail-on, 2 an error."""
     from kpolicy.policy import output
@@ -92,26 +125,36 @@ def run_check(args: argparse.Namespace) -> int:
         here = running_machine()
         machine = Machine(ram_mib=here.ram_mib, secure_boot=machine.secure_boot
                           if machine.secure_boot is not None else here.secure_boot)
-    config = read_config(config_path) if config_path is not None else None
-    model, warnings = choose_model(config, args.model, cache)
-    notes += warnings
-    if config is None:
-        config = defaults_config(model)
-    kconfig, complete = model.kconfig, False
-    tree = None
+    kconfig, complete, tree, kconfig_key = None, False, None, ""
     if args.tree is not None:
-        from kpolicy.kconfig.load import load_model
-        from kpolicy.kconfig.toolchain import toolchain_from_config
         from kpolicy.tree import open_tree
 
         tree = open_tree(args.tree)
-        if tree.version_tuple[:2] != model.version_tuple[:2]:
-            raise KpolicyError(f"the tree is Linux {tree.version}, the model {model.version}: "
+        given = read_config(config_path) if config_path is not None else None
+        if given is not None and given.version and (
+                parse_version(given.version)[:2] != tree.version_tuple[:2]):
+            raise KpolicyError(f"the tree is Linux {tree.version}, the config {given.version}: "
                                "give a tree of the config's version")
-        kconfig = load_model(
-            tree, args.arch, config=config_path,
-            toolchain=toolchain_from_config(config_path) if config_path else None, cache=cache,
-        )
+    if tree is not None and args.model is None:
+        # resolve's warm --tree path: the tree's compact model and the config's evaluation,
+        # cached per tree content; the tree's whole Kconfig kept beside them
+        from kpolicy.resolve.command import tree_model_and_config
+
+        model, config, warnings, fingerprint = tree_model_and_config(args, config_path)
+        kconfig, kconfig_key = _tree_kconfig(tree, args.arch, config_path, fingerprint, cache)
+    else:
+        read = read_config(config_path) if config_path is not None else None
+        model, warnings = choose_model(read, args.model, cache)
+        config = read or defaults_config(model)
+        if tree is not None:
+            if tree.version_tuple[:2] != model.version_tuple[:2]:
+                raise KpolicyError(f"the tree is Linux {tree.version}, the model "
+                                   f"{model.version}: give a tree of the model's version")
+            kconfig, kconfig_key = _tree_kconfig(tree, args.arch, config_path, "", cache)
+    notes += warnings
+    if kconfig is None:
+        kconfig = model.kconfig
+    else:
         complete = True
         # the config as Kconfig values it (`make olddefconfig`): a symbol the file leaves out
         # takes its default, as in the build
@@ -135,6 +178,7 @@ def run_check(args: argparse.Namespace) -> int:
         specs=all_features(model, rules.features), declarations=rules.declarations,
         machine=machine, sysctl_files=sysctl_files,
         bootconfig=read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None,
+        cache=cache, kconfig_key=kconfig_key,
     )
     result = check(policy, checker, fixes=not args.no_fix)
     for w in (*notes, *result.warnings):

@@ -229,14 +229,16 @@ def _judge_feature(item: Item, subject: Subject) -> Judgement:
                              f"{item.subject} exists on {', '.join(spec.arches)} only")
         return Judgement("not-applicable", expected, "unknown",
                          f"no feature '{item.subject}' in Linux {model.version} ({model.arch})")
+    chain = tuple(f"{s.kind}: {s.reason}" + (f" [word {s.position}: {s.token}]" if s.token else "")
+                  + (f" [{s.location}]" if s.location else "") for s in state.sources)
+    if state.effective is None:  # depends on the machine: not known to meet the requirement
+        return Judgement("fail", expected, state_word(None), state.why, chain)
     actual = state_word(state.effective)
     wanted: Value = item.value
     if isinstance(state.effective, bool) and not isinstance(wanted, bool):
         wanted = str(wanted).lower() in ("1", "on", "y", "yes", "true")
     order = spec.domain if spec is not None and spec.domain else None
     ok = _compare(item.op, _state_text(state.effective), _state_text(wanted), order)
-    chain = tuple(f"{s.kind}: {s.reason}" + (f" [word {s.position}: {s.token}]" if s.token else "")
-                  + (f" [{s.location}]" if s.location else "") for s in state.sources)
     return Judgement("pass" if ok else "fail", expected, actual, state.why, chain)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.cmdline.passes import CmdlineResult, KernelParams
@@ -36,6 +36,9 @@ from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.boot import SysctlState, boot_sysctls
 from kpolicy.sysctl.spec import load_sysctl_rules
+
+if TYPE_CHECKING:
+    from kpolicy.params.model import Catalog
 
 _WORDS = re.compile(r'[^\s="]+')
 
@@ -105,10 +108,40 @@ def kernel_params_for(
     """
     from kpolicy.cmdline import kernel_params
 
+    catalog = _catalog_for(model, config, names)
+    return kernel_params(catalog, config.values, model.version_tuple, model.srcarch, declarations)
+
+
+def _catalog_for(model: ResolveModel, config: ConfigInput,
+                 names: Optional[frozenset[str]]) -> Catalog:
     catalog = model.catalog
     if names is not None and isinstance(catalog.registrations, LazyRegistrations):
         catalog = replace(catalog, registrations=catalog.registrations.select(config.values, names))
-    return kernel_params(catalog, config.values, model.version_tuple, model.srcarch, declarations)
+    return catalog
+
+
+def kernel_params_reads(
+    model: ResolveModel,
+    config: ConfigInput,
+    names: frozenset[str],
+    declarations: Optional[tuple[Declaration, ...]] = None,
+) -> tuple[KernelParams, frozenset[str]]:
+    """kernel_params_for(), and the config symbols its tables were built from: a config that
+    differs from CONFIG in none of them has the same tables (kpolicy.cmdline.with_config)."""
+    from kpolicy.cmdline.passes import kernel_params, table_symbols
+
+    catalog = _catalog_for(model, config, names)
+    reads = table_symbols(catalog.registrations)
+    regs = model.catalog.registrations
+    if isinstance(regs, LazyRegistrations):  # those not selected: built in by built_if alone
+        reads |= regs.built_if_symbols()
+    kp = kernel_params(catalog, config.values, model.version_tuple, model.srcarch, declarations)
+    return kp, reads
+
+
+def cmdline_names(*texts: str) -> frozenset[str]:
+    """The names registrations may be looked up by for the words of TEXTS (command lines)."""
+    return frozenset(_WORDS.findall(fold_param(" ".join(texts))))
 
 
 def resolve(
@@ -135,8 +168,7 @@ def resolve(
     specs = tuple(specs) if specs is not None else all_features(model)
     if kp is None:
         # Every word of the command lines is a name the registrations may be looked up by.
-        text = " ".join((cmdline, bootconfig or "", config.values.get("CMDLINE", "")))
-        names = frozenset(_WORDS.findall(fold_param(text)))
+        names = cmdline_names(cmdline, bootconfig or "", config.values.get("CMDLINE", ""))
         kp = kernel_params_for(model, config, names, declarations)
     result = process_cmdline(kp, cmdline, bootconfig=bootconfig)
     notes = list(warnings) + list(config.warnings)

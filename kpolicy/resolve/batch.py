@@ -9,7 +9,7 @@ from kpolicy.cmdline.passes import Event, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, stale_declarations
 from kpolicy.resolve.api import feature_declarations, model_options
-from kpolicy.resolve.engine import ConfigSide, apply_overrides, config_side, resolve_feature
+from kpolicy.resolve.engine import ConfigSide, config_side, resolve_feature, resolve_in_order
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
@@ -42,14 +42,14 @@ class BatchResolver:
         self.todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
                      and s.applies(model.version_tuple)]
         values = config.values
-        alone = apply_overrides(
-            [resolve_feature(s, model, values, (), self.lines, machine) for s in self.todo],
-            self.todo, model.version_tuple)
+        alone = resolve_in_order(self.todo, model.version_tuple, lambda s, others: resolve_feature(
+            s, model, values, (), self.lines, machine, others=others))
         base = [feature_member(state).encode() for state in alone]
         # features whose state other features or every word can change: resolved together
         sources = {n for s in self.todo for o in s.overrides for n in o.features}
+        sources |= {n for s in self.todo for n in s.reads}
         self.coupled = [i for i, s in enumerate(self.todo)
-                        if s.overrides or s.name in sources
+                        if s.overrides or s.reads or s.name in sources
                         or any(d.kind == "direct" for d in s.handlers)]
         # each feature's member with the comma before it, so that a run of untouched features
         # is one slice of the joined text
@@ -155,10 +155,10 @@ class BatchResolver:
                 reached.setdefault(i, []).append(ev)
         out: list[Any] = [self.head]
         blob, at = self.blob, 0
-        coupled = dict(zip(self.coupled, apply_overrides(
-            [resolve_feature(self.todo[i], self.model, self.config.values, events, self.lines,
-                             self.machine) for i in self.coupled],
-            [self.todo[i] for i in self.coupled], self.model.version_tuple)))
+        coupled = dict(zip(self.coupled, resolve_in_order(
+            [self.todo[i] for i in self.coupled], self.model.version_tuple,
+            lambda s, others: resolve_feature(s, self.model, self.config.values, events,
+                                              self.lines, self.machine, others=others))))
         for i in sorted(set(reached) | set(coupled)):
             if i in coupled:
                 start = self.starts[i]

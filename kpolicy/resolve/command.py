@@ -131,17 +131,18 @@ def _model_and_config(
 ) -> tuple[ResolveModel, ConfigInput, list[str]]:
     """The model to resolve with and the config input, from --tree/--model/bundled."""
     if args.tree is not None:
-        return _tree_model_and_config(args, config_path)
+        return tree_model_and_config(args, config_path)[:3]
     config = read_config(config_path) if config_path is not None else None
     model, warnings = choose_model(config, args.model, cache_from_args(args))
     return model, config or defaults_config(model), warnings
 
 
-def _tree_model_and_config(
+def tree_model_and_config(
     args: argparse.Namespace, config_path: Optional[Path]
-) -> tuple[ResolveModel, ConfigInput, list[str]]:
+) -> tuple[ResolveModel, ConfigInput, list[str], str]:
     """--tree: the compact model and the .config as `make olddefconfig` values it, both cached
-    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss."""
+    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss. Last, the
+    tree's fingerprint (a key for what else is derived from the tree's files)."""
     import hashlib
 
     from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
@@ -162,7 +163,7 @@ def _tree_model_and_config(
     model, fingerprint = cached_tree_model(tree, args.arch, specs_key, cache, build_model)
     model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
     if config_path is None:
-        return model, defaults_config(model), []
+        return model, defaults_config(model), [], fingerprint
     given = read_config(config_path)
     check_arch(given, model)
 
@@ -185,6 +186,7 @@ def _tree_model_and_config(
                     tuple(dict.fromkeys(given.warnings + tree_warnings)), given.lines,
                     given.header_arch),
         [],
+        fingerprint,
     )
 
 
@@ -223,6 +225,8 @@ def run_resolve(args: argparse.Namespace) -> int:
             secure_boot=machine.secure_boot
             if machine.secure_boot is not None
             else here.secure_boot,
+            cpu_features=here.cpu_features,
+            cpu_known=here.cpu_known,
         )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     model, config, warnings = _model_and_config(args, config_path)

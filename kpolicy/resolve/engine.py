@@ -8,7 +8,7 @@ feature's parameters is read with that feature's declared parser and merge rule.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional, Union
 
@@ -50,7 +50,7 @@ class FeatureState:
     """What is in force for one feature, and the chain that led there."""
 
     name: str
-    effective: State
+    effective: Optional[State]  # None: depends on the machine (a fact resolve does not know)
     built: bool
     default: State  # the boot default this config builds in
     kconfig_default: Optional[State]  # the boot default with no input config (the tree's defaults)
@@ -80,8 +80,11 @@ class FeatureState:
         return out
 
 
-def state_word(state: State) -> str:
-    """STATE as text: on/off for booleans, the kernel's word or number otherwise."""
+def state_word(state: Optional[State]) -> str:
+    """STATE as text: on/off for booleans, the kernel's word or number otherwise; "depends"
+    for an outcome that depends on the machine (None)."""
+    if state is None:
+        return "depends"
     if isinstance(state, bool):
         return "on" if state else "off"
     return str(state)
@@ -265,10 +268,12 @@ def resolve_feature(
     lines: Mapping[str, int],
     machine: Machine = NO_MACHINE,
     side: Optional[ConfigSide] = None,
+    others: Optional[Mapping[str, FeatureState]] = None,
 ) -> FeatureState:
     """SPEC's effective state for a config's VALUES and the command line's EVENTS.
 
-    SIDE: config_side(SPEC, MODEL, VALUES, LINES), when the caller already has it.
+    SIDE: config_side(SPEC, MODEL, VALUES, LINES), when the caller already has it. OTHERS: the
+    resolved features SPEC.reads, by name (see resolve_in_order).
     """
     built, kdefault, default, blocked, config_sources = side or config_side(
         spec, model, values, lines
@@ -280,6 +285,7 @@ def resolve_feature(
     priority: Optional[int] = None  # the priority of the parameter that set STATE
     version = model.version_tuple
     direct = [d for d in spec.handlers if d.kind == "direct" and d.applies(version)]
+    direct = [d for d in direct if not d.arches or model.srcarch in d.arches]
     if direct and built:
         state = _direct_reads(direct, events, state, sources)
     for ev in events:
@@ -330,15 +336,11 @@ def resolve_feature(
         sources.append(Source("lsm", None if started else spec.unbuilt, why))
         if not started:
             state = spec.unbuilt
+    outcome: Optional[State] = state
+    depends = ""  # why the outcome depends on the machine, when it does
     if built:
-        for dep in spec.machine:
-            applies, why = _machine_applies(dep, machine, values)
-            if applies and not (raise_only and spec.rank(dep.effect) <= spec.rank(state)):
-                state = dep.effect
-                sources.append(Source("machine", state, why))
-            elif why:
-                sources.append(Source("machine", None, why))
-    effective = state if built else spec.unbuilt
+        outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources)
+    effective = outcome if built else spec.unbuilt
     notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
     return FeatureState(
         name=spec.name,
@@ -351,35 +353,88 @@ def resolve_feature(
         sources=tuple(sources),
         blocked_by=blocked,
         machine=notes,
-        why=_why(spec, effective, built, blocked, sources),
+        why=depends if effective is None else _why(spec, effective, built, blocked, sources),
     )
+
+
+def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str],
+                   others: Mapping[str, FeatureState], state: State,
+                   sources: list[Source]) -> tuple[Optional[State], str]:
+    """STATE after SPEC's [[machine]] dependencies, in order (a later one that applies wins),
+    each step added to SOURCES; None, with the reason, when an unknown fact leaves it open."""
+    raise_only = spec.merge == "raise-only"
+    outcome: Optional[State] = state
+    depends = ""
+    by_cmdline = any(s.kind == "cmdline" and s.state is not None for s in sources)
+    if by_cmdline and any(dep.unless_cmdline for dep in spec.machine):
+        sources.append(Source("machine", None, "the command line set it: what the machine "
+                              "would decide without it does not apply"))
+    for dep in spec.machine:
+        if dep.unless_cmdline and by_cmdline:
+            continue
+        applies, why = _machine_applies(dep, machine, values, others)
+        if applies is None:
+            outcome, depends = None, why
+            sources.append(Source("machine", None, why))
+        elif applies and not (raise_only and outcome is not None
+                              and spec.rank(dep.effect) <= spec.rank(outcome)):
+            outcome = dep.effect
+            sources.append(Source("machine", outcome, why))
+        elif why:
+            sources.append(Source("machine", None, why))
+    return outcome, depends
 
 
 def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state: State,
                   sources: list[Source]) -> State:
-    """STATE after the words DIRECT's readers find in the boot loader's command line: each
-    reader looks for its exact word, whitespace-delimited, anywhere in the line."""
+    """STATE after the words DIRECT's readers find in the boot loader's command line, split at
+    whitespace: each reader looks for its word where its `match` says (a reader with `together`
+    words acts on the word that completes its set)."""
     seen: set[int] = set()
+    words: set[str] = set()  # the words so far, and those before a lone "--"
+    before: set[str] = set()
+    dashes = False
+    done: set[int] = set()  # the readers with `together` words that have acted
     priority: Optional[int] = None  # the priority of the word that set STATE
     for ev in events:
         if ev.source != "cmdline" or ev.index in seen:
             continue
         seen.add(ev.index)
-        for d in direct:
-            if d.name in ev.raw.split():
-                assert d.semantics.sets is not None  # the loader requires it
-                if priority is not None and d.priority < priority:
-                    # a reader the kernel consults first wins (6.12 ssb_parse_cmdline checks
-                    # nospec_store_bypass_disable before spec_store_bypass_disable=)
-                    sources.append(Source("cmdline", None,
-                                          f"{d.name}: a word read with priority set it already",
-                                          position=ev.index, token=ev.raw, outcome="refused"))
+        here = ev.raw.split()
+        for word in here:
+            dashes = dashes or word == "--"
+            if not dashes:
+                before.add(word)
+        words.update(here)
+        for i, d in enumerate(direct):
+            pool = before if d.match == "word-before-dashes" else words
+            if d.together:
+                if i in done or not pool.issuperset((d.name, *d.together)):
                     continue
-                state, priority = d.semantics.sets, d.priority
-                sources.append(Source("cmdline", state,
-                                      f"{d.name} read directly from the command line "
-                                      f"({d.source}): sets {state_word(state)}",
-                                      position=ev.index, token=ev.raw, outcome="accepted"))
+                done.add(i)
+                what = " ".join((d.name, *d.together))
+            elif d.match == "word-start":
+                hit = next((w for w in here if w.startswith(d.name)), None)
+                if hit is None:
+                    continue
+                what = hit if hit == d.name else f"{hit} (starts with {d.name})"
+            elif d.name in here and d.name in pool:
+                what = d.name
+            else:
+                continue
+            assert d.semantics.sets is not None  # the loader requires it
+            if priority is not None and d.priority < priority:
+                # a reader the kernel consults first wins (6.12 ssb_parse_cmdline checks
+                # nospec_store_bypass_disable before spec_store_bypass_disable=)
+                sources.append(Source("cmdline", None,
+                                      f"{what}: a word read with priority set it already",
+                                      position=ev.index, token=ev.raw, outcome="refused"))
+                continue
+            state, priority = d.semantics.sets, d.priority
+            sources.append(Source("cmdline", state,
+                                  f"{what} read directly from the command line "
+                                  f"({d.source}): sets {state_word(state)}",
+                                  position=ev.index, token=ev.raw, outcome="accepted"))
     return state
 
 
@@ -422,11 +477,23 @@ def _all_are(by_name: Mapping[str, FeatureState], wanted: Sequence[tuple[str, St
 
 
 def _machine_applies(
-    dep: MachineDependency, machine: Machine, values: Mapping[str, str]
-) -> tuple[bool, str]:
-    """Whether DEP holds on MACHINE (False with no reason when the fact is unknown)."""
+    dep: MachineDependency, machine: Machine, values: Mapping[str, str],
+    others: Mapping[str, FeatureState],
+) -> tuple[Optional[bool], str]:
+    """Whether DEP holds on MACHINE, with OTHERS' effective states (False with no reason when
+    the fact is unknown; None when it is and DEP says the outcome then depends on it)."""
     if dep.symbol and values.get(dep.symbol) != "y":
         return False, ""
+    if dep.unless_symbol and values.get(dep.unless_symbol) == "y":
+        return False, ""
+    for name, wanted in dep.features:
+        other = others.get(name)
+        if other is None or (other.effective is not None and other.effective != wanted):
+            shown = "not resolved" if other is None else f"is {state_word(other.effective)}"
+            return False, f"{dep.when}: does not apply ({name} {shown})"
+        if other.effective is None:
+            return (None if dep.unknown == "depends" else False), \
+                f"{dep.when}: depends on the machine ({name}: {other.why})"
     if dep.ram_below_mib is not None and machine.ram_mib is not None:
         # the kernel counts usable pages: always below the installed RAM, so "installed at
         # most N MiB" already means "fewer than N MiB usable"
@@ -439,11 +506,31 @@ def _machine_applies(
     if dep.kaslr_seed is not None and machine.kaslr_seed is not None:
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
-    if (dep.cpu_lacks or dep.cpu_has) and machine.cpu_features is not None:
-        hit = (dep.cpu_lacks is None or dep.cpu_lacks not in machine.cpu_features) and (
-            dep.cpu_has is None or dep.cpu_has in machine.cpu_features)
+    cpu = [(machine.cpu_lacks(fact), lacks) for fact, lacks in
+           ((dep.cpu_lacks, True), (dep.cpu_has, False)) if fact]
+    if cpu and all(got is not None for got, _ in cpu):
+        hit = all(got is want for got, want in cpu)
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
+    unknown = _unknown_fact(dep)
+    if unknown is None:
+        return (True, f"{dep.when}: applies") if dep.features else (False, "")
+    if dep.unknown == "depends":
+        return None, f"{dep.when}: depends on the {unknown}, which is unknown"
     return False, ""
+
+
+def _unknown_fact(dep: MachineDependency) -> Optional[str]:
+    """The machine fact DEP needs (named for people), or None when it needs none; called once
+    the known facts are ruled out, so a fact named here is an unknown one."""
+    if dep.ram_below_mib is not None:
+        return "machine's memory"
+    if dep.secure_boot is not None:
+        return "boot's Secure Boot state"
+    if dep.kaslr_seed is not None:
+        return "boot's KASLR seed"
+    if dep.cpu_lacks is not None or dep.cpu_has is not None:
+        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, dep.cpu_has) if f)})"
+    return None
 
 
 def _lsm_started(
@@ -505,9 +592,8 @@ def resolve_features(
     todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
             and s.applies(model.version_tuple)]
     if memo is None:
-        return apply_overrides(
-            [resolve_feature(s, model, values, events, lines, machine) for s in todo], todo,
-            model.version_tuple)
+        return resolve_in_order(todo, model.version_tuple, lambda s, others: resolve_feature(
+            s, model, values, events, lines, machine, others=others))
     # the parameter keys the events can reach (_event_param's two names), and whether lsm= did
     reached = set()
     for ev in events:
@@ -515,19 +601,35 @@ def resolve_features(
             reached.add(fold_param(ev.registration.name))
         reached.add(fold_param(ev.name))
     lsm = any(ev.name == "lsm" for ev in events)
-    out = []
-    for s in todo:
+
+    def one(s: FeatureSpec, others: Optional[Mapping[str, FeatureState]]) -> FeatureState:
         direct = any(d.kind == "direct" for d in s.handlers)  # any word may hold its word
-        if (s.lsm and lsm) or direct or not _fold_params(s.params).isdisjoint(reached):
+        if (s.reads or (s.lsm and lsm) or direct
+                or not _fold_params(s.params).isdisjoint(reached)):
             side = None if sides is None else sides.get(id(s))
             if side is None:
                 side = config_side(s, model, values, lines)
                 if sides is not None:
                     sides[id(s)] = side
-            out.append(resolve_feature(s, model, values, events, lines, machine, side))
-            continue
+            return resolve_feature(s, model, values, events, lines, machine, side, others)
+        assert memo is not None
         hit = memo.get(id(s))
         if hit is None:
             hit = memo[id(s)] = resolve_feature(s, model, values, (), lines, machine)
-        out.append(hit)
-    return apply_overrides(out, todo, model.version_tuple)
+        return hit
+
+    return resolve_in_order(todo, model.version_tuple, one)
+
+
+def resolve_in_order(
+    todo: Sequence[FeatureSpec], version: tuple[int, ...],
+    resolve_one: Callable[[FeatureSpec, Optional[Mapping[str, FeatureState]]], FeatureState],
+) -> tuple[FeatureState, ...]:
+    """TODO's features, in TODO's order, each resolved by RESOLVE_ONE(spec, others): first
+    those whose [[machine]] dependencies read no other feature, with their overrides applied;
+    then the others, given those states by name."""
+    first = [s for s in todo if not s.reads]
+    done = {f.name: f for f in apply_overrides([resolve_one(s, None) for s in first], first,
+                                               version)}
+    later = {s.name: resolve_one(s, done) for s in todo if s.reads}
+    return tuple(done[s.name] if s.name in done else later[s.name] for s in todo)

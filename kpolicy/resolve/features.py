@@ -24,6 +24,15 @@ class Machine:
     # the CPU's features, as kpolicy names them (arm64: "bti", "pauth", "mte", "sve", "sme",
     # "e0pd", "meltdown_safe"); None: unknown, so a CPU-dependent outcome stays "depends on CPU"
     cpu_features: Optional[frozenset[str]] = None
+    # the facts cpu_features speaks for (one of them not in it: the CPU lacks it); None: all
+    cpu_known: Optional[frozenset[str]] = None
+
+    def cpu_lacks(self, fact: str) -> Optional[bool]:
+        """Whether the CPU lacks FACT (None: unknown)."""
+        if self.cpu_features is None or (self.cpu_known is not None
+                                         and fact not in self.cpu_known):
+            return None
+        return fact not in self.cpu_features
 
 
 NO_MACHINE = Machine()  # nothing known about the machine

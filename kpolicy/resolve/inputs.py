@@ -107,7 +107,10 @@ def defaults_config(model: ResolveModel) -> ConfigInput:
 
 
 def running_machine() -> Machine:
-    """This machine's usable RAM (/proc/meminfo MemTotal) and Secure Boot state, where readable."""
+    """This machine's usable RAM (/proc/meminfo MemTotal), Secure Boot state and the CPU facts
+    /proc/cpuinfo tells (kpolicy.resolve.cpuinfo), where readable."""
+    from kpolicy.resolve.cpuinfo import cpu_facts
+
     ram = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -119,7 +122,12 @@ def running_machine() -> Machine:
     for var in Path("/sys/firmware/efi/efivars").glob("SecureBoot-*"):
         with contextlib.suppress(OSError):
             secure = var.read_bytes()[-1:] == b"\x01"
-    return Machine(ram_mib=ram, secure_boot=secure)
+    facts = None
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        facts = cpu_facts(Path("/proc/cpuinfo").read_text())
+    return Machine(ram_mib=ram, secure_boot=secure,
+                   cpu_features=None if facts is None else facts.present,
+                   cpu_known=None if facts is None else facts.known)
 
 
 def running_system_inputs() -> tuple[Optional[Path], Optional[Path], list[str]]:

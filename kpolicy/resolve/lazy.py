@@ -31,6 +31,14 @@ class LazyRegistrations(Sequence[Registration]):
         )
         self._all: Optional[tuple[Registration, ...]] = None
         self._named: dict[frozenset[str], tuple[Registration, ...]] = {}
+        self._rows: dict[int, Registration] = {}  # decoded by select(), by row
+
+    def _row(self, index: int) -> Registration:
+        """Row INDEX decoded, once: `check` selects for many configs that differ a little."""
+        reg = self._rows.get(index)
+        if reg is None:
+            reg = self._rows[index] = _registration(self._texts[index])
+        return reg
 
     def _decoded(self) -> tuple[Registration, ...]:
         if self._all is None:
@@ -57,10 +65,14 @@ class LazyRegistrations(Sequence[Registration]):
                 or fold_param(r.name) in names
             )
         return tuple(
-            _registration(text)
-            for built_if, name, text in zip(self._built_if, self._names, self._texts)
+            self._row(index)
+            for index, (built_if, name) in enumerate(zip(self._built_if, self._names))
             if (everything and (built_if is None or built.get(built_if) == "y")) or name in names
         )
+
+    def built_if_symbols(self) -> frozenset[str]:
+        """The symbols select() tests (each registration's built_if), without decoding any."""
+        return frozenset(b for b in self._built_if if b)
 
     def named(self, names: frozenset[str]) -> tuple[Registration, ...]:
         """Only the registrations whose ('-'/'_'-folded) name is in NAMES."""

@@ -151,7 +151,8 @@ def review_rows(columns: Sequence[Resolution], symbols: Sequence[str] = (),
 
     for col, res in enumerate(columns):
         for f in res.features:  # a build-only feature is named after its (maybe renamed) option
-            put("feature" if isinstance(f.effective, bool) else "option",
+            # an outcome that depends on the machine (None) is one of a bool feature's (kpti)
+            put("feature" if f.effective is None or isinstance(f.effective, bool) else "option",
                 renames.canonical(f.name), col, _feature_cell(f))
         for s in res.sysctls:
             put("sysctl", s.name, col, _sysctl_cell(s))

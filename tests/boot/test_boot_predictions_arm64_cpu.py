@@ -1,8 +1,9 @@
 """The CPU-dependent arm64 outcomes kpolicy predicts, against Debian's 7.2 cloud-arm64 kernel
-booted under qemu (tests/boot/observed-arm64.json): KPTI in force (kpti=, KASLR on a CPU without
-E0PD, mitigations=off) and the hwcaps the id-register override switches hide (arm64.nobti,
-arm64.nopauth, arm64.nomte, arm64.nosve, arm64.nosme), with the emulated CPU's features as
-Machine facts. Unknown CPU facts give None ("depends on the CPU"), never a guess."""
+booted under qemu (tests/boot/observed-arm64.json): KPTI in force (resolve's "kpti" feature:
+kpti=, KASLR on a CPU without E0PD, mitigations=off, Meltdown) and the hwcaps the id-register
+override switches hide (arm64.nobti, arm64.nopauth and its fields, arm64.nomte, arm64.nosve,
+arm64.nosme), with the emulated CPU's features as Machine facts. Unknown CPU facts give None
+("depends on the CPU"), never a guess."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from conftest import in_ci, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
-from kpolicy.resolve.arm64_cpu import kpti_at_boot
+from kpolicy.resolve.cpuinfo import cpu_facts
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -35,9 +36,6 @@ CPU_FACTS = {
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
           "arm64.sme": "sme"}
 NO_RNDR_CPUS = ("cortex-a57",)
-# Not modelled: pointer authentication hidden by zeroing all six of its id-register fields one
-# by one (only arm64.nopauth is); strict, so modelling it turns this into a failure to remove.
-KNOWN_GAPS = {"idreg-pauth": "pauth's raw id_aa64isar1/isar2 fields are not modelled"}
 
 pytestmark = pytest.mark.real
 _SIDE: dict[str, tuple[ResolveModel, ConfigInput]] = {}
@@ -79,12 +77,7 @@ def test_the_record_sees_kpti_both_ways() -> None:
     assert {("max", True), ("max", False), ("cortex-a57", True), ("cortex-a57", False)} <= seen
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_GAPS[c["id"]], strict=True))
-     if c["id"] in KNOWN_GAPS else c for c in CASES],
-    ids=[c["id"] for c in CASES],
-)
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_cpu_dependent_predictions_match_the_boot(
     specs: tuple[FeatureSpec, ...], case: dict[str, Any]
 ) -> None:
@@ -92,7 +85,7 @@ def test_cpu_dependent_predictions_match_the_boot(
     machine = _machine(case)
     res = resolve(model, config, _cmdline(case), specs=specs, machine=machine)
     states = {f.name: f for f in res.features}
-    predicted: dict[str, Any] = {"kpti": kpti_at_boot(states, machine, config.values)}
+    predicted: dict[str, Any] = {"kpti": states["kpti"].effective}
     observed: dict[str, Any] = {"kpti": KPTI_FEATURE in case["cpu_features"]}
     for name, hwcap in HWCAPS.items():
         predicted[name] = states[name].effective
@@ -110,8 +103,31 @@ def test_without_cpu_facts_kpti_depends_on_the_cpu(specs: tuple[FeatureSpec, ...
     for cmdline, want in (("", None), ("kpti=0", False), ("kpti=1", True),
                           ("nokaslr mitigations=off", False), ("nokaslr", None)):
         res = resolve(model, config, cmdline, specs=specs, machine=base)
-        states = {f.name: f for f in res.features}
-        assert kpti_at_boot(states, base, config.values) is want, cmdline
+        kpti = next(f for f in res.features if f.name == "kpti")
+        assert kpti.effective is want, cmdline
+        if want is None:  # the reason names what is unknown
+            assert "depends on the CPU" in kpti.why and kpti.as_json()["effective"] is None
     res = resolve(model, config, "arm64.nobti", specs=specs, machine=base)
     states = {f.name: f for f in res.features}
     assert states["arm64.bti"].effective is False and states["arm64.pauth"].effective is True
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_facts_from_the_boots_own_cpuinfo_never_guess(
+    specs: tuple[FeatureSpec, ...], case: dict[str, Any]
+) -> None:
+    """The CPU facts read from each boot's own /proc/cpuinfo Features line (what the running
+    kernel made of its CPU): the hwcaps are predicted as seen, and KPTI, which needs E0PD and
+    Meltdown (no hwcaps), is either predicted right or left "depends on the CPU"."""
+    model, config = _side(specs)
+    facts = cpu_facts("Features\t: " + " ".join(case["hwcaps"]) + "\n")
+    assert facts is not None
+    machine = Machine(ram_mib=case.get("mem"), secure_boot=False,
+                      kaslr_seed=_machine(case).kaslr_seed, cpu_features=facts.present,
+                      cpu_known=facts.known)
+    res = resolve(model, config, _cmdline(case), specs=specs, machine=machine)
+    states = {f.name: f for f in res.features}
+    for name, hwcap in HWCAPS.items():
+        assert states[name].effective is (hwcap in case["hwcaps"]), name
+    kpti = states["kpti"].effective
+    assert kpti is None or kpti is (KPTI_FEATURE in case["cpu_features"])

@@ -126,3 +126,26 @@ def test_other_arches_code_outside_arch_is_not_reported() -> None:
     assert not [f for f in new if f.param == "mem"]
     assert not [f for f in new if "{" in f.message]  # arch/{x86} no longer printed raw
     assert any(f.param == "kfence.fault" for f in new)
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_third_precision_draw_false_findings_are_gone(version: str) -> None:
+    """Third precision draw's false findings, each a class:
+    - `video= [FB,EARLY]`: __setup in drivers/video/cmdline.c, early_param in arch/powerpc's
+      p1022_ds.c; the EARLY tag is tree-wide, so every arch's registrations count;
+    - `ALSA [HW,ALSA]`: a pointer to Documentation/sound/alsa-configuration.rst, not a parameter;
+    - `mtrr_gran_size=nn[KMG,X86,EARLY]` (and mtrr_chunk_size): EARLY is in the size bracket;
+    - lsmsi (early_param under LS_SCFG_MSI, `def_bool y if SOC_LS1021A || ARCH_LAYERSCAPE`):
+      never y on x86_64, so not x86_64's parameter."""
+    found = {(f.rule, f.param) for f in real_lint(version).findings}
+    assert ("param-doc-tags", "video") not in found
+    assert ("param-doc-orphan", "ALSA") not in found
+    assert ("param-doc-tags", "mtrr_gran_size") not in found
+    assert ("param-doc-tags", "mtrr_chunk_size") not in found
+    assert ("param-undocumented", "lsmsi") not in found
+    # the layout is still reported, and the class fixes leave their neighbours' true findings
+    doc = {d.name: d for d in real_context(version).catalog.docs}
+    assert doc["mtrr_gran_size"].tags == ("X86", "EARLY")
+    assert "tags-in-size-suffix" in {i.kind for i in doc["mtrr_gran_size"].irregularities}
+    assert any(r == "param-doc-tags" and "not tagged EARLY" in m
+               for r, m in ((f.rule, f.message) for f in real_lint(version).findings))

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from kpolicy.kconfig.model import Location
+from kpolicy.kconfig.model import (
+    Default,
+    Definition,
+    Expr,
+    KconfigModel,
+    Location,
+    Prompt,
+    Reverse,
+    Symbol,
+)
+from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.params.catalog import build_catalog
 from kpolicy.params.crosscheck import KINDS, CatalogIssue, cross_check
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
@@ -155,3 +166,86 @@ def test_code_built_only_with_a_symbol_no_linted_arch_defines_is_not_reported(
                                            "undocumented")
     # without srcarches (no arch scoping asked for) it is still reported
     assert "included_policy" in _pairs(cross_check(catalog, without), "undocumented")
+
+
+def _doc(name: str, tags: tuple[str, ...], body: str = "", takes_value: bool = True) -> DocEntry:
+    return DocEntry(names=(name,), takes_value=takes_value, tags=tags, body=body, format=None,
+                    default_symbols=(), config_symbols=(), location=Location("k.txt", 3),
+                    end_line=4)
+
+
+def test_early_tag_counts_every_arch_early_param() -> None:
+    """7.2's `video= [FB,EARLY]`: __setup in drivers/video/cmdline.c, early_param only in
+    arch/powerpc/platforms/85xx/p1022_ds.c. The tag is tree-wide: an x86 lint must not ask to
+    drop it. The other direction stays per linted arch (kfence.sample_interval above)."""
+    setup = Registration("__setup", "video", Location("drivers/video/cmdline.c", 135))
+    ppc = Registration("early_param", "video", Location("arch/powerpc/platforms/85xx/p.c", 465))
+    with_ppc = Catalog("7.2.0", (_doc("video", ("FB", "EARLY")),), (setup, ppc), ())
+    assert _pairs(cross_check(with_ppc, srcarches={"x86"}), "tags") == set()
+    alone = Catalog("7.2.0", (_doc("video", ("FB", "EARLY")),), (setup,), ())
+    (issue,) = cross_check(alone, srcarches={"x86"})
+    assert "tagged EARLY but registered only as __setup" in issue.message
+
+
+@pytest.mark.parametrize(("name", "body", "takes_value", "orphan"), [
+    ("ALSA", "See Documentation/sound/alsa-configuration.rst", False, False),
+    ("ccw_thing", "See Documentation/arch/s390/common_io.rst for details.", False, False),
+    # pointers to source files name that code's parameters; "=" entries are parameters
+    ("sa1100ir", "See drivers/net/irda/sa1100_ir.c.", False, True),
+    ("floppy", "See Documentation/admin-guide/blockdev/floppy.rst.", True, True),
+    # a description besides the pointer describes a parameter
+    ("nfsrootdebug", "enable debugging.\nSee Documentation/admin-guide/nfs/nfsroot.rst.", False,
+     True),
+])
+def test_an_entry_only_pointing_to_a_document_is_not_an_orphan(
+        name: str, body: str, takes_value: bool, orphan: bool) -> None:
+    catalog = Catalog("7.2.0", (_doc(name, ("HW",), body, takes_value),), (), ())
+    assert (_pairs(cross_check(catalog), "doc-orphan") == {name}) == orphan
+
+
+def _symbol(name: str, defaults: tuple[tuple[str, Optional[Expr]], ...] = (),
+            prompt: bool = False, dep: Optional[Expr] = None,
+            selected_by: tuple[str, ...] = ()) -> Symbol:
+    where = Location("Kconfig", 1)
+    return Symbol(name, "bool", (Definition(where, dep),),
+                  prompts=(Prompt(name, None, where),) if prompt else (),
+                  defaults=tuple(Default(Expr.const(v), c, where) for v, c in defaults),
+                  selected_by=tuple(Reverse(s, name, None, where) for s in selected_by),
+                  direct_dep=dep)
+
+
+def _model(*symbols: Symbol) -> KconfigModel:
+    return KconfigModel("6.12.0", "x86_64", "x86", "gcc", {s.name: s for s in symbols}, ())
+
+
+def test_code_built_with_a_symbol_never_settable_on_the_arch_is_not_reported() -> None:
+    """6.12's lsmsi= (drivers/irqchip/irq-ls-scfg-msi.c, obj-$(CONFIG_LS_SCFG_MSI)): `config
+    LS_SCFG_MSI def_bool y if SOC_LS1021A || ARCH_LAYERSCAPE` is defined on x86_64, but neither
+    condition symbol is, so no x86_64 configuration builds it."""
+    reg = Registration("__setup", "lsmsi", Location("drivers/irqchip/i.c", 84),
+                       built_if="LS_SCFG_MSI")
+    catalog = Catalog("6.12.0", (), (reg,), ())
+    cond = Expr("or", (Expr.sym("SOC_LS1021A"), Expr.sym("ARCH_LAYERSCAPE")))
+    never = _model(_symbol("LS_SCFG_MSI", (("y", cond),)))
+    assert cross_check(catalog, {"x86_64": never}, srcarches={"x86"}) == ()
+    # a condition symbol that has a prompt on the arch makes it settable
+    settable = _model(_symbol("LS_SCFG_MSI", (("y", cond),)), _symbol("SOC_LS1021A", prompt=True))
+    assert _pairs(cross_check(catalog, {"x86_64": settable}, srcarches={"x86"}),
+                  "undocumented") == {"lsmsi"}
+    # select ignores dependencies; a `depends on` an undefined symbol blocks the prompt
+    selected = _model(_symbol("LS_SCFG_MSI", dep=Expr.sym("ARCH_LAYERSCAPE"), prompt=True,
+                              selected_by=("X86",)), _symbol("X86", (("y", None),)))
+    assert _pairs(cross_check(catalog, {"x86_64": selected}, srcarches={"x86"}),
+                  "undocumented") == {"lsmsi"}
+    blocked = _model(_symbol("LS_SCFG_MSI", dep=Expr.sym("ARCH_LAYERSCAPE"), prompt=True))
+    assert cross_check(catalog, {"x86_64": blocked}, srcarches={"x86"}) == ()
+    # a default `n` never sets it
+    off = _model(_symbol("LS_SCFG_MSI", (("n", None),)))
+    assert cross_check(catalog, {"x86_64": off}, srcarches={"x86"}) == ()
+
+
+def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
+    """`def_bool $(cc-option,...)` answered n by one toolchain profile may be y with another."""
+    sym = _symbol("CC_HAS_THING", (("n", None),))
+    assert possible_symbols({sym.name: sym}, [sym.name]) == frozenset()
+    assert possible_symbols({sym.name: sym}, [sym.name], {sym.name}) == {sym.name}

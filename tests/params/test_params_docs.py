@@ -207,3 +207,20 @@ def test_any_text_gives_entries_or_kpolicy_error(text: str) -> None:
     for entry in result:
         assert isinstance(entry, DocEntry) and entry.names
         assert 1 <= entry.location.line <= entry.end_line
+
+
+def test_tags_inside_the_size_suffix_bracket() -> None:
+    """6.12's `mtrr_gran_size=nn[KMG,X86,EARLY]`: KMG are the value's suffixes, X86 and EARLY the
+    entry's tags (a layout irregularity, not a missing EARLY); memmap=nn[KMG]!ss[KMG,EARLY] too."""
+    text = ("\tmtrr_gran_size=nn[KMG,X86,EARLY]\n\t\t\tUsed for mtrr cleanup.\n\n"
+            "\tmemmap=nn[KMG]!ss[KMG,EARLY]\n\t\t\tMark specific memory as reserved.\n\n"
+            "\tplain=nn[KMG]\t[KNL]\n\t\t\tA plain size.\n")
+    got = {e.names[0]: e for e in parse_kernel_parameters(text)}
+    gran = got["mtrr_gran_size"]
+    assert gran.tags == ("X86", "EARLY") and gran.takes_value
+    assert gran.spellings == ("mtrr_gran_size=nn[KMG,X86,EARLY]",)  # as written
+    assert gran.format is not None and gran.format.kind == "size"
+    assert kinds(gran) == ["tags-in-size-suffix"]
+    assert got["memmap"].tags == ("EARLY",)
+    assert got["memmap"].spellings == ("memmap=nn[KMG]!ss[KMG,EARLY]",)
+    assert got["plain"].tags == ("KNL",) and kinds(got["plain"]) == []

@@ -126,6 +126,10 @@ HANDLER = '[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
     HANDLER + 'map = { a = true }',  # a map, but no feature
     'feature = "f"\n[[override]]\nfeature = "g"\nsets = false\nsource = "s"',  # no equals
     'feature = "f"\n[[override]]\nfeature = "g"\nequals = 1\nsets = 2\nsource = "s"',
+    'feature = "f"\n' + HANDLER + 'sets = true\ntogether = ["y"]',  # together: direct only
+    'feature = "f"\narches = ["x86"]\n' + HANDLER + 'sets = true\narches = ["arm64"]',
+    'feature = "f"\n[[param]]\nname = "x"\nkind = "direct"\nsets = true\nmatch = "near"\n'
+    'source = "s"',
 ])
 def test_bad_files_are_kpolicy_errors(text: str) -> None:
     with pytest.raises(KpolicyError) as exc:
@@ -199,8 +203,17 @@ def test_overrides_and_direct_reads_parse() -> None:
     assert (poison.feature, poison.equals, poison.sets) == ("page_poison", True, False)
     (zero,) = features["kfence"].overrides
     assert (zero.feature, zero.equals, zero.sets) == ("kfence.sample_interval", 0, False)
-    (nokaslr,) = features["kaslr"].handlers
-    assert nokaslr.kind == "direct" and nokaslr.semantics.sets is False
+    # nokaslr: read directly, as each arch (and arm64 version) finds the word
+    reads = {(d.arches, d.match, d.since, d.until) for d in features["kaslr"].handlers}
+    assert reads == {(("x86",), "word", None, None),
+                     (("arm64",), "word-start", None, (6, 12)),
+                     (("arm64",), "word-before-dashes", (6, 12), None)}
+    assert all(d.kind == "direct" and d.semantics.sets is False
+               for d in features["kaslr"].handlers)
+    # pointer authentication's address-auth fields hide it only all three together
+    apa = features["arm64.pauth"].handler("id_aa64isar1.apa=0", (7, 2))
+    assert apa is not None and apa.kind == "direct"
+    assert set(apa.together) == {"id_aa64isar1.api=0", "id_aa64isar2.apa3=0"}
 
 
 def test_mitigations_parsers_of_72() -> None:

@@ -1,11 +1,11 @@
 """`kpolicy check --policy kspp` on Debian's real configs (7.2 amd64, cloud-amd64, rt-amd64 and
-6.12 cloud-amd64), judged with the tree's whole Kconfig:
+arm64, 6.12 cloud-amd64), judged with the tree's whole Kconfig:
 
 - every fix kpolicy prints is applied (config lines appended to the config, words added to the
   command line, sysctls to a sysctl file) and the item is shown to pass;
-- kernel-hardening-checker (Debian's package, fetched by `scripts/fetch-trees khc`) runs live on
-  the same configs, and every item where its verdict differs from kpolicy's is listed in
-  khc_disagreements.toml with who is right and why.
+- kernel-hardening-checker (Debian's package, installed by `scripts/fetch-trees khc-install`)
+  runs live on the same configs, and every item where its verdict differs from kpolicy's is
+  listed in khc_disagreements.toml with who is right and why.
 
 About 10 s of CPU per config (the check with its fixes, then the check of the fixed config).
 """
@@ -32,6 +32,7 @@ CONFIGS = [
     "7.2/config.amd64_none_cloud-amd64",
     "7.2/config.amd64_none_rt-amd64",
     "6.12/config.amd64_none_cloud-amd64",
+    "7.2-arm64/config.arm64_none_arm64",
 ]
 # kspp items whose question khc asks of a different option: the feature's boot default
 FEATURE_OPTIONS = {
@@ -47,9 +48,15 @@ FEATURE_OPTIONS = {
 }
 
 
+def _arch(config: str) -> str:
+    """The kernel ARCH of CONFIG: `7.2-arm64/...` is arm64's, `7.2/...` amd64's."""
+    return "arm64" if config.split("/")[0].endswith("-arm64") else "x86_64"
+
+
 def _paths(config: str) -> tuple[Path, Path]:
     version, name = config.split("/")
-    path = real_configs(version) / name
+    version = version.removesuffix("-arm64")
+    path = real_configs(version, _arch(config)) / name
     if not path.is_file():
         _missing(f"Debian config {config}")
     return path, real_tree(version)
@@ -70,7 +77,7 @@ def _run(args: list[str]) -> dict[str, Any]:
 def kspp_result(config: str) -> dict[str, Any]:
     """kpolicy's kspp results for CONFIG (with fixes), once per test process."""
     path, tree = _paths(config)
-    return _run(["--config", str(path), "--tree", str(tree)])
+    return _run(["--config", str(path), "--tree", str(tree), "--arch", _arch(config)])
 
 
 @pytest.mark.real
@@ -89,8 +96,8 @@ def test_every_fix_is_applied_and_passes(config: str, tmp_path: Path) -> None:
         sysctl = [f"{k} = {v}" for r in items for k, v in r["fix"]["sysctl"].items()]
         conf = tmp_path / f"{name}.config"
         conf.write_text(path.read_text() + "\n".join(lines) + "\n")
-        args = ["--config", str(conf), "--tree", str(tree), "--cmdline", " ".join(words),
-                "--no-fix"]
+        args = ["--config", str(conf), "--tree", str(tree), "--arch", _arch(config),
+                "--cmdline", " ".join(words), "--no-fix"]
         if sysctl:
             (tmp_path / f"{name}.sysctl").write_text("\n".join(sysctl) + "\n")
             args += ["--sysctl", str(tmp_path / f"{name}.sysctl")]
@@ -159,20 +166,38 @@ why = "no RAM through /dev/mem"
 # --- kernel-hardening-checker, live ------------------------------------------------------------
 
 
-def khc_dir() -> Path:
-    path = trees_root() / "khc" / "usr"
-    if not (path / "bin" / "kernel-hardening-checker").is_file():
-        _missing("kernel-hardening-checker (scripts/fetch-trees khc)")
-    return path
+INSTALLED_KHC = Path("/usr/bin/kernel-hardening-checker")
+
+
+def khc_installed() -> bool:
+    """Whether Debian's kernel-hardening-checker package is installed (dpkg says so)."""
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "kernel-hardening-checker"],
+                          capture_output=True, text=True)
+    return done.stdout == "install ok installed" and INSTALLED_KHC.is_file()
+
+
+def khc_command() -> tuple[list[str], dict[str, str]]:
+    """How to run kernel-hardening-checker: the installed Debian package (CI installs it with
+    `scripts/fetch-trees khc-install`, and under CI=true nothing else will do), else, on a
+    machine without it, the same package unpacked by `scripts/fetch-trees khc`."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if khc_installed():
+        return [str(INSTALLED_KHC)], env
+    if os.environ.get("CI") == "true":
+        pytest.fail("kernel-hardening-checker is not installed (scripts/fetch-trees khc-install)")
+    usr = trees_root() / "khc" / "usr"
+    if not (usr / "bin" / "kernel-hardening-checker").is_file():
+        _missing("kernel-hardening-checker (scripts/fetch-trees khc-install, or khc)")
+    env["PYTHONPATH"] = str(usr / "lib" / "python3" / "dist-packages")
+    return [sys.executable, str(usr / "bin" / "kernel-hardening-checker")], env
 
 
 def khc_verdicts(config: Path) -> dict[str, bool]:
     """khc's kconfig verdicts on CONFIG: option -> OK (its first check of that option)."""
-    usr = khc_dir()
-    env = {**os.environ, "PYTHONPATH": str(usr / "lib" / "python3" / "dist-packages")}
+    argv, env = khc_command()
     out = subprocess.run(
-        [sys.executable, str(usr / "bin" / "kernel-hardening-checker"), "-c", str(config),
-         "-m", "json"], env=env, capture_output=True, text=True, check=True, timeout=120,
+        [*argv, "-c", str(config), "-m", "json"], env=env, capture_output=True, text=True,
+        check=True, timeout=120,
     ).stdout
     verdicts: dict[str, bool] = {}
     for check in json.loads(out):
@@ -220,3 +245,19 @@ def test_every_disagreement_with_khc_is_explained(config: str) -> None:
     expected = {(e["item"], e["khc"]["option"], e["khc"]["ok"], e["kpolicy"])
                 for e in recorded() if config in e["configs"]}
     assert found == expected
+
+
+@pytest.mark.real
+def test_the_comparison_runs_the_installed_debian_package() -> None:
+    """The verdicts compared above are those of Debian's package as dpkg installed it (CI:
+    `scripts/fetch-trees khc-install`), at the version dpkg reports."""
+    if not khc_installed():
+        _missing("Debian's kernel-hardening-checker package, installed")
+    argv, env = khc_command()
+    assert argv == [str(INSTALLED_KHC)] and "PYTHONPATH" not in env
+    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "kernel-hardening-checker"],
+                             capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run([*argv, "--version"], env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert shown[0] == "kernel-hardening-checker"
+    assert version.startswith(shown[1] + "-")  # 0.6.17.1 of the Debian version 0.6.17.1-3

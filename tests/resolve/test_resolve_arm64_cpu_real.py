@@ -12,7 +12,6 @@ from conftest import real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
-from kpolicy.resolve.arm64_cpu import kpti_at_boot
 from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
@@ -80,15 +79,14 @@ def test_kpti_and_kaslr_per_version(specs: tuple[FeatureSpec, ...], version: str
     old = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe"}))
     new = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe", "e0pd"}))
     affected = Machine(kaslr_seed=True, cpu_features=frozenset())
-    _model, config = _side(version, specs)
     for machine, cmdline, want in (
         (old, "", True), (old, "nokaslr", False), (old, "kpti=0", False),
         (old, "mitigations=off", True), (new, "", False), (new, "kpti=1", True),
         (affected, "nokaslr", True), (affected, "nokaslr mitigations=off", False),
         (Machine(), "", None), (Machine(), "kpti=off", False),
     ):
-        states = _states(version, cmdline, specs, machine)
-        assert kpti_at_boot(states, machine, config.values) is want, (cmdline, machine)
+        kpti = _states(version, cmdline, specs, machine)["kpti"]
+        assert kpti.effective is want, (cmdline, machine)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -103,3 +101,22 @@ def test_idreg_switches_per_version(specs: tuple[FeatureSpec, ...], version: str
     assert states["arm64.mte"].effective is False  # the CPU lacks MTE: off whatever is asked
     assert states["arm64.pauth"].effective is True
     assert _states(version, "arm64.nomte", specs)["arm64.mte"].effective is False
+
+
+PAUTH_FIELDS = {  # command line -> address authentication (hwcap paca) on a CPU with PAuth
+    "id_aa64isar2.apa3=0 id_aa64isar1.api=0 id_aa64isar1.apa=0": False,  # any order
+    "id_aa64isar1.api=0 id_aa64isar1.apa=0 id_aa64isar2.apa3=0 -- x": False,
+    "id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,  # API (IMP DEF) may still hold it
+    "id_aa64isar1.apa=0": True,
+    "id_aa64isar1.gpa=0 id_aa64isar1.gpi=0 id_aa64isar2.gpa3=0": True,  # generic auth only
+    "id_aa64isar1.api=1 id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pauth_fields_hide_it_only_all_together(
+    specs: tuple[FeatureSpec, ...], version: str
+) -> None:
+    cpu = Machine(cpu_features=frozenset({"pauth"}))
+    got = {c: _states(version, c, specs, cpu)["arm64.pauth"].effective for c in PAUTH_FIELDS}
+    assert got == PAUTH_FIELDS

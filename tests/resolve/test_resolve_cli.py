@@ -316,3 +316,63 @@ def test_batch_workers_stop_quietly_when_the_reader_goes_away(
     proc.stdout.close()
     assert proc.wait(timeout=300) == 0  # as with one process: no error, no traceback
     assert proc.stderr.read() == b""
+
+
+def test_kpti_is_a_boot_outcome_on_arm64_only(
+    capsys: pytest.CaptureFixture[str], model_file: Path, cloud: Path
+) -> None:
+    """arm64's KPTI in force is a feature of resolve's output: null ("depends") with its reason
+    while the CPU is unknown, decided by kpti= or by mitigations=off without KASLR; an x86_64
+    model has no such feature."""
+    from kpolicy.resolve.bundle import bundled_models
+
+    arm = bundled_models("arm64")
+    if not arm:
+        pytest.skip("no bundled arm64 models")
+    model = str(arm[list(arm)[-1]])
+    for cmdline, want, why in (("", None, "depends on the CPU"),
+                               ("kpti=0", False, "kpti=0"),
+                               ("nokaslr mitigations=off", False, "mitigations=off")):
+        code, out, _ = run(capsys, "resolve", "--model", model, "--cmdline", cmdline,
+                           "--format", "json")
+        kpti = json.loads(out)["features"]["kpti"]
+        assert code == 0 and kpti["effective"] is want and why in kpti["why"], cmdline
+        assert kpti["built"] is True and any(s["kind"] == "machine" for s in kpti["sources"])
+    _code, text, _ = run(capsys, "resolve", "--model", model, "--cmdline", "", "-v")
+    line = next(x for x in text.splitlines() if x.startswith("kpti "))
+    assert line.split()[1] == "depends" and "depends on the CPU" in line
+    assert "mitigations=off forces it off: does not apply (mitigations is auto)" in text
+    _code, out, _ = resolve_with(capsys, model_file, cloud, "--cmdline", "kpti=1",
+                                 "--format", "json")
+    assert "kpti" not in json.loads(out)["features"]
+    x86 = bundled_models("x86_64")
+    _code, out, _ = run(capsys, "resolve", "--model", str(x86[list(x86)[-1]]), "--format", "json",
+                        "--cmdline", "kpti=1")
+    doc = json.loads(out)
+    assert "kpti" not in doc["features"] and "pti" in doc["features"]
+
+
+def test_kpti_batch_answers_like_one_resolve(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--cmdlines resolves kpti after kaslr and mitigations, line by line, as resolve does."""
+    from kpolicy.resolve.bundle import bundled_models
+
+    arm = bundled_models("arm64")
+    if not arm:
+        pytest.skip("no bundled arm64 models")
+    model = str(arm[list(arm)[-1]])
+    lines = ["", "kpti=1", "nokaslr mitigations=off", "mitigations=off", "kpti=0 kpti=1"]
+    batch = tmp_path / "lines.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    _code, out, _ = run(capsys, "resolve", "--model", model, "--cmdlines", str(batch),
+                        "--jobs", "1")
+    rows = [json.loads(x)["features"]["kpti"] for x in out.splitlines()]
+    single = []
+    for line in lines:
+        _code, one, _ = run(capsys, "resolve", "--model", model, "--cmdline", line,
+                            "--format", "json")
+        single.append(json.loads(one)["features"]["kpti"])
+    assert rows == single
+    # the model's Kconfig defaults leave KASLR (RANDOMIZE_BASE) off: mitigations=off decides
+    assert [r["effective"] for r in rows] == [None, True, False, False, True]

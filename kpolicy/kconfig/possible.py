@@ -1,0 +1,101 @@
+"""Which bool/tristate symbols some configuration of one arch can set to y or m.
+
+A structural over-approximation from the Kconfig model, independent of any .config: a symbol
+left out can never be y/m on that arch, whatever the user chooses. `config LS_SCFG_MSI def_bool
+y if SOC_LS1021A || ARCH_LAYERSCAPE` is never y on x86_64, where neither symbol is defined.
+
+A symbol can be y/m when a `select` of it can fire (its source can be y/m and the select's
+condition can hold: select ignores dependencies), or when its dependencies can hold and a prompt,
+a default with a value that can be y/m, or an `imply` from a symbol that can be y/m can set it.
+An expression "can hold" under the same over-approximation: `A && B` when both can, `A || B`
+when either can, `!A` unless A is the constant y, `A = y`/`A = m`/`A != n` when A can be y/m,
+other comparisons always. The least fixpoint of these rules is computed over the symbols the
+roots transitively refer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Optional
+
+from kpolicy.kconfig.model import Expr, Symbol
+
+
+def _referenced(sym: Symbol) -> set[str]:
+    """Every symbol SYM's value can depend on."""
+    exprs: list[Optional[Expr]] = [sym.direct_dep]
+    exprs += [p.condition for p in sym.prompts]
+    for d in sym.defaults:
+        exprs += [d.value, d.condition]
+    out: set[str] = set()
+    for r in (*sym.selected_by, *sym.implied_by):
+        out.add(r.source)
+        exprs.append(r.condition)
+    for e in exprs:
+        if e is not None:
+            out |= e.symbols()
+    return out
+
+
+def _can_hold(expr: Optional[Expr], possible: Collection[str]) -> bool:
+    if expr is None:
+        return True
+    op = expr.op
+    if op == "sym":
+        return str(expr.args[0]) in possible
+    if op == "const":
+        return str(expr.args[0]) in ("y", "m")
+    if op == "not":
+        inner = expr.args[0]
+        return not (isinstance(inner, Expr) and inner.op == "const" and inner.args[0] == "y")
+    operands = list(expr.operands())
+    if op == "and":
+        return all(_can_hold(a, possible) for a in operands)
+    if op == "or":
+        return any(_can_hold(a, possible) for a in operands)
+    if len(operands) == 2:
+        consts = [str(a.args[0]) for a in operands if a.op == "const"]
+        names = [str(a.args[0]) for a in operands if a.op == "sym"]
+        if len(consts) == 1 and len(names) == 1 and (
+                (op == "=" and consts[0] in ("y", "m")) or (op == "!=" and consts[0] == "n")):
+            return names[0] in possible
+    return True
+
+
+def _can_be_set(sym: Symbol, possible: Collection[str]) -> bool:
+    if sym.type not in ("bool", "tristate"):
+        return True  # int/hex/string values: comparisons with them are taken to hold anyway
+    if any(r.source in possible and _can_hold(r.condition, possible) for r in sym.selected_by):
+        return True
+    if not _can_hold(sym.direct_dep, possible):
+        return False
+    return (any(_can_hold(p.condition, possible) for p in sym.prompts)
+            or any(_can_hold(d.condition, possible) and _can_hold(d.value, possible)
+                   for d in sym.defaults)
+            or any(r.source in possible and _can_hold(r.condition, possible)
+                   for r in sym.implied_by))
+
+
+def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str],
+                     tool_derived: Collection[str] = ()) -> frozenset[str]:
+    """The symbols among ROOTS (and those they refer to) that can be y or m (or have any value,
+    for int/hex/string) in some configuration of the model SYMBOLS; names SYMBOLS does not
+    define never can. TOOL_DERIVED (KconfigModel.tool_derived) were answered by one toolchain
+    profile: another compiler may answer y, so they count as settable when defined."""
+    closure: dict[str, Symbol] = {}
+    todo = [r for r in roots if r in symbols]
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure[name] = sym = symbols[name]
+        todo.extend(n for n in _referenced(sym) if n not in closure and n in symbols)
+    possible = {n for n in closure if n in tool_derived}
+    changed = True
+    while changed:
+        changed = False
+        for name, sym in closure.items():
+            if name not in possible and _can_be_set(sym, possible):
+                possible.add(name)
+                changed = True
+    return frozenset(possible)
