@@ -127,6 +127,10 @@ class _Scanned:
 
 
 _FileMap = dict[str, tuple[_Sifted, Optional[_Scanned]]]
+# Files read or scanned anew above which the per-file map (~6 MB for Linux 7.2) is written
+# back: below it, doing them again next time costs less than rewriting the map (a patched
+# tree's few files; its whole-tree entry is stored either way).
+_REWRITE_AFTER = 64
 
 
 def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Scan:
@@ -149,7 +153,7 @@ def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Sc
     value, changed, included = _scan(tree.root, c_files, makefiles, makefile_key, headers,
                                      file_map, cache, jobs)
     if cache is not None:
-        if changed:
+        if changed > _REWRITE_AFTER or not isinstance(known, dict):
             cache.store("params-files", files_key, file_map)
         cache.store("params-registrations", key, (value, included))
     return value
@@ -259,13 +263,13 @@ def _build_infos(root: Path, makefiles: dict[str, list[str]], makefile_key: tupl
 
 def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]],
           makefile_key: tuple[object, ...], headers: dict[str, _Stat], file_map: _FileMap,
-          cache: Optional[Cache], jobs: int = 1) -> tuple[_Scan, bool, _Included]:
-    """The registrations, static keys and raw command-line reads of C_FILES; whether
-    FILE_MAP (per-file results of earlier scans, brought up to date here to hold exactly
-    C_FILES) changed; and the digests of the files the kbuild files include. A file is read
-    again only when its stat differs from the one recorded; it is scanned again only when its
-    digest, its BuildInfo or the stat of a header it read differs. With JOBS > 1, forked
-    workers share the files (the result is the same)."""
+          cache: Optional[Cache], jobs: int = 1) -> tuple[_Scan, int, _Included]:
+    """The registrations, static keys and raw command-line reads of C_FILES; how many files
+    of FILE_MAP (per-file results of earlier scans, brought up to date here to hold exactly
+    C_FILES) were read or scanned anew; and the digests of the files the kbuild files include.
+    A file is read again only when its stat differs from the one recorded; it is scanned again
+    only when its digest, its BuildInfo or the stat of a header it read differs. With JOBS > 1,
+    forked workers share the files (the result is the same)."""
     old = dict(file_map)
     file_map.clear()
     to_sift: list[_SourceFile] = []
@@ -275,7 +279,7 @@ def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]
             file_map[f.rel] = entry
         else:
             to_sift.append(f)
-    changed = bool(to_sift) or len(old) != len(c_files)
+    changed = len(to_sift)
     for part in _in_parts(_sift, to_sift, jobs):
         for rel, sifted in part:
             previous = old.get(rel)
@@ -297,7 +301,7 @@ def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]
                                    [f.rel for f in c_files], cache)
     to_scan = [f for f in candidates if not _still_valid(file_map[f.rel][1], infos[f.rel],
                                                           headers)]
-    changed = changed or bool(to_scan)
+    changed += len(to_scan)
     fresh: dict[str, tuple[tuple[Registration, ...], tuple[StaticKey, ...]]] = {}
     for scans in _in_parts(lambda fs: _scan_files(root, infos, fs), to_scan, jobs):
         for rel, found_regs, found_keys, deps in scans:
