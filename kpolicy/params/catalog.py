@@ -3,16 +3,19 @@ the name the kernel matches (`-` and `_` are the same letter to the kernel's par
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
 from kpolicy.cache import Cache
 from kpolicy.kconfig.model import Location
 from kpolicy.kernel import fold_param
+from kpolicy.params.docs import legacy_names
 from kpolicy.params.model import Catalog, DocEntry, Registration
 from kpolicy.tree import KernelTree
 
+# Registrations of boot parameters (module parameters are documented by modinfo).
+BOOT_KINDS = ("early_param", "__setup", "core_param")
 # Parameter parsers and formats that make a parameter an on/off switch of a feature.
 SWITCH_PARSERS = frozenset({"kstrtobool", "strtobool", "lookup_constant", "strcmp", "match_string"})
 SWITCH_FORMATS = frozenset({"bool", "enum"})
@@ -25,8 +28,10 @@ class ParamInfo:
     name: str  # the documented spelling when there is one, else the registered one
     doc: Optional[DocEntry]
     registrations: tuple[Registration, ...]
-    # Where it is documented outside kernel-parameters.txt: an entry of catalog.other_docs
-    # (Documentation/scsi/scsi-parameters.rst), else a registration's __uml_help.
+    # Where it is documented outside its own kernel-parameters.txt entry: the entry that names
+    # it as its legacy name (docs.legacy_names: slub_debug under slab_debug), an entry of
+    # catalog.other_docs (Documentation/scsi/scsi-parameters.rst), a registration's __uml_help,
+    # else a subsystem document under Documentation/ (catalog.doc_mentions: stmmaceth=).
     elsewhere: Optional[Location] = None
 
 
@@ -42,7 +47,23 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     regs, keys, reads = scan_all(tree, cache, jobs)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
                    kconfig_symbols=defined_symbols(tree), command_line_reads=reads,
-                   other_docs=load_other_docs(tree))
+                   other_docs=load_other_docs(tree),
+                   doc_mentions=_documented_in_docs(tree, regs, cache))
+
+
+def _documented_in_docs(tree: KernelTree, regs: Sequence[Registration],
+                        cache: Optional[Cache]) -> tuple[tuple[str, Location], ...]:
+    """The boot registrations of REGS a document under Documentation/ describes (mentions)."""
+    from kpolicy.params.mentions import document_mentions, documented_in
+
+    names: dict[str, bool] = {}
+    for reg in regs:
+        if reg.kind in BOOT_KINDS and reg.name:
+            key = fold_param(reg.name.split("=", 1)[0])
+            # __setup("name=") takes only `name=`; a name registered both ways too
+            names[key] = names.get(key, False) or (reg.kind == "__setup" and reg.setup_has_equals)
+    found = documented_in(document_mentions(tree, cache), names)
+    return tuple(sorted(found.items()))
 
 
 def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
@@ -67,6 +88,9 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         regs.setdefault(key, []).append(reg)
         spelled.setdefault(key, name)
     elsewhere: dict[str, Location] = {}
+    for entry in catalog.docs:
+        for legacy in legacy_names(entry):
+            elsewhere.setdefault(fold_param(legacy), entry.location)
     for entry in catalog.other_docs:
         for name in entry.names:
             elsewhere.setdefault(fold_param(name), entry.location)
@@ -74,6 +98,8 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
         helped = next((r.help_at for r in found if r.help_at is not None), None)
         if helped is not None:
             elsewhere.setdefault(key, helped)
+    for key, where in catalog.doc_mentions:
+        elsewhere.setdefault(key, where)
     return {
         key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())), elsewhere.get(key))
         for key in sorted(spelled)

@@ -3,11 +3,17 @@
 Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line,
   nor hands to the handler of a __setup("prefix") without "=" that it starts with; entries
-  that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) are not parameters.
+  that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) are not parameters, and
+  words documented as init's (`S [KNL] Run init in single mode`, _is_init_word) are passed to
+  init on purpose: init/main.c unknown_bootoption hands every word no registration takes to
+  init, as an argument (no "=") or an environment variable.
 - "undocumented": an early_param, __setup or core_param that kernel-parameters.txt does not
-  document, nor a document in its layout that it points to (Documentation/scsi/
-  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at):
-  ParamInfo.elsewhere.
+  document, nor names as an entry's legacy name ("(slub_debug legacy name also accepted for
+  now)" under slab_debug: docs.legacy_names), nor a document in its layout that it points to
+  (Documentation/scsi/
+  scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at), nor
+  a subsystem document under Documentation/ as `name=` or in a boot-parameter sentence
+  (catalog.doc_mentions, kpolicy.params.mentions): ParamInfo.elsewhere.
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -30,7 +36,7 @@ from typing import Optional
 from kpolicy.kconfig.model import KconfigModel, Location
 from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.kernel import fold_param, kstrtobool_everywhere
-from kpolicy.params.catalog import ParamInfo, catalog_lookup
+from kpolicy.params.catalog import BOOT_KINDS, ParamInfo, catalog_lookup
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 
 KINDS = ("doc-orphan", "undocumented", "module-undocumented", "tags", "doc-config-missing",
@@ -112,7 +118,7 @@ def cross_check(
     prefixes = _setup_prefixes(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
-            continue  # documented in scsi-parameters.rst or by UML's __uml_help
+            continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
         arches = arches_registering.get(key) if arches_registering is not None else None
         built_with = settable if settable is not None else names if types else None
         here = _built_here(info, frozenset(srcarches), built_with) \
@@ -208,7 +214,7 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
-        if _is_pattern(info.name) or read_raw or _is_pointer(doc):
+        if _is_pattern(info.name) or read_raw or _is_pointer(doc) or _is_init_word(doc):
             return []
         return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
                              "__setup, core_param or module_param registers it",
@@ -217,6 +223,20 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
     if doc.format is not None:
         out.extend(_format_issues(info.name, doc, doc.format, regs))
     return out
+
+
+# An entry whose text says init, not the kernel, takes the word: "Run init in single mode" (S,
+# in 6.1-7.2 the only such entry), "passed to init", "handled by init".
+_INIT_WORD = re.compile(r"\b(?:runs?|starts?|boots?)\s+init\b|"
+                        r"\b(?:passed|handed|given)\s+(?:on\s+)?to\s+(?:the\s+)?init\b|"
+                        r"\b(?:handled|read|interpreted|used)\s+by\s+(?:the\s+)?init\b",
+                        re.IGNORECASE)
+
+
+def _is_init_word(doc: DocEntry) -> bool:
+    """DOC documents a word init consumes: the kernel registers none on purpose, and
+    init/main.c unknown_bootoption passes it to init (argv without "=", else envp)."""
+    return bool(_INIT_WORD.search(doc.body))
 
 
 def _is_pattern(name: str) -> bool:
@@ -238,7 +258,7 @@ def _is_pointer(doc: DocEntry) -> bool:
 
 
 def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
-    if reg.kind in _BOOT_KINDS:
+    if reg.kind in BOOT_KINDS:
         return True
     if reg.module_only:
         return False
@@ -248,11 +268,8 @@ def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
     return all(types.get(sym) == "bool" for sym in chain)
 
 
-_BOOT_KINDS = ("early_param", "__setup", "core_param")
-
-
 def _undocumented(name: str, reg: Registration) -> CatalogIssue:
-    kind = "undocumented" if reg.kind in _BOOT_KINDS else "module-undocumented"
+    kind = "undocumented" if reg.kind in BOOT_KINDS else "module-undocumented"
     return CatalogIssue(kind, f"{name}: {reg.kind} registered here is not in "
                         "kernel-parameters.txt", reg.location, name, reg.built_if)
 

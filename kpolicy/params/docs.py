@@ -422,6 +422,21 @@ def parse_kernel_parameters(
                  if not isinstance(c, str) and c.data == "entry")
 
 
+# An entry that also documents its old name: "(slub_debug legacy name also accepted for now)"
+# under slab_debug (Linux 6.8+ renamed slub_* to slab_* and kept the old names working). The
+# only phrasing kernel-parameters.txt uses for this in 6.1-7.2; "X is an alias for Y" entries
+# name their own parameter, which has its own entry.
+_LEGACY_NAME = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9_.\-]*)\s+legacy\s+names?\s+"
+                          r"(?:is\s+)?also\s+accepted\b", re.IGNORECASE)
+
+
+def legacy_names(entry: DocEntry) -> tuple[str, ...]:
+    """The old names ENTRY says are still accepted for its parameter ("(slub_debug legacy name
+    also accepted for now)" under slab_debug): documented by ENTRY."""
+    return tuple(dict.fromkeys(m.group(1) for m in _LEGACY_NAME.finditer(entry.body)
+                               if m.group(1) not in entry.names))
+
+
 # Documents in kernel-parameters.txt's layout (in an rst literal block after "::") that it
 # sends readers to; the SCSI drivers' __setup parameters are documented there.
 OTHER_DOC_FILES = ("Documentation/scsi/scsi-parameters.rst",)

@@ -120,3 +120,7 @@ class Catalog:
     # (Documentation/scsi/scsi-parameters.rst): they document a parameter too, but only
     # kernel-parameters.txt's own entries are checked for layout, tags and orphans.
     other_docs: tuple[DocEntry, ...] = ()
+    # Boot parameters (early_param, __setup, core_param) a subsystem document under
+    # Documentation/ describes, fold_param(name) -> where (kpolicy.params.mentions: stmmaceth=
+    # in stmmac.rst); documented, like other_docs.
+    doc_mentions: tuple[tuple[str, Location], ...] = ()

@@ -45,4 +45,5 @@ def build_resolve_model_and_sources(
     sources = {r.location.file for r in analysis.catalog.registrations}
     sources |= {k.location.file for k in analysis.catalog.static_keys}
     sources |= {DOC_FILE, *OTHER_DOC_FILES}  # documented elsewhere is documented (crosscheck)
+    sources |= {where.file for _, where in analysis.catalog.doc_mentions}  # subsystem docs too
     return compact_model(kconfig, analysis.catalog, families, feature_roots(specs), size), sources

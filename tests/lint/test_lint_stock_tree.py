@@ -149,3 +149,49 @@ def test_third_precision_draw_false_findings_are_gone(version: str) -> None:
     assert "tags-in-size-suffix" in {i.kind for i in doc["mtrr_gran_size"].irregularities}
     assert any(r == "param-doc-tags" and "not tagged EARLY" in m
                for r, m in ((f.rule, f.message) for f in real_lint(version).findings))
+
+
+# Fourth draw's param-undocumented findings of parameters a subsystem document describes,
+# with where (kpolicy.params.mentions: `name=`, or the bare word in a boot-parameter line).
+_FOURTH_DRAW_DOCUMENTED = {
+    "stmmaceth": "Documentation/networking/device_drivers/ethernet/stmicro/stmmac.rst",
+    "kgdbts": "Documentation/process/debugging/kgdb.rst",  # 6.12: dev-tools/kgdb.rst
+    "kgdbcon": "Documentation/process/debugging/kgdb.rst",  # "Kernel parameter: ``kgdbcon``"
+    "cifsroot": "Documentation/filesystems/smb/cifsroot.rst",
+    "page_table_check": "Documentation/mm/page_table_check.rst",
+    "kasan.fault": "Documentation/dev-tools/kasan.rst",
+    "netconsole": "Documentation/networking/netconsole.rst",  # not init.rst's passing mention
+}
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_fourth_precision_draw_false_findings_are_gone(version: str) -> None:
+    """Fourth precision draw's false and debatable findings, each a class:
+    - slub_debug (7.2) and slub_min_order (6.12): legacy names kernel-parameters.txt's slab_*
+      entries declare "(slub_debug legacy name also accepted for now)": documented there;
+    - `S [KNL] Run init in single mode`: a word init takes (unknown_bootoption passes it on),
+      no registration owed;
+    - stmmaceth and kgdbts (and their class: kgdbcon, cifsroot, ...): documented in a subsystem
+      document under Documentation/, which ParamInfo.elsewhere names."""
+    from kpolicy.params.catalog import catalog_lookup
+
+    found = {(f.rule, f.param) for f in real_lint(version).findings}
+    for legacy in ("slub_debug", "slub_min_order", "slub_max_order", "slub_min_objects",
+                   "slub_merge", "slub_nomerge"):
+        assert ("param-undocumented", legacy) not in found
+    assert ("param-doc-orphan", "S") not in found
+    for name in _FOURTH_DRAW_DOCUMENTED:
+        assert ("param-undocumented", name) not in found
+    lookup = catalog_lookup(real_context(version).catalog)
+    slab = lookup["slab_debug"].doc
+    assert slab is not None and lookup["slub_debug"].elsewhere == slab.location
+    assert lookup["slub_debug"].doc is None
+    for name, file in _FOURTH_DRAW_DOCUMENTED.items():
+        where = lookup[name].elsewhere
+        assert where is not None, name
+        if version == "6.12" and name.startswith("kgdb"):
+            file = "Documentation/dev-tools/kgdb.rst"
+        assert where.file == file, (name, where)
+    # undocumented registrations documented nowhere are still reported, and orphans too
+    assert any(r == "param-undocumented" for r, _ in found)
+    assert any(r == "param-doc-orphan" for r, _ in found)

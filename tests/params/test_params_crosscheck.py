@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -249,3 +250,91 @@ def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
     sym = _symbol("CC_HAS_THING", (("n", None),))
     assert possible_symbols({sym.name: sym}, [sym.name]) == frozenset()
     assert possible_symbols({sym.name: sym}, [sym.name], {sym.name}) == {sym.name}
+
+
+def test_a_legacy_name_an_entry_accepts_is_documented_by_that_entry() -> None:
+    """kernel-parameters.txt's slab_debug says "(slub_debug legacy name also accepted for
+    now)": mm/slub.c's __core_param_cb(slub_debug, ...) is documented there (elsewhere), not
+    undocumented; a legacy name of an entry without the phrase still is."""
+    from kpolicy.params.catalog import catalog_lookup
+    from kpolicy.params.docs import legacy_names
+
+    body = ("Enabling slab_debug allows one to determine the culprit.\n"
+            "(slub_debug legacy name also accepted for now)")
+    doc = DocEntry(names=("slab_debug",), takes_value=True, tags=("MM",), body=body,
+                   format=None, default_symbols=(), config_symbols=(),
+                   location=Location("k.txt", 7), end_line=9)
+    assert legacy_names(doc) == ("slub_debug",)
+    regs = (Registration("__setup", "slab_debug", Location("mm/slub.c", 1)),
+            Registration("core_param", "slub_debug", Location("mm/slub.c", 2)),
+            Registration("core_param", "slub_other", Location("mm/slub.c", 3)))
+    catalog = Catalog("7.2.0", (doc,), regs, ())
+    info = catalog_lookup(catalog)["slub_debug"]
+    assert info.doc is None and info.elsewhere == Location("k.txt", 7)
+    assert _pairs(cross_check(catalog), "undocumented") == {"slub_other"}
+
+
+@pytest.mark.parametrize(("body", "orphan"), [
+    ("Run init in single mode", False),  # S [KNL]
+    ("Passed to init, which boots to its emergency shell.", False),
+    ("Handled by init: start in rescue mode.", False),
+    ("Run in single mode", True),  # who runs is not said: the kernel owes a registration
+    ("Enable the initcall debugging.", True),
+])
+def test_words_documented_as_inits_are_not_orphans(body: str, orphan: bool) -> None:
+    """init/main.c unknown_bootoption hands init every word no registration takes: an entry
+    that says init takes it (`S [KNL] Run init in single mode`) is no doc-orphan."""
+    doc = DocEntry(names=("S",), takes_value=False, tags=("KNL",), body=body, format=None,
+                   default_symbols=(), config_symbols=(), location=Location("k.txt", 5),
+                   end_line=5)
+    issues = cross_check(Catalog("7.2.0", (doc,), (), ()))
+    assert (_pairs(issues, "doc-orphan") == {"S"}) is orphan
+
+
+def test_a_subsystem_document_documents_a_boot_parameter(tmp_path: Path) -> None:
+    """stmmac.rst's "stmmaceth=watchdog:100" and kgdb.rst's "``kgdbts=`` as a kernel boot
+    argument" document those __setup("name=") parameters; a bare word counts only for a
+    registration without "=" and on a line calling it a boot parameter; `.name=`, `$name=`,
+    CONFIG_ assignments and kernel-parameters.txt itself document nothing."""
+    from kpolicy.cache import Cache
+    from kpolicy.params.catalog import catalog_lookup
+    from kpolicy.params.mentions import document_mentions
+
+    root = tmp_path / "linux"
+    shutil.copytree(FIXTURE, root)
+    net = root / "Documentation" / "networking"
+    net.mkdir(parents=True)
+    (net / "stmmac.rst").write_text(
+        "Driver parameters can be passed on the command line::\n\n"
+        "  stmmaceth=watchdog:100,chain_mode=1\n\n"
+        "The debug word also turns tracing on.\n"
+        "Pass nodbg as a kernel boot parameter to stop it.\n"
+        "  .member_only=1 and $shellvar=2 and CONFIG_SOMETHING=y\n")
+    # a passing mention first in path order, the parameter's own page later: its page wins
+    (root / "Documentation" / "admin-guide" / "init.rst").write_text("Try netcons= instead.\n")
+    (net / "netcons.rst").write_text("Netcons\n\n netcons=port@ip\n")
+    (root / "Documentation" / "admin-guide" / "kernel-parameters.txt").write_text(
+        (FIXTURE / "Documentation" / "admin-guide" / "kernel-parameters.txt").read_text()
+        + "\tlisted\t\t[KNL] Mentions inlist_only=1 in its text.\n\n")
+    c_file = root / "kernel" / "mentioned.c"
+    c_file.parent.mkdir(exist_ok=True)
+    c_file.write_text("".join(
+        f'static int __init f{i}(char *s) {{ return 1; }}\n__setup("{n}", f{i});\n'
+        for i, n in enumerate(("stmmaceth=", "debug", "nodbg", "member_only=", "shellvar=",
+                               "SOMETHING=", "inlist_only=", "chain_mode", "netcons="))))
+    with (root / "kernel" / "Makefile").open("a") as f:
+        f.write("obj-y += mentioned.o\n")
+    tree = open_tree(root)
+    cache = Cache(tmp_path / "cache")
+    assert document_mentions(tree, cache) == document_mentions(tree)  # cached == built
+    catalog = build_catalog(tree, cache)
+    where = {k: v for k, v in catalog.doc_mentions}
+    rst = "Documentation/networking/stmmac.rst"
+    assert where == {"stmmaceth": Location(rst, 3), "nodbg": Location(rst, 6),
+                     "netcons": Location("Documentation/networking/netcons.rst", 3)}
+    assert catalog_lookup(catalog)["stmmaceth"].elsewhere == Location(rst, 3)
+    undocumented = _pairs(cross_check(catalog), "undocumented")
+    assert {"stmmaceth", "nodbg"}.isdisjoint(undocumented)
+    # chain_mode=1 is a value inside stmmaceth=, and a __setup("chain_mode") (no "=") needs a
+    # boot-parameter line; "debug" is only prose
+    assert {"chain_mode", "debug", "member_only", "shellvar", "inlist_only"} <= undocumented

@@ -119,3 +119,21 @@ def test_warm_equals_uncached_and_notices_changes(
     assert other == resolve(tree, config, None, capsys)
     assert any("NOSUCH" in w for w in other["warnings"])
     assert not any("NOSUCH" in w for w in first["warnings"])
+
+
+def test_the_model_watches_the_documents_that_document_its_parameters(
+        tree: Path, tmp_path: Path) -> None:
+    """A registration documented in a subsystem document (catalog.doc_mentions) makes that
+    document one of the files a cached model watches, like kernel-parameters.txt."""
+    from kpolicy.cache import Cache
+
+    (tree / "kernel" / "foo.c").write_text(_registers("foo", "bar"))
+    net = tree / "Documentation" / "networking"
+    net.mkdir()
+    (net / "bar.rst").write_text("Boot with bar=1 to turn bar on.\n")
+    (net / "other.rst").write_text("Nothing to see.\n")
+    _, sources = build_module.build_resolve_model_and_sources(
+        tree, "x86_64", (), Cache(tmp_path / "cache"))
+    assert "Documentation/networking/bar.rst" in sources
+    assert "Documentation/networking/other.rst" not in sources
+    assert "Documentation/admin-guide/kernel-parameters.txt" in sources
