@@ -127,7 +127,8 @@ def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> froze
     """Names the kernel looks up in the raw command line without registering them: string
     arguments of cmdline_find_option()/cmdline_find_option_bool() (the x86 decompressor's in
     arch/x86/boot/ too) and of strstr(boot_command_line, ...) (or of an arch's early copy of
-    the line, cunit._STRSTR), and the names of alias tables (fs/proc/proc_sysctl.c sysctl_aliases[], arm64 idreg-override aliases[])."""
+    the line, cunit._STRSTR), and the names of alias tables (fs/proc/proc_sysctl.c
+    sysctl_aliases[], arm64 idreg-override aliases[])."""
     return _cached_scan(tree, cache)[2]
 
 
