@@ -45,12 +45,28 @@ def code_fingerprint() -> bytes:
 def source_fingerprint(package: Path) -> bytes:
     """A hash of the .py files under PACKAGE and the grammars beside it: each file's name, size
     and modification time (any edit, checkout or install changes one of them). Reading and
-    hashing every source instead cost a warm `kpolicy check` a tenth of its time."""
+    hashing every source instead cost a warm `kpolicy check` a tenth of its time; os.scandir
+    with plain strings costs a third of what pathlib's rglob did (~1.5 ms of every run)."""
+    top = str(package.parent)
+    found: list[tuple[str, os.stat_result]] = []
+
+    def scan(directory: str, suffix: str, deep: bool) -> None:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.endswith(suffix) and entry.is_file():
+                found.append((entry.path, entry.stat()))
+            elif deep and entry.name != "__pycache__" and entry.is_dir():
+                scan(entry.path, suffix, deep)
+
+    scan(str(package), ".py", True)
+    scan(f"{top}/grammars", ".lark", False)
+    scan(f"{package}/_data/grammars", ".lark", False)
     h = hashlib.sha256()
-    for path in sorted([*package.rglob("*.py"), *package.parent.glob("grammars/*.lark"),
-                        *package.glob("_data/grammars/*.lark")]):
-        st = path.stat()
-        h.update(str(path.relative_to(path.parents[1])).encode())
+    for path, st in sorted(found):
+        h.update(path[len(top) + 1:].encode())
         h.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.digest()
 
@@ -130,7 +146,9 @@ def read_entry(path: Path) -> Optional[bytes]:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY:
                 return None
-            data = f.read(MAX_ENTRY + 1)
+            # its size (+1: a file that grew since is caught by its MAC, being cut short):
+            # reading MAX_ENTRY+1 bytes made a 1 GiB buffer and copied the data out of it
+            data = f.read(st.st_size + 1)
         except OSError:
             return None
     return data if len(data) <= MAX_ENTRY else None
@@ -144,13 +162,15 @@ def seal(root: Path, payload: bytes) -> Optional[bytes]:
     return MAGIC + hmac.new(key, payload, hashlib.sha256).digest() + payload
 
 
-def unseal(root: Path, data: bytes) -> Optional[bytes]:
+def unseal(root: Path, data: bytes) -> Optional[memoryview]:
     """The payload of DATA if its HMAC verifies under ROOT's key, else None."""
     key = secret_key(root)
     head, mac_len = len(MAGIC), hashlib.sha256().digest_size
     if key is None or not data.startswith(MAGIC) or len(data) < head + mac_len:
         return None
-    mac, payload = data[head : head + mac_len], data[head + mac_len :]
+    # a view, not a copy, of the payload (a resolve model's entry is ~4 MB): pickle and marshal
+    # read it as they read bytes
+    mac, payload = data[head : head + mac_len], memoryview(data)[head + mac_len :]
     if not hmac.compare_digest(hmac.new(key, payload, hashlib.sha256).digest(), mac):
         return None
     return payload

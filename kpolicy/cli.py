@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Callable, Optional
 
 from kpolicy import __version__
@@ -68,6 +69,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run kpolicy; returns 0 clean, 1 findings, 2 errors."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     only = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    code_cache = _code_cache_root(args_list)
+    if code_cache is not None:  # before any command module defines its dataclasses
+        from kpolicy import codecache
+
+        codecache.install(code_cache)
+    try:
+        return _parse_and_run(args_list, only)
+    finally:
+        if code_cache is not None:
+            codecache.save()
+
+
+def _code_cache_root(args: list[str]) -> Optional[Path]:
+    """The cache directory the arguments name (--cache-dir, else the default), or None with
+    --no-cache: where kpolicy.codecache keeps compiled dataclass methods. Read before argparse
+    runs, since the command's modules are imported to configure its parser."""
+    if "--no-cache" in args:
+        return None
+    from kpolicy.cache import default_cache_dir
+
+    for i, arg in enumerate(args):
+        if arg == "--cache-dir" and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--cache-dir="):
+            return Path(arg[len("--cache-dir="):])
+    return default_cache_dir()
+
+
+def _parse_and_run(args_list: list[str], only: Optional[str]) -> int:
     parser = build_parser(only)
     args = parser.parse_args(args_list)
     if args.command is None:

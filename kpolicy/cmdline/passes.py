@@ -169,14 +169,27 @@ def saved_command_line(version: tuple[int, int, int], boot: str, tokens: tuple[T
 
 
 def _normalize_config(config: Mapping[str, str]) -> dict[str, str]:
+    """CONFIG without "CONFIG_" prefixes and with string values unquoted."""
+    if "\0CONFIG_" not in "\0" + "\0".join(config):
+        # the usual case (kpolicy's readers drop the prefix), without a Python loop over the
+        # symbols (an olddefconfig evaluation has ~19,000): each distinct quoted value unquoted
+        unquoted = {v: _unquote(v) for v in set(config.values()) if _unquote(v) is not v}
+        if not unquoted:
+            return dict(config)
+        return dict(zip(config, map(unquoted.get, config.values(), config.values())))
     out: dict[str, str] = {}
     for key, value in config.items():
         if key.startswith("CONFIG_"):
             key = key[len("CONFIG_"):]
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        out[key] = value
+        out[key] = _unquote(value)
     return out
+
+
+def _unquote(value: str) -> str:
+    """A .config string value without its quotes and escapes (VALUE itself if not one)."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
 
 
 _CPP_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|defined|IS_ENABLED|IS_BUILTIN|IS_MODULE|"

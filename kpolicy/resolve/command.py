@@ -36,6 +36,7 @@ from kpolicy.resolve.inputs import (
 )
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import resolution_json, resolution_text
+from kpolicy.sysctl.spec import use_sysctl_cache
 from kpolicy.textio import read_text
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ def run_resolve(args: argparse.Namespace) -> int:
             cpu_known=here.cpu_known,
         )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
+    use_sysctl_cache(cache_from_args(args))  # the sysctl rules without a TOML parser when warm
     model, config, warnings = _model_and_config(args, config_path)
     notes += warnings
     rules = shipped_rules(cache_from_args(args))

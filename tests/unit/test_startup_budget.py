@@ -27,6 +27,7 @@ PROBE = (
 
 COMMON = (
     "kpolicy", "kpolicy.cache", "kpolicy.cli", "kpolicy.cliargs", "kpolicy.cmdline",
+    "kpolicy.codecache",
     "kpolicy.cmdline.bootconfig", "kpolicy.cmdline.builtin", "kpolicy.cmdline.lsm",
     "kpolicy.cmdline.output", "kpolicy.cmdline.passes", "kpolicy.cmdline.tokens",
     "kpolicy.errors", "kpolicy.families", "kpolicy.families.model", "kpolicy.kconfig",
