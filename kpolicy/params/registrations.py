@@ -167,7 +167,6 @@ class FileScanner:
     def _collect_wrappers(self, unit: Unit, defines: list[ctokens.Directive],
                           found: list[re.Match[bytes]]) -> None:
         """Learn the wrappers this file defines and those of the headers it includes."""
-        self.wrappers.update(wrappers_in(unit, defines, found))
         for m in re.finditer(rb'^[ \t]*#[ \t]*include[ \t]*<([^>\n]+\.h)>', unit.original, re.M):
             rel = posixpath.normpath("include/" + m.group(1).decode("latin-1"))
             if not rel.startswith("include/"):
@@ -176,6 +175,8 @@ class FileScanner:
             if rel not in self.header_wrappers:
                 self.header_wrappers[rel] = self._header_wrappers(rel)
             self.wrappers.update(self.header_wrappers.get(rel, {}))
+        # after the headers': a macro of this file may wrap one of theirs
+        self.wrappers.update(wrappers_in(unit, defines, found, self.wrappers))
 
     def _header_wrappers(self, rel: str) -> dict[str, list[Wrapper]]:
         data = read_header(self.root, rel)

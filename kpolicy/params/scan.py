@@ -27,7 +27,7 @@ from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
 from kpolicy.forked import map_in_parts
-from kpolicy.params.cunit import KEYWORDS, MAX_C_FILE, Wrapper, raw_reads
+from kpolicy.params.cunit import KEYWORDS, MAX_C_FILE, RAW_READ_HINTS, Wrapper, raw_reads
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
 from kpolicy.params.model import Registration, StaticKey
 from kpolicy.params.registrations import FileScanner
@@ -175,8 +175,9 @@ def scan_all(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1) -> 
 def command_line_reads(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
     """Names the kernel looks up in the raw command line without registering them: string
     arguments of cmdline_find_option()/cmdline_find_option_bool() (the x86 decompressor's in
-    arch/x86/boot/ too) and of strstr(boot_command_line, ...), and the names of alias
-    tables (fs/proc/proc_sysctl.c sysctl_aliases[], arm64 idreg-override aliases[])."""
+    arch/x86/boot/ too) and of strstr(boot_command_line, ...) (or of an arch's early copy of
+    the line, cunit._STRSTR), and the names of alias tables (fs/proc/proc_sysctl.c
+    sysctl_aliases[], arm64 idreg-override aliases[])."""
     return _cached_scan(tree, cache)[2]
 
 
@@ -351,7 +352,7 @@ def _sift(files: list[_SourceFile]) -> list[tuple[str, _Sifted]]:
                 includes[posixpath.normpath(
                     posixpath.join(base, m.group(1).decode("latin-1")))] = None
         reads: set[str] = set()
-        if b"cmdline_find_option" in data or b"aliases[]" in data or b"_command_line" in data:
+        if any(hint in data for hint in RAW_READ_HINTS):
             reads = raw_reads(data)
         digest = hashlib.sha256(data).digest() if any(k in data for k in KEYWORDS) else None
         out.append((f.rel, _Sifted((f.size, f.mtime_ns, f.ino), tuple(includes),
