@@ -91,8 +91,15 @@ _OPS_DEF = re.compile(rb"kernel_param_ops\s+(\w+)\s*(?:__\w+\s*)*=\s*\{")
 _FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
 
 
-# strstr(boot_command_line, "udbg-immortal"): a word looked for anywhere in the command line
-_STRSTR = re.compile(rb"\bstrstr\s*\(\s*(?:boot|saved)_command_line\s*,")
+# strstr(boot_command_line, "udbg-immortal"): a word looked for anywhere in the command line,
+# also in the arches' own copies read before it is set up: powerpc's prom_init.c
+# (prom_strstr(prom_cmd_line, "svm=")), MIPS's arcs_cmdline, the built-in line MIPS and
+# LoongArch relocate.c search for "nokaslr" (builtin_cmdline), microblaze's cmd_line.
+_STRSTR = re.compile(rb"\b(?:prom_)?strstr\s*\(\s*(?:boot_command_line|saved_command_line|"
+                     rb"prom_cmd_line|arcs_cmdline|builtin_cmdline|cmd_line)\s*,")
+# A file can make one of those reads only if it contains one of these.
+RAW_READ_HINTS = (b"cmdline_find_option", b"aliases[]", b"_command_line", b"cmd_line",
+                  b"arcs_cmdline", b"builtin_cmdline")
 
 
 _ALIAS_TABLE = re.compile(rb"aliases\[\]\s*(?:__\w+\s*)*=\s*\{")
@@ -272,6 +279,14 @@ class Wrapper:
     params: tuple[str, ...]
     call: str  # the registration call as written in the body, e.g. `module_param(n, t, 0444)`
 
+    def substitute(self, actual: list[str]) -> Optional[str]:
+        """The call with ACTUAL put for the parameters, `#` and `##` left for a later
+        expansion (a wrapper defined through another wrapper); None on arity."""
+        if len(actual) != len(self.params):
+            return None
+        values = dict(zip(self.params, actual))
+        return re.sub(r"\b\w+\b", lambda m: values.get(m.group(), m.group()), self.call)
+
     def expand(self, actual: list[str]) -> Optional[str]:
         """The call with ACTUAL substituted (#x stringified, a ## b pasted); None on arity."""
         if len(actual) != len(self.params):
@@ -289,9 +304,28 @@ class Wrapper:
         return re.sub(r"\b__stringify\(\s*(\w+)\s*\)", r'"\1"', text)
 
 
+# Wrappers of wrappers (drivers/net/can/grcan.c: GRCAN_CONFIG_ATTR calls GRCAN_MODULE_PARAM,
+# which calls module_param_named): followed this many levels deep, and at most this many
+# expansions per file, whatever a hostile file nests or repeats.
+_WRAPPER_DEPTH = 4
+MAX_WRAPPERS = 2_000
+
+
+def _define_head(unit: Unit, d: ctokens.Directive) -> Optional[tuple[str, tuple[str, ...]]]:
+    """The name and parameters of a function-like #define; None for an object-like one."""
+    head = re.match(rb"[ \t]*(\w+)\(([\w\s,]*)\)", unit.masked[d.rest:d.end])
+    if head is None:
+        return None
+    params = tuple(p.strip().decode("latin-1") for p in head.group(2).split(b","))
+    return head.group(1).decode("latin-1"), params
+
+
 def wrappers_in(unit: Unit, defines: list[ctokens.Directive],
-                 found: list[re.Match[bytes]]) -> dict[str, list[Wrapper]]:
-    """Function-like #defines of UNIT whose bodies call a registration macro."""
+                 found: list[re.Match[bytes]],
+                 known: Optional[dict[str, list[Wrapper]]] = None) -> dict[str, list[Wrapper]]:
+    """Function-like #defines of UNIT whose bodies call a registration macro, directly or
+    through another such macro of UNIT or of KNOWN (the included headers' wrappers), each
+    expansion flattened to the registration call it makes."""
     out: dict[str, list[Wrapper]] = {}
     starts = [d.start for d in defines]
     for m in found:
@@ -299,14 +333,58 @@ def wrappers_in(unit: Unit, defines: list[ctokens.Directive],
         if i < 0 or not defines[i].start <= m.start() < defines[i].end:
             continue
         d = defines[i]
-        head = re.match(rb"[ \t]*(\w+)\(([\w\s,]*)\)", unit.masked[d.rest:d.end])
+        head = _define_head(unit, d)
         parsed = ctokens.call_arguments(unit.masked, m.end() - 1)
-        if head is None or parsed is None or CALL.fullmatch(head.group(1) + b"("):
+        if head is None or parsed is None or CALL.fullmatch(head[0].encode() + b"("):
             continue  # not function-like, or one of the macros read directly
-        params = tuple(p.strip().decode("latin-1") for p in head.group(2).split(b","))
         call = unit.original_text((m.start(), parsed[1])).replace("\\", " ")
-        out.setdefault(head.group(1).decode("latin-1"), []).append(Wrapper(params, call))
+        out.setdefault(head[0], []).append(Wrapper(head[1], call))
+    _nested_wrappers(unit, defines, out, dict(known or {}))
     return out
+
+
+def _nested_wrappers(unit: Unit, defines: list[ctokens.Directive],
+                     out: dict[str, list[Wrapper]], known: dict[str, list[Wrapper]]) -> None:
+    """Add to OUT the #defines whose bodies call a wrapper of OUT or KNOWN, level by level."""
+    # (define start, call start) -> how many of the callee's expansions are flattened already
+    seen: dict[tuple[int, int], int] = {}
+    total = sum(len(w) for w in out.values())
+    for _ in range(_WRAPPER_DEPTH):
+        names = {**known, **out}
+        if not names:
+            return
+        pat = re.compile(rb"(?<![\w#])(" + b"|".join(
+            re.escape(n.encode()) for n in sorted(names)) + rb")\s*\(")
+        added: dict[str, list[Wrapper]] = {}
+        for d in defines:
+            head = _define_head(unit, d)
+            if head is None:
+                continue
+            for m in pat.finditer(unit.masked, d.rest + len(head[0]), d.end):
+                callee = m.group(1).decode("latin-1")
+                parsed = ctokens.call_arguments(unit.masked, m.end() - 1)
+                done = seen.get((d.start, m.start()), 0)
+                if callee == head[0] or parsed is None or done == len(names[callee]):
+                    continue
+                seen[(d.start, m.start())] = len(names[callee])
+                actual = [unit.original_text(span).replace("\\", " ") for span in parsed[0]]
+                for inner in names[callee][done:]:
+                    call = inner.substitute(actual)
+                    if call is None:
+                        continue
+                    total += 1
+                    if total > MAX_WRAPPERS:
+                        raise KpolicyError(f"more than {MAX_WRAPPERS} registration macro "
+                                           "expansions in one file: not a kernel source file",
+                                           file=unit.rel)
+                    wrapper = Wrapper(head[1], call)
+                    if wrapper not in out.get(head[0], ()) and \
+                            wrapper not in added.get(head[0], ()):
+                        added.setdefault(head[0], []).append(wrapper)
+        if not added:
+            return
+        for name, wrappers in added.items():
+            out.setdefault(name, []).extend(wrappers)
 
 
 def calls(masked: bytes) -> list[re.Match[bytes]]:

@@ -87,6 +87,9 @@ class FileScanner:
         # (torture_param, hugetlb_early_param): name -> their expansions.
         self.wrappers: dict[str, list[Wrapper]] = {}
         self.visited: set[str] = set()
+        # Every header whose bytes (or absence) the result depends on: local includes and the
+        # include/ headers looked at for wrappers (kpolicy.params.scan keys its cache on them).
+        self.headers: set[str] = set()
         self.uml_help: dict[str, Location] = {}  # handler -> its __uml_help(handler, "...")
 
     def scan_file(self, rel: str, data: bytes, depth: int) -> None:
@@ -164,12 +167,16 @@ class FileScanner:
     def _collect_wrappers(self, unit: Unit, defines: list[ctokens.Directive],
                           found: list[re.Match[bytes]]) -> None:
         """Learn the wrappers this file defines and those of the headers it includes."""
-        self.wrappers.update(wrappers_in(unit, defines, found))
         for m in re.finditer(rb'^[ \t]*#[ \t]*include[ \t]*<([^>\n]+\.h)>', unit.original, re.M):
             rel = posixpath.normpath("include/" + m.group(1).decode("latin-1"))
-            if rel.startswith("include/") and rel not in self.header_wrappers:
+            if not rel.startswith("include/"):
+                continue
+            self.headers.add(rel)
+            if rel not in self.header_wrappers:
                 self.header_wrappers[rel] = self._header_wrappers(rel)
             self.wrappers.update(self.header_wrappers.get(rel, {}))
+        # after the headers': a macro of this file may wrap one of theirs
+        self.wrappers.update(wrappers_in(unit, defines, found, self.wrappers))
 
     def _header_wrappers(self, rel: str) -> dict[str, list[Wrapper]]:
         data = read_header(self.root, rel)
@@ -259,6 +266,7 @@ class FileScanner:
         rel = posixpath.normpath(posixpath.join(posixpath.dirname(unit.rel), m.group(1)))
         if rel.startswith("../") or rel in self.visited or "/include/" in f"/{rel}":
             return
+        self.headers.add(rel)
         data = read_header(self.root, rel)
         if data is not None and any(k in data for k in KEYWORDS):
             self.scan_file(rel, data, depth + 1)

@@ -44,7 +44,8 @@ def test_every_kind_but_layout_on_the_fixture(catalog: Catalog) -> None:
     assert _pairs(issues, "undocumented") == {
         "quietish", "multiline", "from_define", "foo_off", "panic", "included_policy"}
     # module parameters have their own kind (param-module-undocumented, off by default)
-    assert _pairs(issues, "module-undocumented") == {"params.wrapped", "params.from_header"}
+    assert _pairs(issues, "module-undocumented") == {
+        "params.wrapped", "params.from_header", "params.nested", "params.looped"}
     tags = {(i.param, i.message.split(": ", 1)[1].split(" (")[0]) for i in issues
             if i.kind == "tags"}
     assert tags == {

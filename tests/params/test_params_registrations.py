@@ -79,6 +79,12 @@ EXPECTED: dict[str, tuple[str, str, str, tuple[str, ...], Optional[str], Optiona
     # a macro of this file wrapping module_param
     "params.wrapped": ("module_param", "kernel/params.c", "my_param(wrapped", (), "string",
                        "charp", None),
+    # a wrapper of a wrapper of module_param_named (grcan.c's GRCAN_CONFIG_ATTR)
+    "params.nested": ("module_param", "kernel/params.c", "my_outer(nested", (), "kstrtou16",
+                      "ushort", None),
+    # macros calling each other: expanded once, as cpp would
+    "params.looped": ("module_param", "kernel/params.c", "ping(looped", (), "kstrtoint", "int",
+                      None),
     # a local header's registration: located in the header, named after the includer
     "params.from_header": ("module_param", "kernel/params_local.h", "module_param(from_header",
                            (), "kstrtouint", "uint", None),
@@ -211,7 +217,30 @@ def test_mask_keeps_offsets_and_hides_comments_and_strings() -> None:
 
 
 def test_command_line_reads_without_registration() -> None:
-    assert command_line_reads(open_tree(FIXTURE)) == {"noxfoo", "fixture.alias"}
+    # arch/x86/kernel/x86thing.c: cmdline_find_option_bool, an alias table, and the arches'
+    # early copies of the line (prom_strstr(prom_cmd_line, ...), strstr(arcs_cmdline, ...))
+    assert command_line_reads(open_tree(FIXTURE)) == {"noxfoo", "fixture.alias", "svm",
+                                                      "machtype"}
+
+
+def test_nested_wrappers_are_bounded(tmp_path: Path) -> None:
+    """Wrappers of wrappers multiply: ten levels of ten calls each is hostile input, an error
+    naming the file, not ten billion registrations."""
+    import shutil
+
+    from kpolicy.params import cunit
+
+    root = tmp_path / "tree"
+    shutil.copytree(FIXTURE, root)
+    lines = ["#define w0(n) module_param(n, int, 0444)"]
+    for level in range(1, 10):
+        calls = " ".join(f"w{level - 1}(n##{c})" for c in "abcdefghij")
+        lines.append(f"#define w{level}(n) {calls}")
+    lines.append("w9(x);")
+    (root / "mm" / "util.c").write_text("\n".join(lines) + "\n")
+    with pytest.raises(KpolicyError) as err:
+        scan_registrations(open_tree(root))
+    assert err.value.file == "mm/util.c" and str(cunit.MAX_WRAPPERS) in err.value.message
 
 
 def test_a_flood_of_calls_is_an_error_naming_the_file(tmp_path: Path) -> None:
