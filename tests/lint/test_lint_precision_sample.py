@@ -40,7 +40,7 @@ def strict_precision(judged: list[dict[str, object]]) -> dict[str, tuple[int, in
 def test_every_entry_is_judged_with_a_reason() -> None:
     for e in entries():
         assert e["verdict"] in VERDICTS and str(e["reason"]).strip(), e
-        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in (1, 2, 3, 4, 5), e
+        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in (1, 2, 3, 4, 5, 6), e
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
@@ -94,4 +94,8 @@ def test_precision_is_what_the_readme_states() -> None:
     assert totals(fifth) == (18, 21)
     assert fifth == {"param-doc-format": (3, 3), "param-doc-orphan": (4, 6),
                      "param-doc-tags": (5, 6), "param-undocumented": (6, 6)}
-    assert len(entries()) == 114
+    sixth = strict_precision(draw(6))  # after the fifth draw's two classes were fixed
+    assert totals(sixth) == (16, 17)
+    assert sixth == {"param-doc-orphan": (6, 6), "param-doc-tags": (5, 5),
+                     "param-undocumented": (5, 6)}
+    assert len(entries()) == 131
