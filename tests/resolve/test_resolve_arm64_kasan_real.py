@@ -81,7 +81,7 @@ def test_kasan_hw_tags_words_and_mte_per_version(
     specs: tuple[FeatureSpec, ...], version: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     tmp = tmp_path_factory.mktemp("kasan")
-    model, config = _side(version, True, specs, tmp)
+    _model, config = _side(version, True, specs, tmp)
     assert config.values.get("KASAN_HW_TAGS") == "y" and config.values.get("KASAN_GENERIC") != "y"
     got = {(c, m): tuple(f.effective for f in _kasan(version, True, c, m, specs, tmp))
            for c, m, _, _ in CASES}
