@@ -81,6 +81,30 @@ def real_configs(version: str = "newest", arch: str = "x86_64") -> Path:
     return path
 
 
+def real_arm64_side(version: str, text: str | None, specs: tuple[Any, ...], tmp: Path,
+                    cache: dict[tuple[str, str | None], Any]) -> Any:
+    """real_tree_resolve_side of VERSION's arm64 tree with Debian's cloud-arm64 config, or (TEXT
+    given) that config replaced by TEXT; memoised in CACHE (a test module's own dict)."""
+    if (version, text) not in cache:
+        path = real_configs(version, "arm64") / "config.arm64_none_cloud-arm64"
+        if text is not None:
+            path = tmp / f"{version}-{len(cache)}.config"
+            path.write_text(text, encoding="utf-8")
+        cache[version, text] = real_tree_resolve_side(version, "arm64", path, specs)
+    return cache[version, text]
+
+
+def real_arm64_states(version: str, text: str | None, cmdline: str, machine: Any,
+                      specs: tuple[Any, ...], tmp: Path,
+                      cache: dict[tuple[str, str | None], Any]) -> dict[str, Any]:
+    """resolve's feature states, by name, for CMDLINE on MACHINE with real_arm64_side's config."""
+    from kpolicy.resolve.api import resolve
+
+    model, config = real_arm64_side(version, text, specs, tmp, cache)
+    res = resolve(model, config, cmdline, specs=specs, machine=machine)
+    return {f.name: f for f in res.features}
+
+
 def real_kernel(version: str = "newest", arch: str = "x86_64") -> tuple[Path, Path]:
     """(vmlinuz, config) of Debian's cloud kernel for VERSION on ARCH (x86_64: cloud-amd64)."""
     if version == "newest":

@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import real_configs, real_tree_resolve_side
+from conftest import real_arm64_side, real_arm64_states, real_configs
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
-from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
 CONFIG = "config.arm64_none_cloud-arm64"
 VERSIONS = ("6.1", "6.12", "7.2")
 FRAGMENT = "CONFIG_KASAN=y\nCONFIG_KASAN_HW_TAGS=y\n"
-_SIDES: dict[tuple[str, bool], Any] = {}
+_SIDES: dict[tuple[str, str | None], Any] = {}
 MTE = Machine(cpu_features=frozenset({"mte"}))
 NO_MTE = Machine(cpu_features=frozenset())
 
@@ -45,23 +44,12 @@ def specs() -> tuple[FeatureSpec, ...]:
     return load_param_rules().features
 
 
-def _side(version: str, built: bool, specs: tuple[FeatureSpec, ...],
-          tmp: Path) -> Any:
-    if (version, built) not in _SIDES:
-        path = real_configs(version, "arm64") / CONFIG
-        if built:
-            text = path.read_text(encoding="utf-8") + FRAGMENT
-            path = tmp / f"{version}.config"
-            path.write_text(text, encoding="utf-8")
-        _SIDES[version, built] = real_tree_resolve_side(version, "arm64", path, specs)
-    return _SIDES[version, built]
-
-
 def _kasan(version: str, built: bool, cmdline: str, machine: Machine,
            specs: tuple[FeatureSpec, ...], tmp: Path) -> tuple[Any, Any]:
-    model, config = _side(version, built, specs, tmp)
-    res = resolve(model, config, cmdline, specs=specs, machine=machine)
-    states = {f.name: f for f in res.features}
+    text = None
+    if built:
+        text = (real_configs(version, "arm64") / CONFIG).read_text(encoding="utf-8") + FRAGMENT
+    states = real_arm64_states(version, text, cmdline, machine, specs, tmp, _SIDES)
     return states["kasan"], states["kasan.mode"]
 
 
@@ -81,7 +69,8 @@ def test_kasan_hw_tags_words_and_mte_per_version(
     specs: tuple[FeatureSpec, ...], version: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     tmp = tmp_path_factory.mktemp("kasan")
-    _model, config = _side(version, True, specs, tmp)
+    text = (real_configs(version, "arm64") / CONFIG).read_text(encoding="utf-8") + FRAGMENT
+    _model, config = real_arm64_side(version, text, specs, tmp, _SIDES)
     assert config.values.get("KASAN_HW_TAGS") == "y" and config.values.get("KASAN_GENERIC") != "y"
     got = {(c, m): tuple(f.effective for f in _kasan(version, True, c, m, specs, tmp))
            for c, m, _, _ in CASES}

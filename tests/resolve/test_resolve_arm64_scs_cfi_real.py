@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import real_configs, real_tree_resolve_side
+from conftest import real_arm64_side, real_arm64_states, real_configs
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
-from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
@@ -24,7 +23,7 @@ CLANG = ("CONFIG_SHADOW_CALL_STACK=y\nCONFIG_UNWIND_PATCH_PAC_INTO_SCS=y\nCONFIG
 # the same without ARM64_BTI_KERNEL and with CFI_PERMISSIVE (7.2 only)
 NO_BTI_KERNEL = CLANG.replace("CONFIG_ARM64_BTI_KERNEL=y\n",
                               "# CONFIG_ARM64_BTI_KERNEL is not set\nCONFIG_CFI_PERMISSIVE=y\n")
-_SIDES: dict[tuple[str, str], Any] = {}
+_SIDES: dict[tuple[str, str | None], Any] = {}
 BOTH = Machine(cpu_features=frozenset({"pauth", "bti"}))
 PAUTH = Machine(cpu_features=frozenset({"pauth"}))
 BTI = Machine(cpu_features=frozenset({"bti"}))
@@ -71,22 +70,21 @@ def _clang(text: str) -> str:
             .replace("CONFIG_CLANG_VERSION=0", "CONFIG_CLANG_VERSION=190107"))
 
 
+def _text(version: str, fragment: str) -> str | None:
+    """Debian's config (None: FRAGMENT empty), or its clang rewrite with FRAGMENT added."""
+    if not fragment:
+        return None
+    return _clang((real_configs(version, "arm64") / CONFIG).read_text(encoding="utf-8")) + fragment
+
+
 def _side(version: str, fragment: str, specs: tuple[FeatureSpec, ...], tmp: Path) -> Any:
-    if (version, fragment) not in _SIDES:
-        path = real_configs(version, "arm64") / CONFIG
-        if fragment:
-            text = _clang(path.read_text(encoding="utf-8")) + fragment
-            path = tmp / f"{version}-{len(_SIDES)}.config"
-            path.write_text(text, encoding="utf-8")
-        _SIDES[version, fragment] = real_tree_resolve_side(version, "arm64", path, specs)
-    return _SIDES[version, fragment]
+    return real_arm64_side(version, _text(version, fragment), specs, tmp, _SIDES)
 
 
 def _states(version: str, fragment: str, cmdline: str, machine: Machine,
             specs: tuple[FeatureSpec, ...], tmp: Path) -> tuple[Any, Any]:
-    model, config = _side(version, fragment, specs, tmp)
-    res = resolve(model, config, cmdline, specs=specs, machine=machine)
-    states = {f.name: f for f in res.features}
+    states = real_arm64_states(version, _text(version, fragment), cmdline, machine, specs, tmp,
+                               _SIDES)
     return states["shadow_call_stack"], states["cfi"]
 
 
