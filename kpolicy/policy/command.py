@@ -57,7 +57,7 @@ def configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", type=Path, metavar="DIR",
                    help="a kernel tree whose whole Kconfig judges CONFIG_ items (a symbol it "
                    "lacks does not exist) and whose hardening.config is the `hardening` policy")
-    p.add_argument("--arch", default="x86_64", help="ARCH with --tree (default x86_64)")
+    p.add_argument("--arch", help="ARCH with --tree (default: the config's, else x86_64)")
     add_cache_arguments(p)
 
 
@@ -107,6 +107,7 @@ def run_check(args: argparse.Namespace) -> int:
         read_config,
         running_machine,
         running_system_inputs,
+        tree_arch,
     )
     from kpolicy.sysctl.spec import use_sysctl_cache
 
@@ -130,6 +131,7 @@ def run_check(args: argparse.Namespace) -> int:
         from kpolicy.tree import open_tree
 
         tree = open_tree(args.tree)
+        args.arch = tree_arch(args.arch, config_path)
         given = read_config(config_path) if config_path is not None else None
         if given is not None and given.version and (
                 parse_version(given.version)[:2] != tree.version_tuple[:2]):

@@ -33,6 +33,7 @@ from kpolicy.resolve.inputs import (
     read_config,
     running_machine,
     running_system_inputs,
+    tree_arch,
 )
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import resolution_json, resolution_text
@@ -61,7 +62,7 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
         help="resolve against a kernel source tree instead of a model",
     )
     p.add_argument(
-        "--arch", default=DEFAULT_ARCH, help=f"ARCH with --tree (default {DEFAULT_ARCH})"
+        "--arch", help=f"ARCH with --tree (default: the config's, else {DEFAULT_ARCH})"
     )
     add_cache_arguments(p)
 
@@ -149,6 +150,7 @@ def tree_model_and_config(
     from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
     from kpolicy.tree import open_tree
 
+    args.arch = tree_arch(args.arch, config_path)
     cache = cache_from_args(args)
     tree = open_tree(args.tree)
     specs = shipped_rules(cache).features  # cached, as run_resolve reads it: no TOML parsing
@@ -464,7 +466,7 @@ def _policy_checks(
         from kpolicy.policy.fragment import hardening_policy
         from kpolicy.tree import open_tree
 
-        policy = hardening_policy(open_tree(args.tree), args.arch)
+        policy = hardening_policy(open_tree(args.tree), tree_arch(args.arch, None))
     else:
         policy = load_policy(args.policy)
     rules = shipped_rules(cache_from_args(args))

@@ -87,6 +87,17 @@ def check_arch(config: ConfigInput, model: ResolveModel) -> None:
     )
 
 
+def tree_arch(arch: Optional[str], config_path: Optional[Path]) -> str:
+    """The ARCH to evaluate a tree for: --arch when given, else the config's own (an arm64
+    .config is evaluated for arm64), else x86_64."""
+    if arch:
+        return arch
+    found = config_arch(read_config(config_path)) if config_path is not None else None
+    if found is None or found[0] == "x86":
+        return "x86_64"
+    return found[0]
+
+
 def read_config(path: Path) -> ConfigInput:
     """The .config at PATH (plain, or gzip'd like /proc/config.gz); errors name the line."""
     from kpolicy.kconfig.dotconfig import parse_dotconfig

@@ -120,3 +120,21 @@ def test_pauth_fields_hide_it_only_all_together(
     cpu = Machine(cpu_features=frozenset({"pauth"}))
     got = {c: _states(version, c, specs, cpu)["arm64.pauth"].effective for c in PAUTH_FIELDS}
     assert got == PAUTH_FIELDS
+
+
+def test_tree_resolve_reads_the_arch_from_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kpolicy resolve --tree linux-7.2 --config <arm64 config>` without --arch evaluates the
+    tree for arm64 (the config's header says Linux/arm64): KPTI is an arm64 outcome."""
+    import json
+
+    from conftest import real_tree
+
+    from kpolicy.cli import main
+
+    config = real_configs("7.2", "arm64") / CONFIG
+    code = main(["resolve", "--tree", str(real_tree("7.2")), "--config", str(config),
+                 "--cmdline", "kpti=0", "--format", "json"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert answer["kernel"]["arch"] == "arm64"
+    assert answer["features"]["kpti"]["effective"] is False

@@ -129,6 +129,24 @@ def test_x86_bitness_is_read_only_where_the_config_states_it(tmp_path: Path) -> 
         assert model.arch == "x86_64"
 
 
+def test_tree_arch_is_the_configs_unless_given(tmp_path: Path) -> None:
+    """With --tree, an arm64 .config is evaluated for arm64 without --arch; --arch wins when
+    given; an x86 fragment that leaves CONFIG_64BIT out, or no config, means x86_64."""
+    from kpolicy.resolve.inputs import tree_arch
+
+    cfg = tmp_path / "config"
+    cfg.write_text("#\n# Linux/arm64 7.2.13 Kernel Configuration\n#\nCONFIG_ARM64=y\n")
+    assert tree_arch(None, cfg) == "arm64"
+    assert tree_arch("riscv", cfg) == "riscv"
+    cfg.write_text("CONFIG_RISCV=y\n")
+    assert tree_arch(None, cfg) == "riscv"
+    cfg.write_text("#\n# Linux/x86 7.2.13 Kernel Configuration\n#\nCONFIG_X86=y\n")
+    assert tree_arch(None, cfg) == "x86_64"
+    cfg.write_text("#\n# Linux/x86 7.2.13 Kernel Configuration\n#\n# CONFIG_64BIT is not set\n")
+    assert tree_arch(None, cfg) == "i386"
+    assert tree_arch(None, None) == "x86_64"
+
+
 def test_no_config_uses_the_machines_arch(monkeypatch: pytest.MonkeyPatch) -> None:
     """`kpolicy resolve` with no config on an arm64 machine picks the arm64 model."""
     import os
