@@ -634,9 +634,15 @@ def resolve_in_order(
 ) -> tuple[FeatureState, ...]:
     """TODO's features, in TODO's order, each resolved by RESOLVE_ONE(spec, others): first
     those whose [[machine]] dependencies read no other feature, with their overrides applied;
-    then the others, given those states by name."""
+    then the others, given those states by name, each once the features it reads are resolved
+    (arm64.vulnerabilities.meltdown reads kpti, which reads kaslr; a cycle is resolved as is)."""
     first = [s for s in todo if not s.reads]
     done = {f.name: f for f in apply_overrides([resolve_one(s, None) for s in first], first,
                                                version)}
-    later = {s.name: resolve_one(s, done) for s in todo if s.reads}
-    return tuple(done[s.name] if s.name in done else later[s.name] for s in todo)
+    pending = [s for s in todo if s.reads]
+    while pending:
+        waiting = {s.name for s in pending}
+        ready = [s for s in pending if waiting.isdisjoint(s.reads)] or pending
+        done.update({s.name: resolve_one(s, done) for s in ready})
+        pending = [s for s in pending if s.name not in done]
+    return tuple(done[s.name] for s in todo)

@@ -27,11 +27,18 @@ CASES = [c for c in DOC.get("cases", []) if c.get("completed")]
 KPTI_FEATURE = "Kernel page table isolation (KPTI)"
 # What each qemu -cpu model has, from qemu's CPU definitions (not from the boots): -cpu max
 # has E0PD and CSV3 (Meltdown-safe), BTI, PAuth, SVE, SME (MTE only with -M virt,mte=on);
-# a Cortex-A57 has none of them but is on the kernel's kpti_safe_list (Meltdown-safe).
+# a Cortex-A57 has none of them but is on the kernel's kpti_safe_list (Meltdown-safe). -cpu max
+# also has SSBS and CSV2 (unaffected by Spectre-v2); the A57 has neither, and qemu's TCG
+# firmware offers no SMCCC ARCH_WORKAROUND_1/2 ("spectre_v2_firmware", "ssbd_firmware").
 CPU_FACTS = {
-    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "sve", "sme"}),
+    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "sve", "sme", "ssbs",
+                      "spectre_v2_safe"}),
     "cortex-a57": frozenset({"meltdown_safe"}),
 }
+# the vulnerabilities files and resolve's feature for each: true is "Mitigation: ..."
+VULNERABILITIES = {"meltdown": "arm64.vulnerabilities.meltdown",
+                   "spec_store_bypass": "arm64.vulnerabilities.spec_store_bypass",
+                   "spectre_v2": "arm64.vulnerabilities.spectre_v2"}
 # the hwcap (/proc/cpuinfo Features) each idreg-override feature shows as
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
           "arm64.sme": "sme"}
@@ -91,6 +98,56 @@ def test_cpu_dependent_predictions_match_the_boot(
         predicted[name] = states[name].effective
         observed[name] = hwcap in case["hwcaps"]
     assert predicted == observed
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_vulnerabilities_files_match_the_boot(
+    specs: tuple[FeatureSpec, ...], case: dict[str, Any]
+) -> None:
+    """Each boot's meltdown, spec_store_bypass and spectre_v2 files: "Mitigation: ..." where
+    resolve says the feature is in force, "Vulnerable" where it says not; "Not affected" (a
+    Meltdown-safe CPU) only where the machine fact says the CPU is safe."""
+    model, config = _side(specs)
+    machine = _machine(case)
+    res = resolve(model, config, _cmdline(case), specs=specs, machine=machine)
+    states = {f.name: f for f in res.features}
+    for file, name in VULNERABILITIES.items():
+        text = case["features"]["vulnerabilities." + file]
+        safe = file == "meltdown" and machine.cpu_lacks("meltdown_safe") is False
+        if safe or text == "Not affected":
+            assert safe and text == "Not affected", file
+            continue
+        assert text.startswith("Mitigation: ") or text == "Vulnerable", (file, text)
+        assert states[name].effective is text.startswith("Mitigation: "), (file, text)
+
+
+def test_the_record_sees_the_vulnerabilities_both_ways() -> None:
+    """The agreement above is not vacuous: spec_store_bypass and spectre_v2 are seen mitigated
+    and vulnerable, spec_store_bypass both ways on one CPU model."""
+    if not CASES:
+        pytest.skip(f"{OBSERVED} is missing")
+    seen = {(c.get("cpu", "max"), f, c["features"]["vulnerabilities." + f][:4])
+            for c in CASES for f in ("spec_store_bypass", "spectre_v2")}
+    assert {("max", "spec_store_bypass", "Miti"), ("max", "spec_store_bypass", "Vuln"),
+            ("cortex-a57", "spectre_v2", "Vuln"), ("max", "spectre_v2", "Miti")} <= seen
+
+
+def test_without_cpu_facts_vulnerabilities_depend_on_the_cpu(
+    specs: tuple[FeatureSpec, ...]
+) -> None:
+    """No CPU facts: the three files depend on the CPU (None), except where the command line
+    alone decides (ssbd=force-off, mitigations=off: spec_store_bypass vulnerable; KPTI forced
+    by kpti=)."""
+    if not CASES:
+        pytest.skip(f"{OBSERVED} is missing")
+    model, config = _side(specs)
+    base = _machine(CASES[0], known_cpu=False)
+    for cmdline, want in (("", (None, None, None)), ("kpti=1", (True, None, None)),
+                          ("ssbd=force-off", (None, False, None)),
+                          ("nokaslr mitigations=off", (False, False, None))):
+        res = resolve(model, config, cmdline, specs=specs, machine=base)
+        states = {f.name: f.effective for f in res.features}
+        assert tuple(states[n] for n in VULNERABILITIES.values()) == want, cmdline
 
 
 def test_without_cpu_facts_kpti_depends_on_the_cpu(specs: tuple[FeatureSpec, ...]) -> None:
