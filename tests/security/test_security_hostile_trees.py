@@ -310,13 +310,19 @@ def _malformed_commit(repo: Path, victim: Path) -> str:
                 "-m", "hostile")
 
 
-def test_base_copy_of_a_malformed_tree_writes_nothing_outside(tmp_path: Path) -> None:
+def _victim_beside_malformed_commit(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A victim directory holding `keep`, and a repository whose commit (_malformed_commit)
+    aims a write at it."""
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "keep").write_text("keep\n")
     repo = tmp_path / "repo"
     repo.mkdir()
-    commit = _malformed_commit(repo, victim)
+    return victim, repo, _malformed_commit(repo, victim)
+
+
+def test_base_copy_of_a_malformed_tree_writes_nothing_outside(tmp_path: Path) -> None:
+    victim, repo, commit = _victim_beside_malformed_commit(tmp_path)
     dest = tmp_path / "dest"
     dest.mkdir()
     with pytest.raises(Exception) as err:
@@ -539,12 +545,7 @@ def test_lint_base_on_a_malformed_commit_is_one_error_under_the_audit_hook(
         tmp_path: Path) -> None:
     """The CLI path of item 3: `lint --base` naming the malformed commit, run with the audit hook
     watching the victim directory, ends in one error line, reads nothing there, writes nothing."""
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    (victim / "keep").write_text("keep\n")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    commit = _malformed_commit(repo, victim)
+    victim, repo, commit = _victim_beside_malformed_commit(tmp_path)
     write_tiny_tree(repo)
     run = run_kpolicy(["lint", "--tree", str(repo), "--base", commit],
                       cwd=tmp_path, forbidden=victim,
