@@ -22,7 +22,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +97,7 @@ section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
+section lsm $B cat /sys/kernel/security/lsm
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
@@ -182,6 +183,9 @@ class Case:
     # qemu -smp for this case (e.g. "2,sockets=1,cores=1,threads=2": two SMT siblings); a case
     # with it also records the SMT state (/sys/devices/system/cpu/smt/control and active)
     smp: str | None = None
+    # extra observations (names of PROBES) this case records; opt-in, so adding a probe
+    # leaves every existing record as it is
+    probes: tuple[str, ...] = ()
 
     @property
     def full_cmdline(self) -> str:
@@ -208,9 +212,12 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
     cases = []
     for raw in data.get("case", []):
         unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
-                                  "flavour", "machine", "smp"}
+                                  "flavour", "machine", "smp", "probes"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
+        bad_probes = sorted(set(raw.get("probes", ())) - set(PROBES))
+        if bad_probes:
+            raise ValueError(f"{path}: case {raw.get('id')!r}: unknown probes {bad_probes}")
         cases.append(
             Case(
                 id=raw["id"],
@@ -224,6 +231,7 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
                 target=target,
                 machine=raw.get("machine"),
                 smp=raw.get("smp"),
+                probes=tuple(raw.get("probes", ())),
             )
         )
     ids = [c.id for c in cases]
@@ -432,6 +440,7 @@ def parse_serial(
     hardening: bool = False,
     target: Target = X86_64,
     smt: bool = False,
+    probes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The observation record (observed.json's per-case fields, less id and cmdline) of a log."""
     sections, outside = split_sections(serial)
@@ -494,6 +503,8 @@ def parse_serial(
         features.update(hardening_features(sections, log, sysparams))
     if smt:
         features.update(smt_features(sections))
+    for probe in probes:
+        features.update(PROBES[probe](sections, log, sysparams))
     if target.extra_sections:
         _arch_sections(sections, log, target, obs, features)
     obs["features"] = features
@@ -541,6 +552,22 @@ def smt_features(sections: dict[str, list[str]]) -> dict[str, Any]:
     if active is not None:
         out["smt.active"] = active.strip() == "1"
     return out
+
+
+def lsm_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """The active LSMs in initialization order, as securityfs' lsm file lists them."""
+    text = "".join(line.strip() for line in sections.get("lsm", ()))
+    return {"lsm": text.split(",") if text else []}
+
+
+# Opt-in observations: a case's `probes` names entries here.  Each reads the /init sections,
+# the kernel log and the sysfs/sysctl values, and returns features to record.
+Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
+PROBES: dict[str, Probe] = {
+    "lsm": lsm_features,
+}
 
 
 def _rc(lines: Sequence[str]) -> int | None:
@@ -610,7 +637,7 @@ def observe(
     if case.flavour != "cloud-amd64":
         record["flavour"] = case.flavour
     record.update(parse_serial(result.serial, case.params, case.hardening, case.target,
-                               smt=case.smp is not None))
+                               smt=case.smp is not None, probes=case.probes))
     record["timed_out"] = result.timed_out
     return record, result
 

@@ -255,3 +255,20 @@ def test_host_flakes_are_retried_not_recorded(monkeypatch: pytest.MonkeyPatch) -
     record, result = oracle.observe(oracle.Case("c", "", "p"), Path("v"), Path("i"))
     assert result.attempts == 2 and not serials
     assert record["panic"] is None and record["completed"] is True
+
+
+def test_lsm_probe_is_opt_in_and_keeps_order() -> None:
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace(
+        "@@KP-DONE",
+        "@@KP-BEGIN lsm\ncapability,landlock,lockdown,yama,apparmor\n@@KP-END\n@@KP-DONE",
+    )
+    assert "lsm" not in oracle.parse_serial(log)["features"]
+    probed = oracle.parse_serial(log, probes=["lsm"])
+    assert probed["features"]["lsm"] == ["capability", "landlock", "lockdown", "yama", "apparmor"]
+
+
+def test_unknown_probe_is_refused(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.toml"
+    cases.write_text('[[case]]\nid = "x"\ncmdline = ""\npurpose = "p"\nprobes = ["nosuch"]\n')
+    with pytest.raises(ValueError, match="unknown probes"):
+        oracle.load_cases(cases)
