@@ -36,9 +36,9 @@ CPU_FACTS = {
     "cortex-a57": frozenset({"meltdown_safe"}),
 }
 # the vulnerabilities files and resolve's feature for each: true is "Mitigation: ..."
-VULNERABILITIES = {"meltdown": "arm64.vulnerabilities.meltdown",
-                   "spec_store_bypass": "arm64.vulnerabilities.spec_store_bypass",
-                   "spectre_v2": "arm64.vulnerabilities.spectre_v2"}
+# (arm64's own declarations of the names x86 uses: rules/params/vulnerabilities.*.arm64.toml)
+VULNERABILITIES = {f: "vulnerabilities." + f for f in ("meltdown", "spec_store_bypass",
+                                                        "spectre_v2")}
 # the hwcap (/proc/cpuinfo Features) each idreg-override feature shows as
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
           "arm64.sme": "sme"}
