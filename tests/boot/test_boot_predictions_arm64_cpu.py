@@ -31,7 +31,7 @@ VULNERABILITIES = {f: "vulnerabilities." + f for f in ("meltdown", "spec_store_b
                                                         "spectre_v2")}
 # the hwcap (/proc/cpuinfo Features) each idreg-override feature shows as
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
-          "arm64.sme": "sme"}
+          "arm64.sme": "sme", "arm64.gcs": "gcs"}
 
 pytestmark = pytest.mark.real
 _SIDE: dict[str, tuple[ResolveModel, ConfigInput]] = {}
