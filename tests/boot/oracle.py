@@ -97,7 +97,7 @@ section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
-section lsm $B cat /sys/kernel/security/lsm
+section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
