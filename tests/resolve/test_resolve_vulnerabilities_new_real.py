@@ -11,43 +11,20 @@ even after an explicit word, 7.2 keeps the explicit word and reads its attack ve
 from __future__ import annotations
 
 import pytest
-from conftest import real_configs
+from conftest import bundled_x86_states
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
-from kpolicy.resolve.api import resolve
-from kpolicy.resolve.bundle import pick_bundled, read_model
-from kpolicy.resolve.inputs import read_config
-from kpolicy.resolve.model import ResolveModel
 
 pytestmark = pytest.mark.real
 
 VERSIONS = ("6.1", "6.12", "7.2")
 BUGS = ("spec_rstack_overflow", "tsa", "indirect_target_selection", "reg_file_data_sampling",
         "vmscape")
-CONFIG = "config.amd64_none_cloud-amd64"
 
 
 @pytest.fixture(scope="module")
 def specs() -> tuple[FeatureSpec, ...]:
     return load_param_rules().features
-
-
-@pytest.fixture(scope="module")
-def models() -> dict[str, ResolveModel]:
-    out = {}
-    for version in VERSIONS:
-        config = read_config(real_configs(version) / CONFIG)
-        path, warning = pick_bundled(config.version)
-        assert warning is None
-        out[version] = read_model(path)
-    return out
-
-
-def _states(models: dict[str, ResolveModel], specs: tuple[FeatureSpec, ...], version: str,
-            cmdline: str) -> dict[str, object]:
-    config = read_config(real_configs(version) / CONFIG)
-    res = resolve(models[version], config, cmdline, specs=specs)
-    return {f.name: f.effective for f in res.features}
 
 
 def _vulns(states: dict[str, object]) -> tuple[object, ...]:
@@ -86,10 +63,10 @@ CASES = [
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(("cmdline", "old", "new"), CASES)
-def test_new_vulnerabilities(models: dict[str, ResolveModel], specs: tuple[FeatureSpec, ...],
+def test_new_vulnerabilities(specs: tuple[FeatureSpec, ...],
                              version: str, cmdline: str, old: tuple[bool, ...],
                              new: tuple[bool, ...]) -> None:
-    states = _states(models, specs, version, cmdline)
+    states = bundled_x86_states(version, cmdline, specs)
     assert _vulns(states) == (new if version == "7.2" else old), cmdline
 
 
@@ -112,41 +89,37 @@ MODES = [
 
 
 @pytest.mark.parametrize(("version", "cmdline", "modes"), MODES)
-def test_new_vulnerability_modes(models: dict[str, ResolveModel],
-                                 specs: tuple[FeatureSpec, ...], version: str, cmdline: str,
+def test_new_vulnerability_modes(specs: tuple[FeatureSpec, ...], version: str, cmdline: str,
                                  modes: tuple[str, ...]) -> None:
-    states = _states(models, specs, version, cmdline)
+    states = bundled_x86_states(version, cmdline, specs)
     assert tuple(states[b] for b in BUGS) == modes, cmdline
 
 
-def test_its_follows_spectre_v2_lfence(models: dict[str, ResolveModel],
-                                      specs: tuple[FeatureSpec, ...]) -> None:
+def test_its_follows_spectre_v2_lfence(specs: tuple[FeatureSpec, ...]) -> None:
     """7.2 turns ITS off with Spectre v2's LFENCE mitigation (its_update_mitigation); the 7.2
     kernel under TCG never reaches /init with that word, so this is pinned here only. (6.1 and
     6.12 do the same in its_select_mitigation, but kpolicy models their spectre_v2 command
     line from 6.17 only.)"""
-    states = _states(models, specs, "7.2", "spectre_v2=retpoline,lfence")
+    states = bundled_x86_states("7.2", "spectre_v2=retpoline,lfence", specs)
     assert states["vulnerabilities.indirect_target_selection"] is False
-    assert _states(models, specs, "7.2", "spectre_v2=retpoline")[
+    assert bundled_x86_states("7.2", "spectre_v2=retpoline", specs)[
         "vulnerabilities.indirect_target_selection"] is True
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_retbleed_ibpb_mitigates_vmscape(models: dict[str, ResolveModel],
-                                         specs: tuple[FeatureSpec, ...], version: str) -> None:
+def test_retbleed_ibpb_mitigates_vmscape(specs: tuple[FeatureSpec, ...], version: str) -> None:
     """Retbleed's IBPB makes VMSCAPE IBPB on VMEXIT even after vmscape=off, in every version."""
-    states = _states(models, specs, version, "vmscape=off retbleed=ibpb")
+    states = bundled_x86_states(version, "vmscape=off retbleed=ibpb", specs)
     assert states["vulnerabilities.vmscape"] is True
-    assert _states(models, specs, version, "vmscape=off")["vulnerabilities.vmscape"] is False
+    assert bundled_x86_states(version, "vmscape=off", specs)["vulnerabilities.vmscape"] is False
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_itlb_multihit_and_old_microcode(models: dict[str, ResolveModel],
-                                         specs: tuple[FeatureSpec, ...], version: str) -> None:
+def test_itlb_multihit_and_old_microcode(specs: tuple[FeatureSpec, ...], version: str) -> None:
     """iTLB multihit is KVM's: mitigated unless mitigations=off (every version); old_microcode
     exists from 6.15 and is never mitigated."""
-    assert _states(models, specs, version, "")["vulnerabilities.itlb_multihit"] is True
-    off = _states(models, specs, version, "mitigations=off")
+    assert bundled_x86_states(version, "", specs)["vulnerabilities.itlb_multihit"] is True
+    off = bundled_x86_states(version, "mitigations=off", specs)
     assert off["vulnerabilities.itlb_multihit"] is False
     assert ("vulnerabilities.old_microcode" in off) is (version == "7.2")
     if version == "7.2":
@@ -154,9 +127,8 @@ def test_itlb_multihit_and_old_microcode(models: dict[str, ResolveModel],
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_its_stuff_makes_retbleed_stuff(models: dict[str, ResolveModel],
-                                        specs: tuple[FeatureSpec, ...], version: str) -> None:
+def test_its_stuff_makes_retbleed_stuff(specs: tuple[FeatureSpec, ...], version: str) -> None:
     """indirect_target_selection=stuff turns Retbleed's command to stuffing from 6.12 (6.1 has
     no stuff word: the ITS word is ignored and Retbleed keeps auto)."""
-    states = _states(models, specs, version, "indirect_target_selection=stuff")
+    states = bundled_x86_states(version, "indirect_target_selection=stuff", specs)
     assert states["retbleed"] == ("auto" if version == "6.1" else "stuff")
