@@ -601,6 +601,17 @@ def intel_iommu_features(
     return {"intel_iommu": any(_DMAR_ON.search(line) for line in log)}
 
 
+_AMD_VI_ON = re.compile(r"AMD-Vi: Extended features")
+
+
+def amd_iommu_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether the AMD IOMMU driver initialized (it logs the IOMMU's "Extended features"): only
+    meaningful on a case with an amd-iommu device."""
+    return {"amd_iommu": any(_AMD_VI_ON.search(line) for line in log)}
+
+
 # Opt-in observations: a case's `probes` names entries here.  Each reads the /init sections,
 # the kernel log and the sysfs/sysctl values, and returns features to record.
 Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
@@ -608,6 +619,7 @@ PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
     "iommu": iommu_features,
     "intel_iommu": intel_iommu_features,
+    "amd_iommu": amd_iommu_features,
 }
 
 
