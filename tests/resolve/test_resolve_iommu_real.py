@@ -145,3 +145,28 @@ def test_debug_pagealloc(version: str, tmp_path: Path) -> None:
     assert _states(_resolve(version, "amd64", "", config=built))["debug_pagealloc"] is True
     off = _resolve(version, "amd64", "debug_pagealloc=off", config=built)
     assert _states(off)["debug_pagealloc"] is False and not off.cmdline.unknown
+
+
+def test_efi_disable_pci_dma_default_from_the_72_tree(tmp_path: Path) -> None:
+    """With EFI_DISABLE_PCI_DMA=y the stub clears bus mastering by default, and
+    efi=no_disable_early_pci_dma turns that off (the real 7.2 tree's model, which keeps the
+    default symbol the feature declares)."""
+    from conftest import real_tree_resolve_side
+
+    from kpolicy.params.semantics import load_param_rules
+
+    stock = real_configs("7.2") / "config.amd64_none_cloud-amd64"
+    text = stock.read_text(encoding="utf-8").replace(
+        "# CONFIG_EFI_DISABLE_PCI_DMA is not set", "CONFIG_EFI_DISABLE_PCI_DMA=y")
+    config = tmp_path / "config"
+    config.write_text(text, encoding="utf-8")
+    specs = load_param_rules().features
+    model, given = real_tree_resolve_side("7.2", "x86_64", config, specs)
+
+    def state(line: str) -> object:
+        res = resolve(model, given, line, specs=specs)
+        return _states(res)["efi.disable_early_pci_dma"]
+
+    assert state("") is True
+    assert state("efi=no_disable_early_pci_dma") is False
+    assert state("efi=debug") is True
