@@ -298,3 +298,13 @@ def test_iommu_probes_read_the_core_lines_and_the_groups() -> None:
         "[    2.4] iommu: DMA domain TLB invalidation policy: strict mode\n", "")
     feats = oracle.parse_serial(passthrough, probes=["iommu"])["features"]
     assert feats["iommu.passthrough"] is True and "iommu.strict" not in feats
+
+
+def test_a_section_without_a_final_newline_still_ends() -> None:
+    """securityfs' lsm file has no final newline, so its end marker shares the last line: the
+    section still closes there and the boot still counts as completed."""
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace(
+        "@@KP-DONE", "@@KP-BEGIN lsm\ncapability,yama@@KP-END\n@@KP-DONE")
+    record = oracle.parse_serial(log, probes=["lsm"])
+    assert record["completed"] is True
+    assert record["features"]["lsm"] == ["capability", "yama"]
