@@ -111,7 +111,7 @@ X86_CPU_FACTS = {
 }
 
 
-def _machine(arch: str, case: dict[str, Any]) -> Machine:
+def _machine(case: dict[str, Any], arch: str = "x86_64") -> Machine:
     """The qemu machine of CASE: its RAM when the case sets one (-m), else unknown (768 MiB);
     the x86 CPU's facts where kpolicy knows them; on arm64, whether the boot has a KASLR seed
     (qemu's virt board puts one in the device tree unless dtb-kaslr-seed=off, and -cpu max has
@@ -289,7 +289,7 @@ def test_tree_prediction_matches_the_boot(
     specs: tuple[FeatureSpec, ...], arch: str, case: dict[str, Any]
 ) -> None:
     model, config = tree_side(arch, case, specs)
-    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(arch, case))
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case, arch))
     assert _disagreements(res, _observed(case)) == {}, case["cmdline"]
 
 
@@ -298,7 +298,7 @@ def test_bundled_prediction_matches_the_boot(
     specs: tuple[FeatureSpec, ...], arch: str, case: dict[str, Any]
 ) -> None:
     model, config = bundled_side(arch, case)
-    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(arch, case))
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case, arch))
     assert _disagreements(res, _observed(case)) == {}, case["cmdline"]
 
 
