@@ -38,6 +38,10 @@ def arch_selections(tree: KernelTree) -> dict[str, dict[str, Location]]:
 _DEFINED_SCHEMA = "kconfig-defined-1"
 
 
+def _is_kconfig(name: str) -> bool:
+    return name.startswith("Kconfig")
+
+
 def defined_symbols(tree: KernelTree, cache: Optional[Cache] = None) -> frozenset[str]:
     """Names of every `config`/`menuconfig` in any Kconfig* file of TREE, on any arch; each
     file's names from CACHE's per-file map while its stat is the recorded one."""
@@ -47,16 +51,16 @@ def defined_symbols(tree: KernelTree, cache: Optional[Cache] = None) -> frozense
     file_map.entries.clear()
     names: set[str] = set()
     changed = 0
-    for rel_dir, _dirs, files in treefs.walk(tree.root, prune=frozenset({".git"})):
+    for rel_dir, _dirs, files in treefs.walk(tree.root, prune=frozenset({".git"}),
+                                             wanted=_is_kconfig):
         for name, st in files.items():
-            if name.startswith("Kconfig"):
-                rel = f"{rel_dir}/{name}" if rel_dir else name
-                entry = old.get(rel)
-                if entry is None or entry[0] != file_stat(st):
-                    changed += 1
-                    entry = (file_stat(st), frozenset(_CONFIG_LINE.findall(
-                        treefs.read_text(tree.root, rel, what="Kconfig file"))))
-                file_map.entries[rel] = entry
-                names |= entry[1]
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            entry = old.get(rel)
+            if entry is None or entry[0] != file_stat(st):
+                changed += 1
+                entry = (file_stat(st), frozenset(_CONFIG_LINE.findall(
+                    treefs.read_text(tree.root, rel, what="Kconfig file"))))
+            file_map.entries[rel] = entry
+            names |= entry[1]
     file_map.save(changed)
     return frozenset(names)

@@ -64,7 +64,8 @@ _TERM = re.compile(r"([A-Za-z][\w.\-]*[A-Za-z0-9_])(=\S*)?(?:\s+\([^)]*\))?\s*")
 def _files(tree: KernelTree) -> list[tuple[str, int, int]]:
     """(path, size, mtime_ns) of every .rst/.txt file under Documentation/ but the lists."""
     out: list[tuple[str, int, int]] = []
-    for rel_dir, _, files in treefs.walk(tree.root, DOCS_DIR):
+    for rel_dir, _, files in treefs.walk(tree.root, DOCS_DIR,
+                                         wanted=lambda name: name.endswith(_SUFFIXES)):
         for name, st in sorted(files.items()):
             rel = f"{rel_dir}/{name}"
             if name.endswith(_SUFFIXES) and rel not in _LISTS and st.st_size <= _MAX_DOC:

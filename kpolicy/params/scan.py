@@ -67,6 +67,11 @@ class _SourceFile:
     ino: int
 
 
+def _is_source(name: str) -> bool:
+    """A C file, a header, a kbuild file or one a kbuild file may include."""
+    return name.endswith((".c", ".h", ".mk")) or name.startswith("Makefile") or name == "Kbuild"
+
+
 def _walk(root: Path) -> tuple[list[_SourceFile], dict[str, list[str]], dict[str, Stat]]:
     """Regular (non-symlink) C files, each directory's kbuild file names, and the stat of
     every header (a registration or a wrapper macro there reaches the files including it)
@@ -75,7 +80,7 @@ def _walk(root: Path) -> tuple[list[_SourceFile], dict[str, list[str]], dict[str
     makefiles: dict[str, list[str]] = {}
     headers: dict[str, Stat] = {}
     # treefs.walk lists regular files only: symlinks and special files are not read
-    for rel_dir, dirnames, filenames in treefs.walk(root, prune=_PRUNE):
+    for rel_dir, dirnames, filenames in treefs.walk(root, prune=_PRUNE, wanted=_is_source):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames]
         if names:
