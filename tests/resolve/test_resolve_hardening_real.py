@@ -241,7 +241,7 @@ def test_text_leads_with_grouped_hardening_and_shows_refused_words(
                  "nokaslr pti=bogus kfence.sample_interval=x"]) == 0
     out = capsys.readouterr().out.splitlines()
     headers = [x for x in out if x.startswith("[")]
-    assert headers[:5] == ["[memory]", "[cpu-mitigations]", "[address-space]",
+    assert headers[:6] == ["[memory]", "[cpu-mitigations]", "[address-space]", "[iommu-dma]",
                            "[attack-surface]", "[integrity-lockdown]"]
     assert out.index("[cpu-mitigations]") < out.index(next(x for x in out
                                                             if x.startswith("pti ")))
