@@ -97,7 +97,7 @@ section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
-section lsm $B cat /sys/kernel/security/lsm
+section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
@@ -562,11 +562,32 @@ def lsm_features(
     return {"lsm": text.split(",") if text else []}
 
 
+_UNHASHED_BANNER = "This system shows unhashed kernel memory addresses"
+
+
+def hash_pointers_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether %p prints hashed pointers: the kernel logs its unhashed-addresses notice (every
+    version's lib/vsprintf.c) exactly when hashing is off."""
+    return {"hash_pointers": not any(_UNHASHED_BANNER in line for line in log)}
+
+
+def sysrq_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """The magic SysRq sysctl as it reads at boot (sysrq_always_enabled makes it read 1)."""
+    value = sysparams.get("sysctl.kernel.sysrq")
+    return {} if value is None else {"sysctl.kernel.sysrq": value.strip()}
+
+
 # Opt-in observations: a case's `probes` names entries here.  Each reads the /init sections,
 # the kernel log and the sysfs/sysctl values, and returns features to record.
 Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
 PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
+    "hash_pointers": hash_pointers_features,
+    "sysrq": sysrq_features,
 }
 
 
