@@ -197,6 +197,12 @@ def lsm_order(lsms: Sequence[LsmSpec], version: tuple[int, ...], values: Mapping
     return LsmOrder(tuple(active), tuple(dropped), origin)
 
 
+def lsm_params(lsms: Sequence[LsmSpec]) -> frozenset[str]:
+    """The parameters the feature "lsm" reads (folded): lsm=, security= and the LSMs' switches."""
+    return frozenset(fold_param(n) for n in ("lsm", "security", *(e.param for s in lsms
+                                                                   for e in s.enable)))
+
+
 def lsm_feature(lsms: Sequence[LsmSpec], version: tuple[int, ...], values: Mapping[str, str],
                 events: Sequence[Event], lines: Mapping[str, int]) -> FeatureState:
     """The feature "lsm": the active LSMs as securityfs lists them ("a,b,c"), with its chain."""
@@ -206,10 +212,10 @@ def lsm_feature(lsms: Sequence[LsmSpec], version: tuple[int, ...], values: Mappi
     sources = [Source("config", ",".join(default.active),
                       f"CONFIG_LSM={values.get('LSM', '')!r} with the LSMs this config builds",
                       symbol="LSM", value=values.get("LSM"), config_line=lines.get("LSM"))]
-    names = {"lsm", "security", *(e.param for s in lsms for e in s.enable)}
+    names = lsm_params(lsms)
     for ev in events:
         reg = ev.registration.name if ev.registration is not None else ev.name
-        if fold_param(reg) in {fold_param(n) for n in names}:
+        if fold_param(reg) in names:
             sources.append(Source("cmdline", None, f"{ev.raw}: {ev.stage} {ev.outcome}",
                                   position=ev.index, token=ev.raw, outcome=ev.outcome))
     why = (f"from {outcome.origin}" + "".join(f"; {n}: {w}" for n, w in outcome.dropped)
