@@ -272,3 +272,16 @@ def test_unknown_probe_is_refused(tmp_path: Path) -> None:
     cases.write_text('[[case]]\nid = "x"\ncmdline = ""\npurpose = "p"\nprobes = ["nosuch"]\n')
     with pytest.raises(ValueError, match="unknown probes"):
         oracle.load_cases(cases)
+
+
+def test_hash_pointers_and_sysrq_probes() -> None:
+    """hash_pointers is off exactly when the log has the kernel's unhashed-addresses notice;
+    sysrq reads /proc/sys/kernel/sysrq; the lsm section keeps the markers on their own lines."""
+    banner = "** This system shows unhashed kernel memory addresses   **"
+    log = ("@@KP-BEGIN dmesg\n[    0.1] " + banner + "\n@@KP-END\n"
+           "@@KP-BEGIN sysctl\n/proc/sys/kernel/sysrq:1\n@@KP-END\n@@KP-DONE")
+    features = oracle.parse_serial(log, probes=["hash_pointers", "sysrq"])["features"]
+    assert features == {"hash_pointers": False, "sysctl.kernel.sysrq": "1"}
+    quiet = log.replace(banner, "Hash pointers mode set to always.")
+    assert oracle.parse_serial(quiet, probes=["hash_pointers"])["features"]["hash_pointers"]
+    assert "cat /sys/kernel/security/lsm; echo" in oracle.INIT_SCRIPT
