@@ -397,6 +397,10 @@ def split_sections(serial: str) -> tuple[dict[str, list[str]], list[str]]:
             current = sections.setdefault(line[len("@@KP-BEGIN ") :].strip(), [])
         elif line.startswith("@@KP-END"):
             current = None
+        elif current is not None and line.endswith("@@KP-END"):
+            # a file without a final newline (securityfs' lsm) runs into the end marker
+            current.append(line[: -len("@@KP-END")])
+            current = None
         elif current is not None:
             current.append(line)
         else:

@@ -285,3 +285,13 @@ def test_hash_pointers_and_sysrq_probes() -> None:
     quiet = log.replace(banner, "Hash pointers mode set to always.")
     assert oracle.parse_serial(quiet, probes=["hash_pointers"])["features"]["hash_pointers"]
     assert "cat /sys/kernel/security/lsm; echo" in oracle.INIT_SCRIPT
+
+
+def test_a_section_without_a_final_newline_still_ends() -> None:
+    """securityfs' lsm file has no final newline, so its end marker shares the last line: the
+    section still closes there and the boot still counts as completed."""
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace(
+        "@@KP-DONE", "@@KP-BEGIN lsm\ncapability,yama@@KP-END\n@@KP-DONE")
+    record = oracle.parse_serial(log, probes=["lsm"])
+    assert record["completed"] is True
+    assert record["features"]["lsm"] == ["capability", "yama"]
