@@ -168,3 +168,12 @@ def test_sysrq_always_enabled_and_norandmaps(version: str) -> None:
     changed = _states(version, "sysrq_always_enabled=0 norandmaps")
     assert changed["sysctl.kernel.sysrq"] == "1"
     assert changed["sysctl.kernel.randomize_va_space"] == "0"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_no_stale_declaration(version: str) -> None:
+    """Each tree registers every parameter these features declare for its version."""
+    files = ("slub_debug.toml", "hash_pointers.toml", "hash_pointers.mode.toml",
+             "bdev_allow_write_mounted.toml", "proc_mem.force_override.toml")
+    warnings = _resolve(version, "").warnings
+    assert not [w for w in warnings if any(f in w for f in files)]
