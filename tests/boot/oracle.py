@@ -98,6 +98,9 @@ section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
 section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
+section procmem $B sh -c 'a=$(/bin/busybox head -n1 /proc/self/maps | /bin/busybox cut -d- -f1)
+o=$(/bin/busybox dd if=/init of=/proc/self/mem bs=1 count=1 seek=$((0x$a)) conv=notrunc 2>&1)
+r=$?; echo "at=$a $o" | /bin/busybox tail -n1; echo rc=$r'
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
@@ -585,6 +588,16 @@ def sysrq_features(
     return {} if value is None else {"sysctl.kernel.sysrq": value.strip()}
 
 
+def proc_mem_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether a process may write its own read-only page through /proc/self/mem (dd onto the
+    first, read-only, page of busybox, a non-PIE executable at the same address in every
+    process): only proc_mem.force_override "always" lets an unptraced writer override."""
+    rc = _rc(sections.get("procmem", ()))
+    return {} if rc is None else {"proc_mem.self_force_write": rc == 0}
+
+
 # Opt-in observations: a case's `probes` names entries here.  Each reads the /init sections,
 # the kernel log and the sysfs/sysctl values, and returns features to record.
 Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
@@ -592,6 +605,7 @@ PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
     "hash_pointers": hash_pointers_features,
     "sysrq": sysrq_features,
+    "proc_mem": proc_mem_features,
 }
 
 

@@ -295,3 +295,11 @@ def test_a_section_without_a_final_newline_still_ends() -> None:
     record = oracle.parse_serial(log, probes=["lsm"])
     assert record["completed"] is True
     assert record["features"]["lsm"] == ["capability", "yama"]
+
+
+def test_proc_mem_probe_reads_the_write_status() -> None:
+    log = "@@KP-BEGIN procmem\nrc=1\n@@KP-END\n@@KP-DONE"
+    assert oracle.parse_serial(log, probes=["proc_mem"])["features"] == {
+        "proc_mem.self_force_write": False}
+    ok = log.replace("rc=1", "rc=0")
+    assert oracle.parse_serial(ok, probes=["proc_mem"])["features"]["proc_mem.self_force_write"]

@@ -144,12 +144,15 @@ def test_the_record_has_hardening_observations() -> None:
 
 def _predicted(res: Resolution) -> dict[str, Any]:
     """RES's effective states, with what the boot can observe of some: debugfs mounts only when
-    it is "on"; the lsm feature's text is securityfs' comma-separated list; the sysctls as
+    it is "on"; a process force-writes its own read-only page only under proc_mem "always";
+    the lsm feature's text is securityfs' comma-separated list; the sysctls as
     /proc/sys prints them (randomize_va_space, recorded on every boot, as a number)."""
     predicted: dict[str, Any] = {f.name: f.effective for f in res.features}
     predicted.update({s.name: s.effective for s in res.sysctls})
     if predicted.get("sysctl.kernel.randomize_va_space") is not None:
         predicted["randomize_va_space"] = int(predicted["sysctl.kernel.randomize_va_space"])
+    if "proc_mem.force_override" in predicted:  # only "always" overrides for an unptraced writer
+        predicted["proc_mem.self_force_write"] = predicted["proc_mem.force_override"] == "always"
     if isinstance(predicted.get("lsm"), str):
         predicted["lsm"] = predicted["lsm"].split(",") if predicted["lsm"] else []
     if "debugfs" in predicted:
@@ -237,6 +240,9 @@ def test_the_record_shows_lsms_hashing_and_sysrq_both_ways() -> None:
     assert {f["randomize_va_space"] for f in probed.values()} == {0, 2}
     assert "apparmor" not in probed["lsm-apparmor-0"]["lsm"]
     assert {c.get("flavour") for c in CASES if c["id"] in probed} == {None, "amd64"}
+    procmem = {c["id"]: c["features"]["proc_mem.self_force_write"] for c in CASES
+               if "proc_mem.self_force_write" in c["features"]}
+    assert procmem["procmem-default"] is False and procmem["procmem-always"] is True
 
 
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
