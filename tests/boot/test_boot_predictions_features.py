@@ -245,6 +245,49 @@ def test_the_record_shows_lsms_hashing_and_sysrq_both_ways() -> None:
     assert procmem["procmem-default"] is False and procmem["procmem-always"] is True
 
 
+def test_the_record_shows_the_iommu_choices_both_ways() -> None:
+    """The IOMMU cases see each state of the core's default domain and TLB policy and of the
+    Intel driver, and the precedence the source has: the deprecated intel_iommu=strict and
+    amd_iommu=fullflush (generic only: cloud lacks AMD_IOMMU) beat an earlier-parsed
+    iommu.strict=0, and iommu=off beats intel_iommu=on."""
+    observed = {c["id"]: c["features"] for c in CASES if "iommu.group_types" in c["features"]}
+    assert len(observed) >= 12
+    for name in ("iommu.passthrough", "iommu.strict", "intel_iommu", "amd_iommu"):
+        assert {obs.get(name) for obs in observed.values()} >= {True, False}, name
+    assert observed["iommu-intel-strict-beats-strict-0"]["iommu.strict"] is True
+    assert observed["generic-iommu-amd-fullflush"]["iommu.strict"] is True
+    assert observed["iommu-amd-fullflush-cloud"]["iommu.strict"] is False
+    assert observed["q35-iommu-off-beats-intel-on"]["intel_iommu"] is False
+    assert {t for obs in observed.values() for t in obs["iommu.group_types"]} == {
+        "DMA", "DMA-FQ", "identity"}
+
+
+# qemu IOMMUs whose driver forces strict invalidation after the core logged its policy: the AMD
+# IOMMU's NPCACHE capability ("AMD-Vi: Using strict mode due to virtualization") and an Intel
+# IOMMU in caching mode ("IOMMU batching disallowed due to virtualization"). The machine decides
+# that; resolve's iommu.strict is the policy the core chose, which the log line shows.
+FORCES_STRICT = ("amd-iommu", "caching-mode=on")
+
+
+def test_iommu_group_types_follow_the_predicted_domain(specs: tuple[FeatureSpec, ...]) -> None:
+    """Where qemu's IOMMU gives the devices IOMMU groups, every group has the domain type
+    resolve's two features name: identity when passthrough, else DMA (strict) or DMA-FQ (lazy),
+    except that an emulated IOMMU which makes its driver force strict has DMA groups."""
+    cases = [c for c in CASES if c["features"].get("iommu.group_types")]
+    assert len(cases) >= 6
+    forced = [c for c in cases if any(f in d for d in c["devices"] for f in FORCES_STRICT)]
+    assert len(forced) >= 2
+    for case in cases:
+        model, config = tree_side("x86_64", case, specs)
+        res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
+        states = {f.name: f.effective for f in res.features}
+        if states["iommu.passthrough"]:
+            wanted = "identity"
+        else:
+            wanted = "DMA" if states["iommu.strict"] or case in forced else "DMA-FQ"
+        assert case["features"]["iommu.group_types"] == [wanted], case["id"]
+
+
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(res)
     return {
