@@ -97,9 +97,12 @@ def test_nokaslr_is_read_by_the_decompressor(cmdline: str, kaslr: bool) -> None:
 
 
 def test_only_declared_features_have_states() -> None:
-    """Every feature comes from rules/params/; discovered families are options with their
-    Kconfig value only (e.g. VMAP_STACK), never an effective on/off."""
-    declared = {s.name for s in load_param_rules().features}
+    """Every feature comes from rules/params/ (or, "lsm", from rules/lsm/lsms.toml);
+    discovered families are options with their Kconfig value only (e.g. VMAP_STACK), never an
+    effective on/off."""
+    from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
+
+    declared = {s.name for s in load_param_rules().features} | {LSM_FEATURE}
     res = _resolve("7.2", "amd64", "")
     assert {f.name for f in res.features} <= declared
     options = {o.option: o.value for o in res.options}
