@@ -264,8 +264,7 @@ def _built_in(reg: Registration, cfg: Mapping[str, str]) -> bool:
     """Whether REG's code is compiled into vmlinux under CFG (Makefile chain and #ifdefs)."""
     if reg.module_only:
         return False
-    chain = reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
-    if any(cfg.get(sym) != "y" for sym in chain):
+    if any(cfg.get(sym) != "y" for sym in reg.built_with):
         return False
     return all(_cpp_true(c, cfg) for c in reg.cpp_conditions)
 

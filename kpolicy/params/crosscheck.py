@@ -156,16 +156,11 @@ def _settable(kconfig: Collection[str],
     models = [m for m in kconfig.values() if isinstance(m, KconfigModel)]
     if not models or len(models) != len(kconfig):
         return None
-    roots = {sym for r in regs for sym in _chain(r)}
+    roots = {sym for r in regs for sym in r.built_with}
     out: frozenset[str] = frozenset()
     for model in models:
         out |= possible_symbols(model.symbols, roots, model.tool_derived)
     return out
-
-
-def _chain(reg: Registration) -> tuple[str, ...]:
-    """The symbols REG's code is built with (kbuild's obj-$(CONFIG_...) chain)."""
-    return reg.built_if_chain or ((reg.built_if,) if reg.built_if else ())
 
 
 def _setup_prefixes(regs: Collection[Registration]) -> frozenset[str]:
@@ -187,7 +182,7 @@ def _built_here(info: ParamInfo, srcarches: frozenset[str],
         parts = reg.location.file.split("/")
         if parts[0] == "arch" and len(parts) >= 3 and parts[1] not in srcarches:
             return False
-        chain = _chain(reg)
+        chain = reg.built_with
         return symbols is None or all(sym in symbols for sym in chain)
 
     kept = tuple(r for r in info.registrations if here(r))
@@ -262,7 +257,7 @@ def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
         return True
     if reg.module_only:
         return False
-    chain = _chain(reg)
+    chain = reg.built_with
     if not types:  # without types only plainly built-in code (obj-y all the way) is sure
         return not chain
     return all(types.get(sym) == "bool" for sym in chain)

@@ -85,6 +85,11 @@ class Registration:
     # "text") next to the registration (`linux --help` prints it).
     help_at: Optional[Location] = None
 
+    @property
+    def built_with(self) -> tuple[str, ...]:
+        """The symbols the file is compiled with (kbuild's obj-$(CONFIG_...) chain)."""
+        return self.built_if_chain or ((self.built_if,) if self.built_if else ())
+
 
 @dataclass(frozen=True)
 class StaticKey:

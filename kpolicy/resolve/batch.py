@@ -3,13 +3,20 @@ bytes resolution_json() would give, with what the config alone decides encoded o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 from kpolicy.cmdline.passes import Event, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, stale_declarations
 from kpolicy.resolve.api import feature_declarations, model_options
-from kpolicy.resolve.engine import ConfigSide, config_side, resolve_feature, resolve_in_order
+from kpolicy.resolve.engine import (
+    ConfigSide,
+    FeatureState,
+    config_side,
+    resolve_feature,
+    resolve_in_order,
+)
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
@@ -51,6 +58,18 @@ class BatchResolver:
         self.coupled = [i for i, s in enumerate(self.todo)
                         if s.overrides or s.reads or s.name in sources
                         or any(d.kind == "direct" for d in s.handlers)]
+        coupled_specs = [self.todo[i] for i in self.coupled]
+        # The words a direct reader of the group looks for: a command-line event whose text
+        # holds none of them (nor "--", which ends some readers' range) cannot change it.
+        self.needles = tuple({w for s in coupled_specs for d in s.handlers if d.kind == "direct"
+                              for w in (d.name, *d.together)} | ({"--"} if self.coupled else set()))
+        # An LSM feature reads every event: then the group's answer is not memoized.
+        self.coupled_memo = not any(s.lsm for s in coupled_specs)
+        self.coupled_set = frozenset(self.coupled)
+        self.coupled_texts: dict[tuple[Any, ...], list[tuple[int, bytes]]] = {}
+        self.coupled_index = {id(self.todo[i]): i for i in self.coupled}
+        self.reads_all = frozenset(i for i in self.coupled if self.todo[i].lsm or any(
+            d.kind == "direct" for d in self.todo[i].handlers))
         # each feature's member with the comma before it, so that a run of untouched features
         # is one slice of the joined text
         self.blob = memoryview(b",".join(base))
@@ -135,36 +154,76 @@ class BatchResolver:
             found += [i for i in self.lsm if i not in found]
         return tuple(found)
 
+    def _coupled(self, events: tuple[Event, ...] | list[Event],
+                 reached: dict[int, list[Event]]) -> list[tuple[int, bytes]]:
+        """The coupled features' (index, member) pairs for EVENTS: resolved together, and
+        kept by the events that can change them (those reaching a feature of the group, and
+        the command-line words holding a direct reader's word), since most lines share them."""
+        key: Optional[tuple[Any, ...]] = None
+        if self.coupled_memo:
+            key = tuple(
+                (e.index, e.raw, e.name, e.value, e.stage, e.outcome, e.reason, e.source,
+                 e.registration and e.registration.name)
+                for e in events
+                if any(i in self.coupled_set for i in self.hits_of(e))
+                or (e.source == "cmdline" and any(n in e.raw for n in self.needles)))
+            hit = self.coupled_texts.get(key)
+            if hit is not None:
+                return hit
+        def one(spec: FeatureSpec, others: Optional[Mapping[str, FeatureState]]) -> FeatureState:
+            i = self.coupled_index[id(spec)]
+            # the events resolve_feature reads: a direct reader's or an LSM's, every one
+            seen = events if i in self.reads_all else reached.get(i, ())
+            return resolve_feature(spec, self.model, self.config.values, seen, self.lines,
+                                   self.machine, self._side(i), others)
+
+        states = resolve_in_order([self.todo[i] for i in self.coupled],
+                                  self.model.version_tuple, one)
+        pairs = [(i, feature_member(state).encode()) for i, state in zip(self.coupled, states)]
+        if key is not None:
+            if len(self.coupled_texts) >= self.LIMIT:
+                self.coupled_texts.clear()
+            self.coupled_texts[key] = pairs
+        return pairs
+
+    def _side(self, i: int) -> ConfigSide:
+        """config_side() of feature I, computed once."""
+        side = self.sides.get(i)
+        if side is None:
+            side = self.sides[i] = config_side(self.todo[i], self.model, self.config.values,
+                                               self.lines)
+        return side
+
+    def hits_of(self, ev: Event) -> tuple[int, ...]:
+        """The features EV reaches (_reaching(), memoized by the event's names)."""
+        reg = ev.registration
+        name = ev.name if reg is None else (ev.name, reg.name)
+        hit = self.hits.get(name)
+        if hit is None:
+            hit = self._reaching(ev.name, None if reg is None else reg.name)
+            if len(self.hits) >= self.LIMIT:
+                self.hits.clear()
+            self.hits[name] = hit
+        return hit
+
     def _body(self, cmdline: str, bootconfig: Optional[str]) -> list[Any]:
         from kpolicy.cmdline import process_cmdline
 
         result = process_cmdline(self.kp, cmdline, bootconfig=bootconfig)
         events = result.events
         reached: dict[int, list[Event]] = {}  # feature -> the events reaching its parameters
-        hits = self.hits
         for ev in events:
-            reg = ev.registration
-            name = ev.name if reg is None else (ev.name, reg.name)
-            hit = hits.get(name)
-            if hit is None:
-                hit = self._reaching(ev.name, None if reg is None else reg.name)
-                if len(hits) >= self.LIMIT:
-                    hits.clear()
-                hits[name] = hit
-            for i in hit:
+            for i in self.hits_of(ev):
                 reached.setdefault(i, []).append(ev)
         out: list[Any] = [self.head]
         blob, at = self.blob, 0
-        coupled = dict(zip(self.coupled, resolve_in_order(
-            [self.todo[i] for i in self.coupled], self.model.version_tuple,
-            lambda s, others: resolve_feature(s, self.model, self.config.values, events,
-                                              self.lines, self.machine, others=others))))
+        coupled = dict(self._coupled(events, reached))
         for i in sorted(set(reached) | set(coupled)):
             if i in coupled:
                 start = self.starts[i]
                 if start > at:
                     out.append(blob[at:start])
-                out.append(feature_member(coupled[i]).encode())
+                out.append(coupled[i])
                 at = self.ends[i]
                 continue
             spec = self.todo[i]
@@ -174,14 +233,8 @@ class BatchResolver:
                          e.registration and e.registration.name) for e in seen))
             text = self.texts.get(key)
             if text is None:
-                side = self.sides.get(i)
-                if side is None:
-                    side = self.sides[i] = config_side(
-                        spec, self.model, self.config.values, self.lines
-                    )
-                state = resolve_feature(
-                    spec, self.model, self.config.values, seen, self.lines, self.machine, side
-                )
+                state = resolve_feature(spec, self.model, self.config.values, seen, self.lines,
+                                        self.machine, self._side(i))
                 if len(self.texts) >= self.LIMIT:
                     self.texts.clear()
                 text = self.texts[key] = feature_member(state).encode()

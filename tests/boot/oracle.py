@@ -99,7 +99,7 @@ section debugfs $B sh -c '/bin/busybox mount -t debugfs debugfs /dbg 2>/dev/null
 section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
-section lsm $B cat /sys/kernel/security/lsm
+section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
 section ia32vdso $B sh -c '/bin/ia32vdso 2>/dev/null; echo rc=$?'
 section cpuflags $B grep -m1 '^flags' /proc/cpuinfo
 %(extra)secho "@@KP-DONE"
@@ -424,6 +424,10 @@ def split_sections(serial: str) -> tuple[dict[str, list[str]], list[str]]:
         if line.startswith("@@KP-BEGIN "):
             current = sections.setdefault(line[len("@@KP-BEGIN ") :].strip(), [])
         elif line.startswith("@@KP-END"):
+            current = None
+        elif current is not None and line.endswith("@@KP-END"):
+            # a file without a final newline (securityfs' lsm) runs into the end marker
+            current.append(line[: -len("@@KP-END")])
             current = None
         elif current is not None:
             current.append(line)

@@ -272,3 +272,13 @@ def test_unknown_probe_is_refused(tmp_path: Path) -> None:
     cases.write_text('[[case]]\nid = "x"\ncmdline = ""\npurpose = "p"\nprobes = ["nosuch"]\n')
     with pytest.raises(ValueError, match="unknown probes"):
         oracle.load_cases(cases)
+
+
+def test_a_section_without_a_final_newline_still_ends() -> None:
+    """securityfs' lsm file has no final newline, so its end marker shares the last line: the
+    section still closes there and the boot still counts as completed."""
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace(
+        "@@KP-DONE", "@@KP-BEGIN lsm\ncapability,yama@@KP-END\n@@KP-DONE")
+    record = oracle.parse_serial(log, probes=["lsm"])
+    assert record["completed"] is True
+    assert record["features"]["lsm"] == ["capability", "yama"]

@@ -271,3 +271,38 @@ def test_spectre_v1_per_version(cmdline: str, on_612: bool, on_72: bool) -> None
     for version, on in (("6.12", on_612), ("7.2", on_72)):
         states = _states(_resolve(version, "cloud-amd64", cmdline))
         assert states["vulnerabilities.spectre_v1"] is on, (version, cmdline)
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12", "7.2"])
+def test_batch_equals_resolve_on_every_boot_case_line(version: str) -> None:
+    """The batch's memos (config-only features, the coupled group keyed by the events reaching
+    it) give resolve()'s answer for every command line of the boot oracle's cases, in a shuffled
+    order: most lines leave the coupled group's events as another line had them, so memo hits
+    are compared too."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "boot"))
+    import oracle
+
+    from kpolicy.resolve.api import all_features, kernel_params_for
+    from kpolicy.resolve.batch import BatchResolver
+    from kpolicy.resolve.output import resolution_json
+
+    config = read_config(real_configs(version) / "config.amd64_none_cloud-amd64")
+    path, _warning = pick_bundled(config.version)
+    model = read_model(path)
+    rules = load_param_rules()
+    specs = all_features(model, rules.features)
+    # and words a direct reader may find inside other words or after "--"
+    extra = ["nokaslrx", "x nokaslr=1", "-- nokaslr", "nopti -- pti=on", "pti=on nopti",
+             "mitigations=off -- spectre_v2=on", "spectre_v2=on,nosmt", "nospectre_v2x"]
+    lines = [*(c.cmdline for c in oracle.load_cases()), *extra * 2]
+    random.Random(18).shuffle(lines)
+    kp = kernel_params_for(model, config, declarations=rules.declarations)
+    batch = BatchResolver(model, config, specs, kp)
+    for line in lines:
+        got = json.loads(b"".join(bytes(p) for p in batch.pieces(line, None, None)))
+        want = resolution_json(resolve(model, config, line, specs=specs,
+                                       declarations=rules.declarations))
+        assert got["features"] == want["features"], line

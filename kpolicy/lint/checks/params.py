@@ -113,8 +113,7 @@ def param_doc_conditions(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
     selected = ctx.arch_selections
     regs: dict[str, list[str]] = {}
     for reg in ctx.catalog.registrations:
-        regs.setdefault(reg.name, []).extend(reg.built_if_chain or
-                                             ((reg.built_if,) if reg.built_if else ()))
+        regs.setdefault(reg.name, []).extend(reg.built_with)
     for doc in ctx.catalog.docs:
         for cond in doc.conditions:
             sym = cond.symbol
