@@ -234,6 +234,20 @@ def test_72_retbleed_on_intel(specs: tuple[FeatureSpec, ...], cmdline: str, want
     assert states["vulnerabilities.retbleed"] is want
 
 
+# 6.12: stuff on Intel without eIBRS stuffs the retpolines auto picks; 6.1 has no stuff (auto:
+# vulnerable on retpolines)
+@pytest.mark.parametrize(("version", "want"), [("6.1", False), ("6.12", True)])
+def test_retbleed_stuff_on_intel_before_72(specs: tuple[FeatureSpec, ...], version: str,
+                                           want: bool) -> None:
+    config = _config(version, Path())
+    assert _states(specs, version, "", config, INTEL)[0]["vulnerabilities.retbleed"] is False
+    states, _res = _states(specs, version, "retbleed=stuff", config, INTEL)
+    assert states["vulnerabilities.retbleed"] is want
+    # 6.1 and 6.12 return before reading retbleed= under mitigations=off
+    states, _res = _states(specs, version, "retbleed=stuff mitigations=off", config, INTEL)
+    assert states["vulnerabilities.retbleed"] is False
+
+
 def test_72_stuffing_needs_call_depth_tracking(specs: tuple[FeatureSpec, ...],
                                                tmp_path: Path) -> None:
     config = _config("7.2", tmp_path, {"MITIGATION_CALL_DEPTH_TRACKING": "n"})
