@@ -184,7 +184,13 @@ def ibt(value: Optional[str]) -> Optional[State]:
     return False if value == "off" else None
 
 
+def cfi_warn_x86(value: Optional[str]) -> Optional[State]:
+    """x86 cfi_warn after cfi=VALUE (7.2 cfi_parse_cmdline): set by a "warn" item."""
+    return True if "warn" in (value or "").split(",") else None
+
+
 PARSERS: dict[str, ValueParser] = {
+    "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,
     "vdso32_61": vdso32_61,

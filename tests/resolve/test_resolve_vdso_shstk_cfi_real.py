@@ -25,6 +25,7 @@ INTEL = Machine(cpu_features=frozenset({"intel"}))  # qemu's Skylake-Client-v4: 
 CET = Machine(cpu_features=frozenset({"intel", "shstk", "ibt", "eibrs"}))
 NO_CET = Machine(cpu_features=frozenset({"intel", "eibrs"}))
 _SIDES: dict[tuple[str, str], Any] = {}
+_CONFIGS: dict[tuple[str, tuple[tuple[str, str], ...], bool], Path] = {}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,9 @@ def _config(version: str, tmp: Path, changes: dict[str, str] | None = None,
     path = real_configs(version) / CONFIG
     if not changes and not clang:
         return path
+    key = (version, tuple(sorted((changes or {}).items())), clang)
+    if key in _CONFIGS:  # one config text, one evaluated side
+        return _CONFIGS[key]
     text = path.read_text(encoding="utf-8")
     if clang:
         text = re.sub(r"CONFIG_CC_VERSION_TEXT=.*",
@@ -53,6 +57,7 @@ def _config(version: str, tmp: Path, changes: dict[str, str] | None = None,
         lines.append(line)
     out = tmp / f"{version}-{'clang' if clang else 'gcc'}-{len(list(tmp.iterdir()))}.config"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _CONFIGS[key] = out
     return out
 
 
@@ -155,6 +160,7 @@ def test_debian_gcc_builds_no_cfi(specs: tuple[FeatureSpec, ...], version: str) 
     for cmdline in ("", "cfi=kcfi", "cfi=fineibt", "cfi=auto"):
         states, res = _states(specs, version, cmdline, config, CET)
         assert states["cfi"] == "off", cmdline
+        assert states["cfi.warn"] is False
     assert res.cmdline.init_envp == ("cfi=auto",)
     # the kernel's IBT: built in 6.12 and 7.2 (X86_KERNEL_IBT=y), not in 6.1's Debian config
     assert states["ibt"] is (version != "6.1")
@@ -199,6 +205,25 @@ def test_clang_cfi_modes(specs: tuple[FeatureSpec, ...], version: str, tmp_path:
     for cmdline, machine, want in CFI_CASES:
         assert _states(specs, version, cmdline, config, machine)[0]["cfi"] == want, \
             (cmdline, machine)
+
+
+# (version, command line, CFI_PERMISSIVE) -> cfi.warn with a clang build
+CFI_WARN = [
+    ("6.1", "", False, False), ("6.1", "", True, True),
+    ("6.12", "cfi=warn", False, False),  # 6.12 has no "warn" item
+    ("6.12", "", True, True),
+    ("7.2", "", False, False), ("7.2", "cfi=warn", False, True),
+    ("7.2", "cfi=kcfi,warn cfi=kcfi", False, True),  # never cleared
+    ("7.2", "", True, True),
+]
+
+
+@pytest.mark.parametrize(("version", "cmdline", "permissive", "want"), CFI_WARN)
+def test_cfi_warn_per_version(specs: tuple[FeatureSpec, ...], version: str, cmdline: str,
+                              permissive: bool, want: bool, tmp_path: Path) -> None:
+    config = _config(version, tmp_path, {**CLANG, "CFI_PERMISSIVE": "y" if permissive else "n"},
+                     clang=True)
+    assert _states(specs, version, cmdline, config, CET)[0]["cfi.warn"] is want
 
 
 @pytest.mark.parametrize("version", ("6.12", "7.2"))
