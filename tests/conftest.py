@@ -105,6 +105,26 @@ def real_arm64_states(version: str, text: str | None, cmdline: str, machine: Any
     return {f.name: f for f in res.features}
 
 
+_BUNDLED_X86: dict[str, Any] = {}
+
+
+def bundled_x86_states(version: str, cmdline: str, specs: tuple[Any, ...],
+                       config_name: str = "config.amd64_none_cloud-amd64") -> dict[str, Any]:
+    """resolve's effective feature states, by name, for CMDLINE with Debian's real VERSION x86
+    config and the bundled model it picks (read once per version)."""
+    from kpolicy.resolve.api import resolve
+    from kpolicy.resolve.bundle import pick_bundled, read_model
+    from kpolicy.resolve.inputs import read_config
+
+    config = read_config(real_configs(version) / config_name)
+    if version not in _BUNDLED_X86:
+        path, warning = pick_bundled(config.version)
+        assert warning is None, warning
+        _BUNDLED_X86[version] = read_model(path)
+    res = resolve(_BUNDLED_X86[version], config, cmdline, specs=specs)
+    return {f.name: f.effective for f in res.features}
+
+
 def real_kernel(version: str = "newest", arch: str = "x86_64") -> tuple[Path, Path]:
     """(vmlinuz, config) of Debian's cloud kernel for VERSION on ARCH (x86_64: cloud-amd64)."""
     if version == "newest":

@@ -189,12 +189,124 @@ def cfi_warn_x86(value: Optional[str]) -> Optional[State]:
     return True if "warn" in (value or "").split(",") else None
 
 
+def _first_prefix(item: str, words: tuple[str, ...]) -> Optional[str]:
+    """The first of WORDS ITEM starts with (the handlers' if/else chain of strncmp), or None."""
+    return next((w for w in words if item.startswith(w)), None)
+
+
+def _items(value: Optional[str]) -> list[str]:
+    """The comma-separated items of VALUE, empty ones dropped (the handlers skip commas)."""
+    return [item for item in (value or "").split(",") if item]
+
+
+# arch/x86/kernel/pci-dma.c iommu_setup: each item runs every strncmp test in this order (not an
+# else-if chain); "usedac" returns 1 at once, so the items after it are never read.
+def _iommu_x86_items(value: Optional[str]) -> list[str]:
+    items = []
+    for item in _items(value):
+        if item.startswith("usedac"):
+            break
+        items.append(item)
+    return items
+
+
+def iommu_x86_passthrough(value: Optional[str]) -> Optional[State]:
+    """The default domain after x86's iommu=VALUE: "pt" sets passthrough, "nopt" translated
+    (iommu_set_default_*(true)), each a prefix; the last item that says one wins."""
+    state: Optional[State] = None
+    for item in _iommu_x86_items(value):
+        if item.startswith("pt"):
+            state = True
+        if item.startswith("nopt"):
+            state = False
+    return state
+
+
+def iommu_x86_off(value: Optional[str]) -> Optional[State]:
+    """no_iommu after x86's iommu=VALUE: an item starting with "off" sets it (never cleared),
+    and with it the Intel and AMD IOMMU drivers do not start."""
+    return False if any(i.startswith("off") for i in _iommu_x86_items(value)) else None
+
+
+# drivers/iommu/intel/iommu.c intel_iommu_setup: an else-if chain of strncmp, same in 6.1-7.2
+_INTEL_IOMMU = ("on", "off", "igfx_off", "intgpu_off", "forcedac", "strict", "sp_off", "sm_on",
+                "sm_off", "tboot_noforce")
+
+
+def _intel_iommu(value: Optional[str], states: dict[str, State]) -> Optional[State]:
+    state: Optional[State] = None
+    for item in _items(value):
+        word = _first_prefix(item, _INTEL_IOMMU)
+        if word in states:
+            state = states[word]
+    return state
+
+
+def intel_iommu_enabled(value: Optional[str]) -> Optional[State]:
+    """!dmar_disabled after intel_iommu=VALUE: "on" clears it, "off" sets it; the last wins."""
+    return _intel_iommu(value, {"on": True, "off": False})
+
+
+def intel_iommu_strict(value: Optional[str]) -> Optional[State]:
+    """iommu_dma_strict after intel_iommu=VALUE: the deprecated "strict" item calls
+    iommu_set_dma_strict(); nothing clears it."""
+    return _intel_iommu(value, {"strict": True})
+
+
+def intel_iommu_sm(value: Optional[str]) -> Optional[State]:
+    """intel_iommu_sm after intel_iommu=VALUE: "sm_on" and "sm_off"; the last wins."""
+    return _intel_iommu(value, {"sm_on": True, "sm_off": False})
+
+
+# drivers/iommu/amd/init.c parse_amd_iommu_options: an else-if chain of strncmp (6.12 and 7.2
+# add nohugepages and v2_pgsizes_only, which set neither state read here)
+_AMD_IOMMU = ("fullflush", "force_enable", "off", "force_isolation", "pgtbl_v1", "pgtbl_v2",
+              "irtcachedis", "nohugepages", "v2_pgsizes_only")
+
+
+def _amd_iommu(value: Optional[str], word: str, state: State) -> Optional[State]:
+    hit = any(_first_prefix(item, _AMD_IOMMU) == word for item in _items(value))
+    return state if hit else None
+
+
+def amd_iommu_strict(value: Optional[str]) -> Optional[State]:
+    """iommu_dma_strict after amd_iommu=VALUE: the deprecated "fullflush" item calls
+    iommu_set_dma_strict(); nothing clears it."""
+    return _amd_iommu(value, "fullflush", True)
+
+
+def amd_iommu_enabled(value: Optional[str]) -> Optional[State]:
+    """!amd_iommu_disabled after amd_iommu=VALUE: "off" sets it; nothing clears it."""
+    return _amd_iommu(value, "off", False)
+
+
+def efi_disable_pci_dma(value: Optional[str]) -> Optional[State]:
+    """efi_disable_pci_dma after the EFI stub reads efi=VALUE (efi_parse_options): the exact
+    item "disable_early_pci_dma" sets it, then "no_disable_early_pci_dma" clears it, so with
+    both in one value the clear wins."""
+    items = (value or "").split(",")
+    state: Optional[State] = None
+    if "disable_early_pci_dma" in items:
+        state = True
+    if "no_disable_early_pci_dma" in items:
+        state = False
+    return state
+
+
 PARSERS: dict[str, ValueParser] = {
     "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,
     "vdso32_61": vdso32_61,
     "vdso32_72": vdso32_72,
+    "iommu_x86_passthrough": iommu_x86_passthrough,
+    "iommu_x86_off": iommu_x86_off,
+    "intel_iommu_enabled": intel_iommu_enabled,
+    "intel_iommu_strict": intel_iommu_strict,
+    "intel_iommu_sm": intel_iommu_sm,
+    "amd_iommu_strict": amd_iommu_strict,
+    "amd_iommu_enabled": amd_iommu_enabled,
+    "efi_disable_pci_dma": efi_disable_pci_dma,
     "mitigations_smt_72": mitigations_smt_72,
     "retbleed_61": retbleed_61,
     "retbleed_612": retbleed_612,

@@ -102,6 +102,7 @@ section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/syste
 section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
 section ia32vdso $B sh -c '/bin/ia32vdso 2>/dev/null; echo rc=$?'
 section cpuflags $B grep -m1 '^flags' /proc/cpuinfo
+section iommu_groups $B grep -H '' /sys/kernel/iommu_groups/*/type 2>/dev/null
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
 """
@@ -190,6 +191,8 @@ class Case:
     # extra observations (names of PROBES) this case records; opt-in, so adding a probe
     # leaves every existing record as it is
     probes: tuple[str, ...] = ()
+    # extra qemu -device arguments (e.g. "intel-iommu,intremap=off" on machine = "q35")
+    devices: tuple[str, ...] = ()
 
     @property
     def full_cmdline(self) -> str:
@@ -216,7 +219,8 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
     cases = []
     for raw in data.get("case", []):
         unknown = set(raw) - {"id", "cmdline", "purpose", "mem", "params", "cpu", "hardening",
-                                  "flavour", "machine", "smp", "probes"}
+                                  "flavour", "machine", "smp", "probes",
+                                  "devices"}
         if unknown:
             raise ValueError(f"{path}: case {raw.get('id')!r}: unknown keys {sorted(unknown)}")
         bad_probes = sorted(set(raw.get("probes", ())) - set(PROBES))
@@ -236,6 +240,7 @@ def load_cases(path: Path | None = None, target: Target = X86_64) -> list[Case]:
                 machine=raw.get("machine"),
                 smp=raw.get("smp"),
                 probes=tuple(raw.get("probes", ())),
+                devices=tuple(raw.get("devices", ())),
             )
         )
     ids = [c.id for c in cases]
@@ -362,6 +367,7 @@ def boot(
     machine: str | None = None,
     cpu: str | None = None,
     smp: str | None = None,
+    devices: Sequence[str] = (),
 ) -> BootResult:
     """Boot VMLINUZ with CMDLINE under TARGET's qemu (TCG), on MACHINE with CPU (default: the
     target's) and SMP (qemu -smp; default one CPU), and return its serial output."""
@@ -378,6 +384,7 @@ def boot(
         str(mem),
         *(("-cpu", cpu) if cpu else ()),
         *(("-smp", smp) if smp else ()),
+        *(arg for device in devices for arg in ("-device", device)),
         "-nographic",
         "-no-reboot",
         "-kernel",
@@ -612,6 +619,49 @@ def user_shstk_features(
     return {"user_shstk": "user_shstk" in flags[0].partition(":")[2].split()} if flags else {}
 
 
+_IOMMU_DOMAIN = re.compile(r"iommu: Default domain type: (\w+)")
+_IOMMU_TLB = re.compile(r"iommu: DMA domain TLB invalidation policy: (strict|lazy) mode")
+_DMAR_ON = re.compile(r"DMAR: Intel\(R\) Virtualization Technology for Directed I/O")
+
+
+def iommu_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """The IOMMU core's choice as iommu_subsys_init() logs it: `iommu.passthrough` (the default
+    domain type is Passthrough), `iommu.strict` (the TLB invalidation policy of DMA domains,
+    logged only when the default is not passthrough), and `iommu.group_types`, the sorted
+    domain types of /sys/kernel/iommu_groups/*/type (empty without an IOMMU device)."""
+    out: dict[str, Any] = {}
+    domain = [m.group(1) for line in log if (m := _IOMMU_DOMAIN.search(line))]
+    if domain:
+        out["iommu.passthrough"] = domain[-1] == "Passthrough"
+    tlb = [m.group(1) for line in log if (m := _IOMMU_TLB.search(line))]
+    if tlb:
+        out["iommu.strict"] = tlb[-1] == "strict"
+    types = _path_values(sections.get("iommu_groups", ()))
+    out["iommu.group_types"] = sorted({v.strip() for v in types.values()})
+    return out
+
+
+def intel_iommu_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether the Intel IOMMU driver initialized (intel_iommu_init's "Intel(R) Virtualization
+    Technology for Directed I/O"): only meaningful on a case with an intel-iommu device."""
+    return {"intel_iommu": any(_DMAR_ON.search(line) for line in log)}
+
+
+_AMD_VI_ON = re.compile(r"AMD-Vi: Extended features")
+
+
+def amd_iommu_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether the AMD IOMMU driver initialized (it logs the IOMMU's "Extended features"): only
+    meaningful on a case with an amd-iommu device."""
+    return {"amd_iommu": any(_AMD_VI_ON.search(line) for line in log)}
+
+
 # Opt-in observations: a case's `probes` names entries here.  Each reads the /init sections,
 # the kernel log and the sysfs/sysctl values, and returns features to record.
 Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
@@ -619,6 +669,9 @@ PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
     "vdso32": vdso32_features,
     "user_shstk": user_shstk_features,
+    "iommu": iommu_features,
+    "intel_iommu": intel_iommu_features,
+    "amd_iommu": amd_iommu_features,
 }
 
 
@@ -672,6 +725,7 @@ def observe(
             machine=case.machine,
             cpu=case.cpu,
             smp=case.smp,
+            devices=case.devices,
         )
         flaky = result.timed_out or any(f in result.serial for f in HOST_FLAKES)
         if not flaky or attempts == BOOT_ATTEMPTS:
@@ -686,6 +740,8 @@ def observe(
         record["cpu"] = case.cpu
     if case.smp:
         record["smp"] = case.smp
+    if case.devices:
+        record["devices"] = list(case.devices)
     if case.flavour != "cloud-amd64":
         record["flavour"] = case.flavour
     record.update(parse_serial(result.serial, case.params, case.hardening, case.target,

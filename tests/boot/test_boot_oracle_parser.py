@@ -145,6 +145,7 @@ def test_record_matches_cases_and_is_canonical(target: oracle.Target, at_least: 
         assert rec["cmdline"] == case.full_cmdline
         assert rec.get("mem", oracle.DEFAULT_MEM_MIB) == case.mem
         assert rec.get("machine") == case.machine and rec.get("cpu") == case.cpu
+        assert rec.get("devices", []) == list(case.devices)
         assert not rec["timed_out"] and (rec["completed"] or rec["panic"]), case.id
     text = target.observed_file.read_text(encoding="utf-8")
     assert oracle.document(records, Path(doc["kernel"]), target) == text
@@ -272,6 +273,31 @@ def test_unknown_probe_is_refused(tmp_path: Path) -> None:
     cases.write_text('[[case]]\nid = "x"\ncmdline = ""\npurpose = "p"\nprobes = ["nosuch"]\n')
     with pytest.raises(ValueError, match="unknown probes"):
         oracle.load_cases(cases)
+
+
+def test_iommu_probes_read_the_core_lines_and_the_groups() -> None:
+    """The iommu probe reads iommu_subsys_init's lines (the policy line only when translated)
+    and the iommu_groups' types; the driver probes see their start lines."""
+    log = synthetic_log(b"/bin/sh\0/init\0", b"", b"\n").replace(
+        "@@KP-DONE",
+        "@@KP-BEGIN iommu_groups\n/sys/kernel/iommu_groups/0/type:DMA\n"
+        "/sys/kernel/iommu_groups/1/type:DMA\n@@KP-END\n@@KP-DONE",
+    )
+    log = log.replace(
+        "@@KP-BEGIN dmesg\n",
+        "@@KP-BEGIN dmesg\n[    2.4] iommu: Default domain type: Translated (set via kernel "
+        "command line)\n[    2.4] iommu: DMA domain TLB invalidation policy: strict mode\n"
+        "[    2.7] DMAR: Intel(R) Virtualization Technology for Directed I/O\n",
+    )
+    assert "iommu.passthrough" not in oracle.parse_serial(log)["features"]
+    feats = oracle.parse_serial(log, probes=["iommu", "intel_iommu", "amd_iommu"])["features"]
+    assert feats["iommu.passthrough"] is False and feats["iommu.strict"] is True
+    assert feats["iommu.group_types"] == ["DMA"]
+    assert feats["intel_iommu"] is True and feats["amd_iommu"] is False
+    passthrough = log.replace("Translated (set via kernel command line)", "Passthrough").replace(
+        "[    2.4] iommu: DMA domain TLB invalidation policy: strict mode\n", "")
+    feats = oracle.parse_serial(passthrough, probes=["iommu"])["features"]
+    assert feats["iommu.passthrough"] is True and "iommu.strict" not in feats
 
 
 def test_a_section_without_a_final_newline_still_ends() -> None:

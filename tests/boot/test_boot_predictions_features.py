@@ -101,9 +101,15 @@ def test_the_record_has_features() -> None:
 # What the kernel finds in the x86 CPUs qemu 7.2's TCG emulates (kpolicy's names for the facts
 # rules/params/ asks about): TCG has no spec-ctrl, so Skylake-Client-v4 lacks Enhanced IBRS and
 # SSBD; on EPYC (AMD family 0x17) the kernel makes SSBD from the LS_CFG MSR, which TCG reads.
+# Neither has VMX or IBPB under TCG ("KVM: Mitigation: VMX unsupported"; VMSCAPE left
+# vulnerable by vmscape=force). The Skylake that reports Atom Gracemont's model number (0xBE)
+# makes the kernel see RFDS as well. EPYC-Milan (family 0x19) gets no SSBD: the LS_CFG MSR is
+# Zen 1/2's.
 X86_CPU_FACTS = {
     "Skylake-Client-v4": frozenset({"intel"}),
+    "Skylake-Client-v4,model=190": frozenset({"intel"}),
     "EPYC": frozenset({"amd", "ssbd"}),
+    "EPYC-Milan": frozenset({"amd"}),
 }
 
 
@@ -163,11 +169,21 @@ def _observed(case: dict[str, Any]) -> dict[str, Any]:
     for name, value in case["features"].items():
         if not name.startswith("vulnerabilities."):
             out[name] = value
-        elif value.startswith("Mitigation:") or "attempted, no microcode" in value:
+        elif value in MACHINE_STATES.get(name, ()):
+            continue
+        elif value.startswith(MITIGATED) or "attempted, no microcode" in value:
             out[name] = True
         elif value.startswith("Vulnerable") and not value.startswith("Vulnerable: No microcode"):
             out[name] = False
     return out
+
+
+# states that say the mitigation is in place: "Mitigation: ...", KVM's iTLB multihit states,
+# SRSO's safe RET without the microcode (the return thunk is installed)
+MITIGATED = ("Mitigation:", "KVM: Mitigation:", "Vulnerable: Safe RET, no microcode")
+# states the machine makes whatever the line says: SRSO on a Zen 1/2 that cannot run SMT (7.2
+# reads spec_rstack_overflow=off before that check and still prints it)
+MACHINE_STATES = {"vulnerabilities.spec_rstack_overflow": ("Mitigation: SMT disabled",)}
 
 
 def test_the_generic_kernel_shows_page_poisoning_precedence() -> None:
@@ -236,6 +252,49 @@ def test_the_record_shows_vdso32_shstk_and_stuffing() -> None:
     assert retbleed["skylake-spectre-v2-ibrs"] is False
 
 
+def test_the_record_shows_the_iommu_choices_both_ways() -> None:
+    """The IOMMU cases see each state of the core's default domain and TLB policy and of the
+    Intel driver, and the precedence the source has: the deprecated intel_iommu=strict and
+    amd_iommu=fullflush (generic only: cloud lacks AMD_IOMMU) beat an earlier-parsed
+    iommu.strict=0, and iommu=off beats intel_iommu=on."""
+    observed = {c["id"]: c["features"] for c in CASES if "iommu.group_types" in c["features"]}
+    assert len(observed) >= 12
+    for name in ("iommu.passthrough", "iommu.strict", "intel_iommu", "amd_iommu"):
+        assert {obs.get(name) for obs in observed.values()} >= {True, False}, name
+    assert observed["iommu-intel-strict-beats-strict-0"]["iommu.strict"] is True
+    assert observed["generic-iommu-amd-fullflush"]["iommu.strict"] is True
+    assert observed["iommu-amd-fullflush-cloud"]["iommu.strict"] is False
+    assert observed["q35-iommu-off-beats-intel-on"]["intel_iommu"] is False
+    assert {t for obs in observed.values() for t in obs["iommu.group_types"]} == {
+        "DMA", "DMA-FQ", "identity"}
+
+
+# qemu IOMMUs whose driver forces strict invalidation after the core logged its policy: the AMD
+# IOMMU's NPCACHE capability ("AMD-Vi: Using strict mode due to virtualization") and an Intel
+# IOMMU in caching mode ("IOMMU batching disallowed due to virtualization"). The machine decides
+# that; resolve's iommu.strict is the policy the core chose, which the log line shows.
+FORCES_STRICT = ("amd-iommu", "caching-mode=on")
+
+
+def test_iommu_group_types_follow_the_predicted_domain(specs: tuple[FeatureSpec, ...]) -> None:
+    """Where qemu's IOMMU gives the devices IOMMU groups, every group has the domain type
+    resolve's two features name: identity when passthrough, else DMA (strict) or DMA-FQ (lazy),
+    except that an emulated IOMMU which makes its driver force strict has DMA groups."""
+    cases = [c for c in CASES if c["features"].get("iommu.group_types")]
+    assert len(cases) >= 6
+    forced = [c for c in cases if any(f in d for d in c["devices"] for f in FORCES_STRICT)]
+    assert len(forced) >= 2
+    for case in cases:
+        model, config = tree_side("x86_64", case, specs)
+        res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
+        states = {f.name: f.effective for f in res.features}
+        if states["iommu.passthrough"]:
+            wanted = "identity"
+        else:
+            wanted = "DMA" if states["iommu.strict"] or case in forced else "DMA-FQ"
+        assert case["features"]["iommu.group_types"] == [wanted], case["id"]
+
+
 def _disagreements(res: Resolution, observed: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(res)
     return {
@@ -259,3 +318,24 @@ def test_bundled_prediction_matches_the_boot(
     model, config = bundled_side(arch, case)
     res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
     assert _disagreements(res, _observed(case)) == {}, case["cmdline"]
+
+
+def test_the_record_shows_srso_tsa_its_rfds_and_vmscape() -> None:
+    """SRSO and ITS are each seen mitigated and vulnerable, TSA and RFDS vulnerable (their
+    other modes read "Vulnerable: No microcode" without the microcode), and the cases that
+    tell the versions' rules apart agree with 7.2: an explicit safe-ret survives
+    mitigations=off, an explicit ITS word does not (Spectre v2 is off), and on a single-thread
+    Zen 1 spec_rstack_overflow=off still reads "SMT disabled"."""
+    raw = {c["id"]: c["features"] for c in CASES}
+    observed = {c["id"]: _observed(c) for c in CASES}
+    for name in ("spec_rstack_overflow", "indirect_target_selection"):
+        assert {obs.get(f"vulnerabilities.{name}") for obs in observed.values()} >= {True, False}
+    assert observed["milan-mitigations-off-srso-safe-ret"]["vulnerabilities.spec_rstack_overflow"]
+    assert observed["milan-tsa-off"]["vulnerabilities.tsa"] is False
+    assert raw["milan-baseline"]["vulnerabilities.tsa"] == "Vulnerable: No microcode"
+    assert observed["skylake-its-on-mitigations-off"][
+        "vulnerabilities.indirect_target_selection"] is False
+    assert observed["gracemont-rfds-off"]["vulnerabilities.reg_file_data_sampling"] is False
+    assert raw["epyc-srso-off-nosmt"]["vulnerabilities.spec_rstack_overflow"] == \
+        "Mitigation: SMT disabled"
+    assert raw["skylake-vmscape-force"]["vulnerabilities.vmscape"] == "Vulnerable"

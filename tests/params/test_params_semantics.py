@@ -293,3 +293,30 @@ def test_on_missing_refuses_the_bare_word_of_a_function_handler() -> None:
     sem = handler.semantics
     assert sem.takes("bogus", (7, 2, 0)) and not sem.takes(None, (7, 2, 0))
     assert sem.refusal(None) == "malformed"
+
+
+def test_iommu_and_efi_parsers() -> None:
+    """The IOMMU handlers' comma lists: strncmp prefixes in each handler's order, the last item
+    naming a state wins; x86 iommu= stops reading at usedac; the EFI stub's items are exact."""
+    from kpolicy.params.valueparsers import PARSERS
+
+    pt = PARSERS["iommu_x86_passthrough"]
+    assert pt("pt") is True and pt("nopt") is False and pt("ptx") is True
+    assert pt("pt,nopt") is False and pt("soft") is None and pt(None) is None
+    assert pt("usedac,pt") is None and pt("pt,usedac,nopt") is True
+    off = PARSERS["iommu_x86_off"]
+    assert off("soft,off") is False and off("nopt") is None and off("usedac,off") is None
+    enabled = PARSERS["intel_iommu_enabled"]
+    assert enabled("on") is True and enabled("off,on") is True and enabled("on,,off") is False
+    assert enabled("offx") is False and enabled("sm_on,igfx_off") is None
+    assert PARSERS["intel_iommu_strict"]("on,strict") is True
+    assert PARSERS["intel_iommu_strict"]("sp_off") is None
+    assert PARSERS["intel_iommu_sm"]("sm_on,sm_off") is False
+    assert PARSERS["intel_iommu_sm"]("sm_on") is True
+    assert PARSERS["amd_iommu_strict"]("force_isolation,fullflush") is True
+    assert PARSERS["amd_iommu_enabled"]("off") is False
+    assert PARSERS["amd_iommu_enabled"]("force_enable") is None
+    efi = PARSERS["efi_disable_pci_dma"]
+    assert efi("debug,disable_early_pci_dma") is True
+    assert efi("disable_early_pci_dma,no_disable_early_pci_dma") is False
+    assert efi("disable_early_pci_dmax") is None and efi(None) is None
