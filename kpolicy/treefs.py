@@ -17,7 +17,7 @@ import errno
 import fnmatch
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional, Union
 
@@ -313,11 +313,13 @@ def link_files(root: PathLike, rel_dir: str, names: list[str], dest_fd: int) -> 
 
 
 def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
+         wanted: Optional[Callable[[str], bool]] = None,
          ) -> Iterator[tuple[str, list[str], dict[str, os.stat_result]]]:
     """(rel_dir, subdirectories, regular files with their lstat) for TOP and every directory
     below it, top-down in sorted order; the subdirectory list may be pruned in place.
     Symlinks (to files or directories) are neither followed nor listed; TOP itself is resolved
-    inside the tree, and a missing TOP yields nothing."""
+    inside the tree, and a missing TOP yields nothing. WANTED: only the files whose name it
+    accepts are listed (the others are not stat'ed: entry types come from the directory)."""
     try:
         start = physical(root, top, what="directory") if top else ""
     except OutsideTree:
@@ -341,12 +343,14 @@ def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
                     if seen > MAX_WALK_ENTRIES:
                         raise KpolicyError(f"tree has more than {MAX_WALK_ENTRIES} entries",
                                            file=str(root))
-                    st = entry.stat(follow_symlinks=False)
-                    if stat.S_ISDIR(st.st_mode):
+                    if entry.is_dir(follow_symlinks=False):
                         if entry.name not in prune:
                             dirs.append(entry.name)
-                    elif stat.S_ISREG(st.st_mode):
-                        files[entry.name] = st
+                    elif entry.is_file(follow_symlinks=False) and (
+                            wanted is None or wanted(entry.name)):
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode):  # still one: not swapped since the listing
+                            files[entry.name] = st
         except OSError:
             continue
         finally:

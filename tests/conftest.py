@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,16 @@ def real_generic_kernel(version: str = "newest") -> Path:
     if not vmlinuz:
         _missing(f"Debian generic amd64 kernel for {version} ({path})")
     return vmlinuz[-1]
+
+
+def real_case_kernels(flavours: Iterable[str]) -> dict[str, Path]:
+    """vmlinuz of each boot-case flavour other than the record's (7.2's cloud-amd64): "amd64"
+    (Debian's generic 7.2 kernel), "cloud-amd64-<version>" (an older version's cloud kernel,
+    scripts/fetch-trees kernels)."""
+    out: dict[str, Path] = {}
+    for flavour in sorted(set(flavours) - {"cloud-amd64"}):
+        if flavour == "amd64":
+            out[flavour] = real_generic_kernel("7.2")
+        elif flavour.startswith("cloud-amd64-"):
+            out[flavour] = real_kernel(flavour.removeprefix("cloud-amd64-"))[0]
+    return out

@@ -46,7 +46,7 @@ def build_catalog(tree: KernelTree, cache: Optional[Cache] = None, jobs: int = 1
     docs = load_docs(tree, cache)
     regs, keys, reads = scan_all(tree, cache, jobs)
     return Catalog(version=tree.version, docs=docs, registrations=regs, static_keys=keys,
-                   kconfig_symbols=defined_symbols(tree), command_line_reads=reads,
+                   kconfig_symbols=defined_symbols(tree, cache), command_line_reads=reads,
                    other_docs=load_other_docs(tree),
                    doc_mentions=_documented_in_docs(tree, regs, cache))
 

@@ -26,6 +26,7 @@ from typing import Callable, Optional, TypeVar
 from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
+from kpolicy.filemap import FileMap, Stat, file_stat
 from kpolicy.forked import map_in_parts
 from kpolicy.params.cunit import KEYWORDS, MAX_C_FILE, RAW_READ_HINTS, Wrapper, raw_reads
 from kpolicy.params.kbuild import BuildInfo, KbuildMap
@@ -55,7 +56,6 @@ _PRUNE = frozenset({".git", "Documentation", "tools", "LICENSES"})
 
 _C_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]+"([^"\n]+\.c)"', re.M)
 
-_Stat = tuple[int, int, int]  # size, mtime_ns, inode
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,20 @@ class _SourceFile:
     ino: int
 
 
-def _walk(root: Path) -> tuple[list[_SourceFile], dict[str, list[str]], dict[str, _Stat]]:
+def _is_source(name: str) -> bool:
+    """A C file, a header, a kbuild file or one a kbuild file may include."""
+    return name.endswith((".c", ".h", ".mk")) or name.startswith("Makefile") or name == "Kbuild"
+
+
+def _walk(root: Path) -> tuple[list[_SourceFile], dict[str, list[str]], dict[str, Stat]]:
     """Regular (non-symlink) C files, each directory's kbuild file names, and the stat of
     every header (a registration or a wrapper macro there reaches the files including it)
     and of every Makefile.* or *.mk file (a kbuild file may include it)."""
     c_files: list[_SourceFile] = []
     makefiles: dict[str, list[str]] = {}
-    headers: dict[str, _Stat] = {}
+    headers: dict[str, Stat] = {}
     # treefs.walk lists regular files only: symlinks and special files are not read
-    for rel_dir, dirnames, filenames in treefs.walk(root, prune=_PRUNE):
+    for rel_dir, dirnames, filenames in treefs.walk(root, prune=_PRUNE, wanted=_is_source):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         names: list[str] = [n for n in ("Kbuild", "Makefile") if n in filenames]
         if names:
@@ -92,7 +97,7 @@ def _walk(root: Path) -> tuple[list[_SourceFile], dict[str, list[str]], dict[str
                 c_files.append(_SourceFile(rel, str(root), st.st_size, st.st_mtime_ns,
                                            st.st_ino))
             else:
-                headers[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+                headers[rel] = file_stat(st)
     return c_files, makefiles, headers
 
 
@@ -107,7 +112,7 @@ class _Sifted:
     """What one C file's bytes alone give: the .c files it #includes, its raw command-line
     reads, and (files that may register something) the digest of its bytes."""
 
-    stat: _Stat
+    stat: Stat
     includes: tuple[str, ...]
     reads: frozenset[str]
     digest: Optional[bytes]  # None: no registration keyword, nothing to scan
@@ -121,16 +126,12 @@ class _Scanned:
 
     digest: bytes
     info: BuildInfo
-    deps: tuple[tuple[str, Optional[_Stat]], ...]
+    deps: tuple[tuple[str, Optional[Stat]], ...]
     regs: tuple[Registration, ...]
     keys: tuple[StaticKey, ...]
 
 
 _FileMap = dict[str, tuple[_Sifted, Optional[_Scanned]]]
-# Files read or scanned anew above which the per-file map (~6 MB for Linux 7.2) is written
-# back: below it, doing them again next time costs less than rewriting the map (a patched
-# tree's few files; its whole-tree entry is stored either way).
-_REWRITE_AFTER = 64
 
 
 def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Scan:
@@ -147,14 +148,14 @@ def _cached_scan(tree: KernelTree, cache: Optional[Cache], jobs: int = 1) -> _Sc
         hit = cache.load("params-registrations", key)
         if isinstance(hit, tuple) and len(hit) == 2 and _same_included(tree.root, hit[1]):
             return hit[0]  # type: ignore[no-any-return]
-    files_key = content_key(_SOURCE_DIGEST, "per-file", tree.version)
-    known: object = cache.load("params-files", files_key) if cache is not None else None
-    file_map: _FileMap = known if isinstance(known, dict) else {}
+    # kpolicy.filemap: written back when many files changed (a patched tree's few files are
+    # done again next time; its whole-tree entry is stored either way)
+    file_map: FileMap[tuple[_Sifted, Optional[_Scanned]]] = FileMap(
+        cache, "params-files", content_key(_SOURCE_DIGEST, "per-file", tree.version))
     value, changed, included = _scan(tree.root, c_files, makefiles, makefile_key, headers,
-                                     file_map, cache, jobs)
+                                     file_map.entries, cache, jobs)
+    file_map.save(changed)
     if cache is not None:
-        if changed > _REWRITE_AFTER or not isinstance(known, dict):
-            cache.store("params-files", files_key, file_map)
         cache.store("params-registrations", key, (value, included))
     return value
 
@@ -264,7 +265,7 @@ def _build_infos(root: Path, makefiles: dict[str, list[str]], makefile_key: tupl
 
 
 def _scan(root: Path, c_files: list[_SourceFile], makefiles: dict[str, list[str]],
-          makefile_key: tuple[object, ...], headers: dict[str, _Stat], file_map: _FileMap,
+          makefile_key: tuple[object, ...], headers: dict[str, Stat], file_map: _FileMap,
           cache: Optional[Cache], jobs: int = 1) -> tuple[_Scan, int, _Included]:
     """The registrations, static keys and raw command-line reads of C_FILES; how many files
     of FILE_MAP (per-file results of earlier scans, brought up to date here to hold exactly
@@ -379,17 +380,17 @@ def _scan_files(root: Path, infos: dict[str, BuildInfo],
 
 
 def _still_valid(scanned: Optional[_Scanned], info: BuildInfo,
-                 headers: dict[str, _Stat]) -> bool:
+                 headers: dict[str, Stat]) -> bool:
     """Whether SCANNED (for a file whose bytes are unchanged) holds for INFO and HEADERS."""
     return scanned is not None and scanned.info == info and all(
         headers.get(rel) == st for rel, st in scanned.deps)
 
 
-def _dep_stats(root: Path, deps: frozenset[str], headers: dict[str, _Stat]
-               ) -> Optional[tuple[tuple[str, Optional[_Stat]], ...]]:
+def _dep_stats(root: Path, deps: frozenset[str], headers: dict[str, Stat]
+               ) -> Optional[tuple[tuple[str, Optional[Stat]], ...]]:
     """The recorded stat of each header of DEPS (None: absent from the tree); None when one
     exists but the walk does not list it (a symlink, a pruned directory): no stat to key on."""
-    out: list[tuple[str, Optional[_Stat]]] = []
+    out: list[tuple[str, Optional[Stat]]] = []
     for rel in sorted(deps):
         st = headers.get(rel)
         if st is None and treefs.kind(root, rel, what="C header") is not None:

@@ -12,7 +12,7 @@ of accepted values. Every declaration is checked against the tree's registration
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, TypeVar, Union, get_args
@@ -209,6 +209,9 @@ class Override:
     since: Optional[Version] = None
     until: Optional[Version] = None
     also: tuple[tuple[str, State], ...] = ()  # ... and only when these features are these too
+    # ... and only when no command-line word set this feature (6.1's pti=on and pti=auto keep
+    # mitigations=off from turning PTI off: pti_check_boottime_disable reads them first)
+    unless_cmdline: bool = False
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -270,6 +273,21 @@ class FeatureSpec:
     # choice members a version may lack: where such a symbol does not exist, the C source of
     # that version had no switch and behaved as if it were y (6.1 has no MITIGATION_RETBLEED)
     absent_means_y: tuple[str, ...] = ()
+    # the build option's earlier names (6.1's PAGE_TABLE_ISOLATION, renamed
+    # MITIGATION_PAGE_TABLE_ISOLATION in 6.9): a version whose Kconfig lacks `build` uses the
+    # first of these it defines; a `build` listed in absent_means_y that the version lacks under
+    # every name means the code is always built there (6.1 has no MITIGATION_SPECTRE_V1)
+    build_renamed_from: tuple[str, ...] = ()
+
+    def build_in(self, symbols: Container[str]) -> Optional[str]:
+        """The build option as a version whose Kconfig defines SYMBOLS names it (None: always
+        built there)."""
+        if self.build is None or self.build in symbols:
+            return self.build
+        old = next((n for n in self.build_renamed_from if n in symbols), None)
+        if old is not None:
+            return old
+        return None if self.build in self.absent_means_y else self.build
 
     def applies(self, version: tuple[int, ...]) -> bool:
         """Whether kpolicy knows this feature in Linux VERSION."""
@@ -385,7 +403,8 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
-                 "machine", "param", "override", "since", "until", "group"}
+                 "machine", "param", "override", "since", "until", "group",
+                 "build_renamed_from"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
                "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
                "together", "match", "arches"}
@@ -576,7 +595,8 @@ def parse_params_file(text: str,
     overrides = []
     for i, raw in enumerate(top.tables("override")):
         o = _Table(raw, file, f"[[override]] {i + 1}",
-                   {"feature", "equals", "sets", "source", "if_state", "since", "until", "also"})
+                   {"feature", "equals", "sets", "source", "if_state", "since", "until", "also",
+                    "unless_cmdline"})
         other, source = o.get("feature", str, ""), o.get("source", str, "")
         if not other or not source or "equals" not in o.data:
             raise o.error("needs 'feature', 'equals', 'sets' and 'source'")
@@ -589,7 +609,7 @@ def parse_params_file(text: str,
             raise o.error("'also' maps features to a boolean, a number or a word")
         overrides.append(Override(other, equals, state(o.data.get("sets"), f"{o.where} 'sets'"),
                                   source, if_state, _version(o, "since"), _version(o, "until"),
-                                  also))
+                                  also, o.get("unless_cmdline", bool, False)))
     default_symbol = default.optional("symbol", str)
     arches = top.strings("arches")
     handlers = tuple(_param(p, file, i, merge, default_symbol, arches, state)
@@ -612,6 +632,7 @@ def parse_params_file(text: str,
         since=_version(top, "since"), until=_version(top, "until"),
         group=top.choice("group", GROUPS, "other"),
         absent_means_y=default.strings("absent_means_y"),
+        build_renamed_from=top.strings("build_renamed_from"),
     )
     return spec, handlers
 

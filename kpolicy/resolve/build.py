@@ -16,6 +16,7 @@ def feature_roots(specs: tuple[FeatureSpec, ...]) -> set[str]:
     roots: set[str] = set()
     for s in specs:
         roots |= {n for n in (s.build, s.default_symbol, s.lsm_early) if n}
+        roots |= set(s.build_renamed_from)
         roots |= {m for m, _w in s.default_choice}
         roots |= {m.symbol for m in s.machine if m.symbol}
     return roots

@@ -147,6 +147,12 @@ def _config_source(
     )
 
 
+def in_version(spec: FeatureSpec, kconfig: KconfigModel) -> FeatureSpec:
+    """SPEC with its build option as KCONFIG's version names it (FeatureSpec.build_in)."""
+    build = spec.build_in(kconfig.symbols)
+    return spec if build == spec.build else replace(spec, build=build)
+
+
 def boot_default(
     spec: FeatureSpec,
     kconfig: KconfigModel,
@@ -231,6 +237,7 @@ def config_side(
 ) -> ConfigSide:
     """What VALUES decide for SPEC before any command line (see resolve_feature)."""
     kconfig = model.kconfig
+    spec = in_version(spec, kconfig)
     built = spec.build is None or values.get(spec.build) == "y"
     sources: list[Source] = []
     kdefault: Optional[State] = None
@@ -278,6 +285,7 @@ def resolve_feature(
     built, kdefault, default, blocked, config_sources = side or config_side(
         spec, model, values, lines
     )
+    spec = in_version(spec, model.kconfig)
     sources = list(config_sources)
     keys = {fold_param(p): p for p in spec.params}
     raise_only = spec.merge == "raise-only"
@@ -365,7 +373,7 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
     raise_only = spec.merge == "raise-only"
     outcome: Optional[State] = state
     depends = ""
-    by_cmdline = any(s.kind == "cmdline" and s.state is not None for s in sources)
+    by_cmdline = _set_by_cmdline(sources)
     if by_cmdline and any(dep.unless_cmdline for dep in spec.machine):
         sources.append(Source("machine", None, "the command line set it: what the machine "
                               "would decide without it does not apply"))
@@ -466,7 +474,8 @@ def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec]
                 other = current.get(o.feature)
                 if (other is None or not o.applies(version) or other.effective != o.equals
                         or f.effective == o.sets or (o.if_state and f.effective not in o.if_state)
-                        or not _all_are(current, o.also)):
+                        or not _all_are(current, o.also)
+                        or (o.unless_cmdline and _set_by_cmdline(base.sources))):
                     continue
                 also = "".join(f" and {n} is {state_word(v)}" for n, v in o.also)
                 why = (f"{o.feature} is {state_word(other.effective)}{also}: {o.source} sets "
@@ -479,6 +488,11 @@ def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec]
         if stable:
             break
     return tuple(current[f.name] for f in states)
+
+
+def _set_by_cmdline(sources: Sequence[Source]) -> bool:
+    """Whether a command-line word set the feature these SOURCES explain."""
+    return any(s.kind == "cmdline" and s.state is not None for s in sources)
 
 
 def _all_are(by_name: Mapping[str, FeatureState], wanted: Sequence[tuple[str, State]]) -> bool:

@@ -180,8 +180,9 @@ class Case:
     cpu: str | None = None
     # record the hardening observations (vulnerabilities, kaslr, debugfs, psi, kfence, ia32)
     hardening: bool = False
-    # which Debian 7.2 kernel boots it: "cloud-amd64" (the record's kernel) or "amd64" (generic);
-    # an arm64 case boots the target's cloud-arm64 kernel
+    # which Debian kernel boots it: "cloud-amd64" (the record's 7.2 kernel), "amd64" (generic
+    # 7.2) or "cloud-amd64-<version>" (an older version's cloud kernel: 6.1, 6.12); an arm64
+    # case boots the target's cloud-arm64 kernel
     flavour: str = "cloud-amd64"
     target: Target = X86_64
     machine: str | None = None  # qemu -M for this case (None: the target's)

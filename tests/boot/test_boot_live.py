@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import oracle
 import pytest
-from conftest import in_ci, real_busybox, real_generic_kernel, real_kernel
+from conftest import in_ci, real_busybox, real_case_kernels, real_kernel
 
 pytestmark = pytest.mark.boot
 
@@ -39,9 +39,9 @@ class LiveBoots:
 
     def __init__(self, vmlinuz: Path, initramfs: Path, selected: list[oracle.Case]) -> None:
         self.vmlinuz = vmlinuz
-        # the generic amd64 kernel, found only when a selected case boots it
-        self.kernels = ({"amd64": real_generic_kernel("7.2")}
-                        if any(c.flavour == "amd64" for c in selected) else None)
+        # the other flavours' kernels (generic amd64, older versions' cloud kernels), found
+        # only when a selected case boots them
+        self.kernels = real_case_kernels(c.flavour for c in selected)
         self.initramfs = initramfs
         self.selected = selected
         self.records: dict[str, dict[str, Any]] = {}

@@ -1,8 +1,9 @@
-"""kpolicy's command-line predictions against what Debian's real 7.2 cloud kernels did under qemu.
+"""kpolicy's command-line predictions against what Debian's real cloud kernels did under qemu.
 
 tests/boot/observed.json (cloud-amd64) and observed-arm64.json (cloud-arm64) are the boot
 oracle's records (scripts/boot-oracle). For every case of each the prediction from the real
-7.2 tree's catalog (for that arch) plus the kernel's own config must equal the record on init's
+7.2 tree's catalog (for that arch; 6.1's or 6.12's for a case booting that version's cloud
+kernel) plus the kernel's own config must equal the record on init's
 argv and envp, the "Unknown kernel command line parameters" list, the malformed early options,
 the invalid values and the too-many-vars panic.
 """
@@ -39,15 +40,20 @@ FLAVOUR_CONFIGS = {"cloud-amd64": None, "amd64": "config.amd64_none_amd64"}
 
 
 def kp72(arch: str, flavour: str = "cloud-amd64") -> KernelParams:
-    """The 7.2 tree's parameters for ARCH as the booted kernel's config (for x86, that of the
-    case's flavour) builds them (built once)."""
+    """The booted version's tree's parameters for ARCH as the booted kernel's config (for x86,
+    that of the case's flavour) builds them (built once): 7.2, or the older version of a
+    "cloud-amd64-<version>" flavour with that version's cloud-amd64 config."""
     if (arch, flavour) not in _KP:
         from kpolicy.params.catalog import build_catalog
 
-        tree = open_tree(real_tree("7.2"))
+        version = "7.2"
         doc = json.loads(OBSERVED[arch].read_text(encoding="utf-8"))
         name = FLAVOUR_CONFIGS.get(flavour) or doc["config"]
-        config = read_dotconfig(real_configs("7.2", arch) / name)
+        if flavour.startswith("cloud-amd64-"):
+            version = flavour.removeprefix("cloud-amd64-")
+            name = "config.amd64_none_cloud-amd64"
+        tree = open_tree(real_tree(version))
+        config = read_dotconfig(real_configs(version, arch) / name)
         _KP[arch, flavour] = kernel_params(build_catalog(tree, Cache(None, enabled=True)),
                                            config.values, tree.version_tuple, tree.srcarch(arch))
     return _KP[arch, flavour]

@@ -40,7 +40,7 @@ def strict_precision(judged: list[dict[str, object]]) -> dict[str, tuple[int, in
 def test_every_entry_is_judged_with_a_reason() -> None:
     for e in entries():
         assert e["verdict"] in VERDICTS and str(e["reason"]).strip(), e
-        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in (1, 2, 3, 4, 5, 6), e
+        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in range(1, 8), e
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
@@ -95,7 +95,11 @@ def test_precision_is_what_the_readme_states() -> None:
     assert fifth == {"param-doc-format": (3, 3), "param-doc-orphan": (4, 6),
                      "param-doc-tags": (5, 6), "param-undocumented": (6, 6)}
     sixth = strict_precision(draw(6))  # after the fifth draw's two classes were fixed
-    assert totals(sixth) == (16, 17)
+    assert totals(sixth) == (15, 17)
     assert sixth == {"param-doc-orphan": (6, 6), "param-doc-tags": (5, 5),
-                     "param-undocumented": (5, 6)}
-    assert len(entries()) == 131
+                     "param-undocumented": (4, 6)}
+    seventh = strict_precision(draw(7))  # after the sixth draw's boot-options class was fixed
+    assert totals(seventh) == (15, 15)
+    assert seventh == {"param-doc-orphan": (6, 6), "param-doc-tags": (3, 3),
+                       "param-undocumented": (6, 6)}
+    assert len(entries()) == 146

@@ -295,6 +295,31 @@ def test_on_missing_refuses_the_bare_word_of_a_function_handler() -> None:
     assert sem.refusal(None) == "malformed"
 
 
+def test_build_names_per_version_and_overrides_a_word_prevents() -> None:
+    """build_renamed_from: 6.1 calls PTI's build option PAGE_TABLE_ISOLATION; a build option in
+    absent_means_y that a version lacks under every name is always built there (6.1 has no
+    MITIGATION_SPECTRE_V1). unless_cmdline: 6.1's mitigations=off turns PTI off only when no
+    pti= word was read."""
+    features = {f.name: f for f in load_param_rules().features}
+    pti = features["pti"]
+    assert pti.build_in({"MITIGATION_PAGE_TABLE_ISOLATION"}) == "MITIGATION_PAGE_TABLE_ISOLATION"
+    assert pti.build_in({"PAGE_TABLE_ISOLATION"}) == "PAGE_TABLE_ISOLATION"
+    assert pti.build_in(set()) == "MITIGATION_PAGE_TABLE_ISOLATION"  # unknown: not built
+    v1 = features["vulnerabilities.spectre_v1"]
+    assert v1.build_in({"MITIGATION_SPECTRE_V1"}) == "MITIGATION_SPECTRE_V1"
+    assert v1.build_in(set()) is None
+    by_version = {(o.since, o.until): o.unless_cmdline for o in pti.overrides
+                  if o.feature == "mitigations"}
+    assert by_version == {(None, (6, 12)): True, ((6, 12), (6, 17)): False}
+    reads = {d.name for d in pti.handlers if d.kind == "direct"}
+    assert reads == {"pti=off", "pti=on", "pti=auto", "nopti"}
+    bad = 'feature = "x"\n[[override]]\nfeature = "y"\nequals = true\nsets = false\n' \
+          'source = "s"\nunless_cmdline = "yes"\n'
+    with pytest.raises(KpolicyError, match="'unless_cmdline'"):
+        parse_params_file(bad, "x.toml")
+    with pytest.raises(KpolicyError, match="build_renamed_from"):
+        parse_params_file('feature = "x"\nbuild_renamed_from = "A"\n', "x.toml")
+
 def test_iommu_and_efi_parsers() -> None:
     """The IOMMU handlers' comma lists: strncmp prefixes in each handler's order, the last item
     naming a state wins; x86 iommu= stops reading at usedac; the EFI stub's items are exact."""

@@ -206,19 +206,12 @@ def test_ia32_emulation_off_is_unknown_to_61() -> None:
 def test_meltdown_mitigation_per_version(cmdline: str, on_612: bool, on_72: bool) -> None:
     """PTI on an affected CPU: 6.12 lets mitigations=off override an explicit pti=on, 7.2 does
     not; 7.2's mitigations=off clears the attack vectors for good and reads vector controls
-    (the 7.2 rows are Skylake boot cases)."""
+    (the 7.2 rows are Skylake boot cases). 6.1's direct reads: test_resolve_vulnerabilities_real
+    (on the model built from the 6.1 tree)."""
     for version, on in (("6.12", on_612), ("7.2", on_72)):
         states = _states(_resolve(version, "cloud-amd64", cmdline))
         assert states["vulnerabilities.meltdown"] is on, (version, cmdline)
         assert (states["pti"] != "off") is on
-
-
-def test_61_pti_is_not_claimed() -> None:
-    """6.1 reads pti= and nopti straight from the command line with its own precedence: kpolicy
-    does not model it, so it reports no PTI state at all rather than a guess."""
-    states = _states(_resolve("6.1", "cloud-amd64", "nopti"))
-    assert "pti" not in states and "vulnerabilities.meltdown" not in states
-    assert "mitigations" in states
 
 
 def test_mitigations_off_then_auto_is_not_auto_for_pti() -> None:

@@ -158,9 +158,9 @@ SMT = [
     ("mitigations=auto,nosmt mitigations=auto", {"6.1": "on", "6.12": "on", "7.2": "off"}),
     # 7.2 only: no_cross_thread (6.1/6.12 refuse the whole value: auto,nosmt is not set either)
     ("mitigations=auto,nosmt,no_cross_thread", {v: "on" for v in VERSIONS}),
-    # per-bug words, known from 6.12 for the VERW bugs
-    ("mds=full,nosmt", {"6.1": "on", "6.12": "off", "7.2": "off"}),
-    ("mmio_stale_data=full,nosmt", {"6.1": "on", "6.12": "off", "7.2": "off"}),
+    # the VERW bugs' per-bug words, alike in every version (6.1 as 6.12, without the switches)
+    ("mds=full,nosmt", {v: "off" for v in VERSIONS}),
+    ("mmio_stale_data=full,nosmt", {v: "off" for v in VERSIONS}),
     ("mitigations=off mds=full,nosmt", {"6.1": "on", "6.12": "on", "7.2": "off"}),
     ("retbleed=nosmt", {v: "off" for v in VERSIONS}),
     ("retbleed=off,nosmt", {v: "on" for v in VERSIONS}),
