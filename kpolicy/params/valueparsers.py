@@ -189,6 +189,41 @@ def cfi_warn_x86(value: Optional[str]) -> Optional[State]:
     return True if "warn" in (value or "").split(",") else None
 
 
+# mm/slub.c parse_slub_debug_flags: the letters that set a debug flag ('o' and unknown letters
+# set none; '-' clears the block's flags)
+_SLUB_FLAG_LETTERS = frozenset("fzputa")
+
+
+def slub_debug(value: Optional[str]) -> Optional[State]:
+    """Whether slab debugging is on after slub_debug=VALUE (setup_slub_debug): no value or an
+    empty one is full debugging; otherwise each ';' block is flags, then ',' and a slab list.
+    A block with a slab list always leaves debugging on (slub_debug_string); the last block
+    without one sets the global flags, on when any letter sets a flag."""
+    if not value:
+        return True
+    global_on: Optional[bool] = None
+    for block in value.split(";"):
+        if not block:
+            continue
+        flags, comma, _slabs = block.partition(",")
+        if comma:
+            return True
+        on = False
+        for letter in flags.lower():
+            if letter == "-":
+                on = False
+            elif letter in _SLUB_FLAG_LETTERS:
+                on = True
+        global_on = on
+    return bool(global_on)
+
+
+def hash_pointers_72(value: Optional[str]) -> Optional[State]:
+    """lib/vsprintf.c hash_pointers_mode_parse: "auto", "never" or "always"; any other word,
+    or none, is "auto" (with a warning)."""
+    return value if value in ("never", "always") else "auto"
+
+
 def _first_prefix(item: str, words: tuple[str, ...]) -> Optional[str]:
     """The first of WORDS ITEM starts with (the handlers' if/else chain of strncmp), or None."""
     return next((w for w in words if item.startswith(w)), None)
@@ -299,6 +334,8 @@ PARSERS: dict[str, ValueParser] = {
     "cfi_x86": cfi_x86,
     "vdso32_61": vdso32_61,
     "vdso32_72": vdso32_72,
+    "slub_debug": slub_debug,
+    "hash_pointers_72": hash_pointers_72,
     "iommu_x86_passthrough": iommu_x86_passthrough,
     "iommu_x86_off": iommu_x86_off,
     "intel_iommu_enabled": intel_iommu_enabled,

@@ -33,6 +33,7 @@ from kpolicy.resolve.features import (
 )
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
+from kpolicy.resolve.lsm import LsmSpec, load_lsms, lsm_feature
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.boot import SysctlState, boot_sysctls
 from kpolicy.sysctl.spec import load_sysctl_rules
@@ -77,6 +78,16 @@ def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
     key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
     # no TOML parser to import or run
     return cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
+
+
+_LSMS: list[tuple[LsmSpec, ...]] = []
+
+
+def shipped_lsms() -> tuple[LsmSpec, ...]:
+    """rules/lsm/lsms.toml, read once per process."""
+    if not _LSMS:
+        _LSMS.append(load_lsms())
+    return _LSMS[0]
 
 
 def all_features(
@@ -192,6 +203,8 @@ def resolve(
         None if memo is None else memo.features,
         None if memo is None else memo.sides,
     )
+    features = (*features, lsm_feature(shipped_lsms(), model.version_tuple, config.values,
+                                       result.events, config.lines))
     options = None if memo is None else memo.options
     if options is None:
         options = model_options(model, specs, dict(config.values))

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from kpolicy.cmdline.passes import Event, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, stale_declarations
-from kpolicy.resolve.api import feature_declarations, model_options
+from kpolicy.resolve.api import feature_declarations, model_options, shipped_lsms
 from kpolicy.resolve.engine import (
     ConfigSide,
     FeatureState,
@@ -20,6 +20,7 @@ from kpolicy.resolve.engine import (
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
+from kpolicy.resolve.lsm import lsm_feature, lsm_params
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import JSON_SCHEMA_VERSION, compact_json, feature_member
 from kpolicy.sysctl.boot import boot_sysctls
@@ -110,6 +111,10 @@ class BatchResolver:
             for n in (*(p.name for p in sp.params), *((sp.always,) if sp.always else ())))
         self.sysctl_texts: dict[tuple[Any, ...], bytes] = {}
         self.encoder = LineEncoder(compact=True)
+        # the feature "lsm"'s member, by the events it reads (lsm=, security=, apparmor=, ...)
+        self.lsms = shipped_lsms()
+        self.lsm_names = lsm_params(self.lsms)
+        self.lsm_texts: dict[tuple[Any, ...], bytes] = {}
 
     def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
         """The answer's line for CMDLINE (and BOOTCONFIG, ID) as bytes-like pieces, newline
@@ -142,6 +147,22 @@ class BatchResolver:
             if len(self.sysctl_texts) >= self.LIMIT:
                 self.sysctl_texts.clear()
             text = self.sysctl_texts[key] = joined.encode()
+        return text
+
+    def _lsm(self, events: tuple[Event, ...]) -> bytes:
+        """The feature "lsm"'s member of the answer for EVENTS, with the comma before it."""
+        seen = [e for e in events if fold_param(
+            e.registration.name if e.registration is not None else e.name) in self.lsm_names]
+        key = tuple((e.index, e.raw, e.name, e.value, e.stage, e.outcome,
+                     e.registration and e.registration.name) for e in seen)
+        text = self.lsm_texts.get(key)
+        if text is None:
+            state = lsm_feature(self.lsms, self.model.version_tuple, self.config.values, seen,
+                                self.lines)
+            if len(self.lsm_texts) >= self.LIMIT:
+                self.lsm_texts.clear()
+            text = self.lsm_texts[key] = (b"," if self.todo else b"") + feature_member(
+                state).encode()
         return text
 
     def _reaching(self, name: str, registered: Optional[str]) -> tuple[int, ...]:
@@ -244,6 +265,7 @@ class BatchResolver:
             out.append(text)
             at = self.ends[i]
         out.append(blob[at:])
+        out.append(self._lsm(events))
         out.append(self._sysctls(result))
         out.append(b'},"options":' + self.options + b","
                    + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")

@@ -102,6 +102,9 @@ section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/syste
 section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
 section ia32vdso $B sh -c '/bin/ia32vdso 2>/dev/null; echo rc=$?'
 section cpuflags $B grep -m1 '^flags' /proc/cpuinfo
+section procmem $B sh -c 'a=$(/bin/busybox head -n1 /proc/self/maps | /bin/busybox cut -d- -f1)
+o=$(/bin/busybox dd if=/init of=/proc/self/mem bs=1 count=1 seek=$((0x$a)) conv=notrunc 2>&1)
+r=$?; echo "at=$a $o" | /bin/busybox tail -n1; echo rc=$r'
 section iommu_groups $B grep -H '' /sys/kernel/iommu_groups/*/type 2>/dev/null
 %(extra)secho "@@KP-DONE"
 $B poweroff -f
@@ -620,6 +623,35 @@ def user_shstk_features(
     return {"user_shstk": "user_shstk" in flags[0].partition(":")[2].split()} if flags else {}
 
 
+_UNHASHED_BANNER = "This system shows unhashed kernel memory addresses"
+
+
+def hash_pointers_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether %p prints hashed pointers: the kernel logs its unhashed-addresses notice (every
+    version's lib/vsprintf.c) exactly when hashing is off."""
+    return {"hash_pointers": not any(_UNHASHED_BANNER in line for line in log)}
+
+
+def sysrq_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """The magic SysRq sysctl as it reads at boot (sysrq_always_enabled makes it read 1)."""
+    value = sysparams.get("sysctl.kernel.sysrq")
+    return {} if value is None else {"sysctl.kernel.sysrq": value.strip()}
+
+
+def proc_mem_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether a process may write its own read-only page through /proc/self/mem (dd onto the
+    first, read-only, page of busybox, a non-PIE executable at the same address in every
+    process): only proc_mem.force_override "always" lets an unptraced writer override."""
+    rc = _rc(sections.get("procmem", ()))
+    return {} if rc is None else {"proc_mem.self_force_write": rc == 0}
+
+
 _IOMMU_DOMAIN = re.compile(r"iommu: Default domain type: (\w+)")
 _IOMMU_TLB = re.compile(r"iommu: DMA domain TLB invalidation policy: (strict|lazy) mode")
 _DMAR_ON = re.compile(r"DMAR: Intel\(R\) Virtualization Technology for Directed I/O")
@@ -670,6 +702,9 @@ PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
     "vdso32": vdso32_features,
     "user_shstk": user_shstk_features,
+    "hash_pointers": hash_pointers_features,
+    "sysrq": sysrq_features,
+    "proc_mem": proc_mem_features,
     "iommu": iommu_features,
     "intel_iommu": intel_iommu_features,
     "amd_iommu": amd_iommu_features,

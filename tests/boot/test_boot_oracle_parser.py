@@ -275,6 +275,19 @@ def test_unknown_probe_is_refused(tmp_path: Path) -> None:
         oracle.load_cases(cases)
 
 
+def test_hash_pointers_and_sysrq_probes() -> None:
+    """hash_pointers is off exactly when the log has the kernel's unhashed-addresses notice;
+    sysrq reads /proc/sys/kernel/sysrq; the lsm section keeps the markers on their own lines."""
+    banner = "** This system shows unhashed kernel memory addresses   **"
+    log = ("@@KP-BEGIN dmesg\n[    0.1] " + banner + "\n@@KP-END\n"
+           "@@KP-BEGIN sysctl\n/proc/sys/kernel/sysrq:1\n@@KP-END\n@@KP-DONE")
+    features = oracle.parse_serial(log, probes=["hash_pointers", "sysrq"])["features"]
+    assert features == {"hash_pointers": False, "sysctl.kernel.sysrq": "1"}
+    quiet = log.replace(banner, "Hash pointers mode set to always.")
+    assert oracle.parse_serial(quiet, probes=["hash_pointers"])["features"]["hash_pointers"]
+    assert "cat /sys/kernel/security/lsm; echo" in oracle.INIT_SCRIPT
+
+
 def test_iommu_probes_read_the_core_lines_and_the_groups() -> None:
     """The iommu probe reads iommu_subsys_init's lines (the policy line only when translated)
     and the iommu_groups' types; the driver probes see their start lines."""
@@ -308,3 +321,11 @@ def test_a_section_without_a_final_newline_still_ends() -> None:
     record = oracle.parse_serial(log, probes=["lsm"])
     assert record["completed"] is True
     assert record["features"]["lsm"] == ["capability", "yama"]
+
+
+def test_proc_mem_probe_reads_the_write_status() -> None:
+    log = "@@KP-BEGIN procmem\nrc=1\n@@KP-END\n@@KP-DONE"
+    assert oracle.parse_serial(log, probes=["proc_mem"])["features"] == {
+        "proc_mem.self_force_write": False}
+    ok = log.replace("rc=1", "rc=0")
+    assert oracle.parse_serial(ok, probes=["proc_mem"])["features"]["proc_mem.self_force_write"]

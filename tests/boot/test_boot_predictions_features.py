@@ -162,8 +162,17 @@ def test_the_record_has_hardening_observations() -> None:
 
 def _predicted(res: Resolution) -> dict[str, Any]:
     """RES's effective states, with what the boot can observe of some: debugfs mounts only when
-    it is "on"."""
-    predicted = {f.name: f.effective for f in res.features}
+    it is "on"; a process force-writes its own read-only page only under proc_mem "always";
+    the lsm feature's text is securityfs' comma-separated list; the sysctls as
+    /proc/sys prints them (randomize_va_space, recorded on every boot, as a number)."""
+    predicted: dict[str, Any] = {f.name: f.effective for f in res.features}
+    predicted.update({s.name: s.effective for s in res.sysctls})
+    if predicted.get("sysctl.kernel.randomize_va_space") is not None:
+        predicted["randomize_va_space"] = int(predicted["sysctl.kernel.randomize_va_space"])
+    if "proc_mem.force_override" in predicted:  # only "always" overrides for an unptraced writer
+        predicted["proc_mem.self_force_write"] = predicted["proc_mem.force_override"] == "always"
+    if isinstance(predicted.get("lsm"), str):
+        predicted["lsm"] = predicted["lsm"].split(",") if predicted["lsm"] else []
     if "debugfs" in predicted:
         predicted["debugfs_mount"] = predicted["debugfs"] == "on"
     if "smt" in predicted:
@@ -262,6 +271,25 @@ def test_the_record_shows_vdso32_shstk_and_stuffing() -> None:
     assert retbleed["skylake-retbleed-stuff"] is True
     assert retbleed["skylake-retbleed-stuff-nospectre-v2"] is False
     assert retbleed["skylake-spectre-v2-ibrs"] is False
+
+
+def test_the_record_shows_lsms_hashing_and_sysrq_both_ways() -> None:
+    """The probed cases (issue #12) see the LSM list change with lsm=, security= and apparmor=,
+    pointers hashed and not (slab debugging, hash_pointers=always beating it), SysRq forced on
+    and randomize_va_space 0, on both flavours (so their agreement below is not vacuous)."""
+    probed = {c["id"]: c["features"] for c in CASES if "lsm" in c["features"]}
+    assert len(probed) >= 15
+    assert len({tuple(f["lsm"]) for f in probed.values()}) >= 8
+    assert {f["hash_pointers"] for f in probed.values()} == {True, False}
+    assert probed["hash-slub-debug"]["hash_pointers"] is False
+    assert probed["hash-always-beats-slub-debug"]["hash_pointers"] is True
+    assert {f["sysctl.kernel.sysrq"] for f in probed.values()} == {"1", "438"}
+    assert {f["randomize_va_space"] for f in probed.values()} == {0, 2}
+    assert "apparmor" not in probed["lsm-apparmor-0"]["lsm"]
+    assert {c.get("flavour") for c in CASES if c["id"] in probed} == {None, "amd64"}
+    procmem = {c["id"]: c["features"]["proc_mem.self_force_write"] for c in CASES
+               if "proc_mem.self_force_write" in c["features"]}
+    assert procmem["procmem-default"] is False and procmem["procmem-always"] is True
 
 
 def test_the_record_shows_the_version_differences() -> None:

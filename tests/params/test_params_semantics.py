@@ -295,6 +295,25 @@ def test_on_missing_refuses_the_bare_word_of_a_function_handler() -> None:
     assert sem.refusal(None) == "malformed"
 
 
+def test_slub_debug_reads_values_as_setup_slub_debug() -> None:
+    """No value or an empty one is full debugging; '-' or letters that set no flag ('o', an
+    unknown one) leave it off; a slab list leaves it on; the last block without a list wins."""
+    from kpolicy.params.valueparsers import slub_debug
+
+    assert slub_debug(None) is True and slub_debug("") is True
+    assert slub_debug("F") is True and slub_debug("fz") is True
+    assert slub_debug("-") is False and slub_debug("O") is False and slub_debug("x") is False
+    assert slub_debug("F-") is False and slub_debug("-P") is True
+    assert slub_debug("-,kmalloc-64") is True and slub_debug(",dentry") is True
+    assert slub_debug("F;-") is False and slub_debug(";;") is False
+
+
+def test_hash_pointers_72_falls_back_to_auto() -> None:
+    from kpolicy.params.valueparsers import hash_pointers_72
+
+    assert hash_pointers_72("never") == "never" and hash_pointers_72("always") == "always"
+    assert hash_pointers_72(None) == hash_pointers_72("bogus") == hash_pointers_72("auto") == "auto"
+
 def test_build_names_per_version_and_overrides_a_word_prevents() -> None:
     """build_renamed_from: 6.1 calls PTI's build option PAGE_TABLE_ISOLATION; a build option in
     absent_means_y that a version lacks under every name is always built there (6.1 has no

@@ -97,9 +97,12 @@ def test_nokaslr_is_read_by_the_decompressor(cmdline: str, kaslr: bool) -> None:
 
 
 def test_only_declared_features_have_states() -> None:
-    """Every feature comes from rules/params/; discovered families are options with their
-    Kconfig value only (e.g. VMAP_STACK), never an effective on/off."""
-    declared = {s.name for s in load_param_rules().features}
+    """Every feature comes from rules/params/ (or, "lsm", from rules/lsm/lsms.toml);
+    discovered families are options with their Kconfig value only (e.g. VMAP_STACK), never an
+    effective on/off."""
+    from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
+
+    declared = {s.name for s in load_param_rules().features} | {LSM_FEATURE}
     res = _resolve("7.2", "amd64", "")
     assert {f.name for f in res.features} <= declared
     options = {o.option: o.value for o in res.options}
@@ -241,7 +244,7 @@ def test_text_leads_with_grouped_hardening_and_shows_refused_words(
                  "nokaslr pti=bogus kfence.sample_interval=x"]) == 0
     out = capsys.readouterr().out.splitlines()
     headers = [x for x in out if x.startswith("[")]
-    assert headers[:5] == ["[memory]", "[cpu-mitigations]", "[address-space]",
+    assert headers[:6] == ["[memory]", "[cpu-mitigations]", "[address-space]", "[iommu-dma]",
                            "[attack-surface]", "[integrity-lockdown]"]
     assert out.index("[cpu-mitigations]") < out.index(next(x for x in out
                                                             if x.startswith("pti ")))

@@ -36,6 +36,7 @@ COMMON = (
     "kpolicy.params.valueparsers", "kpolicy.resolve", "kpolicy.resolve.api",
     "kpolicy.resolve.bundle", "kpolicy.resolve.codec", "kpolicy.resolve.engine",
     "kpolicy.resolve.features", "kpolicy.resolve.inputs", "kpolicy.resolve.lazy",
+    "kpolicy.resolve.lsm",
     "kpolicy.resolve.model", "kpolicy.resources", "kpolicy.sysctl", "kpolicy.sysctl.boot",
     "kpolicy.sysctl.spec", "kpolicy.sysctl.sysctld", "kpolicy.sysctl.write",
     "kpolicy.textio",
