@@ -131,6 +131,64 @@ def srbds(value: Optional[str]) -> Optional[State]:
     return "off" if value == "off" else "on"
 
 
+def _simple_strtoul(value: str, saturate: bool) -> int:
+    """simple_strtoul(VALUE, NULL, 0): the base from the prefix (0x with a hex digit after it:
+    16, 0: 8, else 10), then the longest run of digits of that base; no sign, no blanks. On
+    overflow 6.1 and 6.12 wrap modulo 2**64, 7.2 saturates at ULLONG_MAX (lib/kstrtox.c
+    _parse_integer_limit)."""
+    base = 10
+    if value.startswith("0"):
+        hexa = value[1:2].lower() == "x" and value[2:3] in set("0123456789abcdefABCDEF")
+        base = 16 if hexa else 8
+        value = value[2:] if hexa else value
+    result = 0
+    for ch in value:
+        digit = int(ch, 16) if ch in "0123456789abcdefABCDEF" else base
+        if digit >= base:
+            break
+        result = result * base + digit
+        if result >= 1 << 64:
+            result = (1 << 64) - 1 if saturate else result % (1 << 64)
+    return result
+
+
+def _vdso32(value: Optional[str], saturate: bool) -> Optional[State]:
+    """vdso32_enabled after vdso32=VALUE (arch/x86/entry/vdso/vdso32-setup.c vdso32_setup): the
+    unsigned long stored in an unsigned int (the low 32 bits), on when 1; above 1 warns "no
+    longer allowed" and turns it off."""
+    return _simple_strtoul(value or "", saturate) % (1 << 32) == 1
+
+
+def vdso32_61(value: Optional[str]) -> Optional[State]:
+    """vdso32_enabled after vdso32=VALUE in 6.1 and 6.12 (an overflowing number wraps)."""
+    return _vdso32(value, saturate=False)
+
+
+def vdso32_72(value: Optional[str]) -> Optional[State]:
+    """vdso32_enabled after vdso32=VALUE in 7.2 (an overflowing number saturates: off)."""
+    return _vdso32(value, saturate=True)
+
+
+def cfi_x86(value: Optional[str]) -> Optional[State]:
+    """x86 cfi_mode after cfi=VALUE (6.12, 7.2 cfi_parse_cmdline): the last of auto, off,
+    kcfi, fineibt in the comma list; other items set other things or are logged and skipped."""
+    mode: Optional[str] = None
+    for item in (value or "").split(","):
+        if item in ("auto", "off", "kcfi", "fineibt"):
+            mode = item
+    return mode
+
+
+def ibt(value: Optional[str]) -> Optional[State]:
+    """x86 ibt_setup: "off" clears X86_FEATURE_IBT; any other value leaves IBT as it is."""
+    return False if value == "off" else None
+
+
+def cfi_warn_x86(value: Optional[str]) -> Optional[State]:
+    """x86 cfi_warn after cfi=VALUE (7.2 cfi_parse_cmdline): set by a "warn" item."""
+    return True if "warn" in (value or "").split(",") else None
+
+
 # mm/slub.c parse_slub_debug_flags: the letters that set a debug flag ('o' and unknown letters
 # set none; '-' clears the block's flags)
 _SLUB_FLAG_LETTERS = frozenset("fzputa")
@@ -271,6 +329,11 @@ def efi_disable_pci_dma(value: Optional[str]) -> Optional[State]:
 
 
 PARSERS: dict[str, ValueParser] = {
+    "cfi_warn_x86": cfi_warn_x86,
+    "ibt": ibt,
+    "cfi_x86": cfi_x86,
+    "vdso32_61": vdso32_61,
+    "vdso32_72": vdso32_72,
     "slub_debug": slub_debug,
     "hash_pointers_72": hash_pointers_72,
     "iommu_x86_passthrough": iommu_x86_passthrough,

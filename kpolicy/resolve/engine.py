@@ -456,14 +456,17 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
 
 
 def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec],
-                    version: tuple[int, ...]) -> tuple[FeatureState, ...]:
+                    version: tuple[int, ...],
+                    settled: Optional[Mapping[str, FeatureState]] = None,
+                    ) -> tuple[FeatureState, ...]:
     """STATES after each feature's overrides (in Linux VERSION): another feature's effective
     state forcing it. Each round starts again from STATES and reads the others' states of the
     round before, until nothing changes: an override may feed another, and one that held only
     while another feature was not yet forced is taken back (features are visited by name, not
-    in the kernel's order)."""
+    in the kernel's order). SETTLED: features already resolved, which overrides may read."""
     spec_of = {s.name: s for s in specs}
-    current = {f.name: f for f in states}
+    fixed = dict(settled or {})
+    current = {**fixed, **{f.name: f for f in states}}
     for _round in range(len(states) + 1):
         nxt = {}
         for base in states:
@@ -483,7 +486,7 @@ def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec]
                             sources=(*f.sources, Source("config", o.sets, why)))
             nxt[f.name] = f
         stable = all(nxt[n].effective == current[n].effective for n in nxt)
-        current = nxt
+        current = {**fixed, **nxt}
         if stable:
             break
     return tuple(current[f.name] for f in states)
@@ -651,14 +654,23 @@ def resolve_in_order(
     """TODO's features, in TODO's order, each resolved by RESOLVE_ONE(spec, others): first
     those whose [[machine]] dependencies read no other feature, with their overrides applied;
     then the others, given those states by name, each once the features it reads are resolved
-    (arm64's vulnerabilities.meltdown reads kpti, which reads kaslr; a cycle is resolved as is)."""
+    (arm64's vulnerabilities.meltdown reads kpti, which reads kaslr; a cycle is resolved as is),
+    with their own overrides applied after their [[machine]] steps, as for the first ones
+    (vulnerabilities.retbleed reads retbleed and is forced off by retbleed=off); then the first
+    ones' overrides once more, reading the others too (retbleed's nosmt turns SMT off only
+    where vulnerabilities.retbleed is mitigated)."""
     first = [s for s in todo if not s.reads]
-    done = {f.name: f for f in apply_overrides([resolve_one(s, None) for s in first], first,
-                                               version)}
+    unforced = [resolve_one(s, None) for s in first]
+    done = {f.name: f for f in apply_overrides(unforced, first, version)}
     pending = [s for s in todo if s.reads]
+    later: dict[str, FeatureState] = {}
     while pending:
         waiting = {s.name for s in pending}
         ready = [s for s in pending if waiting.isdisjoint(s.reads)] or pending
-        done.update({s.name: resolve_one(s, done) for s in ready})
+        resolved = [resolve_one(s, done) for s in ready]
+        later.update({f.name: f for f in apply_overrides(resolved, ready, version, done)})
+        done.update(later)
         pending = [s for s in pending if s.name not in done]
+    if later:  # the first ones' overrides again, now that they can read the later ones
+        done.update({f.name: f for f in apply_overrides(unforced, first, version, later)})
     return tuple(done[s.name] for s in todo)

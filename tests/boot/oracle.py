@@ -60,6 +60,8 @@ HOST_FLAKES = ("IO-APIC + timer doesn't work",)
 BOOT_ATTEMPTS = 3
 # what the i386 probe program exits with when it runs
 IA32_STATUS = 42
+# what the i386 vDSO probe exits with: the kernel gave it AT_SYSINFO_EHDR (a 32-bit vDSO), or not
+IA32_VDSO_STATUS = 43
 # envp entries the kernel always puts first; the record leaves them out.
 KERNEL_ENVP = ("HOME=/", "TERM=linux")
 
@@ -98,6 +100,8 @@ section pressure $B ls /proc/pressure 2>/dev/null
 section ia32 $B sh -c '/bin/ia32 2>/dev/null; echo rc=$?'
 section smt $B grep -H '' /sys/devices/system/cpu/smt/control /sys/devices/system/cpu/smt/active
 section lsm $B sh -c '/bin/busybox cat /sys/kernel/security/lsm; echo'
+section ia32vdso $B sh -c '/bin/ia32vdso 2>/dev/null; echo rc=$?'
+section cpuflags $B grep -m1 '^flags' /proc/cpuinfo
 section procmem $B sh -c 'a=$(/bin/busybox head -n1 /proc/self/maps | /bin/busybox cut -d- -f1)
 o=$(/bin/busybox dd if=/init of=/proc/self/mem bs=1 count=1 seek=$((0x$a)) conv=notrunc 2>&1)
 r=$?; echo "at=$a $o" | /bin/busybox tail -n1; echo rc=$r'
@@ -262,17 +266,40 @@ def _cpio_entry(
     return head + data + b"\0" * (-len(data) % 4)
 
 
-def ia32_program(status: int = IA32_STATUS) -> bytes:
-    """A static i386 ELF executable that only calls exit(STATUS) through int 0x80: it runs (and
-    the shell sees STATUS) only where the kernel's 32-bit emulation is on."""
+def _i386_elf(code: bytes) -> bytes:
+    """A static i386 ELF executable of one segment holding CODE, which starts at once."""
     base = 0x08048000
-    code = bytes([0xB8, 1, 0, 0, 0, 0xBB, status, 0, 0, 0, 0xCD, 0x80])  # exit(status)
     size = 52 + 32 + len(code)
     ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
     header = ident + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, base + 84, 52, 0, 0, 52, 32, 1, 0,
                                  0, 0)
     phdr = struct.pack("<IIIIIIII", 1, 0, base, base, size, size, 5, 0x1000)
     return header + phdr + code
+
+
+def ia32_program(status: int = IA32_STATUS) -> bytes:
+    """A static i386 ELF executable that only calls exit(STATUS) through int 0x80: it runs (and
+    the shell sees STATUS) only where the kernel's 32-bit emulation is on."""
+    return _i386_elf(bytes([0xB8, 1, 0, 0, 0, 0xBB, status, 0, 0, 0, 0xCD, 0x80]))
+
+
+def ia32_vdso_program() -> bytes:
+    """A static i386 ELF executable that walks its auxiliary vector (past argv and envp on the
+    initial stack) and exits IA32_VDSO_STATUS when it finds AT_SYSINFO_EHDR (33: the kernel
+    mapped the 32-bit vDSO, ARCH_DLINFO_IA32), IA32_STATUS when it does not."""
+    code = bytes([
+        0x89, 0xE6,                    # mov %esp,%esi
+        0xAD,                          # lods: argc
+        0x8D, 0x74, 0x86, 0x04,        # lea 4(%esi,%eax,4),%esi: past argv[] and its NULL
+        0xAD, 0x85, 0xC0, 0x75, 0xFB,  # 1: lods; test %eax,%eax; jnz 1b (envp[] and NULL)
+        0xAD, 0x89, 0xC2, 0xAD,        # 2: lods (a_type) -> %edx; lods (a_val)
+        0x85, 0xD2, 0x74, 0x0C,        # test %edx,%edx; jz 3f (AT_NULL)
+        0x83, 0xFA, 0x21, 0x75, 0xF3,  # cmp $33,%edx; jne 2b
+        0xBB, IA32_VDSO_STATUS, 0, 0, 0, 0xEB, 0x05,  # mov $43,%ebx; jmp 4f
+        0xBB, IA32_STATUS, 0, 0, 0,    # 3: mov $42,%ebx
+        0xB8, 1, 0, 0, 0, 0xCD, 0x80,  # 4: exit(%ebx)
+    ])
+    return _i386_elf(code)
 
 
 def initramfs_bytes(busybox: Path = Path("/bin/busybox"), target: Target = X86_64) -> bytes:
@@ -291,6 +318,7 @@ def initramfs_bytes(busybox: Path = Path("/bin/busybox"), target: Target = X86_6
         ("bin/busybox", 0o100755, busybox.read_bytes(), (0, 0)),
         ("bin/sh", 0o120777, b"busybox", (0, 0)),
         ("bin/ia32", 0o100755, ia32_program(), (0, 0)),
+        ("bin/ia32vdso", 0o100755, ia32_vdso_program(), (0, 0)),
         ("init", 0o100755, script.encode(), (0, 0)),
     ]
     raw = b"".join(_cpio_entry(n, m, d, r, ino=i + 1) for i, (n, m, d, r) in enumerate(entries))
@@ -577,6 +605,24 @@ def lsm_features(
     return {"lsm": text.split(",") if text else []}
 
 
+def vdso32_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether a 32-bit process gets the 32-bit vDSO: the i386 vDSO probe found AT_SYSINFO_EHDR
+    in its auxiliary vector (false also where it cannot run: no 32-bit process gets one)."""
+    rc = _rc(sections.get("ia32vdso", ()))
+    return {} if rc is None else {"vdso32": rc == IA32_VDSO_STATUS}
+
+
+def user_shstk_features(
+    sections: dict[str, list[str]], log: Sequence[str], sysparams: dict[str, str]
+) -> dict[str, Any]:
+    """Whether the kernel offers user-mode shadow stacks: /proc/cpuinfo's flags hold
+    user_shstk (X86_FEATURE_USER_SHSTK, set by setup_cet and cleared by nousershstk)."""
+    flags = [line for line in sections.get("cpuflags", ()) if line.startswith("flags")]
+    return {"user_shstk": "user_shstk" in flags[0].partition(":")[2].split()} if flags else {}
+
+
 _UNHASHED_BANNER = "This system shows unhashed kernel memory addresses"
 
 
@@ -654,6 +700,8 @@ def amd_iommu_features(
 Probe = Callable[[dict[str, list[str]], Sequence[str], dict[str, str]], dict[str, Any]]
 PROBES: dict[str, Probe] = {
     "lsm": lsm_features,
+    "vdso32": vdso32_features,
+    "user_shstk": user_shstk_features,
     "hash_pointers": hash_pointers_features,
     "sysrq": sysrq_features,
     "proc_mem": proc_mem_features,

@@ -255,6 +255,25 @@ def test_the_record_shows_retbleed_ssb_and_smt_both_ways() -> None:
     assert observed["skylake-mitigations-off"]["vulnerabilities.srbds"] is False
 
 
+def test_the_record_shows_vdso32_shstk_and_stuffing() -> None:
+    """The 32-bit vDSO is seen mapped and not (vdso32=0, values above 1, 7.2's saturated
+    overflow, no ia32 emulation; vdso= is the 64-bit one), no emulated CPU offers user shadow
+    stacks, and Retbleed on the emulated Intel CPU is mitigated only by retbleed=stuff on
+    retpolines (spectre_v2=ibrs has no IBRS to use)."""
+    observed = {c["id"]: _observed(c) for c in CASES}
+    vdso = {i: o["vdso32"] for i, o in observed.items() if "vdso32" in o}
+    assert vdso["skylake-vdso32-default"] is True and vdso["skylake-vdso64-off"] is True
+    assert vdso["skylake-vdso32-wraps-to-one"] is True
+    for off in ("skylake-vdso32-off", "skylake-vdso32-two", "skylake-vdso32-overflow",
+                "skylake-vdso32-ia32-off"):
+        assert vdso[off] is False, off
+    assert not any(o["user_shstk"] for o in observed.values() if "user_shstk" in o)
+    retbleed = {i: o.get("vulnerabilities.retbleed") for i, o in observed.items()}
+    assert retbleed["skylake-retbleed-stuff"] is True
+    assert retbleed["skylake-retbleed-stuff-nospectre-v2"] is False
+    assert retbleed["skylake-spectre-v2-ibrs"] is False
+
+
 def test_the_record_shows_lsms_hashing_and_sysrq_both_ways() -> None:
     """The probed cases (issue #12) see the LSM list change with lsm=, security= and apparmor=,
     pointers hashed and not (slab debugging, hash_pointers=always beating it), SysRq forced on

@@ -85,7 +85,7 @@ def _states(version: str, fragment: str, cmdline: str, machine: Machine,
             specs: tuple[FeatureSpec, ...], tmp: Path) -> tuple[Any, Any]:
     states = real_arm64_states(version, _text(version, fragment), cmdline, machine, specs, tmp,
                                _SIDES)
-    return states["shadow_call_stack"], states["cfi"]
+    return states["shadow_call_stack"], states["arm64.cfi"]
 
 
 @pytest.mark.parametrize("version", ("6.1", "6.12", "7.2"))
