@@ -236,3 +236,30 @@ def real_case_kernels(flavours: Iterable[str]) -> dict[str, Path]:
         elif flavour.startswith("cloud-amd64-"):
             out[flavour] = real_kernel(flavour.removeprefix("cloud-amd64-"))[0]
     return out
+
+
+# What each qemu -cpu model of the arm64 boot oracle has, from qemu's CPU definitions (not from
+# the boots), as kpolicy's Machine.cpu_features facts: -cpu max has E0PD and CSV3
+# (Meltdown-safe), BTI, PAuth, SVE, SME (MTE only with -M virt,mte=on), SSBS and CSV2
+# (unaffected by Spectre-v2); a Cortex-A57 has none of them but is on the kernel's
+# kpti_safe_list (Meltdown-safe). qemu's TCG firmware offers no SMCCC ARCH_WORKAROUND_1/2
+# ("spectre_v2_firmware", "ssbd_firmware").
+ARM64_QEMU_CPU_FACTS = {
+    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "sve", "sme", "ssbs",
+                      "spectre_v2_safe"}),
+    "cortex-a57": frozenset({"meltdown_safe"}),
+}
+ARM64_NO_RNDR_CPUS = ("cortex-a57",)  # without RNDR: dtb-kaslr-seed=off boots without a seed
+
+
+def arm64_boot_machine(case: dict[str, Any], doc: dict[str, Any], known_cpu: bool = True) -> Any:
+    """The Machine of an arm64 boot-oracle CASE of record DOC (observed-arm64.json): its RAM,
+    whether it has a KASLR seed, and (KNOWN_CPU) the emulated CPU's facts."""
+    from kpolicy.resolve.features import Machine
+
+    cpu = str(case.get("cpu", doc.get("default_cpu", "max")))
+    board = str(case.get("machine", doc.get("default_machine", "virt")))
+    facts = ARM64_QEMU_CPU_FACTS[cpu] | ({"mte"} if cpu == "max" and "mte=on" in board else set())
+    seedless = "dtb-kaslr-seed=off" in board and cpu in ARM64_NO_RNDR_CPUS
+    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=not seedless,
+                   cpu_features=frozenset(facts) if known_cpu else None)

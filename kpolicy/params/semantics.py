@@ -13,7 +13,7 @@ of accepted values. Every declaration is checked against the tree's registration
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Optional, TypeVar, Union, get_args
 
@@ -638,8 +638,10 @@ def parse_params_file(text: str,
 
 
 def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
-    """Every rules/params/*.toml (default: the shipped ones), features sorted by name; a bad
-    file, a feature or a parameter declared twice is a KpolicyError."""
+    """Every rules/params/*.toml (default: the shipped ones), features sorted by name (then
+    arches and versions); a bad file, a feature or a parameter declared twice is a
+    KpolicyError. A feature name may have several declarations for disjoint arches or
+    versions: for_target() picks a model's."""
     if directory is None:
         from kpolicy.resources import data_dir
 
@@ -650,15 +652,50 @@ def load_param_rules(directory: Optional[Path] = None) -> ParamRules:
         text = read_text(path, what="parameter declaration", limit=TOML_LIMIT)
         feature, decls = parse_params_file(text, str(path))
         if feature is not None:
-            if any(f.name == feature.name for f in features):
-                raise KpolicyError(f"feature '{feature.name}' is declared twice", file=path)
+            if any(f.name == feature.name and not _apart(f, feature) for f in features):
+                raise KpolicyError(f"feature '{feature.name}' is declared twice (declarations "
+                                   "of one feature need disjoint 'arches' or versions)",
+                                   file=path)
             features.append(feature)
         for d in decls:
             if any((e.kind, e.name) == (d.kind, d.name) and _overlap(e, d)
                    and not _same_handler(e, d) for e in declarations):
                 raise KpolicyError(f"{d.kind} '{d.name}' is declared twice", file=path)
             declarations.append(d)
-    return ParamRules(tuple(sorted(features, key=lambda s: s.name)), tuple(declarations))
+    order = sorted(features, key=lambda s: (s.name, s.arches, s.since or (0, 0)))
+    return ParamRules(tuple(order), tuple(declarations))
+
+
+def _apart(a: FeatureSpec, b: FeatureSpec) -> bool:
+    """Whether A and B, two declarations of one feature name, never hold together: for disjoint
+    arches (each says its arches; vulnerabilities.meltdown is x86's and arm64's, each read from
+    that arch's code) or disjoint versions (cfi's build option, renamed in 6.18)."""
+    if a.arches and b.arches and not set(a.arches) & set(b.arches):
+        return True
+    lo = max(a.since or (0, 0), b.since or (0, 0))
+    hi = min(a.until or (999, 0), b.until or (999, 0))
+    return lo >= hi
+
+
+def for_target(specs: Iterable[FeatureSpec], srcarch: str,
+               version: tuple[int, ...]) -> tuple[FeatureSpec, ...]:
+    """SPECS with one declaration per feature name, in SPECS' order: for a name declared per
+    arch or per version, the declaration for SRCARCH in Linux VERSION (else one for SRCARCH,
+    which resolve skips in VERSION); a name with none for SRCARCH keeps its first, with the
+    arches of all of them (resolve skips it; a policy says where it exists). Everything after
+    this sees one feature per name."""
+    by_name: dict[str, list[FeatureSpec]] = {}
+    for s in specs:
+        by_name.setdefault(s.name, []).append(s)
+    out = []
+    for group in by_name.values():
+        here = [s for s in group if not s.arches or srcarch in s.arches]
+        pick = next((s for s in here if s.applies(version)), here[0] if here else None)
+        if pick is None:
+            arches = tuple(sorted({a for s in group for a in s.arches}))
+            pick = replace(group[0], arches=arches) if len(group) > 1 else group[0]
+        out.append(pick)
+    return tuple(out)
 
 
 def _overlap(a: Declaration, b: Declaration) -> bool:

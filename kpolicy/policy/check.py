@@ -22,7 +22,7 @@ from kpolicy.kconfig.evaluate import (
 )
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param, has_new_choices
-from kpolicy.params.semantics import Declaration, FeatureSpec
+from kpolicy.params.semantics import Declaration, FeatureSpec, for_target
 from kpolicy.policy.evaluate import Judgement, Status, Subject, judge
 from kpolicy.policy.fix import Apply, Change, Fix, config_fix
 from kpolicy.policy.schema import Item, Policy
@@ -97,6 +97,10 @@ class Checker:
     _params: Optional[tuple[KernelParams, frozenset[str], frozenset[str]]] = None
     _fix_names: frozenset[str] = frozenset()
     _memo: Optional[ResolveMemo] = None  # resolve's batch memo for the checker's config
+
+    def __post_init__(self) -> None:
+        # one declaration per feature name: the model's arch's (a name may be declared per arch)
+        self.specs = for_target(self.specs, self.model.srcarch, self.model.version_tuple)
 
     def expect_words(self, words: Iterable[str]) -> None:
         """Command-line words fixes may add: the config's parameter tables, built once, then

@@ -17,6 +17,7 @@ from kpolicy.params.semantics import (
     Declaration,
     FeatureSpec,
     ParamRules,
+    for_target,
     load_param_rules,
     stale_declarations,
 )
@@ -93,10 +94,12 @@ def shipped_lsms() -> tuple[LsmSpec, ...]:
 def all_features(
     model: ResolveModel, declared: Optional[tuple[FeatureSpec, ...]] = None
 ) -> tuple[FeatureSpec, ...]:
-    """The DECLARED features (default: rules/params/'s): the only ones resolve states exactly.
+    """The DECLARED features (default: rules/params/'s): the only ones resolve states exactly,
+    one per name: for a name declared per arch or version, MODEL's declaration (for_target).
     The families discovery finds beyond them are options (model_options), never features."""
-    del model  # every declared feature is resolved; one absent from the model's arch is skipped
-    return load_param_rules().features if declared is None else declared
+    # every declared feature is resolved; one absent from the model's arch is skipped
+    return for_target(load_param_rules().features if declared is None else declared,
+                      model.srcarch, model.version_tuple)
 
 
 def model_options(model: ResolveModel, specs: Sequence[FeatureSpec],
@@ -176,7 +179,7 @@ def resolve(
     """
     from kpolicy.cmdline import process_cmdline
 
-    specs = tuple(specs) if specs is not None else all_features(model)
+    specs = all_features(model, None if specs is None else tuple(specs))
     if kp is None:
         # Every word of the command lines is a name the registrations may be looked up by.
         names = cmdline_names(cmdline, bootconfig or "", config.values.get("CMDLINE", ""))

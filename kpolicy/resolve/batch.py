@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from kpolicy.cmdline.passes import Event, KernelParams
 from kpolicy.kernel import fold_param
-from kpolicy.params.semantics import FeatureSpec, stale_declarations
+from kpolicy.params.semantics import FeatureSpec, for_target, stale_declarations
 from kpolicy.resolve.api import feature_declarations, model_options, shipped_lsms
 from kpolicy.resolve.engine import (
     ConfigSide,
@@ -47,6 +47,7 @@ class BatchResolver:
 
         self.model, self.config, self.kp, self.machine = model, config, kp, machine
         self.lines = config.lines or {}
+        specs = for_target(specs, model.srcarch, model.version_tuple)  # one per feature name
         self.todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
                      and s.applies(model.version_tuple)]
         values = config.values

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 # arm64 hwcap -> kpolicy's fact (rules/params/arm64.*.toml cpu_lacks)
-ARM64_HWCAP_FACTS = {"bti": "bti", "paca": "pauth", "sve": "sve", "sme": "sme", "mte": "mte"}
+ARM64_HWCAP_FACTS = {"bti": "bti", "paca": "pauth", "sve": "sve", "sme": "sme", "mte": "mte",
+                     "gcs": "gcs"}
 
 
 @dataclass(frozen=True)

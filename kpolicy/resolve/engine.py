@@ -162,9 +162,11 @@ def boot_default(
     lines: Mapping[str, int],
 ) -> tuple[State, Source]:
     """The boot state VALUES build in for SPEC before any command line, and where it comes from."""
-    # a feature no parameter sets: its build option's state, unless it has no build option of
-    # its own and the C source fixes its value (vulnerabilities.*: only overrides change it)
-    if spec.build_only and (spec.build or spec.default_value is None):
+    # a bool feature no parameter sets: its build option's state, unless it has no build option
+    # of its own and the C source fixes its value (vulnerabilities.*: only overrides change it);
+    # a build-only feature of words takes its default below (cfi: trap, or warn if permissive)
+    if spec.build_only and spec.value_type == "bool" and (spec.build or
+                                                          spec.default_value is None):
         state: State = built
         return state, _config_source(
             kconfig, values, spec.build or spec.name, state, "build option", kind, lines
@@ -652,7 +654,7 @@ def resolve_in_order(
     """TODO's features, in TODO's order, each resolved by RESOLVE_ONE(spec, others): first
     those whose [[machine]] dependencies read no other feature, with their overrides applied;
     then the others, given those states by name, each once the features it reads are resolved
-    (arm64.vulnerabilities.meltdown reads kpti, which reads kaslr; a cycle is resolved as is),
+    (arm64's vulnerabilities.meltdown reads kpti, which reads kaslr; a cycle is resolved as is),
     with their own overrides applied after their [[machine]] steps, as for the first ones
     (vulnerabilities.retbleed reads retbleed and is forced off by retbleed=off); then the first
     ones' overrides once more, reading the others too (retbleed's nosmt turns SMT off only

@@ -72,11 +72,13 @@ def resolution_text(res: Resolution, *, verbose: bool = False) -> str:
 
 def _grouped(res: Resolution) -> list[tuple[str, list[FeatureState]]]:
     """RES's features by the group rules/params/ gives each, in the review's order."""
-    from kpolicy.params.semantics import GROUPS, load_param_rules
+    from kpolicy.params.semantics import GROUPS, for_target, load_param_rules
     from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
     from kpolicy.resolve.lsm import GROUP as LSM_GROUP
 
-    group_of = {s.name: s.group for s in load_param_rules().features}
+    group_of = {s.name: s.group for s in for_target(load_param_rules().features,
+                                                    res.model.srcarch,
+                                                    res.model.version_tuple)}
     group_of[LSM_FEATURE] = LSM_GROUP
     return [(g, fs) for g in GROUPS
             if (fs := [f for f in res.features if group_of.get(f.name, "other") == g])]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import in_ci, real_configs, real_tree_resolve_side
+from conftest import arm64_boot_machine, in_ci, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import resolve
@@ -25,24 +25,13 @@ OBSERVED = Path(__file__).resolve().parent / "observed-arm64.json"
 DOC: dict[str, Any] = json.loads(OBSERVED.read_text("utf-8")) if OBSERVED.is_file() else {}
 CASES = [c for c in DOC.get("cases", []) if c.get("completed")]
 KPTI_FEATURE = "Kernel page table isolation (KPTI)"
-# What each qemu -cpu model has, from qemu's CPU definitions (not from the boots): -cpu max
-# has E0PD and CSV3 (Meltdown-safe), BTI, PAuth, SVE, SME (MTE only with -M virt,mte=on);
-# a Cortex-A57 has none of them but is on the kernel's kpti_safe_list (Meltdown-safe). -cpu max
-# also has SSBS and CSV2 (unaffected by Spectre-v2); the A57 has neither, and qemu's TCG
-# firmware offers no SMCCC ARCH_WORKAROUND_1/2 ("spectre_v2_firmware", "ssbd_firmware").
-CPU_FACTS = {
-    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "sve", "sme", "ssbs",
-                      "spectre_v2_safe"}),
-    "cortex-a57": frozenset({"meltdown_safe"}),
-}
 # the vulnerabilities files and resolve's feature for each: true is "Mitigation: ..."
-VULNERABILITIES = {"meltdown": "arm64.vulnerabilities.meltdown",
-                   "spec_store_bypass": "arm64.vulnerabilities.spec_store_bypass",
-                   "spectre_v2": "arm64.vulnerabilities.spectre_v2"}
+# (arm64's own declarations of the names x86 uses: rules/params/vulnerabilities.*.arm64.toml)
+VULNERABILITIES = {f: "vulnerabilities." + f for f in ("meltdown", "spec_store_bypass",
+                                                        "spectre_v2")}
 # the hwcap (/proc/cpuinfo Features) each idreg-override feature shows as
 HWCAPS = {"arm64.bti": "bti", "arm64.pauth": "paca", "arm64.mte": "mte", "arm64.sve": "sve",
-          "arm64.sme": "sme"}
-NO_RNDR_CPUS = ("cortex-a57",)
+          "arm64.sme": "sme", "arm64.gcs": "gcs"}
 
 pytestmark = pytest.mark.real
 _SIDE: dict[str, tuple[ResolveModel, ConfigInput]] = {}
@@ -61,12 +50,9 @@ def _side(specs: tuple[FeatureSpec, ...]) -> tuple[ResolveModel, ConfigInput]:
 
 
 def _machine(case: dict[str, Any], known_cpu: bool = True) -> Machine:
-    cpu = str(case.get("cpu", DOC.get("default_cpu", "max")))
-    board = str(case.get("machine", DOC.get("default_machine", "virt")))
-    facts = CPU_FACTS[cpu] | ({"mte"} if cpu == "max" and "mte=on" in board else set())
-    seedless = "dtb-kaslr-seed=off" in board and cpu in NO_RNDR_CPUS
-    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=not seedless,
-                   cpu_features=frozenset(facts) if known_cpu else None)
+    """CASE's machine, with the emulated CPU's features (conftest.ARM64_QEMU_CPU_FACTS)."""
+    machine: Machine = arm64_boot_machine(case, DOC, known_cpu)
+    return machine
 
 
 def _cmdline(case: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import in_ci, real_configs, real_tree_resolve_side
+from conftest import arm64_boot_machine, in_ci, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
 from kpolicy.resolve.api import Resolution, resolve
@@ -37,8 +37,6 @@ ARM64_CASES = [c for c in DOCS.get("arm64", {}).get("cases", []) if c.get("featu
 # (arch, case) of every arch
 ALL_CASES = [("x86_64", c) for c in CASES] + [("arm64", c) for c in ARM64_CASES]
 IDS = [c["id"] if a == "x86_64" else f"{a}-{c['id']}" for a, c in ALL_CASES]
-# qemu -cpu models without RNDR (FEAT_RNG): with dtb-kaslr-seed=off they boot with no seed
-NO_RNDR_CPUS = ("cortex-a57",)
 REQUIRED = (
     "init_on_alloc",
     "init_on_free",
@@ -123,12 +121,15 @@ X86_CPU_FACTS = {
 }
 
 
-def _machine(case: dict[str, Any]) -> Machine:
+def _machine(case: dict[str, Any], arch: str = "x86_64") -> Machine:
     """The qemu machine of CASE: its RAM when the case sets one (-m), else unknown (768 MiB);
-    whether an arm64 boot has a KASLR seed: qemu's virt board puts one in the device tree unless
-    dtb-kaslr-seed=off, and -cpu max has RNDR; the x86 CPU's facts where kpolicy knows them."""
-    seedless = "dtb-kaslr-seed=off" in case.get("machine", "") and case.get("cpu") in NO_RNDR_CPUS
-    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=not seedless,
+    the x86 CPU's facts where kpolicy knows them; on arm64, whether the boot has a KASLR seed
+    (qemu's virt board puts one in the device tree unless dtb-kaslr-seed=off, and -cpu max has
+    RNDR) and the emulated CPU's facts, which arm64's vulnerabilities files need."""
+    if arch == "arm64":
+        machine: Machine = arm64_boot_machine(case, DOCS["arm64"])
+        return machine
+    return Machine(ram_mib=case.get("mem"), secure_boot=False, kaslr_seed=True,
                    cpu_features=X86_CPU_FACTS.get(str(case.get("cpu"))))
 
 
@@ -369,7 +370,7 @@ def test_tree_prediction_matches_the_boot(
     specs: tuple[FeatureSpec, ...], arch: str, case: dict[str, Any]
 ) -> None:
     model, config = tree_side(arch, case, specs)
-    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case, arch))
     assert _disagreements(res, _observed(case)) == {}, case["cmdline"]
 
 
@@ -384,7 +385,7 @@ def test_bundled_prediction_matches_the_boot(
     specs: tuple[FeatureSpec, ...], arch: str, case: dict[str, Any]
 ) -> None:
     model, config = bundled_side(arch, case)
-    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case))
+    res = resolve(model, config, case["cmdline"], specs=specs, machine=_machine(case, arch))
     assert _disagreements(res, _observed(case)) == {}, case["cmdline"]
 
 

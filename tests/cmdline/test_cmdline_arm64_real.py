@@ -51,8 +51,12 @@ def test_arm64_early_options_per_version(version: str) -> None:
 
 @pytest.mark.parametrize("version", ["6.12", "7.2"])
 def test_arm64_declarations_name_registrations(version: str) -> None:
-    catalog = build_catalog(open_tree(real_tree(version)), Cache(None, enabled=True))
-    stale = stale_declarations(load_param_rules().declarations, catalog.registrations, "arm64")
+    """Every declaration that holds in VERSION on arm64 names a registration of the tree (a
+    declaration of a later version, such as 7.2's hash_pointers, is not stale in 6.12)."""
+    tree = open_tree(real_tree(version))
+    catalog = build_catalog(tree, Cache(None, enabled=True))
+    stale = stale_declarations(load_param_rules().declarations, catalog.registrations, "arm64",
+                               tree.version_tuple)
     assert stale == ()
 
 
@@ -113,3 +117,41 @@ def test_idreg_overrides_stop_at_dashes(version: str) -> None:
                          ("arm64.nobti -- x", False)):
         res = resolve(model, config, cmdline, specs=specs)
         assert next(f.effective for f in res.features if f.name == "arm64.bti") is bti, cmdline
+
+
+# (CONFIG_CMDLINE, CMDLINE_FORCE, boot loader's line) -> (kaslr, arm64.bti, arm64.pauth), per
+# version. arm64 has no CMDLINE_EXTEND: drivers/of/fdt.c takes the boot loader's line, else
+# CONFIG_CMDLINE, or CONFIG_CMDLINE alone under CMDLINE_FORCE, and the early readers agree
+# (idreg-override.c parse_cmdline; 6.1's kaslr_early.c is_kaslr_disabled_cmdline). 6.1's strstr
+# also finds nokaslr after "--" in CONFIG_CMDLINE.
+BUILTIN = {
+    ("nokaslr arm64.nobti", True, "arm64.nopauth"): ((False, False, True),) * 3,
+    ("nokaslr arm64.nobti", False, "arm64.nopauth"): ((True, True, False),) * 3,
+    ("nokaslr arm64.nobti", False, ""): ((False, False, True),) * 3,
+    ("kpti=1 -- nokaslr", True, "nokaslr"): ((False, True, True), (True, True, True),
+                                            (True, True, True)),
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_builtin_command_line_merge(version: str) -> None:
+    """CONFIG_CMDLINE and CMDLINE_FORCE on arm64: the words the early id-register parser and
+    KASLR read come from the same merged line as the kernel proper's."""
+    import dataclasses
+
+    config = read_config(real_configs(version, "arm64") / CONFIG)
+    assert not config.values.get("CMDLINE") and config.values.get("CMDLINE_FORCE") != "y"
+    model = read_model(pick_bundled(config.version, "arm64")[0])
+    specs = load_param_rules().features
+    cpu = Machine(kaslr_seed=True, cpu_features=frozenset({"bti", "pauth", "e0pd",
+                                                           "meltdown_safe"}))
+    column = VERSIONS.index(version)
+    for (builtin, force, line), want in BUILTIN.items():
+        values = {**config.values, "CMDLINE": builtin, "CMDLINE_FORCE": "y" if force else "n"}
+        res = resolve(model, dataclasses.replace(config, values=values), line, specs=specs,
+                      machine=cpu)
+        states = {f.name: f.effective for f in res.features}
+        got = tuple(states[n] for n in ("kaslr", "arm64.bti", "arm64.pauth"))
+        assert got == want[column], (builtin, force, line)
+        if builtin.startswith("kpti=1"):  # the boot loader's nokaslr is ignored under FORCE
+            assert states["kpti"] is True

@@ -12,6 +12,7 @@ from kpolicy.kconfig.model import Location
 from kpolicy.params.model import Registration
 from kpolicy.params.semantics import (
     HandlerSemantics,
+    for_target,
     infer_semantics,
     load_param_rules,
     merge_state,
@@ -142,6 +143,44 @@ def test_a_parameter_declared_twice_is_an_error(tmp_path: Path) -> None:
         (tmp_path / f"{n}.toml").write_text(HANDLER)
     with pytest.raises(KpolicyError, match="declared twice"):
         load_param_rules(tmp_path)
+
+
+def test_one_feature_name_declared_per_arch_or_version(tmp_path: Path) -> None:
+    """A feature name may have one declaration per arch (disjoint 'arches') or per version
+    (disjoint since/until); for_target() gives everything downstream the model's, one per
+    name. Overlapping declarations of one name are an error."""
+    (tmp_path / "v.toml").write_text('feature = "v"\narches = ["x86"]\n[default]\nvalue = true\n')
+    (tmp_path / "v.arm64.toml").write_text('feature = "v"\narches = ["arm64"]\n'
+                                           '[default]\nvalue = false\n')
+    rules = load_param_rules(tmp_path)
+    assert [f.arches for f in rules.features] == [("arm64",), ("x86",)]
+    (arm,), (x86,) = for_target(rules.features, "arm64", V72), for_target(rules.features, "x86",
+                                                                            V72)
+    assert arm.default_value is False and x86.default_value is True
+    (other,) = for_target(rules.features, "riscv", V72)  # none for riscv: skipped, said where
+    assert other.arches == ("arm64", "x86")
+    for clash in ('feature = "v"\narches = ["arm64", "x86"]\n', 'feature = "v"\n',
+                  'feature = "v"\narches = ["x86"]\nsince = "6.18"\n'):
+        (tmp_path / "v.arm64.toml").write_text(clash)
+        with pytest.raises(KpolicyError, match="declared twice"):
+            load_param_rules(tmp_path)
+    (tmp_path / "v.toml").write_text('feature = "v"\nbuild = "OLD"\nuntil = "6.18"\n')
+    (tmp_path / "v.arm64.toml").write_text('feature = "v"\nbuild = "NEW"\nsince = "6.18"\n')
+    rules = load_param_rules(tmp_path)
+    assert [f.build for f in rules.features] == ["OLD", "NEW"]
+    assert [f.build for f in for_target(rules.features, "x86", V612)] == ["OLD"]
+    assert [f.build for f in for_target(rules.features, "x86", V72)] == ["NEW"]
+
+
+def test_shipped_vulnerabilities_files_have_one_name_on_both_arches() -> None:
+    """vulnerabilities.meltdown, .spec_store_bypass and .spectre_v2: x86's and arm64's
+    declarations, each read from its arch's code (bugs.c/pti.c; cpufeature.c/proton-pack.c)."""
+    features = load_param_rules().features
+    for name in ("meltdown", "spec_store_bypass", "spectre_v2"):
+        found = {f.arches: f.file for f in features if f.name == "vulnerabilities." + name}
+        assert set(found) == {("x86",), ("arm64",)}, name
+        assert found[("arm64",)].endswith(f"vulnerabilities.{name}.arm64.toml")
+    assert not any(f.name.startswith("arm64.vulnerabilities") for f in features)
 
 
 def test_prefix_words_match_like_strncmp_in_table_order() -> None:

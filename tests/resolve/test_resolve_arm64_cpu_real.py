@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import real_configs, real_tree_resolve_side
 
-from kpolicy.params.semantics import FeatureSpec, load_param_rules
+from kpolicy.params.semantics import FeatureSpec, for_target, load_param_rules
 from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import Machine
 
@@ -138,3 +138,64 @@ def test_tree_resolve_reads_the_arch_from_the_config(capsys: pytest.CaptureFixtu
     assert code == 0
     assert answer["kernel"]["arch"] == "arm64"
     assert answer["features"]["kpti"]["effective"] is False
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gcs_from_6_13(specs: tuple[FeatureSpec, ...], version: str) -> None:
+    """arm64.gcs (hwcap gcs) exists from 6.13: not a feature of 6.1 or 6.12 (no ARM64_GCS, no
+    arm64.nogcs alias); in 7.2 built by Debian's config, off under arm64.nogcs or its field
+    before a lone "--", and off on a CPU without GCS whatever the line says."""
+    gcs_cpu = Machine(cpu_features=frozenset({"gcs"}))
+    if version != "7.2":
+        assert "arm64.gcs" not in _states(version, "", specs, gcs_cpu)
+        return
+    got = {c: _states(version, c, specs, gcs_cpu)["arm64.gcs"].effective
+           for c in ("", "arm64.nogcs", "id_aa64pfr1.gcs=0", "-- arm64.nogcs",
+                     "arm64.nogcs=1")}
+    assert got == {"": True, "arm64.nogcs": False, "id_aa64pfr1.gcs=0": False,
+                   "-- arm64.nogcs": True, "arm64.nogcs=1": True}
+    assert _states(version, "", specs, Machine(cpu_features=frozenset()))[
+        "arm64.gcs"].effective is False
+
+
+# -cpu max's and a Cortex-A57's facts (conftest.ARM64_QEMU_CPU_FACTS), and a CPU affected by
+# everything whose firmware has both SMCCC workarounds
+MAX = Machine(kaslr_seed=True, cpu_features=frozenset(
+    {"e0pd", "meltdown_safe", "bti", "pauth", "ssbs", "spectre_v2_safe"}))
+A57 = Machine(kaslr_seed=True, cpu_features=frozenset({"meltdown_safe"}))
+FIRMWARE = Machine(kaslr_seed=True, cpu_features=frozenset({"ssbd_firmware",
+                                                            "spectre_v2_firmware"}))
+# (machine, cmdline) -> (vulnerabilities.meltdown, .spec_store_bypass, .spectre_v2) on arm64,
+# the same in 6.1, 6.12 and 7.2 (cpufeature.c and proton-pack.c did not change what they report)
+ARM64_VULNERABILITIES: tuple[tuple[Machine, str, tuple[Any, Any, Any]], ...] = (
+    (MAX, "", (False, True, True)),  # meltdown: "Not affected" on the CPU, KPTI not in force
+    (MAX, "kpti=1", (True, True, True)),
+    (MAX, "ssbd=force-off", (False, False, True)),
+    (MAX, "nospectre_v2 mitigations=off", (False, False, True)),  # CSV2: mitigated anyway
+    (A57, "", (True, False, False)),  # KASLR without E0PD forces KPTI; no firmware help
+    (A57, "nokaslr", (False, False, False)),
+    (FIRMWARE, "", (True, True, True)),
+    (FIRMWARE, "nospectre_v2", (True, True, False)),
+    (FIRMWARE, "ssbd=force-off", (True, False, True)),
+    (FIRMWARE, "nokaslr mitigations=off", (False, False, False)),
+    (Machine(kaslr_seed=True), "", (None, None, None)),  # the CPU decides
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_vulnerabilities_files_per_version(specs: tuple[FeatureSpec, ...], version: str) -> None:
+    """arm64's vulnerabilities.meltdown, .spec_store_bypass and .spectre_v2 (its own
+    declarations of the names x86 uses) resolve alike in every version, and every arm64
+    declaration names what the version registers (no stale-declaration warning)."""
+    names = ("vulnerabilities.meltdown", "vulnerabilities.spec_store_bypass",
+             "vulnerabilities.spectre_v2")
+    files = {s.name: s.file for s in for_target(specs, "arm64", (7, 2, 0)) if s.name in names}
+    assert all(files[n].endswith(f"{n}.arm64.toml") for n in names)
+    got = {}
+    for machine, cmdline, _want in ARM64_VULNERABILITIES:
+        states = _states(version, cmdline, specs, machine)
+        got[machine, cmdline] = tuple(states[n].effective for n in names)
+    assert got == {(m, c): want for m, c, want in ARM64_VULNERABILITIES}
+    model, config = _side(version, specs)
+    res = resolve(model, config, "", specs=specs)
+    assert not [w for w in res.warnings if "declares" in w], version

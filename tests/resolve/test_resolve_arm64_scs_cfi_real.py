@@ -96,7 +96,7 @@ def test_debian_arm64_builds_neither(
     for cmdline, machine in (("", NONE), ("arm64.nopauth arm64.nobti", UNKNOWN)):
         scs, cfi = _states(version, "", cmdline, machine, specs, tmp)
         assert (scs.built, scs.effective) == (False, False)
-        assert cfi.effective == "off"
+        assert (cfi.built, cfi.effective) == (False, "off")
 
 
 def test_61_scs_is_static(specs: tuple[FeatureSpec, ...],
@@ -107,7 +107,8 @@ def test_61_scs_is_static(specs: tuple[FeatureSpec, ...],
         config.values
     for cmdline, machine, _ in DYNAMIC:
         scs, cfi = _states("6.1", CLANG, cmdline, machine, specs, tmp)
-        assert (scs.built, scs.effective, cfi.effective) == (True, True, "trap"), cmdline
+        assert (scs.built, scs.effective, cfi.built, cfi.effective) == (True, True, True,
+                                                                        "trap"), cmdline
 
 
 @pytest.mark.parametrize("version", ("6.12", "7.2"))
@@ -120,7 +121,8 @@ def test_dynamic_scs_follows_pac_and_bti(
     assert config.values.get("CFI" if version == "7.2" else "CFI_CLANG") == "y"
     got = {(c, m): _states(version, CLANG, c, m, specs, tmp)[0].effective for c, m, _ in DYNAMIC}
     assert got == {(c, m): want for c, m, want in DYNAMIC}
-    assert _states(version, CLANG, "", NONE, specs, tmp)[1].effective == "trap"
+    cfi = _states(version, CLANG, "", NONE, specs, tmp)[1]
+    assert (cfi.built, cfi.effective) == (True, "trap")
 
 
 def test_72_without_bti_kernel_and_permissive_cfi(
@@ -132,4 +134,30 @@ def test_72_without_bti_kernel_and_permissive_cfi(
     got = {(c, m): _states("7.2", NO_BTI_KERNEL, c, m, specs, tmp)[0].effective
            for c, m, _ in NO_BTI_CASES}
     assert got == {(c, m): want for c, m, want in NO_BTI_CASES}
-    assert _states("7.2", NO_BTI_KERNEL, "", NONE, specs, tmp)[1].effective == "warn"
+    cfi = _states("7.2", NO_BTI_KERNEL, "", NONE, specs, tmp)[1]
+    assert (cfi.built, cfi.effective) == (True, "warn")
+
+
+# kCFI's build option per version: CFI_CLANG in 6.1 and 6.12, CFI in 7.2 (renamed in 6.18;
+# CFI_CLANG is then a transitional symbol CFI defaults to). Each line: (version, fragment added
+# to the clang config, built, effective); CLANG and NO_BTI_KERNEL above cover the rest.
+CFI_BUILDS: tuple[tuple[str, str, bool, str], ...] = (
+    ("6.1", "CONFIG_CFI_CLANG=y\nCONFIG_CFI_PERMISSIVE=y\n", True, "warn"),
+    ("6.12", "CONFIG_CFI=y\n", False, "off"),  # no CFI symbol before 6.18
+    # CFI_CLANG, transitional in 7.2, is y in the evaluated values, but CFI is what builds it
+    ("7.2", "# CONFIG_CFI is not set\nCONFIG_CFI_CLANG=y\n", False, "off"),
+)
+
+
+@pytest.mark.parametrize(("version", "fragment", "built", "effective"), CFI_BUILDS)
+def test_cfi_is_built_by_the_versions_own_option(
+    specs: tuple[FeatureSpec, ...], tmp_path_factory: pytest.TempPathFactory, version: str,
+    fragment: str, built: bool, effective: str
+) -> None:
+    """cfi reports built only when the version's own option is y in the evaluated config (not
+    always, as with no build option): one feature name, one declaration per version range."""
+    tmp = tmp_path_factory.mktemp("cfi")
+    _model, config = _side(version, fragment, specs, tmp)
+    assert config.values.get("CFI_CLANG") == ("n" if version == "6.12" else "y")
+    cfi = _states(version, fragment, "", NONE, specs, tmp)[1]
+    assert (cfi.built, cfi.effective) == (built, effective)
