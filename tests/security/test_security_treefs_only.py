@@ -41,6 +41,7 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "resolve/bundle.py": {"read_bytes": "a model file (textio)", "BUNDLED_DIR.glob": "own data"},
     "resolve/command.py": {"read_text": "command-line and bootconfig files the user names",
                            "bundled_policy_dir().glob": "own policies"},
+    "resolve/lsm.py": {"read_text": "the LSM table (rules/lsm, or a path the caller names)"},
     "resolve/inputs.py": {"read_bytes": "the user's kernel config", "var.read_bytes": "efivars",
                           "Path('/sys/firmware/efi/efivars').glob": "efivars",
                           "Path('/proc/meminfo').read_text": "this machine's RAM",
