@@ -34,7 +34,7 @@ from kpolicy.resolve.features import (
 )
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lazy import LazyRegistrations
-from kpolicy.resolve.lsm import LsmSpec, load_lsms, lsm_feature
+from kpolicy.resolve.lsm import LsmSpec, load_lsms, lsm_feature, parse_lsms
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.boot import SysctlState, boot_sysctls
 from kpolicy.sysctl.spec import load_sysctl_rules
@@ -84,11 +84,23 @@ def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
 _LSMS: list[tuple[LsmSpec, ...]] = []
 
 
-def shipped_lsms() -> tuple[LsmSpec, ...]:
-    """rules/lsm/lsms.toml, read once per process."""
+def shipped_lsms(cache: Optional[Cache] = None) -> tuple[LsmSpec, ...]:
+    """rules/lsm/lsms.toml, read once per process and parsed once per content in CACHE (the
+    first call decides: run_resolve makes it with the cache, so no TOML parser runs warm)."""
     if not _LSMS:
-        _LSMS.append(load_lsms())
+        _LSMS.append(_read_lsms(cache))
     return _LSMS[0]
+
+
+def _read_lsms(cache: Optional[Cache]) -> tuple[LsmSpec, ...]:
+    from kpolicy.resources import data_dir
+
+    if cache is None or not cache.enabled:
+        return load_lsms()
+    p = data_dir("rules") / "lsm" / "lsms.toml"
+    text = p.read_bytes()
+    return cache.get_or_build("lsm-table", content_key("lsms", (str(p), text)),
+                              lambda: parse_lsms(text.decode("utf-8"), str(p)), tuple)
 
 
 def all_features(

@@ -21,6 +21,7 @@ from kpolicy.resolve.api import (
     all_features,
     kernel_params_for,
     resolve,
+    shipped_lsms,
     shipped_rules,
 )
 from kpolicy.resolve.batch import BatchResolver
@@ -233,6 +234,7 @@ def run_resolve(args: argparse.Namespace) -> int:
         )
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     use_sysctl_cache(cache_from_args(args))  # the sysctl rules without a TOML parser when warm
+    shipped_lsms(cache_from_args(args))  # the LSM table likewise
     model, config, warnings = _model_and_config(args, config_path)
     notes += warnings
     rules = shipped_rules(cache_from_args(args))
