@@ -47,7 +47,12 @@ LSM, SYSCTLS, COUPLED = -1, -2, -3
 # the stand-in indices: the k-th distinct index of a key's events is FIRST + k, then SECOND + k
 FIRST, SECOND = 3_141_592_653_000_000, 2_718_281_828_000_000
 _DIGITS = re.compile(rb"\d+")
-_UNMEMOIZED: Answer = []  # the memo's value for a key whose template did not check out
+# A memoized answer: (feature, kind, parts, slots) for each member whose text is not the
+# config's own; kind _LITERAL: no slots (parts[0] is the text), _ONE: every slot is the first
+# distinct index (parts joined by it), _MANY: a template.
+Memoized = list[tuple[int, int, tuple[bytes, ...], tuple[int, ...]]]
+_LITERAL, _ONE, _MANY = 0, 1, 2
+_UNMEMOIZED: Memoized = []  # the memo's value for a key whose template did not check out
 _NUMBERS = [str(n).encode() for n in range(4096)]  # token indices as text
 
 
@@ -116,6 +121,7 @@ class EventInfo(NamedTuple):
     lsm: bool  # ... the feature "lsm"
     sysctl: bool  # ... the sysctls
     registration: Any  # its registration (kept alive: the key holds its id)
+    text: str  # its encoding in the answer's "events" but its index and position
 
 
 class BatchResolver:
@@ -135,7 +141,9 @@ class BatchResolver:
         kp: KernelParams,
         machine: Machine = NO_MACHINE,
     ) -> None:
-        from kpolicy.cmdline import LineEncoder
+        from kpolicy.cmdline import LineEncoder, process_cmdline
+
+        self.process = process_cmdline
 
         self.model, self.config, self.kp, self.machine = model, config, kp, machine
         self.lines = config.lines or {}
@@ -178,7 +186,7 @@ class BatchResolver:
                 self.by_key.setdefault(key, []).append(i)
         self.lsm = [i for i, spec in enumerate(self.todo) if spec.lsm]
         self.sides: dict[int, ConfigSide] = {}
-        self.memo: dict[tuple[Any, ...], Answer] = {}  # templates, by position-free events
+        self.memo: dict[tuple[Any, ...], Memoized] = {}  # templates, by position-free events
         self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
         self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's fields but index
         self.sids = itertools.count()
@@ -268,16 +276,26 @@ class BatchResolver:
 
     # --- the memo ------------------------------------------------------------------------
 
+    def _maker(self, tag: int, result: CmdlineResult) -> Callable[[Sequence[Event]], list[
+            tuple[int, bytes]]]:
+        """What makes the answer memoized under TAG, for a line whose result is RESULT."""
+        if tag == COUPLED:
+            return self._make_coupled
+        if tag == LSM:
+            return self._make_lsm
+        if tag == SYSCTLS:
+            return self._make_sysctls(result)
+        return self._make_feature(tag)
+
     def _answer(self, tag: int, events: Sequence[Event], js: Sequence[int],
-                sids: Sequence[int], make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
-                ) -> list[tuple[int, bytes]]:
-        """MAKE(the events numbered JS)'s (feature, text) pairs, but for members the config
-        alone gives: memoized by TAG, the events' SIDS (their fields but the index, numbered)
-        and which of them share an index."""
+                sids: Sequence[int], result: CmdlineResult) -> list[tuple[int, bytes]]:
+        """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED, LSM or
+        SYSCTLS) to the events numbered JS of RESULT, but for members the config alone gives:
+        memoized by TAG, the events' SIDS (their fields but the index, numbered) and which of
+        them share an index."""
         if len(js) == 1:  # most features: one word reaches them
-            index = events[js[0]].index
             key: tuple[Any, ...] = (tag, sids[js[0]])
-            distinct = [index]
+            distinct = [events[js[0]].index]
         else:
             indices = [events[j].index for j in js]
             distinct = list(dict.fromkeys(indices))
@@ -285,28 +303,41 @@ class BatchResolver:
                    () if len(distinct) == len(indices) else tuple(map(distinct.index, indices)))
         answer = self.memo.get(key)
         if answer is None:
-            made = templates(make, [events[j] for j in js], distinct)
-            if made is None:
-                answer = _UNMEMOIZED
-            else:  # members with the config's own text are left to the shared blob
-                base = self.base
-                answer = [(i, t) for i, t in made
-                          if i < 0 or t[1] or t[0][0] != base[i]]
-            if len(self.memo) >= self.LIMIT:
-                self.memo.clear()
-            self.memo[key] = answer
+            answer = self._memoize(key, self._maker(tag, result), [events[j] for j in js],
+                                   distinct)
         if answer is _UNMEMOIZED:
-            return make([events[j] for j in js])
+            return self._maker(tag, result)([events[j] for j in js])
         numbers: list[bytes] = []
         out = []
-        for i, (parts, slots) in answer:
-            if not slots:
+        for i, kind, parts, slots in answer:
+            if kind == _LITERAL:
                 out.append((i, parts[0]))
-                continue
-            if not numbers:
-                numbers = [_number(n) for n in distinct]
-            out.append((i, render((parts, slots), numbers)))
+            elif kind == _ONE:
+                out.append((i, _number(distinct[0]).join(parts)))
+            else:
+                if not numbers:
+                    numbers = [_number(n) for n in distinct]
+                out.append((i, render((parts, slots), numbers)))
         return out
+
+    def _memoize(self, key: tuple[Any, ...],
+                 make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
+                 events: Sequence[Event], distinct: Sequence[int]) -> Memoized:
+        """MAKE's answer for EVENTS as templates (see templates()), kept under KEY."""
+        made = templates(make, events, distinct)
+        answer: Memoized
+        if made is None:
+            answer = _UNMEMOIZED
+        else:  # members with the config's own text are left to the shared blob
+            base = self.base
+            answer = [(i, _LITERAL if not slots else _ONE if not any(slots) else _MANY,
+                       parts, slots)
+                      for i, (parts, slots) in made
+                      if i < 0 or slots or parts[0] != base[i]]
+        if len(self.memo) >= self.LIMIT:
+            self.memo.clear()
+        self.memo[key] = answer
+        return answer
 
     def _side(self, i: int) -> ConfigSide:
         """config_side() of feature I, computed once."""
@@ -340,6 +371,7 @@ class BatchResolver:
             ev.stage == "sysctl" or ev.name == "lsm" or (
                 reg is not None and fold_param(reg.name) in self.sysctl_params),
             reg,
+            self.encoder.rest_text(ev),
         )
         if len(self.infos) >= self.LIMIT:
             self.infos.clear()
@@ -347,9 +379,7 @@ class BatchResolver:
         return info
 
     def _body(self, cmdline: str, bootconfig: Optional[str]) -> list[Any]:
-        from kpolicy.cmdline import process_cmdline
-
-        result = process_cmdline(self.kp, cmdline, bootconfig=bootconfig)
+        result = self.process(self.kp, cmdline, bootconfig=bootconfig)
         events = result.events
         infos = self.infos
         reached: dict[int, list[int]] = {}  # feature outside the coupled group -> its events
@@ -357,6 +387,7 @@ class BatchResolver:
         lsm: list[int] = []  # ... the feature "lsm" reads
         sysctl: list[int] = []  # ... the sysctls read
         sids: list[int] = []
+        rests: list[str] = []
         for j, ev in enumerate(events):
             reg = ev.registration
             # the event's fields but its index (the registration's identity: kept alive by
@@ -367,6 +398,7 @@ class BatchResolver:
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
             sids.append(info.sid)
+            rests.append(info.text)
             for i in info.features:
                 reached.setdefault(i, []).append(j)
             if info.coupled:
@@ -376,14 +408,13 @@ class BatchResolver:
             if info.sysctl:
                 sysctl.append(j)
         if self.coupled_memo:
-            texts = dict(self._answer(COUPLED, events, group, sids, self._make_coupled))
+            texts = dict(self._answer(COUPLED, events, group, sids, result))
         else:
             texts = dict(self._make_coupled(events))
         for i, js in reached.items():
-            texts.update(self._answer(i, events, js, sids, self._make_feature(i)))
-        ((_, lsm_text),) = self._answer(LSM, events, lsm, sids, self._make_lsm)
-        ((_, sysctl_text),) = self._answer(SYSCTLS, events, sysctl, sids,
-                                          self._make_sysctls(result))
+            texts.update(self._answer(i, events, js, sids, result))
+        ((_, lsm_text),) = self._answer(LSM, events, lsm, sids, result)
+        ((_, sysctl_text),) = self._answer(SYSCTLS, events, sysctl, sids, result)
         out: list[Any] = [self.head]
         blob, at, starts, ends = self.blob, 0, self.starts, self.ends
         for i in sorted(texts):
@@ -393,5 +424,5 @@ class BatchResolver:
             out.append(texts[i])
             at = ends[i]
         out += (blob[at:], lsm_text, sysctl_text, self.tail,
-                self.encoder.encode(result, self.warnings)[1:].encode(), b"\n")
+                self.encoder.encode(result, self.warnings, rests)[1:].encode(), b"\n")
         return out
