@@ -215,6 +215,7 @@ class BatchResolver:
         # the feature "lsm"'s member, by the events it reads (lsm=, security=, apparmor=, ...)
         self.lsms = shipped_lsms()
         self.lsm_names = lsm_params(self.lsms)
+        self.lsm_none = self.sysctls_none = b""  # their texts for a line with no word they read
 
     def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
         """The answer's line for CMDLINE (and BOOTCONFIG, ID) as bytes-like pieces, newline
@@ -411,10 +412,23 @@ class BatchResolver:
             texts = dict(self._answer(COUPLED, events, group, sids, result))
         else:
             texts = dict(self._make_coupled(events))
+        memo = self.memo
         for i, js in reached.items():
+            if len(js) == 1:  # the common case, inline: one word, its text with one index
+                answer = memo.get((i, sids[js[0]]))
+                if answer is not None and len(answer) == 1 and answer[0][1] == _ONE:
+                    texts[i] = _number(events[js[0]].index).join(answer[0][2])
+                    continue
             texts.update(self._answer(i, events, js, sids, result))
-        ((_, lsm_text),) = self._answer(LSM, events, lsm, sids, result)
-        ((_, sysctl_text),) = self._answer(SYSCTLS, events, sysctl, sids, result)
+        # most lines have no word the feature "lsm" or the sysctls read: their text is one
+        lsm_text = self.lsm_none if not lsm and self.lsm_none else self._answer(
+            LSM, events, lsm, sids, result)[0][1]
+        sysctl_text = self.sysctls_none if not sysctl and self.sysctls_none else self._answer(
+            SYSCTLS, events, sysctl, sids, result)[0][1]
+        if not lsm:
+            self.lsm_none = lsm_text
+        if not sysctl:
+            self.sysctls_none = sysctl_text
         out: list[Any] = [self.head]
         blob, at, starts, ends = self.blob, 0, self.starts, self.ends
         for i in sorted(texts):
