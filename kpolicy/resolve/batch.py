@@ -48,7 +48,7 @@ LSM, SYSCTLS, COUPLED = -1, -2, -3
 FIRST, SECOND = 3_141_592_653_000_000, 2_718_281_828_000_000
 _DIGITS = re.compile(rb"\d+")
 # A memoized answer: (feature, kind, parts, slots) for each member whose text is not the
-# config's own; kind _LITERAL: no slots (parts[0] is the text), _ONE: every slot is the first
+# config's own; kind _LITERAL: no slots (parts[0] is the text), _ONE: every slot is the same
 # distinct index (parts joined by it), _MANY: a template.
 Memoized = list[tuple[int, int, tuple[bytes, ...], tuple[int, ...]]]
 _LITERAL, _ONE, _MANY = 0, 1, 2
@@ -314,7 +314,7 @@ class BatchResolver:
             if kind == _LITERAL:
                 out.append((i, parts[0]))
             elif kind == _ONE:
-                out.append((i, _number(distinct[0]).join(parts)))
+                out.append((i, _number(distinct[slots[0]]).join(parts)))
             else:
                 if not numbers:
                     numbers = [_number(n) for n in distinct]
@@ -331,7 +331,7 @@ class BatchResolver:
             answer = _UNMEMOIZED
         else:  # members with the config's own text are left to the shared blob
             base = self.base
-            answer = [(i, _LITERAL if not slots else _ONE if not any(slots) else _MANY,
+            answer = [(i, _LITERAL if not slots else _ONE if len(set(slots)) == 1 else _MANY,
                        parts, slots)
                       for i, (parts, slots) in made
                       if i < 0 or slots or parts[0] != base[i]]
@@ -417,7 +417,7 @@ class BatchResolver:
             if len(js) == 1:  # the common case, inline: one word, its text with one index
                 answer = memo.get((i, sids[js[0]]))
                 if answer is not None and len(answer) == 1 and answer[0][1] == _ONE:
-                    texts[i] = _number(events[js[0]].index).join(answer[0][2])
+                    texts[i] = _number(events[js[0]].index).join(answer[0][2])  # ordinal 0
                     continue
             texts.update(self._answer(i, events, js, sids, result))
         # most lines have no word the feature "lsm" or the sysctls read: their text is one
