@@ -388,7 +388,8 @@ class BatchResolver:
         lsm: list[int] = []  # ... the feature "lsm" reads
         sysctl: list[int] = []  # ... the sysctls read
         sids: list[int] = []
-        rests: list[str] = []
+        encoded: list[str] = []  # each event's text in the answer's "events"
+        event_format = self.encoder.event_format.format
         for j, ev in enumerate(events):
             reg = ev.registration
             # the event's fields but its index (the registration's identity: kept alive by
@@ -399,7 +400,7 @@ class BatchResolver:
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
             sids.append(info.sid)
-            rests.append(info.text)
+            encoded.append(event_format(ev.index, ev.position, info.text))
             for i in info.features:
                 reached.setdefault(i, []).append(j)
             if info.coupled:
@@ -438,5 +439,5 @@ class BatchResolver:
             out.append(texts[i])
             at = ends[i]
         out += (blob[at:], lsm_text, sysctl_text, self.tail,
-                self.encoder.encode(result, self.warnings, rests)[1:].encode(), b"\n")
+                self.encoder.encode(result, self.warnings, encoded)[1:].encode(), b"\n")
         return out
