@@ -2,8 +2,9 @@
 bytes resolution_json() would give, with what the config alone decides encoded once.
 
 The features a line's words reach are memoized as templates, keyed by those words without
-their token indices: resolving never looks at an index but to tell two events of one word
-apart, so the answer for `nokaslr` as token 3 is that for token 7 with 3 written where 7 was.
+their token indices (only which are equal and which come first): resolving never reads an
+index but to tell two events of one word apart, so the answer for `nokaslr` as token 3 is that
+for token 7 with 3 written where 7 was.
 A template is made by resolving with stand-in indices (large numbers no real line has), cut at
 each place the text holds one, and checked by resolving again with other stand-ins: a text
 that differs elsewhere (a word holding a stand-in's digits) is not memoized at all."""
@@ -44,7 +45,7 @@ Template = tuple[tuple[bytes, ...], tuple[int, ...]]
 Answer = list[tuple[int, Template]]
 LSM, SYSCTLS, COUPLED = -1, -2, -3
 
-# the stand-in indices: the k-th distinct index of a key's events is FIRST + k, then SECOND + k
+# the stand-in indices: the k-th smallest index of a key's events is FIRST + k, then SECOND + k
 FIRST, SECOND = 3_141_592_653_000_000, 2_718_281_828_000_000
 _DIGITS = re.compile(rb"\d+")
 # A memoized answer: (feature, kind, parts, slots) for each member whose text is not the
@@ -94,10 +95,11 @@ def render(template: Template, numbers: Sequence[bytes]) -> bytes:
 
 def templates(make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
               events: Sequence[Event], distinct: Sequence[int]) -> Optional[Answer]:
-    """MAKE's answer for EVENTS (whose distinct indices are DISTINCT, in order of first
-    appearance) as templates, or None when the indices cannot be told from the rest of the
-    text: MAKE reads the events' indices only to compare them (the test
-    test_batch_equals_resolve_* and the random ones hold it to that)."""
+    """MAKE's answer for EVENTS (whose distinct indices are DISTINCT, ascending) as templates,
+    or None when the indices cannot be told from the rest of the text. The stand-ins keep the
+    indices' order and equality, which the memo's key holds: MAKE may compare indices, but
+    must not read them otherwise (test_batch_equals_resolve_* and the random lines of
+    test_resolve_batch_random.py hold it to that)."""
     count = len(distinct)
     first = make(_stand_ins(events, distinct, FIRST))
     second = make(_stand_ins(events, distinct, SECOND))
@@ -299,9 +301,13 @@ class BatchResolver:
             distinct = [events[js[0]].index]
         else:
             indices = [events[j].index for j in js]
-            distinct = list(dict.fromkeys(indices))
-            key = (tag, tuple(sids[j] for j in js),
-                   () if len(distinct) == len(indices) else tuple(map(distinct.index, indices)))
+            distinct = sorted(set(indices))
+            if indices == distinct:  # increasing: the events' order says it all
+                order: tuple[int, ...] = ()
+            else:  # each event's rank among the indices: which are equal, which come first
+                rank = {index: k for k, index in enumerate(distinct)}
+                order = tuple(rank[index] for index in indices)
+            key = (tag, tuple(sids[j] for j in js), order)
         answer = self.memo.get(key)
         if answer is None:
             answer = self._memoize(key, self._maker(tag, result), [events[j] for j in js],
