@@ -10,38 +10,12 @@ Each is also proven on a real boot of each version (tests/boot/cases.toml, the c
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from conftest import real_configs, real_tree_resolve_side
 
-from kpolicy.params.semantics import FeatureSpec, load_param_rules
-from kpolicy.resolve.api import Resolution, resolve
+# Debian's cloud-amd64 config of each version against its real tree, resolved once per version
+from test_resolve_lsm_hash_real import VERSIONS, _resolve, _states
 
 pytestmark = pytest.mark.real
-
-VERSIONS = ("6.1", "6.12", "7.2")
-_SPECS: list[tuple[FeatureSpec, ...]] = []
-_SIDES: dict[str, Any] = {}
-
-
-def _specs() -> tuple[FeatureSpec, ...]:
-    if not _SPECS:
-        _SPECS.append(load_param_rules().features)
-    return _SPECS[0]
-
-
-def _resolve(version: str, cmdline: str) -> Resolution:
-    """CMDLINE on Debian's cloud-amd64 config of VERSION, against the real tree."""
-    if version not in _SIDES:
-        config = real_configs(version) / "config.amd64_none_cloud-amd64"
-        _SIDES[version] = real_tree_resolve_side(version, "x86_64", config, _specs())
-    model, config = _SIDES[version]
-    return resolve(model, config, cmdline, specs=_specs())
-
-
-def _states(version: str, cmdline: str) -> dict[str, Any]:
-    return {f.name: f.effective for f in _resolve(version, cmdline).features}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
