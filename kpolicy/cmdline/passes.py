@@ -50,9 +50,12 @@ SETUP_CACHE_LIMIT = 100_000
 # Where a word went: a pass whose handler ran (early, main, setup), or where it ended up instead.
 Stage = Literal["early", "main", "setup", "dropped", "init-argv", "init-env", "after-dashdash",
                 "sysctl"]
-# What happened to it there.
-Outcome = Literal["accepted", "refused", "malformed", "invalid", "too-large", "ignored", "unknown",
-                  "replaced", "overflow"]
+# What happened to it there ("accepted-malformed": the handler applied the value, or part of it,
+# and returned non-zero: the kernel prints "Malformed early option" all the same).
+Outcome = Literal["accepted", "accepted-malformed", "refused", "malformed", "invalid", "too-large",
+                  "ignored", "unknown", "replaced", "overflow"]
+# the outcomes whose handler applied the value: the resolver merges their states
+APPLIED: frozenset[Outcome] = frozenset({"accepted", "accepted-malformed"})
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,12 @@ class _Run:
             self.early_seen.add((name, tok.index))
             for h in handlers:
                 if h.semantics.takes(tok.value, self.kp.version):
+                    if h.semantics.applied_malformed(tok.value):
+                        self.malformed.append(to_display(tok.name))
+                        self.event(tok, "early", "accepted-malformed", h.registration,
+                                   f"{h.where} applies {_shown(tok.value)}, then returns "
+                                   f"non-zero: Malformed early option '{tok.name}'", "cmdline")
+                        continue
                     self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
                 elif h.semantics.refusal(tok.value) == "malformed":
                     self.malformed.append(to_display(tok.name))

@@ -36,7 +36,12 @@ Kind = Literal["early_param", "__setup", "module_param", "core_param", "direct"]
 #                        arch/arm64/kernel/{pi/}idreg-override.c __parse_cmdline)
 #   "word-start"         a word starting with it, anywhere, also after "--" (strstr() preceded by
 #                        the line's start or a space: 6.1 arm64 kaslr_early.c's nokaslr)
-Match = Literal["word", "word-before-dashes", "word-start"]
+#   "last-option"        x86's cmdline_find_option(name): only the LAST word starting "<name>="
+#                        is read, anywhere, also after "--". It sets nothing itself: the feature's
+#                        direct "<name>=<word>" reads count only for that last word, so a last
+#                        value none of them names (even an empty one) leaves every earlier
+#                        "<name>=" word counting for nothing.
+Match = Literal["word", "word-before-dashes", "word-start", "last-option"]
 # accept: which values the handler takes.
 #   "any"        every value, also none (the handler ignores it)
 #   "present"    any value, but a missing value (no "=") is refused
@@ -55,6 +60,10 @@ Accept = Literal["any", "present", "empty", "kstrtobool", "words", "prefix", "li
 #   "ignored"     the handler consumes it and keeps its previous state, silently or with a warning
 #   "fallthrough" a __setup handler returns 0: the word goes on, usually to init
 #   "invalid"     a module/core param's set() fails: `... invalid for parameter ...`
+# malformed_after (an accepted value's other fate): the name of a predicate in
+# kpolicy/params/valueparsers.py (PARTIAL_ERRORS) saying when an early_param handler applies part
+# of the value and then returns non-zero: the state is set AND the kernel prints `Malformed early
+# option '<name>'` (x86 iommu=...,usedac returns 1 after the items before it).
 OnInvalid = Literal["malformed", "ignored", "fallthrough", "invalid"]
 # merge: how a feature's state takes a new value.
 #   "last-wins"   every accepted value replaces the state
@@ -111,6 +120,7 @@ class HandlerSemantics:
     sets: Optional[State] = None  # the constant a flag parameter sets, whatever its value
     mapping: tuple[tuple[str, State], ...] = ()  # word -> state where the word is not the state
     function: Optional[str] = None  # accept="function": the value parser's name
+    malformed_after: Optional[str] = None  # PARTIAL_ERRORS predicate: applied, then -EINVAL/1
     declared_in: Optional[str] = None  # rules/params file, when not inferred
 
     def refusal(self, value: Optional[str]) -> OnInvalid:
@@ -162,6 +172,14 @@ class HandlerSemantics:
         if self.accept == "prefix" and value is not None:
             return self.prefix_word(value)
         return None
+
+    def applied_malformed(self, value: Optional[str]) -> bool:
+        """Whether the handler, having taken VALUE, still returns non-zero (malformed_after)."""
+        if self.malformed_after is None:
+            return False
+        from kpolicy.params.valueparsers import PARTIAL_ERRORS
+
+        return PARTIAL_ERRORS[self.malformed_after](value)
 
     def prefix_word(self, value: str) -> Optional[str]:
         """The first of `words` VALUE starts with (accept = "prefix"), or None."""
@@ -407,7 +425,7 @@ _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "de
                  "build_renamed_from"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
                "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
-               "together", "match", "arches"}
+               "together", "match", "arches", "malformed_after"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -493,6 +511,7 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         sets=None if raw_sets is None or state is None else state(raw_sets, f"{t.where} 'sets'"),
         mapping=mapping,
         function=t.optional("function", str),
+        malformed_after=t.optional("malformed_after", str),
         declared_in=file,
     )
     if (sem.accept == "function") != (sem.function is not None):
@@ -502,17 +521,29 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
 
         if sem.function not in PARSERS:
             raise t.error(f"no value parser '{sem.function}' in kpolicy/params/valueparsers.py")
+    if sem.malformed_after is not None:
+        from kpolicy.params.valueparsers import PARTIAL_ERRORS
+
+        if sem.malformed_after not in PARTIAL_ERRORS:
+            raise t.error(f"no predicate '{sem.malformed_after}' in PARTIAL_ERRORS "
+                          "(kpolicy/params/valueparsers.py)")
     if sem.accept in ("words", "prefix") and not sem.words:
         raise t.error(f"accept = \"{sem.accept}\" needs a non-empty words list")
     if raw_sets is not None and state is None:
         raise t.error("'sets' needs a feature whose state it sets")
-    if state is not None and sem.sets is None and sem.accept in ("any", "present", "empty"):
+    if (state is not None and sem.sets is None and sem.accept in ("any", "present", "empty")
+            and t.data.get("match") != "last-option"):
         raise t.error(f"accept = \"{sem.accept}\" sets no state: say which one with 'sets'")
     kind = t.choice("kind", KINDS)
-    if kind == "direct" and sem.sets is None:
-        raise t.error("a direct read is a word: say the state it sets with 'sets'")
+    if sem.malformed_after is not None and kind != "early_param":
+        raise t.error("'malformed_after' is an early_param's (do_early_param prints it)")
     together = t.strings("together")
     match = t.choice("match", MATCHES, "word")
+    if match == "last-option":
+        if sem.sets is not None or together:
+            raise t.error("a last-option read sets nothing itself: its <name>=<word> reads do")
+    elif kind == "direct" and sem.sets is None:
+        raise t.error("a direct read is a word: say the state it sets with 'sets'")
     if (together or "match" in t.data) and kind != "direct":
         raise t.error("'together' and 'match' say how a direct read finds its words")
     own = t.strings("arches")
@@ -710,4 +741,5 @@ def _same_handler(a: Declaration, b: Declaration) -> bool:
     the same acceptance in both): two value parsers of one always-accepting handler."""
     return a.semantics.accept == b.semantics.accept == "function" and \
         a.semantics.on_invalid == b.semantics.on_invalid and \
-        a.semantics.on_missing == b.semantics.on_missing
+        a.semantics.on_missing == b.semantics.on_missing and \
+        a.semantics.malformed_after == b.semantics.malformed_after

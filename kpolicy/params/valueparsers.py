@@ -194,20 +194,29 @@ def cfi_warn_x86(value: Optional[str]) -> Optional[State]:
 _SLUB_FLAG_LETTERS = frozenset("fzputa")
 
 
-def slub_debug(value: Optional[str]) -> Optional[State]:
-    """Whether slab debugging is on after slub_debug=VALUE (setup_slub_debug): no value or an
-    empty one is full debugging; otherwise each ';' block is flags, then ',' and a slab list.
-    A block with a slab list always leaves debugging on (slub_debug_string); the last block
-    without one sets the global flags, on when any letter sets a flag."""
+def _slub_debug_blocks(value: str) -> list[tuple[str, bool]]:
+    """setup_slub_debug's ';' blocks of VALUE (empty ones skipped): each block's flag letters,
+    and whether a ',' slab list follows them."""
+    out = []
+    for block in value.split(";"):
+        if block:
+            flags, comma, _slabs = block.partition(",")
+            out.append((flags, bool(comma)))
+    return out
+
+
+def slub_debug_flags(value: Optional[str]) -> Optional[State]:
+    """Whether slub_debug (the global flags) is non-zero after slub_debug=VALUE
+    (setup_slub_debug): no value or an empty one is full debugging; otherwise the last ';' block
+    without a slab list sets them, on when any letter after its last '-' sets a flag ('o' and
+    unknown letters set none). Blocks with a slab list leave the global flags as they were
+    (None) when no block goes without one: slub_debug_slab_list says what they do."""
     if not value:
         return True
     global_on: Optional[bool] = None
-    for block in value.split(";"):
-        if not block:
+    for flags, listed in _slub_debug_blocks(value):
+        if listed:
             continue
-        flags, comma, _slabs = block.partition(",")
-        if comma:
-            return True
         on = False
         for letter in flags.lower():
             if letter == "-":
@@ -215,7 +224,15 @@ def slub_debug(value: Optional[str]) -> Optional[State]:
             elif letter in _SLUB_FLAG_LETTERS:
                 on = True
         global_on = on
-    return bool(global_on)
+    if global_on is None and not any(listed for _f, listed in _slub_debug_blocks(value)):
+        return False  # only empty blocks (";;"): the global flags are 0
+    return global_on
+
+
+def slub_debug_slab_list(value: Optional[str]) -> Optional[State]:
+    """Whether slub_debug=VALUE names caches to debug (a ';' block with a ',' slab list): it sets
+    slub_debug_string, which no later word clears (None: this word leaves it as it was)."""
+    return True if any(listed for _f, listed in _slub_debug_blocks(value or "")) else None
 
 
 def hash_pointers_72(value: Optional[str]) -> Optional[State]:
@@ -243,6 +260,12 @@ def _iommu_x86_items(value: Optional[str]) -> list[str]:
             break
         items.append(item)
     return items
+
+
+def iommu_x86_usedac(value: Optional[str]) -> bool:
+    """Whether x86's iommu_setup returns 1 for VALUE (an item starting with "usedac"): the items
+    before it are applied, and do_early_param prints "Malformed early option 'iommu'"."""
+    return any(item.startswith("usedac") for item in _items(value))
 
 
 def iommu_x86_passthrough(value: Optional[str]) -> Optional[State]:
@@ -328,13 +351,20 @@ def efi_disable_pci_dma(value: Optional[str]) -> Optional[State]:
     return state
 
 
+# Handlers that apply part of a value and then return non-zero (rules/params `malformed_after`):
+# whether VALUE is one of those.
+PARTIAL_ERRORS: dict[str, Callable[[Optional[str]], bool]] = {
+    "iommu_x86_usedac": iommu_x86_usedac,
+}
+
 PARSERS: dict[str, ValueParser] = {
     "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,
     "vdso32_61": vdso32_61,
     "vdso32_72": vdso32_72,
-    "slub_debug": slub_debug,
+    "slub_debug_flags": slub_debug_flags,
+    "slub_debug_slab_list": slub_debug_slab_list,
     "hash_pointers_72": hash_pointers_72,
     "iommu_x86_passthrough": iommu_x86_passthrough,
     "iommu_x86_off": iommu_x86_off,

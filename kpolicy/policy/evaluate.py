@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES
+from kpolicy.cmdline.passes import APPLIED
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param
@@ -256,7 +257,7 @@ def _judge_cmdline(item: Item, subject: Subject) -> Judgement:
     for ev in subject.resolution.cmdline.events:
         if fold_param(ev.name) != name:
             continue
-        if ev.stage in HANDLER_STAGES and ev.outcome == "accepted":
+        if ev.stage in HANDLER_STAGES and ev.outcome in APPLIED:
             last = ev
         else:
             others.append(ev)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional, Union
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
-from kpolicy.cmdline.passes import Event, Outcome, Stage
+from kpolicy.cmdline.passes import APPLIED, Event, Outcome, Stage
 from kpolicy.kconfig.evaluate import eval_expr
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.kernel import fold_param
@@ -222,6 +222,17 @@ def _event_param(event: Event, spec_keys: Mapping[str, str]) -> Optional[str]:
     return None
 
 
+def _handler_value(ev: Event) -> Optional[str]:
+    """The value EV's handler reads (None: no "="). A __setup registered without "=" and reached
+    by a longer word (6.1's "slub_debugx=-" for __setup("slub_debug")) gets the text after its
+    name, which does not start with "=": that reads as the bare word."""
+    reg = ev.registration
+    if (ev.stage == "setup" and reg is not None and reg.kind == "__setup"
+            and not reg.setup_has_equals and fold_param(ev.name) != fold_param(reg.name)):
+        return None
+    return ev.value
+
+
 def _token_source(ev: Event, state: Optional[State], reason: str,
                   outcome: Union[Stage, Outcome]) -> Source:
     """The step command-line word EV makes (STATE None: it changed nothing)."""
@@ -310,11 +321,11 @@ def resolve_feature(
             why = ev.reason or f"never reaches the {param} handler"
             sources.append(_token_source(ev, None, why, ev.stage))
             continue
-        if ev.outcome != "accepted":  # the command-line engine decided the handler refuses it
+        if ev.outcome not in APPLIED:  # the command-line engine decided the handler refuses it
             sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
                                          ev.outcome))
             continue
-        wanted = handler.semantics.state_of(ev.value, version)
+        wanted = handler.semantics.state_of(_handler_value(ev), version)
         if wanted is None:
             why = f"{param}: the handler takes {ev.value!r} but sets no state kpolicy knows"
             sources.append(_token_source(ev, None, why, "ignored"))
@@ -413,6 +424,7 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
     dashes = False
     done: set[int] = set()  # the readers with `together` words that have acted
     priority: Optional[int] = None  # the priority of the word that set STATE
+    last = _last_options(direct, events)
     for ev in events:
         if ev.source != "cmdline" or ev.index in seen:
             continue
@@ -425,6 +437,20 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
         words.update(here)
         for i, d in enumerate(direct):
             pool = before if d.match == "word-before-dashes" else words
+            if d.match == "last-option":
+                at, word = last.get(d.name, (-1, ""))
+                if at == ev.index and not any(o.name == word for o in direct):
+                    sources.append(Source(
+                        "cmdline", None, f"{word}: the last {d.name}= ({d.source}) names no "
+                        f"word it takes: every {d.name}= counts for nothing",
+                        position=ev.index, token=ev.raw, outcome="ignored"))
+                continue
+            option = next((o for o in last if d.name.startswith(o + "=")), None)
+            if option is not None and d.name in here and last[option][0] != ev.index:
+                sources.append(Source(
+                    "cmdline", None, f"{d.name}: not the last {option}= (only the last is "
+                    "read)", position=ev.index, token=ev.raw, outcome="ignored"))
+                continue
             if d.together:
                 if i in done or not pool.issuperset((d.name, *d.together)):
                     continue
@@ -453,6 +479,24 @@ def _direct_reads(direct: Sequence[Declaration], events: Sequence[Event], state:
                                   f"({d.source}): sets {state_word(state)}",
                                   position=ev.index, token=ev.raw, outcome="accepted"))
     return state
+
+
+def _last_options(direct: Sequence[Declaration],
+                  events: Sequence[Event]) -> dict[str, tuple[int, str]]:
+    """For each "last-option" reader of DIRECT, the index of the boot loader's word its
+    cmdline_find_option() reads (the last starting "<name>="), and that word."""
+    prefixes = {d.name + "=": d.name for d in direct if d.match == "last-option"}
+    found: dict[str, tuple[int, str]] = {}
+    if not prefixes:
+        return found
+    for ev in events:
+        if ev.source != "cmdline":
+            continue
+        for word in ev.raw.split():
+            for prefix, name in prefixes.items():
+                if word.startswith(prefix) and ev.index >= found.get(name, (-1, ""))[0]:
+                    found[name] = (ev.index, word)
+    return found
 
 
 def apply_overrides(states: Sequence[FeatureState], specs: Sequence[FeatureSpec],

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
-from kpolicy.cmdline.passes import CmdlineResult, Event
+from kpolicy.cmdline.passes import APPLIED, CmdlineResult, Event
 from kpolicy.kernel import fold_param
 from kpolicy.sysctl.spec import SysctlSpec
 from kpolicy.sysctl.write import write
@@ -129,7 +129,7 @@ def _absent(spec: SysctlSpec, values: Mapping[str, str], events: Sequence[Event]
 
 def _param_ran(ev: Event, name: str) -> bool:
     reg = ev.registration
-    return (ev.stage in HANDLER_STAGES and ev.outcome == "accepted" and reg is not None
+    return (ev.stage in HANDLER_STAGES and ev.outcome in APPLIED and reg is not None
             and fold_param(reg.name) == fold_param(name))
 
 

@@ -190,3 +190,26 @@ def test_console_reaches_earlycon_in_the_early_pass_of_trees_without_the_alias()
     r = process_cmdline(kp, "console=ttyS0 con-sole=x")
     assert [(e.raw, e.stage, e.registration.name if e.registration else None)
             for e in r.events if e.stage == "early"] == [("console=ttyS0", "early", "earlycon")]
+
+
+def test_an_early_param_may_apply_its_value_and_still_be_malformed() -> None:
+    """malformed_after: x86 iommu_setup applies the items before "usedac", then returns 1; the
+    word is accepted (its state applies) and listed as a malformed early option; a bare word
+    is only malformed; without the predicate's item nothing is reported."""
+    from cmdline_synthetic import DECLARATIONS, REGISTRATIONS, reg
+
+    from kpolicy.cmdline import kernel_params
+    from kpolicy.params.model import Catalog
+    from kpolicy.params.semantics import Declaration, HandlerSemantics
+
+    iommu = Declaration("iommu", "early_param",
+                        HandlerSemantics("function", on_missing="malformed",
+                                         function="iommu_x86_passthrough",
+                                         malformed_after="iommu_x86_usedac"),
+                        "arch/x86/kernel/pci-dma.c", "t")
+    kp = kernel_params(Catalog("7.2.0", (), (*REGISTRATIONS, reg("early_param", "iommu")), ()),
+                       CONFIG, (7, 2, 0), "x86", declarations=(*DECLARATIONS, iommu))
+    r = process_cmdline(kp, "iommu=pt,usedac,nopt iommu=nopt iommu")
+    assert outcomes(r) == [("iommu=pt,usedac,nopt", "early", "accepted-malformed"),
+                           ("iommu=nopt", "early", "accepted"), ("iommu", "early", "malformed")]
+    assert r.malformed_early == ("iommu", "iommu") and r.unknown == ()

@@ -335,16 +335,54 @@ def test_on_missing_refuses_the_bare_word_of_a_function_handler() -> None:
 
 
 def test_slub_debug_reads_values_as_setup_slub_debug() -> None:
-    """No value or an empty one is full debugging; '-' or letters that set no flag ('o', an
-    unknown one) leave it off; a slab list leaves it on; the last block without a list wins."""
-    from kpolicy.params.valueparsers import slub_debug
+    """The global flags: no value or an empty one is full debugging; '-' or letters that set no
+    flag ('o', an unknown one) leave them 0; the last block without a slab list sets them, and a
+    word whose every block has a slab list leaves them as they were. The slab list is a state of
+    its own (slub_debug_string), set by any block with a list and cleared by none."""
+    from kpolicy.params.valueparsers import slub_debug_flags as flags
+    from kpolicy.params.valueparsers import slub_debug_slab_list as listed
 
-    assert slub_debug(None) is True and slub_debug("") is True
-    assert slub_debug("F") is True and slub_debug("fz") is True
-    assert slub_debug("-") is False and slub_debug("O") is False and slub_debug("x") is False
-    assert slub_debug("F-") is False and slub_debug("-P") is True
-    assert slub_debug("-,kmalloc-64") is True and slub_debug(",dentry") is True
-    assert slub_debug("F;-") is False and slub_debug(";;") is False
+    assert flags(None) is True and flags("") is True
+    assert flags("F") is True and flags("fz") is True
+    assert flags("-") is False and flags("O") is False and flags("x") is False
+    assert flags("F-") is False and flags("-P") is True
+    assert flags("-,kmalloc-64") is None and flags(",dentry") is None
+    assert flags("F,kmalloc-64;-") is False and flags("-;F,dentry") is False
+    assert flags("F;-") is False and flags(";;") is False
+    assert listed("-,kmalloc-64") is True and listed(",dentry") is True
+    assert listed("F;-") is None and listed(None) is None and listed("") is None
+    assert listed("-;F,dentry") is True
+
+
+def test_iommu_x86_usedac_is_applied_then_malformed() -> None:
+    """x86 iommu_setup returns 1 at an item starting with "usedac" (do_early_param: Malformed
+    early option), after applying the items before it."""
+    from kpolicy.params.valueparsers import iommu_x86_passthrough, iommu_x86_usedac
+
+    assert iommu_x86_usedac("pt,usedac,nopt") and iommu_x86_usedac("usedacx")
+    assert not iommu_x86_usedac("pt,nopt") and not iommu_x86_usedac("xusedac")
+    assert not iommu_x86_usedac(None)
+    assert iommu_x86_passthrough("pt,usedac,nopt") is True
+
+
+def test_malformed_after_and_last_option_are_checked() -> None:
+    """malformed_after names a PARTIAL_ERRORS predicate of an early_param; a last-option read
+    sets nothing itself."""
+    from kpolicy.errors import KpolicyError
+    from kpolicy.params.semantics import parse_params_file
+
+    with pytest.raises(KpolicyError, match="no predicate"):
+        parse_params_file('[[param]]\nname = "x"\nkind = "early_param"\nsource = "s"\n'
+                          'malformed_after = "nope"\n', "x.toml")
+    with pytest.raises(KpolicyError, match="early_param"):
+        parse_params_file('[[param]]\nname = "x"\nkind = "__setup"\nsource = "s"\n'
+                          'malformed_after = "iommu_x86_usedac"\n', "x.toml")
+    with pytest.raises(KpolicyError, match="sets nothing"):
+        parse_params_file('feature = "f"\n[[param]]\nname = "x"\nkind = "direct"\n'
+                          'match = "last-option"\nsets = true\nsource = "s"\n', "f.toml")
+    _spec, (decl,) = parse_params_file('feature = "f"\n[[param]]\nname = "x"\nkind = "direct"\n'
+                                       'match = "last-option"\nsource = "s"\n', "f.toml")
+    assert decl.match == "last-option" and decl.semantics.sets is None
 
 
 def test_hash_pointers_72_falls_back_to_auto() -> None:
@@ -370,7 +408,8 @@ def test_build_names_per_version_and_overrides_a_word_prevents() -> None:
                   if o.feature == "mitigations"}
     assert by_version == {(None, (6, 12)): True, ((6, 12), (6, 17)): False}
     reads = {d.name for d in pti.handlers if d.kind == "direct"}
-    assert reads == {"pti=off", "pti=on", "pti=auto", "nopti"}
+    assert reads == {"pti", "pti=off", "pti=on", "pti=auto", "nopti"}
+    assert {d.name for d in pti.handlers if d.match == "last-option"} == {"pti"}
     bad = 'feature = "x"\n[[override]]\nfeature = "y"\nequals = true\nsets = false\n' \
           'source = "s"\nunless_cmdline = "yes"\n'
     with pytest.raises(KpolicyError, match="'unless_cmdline'"):
