@@ -179,6 +179,52 @@ def cfi_x86(value: Optional[str]) -> Optional[State]:
     return mode
 
 
+_CFI_MODES = ("auto", "off", "kcfi", "fineibt")
+
+
+def _cfi_walk(value: Optional[str]) -> tuple[Optional[str], bool, bool, bool]:
+    """x86 cfi_parse_cmdline over VALUE's items (accumulated: every cfi= so far): the last mode
+    item (None: the build's default, which is never fineibt), whether an item cleared cfi_rand
+    (off, norand), and whether 7.2's paranoid and bhi items were taken: each only while the mode
+    read so far is fineibt ("CFI: ignoring paranoid; depends on fineibt."), and neither is ever
+    cleared. bhi also needs FINEIBT_BHI, which cfi.bhi's build option stands for."""
+    mode: Optional[str] = None
+    norand = paranoid = bhi = False
+    for item in (value or "").split(","):
+        if item in _CFI_MODES:
+            mode = item
+            norand = norand or item == "off"
+        elif item == "norand":
+            norand = True
+        elif item == "paranoid" and mode == "fineibt":
+            paranoid = True
+        elif item == "bhi" and mode == "fineibt":
+            bhi = True
+    return mode, norand, paranoid, bhi
+
+
+def cfi_rand_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_rand after the cfi= values so far (6.12, 7.2): cleared by "off" and "norand"."""
+    return False if _cfi_walk(value)[1] else None
+
+
+def cfi_paranoid_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_paranoid after the cfi= values so far (7.2): "on" once a paranoid item was taken;
+    else "auto" when the last mode item is auto (__apply_fineibt may still set it), "off" when
+    it is another mode, and unchanged without a mode item."""
+    mode, _norand, paranoid, _bhi = _cfi_walk(value)
+    if paranoid:
+        return "on"
+    if mode is None:
+        return None
+    return "auto" if mode == "auto" else "off"
+
+
+def cfi_bhi_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_bhi after the cfi= values so far (7.2): set by a bhi item taken under fineibt."""
+    return True if _cfi_walk(value)[3] else None
+
+
 def ibt(value: Optional[str]) -> Optional[State]:
     """x86 ibt_setup: "off" clears X86_FEATURE_IBT; any other value leaves IBT as it is."""
     return False if value == "off" else None
@@ -332,6 +378,9 @@ PARSERS: dict[str, ValueParser] = {
     "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,
+    "cfi_rand_x86": cfi_rand_x86,
+    "cfi_paranoid_x86": cfi_paranoid_x86,
+    "cfi_bhi_x86": cfi_bhi_x86,
     "vdso32_61": vdso32_61,
     "vdso32_72": vdso32_72,
     "slub_debug": slub_debug,

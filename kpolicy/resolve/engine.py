@@ -298,6 +298,7 @@ def resolve_feature(
     direct = [d for d in direct if not d.arches or model.srcarch in d.arches]
     if direct and built:
         state = _direct_reads(direct, events, state, sources)
+    accepted: dict[str, list[Optional[str]]] = {}  # per parameter, the values its handler took
     for ev in events:
         param = _event_param(ev, keys)
         if param is None:
@@ -314,7 +315,9 @@ def resolve_feature(
             sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
                                          ev.outcome))
             continue
-        wanted = handler.semantics.state_of(ev.value, version)
+        earlier = accepted.setdefault(param, [])
+        wanted = handler.semantics.state_of(ev.value, version, tuple(earlier))
+        earlier.append(ev.value)
         if wanted is None:
             why = f"{param}: the handler takes {ev.value!r} but sets no state kpolicy knows"
             sources.append(_token_source(ev, None, why, "ignored"))
@@ -349,9 +352,11 @@ def resolve_feature(
     outcome: Optional[State] = state
     depends = ""  # why the outcome depends on the machine, when it does
     if built:
-        outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources)
+        outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources,
+                                          version)
     effective = outcome if built else spec.unbuilt
-    notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
+    notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine
+                  if m.applies(version))
     return FeatureState(
         name=spec.name,
         effective=effective,
@@ -369,7 +374,8 @@ def resolve_feature(
 
 def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str],
                    others: Mapping[str, FeatureState], state: State,
-                   sources: list[Source]) -> tuple[Optional[State], str]:
+                   sources: list[Source], version: tuple[int, ...] = (999, 0),
+                   ) -> tuple[Optional[State], str]:
     """STATE after SPEC's [[machine]] dependencies, in order (a later one that applies wins),
     each step added to SOURCES; None, with the reason, when an unknown fact leaves it open."""
     raise_only = spec.merge == "raise-only"
@@ -382,6 +388,10 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
     for dep in spec.machine:
         if dep.unless_cmdline and by_cmdline:
             continue
+        if not dep.applies(version):
+            continue
+        if dep.if_state and not any(_same_state(state, s) for s in dep.if_state):
+            continue  # the command line and overrides left another state
         if _same_state(outcome, dep.effect):
             continue  # applying it or not leaves the state as it is: an unknown fact is moot
         applies, why = _machine_applies(dep, machine, values, others)
@@ -533,7 +543,7 @@ def _machine_applies(
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     cpu = [(machine.cpu_lacks(fact), lacks) for fact, lacks in
-           ((dep.cpu_lacks, True), (dep.cpu_has, False)) if fact]
+           ((dep.cpu_lacks, True), *((f, False) for f in dep.cpu_has)) if fact]
     if cpu and all(got is not None for got, _ in cpu):
         hit = all(got is want for got, want in cpu)
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
@@ -554,8 +564,8 @@ def _unknown_fact(dep: MachineDependency) -> Optional[str]:
         return "boot's Secure Boot state"
     if dep.kaslr_seed is not None:
         return "boot's KASLR seed"
-    if dep.cpu_lacks is not None or dep.cpu_has is not None:
-        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, dep.cpu_has) if f)})"
+    if dep.cpu_lacks is not None or dep.cpu_has:
+        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, *dep.cpu_has) if f)})"
     return None
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import bundled_x86_states
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
+from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
 
@@ -132,3 +133,71 @@ def test_its_stuff_makes_retbleed_stuff(specs: tuple[FeatureSpec, ...], version:
     no stuff word: the ITS word is ignored and Retbleed keeps auto)."""
     states = bundled_x86_states(version, "indirect_target_selection=stuff", specs)
     assert states["retbleed"] == ("auto" if version == "6.1" else "stuff")
+
+
+# --- cross-effects that need no microcode (SRSO <- Retbleed's IBPB, VMSCAPE <- SRSO) ---------
+
+# bare-metal AMD family 0x17 with IBPB: the kernel makes IBPB_BRTYPE from IBPB alone
+ZEN2 = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype"}))
+ZEN3 = Machine(cpu_features=frozenset({"amd", "ibpb"}))  # no SBPB microcode: no IBPB_BRTYPE
+ZEN5 = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype", "srso_user_kernel_no"}))
+ZEN5_BSR = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype", "srso_user_kernel_no",
+                                           "bp_spec_reduce"}))
+NOTHING = Machine()
+
+# (machine, command line, {version: vulnerabilities.spec_rstack_overflow})
+SRSO_FROM_RETBLEED = [
+    # 6.1 reads Retbleed's IBPB before spec_rstack_overflow=, 7.2 after it; 6.12 returns on off
+    (ZEN2, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": True, "6.12": False, "7.2": True}),
+    (ZEN2, "spec_rstack_overflow=microcode retbleed=ibpb", {"6.1": True, "6.12": True,
+                                                            "7.2": True}),
+    (ZEN2, "spec_rstack_overflow=microcode", {"6.1": False, "6.12": False, "7.2": False}),
+    (ZEN3, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": False, "6.12": False,
+                                                      "7.2": False}),
+    # an unknown CPU: the generic affected one (the step is a note)
+    (NOTHING, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": False, "6.12": False,
+                                                         "7.2": False}),
+]
+
+
+@pytest.mark.parametrize(("machine", "cmdline", "want"), SRSO_FROM_RETBLEED)
+def test_retbleed_ibpb_makes_srso_ibpb(specs: tuple[FeatureSpec, ...], machine: Machine,
+                                       cmdline: str, want: dict[str, bool]) -> None:
+    got = {v: bundled_x86_states(v, cmdline, specs, machine=machine)[
+        "vulnerabilities.spec_rstack_overflow"] for v in VERSIONS}
+    assert got == want
+
+
+# (machine, command line, {version: vulnerabilities.vmscape})
+VMSCAPE_FROM_SRSO = [
+    (ZEN2, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: True for v in VERSIONS}),
+    (ZEN3, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: False for v in VERSIONS}),
+    # BpSpecReduce takes Reduced Speculation instead (6.12, 7.2; 6.1 does not know it)
+    (ZEN5_BSR, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {"6.1": True, "6.12": False,
+                                                                "7.2": False}),
+    (ZEN2, "vmscape=off", {v: False for v in VERSIONS}),
+    # Zen 5's safe-RET is IBPB on VMEXIT (6.12 and 7.2; 6.1 has no SRSO_USER_KERNEL_NO)
+    (ZEN5, "vmscape=off", {"6.1": False, "6.12": True, "7.2": True}),
+    (ZEN5, "vmscape=off spec_rstack_overflow=safe-ret", {"6.1": False, "6.12": True,
+                                                         "7.2": True}),
+    (ZEN5_BSR, "vmscape=off", {v: False for v in VERSIONS}),
+    (ZEN5, "vmscape=off spec_rstack_overflow=microcode", {v: False for v in VERSIONS}),
+    (NOTHING, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: False for v in VERSIONS}),
+]
+
+
+@pytest.mark.parametrize(("machine", "cmdline", "want"), VMSCAPE_FROM_SRSO)
+def test_srso_ibpb_on_vmexit_mitigates_vmscape(specs: tuple[FeatureSpec, ...],
+                                               machine: Machine, cmdline: str,
+                                               want: dict[str, bool]) -> None:
+    got = {v: bundled_x86_states(v, cmdline, specs, machine=machine)["vulnerabilities.vmscape"]
+           for v in VERSIONS}
+    assert got == want
+
+
+def test_72_zen5_vmscape_needs_guest_host(specs: tuple[FeatureSpec, ...]) -> None:
+    """7.2's auto reaches safe-RET (and with it IBPB on VMEXIT) on a Zen 5 only when
+    guest-to-host is mitigated."""
+    states = bundled_x86_states("7.2", "vmscape=off mitigations=auto,no_guest_host", specs,
+                                machine=ZEN5)
+    assert states["vulnerabilities.vmscape"] is False
