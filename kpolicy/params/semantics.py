@@ -125,6 +125,11 @@ class HandlerSemantics:
     def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
+        if a == "function" and self.function is not None:
+            from kpolicy.params.valueparsers import REFUSES
+
+            if self.function in REFUSES:  # a handler that can return an error
+                return not REFUSES[self.function](value, version)
         if a in ("any", "function"):
             # a declared on_missing refuses the bare word (retbleed: `if (!str) return -EINVAL`)
             return value is not None or self.on_missing is None
@@ -294,6 +299,10 @@ class FeatureSpec:
     # first of these it defines; a `build` listed in absent_means_y that the version lacks under
     # every name means the code is always built there (6.1 has no MITIGATION_SPECTRE_V1)
     build_renamed_from: tuple[str, ...] = ()
+    # the build option builds a loadable module whose parameters kmod's modprobe takes from the
+    # kernel command line (name.param=) when it loads the module: with the option m the feature
+    # is built and those words act at load time, each checked by its handler (kvm)
+    modprobe: bool = False
 
     def build_in(self, symbols: Container[str]) -> Optional[str]:
         """The build option as a version whose Kconfig defines SYMBOLS names it (None: always
@@ -420,7 +429,7 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
                  "machine", "param", "override", "since", "until", "group",
-                 "build_renamed_from"}
+                 "build_renamed_from", "modprobe"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
                "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
                "together", "match", "arches", "accumulate"}
@@ -665,7 +674,10 @@ def parse_params_file(text: str,
         group=top.choice("group", GROUPS, "other"),
         absent_means_y=default.strings("absent_means_y"),
         build_renamed_from=top.strings("build_renamed_from"),
+        modprobe=top.get("modprobe", bool, False),
     )
+    if spec.modprobe and spec.build is None:
+        raise top.error("'modprobe' says the build option may be m: it needs 'build'")
     return spec, handlers
 
 

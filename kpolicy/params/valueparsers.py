@@ -2,14 +2,16 @@
 each, named by rules/params/ (`accept = "function"`, `function = "<name>"`).
 
 A function takes the value (None: no "=") and returns the state the handler sets, or None when
-the handler consumes the value and changes nothing. Every handler here returns 0: the kernel
-never refuses the word.
+the handler consumes the value and changes nothing. The handlers here return 0 (the kernel never
+refuses the word) unless REFUSES names them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Optional, Union
+
+from kpolicy.kernel import KSTRTOBOOL_ENABLE_DISABLE, kstrtobool
 
 State = Union[bool, int, str]
 ValueParser = Callable[[Optional[str]], Optional[State]]
@@ -374,7 +376,40 @@ def efi_disable_pci_dma(value: Optional[str]) -> Optional[State]:
     return state
 
 
+# arch/x86/kvm/mmu/mmu.c set_nx_huge_pages (6.1, 6.12, 7.2 alike): sysfs_streq on these words,
+# then kstrtobool (true: force, false: off), else -EINVAL
+_NX_HUGE_PAGES_WORDS = ("off", "force", "auto", "never")
+
+
+def _nx_huge_pages(value: Optional[str], version: tuple[int, int, int]) -> Optional[State]:
+    if value in _NX_HUGE_PAGES_WORDS:
+        return value
+    taken = kstrtobool(value, version)
+    if taken is None:
+        return None
+    return "force" if taken else "off"
+
+
+def nx_huge_pages_61(value: Optional[str]) -> Optional[State]:
+    """kvm's nx_huge_pages mode after kvm.nx_huge_pages=VALUE, kstrtobool before 6.16."""
+    return _nx_huge_pages(value, (6, 15, 0))
+
+
+def nx_huge_pages_616(value: Optional[str]) -> Optional[State]:
+    """The same from 6.16, where kstrtobool also takes enable/disable."""
+    return _nx_huge_pages(value, KSTRTOBOOL_ENABLE_DISABLE)
+
+
+# value parsers whose handler can return an error: (value, version) -> whether it refuses
+REFUSES: dict[str, Callable[[Optional[str], tuple[int, int, int]], bool]] = {
+    "nx_huge_pages_61": lambda v, ver: _nx_huge_pages(v, (6, 15, 0)) is None,
+    "nx_huge_pages_616": lambda v, ver: _nx_huge_pages(v, KSTRTOBOOL_ENABLE_DISABLE) is None,
+}
+
+
 PARSERS: dict[str, ValueParser] = {
+    "nx_huge_pages_61": nx_huge_pages_61,
+    "nx_huge_pages_616": nx_huge_pages_616,
     "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,

@@ -240,7 +240,8 @@ def config_side(
     """What VALUES decide for SPEC before any command line (see resolve_feature)."""
     kconfig = model.kconfig
     spec = in_version(spec, kconfig)
-    built = spec.build is None or values.get(spec.build) == "y"
+    built = spec.build is None or values.get(spec.build) == "y" or (
+        spec.modprobe and values.get(spec.build) == "m")
     sources: list[Source] = []
     kdefault: Optional[State] = None
     if spec.build is None or spec.build in kconfig.symbols:
@@ -306,12 +307,18 @@ def resolve_feature(
         handler = spec.handler(param, version)
         if handler is None or handler.kind == "direct":
             continue  # no handler of this feature in this version, or read above
-        if not built or ev.stage not in HANDLER_STAGES:
+        loaded = _modprobe_word(spec, values, ev)
+        if loaded is None and (not built or ev.stage not in HANDLER_STAGES):
             # the stage says where the token went instead (init, dropped, after "--")
             why = ev.reason or f"never reaches the {param} handler"
             sources.append(_token_source(ev, None, why, ev.stage))
             continue
-        if ev.outcome != "accepted":  # the command-line engine decided the handler refuses it
+        if loaded is not None and not handler.semantics.takes(ev.value, version):
+            why = (f"modprobe passes {ev.raw} to {loaded} when it loads it; the handler refuses "
+                   f"it, so load_module fails and {loaded} does not load")
+            sources.append(_token_source(ev, None, why, "invalid"))
+            continue
+        if loaded is None and ev.outcome != "accepted":  # the command-line engine refused it
             sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
                                          ev.outcome))
             continue
@@ -370,6 +377,17 @@ def resolve_feature(
         machine=notes,
         why=depends if effective is None else _why(spec, effective, built, blocked, sources),
     )
+
+
+def _modprobe_word(spec: FeatureSpec, values: Mapping[str, str], ev: Event) -> Optional[str]:
+    """The module kmod's modprobe hands EV's word (module.param=) to when it loads it, or
+    None: SPEC's module is built as m (`modprobe`) and the kernel left the dotted word alone at
+    boot (no built-in parameter of that name)."""
+    if not spec.modprobe or spec.build is None or values.get(spec.build) != "m":
+        return None
+    if ev.source != "cmdline" or ev.stage != "dropped" or "." not in ev.name:
+        return None
+    return ev.name.split(".", 1)[0]
 
 
 def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str],

@@ -10,10 +10,14 @@ even after an explicit word, 7.2 keeps the explicit word and reads its attack ve
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
-from conftest import bundled_x86_states
+from conftest import bundled_x86_states, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
+from kpolicy.resolve.api import resolve
 from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
@@ -201,3 +205,92 @@ def test_72_zen5_vmscape_needs_guest_host(specs: tuple[FeatureSpec, ...]) -> Non
     states = bundled_x86_states("7.2", "vmscape=off mitigations=auto,no_guest_host", specs,
                                 machine=ZEN5)
     assert states["vulnerabilities.vmscape"] is False
+
+
+# --- iTLB multihit: kvm.nx_huge_pages and KVM_INTEL -------------------------------------------
+
+# (command line, {version: (kvm.nx_huge_pages, vulnerabilities.itlb_multihit)}) with Debian's
+# KVM=m: modprobe hands kvm.nx_huge_pages= to kvm when it loads it
+def _all(mode: str, mitigated: bool) -> dict[str, tuple[str, bool]]:
+    return {v: (mode, mitigated) for v in VERSIONS}
+
+
+NX_HUGE_PAGES = [
+    ("", _all("auto", True)),
+    ("mitigations=off", _all("auto", False)),
+    ("kvm.nx_huge_pages=off", _all("off", False)),
+    ("kvm.nx_huge_pages=never", _all("never", False)),
+    ("kvm.nx_huge_pages=force mitigations=off", _all("force", True)),  # forced whatever
+    ("kvm.nx_huge_pages=auto mitigations=off", _all("auto", False)),
+    ("kvm.nx_huge_pages=y mitigations=off", _all("force", True)),  # kstrtobool: true is force
+    ("kvm.nx_huge_pages=0", _all("off", False)),
+    ("kvm.nx_huge_pages=bogus", _all("auto", True)),  # -EINVAL: kvm does not load
+    ("kvm.nx_huge_pages", _all("auto", True)),  # no bare word
+    ("kvm.nx_huge_pages=off kvm.nx_huge_pages=force", _all("force", True)),
+    # kstrtobool's enable/disable from 6.16
+    ("kvm.nx_huge_pages=enable mitigations=off", {"6.1": ("auto", False),
+                                                  "6.12": ("auto", False),
+                                                  "7.2": ("force", True)}),
+]
+
+
+@pytest.mark.parametrize(("cmdline", "want"), NX_HUGE_PAGES,
+                         ids=[c or "default" for c, _ in NX_HUGE_PAGES])
+def test_kvm_nx_huge_pages(specs: tuple[FeatureSpec, ...], cmdline: str,
+                           want: dict[str, tuple[str, bool]]) -> None:
+    got = {}
+    for v in VERSIONS:
+        states = bundled_x86_states(v, cmdline, specs)
+        got[v] = (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"])
+    assert got == want
+
+
+def _changed(version: str, tmp: Path, changes: dict[str, str]) -> Path:
+    """Debian's VERSION cloud-amd64 config with each CONFIG_<name> of CHANGES set ("n": unset)."""
+    lines = (real_configs(version) / "config.amd64_none_cloud-amd64").read_text(
+        encoding="utf-8").splitlines()
+    for name, value in changes.items():
+        lines = [x for x in lines if not x.startswith((f"CONFIG_{name}=", f"# CONFIG_{name} is"))]
+        lines.append(f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}")
+    out = tmp / f"{version}.config"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _tree_states(version: str, config: Path, cmdline: str,
+                 machine: Machine = NOTHING) -> tuple[dict[str, Any], Any]:
+    """The effective states with the real VERSION tree's model (KVM_INTEL is in it) for CONFIG."""
+    model, given = real_tree_resolve_side(version, "x86_64", config, load_param_rules().features)
+    res = resolve(model, given, cmdline, machine=machine)
+    return {f.name: f.effective for f in res.features}, res
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_itlb_multihit_without_kvm_intel(version: str, tmp_path: Path) -> None:
+    """Without KVM_INTEL the file reads "Processor vulnerable", whatever kvm.nx_huge_pages
+    says (KVM=m with only KVM_AMD); KVM=y reads kvm.nx_huge_pages= at boot, where parse_args
+    reports a refused value ("invalid for parameter") and the mode stays auto."""
+    config = _changed(version, tmp_path, {"KVM_INTEL": "n"})
+    for cmdline in ("", "kvm.nx_huge_pages=force"):
+        states, _res = _tree_states(version, config, cmdline, NO_VMX)
+        assert states["vulnerabilities.itlb_multihit"] is False, cmdline
+        assert states["kvm.nx_huge_pages"] == ("force" if cmdline else "auto")
+    config = _changed(version, tmp_path, {"KVM": "y", "KVM_INTEL": "y", "KVM_AMD": "y"})
+    states, res = _tree_states(version, config, "kvm.nx_huge_pages=bogus")
+    assert ("kvm.nx_huge_pages", "bogus") in res.cmdline.invalid
+    assert (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"]) == \
+        ("auto", True)
+    states, res = _tree_states(version, config, "kvm.nx_huge_pages=never mitigations=off")
+    assert (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"]) == \
+        ("never", False)
+
+
+def test_itlb_multihit_on_tcg(specs: tuple[FeatureSpec, ...]) -> None:
+    """A CPU without VMX reads "KVM: Mitigation: VMX unsupported" whatever the line says (the
+    boot cases itlb-*), but only where the file reads KVM's state."""
+    for cmdline in ("kvm.nx_huge_pages=off", "mitigations=off kvm.nx_huge_pages=never"):
+        assert bundled_x86_states("7.2", cmdline, specs, machine=NO_VMX)[
+            "vulnerabilities.itlb_multihit"] is True
+
+
+NO_VMX = Machine(cpu_features=frozenset({"intel"}))
