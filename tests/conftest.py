@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -110,19 +110,23 @@ _BUNDLED_X86: dict[str, Any] = {}
 
 
 def bundled_x86_states(version: str, cmdline: str, specs: tuple[Any, ...],
-                       config_name: str = "config.amd64_none_cloud-amd64") -> dict[str, Any]:
+                       config_name: str = "config.amd64_none_cloud-amd64",
+                       machine: Any = None, config_path: Optional[Path] = None
+                       ) -> dict[str, Any]:
     """resolve's effective feature states, by name, for CMDLINE with Debian's real VERSION x86
-    config and the bundled model it picks (read once per version)."""
+    config (or CONFIG_PATH, a config of that version) and the bundled model it picks (read once
+    per version), on MACHINE (a kpolicy.resolve.features.Machine; None: nothing known of it)."""
     from kpolicy.resolve.api import resolve
     from kpolicy.resolve.bundle import pick_bundled, read_model
     from kpolicy.resolve.inputs import read_config
 
-    config = read_config(real_configs(version) / config_name)
+    config = read_config(config_path or real_configs(version) / config_name)
     if version not in _BUNDLED_X86:
         path, warning = pick_bundled(config.version)
         assert warning is None, warning
         _BUNDLED_X86[version] = read_model(path)
-    res = resolve(_BUNDLED_X86[version], config, cmdline, specs=specs)
+    extra = {} if machine is None else {"machine": machine}
+    res = resolve(_BUNDLED_X86[version], config, cmdline, specs=specs, **extra)
     return {f.name: f.effective for f in res.features}
 
 

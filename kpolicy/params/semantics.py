@@ -121,6 +121,9 @@ class HandlerSemantics:
     mapping: tuple[tuple[str, State], ...] = ()  # word -> state where the word is not the state
     function: Optional[str] = None  # accept="function": the value parser's name
     malformed_after: Optional[str] = None  # PARTIAL_ERRORS predicate: applied, then -EINVAL/1
+    # the handler's comma-separated items act on kernel state that later occurrences of the
+    # parameter keep (x86 cfi=): the parser reads every value so far, joined by commas
+    accumulate: bool = False
     declared_in: Optional[str] = None  # rules/params file, when not inferred
 
     def refusal(self, value: Optional[str]) -> OnInvalid:
@@ -132,6 +135,11 @@ class HandlerSemantics:
     def takes(self, value: Optional[str], version: tuple[int, int, int]) -> bool:
         """Whether the handler accepts VALUE (None: no "=" in the word)."""
         a = self.accept
+        if a == "function" and self.function is not None:
+            from kpolicy.params.valueparsers import REFUSES
+
+            if self.function in REFUSES:  # a handler that can return an error
+                return not REFUSES[self.function](value, version)
         if a in ("any", "function"):
             # a declared on_missing refuses the bare word (retbleed: `if (!str) return -EINVAL`)
             return value is not None or self.on_missing is None
@@ -151,14 +159,19 @@ class HandlerSemantics:
             return all(item in self.words for item in value.split(",")) if self.words else True
         return kstrtoint(value, self.param_type or "int") is not None
 
-    def state_of(self, value: Optional[str], version: tuple[int, int, int]) -> Optional[State]:
+    def state_of(self, value: Optional[str], version: tuple[int, int, int],
+                 earlier: tuple[Optional[str], ...] = ()) -> Optional[State]:
         """The state an accepted VALUE sets (None when the handler sets no state kpolicy knows);
-        a bare module bool with KERNEL_PARAM_OPS_FL_NOARG reads as "1", as parse_one() does."""
+        a bare module bool with KERNEL_PARAM_OPS_FL_NOARG reads as "1", as parse_one() does.
+        EARLIER: the values this parameter's handler accepted before VALUE (read only with
+        `accumulate`)."""
         if self.sets is not None:
             return self.sets
         if self.function is not None:
             from kpolicy.params.valueparsers import PARSERS
 
+            if self.accumulate:
+                value = ",".join(v or "" for v in (*earlier, value))
             return PARSERS[self.function](value)
         for word, state in self.mapping:
             if value == word:
@@ -251,16 +264,24 @@ class MachineDependency:
     secure_boot: Optional[bool] = None  # applies when UEFI Secure Boot is (or is not) on
     kaslr_seed: Optional[bool] = None  # applies when the boot has (or lacks) a KASLR seed
     cpu_lacks: Optional[str] = None  # applies when the CPU lacks it (Machine.cpu_features)
-    cpu_has: Optional[str] = None  # ... and (when given) only when the CPU has this one
+    cpu_has: tuple[str, ...] = ()  # ... and (when given) only when the CPU has all of these
     symbol: Optional[str] = None  # ... and only if this Kconfig symbol is y
     unless_symbol: Optional[str] = None  # ... and only if this Kconfig symbol is not y
     # ... and only when these other features' effective states are these (read after they are
     # resolved); with no machine fact above, the dependency applies on these alone
     features: tuple[tuple[str, State], ...] = ()
     unless_cmdline: bool = False  # ... and only when no command-line word set the feature
+    # ... and only when the state the command line and overrides left is one of these
+    if_state: tuple[State, ...] = ()
+    since: Optional[Version] = None  # ... and only in these Linux versions (until exclusive)
+    until: Optional[Version] = None
     # an unknown machine fact: "keep" the state (the dependency is a note), or "depends": the
     # outcome is unknown (effective None, "depends on the machine") unless a later one decides
     unknown: Unknown = "keep"
+
+    def applies(self, version: tuple[int, ...]) -> bool:
+        """Whether this dependency holds in Linux VERSION."""
+        return in_versions(version, self.since, self.until)
 
 
 @dataclass(frozen=True)
@@ -296,6 +317,10 @@ class FeatureSpec:
     # first of these it defines; a `build` listed in absent_means_y that the version lacks under
     # every name means the code is always built there (6.1 has no MITIGATION_SPECTRE_V1)
     build_renamed_from: tuple[str, ...] = ()
+    # the build option builds a loadable module whose parameters kmod's modprobe takes from the
+    # kernel command line (name.param=) when it loads the module: with the option m the feature
+    # is built and those words act at load time, each checked by its handler (kvm)
+    modprobe: bool = False
 
     def build_in(self, symbols: Container[str]) -> Optional[str]:
         """The build option as a version whose Kconfig defines SYMBOLS names it (None: always
@@ -422,10 +447,10 @@ def stale_declarations(declarations: Iterable[Declaration], registrations: Itera
 _T = TypeVar("_T")
 _FEATURE_KEYS = {"feature", "build", "arches", "values", "merge", "unbuilt", "default", "lsm",
                  "machine", "param", "override", "since", "until", "group",
-                 "build_renamed_from"}
+                 "build_renamed_from", "modprobe"}
 _PARAM_KEYS = {"name", "kind", "source", "accept", "words", "on_invalid", "on_missing", "noarg",
                "effect", "param_type", "sets", "priority", "since", "until", "map", "function",
-               "together", "match", "arches", "malformed_after"}
+               "together", "match", "arches", "malformed_after", "accumulate"}
 
 
 def _version(t: _Table, key: str) -> Optional[Version]:
@@ -512,8 +537,11 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         mapping=mapping,
         function=t.optional("function", str),
         malformed_after=t.optional("malformed_after", str),
+        accumulate=t.get("accumulate", bool, False),
         declared_in=file,
     )
+    if sem.accumulate and sem.function is None:
+        raise t.error("'accumulate' feeds earlier values to a value parser: it needs 'function'")
     if (sem.accept == "function") != (sem.function is not None):
         raise t.error("accept = \"function\" and 'function' go together")
     if sem.function is not None:
@@ -551,6 +579,16 @@ def _param(raw: object, file: str, index: int, merge: Merge, initial: Optional[s
         raise t.error("'arches' must be among the feature's")
     return Declaration(name, kind, sem, source, file, own or arches, t.get("priority", int, 0),
                        _version(t, "since"), _version(t, "until"), together, match)
+
+
+def _facts(t: _Table, key: str) -> tuple[str, ...]:
+    """KEY's CPU facts: one word or a list of words (all must hold)."""
+    raw = t.data.get(key)
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return (raw,)
+    return t.strings(key)
 
 
 def parse_params_file(text: str,
@@ -606,7 +644,7 @@ def parse_params_file(text: str,
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
                     "cpu_has", "symbol", "unless_symbol", "features", "unless_cmdline",
-                    "unknown"})
+                    "unknown", "if_state", "since", "until"})
         features = tuple(m.get("features", dict, {}).items())
         if not all(isinstance(v, (bool, int, str)) for _, v in features):
             raise m.error("'features' maps features to a boolean, a number or a word")
@@ -617,9 +655,12 @@ def parse_params_file(text: str,
             ram_below_mib=m.optional("ram_below_mib", int),
             secure_boot=m.optional("secure_boot", bool), symbol=m.optional("symbol", str),
             kaslr_seed=m.optional("kaslr_seed", bool), cpu_lacks=m.optional("cpu_lacks", str),
-            cpu_has=m.optional("cpu_has", str),
+            cpu_has=_facts(m, "cpu_has"),
             unless_symbol=m.optional("unless_symbol", str), features=features,
             unless_cmdline=m.get("unless_cmdline", bool, False),
+            if_state=tuple(state(v, f"{m.where} 'if_state'")
+                           for v in m.get("if_state", list, [])),
+            since=_version(m, "since"), until=_version(m, "until"),
             unknown=m.choice("unknown", UNKNOWNS, "keep")))
     overrides = []
     for i, raw in enumerate(top.tables("override")):
@@ -662,7 +703,10 @@ def parse_params_file(text: str,
         group=top.choice("group", GROUPS, "other"),
         absent_means_y=default.strings("absent_means_y"),
         build_renamed_from=top.strings("build_renamed_from"),
+        modprobe=top.get("modprobe", bool, False),
     )
+    if spec.modprobe and spec.build is None:
+        raise top.error("'modprobe' says the build option may be m: it needs 'build'")
     return spec, handlers
 
 

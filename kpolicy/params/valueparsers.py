@@ -2,14 +2,16 @@
 each, named by rules/params/ (`accept = "function"`, `function = "<name>"`).
 
 A function takes the value (None: no "=") and returns the state the handler sets, or None when
-the handler consumes the value and changes nothing. Every handler here returns 0: the kernel
-never refuses the word.
+the handler consumes the value and changes nothing. The handlers here return 0 (the kernel never
+refuses the word) unless REFUSES names them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Optional, Union
+
+from kpolicy.kernel import KSTRTOBOOL_ENABLE_DISABLE, kstrtobool
 
 State = Union[bool, int, str]
 ValueParser = Callable[[Optional[str]], Optional[State]]
@@ -177,6 +179,52 @@ def cfi_x86(value: Optional[str]) -> Optional[State]:
         if item in ("auto", "off", "kcfi", "fineibt"):
             mode = item
     return mode
+
+
+_CFI_MODES = ("auto", "off", "kcfi", "fineibt")
+
+
+def _cfi_walk(value: Optional[str]) -> tuple[Optional[str], bool, bool, bool]:
+    """x86 cfi_parse_cmdline over VALUE's items (accumulated: every cfi= so far): the last mode
+    item (None: the build's default, which is never fineibt), whether an item cleared cfi_rand
+    (off, norand), and whether 7.2's paranoid and bhi items were taken: each only while the mode
+    read so far is fineibt ("CFI: ignoring paranoid; depends on fineibt."), and neither is ever
+    cleared. bhi also needs FINEIBT_BHI, which cfi.bhi's build option stands for."""
+    mode: Optional[str] = None
+    norand = paranoid = bhi = False
+    for item in (value or "").split(","):
+        if item in _CFI_MODES:
+            mode = item
+            norand = norand or item == "off"
+        elif item == "norand":
+            norand = True
+        elif item == "paranoid" and mode == "fineibt":
+            paranoid = True
+        elif item == "bhi" and mode == "fineibt":
+            bhi = True
+    return mode, norand, paranoid, bhi
+
+
+def cfi_rand_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_rand after the cfi= values so far (6.12, 7.2): cleared by "off" and "norand"."""
+    return False if _cfi_walk(value)[1] else None
+
+
+def cfi_paranoid_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_paranoid after the cfi= values so far (7.2): "on" once a paranoid item was taken;
+    else "auto" when the last mode item is auto (__apply_fineibt may still set it), "off" when
+    it is another mode, and unchanged without a mode item."""
+    mode, _norand, paranoid, _bhi = _cfi_walk(value)
+    if paranoid:
+        return "on"
+    if mode is None:
+        return None
+    return "auto" if mode == "auto" else "off"
+
+
+def cfi_bhi_x86(value: Optional[str]) -> Optional[State]:
+    """cfi_bhi after the cfi= values so far (7.2): set by a bhi item taken under fineibt."""
+    return True if _cfi_walk(value)[3] else None
 
 
 def ibt(value: Optional[str]) -> Optional[State]:
@@ -357,10 +405,47 @@ PARTIAL_ERRORS: dict[str, Callable[[Optional[str]], bool]] = {
     "iommu_x86_usedac": iommu_x86_usedac,
 }
 
+
+# arch/x86/kvm/mmu/mmu.c set_nx_huge_pages (6.1, 6.12, 7.2 alike): sysfs_streq on these words,
+# then kstrtobool (true: force, false: off), else -EINVAL
+_NX_HUGE_PAGES_WORDS = ("off", "force", "auto", "never")
+
+
+def _nx_huge_pages(value: Optional[str], version: tuple[int, int, int]) -> Optional[State]:
+    if value in _NX_HUGE_PAGES_WORDS:
+        return value
+    taken = kstrtobool(value, version)
+    if taken is None:
+        return None
+    return "force" if taken else "off"
+
+
+def nx_huge_pages_61(value: Optional[str]) -> Optional[State]:
+    """kvm's nx_huge_pages mode after kvm.nx_huge_pages=VALUE, kstrtobool before 6.16."""
+    return _nx_huge_pages(value, (6, 15, 0))
+
+
+def nx_huge_pages_616(value: Optional[str]) -> Optional[State]:
+    """The same from 6.16, where kstrtobool also takes enable/disable."""
+    return _nx_huge_pages(value, KSTRTOBOOL_ENABLE_DISABLE)
+
+
+# value parsers whose handler can return an error: (value, version) -> whether it refuses
+REFUSES: dict[str, Callable[[Optional[str], tuple[int, int, int]], bool]] = {
+    "nx_huge_pages_61": lambda v, ver: _nx_huge_pages(v, (6, 15, 0)) is None,
+    "nx_huge_pages_616": lambda v, ver: _nx_huge_pages(v, KSTRTOBOOL_ENABLE_DISABLE) is None,
+}
+
+
 PARSERS: dict[str, ValueParser] = {
+    "nx_huge_pages_61": nx_huge_pages_61,
+    "nx_huge_pages_616": nx_huge_pages_616,
     "cfi_warn_x86": cfi_warn_x86,
     "ibt": ibt,
     "cfi_x86": cfi_x86,
+    "cfi_rand_x86": cfi_rand_x86,
+    "cfi_paranoid_x86": cfi_paranoid_x86,
+    "cfi_bhi_x86": cfi_bhi_x86,
     "vdso32_61": vdso32_61,
     "vdso32_72": vdso32_72,
     "slub_debug_flags": slub_debug_flags,

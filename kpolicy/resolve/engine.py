@@ -251,7 +251,8 @@ def config_side(
     """What VALUES decide for SPEC before any command line (see resolve_feature)."""
     kconfig = model.kconfig
     spec = in_version(spec, kconfig)
-    built = spec.build is None or values.get(spec.build) == "y"
+    built = spec.build is None or values.get(spec.build) == "y" or (
+        spec.modprobe and values.get(spec.build) == "m")
     sources: list[Source] = []
     kdefault: Optional[State] = None
     if spec.build is None or spec.build in kconfig.symbols:
@@ -309,6 +310,7 @@ def resolve_feature(
     direct = [d for d in direct if not d.arches or model.srcarch in d.arches]
     if direct and built:
         state = _direct_reads(direct, events, state, sources)
+    accepted: dict[str, list[Optional[str]]] = {}  # per parameter, the values its handler took
     for ev in events:
         param = _event_param(ev, keys)
         if param is None:
@@ -316,16 +318,25 @@ def resolve_feature(
         handler = spec.handler(param, version)
         if handler is None or handler.kind == "direct":
             continue  # no handler of this feature in this version, or read above
-        if not built or ev.stage not in HANDLER_STAGES:
+        loaded = _modprobe_word(spec, values, ev)
+        if loaded is None and (not built or ev.stage not in HANDLER_STAGES):
             # the stage says where the token went instead (init, dropped, after "--")
             why = ev.reason or f"never reaches the {param} handler"
             sources.append(_token_source(ev, None, why, ev.stage))
             continue
-        if ev.outcome not in APPLIED:  # the command-line engine decided the handler refuses it
+        if loaded is not None and not handler.semantics.takes(ev.value, version):
+            why = (f"modprobe passes {ev.raw} to {loaded} when it loads it; the handler refuses "
+                   f"it, so load_module fails and {loaded} does not load")
+            sources.append(_token_source(ev, None, why, "invalid"))
+            continue
+        if loaded is None and ev.outcome not in APPLIED:  # the command-line engine refused it
             sources.append(_token_source(ev, None, f"{param}: value refused: {ev.reason}",
                                          ev.outcome))
             continue
-        wanted = handler.semantics.state_of(_handler_value(ev), version)
+        earlier = accepted.setdefault(param, [])
+        value = _handler_value(ev)
+        wanted = handler.semantics.state_of(value, version, tuple(earlier))
+        earlier.append(value)
         if wanted is None:
             why = f"{param}: the handler takes {ev.value!r} but sets no state kpolicy knows"
             sources.append(_token_source(ev, None, why, "ignored"))
@@ -360,9 +371,11 @@ def resolve_feature(
     outcome: Optional[State] = state
     depends = ""  # why the outcome depends on the machine, when it does
     if built:
-        outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources)
+        outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources,
+                                          version)
     effective = outcome if built else spec.unbuilt
-    notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine)
+    notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine
+                  if m.applies(version))
     return FeatureState(
         name=spec.name,
         effective=effective,
@@ -378,9 +391,21 @@ def resolve_feature(
     )
 
 
+def _modprobe_word(spec: FeatureSpec, values: Mapping[str, str], ev: Event) -> Optional[str]:
+    """The module kmod's modprobe hands EV's word (module.param=) to when it loads it, or
+    None: SPEC's module is built as m (`modprobe`) and the kernel left the dotted word alone at
+    boot (no built-in parameter of that name)."""
+    if not spec.modprobe or spec.build is None or values.get(spec.build) != "m":
+        return None
+    if ev.source != "cmdline" or ev.stage != "dropped" or "." not in ev.name:
+        return None
+    return ev.name.split(".", 1)[0]
+
+
 def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str],
                    others: Mapping[str, FeatureState], state: State,
-                   sources: list[Source]) -> tuple[Optional[State], str]:
+                   sources: list[Source], version: tuple[int, ...] = (999, 0),
+                   ) -> tuple[Optional[State], str]:
     """STATE after SPEC's [[machine]] dependencies, in order (a later one that applies wins),
     each step added to SOURCES; None, with the reason, when an unknown fact leaves it open."""
     raise_only = spec.merge == "raise-only"
@@ -393,6 +418,10 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
     for dep in spec.machine:
         if dep.unless_cmdline and by_cmdline:
             continue
+        if not dep.applies(version):
+            continue
+        if dep.if_state and not any(_same_state(state, s) for s in dep.if_state):
+            continue  # the command line and overrides left another state
         if _same_state(outcome, dep.effect):
             continue  # applying it or not leaves the state as it is: an unknown fact is moot
         applies, why = _machine_applies(dep, machine, values, others)
@@ -577,7 +606,7 @@ def _machine_applies(
         hit = machine.kaslr_seed == dep.kaslr_seed
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
     cpu = [(machine.cpu_lacks(fact), lacks) for fact, lacks in
-           ((dep.cpu_lacks, True), (dep.cpu_has, False)) if fact]
+           ((dep.cpu_lacks, True), *((f, False) for f in dep.cpu_has)) if fact]
     if cpu and all(got is not None for got, _ in cpu):
         hit = all(got is want for got, want in cpu)
         return hit, f"{dep.when}: {'applies' if hit else 'does not apply'}"
@@ -598,8 +627,8 @@ def _unknown_fact(dep: MachineDependency) -> Optional[str]:
         return "boot's Secure Boot state"
     if dep.kaslr_seed is not None:
         return "boot's KASLR seed"
-    if dep.cpu_lacks is not None or dep.cpu_has is not None:
-        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, dep.cpu_has) if f)})"
+    if dep.cpu_lacks is not None or dep.cpu_has:
+        return f"CPU ({', '.join(f for f in (dep.cpu_lacks, *dep.cpu_has) if f)})"
     return None
 
 

@@ -442,3 +442,51 @@ def test_iommu_and_efi_parsers() -> None:
     assert efi("debug,disable_early_pci_dma") is True
     assert efi("disable_early_pci_dma,no_disable_early_pci_dma") is False
     assert efi("disable_early_pci_dmax") is None and efi(None) is None
+
+
+def test_accumulating_parser_reads_every_value_so_far() -> None:
+    """cfi= (accumulate): paranoid counts only after a fineibt item, in this word or an earlier
+    one, and is never cleared; without the earlier words it is skipped."""
+    rules = load_param_rules()
+    paranoid = next(f for f in rules.features if f.name == "cfi.paranoid")
+    handler = paranoid.handler("cfi", V72)
+    assert handler is not None and handler.semantics.accumulate
+    sem = handler.semantics
+    assert sem.state_of("paranoid", V72) is None
+    assert sem.state_of("paranoid", V72, ("fineibt",)) == "on"
+    assert sem.state_of("kcfi", V72, ("fineibt,paranoid",)) == "on"
+    assert sem.state_of("auto", V72, ("kcfi",)) == "auto"
+    with pytest.raises(KpolicyError, match="accumulate"):
+        parse_params_file('feature = "f"\n[[param]]\nname = "f"\nkind = "early_param"\n'
+                          'accept = "words"\nwords = ["a"]\naccumulate = true\nsource = "x.c"\n',
+                          "f.toml")
+
+
+def test_refusing_value_parser_and_modprobe() -> None:
+    """kvm.nx_huge_pages: its handler refuses what neither its words nor kstrtobool take (per
+    version), and the feature is built with KVM=m (modprobe)."""
+    rules = load_param_rules()
+    nx = next(f for f in rules.features if f.name == "kvm.nx_huge_pages")
+    assert nx.modprobe and nx.build == "KVM"
+    old, new = nx.handler("kvm.nx_huge_pages", V612), nx.handler("kvm.nx_huge_pages", V72)
+    assert old is not None and new is not None
+    assert new.semantics.takes("never", V72) and new.semantics.takes("enable", V72)
+    assert not old.semantics.takes("enable", V612) and not new.semantics.takes("bogus", V72)
+    assert not new.semantics.takes(None, V72)  # no bare word
+    assert old.semantics.state_of("Y", V612) == "force"
+    with pytest.raises(KpolicyError, match="modprobe"):
+        parse_params_file('feature = "f"\nmodprobe = true\n', "f.toml")
+
+
+def test_machine_steps_by_state_and_version() -> None:
+    """[[machine]] if_state, since/until and a cpu_has list load as declared."""
+    rules = load_param_rules()
+    srso = next(f for f in rules.features if f.name == "vulnerabilities.spec_rstack_overflow")
+    steps = [m for m in srso.machine if m.cpu_has == ("ibpb_brtype",)]
+    assert [m.applies((6, 1, 0)) for m in steps] == [True, False, False]
+    assert [m.applies(V612) for m in steps] == [False, True, False]
+    assert [m.applies(V72) for m in steps] == [False, False, True]
+    vmscape = next(f for f in rules.features if f.name == "vulnerabilities.vmscape")
+    assert any(m.cpu_has == ("srso_user_kernel_no", "ibpb_brtype") for m in vmscape.machine)
+    paranoid = next(f for f in rules.features if f.name == "cfi.paranoid")
+    assert paranoid.machine[0].if_state == ("auto",)

@@ -234,6 +234,88 @@ def test_clang_without_auto_default_is_kcfi(specs: tuple[FeatureSpec, ...], vers
     assert _states(specs, version, "cfi=auto", config, CET)[0]["cfi"] == "fineibt"
 
 
+FRED = Machine(cpu_features=frozenset({"intel", "shstk", "ibt", "eibrs", "fred"}))
+ARITY = {**CLANG, "CC_HAS_KCFI_ARITY": "y"}  # a clang with -fsanitize-kcfi-arity: FINEIBT_BHI
+# (command line, machine) -> (cfi, cfi.paranoid, cfi.bhi, cfi.rand) with 7.2's clang build
+# (CFI_AUTO_DEFAULT, FINEIBT_BHI, X86_FRED): paranoid and bhi are taken only while the mode read
+# so far is fineibt and never cleared; auto's FineIBT is paranoid unless the kernel uses FRED
+CFI_MODIFIERS_72: list[tuple[str, Machine, tuple[Any, ...]]] = [
+    ("", CET, ("fineibt", "on", False, True)),
+    ("", FRED, ("fineibt", "off", False, True)),
+    ("", NO_CET, ("kcfi", "off", False, True)),
+    ("", UNKNOWN, ("auto", None, False, True)),  # IBT, then FRED, decide
+    ("cfi=fineibt", CET, ("fineibt", "off", False, True)),  # asked for: no paranoid
+    ("cfi=fineibt,paranoid", FRED, ("fineibt", "on", False, True)),
+    ("cfi=paranoid,fineibt", CET, ("fineibt", "off", False, True)),  # "depends on fineibt"
+    ("cfi=fineibt cfi=paranoid,bhi", CET, ("fineibt", "on", True, True)),  # across words
+    ("cfi=bhi,fineibt", NO_CET, ("fineibt", "off", False, True)),
+    ("cfi=fineibt,bhi", NO_CET, ("fineibt", "off", True, True)),
+    ("cfi=fineibt,paranoid,bhi,kcfi", CET, ("kcfi", "off", False, True)),  # FineIBT only
+    ("cfi=fineibt,paranoid cfi=auto", NO_CET, ("kcfi", "off", False, True)),
+    ("cfi=fineibt,paranoid cfi=auto", FRED, ("fineibt", "on", False, True)),  # kept
+    ("cfi=fineibt,bhi,auto", UNKNOWN, ("auto", None, None, True)),
+    ("cfi=kcfi cfi=auto", CET, ("fineibt", "on", False, True)),
+    ("cfi=norand", CET, ("fineibt", "on", False, False)),
+    ("cfi=norand cfi=kcfi", CET, ("kcfi", "off", False, False)),
+    ("cfi=off cfi=kcfi", CET, ("kcfi", "off", False, False)),  # off clears rand for good
+    ("cfi=off", CET, ("off", "off", False, False)),
+    ("cfi=fineibt,paranoid,bogus,debug", CET, ("fineibt", "on", False, True)),
+    ("cfi", CET, ("fineibt", "on", False, True)),  # -EINVAL: the defaults stay
+]
+CFI_MODIFIER_NAMES = ("cfi", "cfi.paranoid", "cfi.bhi", "cfi.rand")
+
+
+@pytest.mark.parametrize(("cmdline", "machine", "want"), CFI_MODIFIERS_72,
+                         ids=[f"{c or 'default'}-{i}" for i, (c, _, _) in
+                              enumerate(CFI_MODIFIERS_72)])
+def test_72_cfi_modifiers(specs: tuple[FeatureSpec, ...], cmdline: str, machine: Machine,
+                          want: tuple[Any, ...], tmp_path: Path) -> None:
+    config = _config("7.2", tmp_path, ARITY, clang=True)
+    states = _states(specs, "7.2", cmdline, config, machine)[0]
+    assert tuple(states[n] for n in CFI_MODIFIER_NAMES) == want
+
+
+def test_72_cfi_bhi_needs_kcfi_arity(specs: tuple[FeatureSpec, ...], tmp_path: Path) -> None:
+    """Without FINEIBT_BHI (no CC_HAS_KCFI_ARITY) the bhi item is ignored ("depends on
+    FINEIBT_BHI=y"); paranoid is not."""
+    config = _config("7.2", tmp_path, CLANG, clang=True)
+    states = _states(specs, "7.2", "cfi=fineibt,paranoid,bhi", config, CET)[0]
+    assert (states["cfi.bhi"], states["cfi.paranoid"]) == (False, "on")
+
+
+def test_72_cfi_paranoid_without_fred_support(specs: tuple[FeatureSpec, ...],
+                                              tmp_path: Path) -> None:
+    """X86_FRED=n: the kernel never uses FRED, so auto's FineIBT is paranoid on a FRED CPU."""
+    config = _config("7.2", tmp_path, {**ARITY, "X86_FRED": "n"}, clang=True)
+    assert _states(specs, "7.2", "", config, FRED)[0]["cfi.paranoid"] == "on"
+
+
+@pytest.mark.parametrize("version", ("6.1", "6.12"))
+def test_cfi_modifiers_before_72(specs: tuple[FeatureSpec, ...], version: str,
+                                 tmp_path: Path) -> None:
+    """6.12 has cfi_rand ("norand", "off") but no paranoid or bhi (unknown items, skipped);
+    6.1 has no FineIBT at all: none of the three."""
+    config = _config(version, tmp_path, CLANG, clang=True)
+    states = _states(specs, version, "cfi=fineibt,paranoid,bhi", config, CET)[0]
+    assert "cfi.paranoid" not in states and "cfi.bhi" not in states
+    if version == "6.1":
+        assert "cfi.rand" not in states
+        return
+    assert (states["cfi"], states["cfi.rand"]) == ("fineibt", True)
+    states = _states(specs, version, "cfi=norand cfi=kcfi", config, CET)[0]
+    assert (states["cfi"], states["cfi.rand"]) == ("kcfi", False)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_debian_gcc_has_no_cfi_modifiers(specs: tuple[FeatureSpec, ...], version: str) -> None:
+    """Debian's gcc builds have no FINEIBT: rehashing, paranoid and BHI are all off."""
+    states = _states(specs, version, "cfi=fineibt,paranoid,bhi", _config(version, Path()),
+                     CET)[0]
+    want = {"6.1": {}, "6.12": {"cfi.rand": False},
+            "7.2": {"cfi.rand": False, "cfi.paranoid": "off", "cfi.bhi": False}}[version]
+    assert {n: states[n] for n in CFI_MODIFIER_NAMES[1:] if n in states} == want
+
+
 # --- Retbleed on Intel ----------------------------------------------------------------------
 
 # (command line, vulnerabilities.retbleed) on 7.2, Intel without Enhanced IBRS and IBRS (the

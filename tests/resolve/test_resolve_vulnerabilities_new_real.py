@@ -10,10 +10,15 @@ even after an explicit word, 7.2 keeps the explicit word and reads its attack ve
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
-from conftest import bundled_x86_states
+from conftest import bundled_x86_states, real_configs, real_tree_resolve_side
 
 from kpolicy.params.semantics import FeatureSpec, load_param_rules
+from kpolicy.resolve.api import resolve
+from kpolicy.resolve.features import Machine
 
 pytestmark = pytest.mark.real
 
@@ -132,3 +137,160 @@ def test_its_stuff_makes_retbleed_stuff(specs: tuple[FeatureSpec, ...], version:
     no stuff word: the ITS word is ignored and Retbleed keeps auto)."""
     states = bundled_x86_states(version, "indirect_target_selection=stuff", specs)
     assert states["retbleed"] == ("auto" if version == "6.1" else "stuff")
+
+
+# --- cross-effects that need no microcode (SRSO <- Retbleed's IBPB, VMSCAPE <- SRSO) ---------
+
+# bare-metal AMD family 0x17 with IBPB: the kernel makes IBPB_BRTYPE from IBPB alone
+ZEN2 = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype"}))
+ZEN3 = Machine(cpu_features=frozenset({"amd", "ibpb"}))  # no SBPB microcode: no IBPB_BRTYPE
+ZEN5 = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype", "srso_user_kernel_no"}))
+ZEN5_BSR = Machine(cpu_features=frozenset({"amd", "ibpb", "ibpb_brtype", "srso_user_kernel_no",
+                                           "bp_spec_reduce"}))
+NOTHING = Machine()
+
+# (machine, command line, {version: vulnerabilities.spec_rstack_overflow})
+SRSO_FROM_RETBLEED = [
+    # 6.1 reads Retbleed's IBPB before spec_rstack_overflow=, 7.2 after it; 6.12 returns on off
+    (ZEN2, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": True, "6.12": False, "7.2": True}),
+    (ZEN2, "spec_rstack_overflow=microcode retbleed=ibpb", {"6.1": True, "6.12": True,
+                                                            "7.2": True}),
+    (ZEN2, "spec_rstack_overflow=microcode", {"6.1": False, "6.12": False, "7.2": False}),
+    (ZEN3, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": False, "6.12": False,
+                                                      "7.2": False}),
+    # an unknown CPU: the generic affected one (the step is a note)
+    (NOTHING, "spec_rstack_overflow=off retbleed=ibpb", {"6.1": False, "6.12": False,
+                                                         "7.2": False}),
+]
+
+
+@pytest.mark.parametrize(("machine", "cmdline", "want"), SRSO_FROM_RETBLEED)
+def test_retbleed_ibpb_makes_srso_ibpb(specs: tuple[FeatureSpec, ...], machine: Machine,
+                                       cmdline: str, want: dict[str, bool]) -> None:
+    got = {v: bundled_x86_states(v, cmdline, specs, machine=machine)[
+        "vulnerabilities.spec_rstack_overflow"] for v in VERSIONS}
+    assert got == want
+
+
+# (machine, command line, {version: vulnerabilities.vmscape})
+VMSCAPE_FROM_SRSO = [
+    (ZEN2, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: True for v in VERSIONS}),
+    (ZEN3, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: False for v in VERSIONS}),
+    # BpSpecReduce takes Reduced Speculation instead (6.12, 7.2; 6.1 does not know it)
+    (ZEN5_BSR, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {"6.1": True, "6.12": False,
+                                                                "7.2": False}),
+    (ZEN2, "vmscape=off", {v: False for v in VERSIONS}),
+    # Zen 5's safe-RET is IBPB on VMEXIT (6.12 and 7.2; 6.1 has no SRSO_USER_KERNEL_NO)
+    (ZEN5, "vmscape=off", {"6.1": False, "6.12": True, "7.2": True}),
+    (ZEN5, "vmscape=off spec_rstack_overflow=safe-ret", {"6.1": False, "6.12": True,
+                                                         "7.2": True}),
+    (ZEN5_BSR, "vmscape=off", {v: False for v in VERSIONS}),
+    (ZEN5, "vmscape=off spec_rstack_overflow=microcode", {v: False for v in VERSIONS}),
+    (NOTHING, "vmscape=off spec_rstack_overflow=ibpb-vmexit", {v: False for v in VERSIONS}),
+]
+
+
+@pytest.mark.parametrize(("machine", "cmdline", "want"), VMSCAPE_FROM_SRSO)
+def test_srso_ibpb_on_vmexit_mitigates_vmscape(specs: tuple[FeatureSpec, ...],
+                                               machine: Machine, cmdline: str,
+                                               want: dict[str, bool]) -> None:
+    got = {v: bundled_x86_states(v, cmdline, specs, machine=machine)["vulnerabilities.vmscape"]
+           for v in VERSIONS}
+    assert got == want
+
+
+def test_72_zen5_vmscape_needs_guest_host(specs: tuple[FeatureSpec, ...]) -> None:
+    """7.2's auto reaches safe-RET (and with it IBPB on VMEXIT) on a Zen 5 only when
+    guest-to-host is mitigated."""
+    states = bundled_x86_states("7.2", "vmscape=off mitigations=auto,no_guest_host", specs,
+                                machine=ZEN5)
+    assert states["vulnerabilities.vmscape"] is False
+
+
+# --- iTLB multihit: kvm.nx_huge_pages and KVM_INTEL -------------------------------------------
+
+# (command line, {version: (kvm.nx_huge_pages, vulnerabilities.itlb_multihit)}) with Debian's
+# KVM=m: modprobe hands kvm.nx_huge_pages= to kvm when it loads it
+def _all(mode: str, mitigated: bool) -> dict[str, tuple[str, bool]]:
+    return {v: (mode, mitigated) for v in VERSIONS}
+
+
+NX_HUGE_PAGES = [
+    ("", _all("auto", True)),
+    ("mitigations=off", _all("auto", False)),
+    ("kvm.nx_huge_pages=off", _all("off", False)),
+    ("kvm.nx_huge_pages=never", _all("never", False)),
+    ("kvm.nx_huge_pages=force mitigations=off", _all("force", True)),  # forced whatever
+    ("kvm.nx_huge_pages=auto mitigations=off", _all("auto", False)),
+    ("kvm.nx_huge_pages=y mitigations=off", _all("force", True)),  # kstrtobool: true is force
+    ("kvm.nx_huge_pages=0", _all("off", False)),
+    ("kvm.nx_huge_pages=bogus", _all("auto", True)),  # -EINVAL: kvm does not load
+    ("kvm.nx_huge_pages", _all("auto", True)),  # no bare word
+    ("kvm.nx_huge_pages=off kvm.nx_huge_pages=force", _all("force", True)),
+    # kstrtobool's enable/disable from 6.16
+    ("kvm.nx_huge_pages=enable mitigations=off", {"6.1": ("auto", False),
+                                                  "6.12": ("auto", False),
+                                                  "7.2": ("force", True)}),
+]
+
+
+@pytest.mark.parametrize(("cmdline", "want"), NX_HUGE_PAGES,
+                         ids=[c or "default" for c, _ in NX_HUGE_PAGES])
+def test_kvm_nx_huge_pages(specs: tuple[FeatureSpec, ...], cmdline: str,
+                           want: dict[str, tuple[str, bool]]) -> None:
+    got = {}
+    for v in VERSIONS:
+        states = bundled_x86_states(v, cmdline, specs)
+        got[v] = (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"])
+    assert got == want
+
+
+def _changed(version: str, tmp: Path, changes: dict[str, str]) -> Path:
+    """Debian's VERSION cloud-amd64 config with each CONFIG_<name> of CHANGES set ("n": unset)."""
+    lines = (real_configs(version) / "config.amd64_none_cloud-amd64").read_text(
+        encoding="utf-8").splitlines()
+    for name, value in changes.items():
+        lines = [x for x in lines if not x.startswith((f"CONFIG_{name}=", f"# CONFIG_{name} is"))]
+        lines.append(f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}")
+    out = tmp / f"{version}.config"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _tree_states(version: str, config: Path, cmdline: str,
+                 machine: Machine = NOTHING) -> tuple[dict[str, Any], Any]:
+    """The effective states with the real VERSION tree's model (KVM_INTEL is in it) for CONFIG."""
+    model, given = real_tree_resolve_side(version, "x86_64", config, load_param_rules().features)
+    res = resolve(model, given, cmdline, machine=machine)
+    return {f.name: f.effective for f in res.features}, res
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_itlb_multihit_without_kvm_intel(version: str, tmp_path: Path) -> None:
+    """Without KVM_INTEL the file reads "Processor vulnerable", whatever kvm.nx_huge_pages
+    says (KVM=m with only KVM_AMD); KVM=y reads kvm.nx_huge_pages= at boot, where parse_args
+    reports a refused value ("invalid for parameter") and the mode stays auto."""
+    config = _changed(version, tmp_path, {"KVM_INTEL": "n"})
+    for cmdline in ("", "kvm.nx_huge_pages=force"):
+        states, _res = _tree_states(version, config, cmdline, NO_VMX)
+        assert states["vulnerabilities.itlb_multihit"] is False, cmdline
+        assert states["kvm.nx_huge_pages"] == ("force" if cmdline else "auto")
+    config = _changed(version, tmp_path, {"KVM": "y", "KVM_INTEL": "y", "KVM_AMD": "y"})
+    states, res = _tree_states(version, config, "kvm.nx_huge_pages=bogus")
+    assert ("kvm.nx_huge_pages", "bogus") in res.cmdline.invalid
+    assert (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"]) == \
+        ("auto", True)
+    states, res = _tree_states(version, config, "kvm.nx_huge_pages=never mitigations=off")
+    assert (states["kvm.nx_huge_pages"], states["vulnerabilities.itlb_multihit"]) == \
+        ("never", False)
+
+
+def test_itlb_multihit_on_tcg(specs: tuple[FeatureSpec, ...]) -> None:
+    """A CPU without VMX reads "KVM: Mitigation: VMX unsupported" whatever the line says (the
+    boot cases itlb-*), but only where the file reads KVM's state."""
+    for cmdline in ("kvm.nx_huge_pages=off", "mitigations=off kvm.nx_huge_pages=never"):
+        assert bundled_x86_states("7.2", cmdline, specs, machine=NO_VMX)[
+            "vulnerabilities.itlb_multihit"] is True
+
+
+NO_VMX = Machine(cpu_features=frozenset({"intel"}))
