@@ -52,6 +52,12 @@ class ItemResult:
     fix: Optional[Fix] = None
     no_fix: str = ""  # why no fix is offered, for a failure without one
     waiver: str = ""
+    found_affects: tuple[str, ...] = ()  # a feature glob's failing features
+
+    @property
+    def affects(self) -> tuple[str, ...]:
+        """What this one failure stands for: the item's list, or the glob's failing features."""
+        return self.found_affects or self.item.affects
 
 
 @dataclass(frozen=True)
@@ -389,6 +395,6 @@ def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckR
         if status == "fail" and item.id in waivers:
             status, waiver = "waived", waivers[item.id].reason
         results.append(ItemResult(item, status, j.expected, j.actual, j.why, j.provenance, fix,
-                                  no_fix, waiver))
+                                  no_fix, waiver, j.affects))
     warnings = tuple(subject.resolution.warnings) + tuple(subject.resolution.cmdline.warnings)
     return CheckResult(policy, subject, tuple(results), warnings)
