@@ -35,6 +35,7 @@ from kpolicy.resolve.api import (
 )
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
+from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.sysctld import Assignment, apply_sysctl_files
 
@@ -271,10 +272,14 @@ def _passes(item: Item, subject: Subject) -> bool:
     return judge(item, subject).status == "pass"
 
 
-def _param_words(spec: FeatureSpec, item: Item) -> list[str]:
-    """Command-line words that may give feature SPEC the item's value."""
+def _param_words(spec: FeatureSpec, item: Item, actual: object = None) -> list[str]:
+    """Command-line words that may give feature SPEC the item's value; for `contains`, the
+    list in force (ACTUAL) with the wanted word added, so nothing else drops out of it."""
     value = item.value
     words = []
+    if item.op == "contains" and isinstance(actual, str) and actual:
+        listed = [w for w in actual.split(",") if w]
+        words += [f"{param}={','.join([*listed, str(value)])}" for param in spec.params]
     for param in spec.params:
         if isinstance(value, bool) or spec.value_type == "bool":
             on = value if isinstance(value, bool) else str(value) in ("1", "on", "y", "true")
@@ -332,11 +337,19 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
         return None, judge(item, new).why
     # a feature: the command line first (no rebuild), then the build option and its default
     spec = subject.specs.get(item.subject)
+    state = subject.features.get(item.subject)
+    if item.subject == LSM_FEATURE and item.op == "contains" and state is not None \
+            and isinstance(state.effective, str):
+        # the LSMs in force, in their order, with the wanted one appended (lsm= orders them)
+        listed = [w for w in state.effective.split(",") if w]
+        change = Change(cmdline=(f"lsm={','.join([*listed, str(item.value)])}",))
+        new, _ = apply(change)
+        if _passes(item, new):
+            return change, ""
     if spec is None:
         return None, judged.why
-    state = subject.features.get(item.subject)
     if state is not None and state.built:
-        for word in _param_words(spec, item):
+        for word in _param_words(spec, item, state.effective):
             change = Change(cmdline=(word,))
             new, _ = apply(change)
             if _passes(item, new):

@@ -280,3 +280,40 @@ def test_the_comparison_runs_the_installed_debian_package() -> None:
                            check=True).stdout.split()
     assert shown[0] == "kernel-hardening-checker"
     assert version.startswith(shown[1] + "-")  # 0.6.17.1 of the Debian version 0.6.17.1-3
+
+
+README_ROWS = {
+    "7.2/config.amd64_none_amd64": "7.2 amd64",
+    "7.2/config.amd64_none_cloud-amd64": "7.2 cloud-amd64",
+    "7.2/config.amd64_none_rt-amd64": "7.2 rt-amd64",
+    "6.12/config.amd64_none_cloud-amd64": "6.12 cloud-amd64",
+    "7.2-arm64/config.arm64_none_arm64": "7.2 arm64",
+}
+
+
+def table_cells(config: str) -> list[str]:
+    """The README summary table's first four cells for CONFIG, from this comparison: the
+    config, kspp's pass / fail / n/a, the items compared with khc, the disagreements."""
+    summary = kspp_result(config)["summary"]
+    compared, found = comparison(config)
+    return [README_ROWS[config],
+            f"{summary['pass']} / {summary['fail']} / {summary['not-applicable']}",
+            str(compared), str(len(found))]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("config", CONFIGS)
+def test_the_readme_table_is_this_comparison(config: str) -> None:
+    """README's table beside kernel-hardening-checker is what this comparison finds (print the
+    rows with `PYTHONPATH=$PWD:tests python3 tests/policy/test_policy_debian.py` after a change
+    of either side)."""
+    readme = (HERE.parent.parent / "README.md").read_text()
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in readme.splitlines() if line.startswith(f"| {README_ROWS[config]} |")]
+    assert len(rows) == 1
+    assert rows[0][:4] == table_cells(config)
+
+
+if __name__ == "__main__":
+    for name in CONFIGS:
+        print("| " + " | ".join(table_cells(name)) + " |")

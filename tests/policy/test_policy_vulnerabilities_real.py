@@ -107,6 +107,10 @@ def test_state_items_on_every_version(version: str) -> None:
     assert worse["iommu-dma-strict"]["status"] == "fail"
     assert worse["hash-pointers"]["status"] == "fail"
     assert worse["security-yama"]["status"] == "fail"
+    # the fix keeps the LSMs in force, in their order, and appends Yama (proven to pass)
+    assert worse["security-yama"]["fix"]["cmdline"] == [
+        "lsm=" + worse["security-yama"]["actual"] + ",yama"]
+    assert worse["security-yama"]["fix"]["breaks"] == []
     assert worse["security-landlock"]["status"] == "pass"
     base = _check("baseline", config, "")
     # Debian's 6.1 and 6.12 let any writer force through /proc/PID/mem; 7.2 only a ptracer
