@@ -13,6 +13,7 @@ from typing import Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.cmdline.passes import KernelParams, with_config
+from kpolicy.cmdline.tokens import tokenize
 from kpolicy.kconfig.evaluate import (
     UserValue,
     dependents,
@@ -137,7 +138,13 @@ class Checker:
         return with_config(kp, config.values, changed) if changed else kp
 
     def _cmdline(self, added: tuple[str, ...]) -> str:
-        return " ".join([self.cmdline, *added]).strip() if added else self.cmdline
+        """The command line with ADDED: before a lone `--`, after which every word is init's
+        (a fix appended there would be an argument of init, not a kernel parameter)."""
+        if not added:
+            return self.cmdline
+        end = _end_of_kernel_words(self.cmdline)
+        return " ".join(w for w in (self.cmdline[:end].strip(), *added,
+                                    self.cmdline[end:].strip()) if w)
 
     def subject(self, config: Optional[ConfigInput] = None, added: tuple[str, ...] = (),
                 sysctls: tuple[Assignment, ...] = (),
@@ -268,6 +275,15 @@ class Checker:
         return self.subject(config, change.cmdline, sysctls, changed), changed
 
 
+def _end_of_kernel_words(cmdline: str) -> int:
+    """Where the kernel's parameters end in CMDLINE: the offset of its first lone `--` (the
+    length of CMDLINE when there is none, or when it is not plain ASCII)."""
+    if not cmdline.isascii():
+        return len(cmdline)
+    lone = next((t for t in tokenize(cmdline) if t.raw == "--"), None)
+    return lone.offset if lone is not None else len(cmdline)
+
+
 def _passes(item: Item, subject: Subject) -> bool:
     return judge(item, subject).status == "pass"
 
@@ -377,8 +393,11 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
 def _fix_words(policy: Policy) -> list[str]:
     """The command-line words the fixes of POLICY's cmdline and sysctl items may add (those of
     features are the features' parameters, which the checker knows)."""
-    return [f"{item.subject}=" if item.kind == "cmdline" else f"sysctl.{item.subject}="
-            for item in policy.items if item.kind in ("cmdline", "sysctl")]
+    words = [f"{item.subject}=" if item.kind == "cmdline" else f"sysctl.{item.subject}="
+             for item in policy.items if item.kind in ("cmdline", "sysctl")]
+    if any(item.kind == "feature" and item.subject == LSM_FEATURE for item in policy.items):
+        words.append("lsm=")
+    return words
 
 
 def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckResult:
