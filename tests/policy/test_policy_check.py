@@ -361,7 +361,7 @@ def test_a_command_line_fix_goes_before_a_lone_dashdash(capsys: pytest.CaptureFi
                                                         policy: Path) -> None:
     """Words after a lone `--` are init's arguments: a fix appended there would not take
     effect, so fixes go before it (and are proven there)."""
-    code, doc = check_json(capsys, "--policy", str(policy), "--cmdline",
+    _code, doc = check_json(capsys, "--policy", str(policy), "--cmdline",
                            "quiet -- init_on_free=1 --some-init-flag")
     r = by_id(doc)
     assert r["init-on-free"]["status"] == "fail"  # init's argument, not the kernel's
