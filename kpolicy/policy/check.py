@@ -13,6 +13,7 @@ from typing import Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.cmdline.passes import KernelParams, with_config
+from kpolicy.cmdline.tokens import tokenize
 from kpolicy.kconfig.evaluate import (
     UserValue,
     dependents,
@@ -35,6 +36,7 @@ from kpolicy.resolve.api import (
 )
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
+from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.sysctl.sysctld import Assignment, apply_sysctl_files
 
@@ -52,6 +54,12 @@ class ItemResult:
     fix: Optional[Fix] = None
     no_fix: str = ""  # why no fix is offered, for a failure without one
     waiver: str = ""
+    found_affects: tuple[str, ...] = ()  # a feature glob's failing features
+
+    @property
+    def affects(self) -> tuple[str, ...]:
+        """What this one failure stands for: the item's list, or the glob's failing features."""
+        return self.found_affects or self.item.affects
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,13 @@ class Checker:
         return with_config(kp, config.values, changed) if changed else kp
 
     def _cmdline(self, added: tuple[str, ...]) -> str:
-        return " ".join([self.cmdline, *added]).strip() if added else self.cmdline
+        """The command line with ADDED: before a lone `--`, after which every word is init's
+        (a fix appended there would be an argument of init, not a kernel parameter)."""
+        if not added:
+            return self.cmdline
+        end = _end_of_kernel_words(self.cmdline)
+        return " ".join(w for w in (self.cmdline[:end].strip(), *added,
+                                    self.cmdline[end:].strip()) if w)
 
     def subject(self, config: Optional[ConfigInput] = None, added: tuple[str, ...] = (),
                 sysctls: tuple[Assignment, ...] = (),
@@ -261,14 +275,27 @@ class Checker:
         return self.subject(config, change.cmdline, sysctls, changed), changed
 
 
+def _end_of_kernel_words(cmdline: str) -> int:
+    """Where the kernel's parameters end in CMDLINE: the offset of its first lone `--` (the
+    length of CMDLINE when there is none, or when it is not plain ASCII)."""
+    if not cmdline.isascii():
+        return len(cmdline)
+    lone = next((t for t in tokenize(cmdline) if t.raw == "--"), None)
+    return lone.offset if lone is not None else len(cmdline)
+
+
 def _passes(item: Item, subject: Subject) -> bool:
     return judge(item, subject).status == "pass"
 
 
-def _param_words(spec: FeatureSpec, item: Item) -> list[str]:
-    """Command-line words that may give feature SPEC the item's value."""
+def _param_words(spec: FeatureSpec, item: Item, actual: object = None) -> list[str]:
+    """Command-line words that may give feature SPEC the item's value; for `contains`, the
+    list in force (ACTUAL) with the wanted word added, so nothing else drops out of it."""
     value = item.value
     words = []
+    if item.op == "contains" and isinstance(actual, str) and actual:
+        listed = [w for w in actual.split(",") if w]
+        words += [f"{param}={','.join([*listed, str(value)])}" for param in spec.params]
     for param in spec.params:
         if isinstance(value, bool) or spec.value_type == "bool":
             on = value if isinstance(value, bool) else str(value) in ("1", "on", "y", "true")
@@ -326,11 +353,19 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
         return None, judge(item, new).why
     # a feature: the command line first (no rebuild), then the build option and its default
     spec = subject.specs.get(item.subject)
+    state = subject.features.get(item.subject)
+    if item.subject == LSM_FEATURE and item.op == "contains" and state is not None \
+            and isinstance(state.effective, str):
+        # the LSMs in force, in their order, with the wanted one appended (lsm= orders them)
+        listed = [w for w in state.effective.split(",") if w]
+        change = Change(cmdline=(f"lsm={','.join([*listed, str(item.value)])}",))
+        new, _ = apply(change)
+        if _passes(item, new):
+            return change, ""
     if spec is None:
         return None, judged.why
-    state = subject.features.get(item.subject)
     if state is not None and state.built:
-        for word in _param_words(spec, item):
+        for word in _param_words(spec, item, state.effective):
             change = Change(cmdline=(word,))
             new, _ = apply(change)
             if _passes(item, new):
@@ -358,8 +393,11 @@ def _find_fix(item: Item, judged: Judgement, checker: Checker,
 def _fix_words(policy: Policy) -> list[str]:
     """The command-line words the fixes of POLICY's cmdline and sysctl items may add (those of
     features are the features' parameters, which the checker knows)."""
-    return [f"{item.subject}=" if item.kind == "cmdline" else f"sysctl.{item.subject}="
-            for item in policy.items if item.kind in ("cmdline", "sysctl")]
+    words = [f"{item.subject}=" if item.kind == "cmdline" else f"sysctl.{item.subject}="
+             for item in policy.items if item.kind in ("cmdline", "sysctl")]
+    if any(item.kind == "feature" and item.subject == LSM_FEATURE for item in policy.items):
+        words.append("lsm=")
+    return words
 
 
 def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckResult:
@@ -389,6 +427,6 @@ def run_check(policy: Policy, checker: Checker, *, fixes: bool = True) -> CheckR
         if status == "fail" and item.id in waivers:
             status, waiver = "waived", waivers[item.id].reason
         results.append(ItemResult(item, status, j.expected, j.actual, j.why, j.provenance, fix,
-                                  no_fix, waiver))
+                                  no_fix, waiver, j.affects))
     warnings = tuple(subject.resolution.warnings) + tuple(subject.resolution.cmdline.warnings)
     return CheckResult(policy, subject, tuple(results), warnings)

@@ -8,6 +8,7 @@ handler for the parameter received (kpolicy.cmdline), and sysctls are resolve's 
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -58,6 +59,7 @@ class Judgement:
     actual: str
     why: str  # what makes ACTUAL what it is (the provenance chain, in words)
     provenance: tuple[str, ...] = ()
+    affects: tuple[str, ...] = ()  # a feature glob's: the matched features that fail
 
 
 # --- comparisons ------------------------------------------------------------------------------
@@ -243,6 +245,40 @@ def _judge_feature(item: Item, subject: Subject) -> Judgement:
     return Judgement("pass" if ok else "fail", expected, actual, state.why, chain)
 
 
+def _judge_glob(item: Item, subject: Subject) -> Judgement:
+    """A feature glob: every matching feature judged as its own item, one answer for all."""
+    expected = expected_text(item)
+    names = sorted(n for n in subject.features
+                   if fnmatch.fnmatchcase(n, item.subject) and n not in item.exclude)
+    if not names:
+        model = subject.resolution.model
+        return Judgement("not-applicable", expected, "none",
+                         f"no feature matches '{item.subject}' in Linux {model.version} "
+                         f"({model.arch})")
+    failed: list[tuple[str, Judgement]] = []
+    machine: list[str] = []
+    for name in names:
+        got = _judge_feature(replace(item, subject=name), subject)
+        if subject.features[name].effective is None:
+            machine.append(name)
+        elif got.status == "fail":
+            failed.append((name, got))
+    short = item.subject.split("*", 1)[0]
+    depends = (f"; {len(machine)} depend on the machine: "
+               + ", ".join(n.removeprefix(short) for n in machine)) if machine else ""
+    if not failed:
+        return Judgement("pass", expected, f"all {len(names) - len(machine)} met{depends}",
+                         "every one the build and the command line decide is met")
+    affects = tuple(n.removeprefix(short) for n, _j in failed)
+    whys: list[str] = []
+    for _name, j in failed:
+        if j.why not in whys:
+            whys.append(j.why)
+    chain = tuple(f"{name}: {j.actual}: {j.why}" for name, j in failed)
+    return Judgement("fail", expected, f"{len(failed)} of {len(names)} not met: "
+                     + ", ".join(affects) + depends, "; ".join(whys), chain, affects)
+
+
 def _state_text(state: State) -> str:
     if isinstance(state, bool):
         return "y" if state else "n"
@@ -308,4 +344,6 @@ def judge(item: Item, subject: Subject) -> Judgement:
         if got.status != "pass":
             return Judgement("not-applicable", expected_text(item), "",
                              f"applies only when {cond.require} (actual: {got.actual}): {got.why}")
+    if item.glob:
+        return _judge_glob(item, subject)
     return _JUDGES[item.kind](item, subject)

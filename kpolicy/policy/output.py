@@ -39,8 +39,8 @@ def result_text(result: CheckResult, *, show_all: bool = False) -> str:
             continue
         lines.append(f"{_LABEL[r.status]:<7}{r.item.id}: {r.item.require} "
                      f"(actual: {r.actual or '-'}) - {r.why}")
-        if r.item.affects and r.status == "fail":
-            lines.append(f"       affects: {', '.join(r.item.affects)}")
+        if r.affects and r.status == "fail":
+            lines.append(f"       affects: {', '.join(r.affects)}")
         if r.fix is not None:
             lines.append(f"       fix: {r.fix.text()}")
             if r.fix.drags:
@@ -72,7 +72,7 @@ def item_json(r: ItemResult) -> dict[str, Any]:
         "no_fix": r.no_fix or None,
         "reference": r.item.reference,
         "severity": r.item.severity,
-        "affects": list(r.item.affects),
+        "affects": list(r.affects),
         "provenance": list(r.provenance),
         "waiver": r.waiver or None,
         "policy": r.item.policy,

@@ -19,6 +19,7 @@ One schema, checked on load; each error names the file and line:
     severity = "error"               # or "warning"; --fail-on picks what fails the check
     affects = ["..."]                # optional: what else one failure of this item stands for
     when = "CONFIG_MODULES = y"      # optional: the item applies only where this holds
+    exclude = ["..."]                # optional, a feature glob's: feature names it leaves out
 
     [[waiver]]
     id = "modules-off"               # an item id (of this policy or one it extends)
@@ -29,6 +30,12 @@ evaluates it), `sysctl.<name>` (the value in force at boot: --sysctl, then the c
 sysctl.* words, then the kernel's default from rules/sysctl/defaults.toml), `cmdline.<param>`
 (the value the kernel's handler for the parameter was given) or a feature name of
 `kpolicy resolve` (its effective state). OP is one of = != >= <= contains.
+
+A feature SUBJECT may be a glob (`vulnerabilities.* = true`): one item, one finding, over
+every feature of the kernel's version and arch whose name matches (less `exclude`). It fails
+when the build or the command line leaves one of them short, naming those in `affects`; a
+matched feature whose state rests on the machine (resolve's `null`) is listed in `actual` as
+depending on it and does not fail the item. No feature matching: not-applicable.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ OPS = ("=", "!=", ">=", "<=", "contains")
 SEVERITIES = ("warning", "error")
 _POLICY_KEYS = {"name", "description", "reference", "extends"}
 _ITEM_KEYS = {"id", "require", "why", "reference", "arch", "since", "until", "severity", "affects",
-              "when"}
+              "when", "exclude"}
 _WAIVER_KEYS = {"id", "reason"}
 _REQUIRE = re.compile(r"^\s*([A-Za-z0-9_.\-*]+)\s+(=|!=|>=|<=|contains)\s+(\S.*?)\s*$")
 _PREFIXES = {"kconfig": "CONFIG_", "sysctl": "sysctl.", "cmdline": "cmdline."}
@@ -77,6 +84,12 @@ class Item:
     severity: str = "error"
     affects: tuple[str, ...] = ()
     when: Optional[tuple[Kind, str, str, Value]] = None  # parsed like require
+    exclude: tuple[str, ...] = ()  # a feature glob's: the feature names it leaves out
+
+    @property
+    def glob(self) -> bool:
+        """Whether SUBJECT names several features (`vulnerabilities.*`)."""
+        return self.kind == "feature" and "*" in self.subject
 
     @property
     def require(self) -> str:
@@ -186,10 +199,15 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
         raise fail(str(exc), "require") from None
     arches = _strings(entry.get("arch", []))
     affects = _strings(entry.get("affects", []))
+    exclude = _strings(entry.get("exclude", []))
     if arches is None:
         raise fail("'arch' is not a list of arch names", "arch")
     if affects is None:
         raise fail("'affects' is not a list of strings", "affects")
+    if exclude is None or (exclude and not ("*" in subject and kind == "feature")):
+        raise fail("'exclude' is a list of feature names, for a feature glob only", "exclude")
+    if "*" in subject and kind != "feature":
+        raise fail("only a feature subject may be a glob", "require")
     when = None
     if "when" in entry:
         if not isinstance(entry["when"], str):
@@ -217,6 +235,7 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
         id=entry["id"], kind=kind, subject=subject, op=op, value=value, why=entry["why"].strip(),
         reference=ref, policy=policy, source=f"{path.name}:{line}", arches=arches,
         since=versions["since"], until=until, severity=severity, affects=affects, when=when,
+        exclude=exclude,
     )
 
 
