@@ -22,7 +22,7 @@ from kpolicy.params.semantics import (
     stale_declarations,
 )
 from kpolicy.resolve.engine import (
-    ConfigSide,
+    FeatureMemo,
     FeatureState,
     resolve_features,
 )
@@ -52,8 +52,7 @@ class ResolveMemo:
 
     stale: Optional[tuple[str, ...]] = None
     options: Optional[tuple[DiscoveredOption, ...]] = None
-    features: dict[int, FeatureState] = field(default_factory=dict)
-    sides: dict[int, ConfigSide] = field(default_factory=dict)
+    features: FeatureMemo = field(default_factory=FeatureMemo)
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,6 @@ def resolve(
         config.lines,
         machine,
         None if memo is None else memo.features,
-        None if memo is None else memo.sides,
     )
     features = (*features, lsm_feature(shipped_lsms(), model.version_tuple, config.values,
                                        result.events, config.lines))
