@@ -303,6 +303,37 @@ def with_config(kp: KernelParams, config: Mapping[str, str],
     return replace(kp, config=cfg, setup_matches={}, word_plans={})
 
 
+# What kernel_params() derives from a registration alone, whatever the config: whether it is
+# another arch's code, its semantics, setup string, folded key and description. Kept per
+# (declarations, version, srcarch) for the registrations decoded from a model, which are the
+# same objects each time (`check` builds the tables of each config a fix makes).
+_Static = tuple[bool, HandlerSemantics, str, str, str]
+_STATICS: dict[int, tuple[object, tuple[int, int, int], str,
+                          dict[int, tuple[Registration, _Static]]]] = {}
+
+
+def _statics_of(declarations: tuple[Declaration, ...], version: tuple[int, int, int],
+                srcarch: str) -> dict[int, tuple[Registration, _Static]]:
+    hit = _STATICS.get(id(declarations))
+    if hit is None or hit[0] is not declarations or hit[1] != version or hit[2] != srcarch:
+        if len(_STATICS) >= 8:
+            _STATICS.clear()
+        hit = _STATICS[id(declarations)] = (declarations, version, srcarch, {})
+    if len(hit[3]) > 100_000:  # registrations not decoded once (fresh objects each time)
+        hit[3].clear()
+    return hit[3]
+
+
+def _static(reg: Registration, declared: Mapping[tuple[str, str], HandlerSemantics],
+            srcarch: str) -> _Static:
+    parts = reg.location.file.split("/")
+    other_arch = parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch
+    sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
+    setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
+    return (other_arch, sem, setup_str, fold_param(setup_str),
+            f"{reg.kind} {setup_str} ({reg.location})")
+
+
 def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],
                   srcarch: str,
                   declarations: Optional[tuple[Declaration, ...]] = None) -> KernelParams:
@@ -313,23 +344,26 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
     if declarations is None:
         declarations = load_param_rules().declarations
     cfg = _normalize_config(config)
-    declared: dict[tuple[str, str], HandlerSemantics] = {
-        (d.kind, d.name): d.semantics for d in for_version(declarations, version)}
+    statics = _statics_of(declarations, version, srcarch)
+    declared: Optional[dict[tuple[str, str], HandlerSemantics]] = None
     early: dict[str, list[Handler]] = {}
     params: dict[str, Handler] = {}
     setups: dict[str, list[tuple[str, Handler]]] = {}
     not_built: dict[str, Registration] = {}
     for order, reg in enumerate(catalog.registrations):
-        parts = reg.location.file.split("/")
-        if parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch:
+        got = statics.get(id(reg))
+        if got is None or got[0] is not reg:
+            if declared is None:
+                declared = {(d.kind, d.name): d.semantics
+                            for d in for_version(declarations, version)}
+            got = statics[id(reg)] = (reg, _static(reg, declared, srcarch))
+        other_arch, sem, setup_str, key, where = got[1]
+        if other_arch:
             continue  # another architecture's code
         if not _built_in(reg, cfg):
             not_built.setdefault(fold_param(reg.name), reg)
             continue
-        sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
-        setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
-        h = Handler(reg, sem, setup_str, order, f"{reg.kind} {setup_str} ({reg.location})")
-        key = fold_param(setup_str)
+        h = Handler(reg, sem, setup_str, order, where)
         if reg.kind in ("module_param", "core_param"):
             params.setdefault(key, h)  # parse_one() takes the first match
             continue

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional
 
-from kpolicy.cache import Cache, content_key
+from kpolicy.cache import Cache, content_key, shipped_files_key
 from kpolicy.cmdline.passes import CmdlineResult, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import (
@@ -74,8 +74,8 @@ def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
 
     if cache is None or not cache.enabled:
         return load_param_rules()
-    files = sorted(data_dir("rules").glob("params/*.toml"))
-    key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
+    params = data_dir("rules") / "params"
+    key = content_key("rules", str(params), shipped_files_key(params, ".toml"))
     # no TOML parser to import or run
     return cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
 
