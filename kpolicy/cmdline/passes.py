@@ -303,11 +303,11 @@ def with_config(kp: KernelParams, config: Mapping[str, str],
     return replace(kp, config=cfg, setup_matches={}, word_plans={})
 
 
-# What kernel_params() derives from a registration alone, whatever the config: whether it is
-# another arch's code, its semantics, setup string, folded key and description. Kept per
+# What kernel_params() derives from a built-in registration alone, whatever the config: its
+# semantics, setup string, folded key and description. Kept per
 # (declarations, version, srcarch) for the registrations decoded from a model, which are the
 # same objects each time (`check` builds the tables of each config a fix makes).
-_Static = tuple[bool, HandlerSemantics, str, str, str]
+_Static = tuple[HandlerSemantics, str, str, str]
 _STATICS: dict[int, tuple[object, tuple[int, int, int], str,
                           dict[int, tuple[Registration, _Static]]]] = {}
 
@@ -324,14 +324,10 @@ def _statics_of(declarations: tuple[Declaration, ...], version: tuple[int, int, 
     return hit[3]
 
 
-def _static(reg: Registration, declared: Mapping[tuple[str, str], HandlerSemantics],
-            srcarch: str) -> _Static:
-    parts = reg.location.file.split("/")
-    other_arch = parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch
+def _static(reg: Registration, declared: Mapping[tuple[str, str], HandlerSemantics]) -> _Static:
     sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
     setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
-    return (other_arch, sem, setup_str, fold_param(setup_str),
-            f"{reg.kind} {setup_str} ({reg.location})")
+    return sem, setup_str, fold_param(setup_str), f"{reg.kind} {setup_str} ({reg.location})"
 
 
 def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],
@@ -351,18 +347,19 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
     setups: dict[str, list[tuple[str, Handler]]] = {}
     not_built: dict[str, Registration] = {}
     for order, reg in enumerate(catalog.registrations):
+        parts = reg.location.file.split("/")
+        if parts[0] == "arch" and len(parts) > 1 and parts[1] != srcarch:
+            continue  # another architecture's code
+        if not _built_in(reg, cfg):
+            not_built.setdefault(fold_param(reg.name), reg)
+            continue
         got = statics.get(id(reg))
         if got is None or got[0] is not reg:
             if declared is None:
                 declared = {(d.kind, d.name): d.semantics
                             for d in for_version(declarations, version)}
-            got = statics[id(reg)] = (reg, _static(reg, declared, srcarch))
-        other_arch, sem, setup_str, key, where = got[1]
-        if other_arch:
-            continue  # another architecture's code
-        if not _built_in(reg, cfg):
-            not_built.setdefault(fold_param(reg.name), reg)
-            continue
+            got = statics[id(reg)] = (reg, _static(reg, declared))
+        sem, setup_str, key, where = got[1]
         h = Handler(reg, sem, setup_str, order, where)
         if reg.kind in ("module_param", "core_param"):
             params.setdefault(key, h)  # parse_one() takes the first match

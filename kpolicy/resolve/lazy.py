@@ -32,6 +32,7 @@ class LazyRegistrations(Sequence[Registration]):
         self._all: Optional[tuple[Registration, ...]] = None
         self._named: dict[frozenset[str], tuple[Registration, ...]] = {}
         self._rows: dict[int, Registration] = {}  # decoded by select(), by row
+        self._selects = 0  # select() calls: the index below is built for a third one
         self._groups: Optional[tuple[dict[Optional[str], list[int]], dict[str, list[int]]]] = None
 
     def _row(self, index: int) -> Registration:
@@ -64,6 +65,14 @@ class LazyRegistrations(Sequence[Registration]):
                 for r in self._all
                 if (everything and (r.built_if is None or built.get(r.built_if) == "y"))
                 or fold_param(r.name) in names
+            )
+        self._selects += 1
+        if self._groups is None and self._selects <= 2:  # resolve's two: a scan is cheaper
+            return tuple(
+                self._row(index)
+                for index, (built_if, name) in enumerate(zip(self._built_if, self._names))
+                if (everything and (built_if is None or built.get(built_if) == "y"))
+                or name in names
             )
         groups, by_name = self._index()
         rows: set[int] = set()
