@@ -9,6 +9,7 @@ init's argv; last, `sysctl.*` words are written to /proc/sys.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -196,10 +197,18 @@ _CPP_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|defined|IS_ENABLED|IS_BUILTIN|IS_M
                         r"IS_REACHABLE|CONFIG_\w+|MODULE|\w+)")
 
 
+@functools.lru_cache(maxsize=4096)
+def _cpp_tokens(cond: str) -> Optional[tuple[str, ...]]:
+    """The tokens of an #if condition, or None when it holds other C (tokenized once: each
+    config's tables evaluate the same conditions again)."""
+    toks = _CPP_TOKEN.findall(cond)
+    return tuple(toks) if "".join(toks) == re.sub(r"\s+", "", cond) else None
+
+
 def _cpp_true(cond: str, cfg: Mapping[str, str]) -> bool:
     """Evaluate an #if condition over CONFIG_ macros as autoconf.h defines them; unknown -> true."""
-    toks = _CPP_TOKEN.findall(cond)
-    if "".join(toks) != re.sub(r"\s+", "", cond):
+    toks = _cpp_tokens(cond)
+    if toks is None:
         return True  # arithmetic or other C: not decided here, assume the code is there
 
     def macro(name: str, test: str) -> bool:

@@ -146,7 +146,8 @@ class Checker:
         # checker's config decided from symbols outside CHANGED (FeatureMemo)
         memo = self._memo if config is self.config else ResolveMemo(
             stale=self._memo.stale,
-            features=FeatureMemo(base=self._memo.features, changed=frozenset(changed)))
+            features=FeatureMemo(base=self._memo.features, changed=frozenset(changed)),
+            base=self._memo)
         res = resolve(
             self.model, config, self._cmdline(added),
             bootconfig=self.bootconfig, specs=self.specs, machine=self.machine,

@@ -53,6 +53,8 @@ class ResolveMemo:
     stale: Optional[tuple[str, ...]] = None
     options: Optional[tuple[DiscoveredOption, ...]] = None
     features: FeatureMemo = field(default_factory=FeatureMemo)
+    # the memo of the config this one differs from in features.changed (check's fix proofs)
+    base: Optional[ResolveMemo] = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,10 @@ def resolve(
     features = (*features, lsm_feature(shipped_lsms(), model.version_tuple, config.values,
                                        result.events, config.lines))
     options = None if memo is None else memo.options
+    if options is None and memo is not None and memo.base is not None and (
+            memo.base.options is not None
+            and memo.features.changed.isdisjoint(f.option for f in model.families)):
+        options = memo.options = memo.base.options  # they read only the families' options
     if options is None:
         options = model_options(model, specs, dict(config.values))
         if memo is not None:
