@@ -111,8 +111,19 @@ def all_features(
     one per name: for a name declared per arch or version, MODEL's declaration (for_target).
     The families discovery finds beyond them are options (model_options), never features."""
     # every declared feature is resolved; one absent from the model's arch is skipped
-    return for_target(load_param_rules().features if declared is None else declared,
-                      model.srcarch, model.version_tuple)
+    specs = load_param_rules().features if declared is None else declared
+    key = (id(specs), model.srcarch, model.version_tuple)
+    hit = _TARGETED.get(key)
+    if hit is None or hit[0] is not specs:  # an id is only reused once its object is gone
+        if len(_TARGETED) >= 16:
+            _TARGETED.clear()
+        hit = _TARGETED[key] = (specs, for_target(specs, model.srcarch, model.version_tuple))
+    return hit[1]
+
+
+# all_features() per (declarations, arch, version): check resolves with the same ones ~40 times
+_TARGETED: dict[tuple[int, str, tuple[int, int, int]],
+                tuple[tuple[FeatureSpec, ...], tuple[FeatureSpec, ...]]] = {}
 
 
 def model_options(model: ResolveModel, specs: Sequence[FeatureSpec],
