@@ -65,24 +65,34 @@ class LineEncoder:
         ).encode
         self.item, self.key = (",", ":") if compact else (", ", ": ")
         self.rest: dict[tuple[Any, ...], str] = {}
+        k, i = self.key, self.item
+        # an event's text from its index, position and rest_text()
+        self.event_format = f'{{{{"index"{k}{{}}{i}"position"{k}{{}}{i}{{}}'
+
+    def rest_text(self, e: Event) -> str:
+        """E's encoding but its index and position (what event() caches)."""
+        return self.dumps(_event_rest(e))[1:]
 
     def event(self, e: Event) -> str:
-        key = (e.raw, e.name, e.value, e.stage, e.outcome, id(e.registration), e.reason, e.source)
+        """E's encoding."""
+        key = (e.raw, e.name, e.value, e.stage, e.outcome, id(e.registration), e.reason,
+               e.source)
         text = self.rest.get(key)
         if text is None:
             if len(self.rest) >= self.LIMIT:
                 self.rest.clear()
-            text = self.rest[key] = self.dumps(_event_rest(e))[1:]
-        k, i = self.key, self.item
-        return f'{{"index"{k}{e.index}{i}"position"{k}{e.position}{i}{text}'
+            text = self.rest[key] = self.rest_text(e)
+        return self.event_format.format(e.index, e.position, text)
 
-    def encode(self, result: CmdlineResult, warnings: tuple[str, ...] = ()) -> str:
-        """cmdline_json(RESULT) as text, WARNINGS put before its own warnings."""
+    def encode(self, result: CmdlineResult, warnings: tuple[str, ...] = (),
+               encoded: Optional[Iterable[str]] = None) -> str:
+        """cmdline_json(RESULT) as text, WARNINGS put before its own warnings; ENCODED: each
+        event's text (event()), when the caller has them."""
         summary = _summary_json(result)
         if warnings:
             summary["warnings"] = [*warnings, *summary["warnings"]]
         k, i = self.key, self.item
-        events = i.join(map(self.event, result.events))
+        events = i.join(map(self.event, result.events) if encoded is None else encoded)
         return f'{self.dumps(summary)[:-1]}{i}"events"{k}[{events}]}}'
 
 

@@ -1,12 +1,23 @@
 """Many command lines under one model and config (`resolve --cmdlines`), each answered as the
-bytes resolution_json() would give, with what the config alone decides encoded once."""
+bytes resolution_json() would give, with what the config alone decides encoded once.
+
+The features a line's words reach are memoized as templates, keyed by those words without
+their token indices (only which are equal and which come first): resolving never reads an
+index but to tell two events of one word apart, so the answer for `nokaslr` as token 3 is that
+for token 7 with 3 written where 7 was.
+A template is made by resolving with stand-in indices (large numbers no real line has), cut at
+each place the text holds one, and checked by resolving again with other stand-ins: a text
+that differs elsewhere (a word holding a stand-in's digits) is not memoized at all."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Optional
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, NamedTuple, Optional
 
-from kpolicy.cmdline.passes import Event, KernelParams
+from kpolicy.cmdline.passes import CmdlineResult, Event, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import FeatureSpec, for_target, stale_declarations
 from kpolicy.resolve.api import feature_declarations, model_options, shipped_lsms
@@ -26,14 +37,103 @@ from kpolicy.resolve.output import JSON_SCHEMA_VERSION, compact_json, feature_me
 from kpolicy.sysctl.boot import boot_sysctls
 from kpolicy.sysctl.spec import load_sysctl_rules
 
+# A template: the text's literal parts and, between each two, the ordinal of the distinct
+# token index written there (len(parts) == len(slots) + 1).
+Template = tuple[tuple[bytes, ...], tuple[int, ...]]
+# What one memoized computation answers: (feature number, template) pairs; LSM and SYSCTLS
+# stand for the feature "lsm"'s member and the sysctls' members.
+Answer = list[tuple[int, Template]]
+LSM, SYSCTLS, COUPLED = -1, -2, -3
+
+# the stand-in indices: the k-th smallest index of a key's events is FIRST + k, then SECOND + k
+FIRST, SECOND = 3_141_592_653_000_000, 2_718_281_828_000_000
+_DIGITS = re.compile(rb"\d+")
+# A memoized answer: (feature, kind, parts, slots) for each member whose text is not the
+# config's own; kind _LITERAL: no slots (parts[0] is the text), _ONE: every slot is the same
+# distinct index (parts joined by it), _MANY: a template.
+Memoized = list[tuple[int, int, tuple[bytes, ...], tuple[int, ...]]]
+_LITERAL, _ONE, _MANY = 0, 1, 2
+_UNMEMOIZED: Memoized = []  # the memo's value for a key whose template did not check out
+_NUMBERS = [str(n).encode() for n in range(4096)]  # token indices as text
+
+
+def _number(index: int) -> bytes:
+    return _NUMBERS[index] if 0 <= index < len(_NUMBERS) else str(index).encode()
+
+
+def _stand_ins(events: Sequence[Event], distinct: Sequence[int], base: int) -> list[Event]:
+    """EVENTS with the k-th of their DISTINCT indices replaced by BASE + k."""
+    where = {index: base + k for k, index in enumerate(distinct)}
+    return [ev._replace(index=where[ev.index]) for ev in events]
+
+
+def _cut(text: bytes, names: Mapping[bytes, int]) -> Template:
+    """TEXT cut at each run of digits that is one of NAMES (a stand-in's text -> its ordinal)."""
+    parts: list[bytes] = []
+    slots: list[int] = []
+    at = 0
+    for m in _DIGITS.finditer(text):
+        k = names.get(m.group())
+        if k is not None:
+            parts.append(text[at:m.start()])
+            slots.append(k)
+            at = m.end()
+    parts.append(text[at:])
+    return tuple(parts), tuple(slots)
+
+
+def render(template: Template, numbers: Sequence[bytes]) -> bytes:
+    """TEMPLATE with NUMBERS[k] written in each slot of ordinal k."""
+    parts, slots = template
+    if not slots:
+        return parts[0]
+    out = [parts[0]]
+    for k, part in zip(slots, parts[1:]):
+        out += (numbers[k], part)
+    return b"".join(out)
+
+
+def templates(make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
+              events: Sequence[Event], distinct: Sequence[int]) -> Optional[Answer]:
+    """MAKE's answer for EVENTS (whose distinct indices are DISTINCT, ascending) as templates,
+    or None when the indices cannot be told from the rest of the text. The stand-ins keep the
+    indices' order and equality, which the memo's key holds: MAKE may compare indices, but
+    must not read them otherwise (test_batch_equals_resolve_* and the random lines of
+    test_resolve_batch_random.py hold it to that)."""
+    count = len(distinct)
+    first = make(_stand_ins(events, distinct, FIRST))
+    second = make(_stand_ins(events, distinct, SECOND))
+    names = {str(FIRST + k).encode(): k for k in range(count)}
+    others = [str(SECOND + k).encode() for k in range(count)]
+    out: Answer = []
+    for (i, text), (j, other) in zip(first, second, strict=True):
+        template = _cut(text, names)
+        if i != j or render(template, others) != other:
+            return None
+        out.append((i, template))
+    return out
+
+
+class EventInfo(NamedTuple):
+    """What BatchResolver's memos need to know of an event, by its fields but the index."""
+
+    sid: int  # the number standing for those fields in the memos' keys
+    features: tuple[int, ...]  # the features outside the coupled group it reaches
+    coupled: bool  # whether the coupled group reads it
+    lsm: bool  # ... the feature "lsm"
+    sysctl: bool  # ... the sysctls
+    registration: Any  # its registration (kept alive: the key holds its id)
+    text: str  # its encoding in the answer's "events" but its index and position
+
 
 class BatchResolver:
     """resolve() of many command lines under one MODEL, CONFIG, SPECS (distinct names) and
     MACHINE, each answer as the bytes of json.dumps(resolution_json(...), separators=(",", ":")):
     the features no event of a line reaches are what the config alone decides, so they are
-    resolved and encoded once."""
+    resolved and encoded once; the others are memoized as templates by the events reaching
+    them, token indices left out (see the module's text)."""
 
-    LIMIT = 100_000  # touched features' encodings kept before starting afresh (bounded memory)
+    LIMIT = 100_000  # memoized answers kept before starting afresh (bounded memory)
 
     def __init__(
         self,
@@ -43,7 +143,9 @@ class BatchResolver:
         kp: KernelParams,
         machine: Machine = NO_MACHINE,
     ) -> None:
-        from kpolicy.cmdline import LineEncoder
+        from kpolicy.cmdline import LineEncoder, process_cmdline
+
+        self.process = process_cmdline
 
         self.model, self.config, self.kp, self.machine = model, config, kp, machine
         self.lines = config.lines or {}
@@ -53,7 +155,7 @@ class BatchResolver:
         values = config.values
         alone = resolve_in_order(self.todo, model.version_tuple, lambda s, others: resolve_feature(
             s, model, values, (), self.lines, machine, others=others))
-        base = [feature_member(state).encode() for state in alone]
+        self.base = [feature_member(state).encode() for state in alone]
         # features whose state other features or every word can change: resolved together
         sources = {n for s in self.todo for o in s.overrides for n in o.features}
         sources |= {n for s in self.todo for n in s.reads}
@@ -68,28 +170,28 @@ class BatchResolver:
         # An LSM feature reads every event: then the group's answer is not memoized.
         self.coupled_memo = not any(s.lsm for s in coupled_specs)
         self.coupled_set = frozenset(self.coupled)
-        self.coupled_texts: dict[tuple[Any, ...], list[tuple[int, bytes]]] = {}
         self.coupled_index = {id(self.todo[i]): i for i in self.coupled}
         self.reads_all = frozenset(i for i in self.coupled if self.todo[i].lsm or any(
             d.kind == "direct" for d in self.todo[i].handlers))
         # each feature's member with the comma before it, so that a run of untouched features
         # is one slice of the joined text
-        self.blob = memoryview(b",".join(base))
-        self.starts = [0] * len(base)
+        self.blob = memoryview(b",".join(self.base))
+        self.starts = [0] * len(self.base)
         at = 0
-        for i, text in enumerate(base):
+        for i, text in enumerate(self.base):
             self.starts[i] = at
             at += len(text) + 1
-        self.ends = [start + len(text) for start, text in zip(self.starts, base)]
+        self.ends = [start + len(text) for start, text in zip(self.starts, self.base)]
         self.by_key: dict[str, list[int]] = {}
         for i, spec in enumerate(self.todo):
             for key in set(map(fold_param, spec.params)):
                 self.by_key.setdefault(key, []).append(i)
         self.lsm = [i for i, spec in enumerate(self.todo) if spec.lsm]
         self.sides: dict[int, ConfigSide] = {}
-        self.texts: dict[tuple[Any, ...], bytes] = {}  # touched features' members, by events
+        self.memo: dict[tuple[Any, ...], Memoized] = {}  # templates, by position-free events
         self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
-        self.hits: dict[Any, tuple[int, ...]] = {}  # _reaching(), by event name (and param's)
+        self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's fields but index
+        self.sids = itertools.count()
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
             regs = regs.named(frozenset(fold_param(p) for s in specs for p in s.params))
@@ -98,6 +200,7 @@ class BatchResolver:
         self.warnings = (*config.warnings, *stale)
         options = model_options(model, specs, dict(config.values))
         self.options = compact_json({o.option: o.as_json() for o in options}).encode()
+        self.tail = b'},"options":' + self.options + b","
         head = {
             "schema_version": JSON_SCHEMA_VERSION,
             "kernel": {"version": model.version, "arch": model.arch, "model": model.origin},
@@ -110,12 +213,11 @@ class BatchResolver:
         self.sysctl_params = frozenset(
             fold_param(n) for sp in self.sysctl_specs
             for n in (*(p.name for p in sp.params), *((sp.always,) if sp.always else ())))
-        self.sysctl_texts: dict[tuple[Any, ...], bytes] = {}
         self.encoder = LineEncoder(compact=True)
         # the feature "lsm"'s member, by the events it reads (lsm=, security=, apparmor=, ...)
         self.lsms = shipped_lsms()
         self.lsm_names = lsm_params(self.lsms)
-        self.lsm_texts: dict[tuple[Any, ...], bytes] = {}
+        self.lsm_none = self.sysctls_none = b""  # their texts for a line with no word they read
 
     def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
         """The answer's line for CMDLINE (and BOOTCONFIG, ID) as bytes-like pieces, newline
@@ -130,41 +232,127 @@ class BatchResolver:
             self.seen[key] = body
         return [first, *body]
 
-    def _sysctls(self, result: Any) -> bytes:
-        """The sysctls' members of RESULT's answer, with the comma before them."""
-        params = self.sysctl_params
-        key = tuple(
-            (e.index, e.raw, e.name, e.value, e.stage, e.outcome,
-             e.registration and e.registration.name)
-            for e in result.events
-            if e.stage == "sysctl" or e.name == "lsm"
-            or (e.registration is not None and fold_param(e.registration.name) in params))
-        text = self.sysctl_texts.get(key)
-        if text is None:
+    # --- what each memoized computation makes from events (stand-ins or real) ------------
+
+    def _make_sysctls(self, result: CmdlineResult) -> Callable[[Sequence[Event]], list[
+            tuple[int, bytes]]]:
+        def make(events: Sequence[Event]) -> list[tuple[int, bytes]]:
+            # boot_sysctls reads the events and the sysctl.* writes (all among EVENTS)
             states = boot_sysctls(self.sysctl_specs, self.model.version_tuple,
-                                  self.config.values, self.lines, result)
+                                  self.config.values, self.lines,
+                                  replace(result, events=tuple(events)))
             members = [f"{compact_json(s.name)}:{compact_json(s.as_json())}" for s in states]
             joined = ("," if self.todo and members else "") + ",".join(members)
-            if len(self.sysctl_texts) >= self.LIMIT:
-                self.sysctl_texts.clear()
-            text = self.sysctl_texts[key] = joined.encode()
-        return text
+            return [(SYSCTLS, joined.encode())]
+        return make
 
-    def _lsm(self, events: tuple[Event, ...]) -> bytes:
-        """The feature "lsm"'s member of the answer for EVENTS, with the comma before it."""
-        seen = [e for e in events if fold_param(
-            e.registration.name if e.registration is not None else e.name) in self.lsm_names]
-        key = tuple((e.index, e.raw, e.name, e.value, e.stage, e.outcome,
-                     e.registration and e.registration.name) for e in seen)
-        text = self.lsm_texts.get(key)
-        if text is None:
-            state = lsm_feature(self.lsms, self.model.version_tuple, self.config.values, seen,
-                                self.lines)
-            if len(self.lsm_texts) >= self.LIMIT:
-                self.lsm_texts.clear()
-            text = self.lsm_texts[key] = (b"," if self.todo else b"") + feature_member(
-                state).encode()
-        return text
+    def _make_lsm(self, events: Sequence[Event]) -> list[tuple[int, bytes]]:
+        state = lsm_feature(self.lsms, self.model.version_tuple, self.config.values, events,
+                            self.lines)
+        return [(LSM, (b"," if self.todo else b"") + feature_member(state).encode())]
+
+    def _make_feature(self, i: int) -> Callable[[Sequence[Event]], list[tuple[int, bytes]]]:
+        def make(events: Sequence[Event]) -> list[tuple[int, bytes]]:
+            state = resolve_feature(self.todo[i], self.model, self.config.values, events,
+                                    self.lines, self.machine, self._side(i))
+            return [(i, feature_member(state).encode())]
+        return make
+
+    def _make_coupled(self, events: Sequence[Event]) -> list[tuple[int, bytes]]:
+        """The coupled group's members for EVENTS: resolved together."""
+        reached: dict[int, list[Event]] = {}
+        for ev in events:
+            reg = ev.registration
+            for i in self._reaching(ev.name, None if reg is None else reg.name):
+                reached.setdefault(i, []).append(ev)
+
+        def one(spec: FeatureSpec, others: Optional[Mapping[str, FeatureState]]) -> FeatureState:
+            i = self.coupled_index[id(spec)]
+            # the events resolve_feature reads: a direct reader's or an LSM's, every one
+            seen = events if i in self.reads_all else reached.get(i, ())
+            return resolve_feature(spec, self.model, self.config.values, seen, self.lines,
+                                   self.machine, self._side(i), others)
+
+        states = resolve_in_order([self.todo[i] for i in self.coupled],
+                                  self.model.version_tuple, one)
+        return [(i, feature_member(state).encode()) for i, state in zip(self.coupled, states)]
+
+    # --- the memo ------------------------------------------------------------------------
+
+    def _maker(self, tag: int, result: CmdlineResult) -> Callable[[Sequence[Event]], list[
+            tuple[int, bytes]]]:
+        """What makes the answer memoized under TAG, for a line whose result is RESULT."""
+        if tag == COUPLED:
+            return self._make_coupled
+        if tag == LSM:
+            return self._make_lsm
+        if tag == SYSCTLS:
+            return self._make_sysctls(result)
+        return self._make_feature(tag)
+
+    def _answer(self, tag: int, events: Sequence[Event], js: Sequence[int],
+                sids: Sequence[int], result: CmdlineResult) -> list[tuple[int, bytes]]:
+        """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED, LSM or
+        SYSCTLS) to the events numbered JS of RESULT, but for members the config alone gives:
+        memoized by TAG, the events' SIDS (their fields but the index, numbered) and which of
+        them share an index."""
+        if len(js) == 1:  # most features: one word reaches them
+            key: tuple[Any, ...] = (tag, sids[js[0]])
+            distinct = [events[js[0]].index]
+        else:
+            indices = [events[j].index for j in js]
+            distinct = sorted(set(indices))
+            if indices == distinct:  # increasing: the events' order says it all
+                order: tuple[int, ...] = ()
+            else:  # each event's rank among the indices: which are equal, which come first
+                rank = {index: k for k, index in enumerate(distinct)}
+                order = tuple(rank[index] for index in indices)
+            key = (tag, tuple(sids[j] for j in js), order)
+        answer = self.memo.get(key)
+        if answer is None:
+            answer = self._memoize(key, self._maker(tag, result), [events[j] for j in js],
+                                   distinct)
+        if answer is _UNMEMOIZED:
+            return self._maker(tag, result)([events[j] for j in js])
+        numbers: list[bytes] = []
+        out = []
+        for i, kind, parts, slots in answer:
+            if kind == _LITERAL:
+                out.append((i, parts[0]))
+            elif kind == _ONE:
+                out.append((i, _number(distinct[slots[0]]).join(parts)))
+            else:
+                if not numbers:
+                    numbers = [_number(n) for n in distinct]
+                out.append((i, render((parts, slots), numbers)))
+        return out
+
+    def _memoize(self, key: tuple[Any, ...],
+                 make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
+                 events: Sequence[Event], distinct: Sequence[int]) -> Memoized:
+        """MAKE's answer for EVENTS as templates (see templates()), kept under KEY."""
+        made = templates(make, events, distinct)
+        answer: Memoized
+        if made is None:
+            answer = _UNMEMOIZED
+        else:  # members with the config's own text are left to the shared blob
+            base = self.base
+            answer = [(i, _LITERAL if not slots else _ONE if len(set(slots)) == 1 else _MANY,
+                       parts, slots)
+                      for i, (parts, slots) in made
+                      if i < 0 or slots or parts[0] != base[i]]
+        if len(self.memo) >= self.LIMIT:
+            self.memo.clear()
+        self.memo[key] = answer
+        return answer
+
+    def _side(self, i: int) -> ConfigSide:
+        """config_side() of feature I, computed once."""
+        side = self.sides.get(i)
+        if side is None:
+            side = self.sides[i] = config_side(self.todo[i], self.model, self.config.values,
+                                               self.lines)
+        return side
 
     def _reaching(self, name: str, registered: Optional[str]) -> tuple[int, ...]:
         """The features an event of NAME (of the parameter REGISTERED) reaches: those with the
@@ -176,98 +364,86 @@ class BatchResolver:
             found += [i for i in self.lsm if i not in found]
         return tuple(found)
 
-    def _coupled(self, events: tuple[Event, ...] | list[Event],
-                 reached: dict[int, list[Event]]) -> list[tuple[int, bytes]]:
-        """The coupled features' (index, member) pairs for EVENTS: resolved together, and
-        kept by the events that can change them (those reaching a feature of the group, and
-        the command-line words holding a direct reader's word), since most lines share them."""
-        key: Optional[tuple[Any, ...]] = None
-        if self.coupled_memo:
-            key = tuple(
-                (e.index, e.raw, e.name, e.value, e.stage, e.outcome, e.reason, e.source,
-                 e.registration and e.registration.name)
-                for e in events
-                if any(i in self.coupled_set for i in self.hits_of(e))
-                or (e.source == "cmdline" and any(n in e.raw for n in self.needles)))
-            hit = self.coupled_texts.get(key)
-            if hit is not None:
-                return hit
-        def one(spec: FeatureSpec, others: Optional[Mapping[str, FeatureState]]) -> FeatureState:
-            i = self.coupled_index[id(spec)]
-            # the events resolve_feature reads: a direct reader's or an LSM's, every one
-            seen = events if i in self.reads_all else reached.get(i, ())
-            return resolve_feature(spec, self.model, self.config.values, seen, self.lines,
-                                   self.machine, self._side(i), others)
-
-        states = resolve_in_order([self.todo[i] for i in self.coupled],
-                                  self.model.version_tuple, one)
-        pairs = [(i, feature_member(state).encode()) for i, state in zip(self.coupled, states)]
-        if key is not None:
-            if len(self.coupled_texts) >= self.LIMIT:
-                self.coupled_texts.clear()
-            self.coupled_texts[key] = pairs
-        return pairs
-
-    def _side(self, i: int) -> ConfigSide:
-        """config_side() of feature I, computed once."""
-        side = self.sides.get(i)
-        if side is None:
-            side = self.sides[i] = config_side(self.todo[i], self.model, self.config.values,
-                                               self.lines)
-        return side
-
-    def hits_of(self, ev: Event) -> tuple[int, ...]:
-        """The features EV reaches (_reaching(), memoized by the event's names)."""
+    def _info(self, sig: tuple[Any, ...], ev: Event) -> EventInfo:
+        """What the memos need to know of EV, whose fields but its index are SIG."""
         reg = ev.registration
-        name = ev.name if reg is None else (ev.name, reg.name)
-        hit = self.hits.get(name)
-        if hit is None:
-            hit = self._reaching(ev.name, None if reg is None else reg.name)
-            if len(self.hits) >= self.LIMIT:
-                self.hits.clear()
-            self.hits[name] = hit
-        return hit
+        name = ev.name if reg is None else reg.name
+        found = self._reaching(ev.name, None if reg is None else reg.name)
+        info = EventInfo(
+            next(self.sids),
+            tuple(i for i in found if i not in self.coupled_set),
+            self.coupled_memo and (not self.coupled_set.isdisjoint(found) or (
+                ev.source == "cmdline" and any(n in ev.raw for n in self.needles))),
+            fold_param(name) in self.lsm_names,
+            ev.stage == "sysctl" or ev.name == "lsm" or (
+                reg is not None and fold_param(reg.name) in self.sysctl_params),
+            reg,
+            self.encoder.rest_text(ev),
+        )
+        if len(self.infos) >= self.LIMIT:
+            self.infos.clear()
+        self.infos[sig] = info
+        return info
 
     def _body(self, cmdline: str, bootconfig: Optional[str]) -> list[Any]:
-        from kpolicy.cmdline import process_cmdline
-
-        result = process_cmdline(self.kp, cmdline, bootconfig=bootconfig)
+        result = self.process(self.kp, cmdline, bootconfig=bootconfig)
         events = result.events
-        reached: dict[int, list[Event]] = {}  # feature -> the events reaching its parameters
-        for ev in events:
-            for i in self.hits_of(ev):
-                reached.setdefault(i, []).append(ev)
+        infos = self.infos
+        reached: dict[int, list[int]] = {}  # feature outside the coupled group -> its events
+        group: list[int] = []  # the events the coupled group reads
+        lsm: list[int] = []  # ... the feature "lsm" reads
+        sysctl: list[int] = []  # ... the sysctls read
+        sids: list[int] = []
+        encoded: list[str] = []  # each event's text in the answer's "events"
+        event_format = self.encoder.event_format.format
+        for j, ev in enumerate(events):
+            reg = ev.registration
+            # the event's fields but its index (the registration's identity: kept alive by
+            # its info, and an info's number is never reused)
+            sig = (ev.raw, ev.name, ev.value, ev.stage, ev.outcome, ev.reason, ev.source,
+                   id(reg))
+            info = infos.get(sig)
+            if info is None or info.registration is not reg:
+                info = self._info(sig, ev)
+            sids.append(info.sid)
+            encoded.append(event_format(ev.index, ev.position, info.text))
+            for i in info.features:
+                reached.setdefault(i, []).append(j)
+            if info.coupled:
+                group.append(j)
+            if info.lsm:
+                lsm.append(j)
+            if info.sysctl:
+                sysctl.append(j)
+        if self.coupled_memo:
+            texts = dict(self._answer(COUPLED, events, group, sids, result))
+        else:
+            texts = dict(self._make_coupled(events))
+        memo = self.memo
+        for i, js in reached.items():
+            if len(js) == 1:  # the common case, inline: one word, its text with one index
+                answer = memo.get((i, sids[js[0]]))
+                if answer is not None and len(answer) == 1 and answer[0][1] == _ONE:
+                    texts[i] = _number(events[js[0]].index).join(answer[0][2])  # ordinal 0
+                    continue
+            texts.update(self._answer(i, events, js, sids, result))
+        # most lines have no word the feature "lsm" or the sysctls read: their text is one
+        lsm_text = self.lsm_none if not lsm and self.lsm_none else self._answer(
+            LSM, events, lsm, sids, result)[0][1]
+        sysctl_text = self.sysctls_none if not sysctl and self.sysctls_none else self._answer(
+            SYSCTLS, events, sysctl, sids, result)[0][1]
+        if not lsm:
+            self.lsm_none = lsm_text
+        if not sysctl:
+            self.sysctls_none = sysctl_text
         out: list[Any] = [self.head]
-        blob, at = self.blob, 0
-        coupled = dict(self._coupled(events, reached))
-        for i in sorted(set(reached) | set(coupled)):
-            if i in coupled:
-                start = self.starts[i]
-                if start > at:
-                    out.append(blob[at:start])
-                out.append(coupled[i])
-                at = self.ends[i]
-                continue
-            spec = self.todo[i]
-            # the events' fields resolve_feature reads (an LSM's reads every event's)
-            seen = events if spec.lsm else reached[i]
-            key = (i, *((e.index, e.raw, e.name, e.value, e.stage, e.outcome, e.reason,
-                         e.registration and e.registration.name) for e in seen))
-            text = self.texts.get(key)
-            if text is None:
-                state = resolve_feature(spec, self.model, self.config.values, seen, self.lines,
-                                        self.machine, self._side(i))
-                if len(self.texts) >= self.LIMIT:
-                    self.texts.clear()
-                text = self.texts[key] = feature_member(state).encode()
-            start = self.starts[i]
+        blob, at, starts, ends = self.blob, 0, self.starts, self.ends
+        for i in sorted(texts):
+            start = starts[i]
             if start > at:
                 out.append(blob[at:start])
-            out.append(text)
-            at = self.ends[i]
-        out.append(blob[at:])
-        out.append(self._lsm(events))
-        out.append(self._sysctls(result))
-        out.append(b'},"options":' + self.options + b","
-                   + self.encoder.encode(result, self.warnings)[1:].encode() + b"\n")
+            out.append(texts[i])
+            at = ends[i]
+        out += (blob[at:], lsm_text, sysctl_text, self.tail,
+                self.encoder.encode(result, self.warnings, encoded)[1:].encode(), b"\n")
         return out

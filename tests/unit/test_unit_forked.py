@@ -137,3 +137,45 @@ def test_map_in_parts_keeps_order_and_raises_a_part_s_error() -> None:
 
     with pytest.raises(KpolicyError, match="three"):
         map_in_parts(fail_on_three, [[1, 2], [3], [4]])
+
+
+def test_pieces_written_through_a_pipe_arrive_whole_and_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_pieces() hands the pieces to writev(), which may write only part of them (a
+    signal, a socket): the rest, a piece cut in the middle included, must follow in order;
+    more pieces than one writev() takes (IOV_MAX); what was buffered before comes first."""
+    import io
+    import threading
+
+    from kpolicy import forked
+    from kpolicy.forked import write_pieces
+
+    real = os.writev
+    short = iter([5, 70_001, 3, 200_000] * 1000)
+
+    def writev(fd: int, buffers: list[Any]) -> int:  # the real call, given fewer bytes
+        left, taken = next(short), []
+        for b in buffers:
+            if left <= 0:
+                break
+            taken.append(memoryview(b)[:left])
+            left -= len(b)
+        return real(fd, taken)
+
+    monkeypatch.setattr(forked.os, "writev", writev)
+
+    pieces: list[Any] = [bytes([65 + k % 26]) * (k * 997 % 70_000) for k in range(1500)]
+    pieces[7] = memoryview(b"<view>" * 3000)[6:]
+    want = b"head" + b"".join(bytes(p) for p in pieces)
+    read_fd, write_fd = os.pipe()
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(os.fdopen(read_fd, "rb").read()))
+    reader.start()
+    with os.fdopen(write_fd, "wb") as out:
+        out.write(b"head")
+        write_pieces(out, pieces)
+    reader.join()
+    assert got[0] == want
+    buffer = io.BytesIO()  # no file: its own write()
+    write_pieces(buffer, pieces)
+    assert buffer.getvalue() == want[4:]
