@@ -98,7 +98,10 @@ def _code_cache_root(args: list[str]) -> Optional[Path]:
 
 
 def _parse_and_run(args_list: list[str], only: Optional[str]) -> int:
-    parser = build_parser(only)
+    from kpolicy.longlived import long_lived
+
+    with long_lived():  # the command's modules: kept to the end, kept off the cyclic collector
+        parser = build_parser(only)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -8,6 +8,7 @@ from kpolicy, so anything may use it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Optional
@@ -25,6 +26,7 @@ KSTRTOBOOL_ERAS: tuple[Version, ...] = ((6, 15, 0), KSTRTOBOOL_ENABLE_DISABLE)
 KCONFIG_NEW_CHOICES = (6, 11, 0)
 
 
+@functools.lru_cache(maxsize=64)
 def parse_version(text: str) -> Version:
     """(VERSION, PATCHLEVEL, SUBLEVEL) of a KERNELVERSION such as "7.2.13" or "6.12-rc1"."""
     nums = [int(n) for n in re.findall(r"\d+", text)[:3]] + [0, 0, 0]

@@ -9,6 +9,7 @@ init's argv; last, `sysctl.*` words are written to /proc/sys.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -199,10 +200,18 @@ _CPP_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|defined|IS_ENABLED|IS_BUILTIN|IS_M
                         r"IS_REACHABLE|CONFIG_\w+|MODULE|\w+)")
 
 
+@functools.lru_cache(maxsize=4096)
+def _cpp_tokens(cond: str) -> Optional[tuple[str, ...]]:
+    """The tokens of an #if condition, or None when it holds other C (tokenized once: each
+    config's tables evaluate the same conditions again)."""
+    toks = _CPP_TOKEN.findall(cond)
+    return tuple(toks) if "".join(toks) == re.sub(r"\s+", "", cond) else None
+
+
 def _cpp_true(cond: str, cfg: Mapping[str, str]) -> bool:
     """Evaluate an #if condition over CONFIG_ macros as autoconf.h defines them; unknown -> true."""
-    toks = _CPP_TOKEN.findall(cond)
-    if "".join(toks) != re.sub(r"\s+", "", cond):
+    toks = _cpp_tokens(cond)
+    if toks is None:
         return True  # arithmetic or other C: not decided here, assume the code is there
 
     def macro(name: str, test: str) -> bool:
@@ -306,6 +315,33 @@ def with_config(kp: KernelParams, config: Mapping[str, str],
     return replace(kp, config=cfg, setup_matches={}, word_plans={})
 
 
+# What kernel_params() derives from a built-in registration alone, whatever the config: its
+# semantics, setup string, folded key and description. Kept per
+# (declarations, version, srcarch) for the registrations decoded from a model, which are the
+# same objects each time (`check` builds the tables of each config a fix makes).
+_Static = tuple[HandlerSemantics, str, str, str]
+_STATICS: dict[int, tuple[object, tuple[int, int, int], str,
+                          dict[int, tuple[Registration, _Static]]]] = {}
+
+
+def _statics_of(declarations: tuple[Declaration, ...], version: tuple[int, int, int],
+                srcarch: str) -> dict[int, tuple[Registration, _Static]]:
+    hit = _STATICS.get(id(declarations))
+    if hit is None or hit[0] is not declarations or hit[1] != version or hit[2] != srcarch:
+        if len(_STATICS) >= 8:
+            _STATICS.clear()
+        hit = _STATICS[id(declarations)] = (declarations, version, srcarch, {})
+    if len(hit[3]) > 100_000:  # registrations not decoded once (fresh objects each time)
+        hit[3].clear()
+    return hit[3]
+
+
+def _static(reg: Registration, declared: Mapping[tuple[str, str], HandlerSemantics]) -> _Static:
+    sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
+    setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
+    return sem, setup_str, fold_param(setup_str), f"{reg.kind} {setup_str} ({reg.location})"
+
+
 def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[int, int, int],
                   srcarch: str,
                   declarations: Optional[tuple[Declaration, ...]] = None) -> KernelParams:
@@ -316,8 +352,8 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
     if declarations is None:
         declarations = load_param_rules().declarations
     cfg = _normalize_config(config)
-    declared: dict[tuple[str, str], HandlerSemantics] = {
-        (d.kind, d.name): d.semantics for d in for_version(declarations, version)}
+    statics = _statics_of(declarations, version, srcarch)
+    declared: Optional[dict[tuple[str, str], HandlerSemantics]] = None
     early: dict[str, list[Handler]] = {}
     params: dict[str, Handler] = {}
     setups: dict[str, list[tuple[str, Handler]]] = {}
@@ -329,10 +365,14 @@ def kernel_params(catalog: Catalog, config: Mapping[str, str], version: tuple[in
         if not _built_in(reg, cfg):
             not_built.setdefault(fold_param(reg.name), reg)
             continue
-        sem = declared.get((reg.kind, reg.name)) or infer_semantics(reg)
-        setup_str = reg.name + ("=" if reg.kind == "__setup" and reg.setup_has_equals else "")
-        h = Handler(reg, sem, setup_str, order, f"{reg.kind} {setup_str} ({reg.location})")
-        key = fold_param(setup_str)
+        got = statics.get(id(reg))
+        if got is None or got[0] is not reg:
+            if declared is None:
+                declared = {(d.kind, d.name): d.semantics
+                            for d in for_version(declarations, version)}
+            got = statics[id(reg)] = (reg, _static(reg, declared))
+        sem, setup_str, key, where = got[1]
+        h = Handler(reg, sem, setup_str, order, where)
         if reg.kind in ("module_param", "core_param"):
             params.setdefault(key, h)  # parse_one() takes the first match
             continue

@@ -34,6 +34,7 @@ from kpolicy.resolve.api import (
     kernel_params_reads,
     resolve,
 )
+from kpolicy.resolve.engine import FeatureMemo
 from kpolicy.resolve.features import NO_MACHINE, Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.lsm import FEATURE as LSM_FEATURE
@@ -153,10 +154,14 @@ class Checker:
         ADDED to the command line and SYSCTLS applied after boot."""
         config = config or self.config
         if self._memo is None:
-            self._memo = ResolveMemo()
+            self._memo = ResolveMemo(features=FeatureMemo(record=True))
         # the checker's config: what it alone decides is resolved once, as in a batch; another
-        # config shares only what no config changes (the declarations the model lacks)
-        memo = self._memo if config is self.config else ResolveMemo(stale=self._memo.stale)
+        # config (differing in CHANGED) shares the declarations the model lacks, and what the
+        # checker's config decided from symbols outside CHANGED (FeatureMemo)
+        memo = self._memo if config is self.config else ResolveMemo(
+            stale=self._memo.stale,
+            features=FeatureMemo(base=self._memo.features, changed=frozenset(changed)),
+            base=self._memo)
         res = resolve(
             self.model, config, self._cmdline(added),
             bootconfig=self.bootconfig, specs=self.specs, machine=self.machine,

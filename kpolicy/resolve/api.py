@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional
 
-from kpolicy.cache import Cache, content_key
+from kpolicy.cache import Cache, content_key, shipped_files_key
 from kpolicy.cmdline.passes import CmdlineResult, KernelParams
 from kpolicy.kernel import fold_param
 from kpolicy.params.semantics import (
@@ -22,7 +22,7 @@ from kpolicy.params.semantics import (
     stale_declarations,
 )
 from kpolicy.resolve.engine import (
-    ConfigSide,
+    FeatureMemo,
     FeatureState,
     resolve_features,
 )
@@ -52,8 +52,9 @@ class ResolveMemo:
 
     stale: Optional[tuple[str, ...]] = None
     options: Optional[tuple[DiscoveredOption, ...]] = None
-    features: dict[int, FeatureState] = field(default_factory=dict)
-    sides: dict[int, ConfigSide] = field(default_factory=dict)
+    features: FeatureMemo = field(default_factory=FeatureMemo)
+    # the memo of the config this one differs from in features.changed (check's fix proofs)
+    base: Optional[ResolveMemo] = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
 
     if cache is None or not cache.enabled:
         return load_param_rules()
-    files = sorted(data_dir("rules").glob("params/*.toml"))
-    key = content_key("rules", *((str(p), p.read_bytes()) for p in files))
+    params = data_dir("rules") / "params"
+    key = content_key("rules", str(params), shipped_files_key(params, ".toml"))
     # no TOML parser to import or run
     return cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
 
@@ -110,8 +111,19 @@ def all_features(
     one per name: for a name declared per arch or version, MODEL's declaration (for_target).
     The families discovery finds beyond them are options (model_options), never features."""
     # every declared feature is resolved; one absent from the model's arch is skipped
-    return for_target(load_param_rules().features if declared is None else declared,
-                      model.srcarch, model.version_tuple)
+    specs = load_param_rules().features if declared is None else declared
+    key = (id(specs), model.srcarch, model.version_tuple)
+    hit = _TARGETED.get(key)
+    if hit is None or hit[0] is not specs:  # an id is only reused once its object is gone
+        if len(_TARGETED) >= 16:
+            _TARGETED.clear()
+        hit = _TARGETED[key] = (specs, for_target(specs, model.srcarch, model.version_tuple))
+    return hit[1]
+
+
+# all_features() per (declarations, arch, version): check resolves with the same ones ~40 times
+_TARGETED: dict[tuple[int, str, tuple[int, int, int]],
+                tuple[tuple[FeatureSpec, ...], tuple[FeatureSpec, ...]]] = {}
 
 
 def model_options(model: ResolveModel, specs: Sequence[FeatureSpec],
@@ -216,11 +228,14 @@ def resolve(
         config.lines,
         machine,
         None if memo is None else memo.features,
-        None if memo is None else memo.sides,
     )
     features = (*features, lsm_feature(shipped_lsms(), model.version_tuple, config.values,
                                        result.events, config.lines))
     options = None if memo is None else memo.options
+    if options is None and memo is not None and memo.base is not None and (
+            memo.base.options is not None
+            and memo.features.changed.isdisjoint(f.option for f in model.families)):
+        options = memo.options = memo.base.options  # they read only the families' options
     if options is None:
         options = model_options(model, specs, dict(config.values))
         if memo is not None:

@@ -19,6 +19,7 @@ from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
 from kpolicy.kconfig.model import LazySymbols
 from kpolicy.kernel import fold_param, parse_version
+from kpolicy.longlived import long_lived
 from kpolicy.resolve.codec import compact_json, dataclass_decoder, decoder, encode
 from kpolicy.resolve.lazy import LazyRegistrations
 from kpolicy.resolve.model import ResolveModel
@@ -82,15 +83,26 @@ def model_from_bytes(data: bytes, *, file: str) -> ResolveModel:
 
 def read_model(path: Path, cache: Optional[Cache] = None) -> ResolveModel:
     """The resolve model stored in PATH, decoded once per content into CACHE when one is given."""
-    data = read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES)
     if cache is None or not cache.enabled:
-        return model_from_bytes(data, file=str(path))
-    model = cache.get_or_build(
-        "resolve-model",
-        content_key("resolve-model", data),
-        lambda: _quick_to_load(model_from_bytes(data, file=str(path))),
-        ResolveModel,
-    )
+        return model_from_bytes(read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES),
+                                file=str(path))
+    if path.parent == BUNDLED_DIR:
+        # shipped with kpolicy: keyed as its code is (cache.code_fingerprint), by name, size
+        # and modification time, without reading and hashing it on every run
+        st = path.stat()
+        key = content_key("resolve-model", str(path), st.st_size, st.st_mtime_ns)
+    else:
+        key = content_key("resolve-model", read_bytes(path, what="resolve model",
+                                                      limit=MAX_MODEL_BYTES))
+
+    def build() -> ResolveModel:
+        data = read_bytes(path, what="resolve model", limit=MAX_MODEL_BYTES)
+        return _quick_to_load(model_from_bytes(data, file=str(path)))
+
+    # the model lives as long as the run: the cyclic collector is kept off it (long_lived), or
+    # each collection of the whole heap would rescan its ~100,000 objects
+    with long_lived():
+        model = cache.get_or_build("resolve-model", key, build, ResolveModel)
     return dataclasses.replace(model, origin=str(path))
 
 

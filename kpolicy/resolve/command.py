@@ -297,13 +297,14 @@ def _after_boot(res: Resolution, files: Sequence[Path], live: bool) -> Resolutio
     """RES's sysctls after the --sysctl FILES, and compared with /proc/sys when LIVE."""
     from dataclasses import replace
 
-    from kpolicy.sysctl.running import compare_running
-    from kpolicy.sysctl.sysctld import apply_sysctl_files, read_sysctl_inputs
-
     sysctls = res.sysctls
-    if files:
+    if files:  # imported only then: neither module is on a plain resolve's path
+        from kpolicy.sysctl.sysctld import apply_sysctl_files, read_sysctl_inputs
+
         sysctls = apply_sysctl_files(sysctls, read_sysctl_inputs(files))
     if live:
+        from kpolicy.sysctl.running import compare_running
+
         sysctls = compare_running(sysctls, Path("/proc/sys"))
     for s in sysctls:
         for w in s.warnings:

@@ -8,8 +8,8 @@ feature's parameters is read with that feature's declared parser and merge rule.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Optional, Union
 
 from kpolicy.cmdline.lsm import HANDLER_STAGES, lsm_listed
@@ -670,6 +670,85 @@ def _fold_params(params: tuple[str, ...]) -> frozenset[str]:
     return frozenset(map(fold_param, params))
 
 
+class ReadNames(Mapping[str, str]):
+    """VALUES, recording the names looked up in them: what a result computed over them read.
+    Iterating or sizing them reads everything (read() is then None)."""
+
+    __slots__ = ("_names", "_values", "_whole")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+        self._names: set[str] = set()
+        self._whole = False
+
+    def __getitem__(self, name: str) -> str:
+        self._names.add(name)
+        return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._names.add(name)
+        return self._values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        self._names.add(name)  # type: ignore[arg-type]
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        self._whole = True
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        self._whole = True
+        return len(self._values)
+
+    def read(self) -> Optional[frozenset[str]]:
+        """The names read, or None when every name may have been."""
+        return None if self._whole else frozenset(self._names)
+
+
+@dataclass
+class FeatureMemo:
+    """What resolve_features keeps across calls with the same SPECS, MODEL, VALUES, LINES and
+    MACHINE (a batch of command lines): FEATURES, the features no event reaches (what the
+    config alone decides, resolved once), SIDES, the config_side() of the others.
+
+    With RECORD, the config symbols each entry read are kept in READS, so that a memo for a
+    config differing from this one only in some symbols (BASE, CHANGED: `check` trying a
+    config fix) takes over every entry that read none of them: each is a pure function of
+    the values it read (ReadNames), so it is the same."""
+
+    features: dict[int, FeatureState] = field(default_factory=dict)
+    sides: dict[int, ConfigSide] = field(default_factory=dict)
+    record: bool = False
+    # (side?, id(spec)) -> the spec (ids are reused once an object is gone) and what it read
+    reads: dict[tuple[bool, int], tuple[FeatureSpec, Optional[frozenset[str]]]] = field(
+        default_factory=dict)
+    base: Optional[FeatureMemo] = None
+    changed: frozenset[str] = frozenset()
+
+    def inherited(self, side: bool, spec: FeatureSpec) -> Any:
+        """BASE's entry (a side or a feature) for SPEC, if it read none of CHANGED; else None."""
+        base = self.base
+        if base is None:
+            return None
+        key = id(spec)
+        hit = (base.sides if side else base.features).get(key)
+        owner, read = base.reads.get((side, key), (None, None))
+        if hit is None or owner is not spec or read is None or not read.isdisjoint(self.changed):
+            return None
+        return hit
+
+    def compute(self, side: bool, spec: FeatureSpec, values: Mapping[str, str],
+                run: Callable[[Mapping[str, str]], Any]) -> Any:
+        """RUN(VALUES), what it read recorded for SPEC when this memo records."""
+        if not self.record:
+            return run(values)
+        names = ReadNames(values)
+        got = run(names)
+        self.reads[(side, id(spec))] = (spec, names.read())
+        return got
+
+
 def resolve_features(
     specs: Sequence[FeatureSpec],
     model: ResolveModel,
@@ -677,15 +756,12 @@ def resolve_features(
     events: Sequence[Event],
     lines: Optional[Mapping[str, int]] = None,
     machine: Machine = NO_MACHINE,
-    memo: Optional[dict[int, FeatureState]] = None,
-    sides: Optional[dict[int, ConfigSide]] = None,
+    memo: Optional[FeatureMemo] = None,
 ) -> tuple[FeatureState, ...]:
     """Every feature of SPECS that exists on the model's arch, resolved (LINES: config lines).
 
-    MEMO, a dict the caller keeps across calls with the same SPECS, MODEL, VALUES, LINES and
-    MACHINE (a batch of command lines), holds the features no event reaches: those are what
-    the config alone decides, and are resolved once; SIDES (kept likewise) the config_side()
-    of the others.
+    MEMO (see FeatureMemo), kept by the caller across calls with the same SPECS, MODEL,
+    VALUES, LINES and MACHINE, holds what the config alone decides.
     """
     lines = lines or {}
     todo = [s for s in specs if (not s.arches or model.srcarch in s.arches)
@@ -703,18 +779,21 @@ def resolve_features(
 
     def one(s: FeatureSpec, others: Optional[Mapping[str, FeatureState]]) -> FeatureState:
         direct = any(d.kind == "direct" for d in s.handlers)  # any word may hold its word
+        assert memo is not None
+        key = id(s)
         if (s.reads or (s.lsm and lsm) or direct
                 or not _fold_params(s.params).isdisjoint(reached)):
-            side = None if sides is None else sides.get(id(s))
+            side = memo.sides.get(key)
             if side is None:
-                side = config_side(s, model, values, lines)
-                if sides is not None:
-                    sides[id(s)] = side
+                side = memo.inherited(True, s) or memo.compute(
+                    True, s, values, lambda v: config_side(s, model, v, lines))
+                memo.sides[key] = side
             return resolve_feature(s, model, values, events, lines, machine, side, others)
-        assert memo is not None
-        hit = memo.get(id(s))
+        hit = memo.features.get(key)
         if hit is None:
-            hit = memo[id(s)] = resolve_feature(s, model, values, (), lines, machine)
+            hit = memo.inherited(False, s) or memo.compute(
+                False, s, values, lambda v: resolve_feature(s, model, v, (), lines, machine))
+            memo.features[key] = hit
         return hit
 
     return resolve_in_order(todo, model.version_tuple, one)

@@ -32,6 +32,8 @@ class LazyRegistrations(Sequence[Registration]):
         self._all: Optional[tuple[Registration, ...]] = None
         self._named: dict[frozenset[str], tuple[Registration, ...]] = {}
         self._rows: dict[int, Registration] = {}  # decoded by select(), by row
+        self._selects = 0  # select() calls: the index below is built for a third one
+        self._groups: Optional[tuple[dict[Optional[str], list[int]], dict[str, list[int]]]] = None
 
     def _row(self, index: int) -> Registration:
         """Row INDEX decoded, once: `check` selects for many configs that differ a little."""
@@ -64,11 +66,35 @@ class LazyRegistrations(Sequence[Registration]):
                 if (everything and (r.built_if is None or built.get(r.built_if) == "y"))
                 or fold_param(r.name) in names
             )
-        return tuple(
-            self._row(index)
-            for index, (built_if, name) in enumerate(zip(self._built_if, self._names))
-            if (everything and (built_if is None or built.get(built_if) == "y")) or name in names
-        )
+        self._selects += 1
+        if self._groups is None and self._selects <= 2:  # resolve's two: a scan is cheaper
+            return tuple(
+                self._row(index)
+                for index, (built_if, name) in enumerate(zip(self._built_if, self._names))
+                if (everything and (built_if is None or built.get(built_if) == "y"))
+                or name in names
+            )
+        groups, by_name = self._index()
+        rows: set[int] = set()
+        if everything:
+            for built_if, indices in groups.items():
+                if built_if is None or built.get(built_if) == "y":
+                    rows.update(indices)
+        for name in names:
+            rows.update(by_name.get(name, ()))
+        return tuple(map(self._row, sorted(rows)))
+
+    def _index(self) -> tuple[dict[Optional[str], list[int]], dict[str, list[int]]]:
+        """The rows by built_if and by folded name, once: select() reads the groups a config
+        builds in (a few hundred symbols) instead of testing every row."""
+        if self._groups is None:
+            groups: dict[Optional[str], list[int]] = {}
+            by_name: dict[str, list[int]] = {}
+            for index, (built_if, name) in enumerate(zip(self._built_if, self._names)):
+                groups.setdefault(built_if, []).append(index)
+                by_name.setdefault(name, []).append(index)
+            self._groups = (groups, by_name)
+        return self._groups
 
     def built_if_symbols(self) -> frozenset[str]:
         """The symbols select() tests (each registration's built_if), without decoding any."""

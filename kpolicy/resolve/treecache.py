@@ -25,6 +25,7 @@ from typing import Callable
 from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
+from kpolicy.longlived import long_lived
 from kpolicy.resolve.bundle import cache_form
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.tree import KernelTree
@@ -172,7 +173,8 @@ def cached_tree_model(tree: KernelTree, arch: str, specs_key: str, cache: Cache,
     """The compact model of (TREE, ARCH) and the tree's fingerprint: from CACHE when its index
     is fresh, else from BUILD (the model and the tree files it came from beyond the index's)."""
     key = content_key("tree-resolve", str(tree.root), tree.version, arch, specs_key)
-    hit = cache.load("tree-resolve", key)
+    with long_lived():  # as a bundled model (bundle.read_model)
+        hit = cache.load("tree-resolve", key)
     if (isinstance(hit, tuple) and len(hit) == 3 and isinstance(hit[0], TreeIndex)
             and isinstance(hit[2], ResolveModel) and is_fresh(tree, hit[0])):
         return hit[2], str(hit[1])

@@ -162,3 +162,28 @@ def test_no_config_uses_the_machines_arch(monkeypatch: pytest.MonkeyPatch) -> No
     model, notes = inputs.choose_model(None, None)
     assert model.arch == "arm64" and "using the Linux" in notes[0]
     assert inputs.running_arch() == "arm64"
+
+
+def test_select_by_index_matches_the_scan(tmp_path: Path) -> None:
+    """A cached bundled model's registrations: the first two select() calls scan every row,
+    later ones (check's fix proofs) read an index by built_if and name; both pick the same
+    registrations in the same order, for configs that build different sets."""
+    from kpolicy.cache import Cache
+    from kpolicy.resolve.lazy import LazyRegistrations
+
+    path = pick_bundled("7.2.13")[0]
+    read_model(path, Cache(tmp_path))  # stores the packed form
+    regs = read_model(path, Cache(tmp_path)).catalog.registrations
+    assert isinstance(regs, LazyRegistrations)
+    symbols = sorted(regs.built_if_symbols())
+    configs = [{s: "y" for s in symbols}, {s: "y" for s in symbols[::3]}, {}, {"X86": "y"}]
+    names = frozenset({"lockdown", "init_on_free", "nokaslr", "no_such_param"})
+    scanned = [regs.select(c, names) for c in configs[:2]]
+    assert regs._groups is None
+    indexed = [regs.select(c, names) for c in configs]
+    assert regs._groups is not None
+    assert indexed[:2] == scanned
+    assert len(scanned[0]) > len(scanned[1]) > len(indexed[3]) > len(indexed[2]) > 0
+    fresh = read_model(path, Cache(tmp_path)).catalog.registrations
+    assert isinstance(fresh, LazyRegistrations)
+    assert [fresh.select(c, names) for c in configs[2:]] == indexed[2:]

@@ -11,8 +11,8 @@ from resolve_synthetic import CLOUD, model_file_fixture, model_fixture  # noqa: 
 from kpolicy.kconfig.model import Location
 from kpolicy.params.model import Registration
 from kpolicy.params.semantics import load_param_rules
-from kpolicy.resolve.api import resolve
-from kpolicy.resolve.engine import FeatureState
+from kpolicy.resolve.api import ResolveMemo, resolve
+from kpolicy.resolve.engine import FeatureMemo, FeatureState
 from kpolicy.resolve.features import Machine
 from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
@@ -294,3 +294,37 @@ def test_an_override_taken_too_early_is_taken_back() -> None:
     out = {f.name: f.effective for f in apply_overrides(nosmt, [specs[n] for n in wanted],
                                                         (7, 2, 0))}
     assert out["smt"] == "off"
+
+
+def test_a_memo_for_a_changed_config_reuses_only_what_read_no_changed_symbol(
+        model: ResolveModel) -> None:
+    """`check` proves a config fix by resolving the config with the fix applied; what the
+    checker's config decided is taken over only for features that read none of the changed
+    symbols (FeatureMemo): the answer is the one resolving from scratch gives."""
+    base_values = dict(CLOUD)
+    specs = load_param_rules().features  # the same spec objects for every call, as check has
+    base = ResolveMemo(features=FeatureMemo(record=True))
+    first = resolve(model, ConfigInput("cloud.config", base_values, "7.2.13"), "", specs=specs,
+                    memo=base)
+    before = {f.name: f for f in first.features}
+    # init_on_free's default companion turned on: init_on_free must be resolved again
+    changed = {"INIT_ON_FREE_DEFAULT_ON": "y"}
+    derived = ResolveMemo(features=FeatureMemo(base=base.features, changed=frozenset(changed)))
+    config = ConfigInput("cloud.config", {**base_values, **changed}, "7.2.13")
+    got = {f.name: f for f in resolve(model, config, "", specs=specs, memo=derived).features}
+    fresh = {f.name: f for f in resolve(model, config, "", specs=specs).features}
+    assert got == fresh
+    assert before["init_on_free"].effective is False and got["init_on_free"].effective is True
+    reads = base.features.reads
+    assert all(read is not None for _spec, read in reads.values())
+    taken = [k for k, v in derived.features.features.items()
+             if base.features.features.get(k) is v]
+    assert taken and len(taken) < len(base.features.features)  # reused some, not all
+    by_id = {id(s): s.name for s in specs}
+    assert "init_on_free" not in {by_id.get(k) for k in taken}
+    # other spec objects (even at a recycled id) never take over an entry
+    other = ResolveMemo(features=FeatureMemo(base=base.features, changed=frozenset()))
+    copies = tuple(dataclasses.replace(s) for s in specs)
+    resolve(model, config, "", specs=copies, memo=other)
+    assert not any(base.features.features.get(k) is v
+                   for k, v in other.features.features.items())

@@ -31,6 +31,7 @@ COMMON = (
     "kpolicy.cmdline.bootconfig", "kpolicy.cmdline.builtin", "kpolicy.cmdline.lsm",
     "kpolicy.cmdline.output", "kpolicy.cmdline.passes", "kpolicy.cmdline.tokens",
     "kpolicy.errors", "kpolicy.families", "kpolicy.families.model", "kpolicy.kconfig",
+    "kpolicy.longlived",
     "kpolicy.kconfig.dotconfig", "kpolicy.kconfig.evaluate", "kpolicy.kconfig.model",
     "kpolicy.kernel", "kpolicy.params", "kpolicy.params.model", "kpolicy.params.semantics",
     "kpolicy.params.valueparsers", "kpolicy.resolve", "kpolicy.resolve.api",
@@ -38,17 +39,18 @@ COMMON = (
     "kpolicy.resolve.features", "kpolicy.resolve.inputs", "kpolicy.resolve.lazy",
     "kpolicy.resolve.lsm",
     "kpolicy.resolve.model", "kpolicy.resources", "kpolicy.sysctl", "kpolicy.sysctl.boot",
-    "kpolicy.sysctl.spec", "kpolicy.sysctl.sysctld", "kpolicy.sysctl.write",
+    "kpolicy.sysctl.spec", "kpolicy.sysctl.write",
     "kpolicy.textio",
 )
 
 PINNED = {
-    "resolve": sorted({*COMMON, "kpolicy.longlived", "kpolicy.resolve.batch",
-                       "kpolicy.resolve.command", "kpolicy.resolve.output",
-                       "kpolicy.sysctl.running"}),
+    # the sysctl.d reader and the /proc/sys comparison only with --sysctl / on the running system
+    "resolve": sorted({*COMMON, "kpolicy.resolve.batch", "kpolicy.resolve.command",
+                       "kpolicy.resolve.output"}),
     "check": sorted({*COMMON, "kpolicy.policy", "kpolicy.policy.check",
                      "kpolicy.policy.command", "kpolicy.policy.evaluate", "kpolicy.policy.fix",
-                     "kpolicy.policy.output", "kpolicy.policy.schema"}),
+                     "kpolicy.policy.output", "kpolicy.policy.schema",
+                     "kpolicy.sysctl.sysctld"}),
 }
 
 CONFIG = (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from kpolicy.cache import MAGIC, Cache, content_key
+from kpolicy.cache import MAGIC, Cache, content_key, shipped_files_key
 
 
 def test_get_or_build_builds_once(tmp_path: Path) -> None:
@@ -140,3 +141,24 @@ def test_source_fingerprint_follows_edits(tmp_path: Path) -> None:
     (tmp_path / "grammars").mkdir()
     (tmp_path / "grammars" / "g.lark").write_text("start: 'a'\n")
     assert source_fingerprint(pkg) != edited
+
+
+def test_shipped_files_key_changes_with_any_edit_of_a_file(tmp_path: Path) -> None:
+    """rules/ and the bundled models are keyed by name, size and mtime (not read on a warm
+    run): an edit of the same size, a new file and a removed one each change the key; a file
+    of another suffix does not."""
+    (tmp_path / "a.toml").write_text("x = 1\n")
+    (tmp_path / "b.toml").write_text("y = 2\n")
+    first = shipped_files_key(tmp_path, ".toml")
+    assert [n for n, _size, _mtime in first] == ["a.toml", "b.toml"]
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert shipped_files_key(tmp_path, ".toml") == first
+    st = (tmp_path / "a.toml").stat()
+    (tmp_path / "a.toml").write_text("x = 3\n")  # same size
+    os.utime(tmp_path / "a.toml", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    edited = shipped_files_key(tmp_path, ".toml")
+    assert edited != first
+    (tmp_path / "c.toml").write_text("")
+    assert shipped_files_key(tmp_path, ".toml") != edited
+    (tmp_path / "c.toml").unlink()
+    assert shipped_files_key(tmp_path, ".toml") == edited
