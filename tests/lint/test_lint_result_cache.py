@@ -92,28 +92,22 @@ def test_a_c_registration_added_in_place_is_seen(
                            "kernel-parameters.txt"}
 
 
-def test_a_documentation_entry_added_in_place_is_seen(
-        tree: Path, warm: tuple[Cache, Counted, set[str]]) -> None:
+@pytest.mark.parametrize(("rel", "added", "gone"), [
+    ("Documentation/admin-guide/kernel-parameters.txt", "\n\tquietish\t[KNL] Quieter.\n",
+     "param-undocumented: quietish: __setup registered here is not in kernel-parameters.txt"),
+    ("Kconfig", "\nconfig THP_NEVER_DEFINED\n\tbool\n",
+     "param-doc-default: thp_mode= says its default is CONFIG_THP_NEVER_DEFINED, which no "
+     "Kconfig file defines"),
+], ids=["kernel-parameters.txt", "Kconfig"])
+def test_a_text_added_in_place_that_settles_a_finding_is_seen(
+        tree: Path, warm: tuple[Cache, Counted, set[str]], rel: str, added: str,
+        gone: str) -> None:
     cache, counted, first = warm
-    gone = ("param-undocumented: quietish: __setup registered here is not in "
-            "kernel-parameters.txt")
     assert gone in first
-    _append(tree / "Documentation/admin-guide/kernel-parameters.txt",
-            "\n\tquietish\t[KNL] Quieter.\n")
+    _append(tree / rel, added)
     now = _messages(tree, cache)
     assert counted.calls == 2
-    assert gone not in now
-
-
-def test_a_kconfig_option_added_in_place_is_seen(
-        tree: Path, warm: tuple[Cache, Counted, set[str]]) -> None:
-    cache, counted, first = warm
-    gone = ("param-doc-default: thp_mode= says its default is CONFIG_THP_NEVER_DEFINED, which "
-            "no Kconfig file defines")
-    assert gone in first
-    _append(tree / "Kconfig", "\nconfig THP_NEVER_DEFINED\n\tbool\n")
-    assert gone not in _messages(tree, cache)
-    assert counted.calls == 2
+    assert first - now == {gone}
 
 
 def test_a_makefile_renaming_a_module_in_place_is_seen(
