@@ -6,8 +6,9 @@ import errno
 import os
 import re
 import sys
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from kpolicy.errors import KpolicyError, printable
 
@@ -134,6 +135,33 @@ def parse_toml_text(text: str, file: PathLike) -> dict[str, Any]:
         raise KpolicyError("invalid TOML: nested too deeply", file=file) from None
     except ValueError as exc:  # an integer beyond Python's 4300-digit conversion limit
         raise KpolicyError(f"invalid TOML: {exc}", file=file) from None
+
+
+def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:
+    """The line (from START on) where KEY is assigned in TOML TEXT, if it can be found."""
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for number, line in enumerate(text.splitlines()[start - 1:], start=start):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def entry_lines(text: str, table: str) -> list[int]:
+    """Line numbers of each [[TABLE]] header of TOML TEXT, in order."""
+    pattern = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
+
+
+def reject_unknown_keys(table: Mapping[str, object], known: Collection[str], *, file: PathLike,
+                        text: Optional[str] = None, where: str = "", start: int = 1) -> None:
+    """Refuse a TOML TABLE with a key outside KNOWN: the error names the first such key, what
+    was expected and, when TEXT is given, the key's line (searched from START on)."""
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        line = key_line(text, unknown[0], start=start) if text is not None else None
+        expected = ", ".join(sorted(known))
+        raise KpolicyError(f"{where}unknown key '{unknown[0]}' (expected {expected})",
+                           file=file, line=line or (start if start > 1 else None))
 
 
 def parse_toml(path: Path, *, what: str) -> tuple[dict[str, Any], str]:

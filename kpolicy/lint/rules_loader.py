@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from kpolicy.errors import KpolicyError
 from kpolicy.lint.types import SEVERITIES, Rule, RuleDocs
-from kpolicy.textio import parse_toml
+from kpolicy.textio import key_line, parse_toml, reject_unknown_keys
 
 _CODE = re.compile(r"KP\d{3}\Z")
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
@@ -17,15 +17,6 @@ _CHECK = re.compile(r"[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*\Z")
 _RULE_KEYS = {"code", "name", "severity", "summary", "check", "docs", "options", "default",
               "changes-only"}
 _DOCS_KEYS = {"what", "why", "bad", "good", "references"}
-def key_line(text: str, key: str, *, start: int = 1) -> Optional[int]:
-    """The line (from START on) where KEY is assigned in TOML TEXT, if it can be found."""
-    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-    for number, line in enumerate(text.splitlines()[start - 1:], start=start):
-        if pattern.match(line):
-            return number
-    return None
-
-
 def _fail(msg: str, path: Path, text: str, key: Optional[str] = None) -> KpolicyError:
     return KpolicyError(msg, file=path, line=key_line(text, key) if key else None)
 
@@ -39,10 +30,7 @@ def _string(table: dict[str, Any], key: str, path: Path, text: str, where: str =
 
 
 def _rule_from_table(data: dict[str, Any], path: Path, text: str) -> Rule:
-    unknown = sorted(set(data) - _RULE_KEYS)
-    if unknown:
-        raise _fail(f"unknown key '{unknown[0]}' (expected one of {', '.join(sorted(_RULE_KEYS))})",
-                    path, text, unknown[0])
+    reject_unknown_keys(data, _RULE_KEYS, file=path, text=text)
     code = _string(data, "code", path, text)
     if not _CODE.match(code):
         raise _fail(f"code '{code}' is not of the form KPnnn", path, text, "code")
@@ -62,9 +50,7 @@ def _rule_from_table(data: dict[str, Any], path: Path, text: str) -> Rule:
     docs = data.get("docs")
     if not isinstance(docs, dict):
         raise _fail("missing [docs] table", path, text)
-    unknown = sorted(set(docs) - _DOCS_KEYS)
-    if unknown:
-        raise _fail(f"unknown key 'docs.{unknown[0]}'", path, text, unknown[0])
+    reject_unknown_keys(docs, _DOCS_KEYS, file=path, text=text, where="[docs]: ")
     refs = docs.get("references", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
         raise _fail("'docs.references' is not a list of strings", path, text, "references")

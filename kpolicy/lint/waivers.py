@@ -9,9 +9,8 @@ from typing import Any, Optional
 
 from kpolicy import treefs
 from kpolicy.errors import KpolicyError
-from kpolicy.lint.rules_loader import key_line
 from kpolicy.lint.types import SEVERITIES, Finding, Rule
-from kpolicy.textio import TOML_LIMIT, parse_toml, parse_toml_text
+from kpolicy.textio import TOML_LIMIT, key_line, parse_toml, parse_toml_text, reject_unknown_keys
 
 CONFIG_NAME = ".kpolicy.toml"
 _KEYS = {"select", "ignore", "fail-on", "waiver"}
@@ -63,10 +62,8 @@ def _waiver(entry: Any, path: Path, text: str, line: Optional[int]) -> Waiver:
 
     if not isinstance(entry, dict):
         raise fail("not a table")
-    unknown = sorted(set(entry) - _WAIVER_KEYS)
-    if unknown:
-        raise fail(f"unknown key '{unknown[0]}' (expected {', '.join(sorted(_WAIVER_KEYS))})",
-                   unknown[0])
+    reject_unknown_keys(entry, _WAIVER_KEYS, file=path, text=text, where="waiver: ",
+                        start=line or 1)
     rule = entry.get("rule")
     if not isinstance(rule, str) or not rule:
         raise fail("'rule' is missing", "rule")
@@ -96,10 +93,7 @@ def parse_config(path: Path, tree_root: Optional[Path] = None) -> LintConfig:
         data = tool.get("kpolicy", {}) if isinstance(tool, dict) else {}
         if not isinstance(data, dict):
             raise KpolicyError("[tool.kpolicy] is not a table", file=path)
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise KpolicyError(f"unknown key '{unknown[0]}' (expected {', '.join(sorted(_KEYS))})",
-                           file=path, line=key_line(text, unknown[0]))
+    reject_unknown_keys(data, _KEYS, file=path, text=text)
     fail_on = data.get("fail-on")
     if fail_on is not None and fail_on not in SEVERITIES:
         raise KpolicyError(f"'fail-on' must be one of {', '.join(SEVERITIES)}", file=path,

@@ -20,7 +20,7 @@ from typing import Literal, Optional, TypeVar, Union, get_args
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import INTEGER_TYPES, fold_param, kstrtobool, kstrtoint
 from kpolicy.params.model import Registration
-from kpolicy.textio import TOML_LIMIT, parse_toml_text, read_text
+from kpolicy.textio import TOML_LIMIT, parse_toml_text, read_text, reject_unknown_keys
 
 State = Union[bool, int, str]
 
@@ -426,9 +426,7 @@ class _Table:
     def __init__(self, data: object, file: str, where: str, known: set[str]) -> None:
         if not isinstance(data, dict):
             raise KpolicyError(f"{where} must be a table", file=file)
-        extra = sorted(set(data) - known)
-        if extra:
-            raise KpolicyError(f"{where}: unknown key(s): {', '.join(extra)}", file=file)
+        reject_unknown_keys(data, known, file=file, where=f"{where}: ")
         self.data: dict[str, object] = data
         self.file, self.where = file, where
 

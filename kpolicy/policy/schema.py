@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from kpolicy.errors import KpolicyError
 from kpolicy.kernel import Version, parse_version
-from kpolicy.textio import parse_toml
+from kpolicy.textio import entry_lines, key_line, parse_toml, reject_unknown_keys
 
 if TYPE_CHECKING:
     from kpolicy.cache import Cache
@@ -158,16 +158,8 @@ def bundled_names() -> tuple[str, ...]:
 
 def _fail(msg: str, path: Path, text: str, key: Optional[str] = None,
           start: int = 1) -> KpolicyError:
-    from kpolicy.lint.rules_loader import key_line  # only on an error: lint is not check's
-
     line = key_line(text, key, start=start) if key else None
     return KpolicyError(msg, file=path, line=line or (start if start > 1 else None))
-
-
-def _entry_lines(text: str, table: str) -> list[int]:
-    """Line numbers of each [[TABLE]] header, in order."""
-    pattern = re.compile(rf"^\s*\[\[\s*{table}\s*\]\]")
-    return [n for n, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
 
 
 def _strings(value: Any) -> Optional[tuple[str, ...]]:
@@ -182,10 +174,7 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
 
     if not isinstance(entry, dict):
         raise fail("not a table")
-    unknown = sorted(set(entry) - _ITEM_KEYS)
-    if unknown:
-        raise fail(f"unknown key '{unknown[0]}' (expected {', '.join(sorted(_ITEM_KEYS))})",
-                   unknown[0])
+    reject_unknown_keys(entry, _ITEM_KEYS, file=path, text=text, where="item: ", start=line)
     for key in ("id", "require", "why"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise fail(f"'{key}' is missing or empty", key if key in entry else None)
@@ -232,9 +221,9 @@ def _item(entry: Any, policy: str, reference: str, path: Path, text: str, line: 
 
 
 def _waiver(entry: Any, path: Path, text: str, line: int) -> Waiver:
-    if not isinstance(entry, dict) or set(entry) - _WAIVER_KEYS:
-        raise _fail(f"waiver: expected only the keys {', '.join(sorted(_WAIVER_KEYS))}",
-                    path, text, None, line)
+    if not isinstance(entry, dict):
+        raise _fail("waiver: not a table", path, text, None, line)
+    reject_unknown_keys(entry, _WAIVER_KEYS, file=path, text=text, where="waiver: ", start=line)
     if not isinstance(entry.get("id"), str) or not entry["id"]:
         raise _fail("waiver: 'id' is missing", path, text, "id", line)
     reason = entry.get("reason")
@@ -270,9 +259,7 @@ def load_policy(name: str, *, _chain: tuple[Path, ...] = ()) -> Policy:
     head = data.get("policy")
     if not isinstance(head, dict):
         raise _fail("no [policy] table", path, text)
-    unknown = sorted(set(head) - _POLICY_KEYS)
-    if unknown:
-        raise _fail(f"[policy]: unknown key '{unknown[0]}'", path, text, unknown[0])
+    reject_unknown_keys(head, _POLICY_KEYS, file=path, text=text, where="[policy]: ")
     extra = sorted(set(data) - {"policy", "item", "waiver"})
     if extra:
         raise _fail(f"unknown table '{extra[0]}' (expected policy, item, waiver)", path, text)
@@ -295,7 +282,7 @@ def load_policy(name: str, *, _chain: tuple[Path, ...] = ()) -> Policy:
     entries = data.get("item", [])
     if not isinstance(entries, list):
         raise _fail("'item' must be [[item]] tables", path, text)
-    lines = _entry_lines(text, "item")
+    lines = entry_lines(text, "item")
     seen = {i.id for i in items}
     for n, entry in enumerate(entries):
         item = _item(entry, pname, reference, path, text, lines[n] if n < len(lines) else 1)
@@ -304,7 +291,7 @@ def load_policy(name: str, *, _chain: tuple[Path, ...] = ()) -> Policy:
                         lines[n] if n < len(lines) else 1)
         seen.add(item.id)
         items.append(item)
-    wlines = _entry_lines(text, "waiver")
+    wlines = entry_lines(text, "waiver")
     for n, entry in enumerate(data.get("waiver", [])):
         w = _waiver(entry, path, text, wlines[n] if n < len(wlines) else 1)
         if w.id not in seen:

@@ -23,7 +23,7 @@ from kpolicy.errors import KpolicyError
 from kpolicy.kernel import fold_param, kstrtobool, kstrtoint
 from kpolicy.params.semantics import Group, Version, in_versions
 from kpolicy.resolve.engine import FeatureState, Source
-from kpolicy.textio import TOML_LIMIT, read_text
+from kpolicy.textio import TOML_LIMIT, entry_lines, parse_toml_text, read_text, reject_unknown_keys
 
 FEATURE = "lsm"
 GROUP: Group = "lsm"
@@ -74,18 +74,13 @@ def _version(raw: object, where: str) -> Optional[Version]:
 
 def parse_lsms(text: str, file: str) -> tuple[LsmSpec, ...]:
     """The [[lsm]] entries of TEXT (FILE names it in errors), each key checked."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise KpolicyError(f"{file}: {e}") from e
+    data = parse_toml_text(text, file)
     out = []
-    for i, raw in enumerate(data.get("lsm", [])):
-        where = f"{file}: [[lsm]] {i + 1}"
-        unknown = set(raw) - _KEYS
-        if unknown or "name" not in raw or "source" not in raw:
-            raise KpolicyError(f"{where}: unknown keys {sorted(unknown)} or no name/source")
+    for raw, line in zip(data.get("lsm", []), entry_lines(text, "lsm")):
+        where = f"{file}:{line}: [[lsm]]"
+        reject_unknown_keys(raw, _KEYS, file=file, text=text, where="[[lsm]]: ", start=line)
+        if "name" not in raw or "source" not in raw:
+            raise KpolicyError("[[lsm]]: 'name' and 'source' are required", file=file, line=line)
         flags = tuple(raw.get("flags", ()))
         order = raw.get("order", "mutable")
         if order not in _ORDERS or set(flags) - set(_FLAGS):

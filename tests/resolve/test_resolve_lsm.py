@@ -79,5 +79,9 @@ def test_no_security_framework_means_no_lsm() -> None:
 def test_a_bad_table_is_refused() -> None:
     with pytest.raises(KpolicyError, match="order"):
         parse_lsms('[[lsm]]\nname = "x"\norder = "middle"\nsource = "s"\n', "t.toml")
-    with pytest.raises(KpolicyError, match="unknown keys"):
+    with pytest.raises(KpolicyError, match="unknown key 'exclusive'") as bad:
         parse_lsms('[[lsm]]\nname = "x"\nsource = "s"\nexclusive = true\n', "t.toml")
+    assert bad.value.line == 4
+    with pytest.raises(KpolicyError, match="'source' are required") as missing:
+        parse_lsms('[[lsm]]\nname = "x"\nsource = "s"\n[[lsm]]\nname = "y"\n', "t.toml")
+    assert missing.value.line == 4
