@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kpolicy import analysis
 from kpolicy.cache import Cache
 from kpolicy.lint import engine
 
@@ -27,7 +28,7 @@ class Counted:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        real = engine.analyse
+        real = analysis.analyse
 
         def analyse(*args: object, **kw: object) -> object:
             self.calls += 1
