@@ -19,10 +19,12 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, TypeVar, Union
 
 from kpolicy.errors import KpolicyError
 from kpolicy.textio import DEFAULT_LIMIT, decode_text
+
+T = TypeVar("T")
 
 MAX_SYMLINKS = 40  # as the kernel's own path walk (ELOOP)
 MAX_COMPONENTS = 256  # directory depth after symlinks are expanded
@@ -320,6 +322,28 @@ def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
     Symlinks (to files or directories) are neither followed nor listed; TOP itself is resolved
     inside the tree, and a missing TOP yields nothing. WANTED: only the files whose name it
     accepts are listed (the others are not stat'ed: entry types come from the directory)."""
+
+    def value(entry: os.DirEntry[str]) -> Optional[os.stat_result]:
+        if wanted is not None and not wanted(entry.name):
+            return None
+        st = entry.stat(follow_symlinks=False)
+        return st if stat.S_ISREG(st.st_mode) else None  # still one: not swapped since listed
+
+    yield from _walk(root, top, prune, value)
+
+
+def walk_inodes(root: PathLike, prune: frozenset[str] = frozenset(),
+                ) -> Iterator[tuple[str, list[str], dict[str, int]]]:
+    """As walk, each regular file with its inode number as the directory lists it: no stat
+    (the type comes from the listing too, so a file swapped since may be another kind: a
+    caller linking it checks what it linked, as link_files does)."""
+    yield from _walk(root, "", prune, lambda entry: entry.inode())
+
+
+def _walk(root: PathLike, top: str, prune: frozenset[str],
+          value: Callable[[os.DirEntry[str]], Optional[T]],
+          ) -> Iterator[tuple[str, list[str], dict[str, T]]]:
+    """walk's loop: VALUE gives each regular file's entry, None leaves it out."""
     try:
         start = physical(root, top, what="directory") if top else ""
     except OutsideTree:
@@ -335,7 +359,7 @@ def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
         except OSError:
             continue
         dirs: list[str] = []
-        files: dict[str, os.stat_result] = {}
+        files: dict[str, T] = {}
         try:
             with os.scandir(fd) as it:
                 for entry in it:
@@ -346,11 +370,10 @@ def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
                     if entry.is_dir(follow_symlinks=False):
                         if entry.name not in prune:
                             dirs.append(entry.name)
-                    elif entry.is_file(follow_symlinks=False) and (
-                            wanted is None or wanted(entry.name)):
-                        st = entry.stat(follow_symlinks=False)
-                        if stat.S_ISREG(st.st_mode):  # still one: not swapped since the listing
-                            files[entry.name] = st
+                    elif entry.is_file(follow_symlinks=False):
+                        found = value(entry)
+                        if found is not None:
+                            files[entry.name] = found
         except OSError:
             continue
         finally:

@@ -78,7 +78,7 @@ def _progress() -> Optional[Callable[[str], None]]:
     return say
 
 
-def _lint_patched(args: argparse.Namespace, lint: Callable[[Path], LintResult],
+def _lint_patched(args: argparse.Namespace, lint: Callable[[Path, bool], LintResult],
                   cache_root: Optional[Path],
                   progress: Optional[Callable[[str], None]]) -> LintResult:
     """Lint TREE with the --patch files applied; only what they introduce is reported. A patch
@@ -89,7 +89,7 @@ def _lint_patched(args: argparse.Namespace, lint: Callable[[Path], LintResult],
     changes = scratch.patch_changes(args.tree, args.patch)
 
     def tree_fingerprints() -> list[str]:
-        return [baseline.fingerprint(f) for f in lint(args.tree).findings]
+        return [baseline.fingerprint(f) for f in lint(args.tree, True).findings]
 
     # The unpatched tree is linted by a second process, beside the patched copy's lint.
     before = start_forked(tree_fingerprints)
@@ -97,7 +97,7 @@ def _lint_patched(args: argparse.Namespace, lint: Callable[[Path], LintResult],
         if progress:
             progress(f"applying {len(args.patch)} patch file(s) to a scratch copy")
         with scratch.patched_tree(args.tree, changes, cache_root) as patched:
-            result = lint(patched)
+            result = lint(patched, False)  # a scratch tree: its findings are not kept
     except BaseException:
         before.cancel()
         raise
@@ -113,12 +113,12 @@ def run_lint(args: argparse.Namespace) -> int:
     cache = cache_from_args(args)
     progress = _progress()
 
-    def lint(tree: Path) -> engine.LintResult:
+    def lint(tree: Path, keep_findings: bool = True) -> engine.LintResult:
         return engine.run_lint(
             tree, tuple(args.arch) or ("x86_64",), all_arches=args.all_arches,
             select=args.select or None, ignore=args.ignore, fail_on=args.fail_on, cache=cache,
             config_file=args.config, rules_dir=args.rules_dir, progress=progress, jobs=args.jobs,
-            changes=bool(args.base or args.patch),
+            changes=bool(args.base or args.patch), keep_findings=keep_findings,
             default_fail_on=engine.CHANGE_FAIL_ON if args.base or args.baseline or args.patch
             else engine.DEFAULT_FAIL_ON)
 

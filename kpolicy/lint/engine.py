@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from kpolicy.analysis import analyse, load_declarations, select_arches
 from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
+from kpolicy.lint.resultcache import cached_findings
 from kpolicy.lint.rules_loader import load_rules, select_rules
 from kpolicy.lint.types import SEVERITIES, CheckFunction, Finding, LintContext, Rule
 from kpolicy.lint.waivers import LintConfig, Waiver, apply_waivers, check_waiver_rules, load_config
@@ -92,11 +93,14 @@ def run_lint(
     jobs: int = 1,
     changes: bool = False,
     default_fail_on: str = DEFAULT_FAIL_ON,
+    keep_findings: bool = True,
 ) -> LintResult:
     """Lint the kernel tree at TREE: config file settings apply, command-line ones win over them.
     CHANGES: the run is one side of judging a change (--base), so the rules that judge only
     what a change adds (param-namespace: renaming a released parameter breaks command lines)
-    run too; otherwise they run only when selected by name."""
+    run too; otherwise they run only when selected by name. KEEP_FINDINGS: the findings are
+    kept in CACHE for the next run on the same tree (kpolicy.lint.resultcache); off for a
+    scratch tree no later run sees again."""
     ktree = open_tree(tree) if context is None else context.tree
     config: LintConfig = load_config(ktree.root, config_file)
     every = tuple(rules) if rules is not None else load_rules(rules_dir)
@@ -109,16 +113,26 @@ def run_lint(
                        or {r.name, r.code.lower()} & named)
     if fail_on is not None and fail_on not in SEVERITIES:
         raise KpolicyError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
+    package = check_package or CHECK_PACKAGE
     if context is None:
         arch_list = select_arches(ktree, arches, all_arches)
-        decl = load_declarations(rules_dir)
-        context = LintContext.of(analyse(ktree, arch_list, cache, declarations=decl,
+
+        def compute() -> tuple[tuple[str, ...], tuple[Finding, ...]]:
+            decl = load_declarations(rules_dir)
+            ctx = LintContext.of(analyse(ktree, arch_list, cache, declarations=decl,
                                          progress=progress, jobs=jobs))
-    findings = run_checks(context, chosen, check_package=check_package or CHECK_PACKAGE)
+            return tuple(ctx.models), run_checks(ctx, chosen, check_package=package)
+
+        linted, findings = cached_findings(
+            ktree, (arch_list, tuple(r.name for r in chosen), package), rules_dir,
+            cache if keep_findings else None, compute)
+    else:
+        linted = tuple(context.models)
+        findings = run_checks(context, chosen, check_package=package)
     active, waived = apply_waivers(findings, config.waivers)
     return LintResult(
         tree=ktree,
-        arches=tuple(context.models),
+        arches=linted,
         rules=chosen,
         findings=active,
         waived=waived,

@@ -68,11 +68,12 @@ def _work_dir(tree: Path, cache_root: Optional[Path]) -> str:
     return tempfile.gettempdir()
 
 
-def _mirror_dir(tree: Path, rel_dir: str, dirs: list[str], files: dict[str, os.stat_result],
+def _mirror_dir(tree: Path, rel_dir: str, dirs: list[str], files: dict[str, int],
                 fd: int, dest: Path) -> None:
-    """Make directory FD of the farm hold exactly DIRS and hard links to FILES of TREE's REL_DIR:
-    an entry that is not the same inode as the tree's (a file the last patch wrote, one the
-    tree replaced since) or that the tree lacks is removed, what is missing is linked."""
+    """Make directory FD of the farm hold exactly DIRS and hard links to FILES (name -> inode
+    number) of TREE's REL_DIR: an entry that is not the same inode as the tree's (a file the
+    last patch wrote, one the tree replaced since) or that the tree lacks is removed, what is
+    missing is linked."""
     keep: set[str] = set()
     with os.scandir(fd) as entries:
         # Types and inode numbers as the directory lists them (no stat per file); the farm is
@@ -81,7 +82,7 @@ def _mirror_dir(tree: Path, rel_dir: str, dirs: list[str], files: dict[str, os.s
             name = entry.name
             if (name in dirs and entry.is_dir(follow_symlinks=False)) or (
                     name in files and entry.is_file(follow_symlinks=False)
-                    and entry.inode() == files[name].st_ino):
+                    and entry.inode() == files[name]):
                 keep.add(name)
             else:
                 remove_entry(name, fd)
@@ -98,7 +99,8 @@ def link_tree(tree: Path, dest: Path) -> None:
     """Make the directory DEST a mirror of TREE made of hard links to its regular files (copies
     where linking is refused), `.git` left out; what DEST already holds that matches is kept,
     so bringing the farm of the last run up to date costs a walk, not a copy."""
-    for rel_dir, dirs, files in treefs.walk(tree, prune=frozenset({".git"})):
+    # inode numbers from the listings of both sides: no stat per file (95,000 in Linux 7.2)
+    for rel_dir, dirs, files in treefs.walk_inodes(tree, prune=frozenset({".git"})):
         with parent_fd(dest, f"{rel_dir}/." if rel_dir else ".", create=True) as fd:
             assert fd is not None
             _mirror_dir(tree, rel_dir, dirs, files, fd, dest)

@@ -7,7 +7,8 @@ of the files the model comes from: every Kconfig* file, each C file that registe
 parameter or defines a static key, the Makefile and Kbuild files above those (and the top and
 arch/ ones) and the kernel-parameters documentation. A warm run stats those
 (no directory listing, no read); a file whose stat changed is read (through kpolicy.treefs)
-and its digest compared, so a `touch` or a checkout of the same content stays warm.
+and its digest compared, so a `touch` or a checkout of the same content stays warm (the index and
+its check: kpolicy.freshness, shared with lint's findings cache).
 Not covered: an in-place edit, keeping its directory's mtime, of a C file that registered no
 boot parameter when the model was built, of a header, or of a kbuild file above no such C
 file (`--no-cache` rebuilds); see README "Speed".
@@ -18,13 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from array import array
-from dataclasses import dataclass
 from typing import Callable
 
 from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
-from kpolicy.errors import KpolicyError
+from kpolicy.freshness import TreeIndex, file_digest, is_fresh
 from kpolicy.longlived import long_lived
 from kpolicy.resolve.bundle import cache_form
 from kpolicy.resolve.model import ResolveModel
@@ -36,65 +35,6 @@ _SKIPPED = frozenset({".git", "Documentation", "tools", "LICENSES"})
 _DOCS = "Documentation/admin-guide"
 _DOC_PREFIX = "kernel-parameters"
 _BUILD_FILES = ("Makefile", "Kbuild")
-
-
-@dataclass(frozen=True)
-class TreeIndex:
-    """What a cached model was derived from, as it was when the model was built; packed as a
-    few strings and byte arrays, which unpickle in well under a millisecond (a tuple per entry
-    took ~13 ms for the ~11,000 entries of a 7.2 tree)."""
-
-    dirs: str  # the relative directories ("" is the root), NUL-separated
-    dir_mtimes: bytes  # array("q") of their mtime_ns, in that order
-    files: str  # the relative file paths, NUL-separated
-    file_stats: bytes  # array("q") of (size, mtime_ns) per file, in that order
-    digests: bytes  # the SHA-256 of each file, 32 bytes each, in that order
-
-    @classmethod
-    def of(cls, dirs: list[tuple[str, int]],
-           files: list[tuple[str, int, int, bytes]]) -> TreeIndex:
-        """The packed form of DIRS (relative directory, mtime_ns) and FILES (relative path,
-        size, mtime_ns, SHA-256)."""
-        return cls(
-            "\0".join(rel for rel, _ in dirs),
-            array("q", [mtime for _, mtime in dirs]).tobytes(),
-            "\0".join(f[0] for f in files),
-            array("q", [n for f in files for n in f[1:3]]).tobytes(),
-            b"".join(f[3] for f in files),
-        )
-
-    def dir_entries(self) -> list[tuple[str, int]]:
-        """(relative directory, mtime_ns) of each directory, as given to of()."""
-        mtimes = array("q")
-        mtimes.frombytes(self.dir_mtimes)
-        names = self.dirs.split("\0") if mtimes else []
-        if len(names) != len(mtimes):
-            raise ValueError("damaged tree index")
-        return list(zip(names, mtimes))
-
-    def file_entries(self) -> list[tuple[str, int, int, bytes]]:
-        """(relative path, size, mtime_ns, SHA-256) of each file, as given to of()."""
-        stats = array("q")
-        stats.frombytes(self.file_stats)
-        names = self.files.split("\0") if stats else []
-        if 2 * len(names) != len(stats) or 32 * len(names) != len(self.digests):
-            raise ValueError("damaged tree index")
-        return [(rel, stats[2 * i], stats[2 * i + 1], self.digests[32 * i: 32 * i + 32])
-                for i, rel in enumerate(names)]
-
-    def fingerprint(self) -> str:
-        """A key for what the tree held: the files' digests and the directories' stat."""
-        h = hashlib.sha256()
-        for rel, *_stat, digest in self.file_entries():
-            h.update(f"{rel}\0".encode() + digest)
-        for rel, mtime in self.dir_entries():
-            h.update(f"{rel}\0{mtime}\0".encode())
-        return h.hexdigest()
-
-
-def _digest(tree: KernelTree, rel: str) -> bytes:
-    return hashlib.sha256(treefs.read_bytes(tree.root, rel, what="tree file",
-                                            limit=1 << 30)).digest()
 
 
 def _walk_dirs(tree: KernelTree) -> tuple[list[tuple[str, int]], list[str]]:
@@ -139,32 +79,8 @@ def build_index(tree: KernelTree, model_files: set[str]) -> TreeIndex:
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
-            entries.append((rel, st.st_size, st.st_mtime_ns, _digest(tree, rel)))
+            entries.append((rel, st.st_size, st.st_mtime_ns, file_digest(tree.root, rel)))
     return TreeIndex.of(dirs, entries)
-
-
-def is_fresh(tree: KernelTree, index: TreeIndex) -> bool:
-    """Whether TREE still holds what INDEX recorded: stats only, digests for changed stats."""
-    root = str(tree.root)  # plain strings: pathlib would cost more than the stats
-    try:
-        for rel, mtime in index.dir_entries():
-            if os.stat(f"{root}/{rel}" if rel else root).st_mtime_ns != mtime:
-                return False
-        stats = array("q")
-        stats.frombytes(index.file_stats)
-        names = index.files.split("\0") if stats else []
-        if 2 * len(names) != len(stats):
-            return False
-        lstat = os.lstat
-        for i, rel in enumerate(names):
-            st = lstat(f"{root}/{rel}")
-            if (st.st_mtime_ns != stats[2 * i + 1] or st.st_size != stats[2 * i]) and (
-                    not stat.S_ISREG(st.st_mode)
-                    or _digest(tree, rel) != index.digests[32 * i: 32 * i + 32]):
-                return False
-    except (OSError, ValueError, KpolicyError):
-        return False
-    return True
 
 
 def cached_tree_model(tree: KernelTree, arch: str, specs_key: str, cache: Cache,

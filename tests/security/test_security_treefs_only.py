@@ -30,6 +30,8 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
                         "open": "slot lock files under the cache"},
     "lint/treewrite.py": {"os.open": "the base or patched copy kpolicy writes, per-component "
                                      "O_NOFOLLOW"},
+    "lint/resultcache.py": {"top.rglob": "rules directories (kpolicy's or the user's): cache key",
+                            "path.read_bytes": "rules files (cache key)"},
     "lint/rules_loader.py": {"root.glob": "rules directory (kpolicy's or the user's)"},
     "params/docs.py": {"grammar_path('kernel_params.lark').read_text": "own grammar",
                        "grammar_path(g).read_bytes": "own grammars"},
