@@ -328,8 +328,8 @@ class BatchResolver:
                 sids: Sequence[int], result: CmdlineResult) -> list[tuple[int, bytes]]:
         """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED - k for
         the coupled group's part k, LSM or SYSCTLS) to the events numbered JS of RESULT, but
-        for members the config alone gives: memoized by TAG, the events' SIDS (their fields but the index, numbered) and which of
-        them share an index."""
+        for members the config alone gives: memoized by TAG, the events' SIDS (their fields
+        but the index, numbered) and which of them share an index."""
         if len(js) == 1:  # most features: one word reaches them
             key: tuple[Any, ...] = (tag, sids[js[0]])
             distinct = [events[js[0]].index]
