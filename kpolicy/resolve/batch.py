@@ -462,9 +462,9 @@ class BatchResolver:
             elif k in group:
                 texts.update(self._answer(COUPLED - k, events, group[k], sids, result))
             elif k not in self.quiet:  # its answer without events, once
-                answer = self._answer(COUPLED - k, events, (), sids, result)
-                if answer:
-                    texts.update(answer)
+                idle = self._answer(COUPLED - k, events, (), sids, result)
+                if idle:
+                    texts.update(idle)
                 else:
                     self.quiet.add(k)
         memo = self.memo
