@@ -65,6 +65,11 @@ class LineEncoder:
         ).encode
         self.item, self.key = (",", ":") if compact else (", ", ": ")
         self.rest: dict[tuple[Any, ...], str] = {}
+        # the summary's text up to the command line's own strings, by the fields it holds:
+        # most lines of a batch share one
+        self.heads: dict[tuple[Any, ...], str] = {}
+        self.string = json.encoder.encode_basestring_ascii if compact else (
+            json.encoder.encode_basestring)
         k, i = self.key, self.item
         # an event's text from its index, position and rest_text()
         self.event_format = f'{{{{"index"{k}{{}}{i}"position"{k}{{}}{i}{{}}'
@@ -88,12 +93,27 @@ class LineEncoder:
                encoded: Optional[Iterable[str]] = None) -> str:
         """cmdline_json(RESULT) as text, WARNINGS put before its own warnings; ENCODED: each
         event's text (event()), when the caller has them."""
-        summary = _summary_json(result)
-        if warnings:
-            summary["warnings"] = [*warnings, *summary["warnings"]]
         k, i = self.key, self.item
+        key = (result.init_argv, result.init_envp, result.unknown, result.malformed_early,
+               result.invalid, result.sysctls, result.errors, warnings, result.warnings)
+        head = self.heads.get(key)
+        if head is None:
+            # the summary with an empty effective command line, cut where that string starts
+            summary = _summary_json(result)
+            if warnings:
+                summary["warnings"] = [*warnings, *summary["warnings"]]
+            summary["cmdline"] = {"effective": ""}
+            head = self.dumps(summary)[:-4]
+            if len(self.heads) >= self.LIMIT:
+                self.heads.clear()
+            self.heads[key] = head
+        string, effective, proc = self.string, result.effective, result.proc_cmdline
+        shown = string(effective)
+        tail = (f'{i}"proc_cmdline"{k}{shown if proc == effective else string(proc)}'
+                f'{i}"truncated"{k}{"true" if result.truncated else "false"}'
+                f'{i}"merge"{k}{string(result.merge)}}}')
         events = i.join(map(self.event, result.events) if encoded is None else encoded)
-        return f'{self.dumps(summary)[:-1]}{i}"events"{k}[{events}]}}'
+        return f'{head}{shown}{tail}{i}"events"{k}[{events}]}}'
 
 
 def cmdline_text(result: CmdlineResult) -> str:

@@ -114,12 +114,35 @@ def templates(make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
     return out
 
 
+def coupled_parts(todo: Sequence[FeatureSpec], coupled: Sequence[int]) -> list[list[int]]:
+    """COUPLED (indices into TODO) split into parts, each in TODO's order: two features are in
+    one part when one's override or [[machine]] step names the other."""
+    names = {todo[i].name: i for i in coupled}
+    root = {i: i for i in coupled}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for i in coupled:
+        spec = todo[i]
+        for name in {n for o in spec.overrides for n in o.features} | set(spec.reads):
+            j = names.get(name)
+            if j is not None:
+                root[find(i)] = find(j)
+    parts: dict[int, list[int]] = {}
+    for i in coupled:
+        parts.setdefault(find(i), []).append(i)
+    return list(parts.values())
+
+
 class EventInfo(NamedTuple):
     """What BatchResolver's memos need to know of an event, by its fields but the index."""
 
     sid: int  # the number standing for those fields in the memos' keys
     features: tuple[int, ...]  # the features outside the coupled group it reaches
-    coupled: bool  # whether the coupled group reads it
+    coupled: tuple[int, ...]  # the memoized parts of the coupled group that read it
     lsm: bool  # ... the feature "lsm"
     sysctl: bool  # ... the sysctls
     registration: Any  # its registration (kept alive: the key holds its id)
@@ -162,13 +185,19 @@ class BatchResolver:
         self.coupled = [i for i, s in enumerate(self.todo)
                         if s.overrides or s.reads or s.name in sources
                         or any(d.kind == "direct" for d in s.handlers)]
-        coupled_specs = [self.todo[i] for i in self.coupled]
-        # The words a direct reader of the group looks for: a command-line event whose text
-        # holds none of them (nor "--", which ends some readers' range) cannot change it.
-        self.needles = tuple({w for s in coupled_specs for d in s.handlers if d.kind == "direct"
-                              for w in (d.name, *d.together)} | ({"--"} if self.coupled else set()))
-        # An LSM feature reads every event: then the group's answer is not memoized.
-        self.coupled_memo = not any(s.lsm for s in coupled_specs)
+        # The group's parts: features linked by an override or a read are in one part, and
+        # resolve_in_order() gives a part alone the states it gives it within the group (no
+        # feature of a part names one of another), so each part is memoized by its own events.
+        self.parts = coupled_parts(self.todo, self.coupled)
+        self.part_of = {i: k for k, part in enumerate(self.parts) for i in part}
+        # The words a part's direct readers look for: a command-line event whose text holds
+        # none of them (nor "--", which ends some readers' range) cannot change that part.
+        self.needles = [tuple({w for i in part for d in self.todo[i].handlers
+                               if d.kind == "direct" for w in (d.name, *d.together)} | {"--"})
+                        for part in self.parts]
+        # An LSM feature reads every event: then its part's answer is not memoized.
+        self.part_memo = [not any(self.todo[i].lsm for i in part) for part in self.parts]
+        self.quiet: set[int] = set()  # parts whose answer without events is the config's own
         self.coupled_set = frozenset(self.coupled)
         self.coupled_index = {id(self.todo[i]): i for i in self.coupled}
         self.reads_all = frozenset(i for i in self.coupled if self.todo[i].lsm or any(
@@ -258,8 +287,14 @@ class BatchResolver:
             return [(i, feature_member(state).encode())]
         return make
 
-    def _make_coupled(self, events: Sequence[Event]) -> list[tuple[int, bytes]]:
-        """The coupled group's members for EVENTS: resolved together."""
+    def _make_part(self, k: int) -> Callable[[Sequence[Event]], list[tuple[int, bytes]]]:
+        def make(events: Sequence[Event]) -> list[tuple[int, bytes]]:
+            return self._make_coupled(events, self.parts[k])
+        return make
+
+    def _make_coupled(self, events: Sequence[Event],
+                      part: Sequence[int]) -> list[tuple[int, bytes]]:
+        """The members of PART (of the coupled group) for EVENTS: resolved together."""
         reached: dict[int, list[Event]] = {}
         for ev in events:
             reg = ev.registration
@@ -273,17 +308,16 @@ class BatchResolver:
             return resolve_feature(spec, self.model, self.config.values, seen, self.lines,
                                    self.machine, self._side(i), others)
 
-        states = resolve_in_order([self.todo[i] for i in self.coupled],
-                                  self.model.version_tuple, one)
-        return [(i, feature_member(state).encode()) for i, state in zip(self.coupled, states)]
+        states = resolve_in_order([self.todo[i] for i in part], self.model.version_tuple, one)
+        return [(i, feature_member(state).encode()) for i, state in zip(part, states)]
 
     # --- the memo ------------------------------------------------------------------------
 
     def _maker(self, tag: int, result: CmdlineResult) -> Callable[[Sequence[Event]], list[
             tuple[int, bytes]]]:
         """What makes the answer memoized under TAG, for a line whose result is RESULT."""
-        if tag == COUPLED:
-            return self._make_coupled
+        if tag <= COUPLED:
+            return self._make_part(COUPLED - tag)
         if tag == LSM:
             return self._make_lsm
         if tag == SYSCTLS:
@@ -292,10 +326,10 @@ class BatchResolver:
 
     def _answer(self, tag: int, events: Sequence[Event], js: Sequence[int],
                 sids: Sequence[int], result: CmdlineResult) -> list[tuple[int, bytes]]:
-        """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED, LSM or
-        SYSCTLS) to the events numbered JS of RESULT, but for members the config alone gives:
-        memoized by TAG, the events' SIDS (their fields but the index, numbered) and which of
-        them share an index."""
+        """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED - k for
+        the coupled group's part k, LSM or SYSCTLS) to the events numbered JS of RESULT, but
+        for members the config alone gives: memoized by TAG, the events' SIDS (their fields
+        but the index, numbered) and which of them share an index."""
         if len(js) == 1:  # most features: one word reaches them
             key: tuple[Any, ...] = (tag, sids[js[0]])
             distinct = [events[js[0]].index]
@@ -369,11 +403,14 @@ class BatchResolver:
         reg = ev.registration
         name = ev.name if reg is None else reg.name
         found = self._reaching(ev.name, None if reg is None else reg.name)
+        parts = {self.part_of[i] for i in found if i in self.coupled_set}
+        if ev.source == "cmdline":
+            parts |= {k for k, needles in enumerate(self.needles)
+                      if any(n in ev.raw for n in needles)}
         info = EventInfo(
             next(self.sids),
             tuple(i for i in found if i not in self.coupled_set),
-            self.coupled_memo and (not self.coupled_set.isdisjoint(found) or (
-                ev.source == "cmdline" and any(n in ev.raw for n in self.needles))),
+            tuple(sorted(k for k in parts if self.part_memo[k])),
             fold_param(name) in self.lsm_names,
             ev.stage == "sysctl" or ev.name == "lsm" or (
                 reg is not None and fold_param(reg.name) in self.sysctl_params),
@@ -390,7 +427,7 @@ class BatchResolver:
         events = result.events
         infos = self.infos
         reached: dict[int, list[int]] = {}  # feature outside the coupled group -> its events
-        group: list[int] = []  # the events the coupled group reads
+        group: dict[int, list[int]] = {}  # part of the coupled group -> the events it reads
         lsm: list[int] = []  # ... the feature "lsm" reads
         sysctl: list[int] = []  # ... the sysctls read
         sids: list[int] = []
@@ -409,16 +446,27 @@ class BatchResolver:
             encoded.append(event_format(ev.index, ev.position, info.text))
             for i in info.features:
                 reached.setdefault(i, []).append(j)
-            if info.coupled:
-                group.append(j)
+            for k in info.coupled:
+                if k in group:
+                    group[k].append(j)
+                else:
+                    group[k] = [j]
             if info.lsm:
                 lsm.append(j)
             if info.sysctl:
                 sysctl.append(j)
-        if self.coupled_memo:
-            texts = dict(self._answer(COUPLED, events, group, sids, result))
-        else:
-            texts = dict(self._make_coupled(events))
+        texts: dict[int, bytes] = {}
+        for k, part in enumerate(self.parts):
+            if not self.part_memo[k]:
+                texts.update(self._make_coupled(events, part))
+            elif k in group:
+                texts.update(self._answer(COUPLED - k, events, group[k], sids, result))
+            elif k not in self.quiet:  # its answer without events, once
+                idle = self._answer(COUPLED - k, events, (), sids, result)
+                if idle:
+                    texts.update(idle)
+                else:
+                    self.quiet.add(k)
         memo = self.memo
         for i, js in reached.items():
             if len(js) == 1:  # the common case, inline: one word, its text with one index

@@ -59,3 +59,26 @@ def test_batch_lines_equal_cmdline_json() -> None:
              "caf\u00e9=\u00e9 module.sig_enforce=1 module.sig_enforce=0"]
     got = [json.loads(x) for x in resolve_cmdlines_jsonl(KP, [json.dumps(x) for x in lines])]
     assert got == [cmdline_json(process_cmdline(KP, x)) for x in lines]
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_line_encoder_is_json_dumps_byte_for_byte(compact: bool) -> None:
+    """LineEncoder keeps the summary's text up to the command line's strings, by the fields it
+    holds: every line, each after the others (cached heads), is json.dumps' text exactly."""
+    from kpolicy.cmdline import LineEncoder
+
+    lines = ["foo X=1 X=2 panic=x init_on_free=z", 'a "b c" -- d', "a -- d", "a b -- d e",
+             "foo X=1 X=2 panic=x init_on_free=z", "quiet", "quiet ro", 'x="\\\\ \\"" \x01',
+             "caf\u00e9=\u00e9 module.sig_enforce=1 module.sig_enforce=0", "", "--",
+             "sysctl.kernel.panic=5", "sysctl.kernel.panic=6", "a" * 5000, "a\0b"]
+    many = " ".join(f"u{n}" for n in range(40))  # more unknown words than init may get
+    lines += [f"{many} -- x", f"{many} -- y", f"{many} v=1 -- x", f"{many} v=1"]
+    encoder = LineEncoder(compact=compact)
+    dumps = json.JSONEncoder(ensure_ascii=compact,
+                             separators=(",", ":") if compact else (", ", ": ")).encode
+    for warnings in ((), ("w1",), ("w2", "\u00e9")):
+        for line in lines * 2:
+            result = process_cmdline(KP, line)
+            want = cmdline_json(result)
+            want["warnings"] = [*warnings, *want["warnings"]]
+            assert encoder.encode(result, warnings) == dumps(want), (line, warnings)
