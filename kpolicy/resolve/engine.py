@@ -321,7 +321,10 @@ def resolve_feature(
         loaded = _modprobe_word(spec, values, ev)
         if loaded is None and (not built or ev.stage not in HANDLER_STAGES):
             # the stage says where the token went instead (init, dropped, after "--")
-            why = ev.reason or f"never reaches the {param} handler"
+            if ev.stage in HANDLER_STAGES:  # reached, but what it would set is not built
+                why = f"{param}: {spec.build} is not built in, so the word changes nothing"
+            else:
+                why = ev.reason or f"never reaches the {param} handler"
             sources.append(_token_source(ev, None, why, ev.stage))
             continue
         if loaded is not None and not handler.semantics.takes(ev.value, version):

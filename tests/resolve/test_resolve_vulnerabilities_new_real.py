@@ -285,6 +285,21 @@ def test_itlb_multihit_without_kvm_intel(version: str, tmp_path: Path) -> None:
         ("never", False)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_its_words_ignored_without_mitigation_its(version: str, tmp_path: Path) -> None:
+    """Without CONFIG_MITIGATION_ITS its_parse_cmdline logs "Mitigation disabled at compile
+    time, ignoring option" for every word: ITS stays off (the file: vulnerable), on=force too."""
+    config = _changed(version, tmp_path, {"MITIGATION_ITS": "n"})
+    for cmdline in ("", "indirect_target_selection=on", "indirect_target_selection=force"):
+        states, _res = _tree_states(version, config, cmdline)
+        assert (states["indirect_target_selection"],
+                states["vulnerabilities.indirect_target_selection"]) == ("off", False), cmdline
+    states, _res = _tree_states(version, _changed(version, tmp_path, {}),
+                                "indirect_target_selection=on")
+    assert (states["indirect_target_selection"],
+            states["vulnerabilities.indirect_target_selection"]) == ("on", True)
+
+
 def test_itlb_multihit_on_tcg(specs: tuple[FeatureSpec, ...]) -> None:
     """A CPU without VMX reads "KVM: Mitigation: VMX unsupported" whatever the line says (the
     boot cases itlb-*), but only where the file reads KVM's state."""
