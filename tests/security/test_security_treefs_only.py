@@ -39,7 +39,7 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "params/scan.py": {"here / name.read_bytes": "own sources (cache key)"},
     "params/semantics.py": {"directory.glob": "declaration directory",
                             "read_text": "declarations (textio)"},
-    "resolve/api.py": {"data_dir('rules').glob": "own rules", "p.read_bytes": "own rules"},
+    "resolve/api.py": {"p.read_bytes": "own rules"},
     "resolve/bundle.py": {"read_bytes": "a model file (textio)", "BUNDLED_DIR.glob": "own data"},
     "resolve/command.py": {"read_text": "command-line and bootconfig files the user names",
                            "bundled_policy_dir().glob": "own policies"},
