@@ -249,8 +249,9 @@ def real_case_kernels(flavours: Iterable[str]) -> dict[str, Path]:
 # kpti_safe_list (Meltdown-safe). qemu's TCG firmware offers no SMCCC ARCH_WORKAROUND_1/2
 # ("spectre_v2_firmware", "ssbd_firmware").
 ARM64_QEMU_CPU_FACTS = {
-    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "sve", "sme", "ssbs",
-                      "spectre_v2_safe"}),
+    # qemu 7.2's max: address authentication with QARMA5 (pauth-impdef off)
+    "max": frozenset({"e0pd", "meltdown_safe", "bti", "pauth", "pauth_qarma5", "sve", "sme",
+                      "ssbs", "spectre_v2_safe"}),
     "cortex-a57": frozenset({"meltdown_safe"}),
 }
 ARM64_NO_RNDR_CPUS = ("cortex-a57",)  # without RNDR: dtb-kaslr-seed=off boots without a seed

@@ -273,6 +273,9 @@ class MachineDependency:
     unless_cmdline: bool = False  # ... and only when no command-line word set the feature
     # ... and only when the state the command line and overrides left is one of these
     if_state: tuple[State, ...] = ()
+    # ... and only when the command line has all these words before any "--" (words the
+    # feature's own direct readers look for, so every path that feeds them feeds these)
+    if_words: tuple[str, ...] = ()
     since: Optional[Version] = None  # ... and only in these Linux versions (until exclusive)
     until: Optional[Version] = None
     # an unknown machine fact: "keep" the state (the dependency is a note), or "depends": the
@@ -644,7 +647,7 @@ def parse_params_file(text: str,
         m = _Table(raw, file, f"[[machine]] {i + 1}",
                    {"when", "effect", "ram_below_mib", "secure_boot", "kaslr_seed", "cpu_lacks",
                     "cpu_has", "symbol", "unless_symbol", "features", "unless_cmdline",
-                    "unknown", "if_state", "since", "until"})
+                    "unknown", "if_state", "if_words", "since", "until"})
         features = tuple(m.get("features", dict, {}).items())
         if not all(isinstance(v, (bool, int, str)) for _, v in features):
             raise m.error("'features' maps features to a boolean, a number or a word")
@@ -660,6 +663,7 @@ def parse_params_file(text: str,
             unless_cmdline=m.get("unless_cmdline", bool, False),
             if_state=tuple(state(v, f"{m.where} 'if_state'")
                            for v in m.get("if_state", list, [])),
+            if_words=tuple(m.strings("if_words")),
             since=_version(m, "since"), until=_version(m, "until"),
             unknown=m.choice("unknown", UNKNOWNS, "keep")))
     overrides = []
@@ -707,6 +711,11 @@ def parse_params_file(text: str,
     )
     if spec.modprobe and spec.build is None:
         raise top.error("'modprobe' says the build option may be m: it needs 'build'")
+    read = {w for d in handlers if d.kind == "direct" for w in (d.name, *d.together)}
+    for dep in spec.machine:
+        if not set(dep.if_words) <= read:
+            raise top.error(f"[[machine]] '{dep.when}': 'if_words' names words no direct "
+                            f"[[param]] of the feature reads: {sorted(set(dep.if_words) - read)}")
     return spec, handlers
 
 

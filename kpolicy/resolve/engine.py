@@ -374,8 +374,9 @@ def resolve_feature(
     outcome: Optional[State] = state
     depends = ""  # why the outcome depends on the machine, when it does
     if built:
+        words = _words_before_dashes(events) if any(m.if_words for m in spec.machine) else None
         outcome, depends = _machine_steps(spec, machine, values, others or {}, state, sources,
-                                          version)
+                                          version, words)
     effective = outcome if built else spec.unbuilt
     notes = tuple(f"{m.when}: {state_word(m.effect)}" for m in spec.machine
                   if m.applies(version))
@@ -408,9 +409,11 @@ def _modprobe_word(spec: FeatureSpec, values: Mapping[str, str], ev: Event) -> O
 def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str],
                    others: Mapping[str, FeatureState], state: State,
                    sources: list[Source], version: tuple[int, ...] = (999, 0),
+                   words: Optional[frozenset[str]] = None,
                    ) -> tuple[Optional[State], str]:
     """STATE after SPEC's [[machine]] dependencies, in order (a later one that applies wins),
-    each step added to SOURCES; None, with the reason, when an unknown fact leaves it open."""
+    each step added to SOURCES; None, with the reason, when an unknown fact leaves it open.
+    WORDS: the command line's words before any "--" (for `if_words`)."""
     raise_only = spec.merge == "raise-only"
     outcome: Optional[State] = state
     depends = ""
@@ -422,6 +425,8 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
         if dep.unless_cmdline and by_cmdline:
             continue
         if not dep.applies(version):
+            continue
+        if dep.if_words and not (words is not None and words.issuperset(dep.if_words)):
             continue
         if dep.if_state and not any(_same_state(state, s) for s in dep.if_state):
             continue  # the command line and overrides left another state
@@ -438,6 +443,19 @@ def _machine_steps(spec: FeatureSpec, machine: Machine, values: Mapping[str, str
         elif why:
             sources.append(Source("machine", None, why))
     return outcome, depends
+
+
+def _words_before_dashes(events: Sequence[Event]) -> frozenset[str]:
+    """The boot loader's command line split at whitespace, up to a lone "--" (as the early
+    id-register override parser and the direct readers of `word-before-dashes` see it)."""
+    raw = {ev.index: ev.raw for ev in events if ev.source == "cmdline"}
+    words: set[str] = set()
+    for index in sorted(raw):
+        for word in raw[index].split():
+            if word == "--":
+                return frozenset(words)
+            words.add(word)
+    return frozenset(words)
 
 
 def _same_state(a: Optional[State], b: State) -> bool:

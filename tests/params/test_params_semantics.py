@@ -490,3 +490,20 @@ def test_machine_steps_by_state_and_version() -> None:
     assert any(m.cpu_has == ("srso_user_kernel_no", "ibpb_brtype") for m in vmscape.machine)
     paranoid = next(f for f in rules.features if f.name == "cfi.paranoid")
     assert paranoid.machine[0].if_state == ("auto",)
+
+
+def test_machine_step_on_command_line_words() -> None:
+    """[[machine]] if_words: arm64.pauth's algorithm-field steps name the words its direct
+    readers look for; a word no direct reader of the feature reads is refused (a batch would
+    never feed it to the feature)."""
+    rules = load_param_rules()
+    pauth = next(f for f in rules.features if f.name == "arm64.pauth")
+    fields = {m.if_words: m.cpu_has for m in pauth.machine if m.if_words}
+    assert fields == {("id_aa64isar1.apa=0",): ("pauth_qarma5",),
+                      ("id_aa64isar2.apa3=0",): ("pauth_qarma3",),
+                      ("id_aa64isar1.api=0",): ("pauth_impdef",)}
+    bad = ('feature = "f"\n[[param]]\nname = "nof"\nkind = "direct"\nsets = false\n'
+           'source = "x.c"\n[[machine]]\nwhen = "w"\neffect = false\nif_words = ["other"]\n')
+    with pytest.raises(KpolicyError, match="if_words"):
+        parse_params_file(bad, "f.toml")
+    parse_params_file(bad.replace('["other"]', '["nof"]'), "f.toml")

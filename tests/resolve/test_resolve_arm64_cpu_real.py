@@ -103,22 +103,32 @@ def test_idreg_switches_per_version(specs: tuple[FeatureSpec, ...], version: str
     assert _states(version, "arm64.nomte", specs)["arm64.mte"].effective is False
 
 
-PAUTH_FIELDS = {  # command line -> address authentication (hwcap paca) on a CPU with PAuth
-    "id_aa64isar2.apa3=0 id_aa64isar1.api=0 id_aa64isar1.apa=0": False,  # any order
-    "id_aa64isar1.api=0 id_aa64isar1.apa=0 id_aa64isar2.apa3=0 -- x": False,
-    "id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,  # API (IMP DEF) may still hold it
-    "id_aa64isar1.apa=0": True,
-    "id_aa64isar1.gpa=0 id_aa64isar1.gpi=0 id_aa64isar2.gpa3=0": True,  # generic auth only
-    "id_aa64isar1.api=1 id_aa64isar1.apa=0 id_aa64isar2.apa3=0": True,
+# command line -> address authentication (hwcap paca) on a CPU whose algorithm is QARMA5
+# (APA), QARMA3 (APA3), IMP DEF (API) or unknown (None: depends on the CPU). A CPU implements
+# one algorithm: zeroing its field hides it, zeroing the others' does not.
+PAUTH_FIELDS = {
+    "id_aa64isar2.apa3=0 id_aa64isar1.api=0 id_aa64isar1.apa=0": (False, False, False, False),
+    "id_aa64isar1.api=0 id_aa64isar1.apa=0 id_aa64isar2.apa3=0 -- x": (False, False, False,
+                                                                       False),
+    "id_aa64isar1.apa=0 id_aa64isar2.apa3=0": (False, False, True, None),
+    "id_aa64isar1.apa=0": (False, True, True, None),
+    "id_aa64isar1.api=0": (True, True, False, None),
+    "-- id_aa64isar1.apa=0": (True, True, True, True),  # after "--": init's argument
+    "id_aa64isar1.gpa=0 id_aa64isar1.gpi=0 id_aa64isar2.gpa3=0": (True, True, True, True),
+    "id_aa64isar1.api=1 id_aa64isar1.apa=0 id_aa64isar2.apa3=0": (False, False, True, None),
 }
+PAUTH_CPUS = (Machine(cpu_features=frozenset({"pauth", "pauth_qarma5"})),
+              Machine(cpu_features=frozenset({"pauth", "pauth_qarma3"})),
+              Machine(cpu_features=frozenset({"pauth", "pauth_impdef"})),
+              Machine(cpu_features=frozenset({"pauth"}), cpu_known=frozenset({"pauth"})))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_pauth_fields_hide_it_only_all_together(
+def test_pauth_fields_hide_it_on_the_cpus_algorithm(
     specs: tuple[FeatureSpec, ...], version: str
 ) -> None:
-    cpu = Machine(cpu_features=frozenset({"pauth"}))
-    got = {c: _states(version, c, specs, cpu)["arm64.pauth"].effective for c in PAUTH_FIELDS}
+    got = {c: tuple(_states(version, c, specs, cpu)["arm64.pauth"].effective
+                    for cpu in PAUTH_CPUS) for c in PAUTH_FIELDS}
     assert got == PAUTH_FIELDS
 
 
