@@ -300,6 +300,18 @@ def test_its_words_ignored_without_mitigation_its(version: str, tmp_path: Path) 
             states["vulnerabilities.indirect_target_selection"]) == ("on", True)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_its_off_with_forced_64b_function_alignment(version: str, tmp_path: Path) -> None:
+    """CONFIG_DEBUG_FORCE_FUNCTION_ALIGN_64B: "ITS mitigation is not compatible", whatever the
+    command asks (the command itself stays as given)."""
+    config = _changed(version, tmp_path, {"DEBUG_FORCE_FUNCTION_ALIGN_64B": "y"})
+    for cmdline in ("", "indirect_target_selection=on", "indirect_target_selection=stuff"):
+        states, _res = _tree_states(version, config, cmdline)
+        assert states["vulnerabilities.indirect_target_selection"] is False, cmdline
+    states, _res = _tree_states(version, _changed(version, tmp_path, {}), "")
+    assert states["vulnerabilities.indirect_target_selection"] is True
+
+
 def test_itlb_multihit_on_tcg(specs: tuple[FeatureSpec, ...]) -> None:
     """A CPU without VMX reads "KVM: Mitigation: VMX unsupported" whatever the line says (the
     boot cases itlb-*), but only where the file reads KVM's state."""
