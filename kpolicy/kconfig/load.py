@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from kpolicy.cache import Cache, content_key
 from kpolicy.errors import KpolicyError
@@ -26,7 +26,7 @@ from kpolicy.forked import Forked, start_forked
 from kpolicy.kconfig.dotconfig import parse_dotconfig
 from kpolicy.kconfig.evaluate import evaluate, tri_of, user_values, value_lookup
 from kpolicy.kconfig.model import KconfigModel, LazySymbols, MenuEntry
-from kpolicy.kconfig.parse import ParsedKconfig, files_digest, parse_kconfig
+from kpolicy.kconfig.parse import ParsedKconfig, files_digest, listed_digest, parse_kconfig
 from kpolicy.kconfig.toolchain import Toolchain, default_toolchain
 from kpolicy.kernel import has_new_choices
 from kpolicy.longlived import leave_garbage_to_exit, long_lived
@@ -130,10 +130,12 @@ def load_model(
                 evaluated = hit if isinstance(hit, _Evaluated) else None
         if parsed is None:
             parsed = parse_kconfig(tree, arch, toolchain)
-            digest = files_digest(tree.root, parsed.files, seen)
+            # the hashes of what the parse read: the model is exactly that content's (reading
+            # the ~1,700 files again cost a tenth of a parse)
+            digest = listed_digest(parsed.files)
             others = tuple(files for files in known if files != parsed.files)
             cache.store("kconfig-files", index_key, (parsed.files, *others)[:KEPT_FILE_LISTS])
-            if digest is not None and cache.enabled:
+            if cache.enabled:
                 try:
                     lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
                 except RecursionError:  # dependencies nested hundreds deep: not cached
@@ -171,6 +173,7 @@ def load_models(
     cache: Cache,
     jobs: int = 1,
     progress: Optional[Callable[[str], None]] = None,
+    busy: Sequence[Forked[Any]] = (),
 ) -> dict[str, KconfigModel]:
     """load_model (no .config, default toolchain) of each of ARCHES, by arch.
 
@@ -178,12 +181,14 @@ def load_models(
     process, which store their models in CACHE (a temporary one when CACHE is disabled); this
     process then loads them all from it. A worker runs only kpolicy's own code and executes no
     program, so a hostile tree still runs nothing. A worker that fails leaves its arches
-    uncached, and they are parsed here, where any error is reported as usual."""
+    uncached, and they are parsed here, where any error is reported as usual. BUSY: workers
+    the caller started, each taking one of the JOBS places until it has answered (its answer
+    is left to the caller)."""
     if jobs > 1 and len(arches) > 1 and not cache.enabled:
         # The workers hand their models over through a cache of this run's own.
         with tempfile.TemporaryDirectory(prefix="kpolicy-models-") as handover:
             return load_models(tree, arches, cache=Cache(Path(handover)), jobs=jobs,
-                               progress=progress)
+                               progress=progress, busy=busy)
     toolchain = default_toolchain()
     seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
     if jobs > 1 and cache.enabled:
@@ -192,7 +197,7 @@ def load_models(
             if progress:
                 progress(f"parsing Kconfig for {len(missing)} arches in "
                          f"{min(jobs, len(missing))} worker processes")
-            _parse_in_workers(tree, missing, toolchain, cache, jobs, progress)
+            _parse_in_workers(tree, missing, toolchain, cache, jobs, progress, busy)
     models = {}
     for arch in arches:
         if progress:
@@ -203,10 +208,11 @@ def load_models(
 
 def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolchain,
                       cache: Cache, jobs: int,
-                      progress: Optional[Callable[[str], None]] = None) -> None:
+                      progress: Optional[Callable[[str], None]] = None,
+                      busy: Sequence[Forked[Any]] = ()) -> None:
     """Fill CACHE with the models of ARCHES, each parsed by a forked process of its own, up to
-    JOBS at once. A process per arch: its kconfiglib garbage (a quarter of a parse's time to
-    collect) goes with it when it exits."""
+    JOBS at once with the workers of BUSY that have not answered yet. A process per arch: its
+    kconfiglib garbage (a quarter of a parse's time to collect) goes with it when it exits."""
 
     def parse(arch: str) -> None:
         leave_garbage_to_exit()
@@ -216,11 +222,15 @@ def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolch
 
     pending = list(arches)
     running: list[Forked[None]] = []
+    others = list(busy)
     while pending or running:
-        while pending and len(running) < jobs:
+        while pending and len(running) + len(others) < jobs:
             running.append(start_forked(functools.partial(parse, pending.pop(0))))
-        ready, _, _ = select.select(running, [], [])
+        ready, _, _ = select.select([*running, *others], [], [])
         for worker in ready:
+            if worker in others:  # its place is free: what it answers is the caller's
+                others.remove(worker)
+                continue
             running.remove(worker)
             # An error leaves its arch uncached: the caller parses it and reports the error.
             with contextlib.suppress(Exception):

@@ -133,6 +133,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_env = env
         self.kp_toolchain = toolchain
         self.kp_files: dict[str, str] = {}
+        self.kp_physical: dict[str, str] = {}  # file name as sourced -> _physical's answer
         self.kp_probe = False  # set when the line being read asked the toolchain
         self.kp_expanded = 0  # what all macro expansions produced so far, see _fn_val
         self.kp_line_len = 0  # of the line being expanded, charged per call
@@ -189,9 +190,15 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
 
     def _physical(self, filename: str) -> str:
         """FILENAME's path in the tree once every symlink and `..` is applied where it leads
-        (kpolicy.treefs); OutsideTree when it leaves the tree."""
-        return treefs.physical(self.kp_root, treefs.rel_of(self.kp_root, filename),
-                               what="Kconfig file", display=filename)
+        (kpolicy.treefs); OutsideTree when it leaves the tree. Walked once per parse: `source`
+        asks for it three times (whether it exists, where it leads, the name of what is read),
+        and walks were a fifth of a parse."""
+        found = self.kp_physical.get(filename)
+        if found is None:
+            found = self.kp_physical[filename] = treefs.physical(
+                self.kp_root, treefs.rel_of(self.kp_root, filename), what="Kconfig file",
+                display=filename)
+        return found
 
     def _glob(self, pattern: str) -> list[str]:
         """kconfiglib's iglob for `source` patterns, listing only inside the tree."""
@@ -203,7 +210,13 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         try:
             rel = treefs.rel_of(self.kp_root, pattern)
             if not any(c in rel for c in "*?["):
-                return [pattern] if treefs.kind(self.kp_root, rel) is not None else []
+                try:
+                    self._physical(pattern)
+                except treefs.OutsideTree:
+                    raise
+                except KpolicyError:  # missing or unreadable
+                    return []
+                return [pattern]
             return [str(self.kp_root / m) for m in treefs.glob(self.kp_root, rel)]
         except treefs.OutsideTree:
             raise KpolicyError(f"source leads outside the tree: {shown}", file=file,
@@ -836,7 +849,6 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
 
     SEEN (rel -> content hash) carries hashes over between calls on the same ROOT, so loading
     several arches, which share most Kconfig files, reads each file once."""
-    h = hashlib.sha256()
     for rel, digest in files:
         current = seen.get(rel) if seen is not None else None
         if current is None:
@@ -849,5 +861,12 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
                 seen[rel] = current
         if current != digest:
             return None
+    return listed_digest(files)
+
+
+def listed_digest(files: tuple[tuple[str, str], ...]) -> str:
+    """The digest files_digest gives FILES (rel, sha256) while none of them has changed."""
+    h = hashlib.sha256()
+    for rel, digest in files:
         h.update(rel.encode() + b"\0" + digest.encode() + b"\0")
     return h.hexdigest()
