@@ -23,6 +23,7 @@ OVERRIDDEN: dict[str, tuple[str, ...]] = {
     "_parse_assignment": ("self", "s"),  # environment variables from a private map
     "_tokenize": ("self", "s"),  # `transitional`, `modules`: rewritten per line
     "_expect_expr_and_eol": ("self",),  # `depends on A if B`
+    "_build_dep": ("self",),  # not built: kpolicy never sets a value in kconfiglib
 }
 # Kconfig methods parse.py calls, and the state it reads while a line is parsed.
 CALLED = ("_make_and", "_make_or", "_parse_error", "_expand_whole")
