@@ -157,10 +157,17 @@ def _settable(kconfig: Collection[str],
     if not models or len(models) != len(kconfig):
         return None
     roots = {sym for r in regs for sym in r.built_with}
-    out: frozenset[str] = frozenset()
-    for model in models:
-        out |= possible_symbols(model.symbols, roots, model.tool_derived)
-    return out
+    out: set[str] = set()
+    # A symbol settable on one arch needs no other arch's answer: each arch is asked only of
+    # the roots none before it could set (possible_symbols answers each root alike whatever
+    # other roots it is asked with), the arch with the most symbols first. Asking every arch
+    # of every root decoded and judged each arch's whole closure (~7 s of a 22-arch lint).
+    for model in sorted(models, key=lambda m: -len(m.symbols)):
+        todo = roots - out
+        if not todo:
+            break
+        out |= possible_symbols(model.symbols, todo, model.tool_derived)
+    return frozenset(out & roots)
 
 
 def _setup_prefixes(regs: Collection[Registration]) -> frozenset[str]:

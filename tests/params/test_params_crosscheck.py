@@ -246,6 +246,22 @@ def test_code_built_with_a_symbol_never_settable_on_the_arch_is_not_reported() -
     assert cross_check(catalog, {"x86_64": off}, srcarches={"x86"}) == ()
 
 
+def test_code_settable_on_any_linted_arch_counts_whichever_arch_is_asked_first() -> None:
+    """Each arch is asked only of the symbols no arch before it could set: a symbol settable
+    only on the arch asked first, one settable only on the arch asked last, and one settable
+    on neither are each judged as if every arch were asked of every symbol."""
+    regs = tuple(Registration("__setup", name, Location("drivers/x.c", i), built_if=sym)
+                 for i, (name, sym) in enumerate((("first", "ONLY_BIG"), ("last", "ONLY_SMALL"),
+                                                  ("never", "NOWHERE")), start=1))
+    catalog = Catalog("6.12.0", (), regs, ())
+    big = _model(_symbol("ONLY_BIG", prompt=True), _symbol("ONLY_SMALL"), _symbol("NOWHERE"),
+                 _symbol("PAD1"), _symbol("PAD2"))  # most symbols: asked first
+    small = _model(_symbol("ONLY_SMALL", prompt=True), _symbol("NOWHERE", (("n", None),)))
+    for models in ({"a": big, "b": small}, {"a": small, "b": big}):
+        assert _pairs(cross_check(catalog, models, srcarches={"x86"}),
+                      "undocumented") == {"first", "last"}
+
+
 def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
     """`def_bool $(cc-option,...)` answered n by one toolchain profile may be y with another."""
     sym = _symbol("CC_HAS_THING", (("n", None),))
