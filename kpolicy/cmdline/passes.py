@@ -70,11 +70,23 @@ class Handler:
     where: str  # "<kind> <name> (<file>:<line>)", for reasons
 
 
+# an event's fields after its word's own (Token's): what a word's plan holds per event
+_Tail = tuple[Stage, Outcome, Optional[Registration], str, str]
+
+
 class _Plan(NamedTuple):
     """A word's main-pass answer: its events' fields after the word's own, and invalid entries."""
 
-    events: tuple[tuple[Stage, Outcome, Optional[Registration], str, str], ...]
+    events: tuple[_Tail, ...]
     invalid: tuple[tuple[str, str], ...]
+
+
+class _EarlyPlan(NamedTuple):
+    """A word's early-pass answer (every early_param of its name): its events' fields after
+    the word's own, and what "Malformed early option" prints for it."""
+
+    events: tuple[_Tail, ...]
+    malformed: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,10 +118,16 @@ class KernelParams:
     # but the word (see _Run.plan), or None for words that need the full path (a pure cache)
     word_plans: dict[tuple[str, Optional[str], str], Optional[_Plan]] = field(
         default_factory=dict, compare=False, repr=False)
+    # the early pass's answer per raw word (a pure cache: a word's name and value are its raw
+    # text's, and do_early_param() reads nothing else): None for a word no early_param has,
+    # _END for `--`
+    early_plans: dict[str, Optional[_EarlyPlan]] = field(default_factory=dict, compare=False,
+                                                         repr=False)
 
 
 _new_tuple = tuple.__new__
 _UNSEEN: Any = object()
+_END = _EarlyPlan((), ())  # the early plan of `--`: the pass stops there
 
 
 class Event(NamedTuple):
@@ -312,7 +330,7 @@ def with_config(kp: KernelParams, config: Mapping[str, str],
     for name in changed:
         cfg.pop(name, None)
     cfg.update(_normalize_config({n: config[n] for n in changed if n in config}))
-    return replace(kp, config=cfg, setup_matches={}, word_plans={})
+    return replace(kp, config=cfg, setup_matches={}, word_plans={}, early_plans={})
 
 
 # What kernel_params() derives from a built-in registration alone, whatever the config: its
@@ -428,32 +446,55 @@ class _Run:
 
     # -- the early pass: do_early_param() ---------------------------------------------------
     def early_pass(self, tokens: tuple[Token, ...]) -> None:
-        early = self.kp.early
+        plans = self.kp.early_plans
+        events = self.events
         for tok in tokens:
-            name = tok.name
-            if name == "--" and tok.value is None:
-                return
-            handlers = early.get(fold_param(name))
-            if handlers is None:
+            plan = plans.get(tok.raw, _UNSEEN)
+            if plan is _UNSEEN:
+                plan = self.early_plan(tok)
+                if len(plans) >= SETUP_CACHE_LIMIT:
+                    plans.clear()
+                plans[tok.raw] = plan
+            if plan is None:
                 continue
-            self.early_seen.add((name, tok.index))
-            for h in handlers:
-                if h.semantics.takes(tok.value, self.kp.version):
-                    if h.semantics.applied_malformed(tok.value):
-                        self.malformed.append(to_display(tok.name))
-                        self.event(tok, "early", "accepted-malformed", h.registration,
-                                   f"{h.where} applies {_shown(tok.value)}, then returns "
-                                   f"non-zero: Malformed early option '{tok.name}'", "cmdline")
-                        continue
-                    self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
-                elif h.semantics.refusal(tok.value) == "malformed":
+            if plan is _END:
+                return
+            self.early_seen.add((tok.name, tok.index))
+            for tail in plan.events:
+                events.append(_new_tuple(Event, (*tok, *tail)))
+            if plan.malformed:
+                self.malformed.extend(plan.malformed)
+
+    def early_plan(self, tok: Token) -> Optional[_EarlyPlan]:
+        """TOK's early-pass answer, worked out on a fresh boot (see KernelParams.early_plans)."""
+        if tok.value is None and tok.name == "--":
+            return _END
+        handlers = self.kp.early.get(fold_param(tok.name))
+        if handlers is None:
+            return None
+        fresh = _Run(self.kp)
+        fresh.early_word(tok, handlers)
+        return _EarlyPlan(tuple(e[5:] for e in fresh.events), tuple(fresh.malformed))
+
+    def early_word(self, tok: Token, handlers: tuple[Handler, ...]) -> None:
+        """do_early_param() for TOK: each of HANDLERS (the early_params of its name) in order."""
+        for h in handlers:
+            if h.semantics.takes(tok.value, self.kp.version):
+                if h.semantics.applied_malformed(tok.value):
                     self.malformed.append(to_display(tok.name))
-                    self.event(tok, "early", "malformed", h.registration,
-                               f"handler refuses {_shown(tok.value)}: Malformed early option "
-                               f"'{tok.name}'", "cmdline")
-                else:
-                    self.event(tok, "early", "ignored", h.registration,
-                               f"{h.where} ignores {_shown(tok.value)}", "cmdline")
+                    self.event(tok, "early", "accepted-malformed", h.registration,
+                               f"{h.where} applies {_shown(tok.value)}, then returns "
+                               f"non-zero: Malformed early option '{tok.name}'", "cmdline")
+                    continue
+                self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
+            elif h.semantics.refusal(tok.value) == "malformed":
+                self.malformed.append(to_display(tok.name))
+                self.event(tok, "early", "malformed", h.registration,
+                           f"handler refuses {_shown(tok.value)}: Malformed early option "
+                           f"'{tok.name}'", "cmdline")
+            else:
+                self.event(tok, "early", "ignored", h.registration,
+                           f"{h.where} ignores {_shown(tok.value)}", "cmdline")
 
     # -- the main pass: parse_args() with the built-in params, then unknown_bootoption() -----
     def main_pass(self, tokens: tuple[Token, ...], source: str) -> Optional[int]:

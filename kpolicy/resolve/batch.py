@@ -219,7 +219,7 @@ class BatchResolver:
         self.sides: dict[int, ConfigSide] = {}
         self.memo: dict[tuple[Any, ...], Memoized] = {}  # templates, by position-free events
         self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
-        self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's fields but index
+        self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's sig (see _body)
         self.sids = itertools.count()
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
@@ -432,18 +432,19 @@ class BatchResolver:
         sysctl: list[int] = []  # ... the sysctls read
         sids: list[int] = []
         encoded: list[str] = []  # each event's text in the answer's "events"
-        event_format = self.encoder.event_format.format
         for j, ev in enumerate(events):
-            reg = ev.registration
-            # the event's fields but its index (the registration's identity: kept alive by
-            # its info, and an info's number is never reused)
-            sig = (ev.raw, ev.name, ev.value, ev.stage, ev.outcome, ev.reason, ev.source,
-                   id(reg))
+            index, position, raw, _name, _value, stage, outcome, reg, reason, source = ev
+            # the event's fields but its index and position (its name and value are its raw
+            # word's: tokenize() splits a word alike wherever it stands); the registration by
+            # identity: kept alive by its info, and an info's number is never reused
+            sig = (raw, stage, outcome, reason, source, id(reg))
             info = infos.get(sig)
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
             sids.append(info.sid)
-            encoded.append(event_format(ev.index, ev.position, info.text))
+            # the compact encoder's event text (self.encoder.event_format), as an f-string:
+            # this runs for every event of every line
+            encoded.append(f'{{"index":{index},"position":{position},{info.text}')
             for i in info.features:
                 reached.setdefault(i, []).append(j)
             for k in info.coupled:
