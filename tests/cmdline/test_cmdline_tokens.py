@@ -74,3 +74,11 @@ def test_tokens_rejoined_with_quotes_tokenize_the_same(words: list[str]) -> None
     except KpolicyError:
         return  # a word with a double quote inside: the kernel has no way to write it
     assert pairs(rejoined) == [(t.name, t.value) for t in toks]
+
+
+@given(st.lists(_word, max_size=8))
+def test_a_words_name_and_value_are_its_raw_texts_alone(words: list[str]) -> None:
+    # the per-word caches (early plans, the batch's event memo) key a word by its raw text
+    for t in tokenize(" ".join(words)):
+        alone = tokenize(t.raw)
+        assert [(a.raw, a.name, a.value) for a in alone] == [(t.raw, t.name, t.value)]
