@@ -361,6 +361,20 @@ class BatchResolver:
                 out.append((i, render((parts, slots), numbers)))
         return out
 
+    def _fill(self, texts: dict[int, bytes], tag: int, events: Sequence[Event],
+              js: Sequence[int], sids: Sequence[int], result: CmdlineResult) -> None:
+        """TEXTS updated with _answer(TAG, ...); inline for the common case, one event and its
+        answer memoized (then each member is literal or has that one index in each slot)."""
+        if len(js) == 1:
+            j = js[0]
+            answer = self.memo.get((tag, sids[j]))
+            if answer is not None and answer is not _UNMEMOIZED:
+                number = _number(events[j].index)
+                for i, kind, parts, _slots in answer:
+                    texts[i] = parts[0] if kind == _LITERAL else number.join(parts)
+                return
+        texts.update(self._answer(tag, events, js, sids, result))
+
     def _memoize(self, key: tuple[Any, ...],
                  make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
                  events: Sequence[Event], distinct: Sequence[int]) -> Memoized:
@@ -461,21 +475,15 @@ class BatchResolver:
             if not self.part_memo[k]:
                 texts.update(self._make_coupled(events, part))
             elif k in group:
-                texts.update(self._answer(COUPLED - k, events, group[k], sids, result))
+                self._fill(texts, COUPLED - k, events, group[k], sids, result)
             elif k not in self.quiet:  # its answer without events, once
                 idle = self._answer(COUPLED - k, events, (), sids, result)
                 if idle:
                     texts.update(idle)
                 else:
                     self.quiet.add(k)
-        memo = self.memo
         for i, js in reached.items():
-            if len(js) == 1:  # the common case, inline: one word, its text with one index
-                answer = memo.get((i, sids[js[0]]))
-                if answer is not None and len(answer) == 1 and answer[0][1] == _ONE:
-                    texts[i] = _number(events[js[0]].index).join(answer[0][2])  # ordinal 0
-                    continue
-            texts.update(self._answer(i, events, js, sids, result))
+            self._fill(texts, i, events, js, sids, result)
         # most lines have no word the feature "lsm" or the sysctls read: their text is one
         lsm_text = self.lsm_none if not lsm and self.lsm_none else self._answer(
             LSM, events, lsm, sids, result)[0][1]
