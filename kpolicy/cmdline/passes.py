@@ -442,7 +442,6 @@ class _Run:
         self.invalid: list[tuple[str, str]] = []
         self.sysctls: list[tuple[str, str]] = []
         self.enable_only: dict[str, bool] = {}
-        self.early_seen: set[tuple[str, int]] = set()
 
     def event(self, tok: Token, stage: Stage, outcome: Outcome, reg: Optional[Registration],
               reason: str,
@@ -466,11 +465,11 @@ class _Run:
                 continue
             if plan is _END:
                 return
-            self.early_seen.add((tok.name, tok.index))
-            for tail in plan.events:
+            tails, malformed = plan
+            for tail in tails:
                 events.append(_new_tuple(Event, (*tok, *tail)))
-            if plan.malformed:
-                self.malformed.extend(plan.malformed)
+            if malformed:
+                self.malformed.extend(malformed)
 
     def early_plan(self, tok: Token) -> Optional[_EarlyPlan]:
         """TOK's early-pass answer, worked out on a fresh boot (see KernelParams.early_plans)."""
@@ -561,10 +560,6 @@ class _Run:
             if any(m.semantics.effect == "clear-init-argv" for m in matches):  # edits argv
                 return None
         fresh = _Run(kp)
-        # checksetup() asks whether the early pass saw this word: it saw every word of the
-        # command line before the first `--` with an early_param, and the main pass sees no other
-        if source == "cmdline" and fold_param(tok.name) in kp.early:
-            fresh.early_seen.add((tok.name, tok.index))
         init = None
         if h is not None:
             fresh.param(tok, h, source)
@@ -709,7 +704,9 @@ class _Run:
                        f"__setup {h.setup_str} ignores {_shown(arg)}", source)
             return True
         if had_early:
-            if (tok.name, tok.index) not in self.early_seen or source != "cmdline":
+            # the early pass saw every word of the command line before the first `--`, as
+            # the main pass does, and ran the early_params of its name (if any)
+            if source != "cmdline" or fold_param(tok.name) not in self.kp.early:
                 self.event(tok, "dropped", "ignored", None,
                            "an early parameter outside the early pass's reach: never applied",
                            source)
