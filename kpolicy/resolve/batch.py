@@ -455,20 +455,18 @@ class BatchResolver:
             info = infos.get(sig)
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
-            sids.append(info.sid)
+            sid, features, coupled, reads_lsm, reads_sysctl, _reg, text = info
+            sids.append(sid)
             # the compact encoder's event text (self.encoder.event_format), as an f-string:
             # this runs for every event of every line
-            encoded.append(f'{{"index":{index},"position":{position},{info.text}')
-            for i in info.features:
+            encoded.append(f'{{"index":{index},"position":{position},{text}')
+            for i in features:
                 reached.setdefault(i, []).append(j)
-            for k in info.coupled:
-                if k in group:
-                    group[k].append(j)
-                else:
-                    group[k] = [j]
-            if info.lsm:
+            for k in coupled:
+                group.setdefault(k, []).append(j)
+            if reads_lsm:
                 lsm.append(j)
-            if info.sysctl:
+            if reads_sysctl:
                 sysctl.append(j)
         texts: dict[int, bytes] = {}
         for k, part in enumerate(self.parts):
