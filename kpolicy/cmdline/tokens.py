@@ -100,9 +100,10 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
     """CMDLINE's parameters (a byte string, see to_bytes_str) in order, as parse_args sees them."""
     # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word
     out: list[Token] = []
+    known = _WORDS.get
     if _NOT_PLAIN.search(cmdline) is None:  # str.split() splits it as next_arg() does
         at = 0
-        find, known = cmdline.find, _WORDS.get
+        find = cmdline.find
         for i, raw in enumerate(cmdline.split()):
             at = find(raw, at)
             out.append(_new_tuple(Token, (i, at, raw, *(known(raw) or _name_value(raw)))))
@@ -110,7 +111,7 @@ def tokenize(cmdline: str) -> tuple[Token, ...]:
     else:
         for i, m in enumerate(_ARG.finditer(cmdline)):
             raw = m.group()
-            out.append(_new_tuple(Token, (i, m.start(), raw, *_name_value(raw))))
+            out.append(_new_tuple(Token, (i, m.start(), raw, *(known(raw) or _name_value(raw)))))
     return tuple(out)
 
 
