@@ -230,7 +230,7 @@ _WORDS = ["init_on_free=1", "init-on-free=0", "init_on_free", "init_on_free=x", 
           "zswap.enabled=1", "zswap.enabled=x", "modular.opt=1", "early_only_in_module=1",
           "FOO=1", "FOO=2", "foo", "x.y=1", 'x="a b"', '"quiet"', "--", "hung_task_panic=1",
           "sysctl.kernel.panic=1", "BOOT_IMAGE=/vmlinuz"]
-_line = st.lists(st.sampled_from(_WORDS), max_size=12).map(" ".join)
+_line = st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join)  # past the 32 limit too
 
 
 @given(st.lists(st.tuples(_line | _hostile, st.sampled_from(_BOOTCONFIGS)), min_size=1,
