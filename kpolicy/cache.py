@@ -126,12 +126,7 @@ def secret_key(root: Path) -> Optional[bytes]:
     except FileNotFoundError:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, secrets.token_bytes(KEY_BYTES))
-            finally:
-                os.close(fd)
+            _create_key(path)
             fd = os.open(path, flags)
         except OSError:  # another process created it first, or the directory is read-only
             try:
@@ -146,6 +141,24 @@ def secret_key(root: Path) -> Optional[bytes]:
         return None
     finally:
         os.close(fd)
+
+
+def _create_key(path: Path) -> None:
+    """Write a new key to PATH, whole or not at all: written to a file of this process's own,
+    then linked into place (FileExistsError when another process's key got there first). A key
+    created in place could be read empty by a process racing with its writer (two lint workers
+    on a new cache): that process's cache was off, and the arch it parsed parsed again."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        try:
+            os.write(fd, secrets.token_bytes(KEY_BYTES))
+        finally:
+            os.close(fd)
+        os.link(tmp, path, follow_symlinks=False)  # never replaces a key already there
+    finally:
+        os.unlink(tmp)
 
 
 def read_entry(path: Path) -> Optional[bytes]:

@@ -162,3 +162,21 @@ def test_shipped_files_key_changes_with_any_edit_of_a_file(tmp_path: Path) -> No
     assert shipped_files_key(tmp_path, ".toml") != edited
     (tmp_path / "c.toml").unlink()
     assert shipped_files_key(tmp_path, ".toml") == edited
+
+
+def test_processes_creating_the_key_at_once_all_read_the_same_whole_key(tmp_path: Path) -> None:
+    """Forked workers on a new cache create its key together: each reads the one key that got
+    there first, never a key file still being written (which turned that worker's cache off)."""
+    import functools
+
+    from kpolicy.cache import key_path, secret_key
+    from kpolicy.forked import start_forked
+
+    for round_ in range(10):
+        root = tmp_path / f"cache{round_}"
+        secret_key.cache_clear()
+        workers = [start_forked(functools.partial(secret_key, root)) for _ in range(6)]
+        keys = {w.result() for w in workers}
+        assert keys == {key_path(root).read_bytes()} and None not in keys
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(root.name)) \
+            == [f"{root.name}.key"]  # no temporary key file left
