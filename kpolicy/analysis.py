@@ -74,15 +74,18 @@ def analyse(
     declarations: Optional[Declarations] = None,
     progress: Optional[Callable[[str], None]] = None,
     jobs: int = 1,
+    keep_models: bool = True,
 ) -> Analysis:
-    """TREE analysed for ARCHES; JOBS worker processes parse what CACHE lacks."""
+    """TREE analysed for ARCHES; JOBS worker processes parse what CACHE lacks. KEEP_MODELS:
+    off for a scratch tree (kpolicy.kconfig.load.load_model's KEEP)."""
     from kpolicy.families.discover import discover_families
     from kpolicy.kconfig.load import load_models
     from kpolicy.params.catalog import build_catalog
 
     cache = cache or Cache(enabled=False)
     decl = load_declarations() if declarations is None else declarations
-    models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress)
+    models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress,
+                         keep=keep_models)
     if progress:
         progress("reading boot parameters")
     catalog = build_catalog(tree, cache, jobs)

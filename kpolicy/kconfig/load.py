@@ -105,10 +105,14 @@ def load_model(
     toolchain: Optional[Toolchain] = None,
     cache: Optional[Cache] = None,
     seen: Optional[dict[str, str]] = None,
+    keep: bool = True,
 ) -> KconfigModel:
     """TREE's Kconfig for ARCH, valued as `make ARCH=arch olddefconfig` values CONFIG (or none).
 
-    SEEN: content hashes of TREE's files from earlier calls of this run (see files_digest)."""
+    SEEN: content hashes of TREE's files from earlier calls of this run (see files_digest).
+    KEEP: what is parsed or evaluated is stored in CACHE; off for a scratch tree (the patched
+    copy of `lint --patch`), whose Kconfig no later run is likely to see again: storing the
+    model cost a third as much as parsing it."""
     toolchain = toolchain or default_toolchain()
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
@@ -130,9 +134,11 @@ def load_model(
                 evaluated = hit if isinstance(hit, _Evaluated) else None
         if parsed is None:
             parsed = parse_kconfig(tree, arch, toolchain)
-            digest = files_digest(tree.root, parsed.files, seen)
+            digest = files_digest(tree.root, parsed.files, seen) if keep else None
             others = tuple(files for files in known if files != parsed.files)
-            cache.store("kconfig-files", index_key, (parsed.files, *others)[:KEPT_FILE_LISTS])
+            if keep:
+                cache.store("kconfig-files", index_key,
+                            (parsed.files, *others)[:KEPT_FILE_LISTS])
             if digest is not None and cache.enabled:
                 try:
                     lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
@@ -171,8 +177,10 @@ def load_models(
     cache: Cache,
     jobs: int = 1,
     progress: Optional[Callable[[str], None]] = None,
+    keep: bool = True,
 ) -> dict[str, KconfigModel]:
-    """load_model (no .config, default toolchain) of each of ARCHES, by arch.
+    """load_model (no .config, default toolchain) of each of ARCHES, by arch; KEEP as there
+    for the arches parsed in this process (workers hand their models over through CACHE).
 
     With JOBS > 1, the arches CACHE lacks are parsed first by up to JOBS forked copies of this
     process, which store their models in CACHE (a temporary one when CACHE is disabled); this
@@ -183,7 +191,7 @@ def load_models(
         # The workers hand their models over through a cache of this run's own.
         with tempfile.TemporaryDirectory(prefix="kpolicy-models-") as handover:
             return load_models(tree, arches, cache=Cache(Path(handover)), jobs=jobs,
-                               progress=progress)
+                               progress=progress, keep=keep)
     toolchain = default_toolchain()
     seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
     if jobs > 1 and cache.enabled:
@@ -197,7 +205,8 @@ def load_models(
     for arch in arches:
         if progress:
             progress(f"reading Kconfig for ARCH={arch}")
-        models[arch] = load_model(tree, arch, toolchain=toolchain, cache=cache, seen=seen)
+        models[arch] = load_model(tree, arch, toolchain=toolchain, cache=cache, seen=seen,
+                                  keep=keep)
     return models
 
 
@@ -205,8 +214,8 @@ def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolch
                       cache: Cache, jobs: int,
                       progress: Optional[Callable[[str], None]] = None) -> None:
     """Fill CACHE with the models of ARCHES, each parsed by a forked process of its own, up to
-    JOBS at once. A process per arch: its kconfiglib garbage (a quarter of a parse's time to
-    collect) goes with it when it exits."""
+    JOBS at once. A process per arch: its kconfiglib objects are not even freed, they go with
+    it when it exits."""
 
     def parse(arch: str) -> None:
         leave_garbage_to_exit()
