@@ -63,9 +63,12 @@ class Finding:
         return (self.file or "", self.line or 0, self.code, self.message)
 
 
-def finding(rule: Rule, message: str, where: Optional[Location], **about: Optional[str]) -> Finding:
-    """A Finding of RULE at WHERE (family=, symbol=, param= as keywords)."""
-    return Finding(rule=rule.name, code=rule.code, severity=rule.severity, message=message,
+def finding(rule: Rule, message: str, where: Optional[Location], *,
+            severity: Optional[str] = None, **about: Optional[str]) -> Finding:
+    """A Finding of RULE at WHERE (family=, symbol=, param= as keywords), at the rule's severity
+    unless the check knows the finding is milder (a note where a declaration explains it)."""
+    return Finding(rule=rule.name, code=rule.code, severity=severity or rule.severity,
+                   message=message,
                    file=where.file if where else None, line=where.line if where else None,
                    **about)
 

@@ -249,6 +249,10 @@ def test_v4_gets_every_finding_the_review_made(results: dict[str, LintResult]) -
     arm64 = sorted(line for file, line in compat if file == "arch/arm64/kernel/vdso.c")
     assert len(arm64) == 2  # the compat vectors and the sigreturn page, not the vDSO
     assert ("arch/x86/entry/vsyscall/vsyscall_64.c", 320) in compat
+    # the uprobes trampoline is a gap; the vsyscall gate VMA is no gap (no VMA tree holds it)
+    severity = {f.file: f.severity for f in found["capability-code-evidence"]}
+    assert severity["arch/x86/kernel/uprobes.c"] == "warning"
+    assert severity["arch/x86/entry/vsyscall/vsyscall_64.c"] == "note"
 
 
 def test_reviewed_shape_gets_none_of_them(results: dict[str, LintResult],

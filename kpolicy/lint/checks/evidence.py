@@ -100,11 +100,18 @@ def capability_code_evidence(ctx: LintContext, rule: Rule) -> Iterator[Finding]:
             if not treefs.is_file(root, rel):
                 continue
             what = str(site.get("what", "declared site"))
+            # a site userspace cannot reach needs no flag: said as a note, not a gap
+            unreachable = site.get("unreachable")
             try:
                 pattern = re.compile(str(site.get("pattern", "")).encode())
             except re.error as exc:
                 raise KpolicyError(f"bad site pattern: {exc}", file=where) from None
             for loc, passes in _site(root, rel, pattern, flag):
-                if not passes:
+                if passes:
+                    continue
+                if unreachable:
+                    yield finding(rule, f"{what} lacks {flag}, which leaves no gap: "
+                                  f"{unreachable} ({name})", loc, severity="note", symbol=cap)
+                else:
                     yield finding(rule, f"{what} is not covered: its flags lack {flag}, yet "
                                   f"{site['arch']} selects {cap} ({name})", loc, symbol=cap)
