@@ -10,11 +10,12 @@ scan, the documentation parse) find the original tree's entries. With the cache 
 is kept under it between runs (one per checkout, like the `--base` copies) and brought up to
 date by comparing inodes: the next run relinks only the files the last patches wrote or the
 tree replaced, and removing 95,000 links (20 s of disk writes on a busy machine) is never
-paid per run. A kept farm also records, per directory, the modification times the tree's and
-the farm's copy had when they last matched: an entry added, removed or renamed changes its
-directory's mtime, and a file changed in place is the same inode on both sides, so a directory
-whose two mtimes are unchanged is not listed again (two stats instead of two listings, for
-the ~6,000 directories of Linux 7.2).
+paid per run. A kept farm also records, per directory, the status change times (ctime) the
+tree's and the farm's copy had when they last matched: an entry added, removed or renamed
+changes its directory's ctime (unlike the mtime, which `tar`, `cp -a` and `rsync -a` set back,
+no tool can set it), and a file changed in place is the same inode on both sides, so a
+directory whose two ctimes are unchanged is not listed again (two stats instead of two
+listings, for the ~6,000 directories of Linux 7.2).
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ CONFIG_FILES = frozenset({".kpolicy.toml", "pyproject.toml"})
 MAX_PATCH = 64 * 1024 * 1024
 _STAMP_BASE_NS = 10**18  # September 2001, plus at most 3.3 days of content hash
 _PRUNE = frozenset({".git"})
-# A directory mtime that vouches for nothing: the directory is listed again next run.
+# A directory ctime that vouches for nothing: the directory is listed again next run.
 UNKNOWN = -1
 # A tree directory changed this recently may change again within the same timestamp tick
-# (file systems stamp with a clock of a few milliseconds), which its mtime would not show.
+# (file systems stamp with a clock of a few milliseconds), which its ctime would not show.
 _RACY_NS = 2 * 10**9
-# (tree mtime_ns, farm mtime_ns) of each directory (relative) when the two last matched
+# (tree ctime_ns, farm ctime_ns) of each directory (relative) when the two last matched
 Synced = dict[str, tuple[int, int]]
 
 
@@ -115,13 +116,13 @@ def _mirror_dir(tree: Path, rel_dir: str, dirs: list[str], files: dict[str, int]
     return bool(copied)
 
 
-def _mtime(path: str) -> int:
-    """The mtime of the directory PATH (not followed if a symlink), or UNKNOWN."""
+def _ctime(path: str) -> int:
+    """The ctime of the directory PATH (not followed if a symlink), or UNKNOWN."""
     try:
         st = os.lstat(path)
     except OSError:
         return UNKNOWN
-    return st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else UNKNOWN
+    return st.st_ctime_ns if stat.S_ISDIR(st.st_mode) else UNKNOWN
 
 
 def link_tree(tree: Path, dest: Path, known: Optional[Mapping[str, tuple[int, int]]] = None,
@@ -129,7 +130,7 @@ def link_tree(tree: Path, dest: Path, known: Optional[Mapping[str, tuple[int, in
     """Make the directory DEST a mirror of TREE made of hard links to its regular files (copies
     where linking is refused), `.git` left out; what DEST already holds that matches is kept,
     so bringing the farm of the last run up to date costs a walk, not a copy. KNOWN: what the
-    last sync returned; a directory whose tree and farm mtimes are still the ones it records
+    last sync returned; a directory whose tree and farm ctimes are still the ones it records
     is taken as matching without listing either side. Returns the same for this sync (UNKNOWN
     for a tree directory changed too recently to vouch for, or holding a copied file)."""
     known = known or {}
@@ -143,9 +144,9 @@ def link_tree(tree: Path, dest: Path, known: Optional[Mapping[str, tuple[int, in
     stack = [""]
     while stack:
         rel = stack.pop()
-        # the tree's mtime before its listing: a change after that shows next run
-        tree_m = os.stat(root).st_mtime_ns if not rel else _mtime(f"{root}/{rel}")
-        farm_m = _mtime(f"{farm}/{rel}" if rel else farm)
+        # the tree's ctime before its listing: a change after that shows next run
+        tree_m = os.stat(root).st_ctime_ns if not rel else _ctime(f"{root}/{rel}")
+        farm_m = _ctime(f"{farm}/{rel}" if rel else farm)
         if tree_m != UNKNOWN and known.get(rel) == (tree_m, farm_m):
             synced[rel] = (tree_m, farm_m)
             stack.extend(children.get(rel, ()))
@@ -158,7 +159,7 @@ def link_tree(tree: Path, dest: Path, known: Optional[Mapping[str, tuple[int, in
         with parent_fd(dest, f"{rel}/." if rel else ".", create=True) as fd:
             assert fd is not None
             copied = _mirror_dir(tree, rel, dirs, files, fd, dest)
-            farm_m = os.fstat(fd).st_mtime_ns
+            farm_m = os.fstat(fd).st_ctime_ns
         vouched = tree_m != UNKNOWN and tree_m < racy and not copied
         synced[rel] = (tree_m if vouched else UNKNOWN, farm_m)
         stack.extend(f"{rel}/{d}" if rel else d for d in reversed(dirs))
@@ -170,7 +171,7 @@ class _FarmState:
     """A Synced map packed as a string and a byte array (~6,000 directories)."""
 
     dirs: str  # NUL-separated
-    mtimes: bytes  # array("q"): tree mtime, farm mtime of each directory in turn
+    ctimes: bytes  # array("q"): tree ctime, farm ctime of each directory in turn
 
     @classmethod
     def of(cls, synced: Synced) -> _FarmState:
@@ -178,12 +179,12 @@ class _FarmState:
                                                    for m in pair]).tobytes())
 
     def synced(self) -> Synced:
-        mtimes = array("q")
-        mtimes.frombytes(self.mtimes)
+        ctimes = array("q")
+        ctimes.frombytes(self.ctimes)
         names = self.dirs.split("\0")
-        if 2 * len(names) != len(mtimes):
+        if 2 * len(names) != len(ctimes):
             return {}
-        return {rel: (mtimes[2 * i], mtimes[2 * i + 1]) for i, rel in enumerate(names)}
+        return {rel: (ctimes[2 * i], ctimes[2 * i + 1]) for i, rel in enumerate(names)}
 
 
 @contextlib.contextmanager

@@ -311,12 +311,8 @@ def test_kept_link_farm_is_brought_up_to_date(tree: Path, tmp_path: Path) -> Non
         assert (second / "f.txt").read_text() == "replaced\n"
 
 
-def _age(tree: Path) -> None:
-    """Give every directory of TREE an mtime an hour old, as a tree nobody is editing has
-    (a directory changed within the last seconds is always listed again)."""
-    old = time.time_ns() - 3600 * 10**9
-    for d in [tree, *(p for p in tree.rglob("*") if p.is_dir())]:
-        os.utime(d, ns=(old, old))
+RACY_NS = 50_000_000  # the test's racy window (2 s in use): a directory changed within it is
+SETTLE = 0.1  # listed again; after SETTLE seconds it is not
 
 
 def test_kept_link_farm_lists_only_the_directories_that_changed(
@@ -324,7 +320,6 @@ def test_kept_link_farm_lists_only_the_directories_that_changed(
     for rel in ("drivers/net/a.c", "lib/b.c"):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(f"/* {rel} */\n")
-    _age(tree)
     listed: list[str] = []
     real = treefs.list_inodes
 
@@ -333,9 +328,12 @@ def test_kept_link_farm_lists_only_the_directories_that_changed(
         return real(root, rel, prune)
 
     monkeypatch.setattr(treefs, "list_inodes", spy)
+    monkeypatch.setattr(scratch, "_RACY_NS", RACY_NS)
     cache_root = tmp_path / "cache"
 
-    def sync(patch: str = "") -> Path:
+    def sync(patch: str = "", settle: bool = True) -> Path:
+        if settle:
+            time.sleep(SETTLE)
         listed.clear()
         found = changes(tree, tmp_path, patch) if patch else {}
         with scratch.patched_tree(tree, {p: scratch.Change(c) for p, c in found.items()},
@@ -352,10 +350,14 @@ def test_kept_link_farm_lists_only_the_directories_that_changed(
     assert listed == [""]  # the top, where the last patch added, removed and renamed
     assert not (farm / "new").exists() and (farm / "gone.txt").is_file()
     assert (farm / "lib/b.c").read_text() == "edited in place\n"
-    # A file added, one replaced by a rename, one planted in the farm; a patch to mm/.
+    # A file added; one replaced by a rename, its directory's mtime set back as `rsync -a`
+    # does (the ctime still moves); one planted in the farm; a patch to mm/.
+    time.sleep(SETTLE)
     (tree / "drivers/net/c.c").write_text("int c;\n")
+    before = (tree / "lib").stat()
     (tree / "lib/b.new").write_text("replaced\n")
     os.rename(tree / "lib/b.new", tree / "lib/b.c")
+    os.utime(tree / "lib", ns=(before.st_atime_ns, before.st_mtime_ns))
     (farm / "arch/x86/planted").write_text("not from the tree\n")
     sync("--- a/mm/Kconfig\n+++ b/mm/Kconfig\n@@ -1 +1 @@\n-config A\n+config B\n")
     assert sorted(listed) == ["", "arch/x86", "drivers/net", "lib"]
@@ -363,10 +365,14 @@ def test_kept_link_farm_lists_only_the_directories_that_changed(
         assert (farm / rel).stat().st_ino == (tree / rel).stat().st_ino, rel
     assert not (farm / "arch/x86/planted").exists()
     assert (farm / "mm/Kconfig").read_text().startswith("config B")
-    # mm/ again to undo the patch; the two tree directories changed seconds ago again too.
-    sync()
-    assert sorted(listed) == ["", "drivers/net", "lib", "mm"]
+    # mm/ again, to undo the patch; a directory changed just before a run is listed again
+    # by the next one too.
+    (tree / "lib/d.c").write_text("int d;\n")
+    sync(settle=False)
+    assert sorted(listed) == ["", "lib", "mm"]
     assert (farm / "mm/Kconfig").stat().st_ino == (tree / "mm/Kconfig").stat().st_ino
+    sync()
+    assert sorted(listed) == ["", "lib"] and (farm / "lib/d.c").is_file()
     # A record that does not verify: every directory is listed again.
     (cache_root / "patch-trees").joinpath(
         os.listdir(cache_root / "patch-trees")[0], "manifest.pickle").write_bytes(b"forged")
