@@ -862,18 +862,29 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
 
     SEEN (rel -> content hash) carries hashes over between calls on the same ROOT, so loading
     several arches, which share most Kconfig files, reads each file once."""
-    h = hashlib.sha256()
-    for rel, digest in files:
-        current = seen.get(rel) if seen is not None else None
+    seen = {} if seen is None else seen
+    # The files whose status changed last are compared first: a file a patch wrote into the
+    # scratch copy of `lint --patch`, or one just edited, is found changed before the ~1,700
+    # others are read (0.17 s on Linux 7.2); a stat costs a fiftieth of a read.
+    for rel, digest in sorted(files, key=lambda f: -_ctime(root, f[0])):
+        current = seen.get(rel)
         if current is None:
             try:  # confined and bounded as the parse read it: a warm cache reads no more
                 data = treefs.read_bytes(root, rel, what="Kconfig file")
             except KpolicyError:
                 return None
-            current = hashlib.sha256(data).hexdigest()
-            if seen is not None:
-                seen[rel] = current
+            current = seen[rel] = hashlib.sha256(data).hexdigest()
         if current != digest:
             return None
+    h = hashlib.sha256()
+    for rel, digest in files:
         h.update(rel.encode() + b"\0" + digest.encode() + b"\0")
     return h.hexdigest()
+
+
+def _ctime(root: Path, rel: str) -> int:
+    """REL's ctime (0 when it cannot be stat'ed: read_bytes then says why); only an order."""
+    try:
+        return os.lstat(f"{root}/{rel}").st_ctime_ns
+    except OSError:
+        return 0
