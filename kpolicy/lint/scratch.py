@@ -30,7 +30,6 @@ import tempfile
 import time
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -166,25 +165,28 @@ def link_tree(tree: Path, dest: Path, known: Optional[Mapping[str, tuple[int, in
     return synced
 
 
-@dataclass(frozen=True)
-class _FarmState:
-    """A Synced map packed as a string and a byte array (~6,000 directories)."""
+# The record's format: a record of another (older) format is not read, the farm is listed.
+_RECORD = "farm-ctimes-1"
 
-    dirs: str  # NUL-separated
-    ctimes: bytes  # array("q"): tree ctime, farm ctime of each directory in turn
 
-    @classmethod
-    def of(cls, synced: Synced) -> _FarmState:
-        return cls("\0".join(synced), array("q", [m for pair in synced.values()
-                                                   for m in pair]).tobytes())
+def _pack(synced: Synced) -> tuple[str, str, bytes]:
+    """SYNCED as the record stores it: the directories NUL-separated, then an array of the
+    tree's and the farm's ctime of each in turn (~6,000 directories unpickle in a blink)."""
+    return (_RECORD, "\0".join(synced),
+            array("q", [t for pair in synced.values() for t in pair]).tobytes())
 
-    def synced(self) -> Synced:
-        ctimes = array("q")
-        ctimes.frombytes(self.ctimes)
-        names = self.dirs.split("\0")
-        if 2 * len(names) != len(ctimes):
-            return {}
-        return {rel: (ctimes[2 * i], ctimes[2 * i + 1]) for i, rel in enumerate(names)}
+
+def _unpack(record: object) -> Optional[Synced]:
+    """The Synced map _pack packed into RECORD; None for anything else."""
+    if not (isinstance(record, tuple) and len(record) == 3 and record[0] == _RECORD
+            and isinstance(record[1], str) and isinstance(record[2], bytes)):
+        return None
+    ctimes = array("q")
+    ctimes.frombytes(record[2][: len(record[2]) // 8 * 8])
+    names = record[1].split("\0")
+    if 2 * len(names) != len(ctimes):
+        return None
+    return {rel: (ctimes[2 * i], ctimes[2 * i + 1]) for i, rel in enumerate(names)}
 
 
 @contextlib.contextmanager
@@ -218,8 +220,7 @@ def patched_tree(tree: Path, changes: dict[str, Change],
     with _farm(tree, cache_root) as (dest, state_file):
         known: Optional[Synced] = None
         if state_file is not None and cache_root is not None:
-            state = load_sealed(cache_root, state_file)
-            known = state.synced() if isinstance(state, _FarmState) else None
+            known = _unpack(load_sealed(cache_root, state_file))
             # Until the farm is synced and patched, no record matches it: a crash means the
             # next run lists every directory.
             state_file.unlink(missing_ok=True)
@@ -244,7 +245,7 @@ def patched_tree(tree: Path, changes: dict[str, Change],
                 parts = path.split("/")[:-1]
                 for depth in range(1, len(parts) + 1):
                     synced.pop("/".join(parts[:depth]), None)
-            store_sealed(cache_root, state_file, _FarmState.of(synced))
+            store_sealed(cache_root, state_file, _pack(synced))
         yield dest
 
 

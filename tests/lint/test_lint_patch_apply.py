@@ -11,6 +11,7 @@ import pytest
 from kplint_testkit import make_tree, write_rules
 
 from kpolicy import treefs
+from kpolicy.cache import store_sealed
 from kpolicy.cli import main
 from kpolicy.errors import KpolicyError
 from kpolicy.lint import scratch
@@ -373,9 +374,13 @@ def test_kept_link_farm_lists_only_the_directories_that_changed(
     assert (farm / "mm/Kconfig").stat().st_ino == (tree / "mm/Kconfig").stat().st_ino
     sync()
     assert sorted(listed) == ["", "lib"] and (farm / "lib/d.c").is_file()
-    # A record that does not verify: every directory is listed again.
-    (cache_root / "patch-trees").joinpath(
-        os.listdir(cache_root / "patch-trees")[0], "manifest.pickle").write_bytes(b"forged")
+    # A record that does not verify, or of another format: every directory is listed again.
+    record = (cache_root / "patch-trees").joinpath(
+        os.listdir(cache_root / "patch-trees")[0], "manifest.pickle")
+    record.write_bytes(b"forged")
+    sync()
+    assert sorted(listed) == every
+    store_sealed(cache_root, record, ("farm-mtimes-0", "", b""))
     sync()
     assert sorted(listed) == every
 
