@@ -156,9 +156,13 @@ def write_pieces(out: BinaryIO, pieces: Sequence[Any]) -> None:
     at, limit = 0, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
     todo = list(pieces)
     while at < len(todo):
-        done = os.writev(fd, todo[at:at + limit])
-        while at < len(todo) and done >= len(todo[at]):  # a pipe may take only part
-            done -= len(todo[at])
+        chunk = todo[at:at + limit]
+        done = os.writev(fd, chunk)
+        if done == sum(map(len, chunk)):  # the usual case, without a Python step per piece
+            at += len(chunk)
+            continue
+        while done >= len(todo[at]):  # a pipe may take only part: resume in the first piece
+            done -= len(todo[at])  # not written whole (DONE is less than CHUNK's length)
             at += 1
         if done:
             todo[at] = memoryview(todo[at])[done:]

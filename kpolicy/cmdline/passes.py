@@ -39,6 +39,9 @@ SYSCTL_ALIASES: dict[str, str] = {
     "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",
 }
 _SYSCTL_FIRST = frozenset("s" + "".join(a[0] for a in SYSCTL_ALIASES))
+# what a command line holding a word the sysctl pass takes holds (a word's name is a run of
+# its line's bytes): most lines have none and skip the pass
+_SYSCTL_TEXT = re.compile("|".join(map(re.escape, ["sysctl", *SYSCTL_ALIASES])))
 # init/main.c unknown_bootoption(): words boot loaders add, dropped by prefix
 BOOTLOADER_PREFIXES = ("BOOT_IMAGE=", "kexec")
 DEFAULT_INIT_ENV_ARG_LIMIT = 32
@@ -70,11 +73,25 @@ class Handler:
     where: str  # "<kind> <name> (<file>:<line>)", for reasons
 
 
-class _Plan(NamedTuple):
-    """A word's main-pass answer: its events' fields after the word's own, and invalid entries."""
+# an event's fields after its word's own (Token's): what a word's plan holds per event
+_Tail = tuple[Stage, Outcome, Optional[Registration], str, str]
 
-    events: tuple[tuple[Stage, Outcome, Optional[Registration], str, str], ...]
+
+class _Plan(NamedTuple):
+    """A word's main-pass answer: its events' fields after the word's own, invalid entries,
+    and why unknown_bootoption() then passes it to init (None: it does not)."""
+
+    events: tuple[_Tail, ...]
     invalid: tuple[tuple[str, str], ...]
+    init: Optional[str]
+
+
+class _EarlyPlan(NamedTuple):
+    """A word's early-pass answer (every early_param of its name): its events' fields after
+    the word's own, and what "Malformed early option" prints for it."""
+
+    events: tuple[_Tail, ...]
+    malformed: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -102,14 +119,22 @@ class KernelParams:
     # obsolete_checksetup()'s matches per folded word, filled as words are seen (a pure cache)
     setup_matches: dict[str, tuple[Handler, ...]] = field(default_factory=dict, compare=False,
                                                           repr=False)
-    # the main pass's answer per (name, value, source) for words whose answer depends on nothing
-    # but the word (see _Run.plan), or None for words that need the full path (a pure cache)
-    word_plans: dict[tuple[str, Optional[str], str], Optional[_Plan]] = field(
-        default_factory=dict, compare=False, repr=False)
+    # the main pass's answer per source and raw word for words whose answer depends on nothing
+    # but the word and init's argv/envp (see _Run.plan), or None for words that need the full
+    # path, _DASHES for `--` (a pure cache)
+    word_plans: dict[str, dict[str, Optional[_Plan]]] = field(default_factory=dict,
+                                                              compare=False, repr=False)
+    # the early pass's answer per raw word (a pure cache: a word's name and value are its raw
+    # text's, and do_early_param() reads nothing else): None for a word no early_param has,
+    # _END for `--`
+    early_plans: dict[str, Optional[_EarlyPlan]] = field(default_factory=dict, compare=False,
+                                                         repr=False)
 
 
 _new_tuple = tuple.__new__
 _UNSEEN: Any = object()
+_END = _EarlyPlan((), ())  # the early plan of `--`: the pass stops there
+_DASHES = _Plan((), (), None)  # the main-pass plan of `--`: likewise
 
 
 class Event(NamedTuple):
@@ -312,7 +337,7 @@ def with_config(kp: KernelParams, config: Mapping[str, str],
     for name in changed:
         cfg.pop(name, None)
     cfg.update(_normalize_config({n: config[n] for n in changed if n in config}))
-    return replace(kp, config=cfg, setup_matches={}, word_plans={})
+    return replace(kp, config=cfg, setup_matches={}, word_plans={}, early_plans={})
 
 
 # What kernel_params() derives from a built-in registration alone, whatever the config: its
@@ -417,7 +442,6 @@ class _Run:
         self.invalid: list[tuple[str, str]] = []
         self.sysctls: list[tuple[str, str]] = []
         self.enable_only: dict[str, bool] = {}
-        self.early_seen: set[tuple[str, int]] = set()
 
     def event(self, tok: Token, stage: Stage, outcome: Outcome, reg: Optional[Registration],
               reason: str,
@@ -428,57 +452,83 @@ class _Run:
 
     # -- the early pass: do_early_param() ---------------------------------------------------
     def early_pass(self, tokens: tuple[Token, ...]) -> None:
-        early = self.kp.early
+        plans = self.kp.early_plans
+        events = self.events
         for tok in tokens:
-            name = tok.name
-            if name == "--" and tok.value is None:
-                return
-            handlers = early.get(fold_param(name))
-            if handlers is None:
+            plan = plans.get(tok.raw, _UNSEEN)
+            if plan is _UNSEEN:
+                plan = self.early_plan(tok)
+                if len(plans) >= SETUP_CACHE_LIMIT:
+                    plans.clear()
+                plans[tok.raw] = plan
+            if plan is None:
                 continue
-            self.early_seen.add((name, tok.index))
-            for h in handlers:
-                if h.semantics.takes(tok.value, self.kp.version):
-                    if h.semantics.applied_malformed(tok.value):
-                        self.malformed.append(to_display(tok.name))
-                        self.event(tok, "early", "accepted-malformed", h.registration,
-                                   f"{h.where} applies {_shown(tok.value)}, then returns "
-                                   f"non-zero: Malformed early option '{tok.name}'", "cmdline")
-                        continue
-                    self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
-                elif h.semantics.refusal(tok.value) == "malformed":
+            if plan is _END:
+                return
+            tails, malformed = plan
+            for tail in tails:
+                events.append(_new_tuple(Event, (*tok, *tail)))
+            if malformed:
+                self.malformed.extend(malformed)
+
+    def early_plan(self, tok: Token) -> Optional[_EarlyPlan]:
+        """TOK's early-pass answer, worked out on a fresh boot (see KernelParams.early_plans)."""
+        if tok.value is None and tok.name == "--":
+            return _END
+        handlers = self.kp.early.get(fold_param(tok.name))
+        if handlers is None:
+            return None
+        fresh = _Run(self.kp)
+        fresh.early_word(tok, handlers)
+        return _EarlyPlan(tuple(e[5:] for e in fresh.events), tuple(fresh.malformed))
+
+    def early_word(self, tok: Token, handlers: tuple[Handler, ...]) -> None:
+        """do_early_param() for TOK: each of HANDLERS (the early_params of its name) in order."""
+        for h in handlers:
+            if h.semantics.takes(tok.value, self.kp.version):
+                if h.semantics.applied_malformed(tok.value):
                     self.malformed.append(to_display(tok.name))
-                    self.event(tok, "early", "malformed", h.registration,
-                               f"handler refuses {_shown(tok.value)}: Malformed early option "
-                               f"'{tok.name}'", "cmdline")
-                else:
-                    self.event(tok, "early", "ignored", h.registration,
-                               f"{h.where} ignores {_shown(tok.value)}", "cmdline")
+                    self.event(tok, "early", "accepted-malformed", h.registration,
+                               f"{h.where} applies {_shown(tok.value)}, then returns "
+                               f"non-zero: Malformed early option '{tok.name}'", "cmdline")
+                    continue
+                self.event(tok, "early", "accepted", h.registration, h.where, "cmdline")
+            elif h.semantics.refusal(tok.value) == "malformed":
+                self.malformed.append(to_display(tok.name))
+                self.event(tok, "early", "malformed", h.registration,
+                           f"handler refuses {_shown(tok.value)}: Malformed early option "
+                           f"'{tok.name}'", "cmdline")
+            else:
+                self.event(tok, "early", "ignored", h.registration,
+                           f"{h.where} ignores {_shown(tok.value)}", "cmdline")
 
     # -- the main pass: parse_args() with the built-in params, then unknown_bootoption() -----
     def main_pass(self, tokens: tuple[Token, ...], source: str) -> Optional[int]:
         """Run the main pass; the index just after a `--`, if one ends it."""
-        plans = self.kp.word_plans
+        plans = self.kp.word_plans.setdefault(source, {})
+        events = self.events
         for n, tok in enumerate(tokens):
-            if tok.value is None and tok.name == "--":
-                self.event(tok, "after-dashdash", "accepted", None,
-                           "`--` ends the kernel's parameters: the rest goes to init's argv",
-                           source)
-                return n + 1
-            key = (tok.name, tok.value, source)
-            plan = plans.get(key, _UNSEEN)
+            plan = plans.get(tok.raw, _UNSEEN)
             if plan is _UNSEEN:
                 plan = self.plan(tok, source)
                 if len(plans) >= SETUP_CACHE_LIMIT:
                     plans.clear()
-                plans[key] = plan
-            if plan is not None:
-                for tail in plan.events:
-                    self.events.append(_new_tuple(Event, (*tok, *tail)))
-                if plan.invalid:
-                    self.invalid.extend(plan.invalid)
+                plans[tok.raw] = plan
+            if plan is None:
+                self.word(tok, source)
                 continue
-            self.word(tok, source)
+            if plan is _DASHES:
+                self.event(tok, "after-dashdash", "accepted", None,
+                           "`--` ends the kernel's parameters: the rest goes to init's argv",
+                           source)
+                return n + 1
+            tails, invalid, init = plan
+            for tail in tails:
+                events.append(_new_tuple(Event, (*tok, *tail)))
+            if invalid:
+                self.invalid.extend(invalid)
+            if init is not None:
+                self.to_init(tok, init, source)
         return None
 
     def word(self, tok: Token, source: str) -> None:
@@ -486,13 +536,18 @@ class _Run:
         h = self.kp.params.get(fold_param(tok.name))
         if h is not None:
             self.param(tok, h, source)
-        else:
-            self.unknown_bootoption(tok, source)
+            return
+        reason = self.unknown_bootoption(tok, source)
+        if reason is not None:
+            self.to_init(tok, reason, source)
 
     def plan(self, tok: Token, source: str) -> Optional[_Plan]:
         """TOK's main-pass answer when it depends on the word alone, else None: the word is
-        run on a fresh boot, and kept only if its path reads and writes no boot state."""
+        run on a fresh boot, and kept only if its path reads and writes no boot state but
+        init's argv and envp, which to_init() fills for each line."""
         kp = self.kp
+        if tok.value is None and tok.name == "--":
+            return _DASHES
         h = kp.params.get(fold_param(tok.name))
         if h is not None:
             if h.semantics.merge == "enable-only":  # reads what earlier words enabled
@@ -505,17 +560,16 @@ class _Run:
             if any(m.semantics.effect == "clear-init-argv" for m in matches):  # edits argv
                 return None
         fresh = _Run(kp)
-        # checksetup() asks whether the early pass saw this word: it saw every word of the
-        # command line before the first `--` with an early_param, and the main pass sees no other
-        if source == "cmdline" and fold_param(tok.name) in kp.early:
-            fresh.early_seen.add((tok.name, tok.index))
-        fresh.word(tok, source)
+        init = None
+        if h is not None:
+            fresh.param(tok, h, source)
+        else:  # up to init's argv or envp, which depend on the words before
+            init = fresh.unknown_bootoption(tok, source)
         if (fresh.argv != ["init"] or fresh.envp != ["HOME=/", "TERM=linux"]
                 or fresh.panic_later is not None or fresh.errors or fresh.warnings
                 or fresh.malformed or fresh.sysctls or fresh.enable_only):
-            return None  # init's argv or envp, or other boot state: the full path each time
-        return _Plan(tuple((e.stage, e.outcome, e.registration, e.reason, e.source)
-                           for e in fresh.events), tuple(fresh.invalid))
+            return None  # other boot state: the full path each time
+        return _Plan(tuple(e[5:] for e in fresh.events), tuple(fresh.invalid), init)
 
     def param(self, tok: Token, h: Handler, source: str) -> None:
         sem, reg, val = h.semantics, h.registration, tok.value
@@ -546,28 +600,36 @@ class _Run:
         self.event(tok, "main", "invalid", reg,
                    f"{why}: `{shown}' invalid for parameter `{tok.name}'", source)
 
-    def unknown_bootoption(self, tok: Token, source: str) -> None:
+    def unknown_bootoption(self, tok: Token, source: str) -> Optional[str]:
+        """unknown_bootoption() up to init's argv and envp: why it passes TOK on to them (see
+        to_init), or None when it handles the word itself."""
         name, val = tok.name, tok.value
         if name in SYSCTL_ALIASES:
             self.event(tok, "dropped", "ignored", None,
                        f"sysctl alias of {SYSCTL_ALIASES[name]}: set by the sysctl pass", source)
-            return
+            return None
         line = name if val is None else f"{name}={val}"  # repair_env_string()
         if line.startswith(BOOTLOADER_PREFIXES):
             self.event(tok, "dropped", "ignored", None, "a boot loader's identifier", source)
-            return
+            return None
         if self.checksetup(tok, line, source):
-            return
+            return None
         if "." in name:
             reg = self.kp.not_built.get(fold_param(name))
             why = (f"{reg.kind} {reg.name} is not built in ({reg.built_if} is not y)"
                    if reg is not None else "dotted name: left for modprobe")
             self.event(tok, "dropped", "ignored", reg, why, source)
-            return
+            return None
+        return self.unknown_reason(name)
+
+    def to_init(self, tok: Token, reason: str, source: str) -> None:
+        """The rest of unknown_bootoption(): TOK into init's envp (with a value) or argv, for
+        REASON, unless they already overflowed."""
         if self.panic_later:
             self.event(tok, "dropped", "ignored", None, "init's vars already overflowed", source)
             return
-        reason = self.unknown_reason(name)
+        name, val = tok.name, tok.value
+        line = name if val is None else f"{name}={val}"
         limit = self.kp.init_env_arg_limit
         if val is not None:
             i = 0
@@ -642,7 +704,9 @@ class _Run:
                        f"__setup {h.setup_str} ignores {_shown(arg)}", source)
             return True
         if had_early:
-            if (tok.name, tok.index) not in self.early_seen or source != "cmdline":
+            # the early pass saw every word of the command line before the first `--`, as
+            # the main pass does, and ran the early_params of its name (if any)
+            if source != "cmdline" or fold_param(tok.name) not in self.kp.early:
                 self.event(tok, "dropped", "ignored", None,
                            "an early parameter outside the early pass's reach: never applied",
                            source)
@@ -781,7 +845,7 @@ def process_cmdline(kp: KernelParams, cmdline: str, *,
     elif after is not None:
         run.init_args(tokens[after:], "cmdline")
     run.init_args(extra_init, "bootconfig")
-    if not run.sysctl_pass(extra_kernel, "bootconfig"):
+    if not run.sysctl_pass(extra_kernel, "bootconfig") and _SYSCTL_TEXT.search(merged.cmdline):
         run.sysctl_pass(tokens, "cmdline")
     envp = run.envp
     envp = envp[2:] if envp[:2] == ["HOME=/", "TERM=linux"] else [

@@ -42,6 +42,8 @@ def to_display(s: str) -> str:
 
 
 _NOT_SPACE = re.compile("[^\t\n\v\f\r \xa0]")
+# a parameter's bytes: a quote toggles whether a space ends it (a leading quote too)
+_ARG = re.compile('(?:[^\t\n\v\f\r \xa0"]+|"[^"]*"?)+')
 
 
 def _skip_spaces(s: str, pos: int, n: int) -> int:
@@ -54,19 +56,9 @@ def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
     n = len(s)
     quoted = s[pos] == '"'
     a = pos + 1 if quoted else pos
-    in_quote = quoted
-    equals = 0  # index of the first "=" in the token; 0 also means "none", as in the kernel
-    i = a
-    while i < n:
-        c = s[i]
-        if c in SPACES and not in_quote:
-            break
-        if c == "=" and equals == 0 and i > a:  # "=" as the first byte does not split
-            equals = i
-        if c == '"':
-            in_quote = not in_quote
-        i += 1
-    end = i  # exclusive end of the token's bytes
+    end = _ARG.match(s, pos).end()  # type: ignore[union-attr]  # POS is not a space
+    # the first "=" splits, but not as the first byte (index 0 also means "none" in the kernel)
+    equals = max(s.find("=", a + 1, end), 0)
     if equals == 0:
         name_end = end
         value: Optional[str] = None
@@ -87,35 +79,39 @@ def next_arg(s: str, pos: int) -> tuple[int, str, Optional[str], int]:
     return end, name, value, _skip_spaces(s, nxt, n)
 
 
-# a word without quotes as next_arg() splits it: the name runs to the first "=" after the
-# word's first byte, the value is the rest (None without such an "=")
-_SPLIT_WORD = re.compile("([^\t\n\v\f\r \xa0][^\t\n\v\f\r \xa0=]*)"
-                         "(?:=([^\t\n\v\f\r \xa0]*))?")
 _new_tuple = tuple.__new__
+# what str.split() splits at but next_arg() does not (\x1c-\x1f, non-ASCII spaces), and quotes
+_NOT_PLAIN = re.compile('[\x1c-\x1f"\x80-\U0010ffff]')
+# next_arg()'s name and value per raw word (a pure cache: command lines repeat their words)
+_WORDS: dict[str, tuple[str, Optional[str]]] = {}
+_WORDS_LIMIT = 100_000
+
+
+def _name_value(raw: str) -> tuple[str, Optional[str]]:
+    split = _WORDS.get(raw)
+    if split is None:
+        if len(_WORDS) >= _WORDS_LIMIT:
+            _WORDS.clear()
+        split = _WORDS[raw] = next_arg(raw, 0)[1:3]
+    return split
 
 
 def tokenize(cmdline: str) -> tuple[Token, ...]:
     """CMDLINE's parameters (a byte string, see to_bytes_str) in order, as parse_args sees them."""
+    # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word
     out: list[Token] = []
-    n = len(cmdline)
-    pos = 0
-    while pos < n:
-        quote = cmdline.find('"', pos)
-        # Up to the word holding the next quote (or to the end), words hold no quote.
-        # tuple.__new__: a NamedTuple's own __new__ is a Python-level call per word.
-        words = list(_SPLIT_WORD.finditer(cmdline, pos, n if quote < 0 else quote))
-        if words and words[-1].end() == quote:  # runs on into the quote: next_arg() parses it
-            pos = words.pop().start()
-        elif quote < 0:
-            pos = n
-        else:
-            pos = quote
-        out += [_new_tuple(Token, (i, m.start(), *m.group(0, 1, 2)))
-                for i, m in enumerate(words, len(out))]
-        if pos < n:
-            end, name, value, nxt = next_arg(cmdline, pos)
-            out.append(_new_tuple(Token, (len(out), pos, cmdline[pos:end], name, value)))
-            pos = nxt
+    known = _WORDS.get
+    if _NOT_PLAIN.search(cmdline) is None:  # str.split() splits it as next_arg() does
+        at = 0
+        find = cmdline.find
+        for i, raw in enumerate(cmdline.split()):
+            at = find(raw, at)
+            out.append(_new_tuple(Token, (i, at, raw, *(known(raw) or _name_value(raw)))))
+            at += len(raw)
+    else:
+        for i, m in enumerate(_ARG.finditer(cmdline)):
+            raw = m.group()
+            out.append(_new_tuple(Token, (i, m.start(), raw, *(known(raw) or _name_value(raw)))))
     return tuple(out)
 
 

@@ -219,7 +219,7 @@ class BatchResolver:
         self.sides: dict[int, ConfigSide] = {}
         self.memo: dict[tuple[Any, ...], Memoized] = {}  # templates, by position-free events
         self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
-        self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's fields but index
+        self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's sig (see _body)
         self.sids = itertools.count()
         regs = model.catalog.registrations
         if isinstance(regs, LazyRegistrations):  # only the declared names need decoding
@@ -361,6 +361,20 @@ class BatchResolver:
                 out.append((i, render((parts, slots), numbers)))
         return out
 
+    def _fill(self, texts: dict[int, bytes], tag: int, events: Sequence[Event],
+              js: Sequence[int], sids: Sequence[int], result: CmdlineResult) -> None:
+        """TEXTS updated with _answer(TAG, ...); inline for the common case, one event and its
+        answer memoized (then each member is literal or has that one index in each slot)."""
+        if len(js) == 1:
+            j = js[0]
+            answer = self.memo.get((tag, sids[j]))
+            if answer is not None and answer is not _UNMEMOIZED:
+                number = _number(events[j].index)
+                for i, kind, parts, _slots in answer:
+                    texts[i] = parts[0] if kind == _LITERAL else number.join(parts)
+                return
+        texts.update(self._answer(tag, events, js, sids, result))
+
     def _memoize(self, key: tuple[Any, ...],
                  make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
                  events: Sequence[Event], distinct: Sequence[int]) -> Memoized:
@@ -432,49 +446,42 @@ class BatchResolver:
         sysctl: list[int] = []  # ... the sysctls read
         sids: list[int] = []
         encoded: list[str] = []  # each event's text in the answer's "events"
-        event_format = self.encoder.event_format.format
         for j, ev in enumerate(events):
-            reg = ev.registration
-            # the event's fields but its index (the registration's identity: kept alive by
-            # its info, and an info's number is never reused)
-            sig = (ev.raw, ev.name, ev.value, ev.stage, ev.outcome, ev.reason, ev.source,
-                   id(reg))
+            index, position, raw, _name, _value, stage, outcome, reg, reason, source = ev
+            # the event's fields but its index and position (its name and value are its raw
+            # word's: tokenize() splits a word alike wherever it stands); the registration by
+            # identity: kept alive by its info, and an info's number is never reused
+            sig = (raw, stage, outcome, reason, source, id(reg))
             info = infos.get(sig)
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
-            sids.append(info.sid)
-            encoded.append(event_format(ev.index, ev.position, info.text))
-            for i in info.features:
+            sid, features, coupled, reads_lsm, reads_sysctl, _reg, text = info
+            sids.append(sid)
+            # the compact encoder's event text (self.encoder.event_format), as an f-string:
+            # this runs for every event of every line
+            encoded.append(f'{{"index":{index},"position":{position},{text}')
+            for i in features:
                 reached.setdefault(i, []).append(j)
-            for k in info.coupled:
-                if k in group:
-                    group[k].append(j)
-                else:
-                    group[k] = [j]
-            if info.lsm:
+            for k in coupled:
+                group.setdefault(k, []).append(j)
+            if reads_lsm:
                 lsm.append(j)
-            if info.sysctl:
+            if reads_sysctl:
                 sysctl.append(j)
         texts: dict[int, bytes] = {}
         for k, part in enumerate(self.parts):
             if not self.part_memo[k]:
                 texts.update(self._make_coupled(events, part))
             elif k in group:
-                texts.update(self._answer(COUPLED - k, events, group[k], sids, result))
+                self._fill(texts, COUPLED - k, events, group[k], sids, result)
             elif k not in self.quiet:  # its answer without events, once
                 idle = self._answer(COUPLED - k, events, (), sids, result)
                 if idle:
                     texts.update(idle)
                 else:
                     self.quiet.add(k)
-        memo = self.memo
         for i, js in reached.items():
-            if len(js) == 1:  # the common case, inline: one word, its text with one index
-                answer = memo.get((i, sids[js[0]]))
-                if answer is not None and len(answer) == 1 and answer[0][1] == _ONE:
-                    texts[i] = _number(events[js[0]].index).join(answer[0][2])  # ordinal 0
-                    continue
-            texts.update(self._answer(i, events, js, sids, result))
+            self._fill(texts, i, events, js, sids, result)
         # most lines have no word the feature "lsm" or the sysctls read: their text is one
         lsm_text = self.lsm_none if not lsm and self.lsm_none else self._answer(
             LSM, events, lsm, sids, result)[0][1]

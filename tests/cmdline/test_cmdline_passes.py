@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 from cmdline_synthetic import CONFIG, synthetic
 from hypothesis import given
@@ -213,3 +215,32 @@ def test_an_early_param_may_apply_its_value_and_still_be_malformed() -> None:
     assert outcomes(r) == [("iommu=pt,usedac,nopt", "early", "accepted-malformed"),
                            ("iommu=nopt", "early", "accepted"), ("iommu", "early", "malformed")]
     assert r.malformed_early == ("iommu", "iommu") and r.unknown == ()
+
+
+_WARM = synthetic({**CONFIG, "BOOT_CONFIG": "y"})  # its per-word caches fill across examples
+_BOOTCONFIGS = [None, "kernel.init_on_free = maybe\nkernel.FOO = 1\ninit.arg = x\n",
+                "kernel.ro\nkernel.panic = 1\n"]
+
+
+# words of the synthetic tables with values each handler takes and refuses, init's, `--`
+_WORDS = ["init_on_free=1", "init-on-free=0", "init_on_free", "init_on_free=x", "quiet",
+          "lockdown=integrity", "lockdown=none", "lockdown", "transparent_hugepage=never",
+          "transparent_hugepage=x", "ro", "ro=1", "root=/dev/x", "init=/bin/sh", "console=x",
+          "panic=3", "panic=x", "panic", "module.sig_enforce=1", "module.sig_enforce=0",
+          "zswap.enabled=1", "zswap.enabled=x", "modular.opt=1", "early_only_in_module=1",
+          "FOO=1", "FOO=2", "foo", "x.y=1", 'x="a b"', '"quiet"', "--", "hung_task_panic=1",
+          "sysctl.kernel.panic=1", "BOOT_IMAGE=/vmlinuz"]
+_line = st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join)  # past the 32 limit too
+
+
+@given(st.lists(st.tuples(_line | _hostile, st.sampled_from(_BOOTCONFIGS)), min_size=1,
+                max_size=4))
+def test_the_per_word_caches_never_change_an_answer(
+        lines: list[tuple[str, Optional[str]]]) -> None:
+    """A word's cached plans (early pass, main pass, __setup matches) answer as a fresh
+    table's first sight of it does, at any place, next to any words, from either source."""
+    for line, bootconfig in lines:
+        fresh = synthetic({**CONFIG, "BOOT_CONFIG": "y"})
+        for text in (line, f"bootconfig {line}"):
+            assert (process_cmdline(_WARM, text, bootconfig=bootconfig)
+                    == process_cmdline(fresh, text, bootconfig=bootconfig))

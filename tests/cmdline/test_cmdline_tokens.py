@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpolicy.cmdline.tokens import quote_token, to_bytes_str, tokenize
+from kpolicy.cmdline.tokens import SPACES, Token, next_arg, quote_token, to_bytes_str, tokenize
 from kpolicy.errors import KpolicyError
 
 
@@ -74,3 +74,32 @@ def test_tokens_rejoined_with_quotes_tokenize_the_same(words: list[str]) -> None
     except KpolicyError:
         return  # a word with a double quote inside: the kernel has no way to write it
     assert pairs(rejoined) == [(t.name, t.value) for t in toks]
+
+
+@given(st.lists(_word, max_size=8))
+def test_a_words_name_and_value_are_its_raw_texts_alone(words: list[str]) -> None:
+    # the per-word caches (early plans, the batch's event memo) key a word by its raw text
+    for t in tokenize(" ".join(words)):
+        alone = tokenize(t.raw)
+        assert [(a.raw, a.name, a.value) for a in alone] == [(t.raw, t.name, t.value)]
+
+
+_any_char = st.sampled_from([*'ab=- \t\n\v\f\r"_.x1', "\x1c", "\x1f", "\x85", "\xa0", "\xe9"])
+
+
+def by_next_arg(line: str) -> tuple[Token, ...]:
+    """LINE's tokens as parse_args() takes them: next_arg() from one to the next."""
+    out: list[Token] = []
+    pos = len(line) - len(line.lstrip("".join(SPACES)))
+    while pos < len(line):
+        end, name, value, nxt = next_arg(line, pos)
+        out.append(Token(len(out), pos, line[pos:end], name, value))
+        pos = nxt
+    return tuple(out)
+
+
+@given(st.lists(_any_char, max_size=40).map("".join))
+def test_tokenize_is_next_arg_word_after_word(line: str) -> None:
+    # tokenize() splits a line without quotes, non-ASCII or \x1c-\x1f by str.split(), others
+    # by a regular expression, and caches each word's name and value
+    assert tokenize(line) == by_next_arg(line)
