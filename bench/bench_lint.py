@@ -13,7 +13,7 @@
          early_param in a C file and its kernel-parameters.txt entry, under a fresh random
          name), versus one warm lint of the same arch          target   2x
          (after a first --patch run that creates the kept link farm, once per checkout;
-         printed: the same patch again, all caches warm; and a Kconfig/doc-only patch).
+         printed: the same patch again; a Kconfig-only and a C-only patch, each unseen).
          A warm lint of an unchanged tree is served by the findings cache; the ratios are
          also printed against a lint that recomputes its findings with every other cache
          warm, which is what the patched side of --patch must do.
@@ -110,12 +110,15 @@ def _hunk_at_end(path: str, text: str, added: str) -> str:
             f"@@ -{start},{len(tail)} +{start},{len(tail) + len(added.splitlines())} @@\n{body}")
 
 
-def unseen_patch(tree: Path, out: Path, with_c: bool) -> Path:
+def unseen_patch(tree: Path, out: Path, with_kconfig: bool = True, with_c: bool = True) -> Path:
     """A format-patch file against TREE (read, never written) that no cache has seen: a new
-    option in mm/Kconfig under a random name and, WITH_C, an early_param for it in mm/mseal.c."""
+    option in mm/Kconfig under a random name (WITH_KCONFIG) and an early_param in mm/mseal.c
+    (WITH_C)."""
     name = f"bench_{secrets.token_hex(4)}"
-    parts = [_hunk_at_end("mm/Kconfig", (tree / "mm/Kconfig").read_text(),
-                          f"\nconfig {name.upper()}\n\tbool \"bench option\"\n")]
+    parts = []
+    if with_kconfig:
+        parts.append(_hunk_at_end("mm/Kconfig", (tree / "mm/Kconfig").read_text(),
+                                  f"\nconfig {name.upper()}\n\tbool \"bench option\"\n"))
     if with_c:
         parts.append(_hunk_at_end(
             "mm/mseal.c", (tree / "mm/mseal.c").read_text(),
@@ -198,13 +201,18 @@ def main_bench() -> int:
             kconfig = unseen_patch(args.tree, Path(tmp) / "kconfig.patch", with_c=False)
             only = timed("--patch, unseen Kconfig-only patch",
                          lambda: main([*argv, "--patch", str(kconfig)]))
+            c_file = unseen_patch(args.tree, Path(tmp) / "c.patch", with_kconfig=False)
+            c_only = timed("--patch, unseen C-only patch",
+                           lambda: main([*argv, "--patch", str(c_file)]))
             ratio("patch", patch / one, 2, "x")
             ratio("again", again / one, 2, "x")
             ratio("kconf", only / one, 2, "x")
+            ratio("c", c_only / one, 2, "x")
             print("versus the lint whose findings are recomputed:")
             ratio("patch", patch / recomputed, 2, "x")
             ratio("again", again / recomputed, 2, "x")
             ratio("kconf", only / recomputed, 2, "x")
+            ratio("c", c_only / recomputed, 2, "x")
     return 0
 
 

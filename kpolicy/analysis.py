@@ -17,7 +17,6 @@ from typing import Any, Callable, Optional
 from kpolicy.cache import Cache
 from kpolicy.errors import KpolicyError
 from kpolicy.families.model import Family
-from kpolicy.forked import start_forked
 from kpolicy.kconfig.model import KconfigModel
 from kpolicy.longlived import long_lived
 from kpolicy.params.model import Catalog
@@ -77,23 +76,28 @@ def analyse(
     declarations: Optional[Declarations] = None,
     progress: Optional[Callable[[str], None]] = None,
     jobs: int = 1,
+    keep_models: bool = True,
 ) -> Analysis:
-    """TREE analysed for ARCHES; JOBS worker processes parse what CACHE lacks."""
+    """TREE analysed for ARCHES; JOBS worker processes parse what CACHE lacks. KEEP_MODELS:
+    off for a scratch tree (kpolicy.kconfig.load.load_model's KEEP)."""
     from kpolicy.families.discover import discover_families
+    from kpolicy.forked import start_forked
     from kpolicy.kconfig.load import load_models
     from kpolicy.params.catalog import build_catalog
 
     cache = cache or Cache(enabled=False)
     decl = load_declarations() if declarations is None else declarations
     # With several processes, the catalog (the C scan: as long as a few arches' Kconfig) is
-    # built by a worker of its own beside the Kconfig parses, so that no core waits for it.
+    # built by a worker of its own beside the Kconfig parses (or beside this process parsing a
+    # scratch tree's one arch), so that no core waits for it.
     catalog_job = start_forked(functools.partial(_catalog_worker, tree, cache)) \
         if jobs > 1 else None
     if progress and catalog_job:
         progress("reading boot parameters in a worker process")
     try:
         busy = (catalog_job,) if catalog_job else ()
-        models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress, busy=busy)
+        models = load_models(tree, arches, cache=cache, jobs=jobs, progress=progress,
+                             keep=keep_models, busy=busy)
     except BaseException:
         if catalog_job:
             catalog_job.cancel()

@@ -204,6 +204,28 @@ def unseal(root: Path, data: bytes) -> Optional[memoryview]:
     return payload
 
 
+def load_sealed(root: Path, path: Path) -> Optional[object]:
+    """The value store_sealed wrote to PATH under the key of the cache at ROOT; None when it is
+    absent, damaged, forged or does not unpickle."""
+    data = read_entry(path)
+    payload = unseal(root, data) if data is not None else None
+    if payload is None:
+        return None
+    try:
+        value: object = pickle.loads(payload)
+    except Exception:  # a stale class layout or any unpickling failure
+        return None
+    return value
+
+
+def store_sealed(root: Path, path: Path, value: object) -> None:
+    """Write VALUE to PATH atomically, sealed under the key of the cache at ROOT (nothing when
+    there is no usable key: load_sealed then finds nothing)."""
+    sealed = seal(root, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    if sealed is not None:
+        atomic_write_bytes(path, sealed)
+
+
 class Cache:
     """Get-or-build of pickled values under one directory; disabled, it always builds."""
 

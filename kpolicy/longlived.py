@@ -6,18 +6,23 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-_collect_garbage = True
+_exits_soon = False
 
 
 def leave_garbage_to_exit() -> None:
-    """Mark this process as one that exits once its work is done (a worker): long_lived then
-    leaves cyclic garbage to the exit instead of spending time collecting it."""
-    global _collect_garbage
-    _collect_garbage = False
+    """Mark this process as one that exits once its work is done (a worker): the cyclic
+    garbage of what it builds need not be freed (garbage_left_to_exit)."""
+    global _exits_soon
+    _exits_soon = True
+
+
+def garbage_left_to_exit() -> bool:
+    """Whether leave_garbage_to_exit was called in this process."""
+    return _exits_soon
 
 
 @contextlib.contextmanager
-def long_lived(*, leaves_garbage: bool = False) -> Iterator[None]:
+def long_lived() -> Iterator[None]:
     """Run a block that builds long-lived objects: the cyclic GC is off inside, and after it
     every object built so far is frozen, out of the collector's sight.
 
@@ -25,15 +30,13 @@ def long_lived(*, leaves_garbage: bool = False) -> Iterator[None]:
     them again and again (it tripled load times); left to it after the block, the first collections
     rescan everything the block built, generation by generation (40% of a warm lint of every
     arch). Models hold no reference cycles, so frozen objects are still freed by reference counting
-    when dropped. LEAVES_GARBAGE: the block also dropped cyclic garbage (a kconfiglib parse), which
-    is collected first, since frozen garbage would never be."""
+    when dropped; a block that drops cyclic garbage must break its cycles itself (a kconfiglib
+    parse: kpolicy.kconfig.parse), since frozen garbage is never collected."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if leaves_garbage and _collect_garbage:
-            gc.collect()
         gc.freeze()
         if enabled:
             gc.enable()

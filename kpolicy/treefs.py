@@ -342,12 +342,51 @@ def walk(root: PathLike, top: str = "", prune: frozenset[str] = frozenset(),
     yield from _walk(root, top, prune, value)
 
 
-def walk_inodes(root: PathLike, prune: frozenset[str] = frozenset(),
-                ) -> Iterator[tuple[str, list[str], dict[str, int]]]:
-    """As walk, each regular file with its inode number as the directory lists it: no stat
-    (the type comes from the listing too, so a file swapped since may be another kind: a
-    caller linking it checks what it linked, as link_files does)."""
-    yield from _walk(root, "", prune, lambda entry: entry.inode())
+def list_inodes(root: PathLike, rel_dir: str, prune: frozenset[str] = frozenset(),
+                ) -> Optional[tuple[list[str], dict[str, int]]]:
+    """The sorted subdirectories (PRUNE left out) and the regular files of REL_DIR (physical,
+    as walk yields it), each with its inode number as the directory lists it: no stat (the type
+    comes from the listing too, so a file swapped since may be another kind: a caller linking
+    it checks what it linked, as link_files does); None when it cannot be opened (gone, or
+    swapped for something else since it was listed)."""
+    return _list_dir(root, rel_dir, prune, _inode, [0])
+
+
+def _inode(entry: os.DirEntry[str]) -> int:
+    return entry.inode()
+
+
+def _list_dir(root: PathLike, rel_dir: str, prune: frozenset[str],
+              value: Callable[[os.DirEntry[str]], Optional[T]], seen: list[int],
+              ) -> Optional[tuple[list[str], dict[str, T]]]:
+    """The subdirectories (sorted, PRUNE left out) and VALUE of each regular file of REL_DIR;
+    SEEN counts the entries listed so far, against MAX_WALK_ENTRIES."""
+    try:
+        fd = _open_dir(root, rel_dir)
+    except OSError:
+        return None
+    dirs: list[str] = []
+    files: dict[str, T] = {}
+    try:
+        with os.scandir(fd) as it:
+            for entry in it:
+                seen[0] += 1
+                if seen[0] > MAX_WALK_ENTRIES:
+                    raise KpolicyError(f"tree has more than {MAX_WALK_ENTRIES} entries",
+                                       file=str(root))
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in prune:
+                        dirs.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    found = value(entry)
+                    if found is not None:
+                        files[entry.name] = found
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    dirs.sort()
+    return dirs, files
 
 
 def _walk(root: PathLike, top: str, prune: frozenset[str],
@@ -360,34 +399,13 @@ def _walk(root: PathLike, top: str, prune: frozenset[str],
         raise
     except KpolicyError:
         return
-    seen = 0
+    seen = [0]
     stack = [start]
     while stack:
         rel_dir = stack.pop()
-        try:
-            fd = _open_dir(root, rel_dir)
-        except OSError:
+        listed = _list_dir(root, rel_dir, prune, value, seen)
+        if listed is None:
             continue
-        dirs: list[str] = []
-        files: dict[str, T] = {}
-        try:
-            with os.scandir(fd) as it:
-                for entry in it:
-                    seen += 1
-                    if seen > MAX_WALK_ENTRIES:
-                        raise KpolicyError(f"tree has more than {MAX_WALK_ENTRIES} entries",
-                                           file=str(root))
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in prune:
-                            dirs.append(entry.name)
-                    elif entry.is_file(follow_symlinks=False):
-                        found = value(entry)
-                        if found is not None:
-                            files[entry.name] = found
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        dirs.sort()
+        dirs, files = listed
         yield rel_dir, dirs, files
         stack.extend(f"{rel_dir}/{d}" if rel_dir else d for d in reversed(dirs))

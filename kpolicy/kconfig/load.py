@@ -105,10 +105,14 @@ def load_model(
     toolchain: Optional[Toolchain] = None,
     cache: Optional[Cache] = None,
     seen: Optional[dict[str, str]] = None,
+    keep: bool = True,
 ) -> KconfigModel:
     """TREE's Kconfig for ARCH, valued as `make ARCH=arch olddefconfig` values CONFIG (or none).
 
-    SEEN: content hashes of TREE's files from earlier calls of this run (see files_digest)."""
+    SEEN: content hashes of TREE's files from earlier calls of this run (see files_digest).
+    KEEP: what is parsed or evaluated is stored in CACHE; off for a scratch tree (the patched
+    copy of `lint --patch`), whose Kconfig no later run is likely to see again: storing the
+    model cost a third as much as parsing it."""
     toolchain = toolchain or default_toolchain()
     cache = cache or Cache(enabled=False)
     srcarch = tree.srcarch(arch)
@@ -132,10 +136,12 @@ def load_model(
             parsed = parse_kconfig(tree, arch, toolchain)
             # the hashes of what the parse read: the model is exactly that content's (reading
             # the ~1,700 files again cost a tenth of a parse)
-            digest = listed_digest(parsed.files)
+            digest = listed_digest(parsed.files) if keep else None
             others = tuple(files for files in known if files != parsed.files)
-            cache.store("kconfig-files", index_key, (parsed.files, *others)[:KEPT_FILE_LISTS])
-            if cache.enabled:
+            if keep:
+                cache.store("kconfig-files", index_key,
+                            (parsed.files, *others)[:KEPT_FILE_LISTS])
+            if digest is not None and cache.enabled:
                 try:
                     lazy = replace(parsed, symbols=LazySymbols.of(parsed.symbols))
                 except RecursionError:  # dependencies nested hundreds deep: not cached
@@ -173,9 +179,11 @@ def load_models(
     cache: Cache,
     jobs: int = 1,
     progress: Optional[Callable[[str], None]] = None,
+    keep: bool = True,
     busy: Sequence[Forked[Any]] = (),
 ) -> dict[str, KconfigModel]:
-    """load_model (no .config, default toolchain) of each of ARCHES, by arch.
+    """load_model (no .config, default toolchain) of each of ARCHES, by arch; KEEP as there
+    for the arches parsed in this process (workers hand their models over through CACHE).
 
     With JOBS > 1, the arches CACHE lacks are parsed first by up to JOBS forked copies of this
     process, which store their models in CACHE (a temporary one when CACHE is disabled); this
@@ -188,7 +196,7 @@ def load_models(
         # The workers hand their models over through a cache of this run's own.
         with tempfile.TemporaryDirectory(prefix="kpolicy-models-") as handover:
             return load_models(tree, arches, cache=Cache(Path(handover)), jobs=jobs,
-                               progress=progress, busy=busy)
+                               progress=progress, keep=keep, busy=busy)
     toolchain = default_toolchain()
     seen: dict[str, str] = {}  # Kconfig file hashes: every arch reads mostly the same files
     if jobs > 1 and cache.enabled:
@@ -202,7 +210,8 @@ def load_models(
     for arch in arches:
         if progress:
             progress(f"reading Kconfig for ARCH={arch}")
-        models[arch] = load_model(tree, arch, toolchain=toolchain, cache=cache, seen=seen)
+        models[arch] = load_model(tree, arch, toolchain=toolchain, cache=cache, seen=seen,
+                                  keep=keep)
     return models
 
 
@@ -212,7 +221,7 @@ def _parse_in_workers(tree: KernelTree, arches: Sequence[str], toolchain: Toolch
                       busy: Sequence[Forked[Any]] = ()) -> None:
     """Fill CACHE with the models of ARCHES, each parsed by a forked process of its own, up to
     JOBS at once with the workers of BUSY that have not answered yet. A process per arch: its
-    kconfiglib garbage (a quarter of a parse's time to collect) goes with it when it exits."""
+    kconfiglib objects are not even freed, they go with it when it exits."""
 
     def parse(arch: str) -> None:
         leave_garbage_to_exit()

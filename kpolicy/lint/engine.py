@@ -100,8 +100,8 @@ def run_lint(
     CHANGES: the run is one side of judging a change (--base), so the rules that judge only
     what a change adds (param-namespace: renaming a released parameter breaks command lines)
     run too; otherwise they run only when selected by name. KEEP_FINDINGS: the findings are
-    kept in CACHE for the next run on the same tree (kpolicy.lint.resultcache); off for a
-    scratch tree no later run sees again."""
+    kept in CACHE for the next run on the same tree (kpolicy.lint.resultcache), and so are
+    the Kconfig models parsed; off for a scratch tree no later run sees again."""
     ktree = open_tree(tree) if context is None else context.tree
     config: LintConfig = load_config(ktree.root, config_file)
     every = tuple(rules) if rules is not None else load_rules(rules_dir)
@@ -121,7 +121,8 @@ def run_lint(
         def compute() -> tuple[tuple[str, ...], tuple[Finding, ...]]:
             decl = load_declarations(rules_dir)
             ctx = LintContext.of(analyse(ktree, arch_list, cache, declarations=decl,
-                                         progress=progress, jobs=jobs))
+                                         progress=progress, jobs=jobs,
+                                         keep_models=keep_findings))
             # the checks decode ~150,000 cached symbols of all arches (crosscheck's settable
             # symbols), kept with the models: the cyclic collector rescanned them all again and
             # again (two thirds of the checks' time)

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import pickle
 import shutil
 import subprocess
 import tempfile
@@ -26,10 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from kpolicy.cache import UNUSED_DAYS, read_entry, seal, unseal
+from kpolicy.cache import UNUSED_DAYS, load_sealed, store_sealed
 from kpolicy.errors import KpolicyError
 from kpolicy.lint.treewrite import parent_fd, unlink_entry, write_entry
-from kpolicy.textio import atomic_write_bytes
 
 _GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
                "-c", "core.pager=cat")
@@ -239,22 +237,14 @@ def base_tree(tree: Path, rev: str, cache_root: Optional[Path]) -> Iterator[Path
     with open(slot / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.utime(lock.fileno())  # the slot's last use, for prune_unused_slots
-        manifest: Optional[Manifest] = None
-        try:
-            sealed = read_entry(manifest_path)
-            payload = unseal(cache_root, sealed) if sealed is not None else None
-            stored = pickle.loads(payload) if payload is not None else None
-            if isinstance(stored, tuple) and stored[0] == _MANIFEST_VERSION:
-                manifest = stored[1]
-        except (OSError, pickle.UnpicklingError, EOFError, IndexError, TypeError):
-            manifest = None
+        stored = load_sealed(cache_root, manifest_path)
+        manifest: Optional[Manifest] = stored[1] if isinstance(stored, tuple) and len(
+            stored) == 2 and stored[0] == _MANIFEST_VERSION else None
         if manifest is None and dest.exists():
             shutil.rmtree(dest)  # unknown state: start over
         dest.mkdir(exist_ok=True)
         # Until the sync finishes, the directory matches no manifest: a crash means start over.
         manifest_path.unlink(missing_ok=True)
         _commit, manifest = sync_tree(tree, rev, dest, manifest)
-        sealed = seal(cache_root, pickle.dumps((_MANIFEST_VERSION, manifest)))
-        if sealed is not None:  # else no manifest: the next run starts over
-            atomic_write_bytes(manifest_path, sealed)
+        store_sealed(cache_root, manifest_path, (_MANIFEST_VERSION, manifest))
         yield dest

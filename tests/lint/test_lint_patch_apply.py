@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 from kplint_testkit import make_tree, write_rules
 
+from kpolicy import treefs
+from kpolicy.cache import store_sealed
 from kpolicy.cli import main
 from kpolicy.errors import KpolicyError
 from kpolicy.lint import scratch
@@ -306,6 +310,79 @@ def test_kept_link_farm_is_brought_up_to_date(tree: Path, tmp_path: Path) -> Non
             assert (second / rel).stat().st_ino == (tree / rel).stat().st_ino, rel
         assert not (second / "old-name.txt").exists()
         assert (second / "f.txt").read_text() == "replaced\n"
+
+
+RACY_NS = 50_000_000  # the test's racy window (2 s in use): a directory changed within it is
+SETTLE = 0.1  # listed again; after SETTLE seconds it is not
+
+
+def test_kept_link_farm_lists_only_the_directories_that_changed(
+        tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for rel in ("drivers/net/a.c", "lib/b.c"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(f"/* {rel} */\n")
+    listed: list[str] = []
+    real = treefs.list_inodes
+
+    def spy(root: Path, rel: str, prune: frozenset[str] = frozenset()) -> object:
+        listed.append(rel)
+        return real(root, rel, prune)
+
+    monkeypatch.setattr(treefs, "list_inodes", spy)
+    monkeypatch.setattr(scratch, "_RACY_NS", RACY_NS)
+    cache_root = tmp_path / "cache"
+
+    def sync(patch: str = "", settle: bool = True) -> Path:
+        if settle:
+            time.sleep(SETTLE)
+        listed.clear()
+        found = changes(tree, tmp_path, patch) if patch else {}
+        with scratch.patched_tree(tree, {p: scratch.Change(c) for p, c in found.items()},
+                                  cache_root) as farm:
+            return farm
+
+    every = ["", "arch", "arch/arm64", "arch/x86", "drivers", "drivers/net", "lib", "mm"]
+    farm = sync(NEW_AND_DELETE)
+    assert sorted(listed) == every and (farm / "new/dir/added.c").is_file()
+    # Edited in place (same inode): no directory changes, the link shows the new bytes.
+    with open(tree / "lib/b.c", "w") as f:
+        f.write("edited in place\n")
+    sync()
+    assert listed == [""]  # the top, where the last patch added, removed and renamed
+    assert not (farm / "new").exists() and (farm / "gone.txt").is_file()
+    assert (farm / "lib/b.c").read_text() == "edited in place\n"
+    # A file added; one replaced by a rename, its directory's mtime set back as `rsync -a`
+    # does (the ctime still moves); one planted in the farm; a patch to mm/.
+    time.sleep(SETTLE)
+    (tree / "drivers/net/c.c").write_text("int c;\n")
+    before = (tree / "lib").stat()
+    (tree / "lib/b.new").write_text("replaced\n")
+    os.rename(tree / "lib/b.new", tree / "lib/b.c")
+    os.utime(tree / "lib", ns=(before.st_atime_ns, before.st_mtime_ns))
+    (farm / "arch/x86/planted").write_text("not from the tree\n")
+    sync("--- a/mm/Kconfig\n+++ b/mm/Kconfig\n@@ -1 +1 @@\n-config A\n+config B\n")
+    assert sorted(listed) == ["", "arch/x86", "drivers/net", "lib"]
+    for rel in ("drivers/net/c.c", "lib/b.c"):
+        assert (farm / rel).stat().st_ino == (tree / rel).stat().st_ino, rel
+    assert not (farm / "arch/x86/planted").exists()
+    assert (farm / "mm/Kconfig").read_text().startswith("config B")
+    # mm/ again, to undo the patch; a directory changed just before a run is listed again
+    # by the next one too.
+    (tree / "lib/d.c").write_text("int d;\n")
+    sync(settle=False)
+    assert sorted(listed) == ["", "lib", "mm"]
+    assert (farm / "mm/Kconfig").stat().st_ino == (tree / "mm/Kconfig").stat().st_ino
+    sync()
+    assert sorted(listed) == ["", "lib"] and (farm / "lib/d.c").is_file()
+    # A record that does not verify, or of another format: every directory is listed again.
+    record = (cache_root / "patch-trees").joinpath(
+        os.listdir(cache_root / "patch-trees")[0], "manifest.pickle")
+    record.write_bytes(b"forged")
+    sync()
+    assert sorted(listed) == every
+    store_sealed(cache_root, record, ("farm-mtimes-0", "", b""))
+    sync()
+    assert sorted(listed) == every
 
 
 @pytest.mark.parametrize("target", ["evil/passwd", "evil/new-file"])
