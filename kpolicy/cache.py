@@ -209,12 +209,20 @@ def load_sealed(root: Path, path: Path) -> Optional[object]:
     absent, damaged, forged or does not unpickle."""
     data = read_entry(path)
     payload = unseal(root, data) if data is not None else None
-    if payload is None:
+    if payload is None:  # damaged, foreign or forged: never unpickled
         return None
+    # Unpickling builds many containers and frees none: the cyclic collector, run every
+    # 700 of them, would rescan the growing value again and again (half of loading a
+    # resolve model, measured)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         value: object = pickle.loads(payload)
     except Exception:  # a stale class layout or any unpickling failure
         return None
+    finally:
+        if collecting:
+            gc.enable()
     return value
 
 
@@ -245,24 +253,9 @@ class Cache:
         """The stored value, or None when absent, damaged or written by another format."""
         if not self.enabled:
             return None
-        data = read_entry(self._path(namespace, key))
-        if data is None:
+        value = load_sealed(self.root, self._path(namespace, key))
+        if value is None:  # absent, damaged, forged or stale: rebuilt
             return None
-        payload = unseal(self.root, data)
-        if payload is None:  # damaged, foreign or forged: never unpickled
-            return None
-        # Unpickling builds many containers and frees none: the cyclic collector, run every
-        # 700 of them, would rescan the growing value again and again (half of loading a
-        # resolve model, measured)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            value: object = pickle.loads(payload)
-        except Exception:  # a stale class layout or any unpickling failure: rebuild
-            return None
-        finally:
-            if collecting:
-                gc.enable()
         with contextlib.suppress(OSError):
             # marks the entry as used, so pruning keeps it
             os.utime(self._path(namespace, key), follow_symlinks=False)
