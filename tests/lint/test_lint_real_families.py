@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from lint_real_context import real_context, real_lint
 
+from kpolicy.families.discover import discover_families
 from kpolicy.families.model import Family
+from kpolicy.lint.checks import pattern
+from kpolicy.lint.rules_loader import load_rules
+from kpolicy.lint.types import LintContext
 
 pytestmark = pytest.mark.real
 
@@ -60,29 +64,47 @@ def pattern_findings() -> set[tuple[str, str]]:
 
 # Verified by hand in linux-7.2 (verdict, reason).
 HAND_CHECKED = {
-    ("boot-default-shape", "CFI_AUTO_DEFAULT"): (
-        "true", "arch/x86/Kconfig: CFI_AUTO_DEFAULT is `default y` (FineIBT at boot); the "
-        "pattern wants the boot default off unless a reason is stated"),
     ("option-not-default-y", "CFI"): (
-        "debatable", "CFI is `default CFI_CLANG` and needs a kcfi compiler; cfi= switches it "
-        "at boot on x86, so by the pattern it should be default y where the compiler can"),
+        "true", "arch/Kconfig: CFI is `default CFI_CLANG` though ARCH_SUPPORTS_CFI gates it and "
+        "cfi= switches it at boot on x86; the kcfi compiler is already a `depends on`"),
     ("runtime-control-missing", "MSEAL_SYSTEM_MAPPINGS"): (
         "true", "security/Kconfig: build-time only, no parameter or key (the v4 review)"),
-    ("runtime-control-missing", "IMA_KEXEC"): (
-        "debatable", "carrying the IMA list across kexec is build-time only; a boot switch "
-        "is arguably not wanted"),
+}
+
+# Departures upstream made on purpose: (rule, symbol) -> the rules/families table stating why.
+DECLARED_REASONS = {
+    ("boot-default-shape", "CFI_AUTO_DEFAULT"): ("CFI", "default_on_reason"),
+    ("runtime-control-missing", "IMA_KEXEC"): ("IMA_KEXEC", "runtime_control"),
 }
 
 
 def test_pattern_rules_report_the_hand_checked_departures() -> None:
     found = pattern_findings()
-    assert set(HAND_CHECKED) <= found
     # runtime-control-missing no longer claims STRICT_KERNEL_RWX has no boot switch (rodata=)
     assert ("runtime-control-missing", "STRICT_KERNEL_RWX") not in found
     pattern = {k for k in found if not k[0].startswith("capability-code")}
     assert pattern == set(HAND_CHECKED)
-    strict = [v for v, _ in HAND_CHECKED.values()]
-    assert strict.count("true") >= 2 and strict.count("false") == 0
+    assert all(verdict == "true" for verdict, _ in HAND_CHECKED.values())
+
+
+def test_the_stated_reasons_are_what_keeps_the_deliberate_departures_quiet() -> None:
+    ctx = real_context("7.2")
+    families = ctx.declarations["families"]["hardening"]["family"]
+    for (_rule, _symbol), (family, key) in DECLARED_REASONS.items():
+        assert str(families[family][key]).strip(), (family, key)
+    # the same tree with those two tables left out of rules/families
+    dropped = {name for name, _key in DECLARED_REASONS.values()}
+    kept = {n: t for n, t in families.items() if n not in dropped}
+    decl = {**ctx.declarations, "families": {"hardening": {"family": kept}}}
+    bare = LintContext(ctx.tree, ctx.models, ctx.catalog,
+                       discover_families(ctx.models, ctx.catalog, decl), decl)
+    rules = {r.name: r for r in load_rules()}
+    checks = {"boot-default-shape": pattern.boot_default_shape,
+              "runtime-control-missing": pattern.runtime_control_missing}
+    found = {(rule, f.symbol) for rule, check in checks.items()
+             for f in check(bare, rules[rule])}
+    assert set(DECLARED_REASONS) <= found
+    assert not set(DECLARED_REASONS) & pattern_findings()
 
 
 def test_fixed_defaults_that_a_mitigation_option_decides_are_reported() -> None:

@@ -274,8 +274,6 @@ def test_stock_reference_families_are_clean_and_mseal_gets_the_note(
         hits = [f for f in stock.findings if f.rule in PATTERN_RULES and f.family == name]
         assert hits == [], name
     notes = [f for f in stock.findings if f.rule == "runtime-control-missing"]
-    # IMA_KEXEC is gated by HAVE_IMA_KEXEC, which only arch/ selects (found since #16; judged
-    # debatable in precision_sample.toml)
-    assert sorted((f.symbol, f.severity) for f in notes) == [("IMA_KEXEC", "note"),
-                                                            ("MSEAL_SYSTEM_MAPPINGS", "note")]
+    # IMA_KEXEC, gated by HAVE_IMA_KEXEC too, states its reason in rules/families
+    assert sorted((f.symbol, f.severity) for f in notes) == [("MSEAL_SYSTEM_MAPPINGS", "note")]
     assert "runtime-control-missing" not in sealing(results["reviewed"])
