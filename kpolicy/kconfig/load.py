@@ -34,7 +34,7 @@ from kpolicy.textio import atomic_write_bytes, read_text
 from kpolicy.tree import KernelTree
 
 # Bump when parse/evaluate change what they produce, so old cache entries are not reused.
-ENGINE_VERSION = "kconfig-3"
+ENGINE_VERSION = "kconfig-4"
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ from kpolicy.tree import KernelTree
 
 MAX_SOURCE_DEPTH = 32
 MAX_FILES = 20_000
+# Marks a `source` pattern among ParsedKconfig.files: no relative path starts with "/".
+SOURCE_PATTERN = "/source "
 MAX_EXPANDED_CHARS = 64 * 1024 * 1024  # Linux 7.2 x86_64 spends ~100 KB of this budget
 # Each macro call and each backslash in a string copies the rest of the line (kconfiglib's
 # expansion): lines are bounded, and a call is charged the line's length as well.
@@ -97,7 +99,9 @@ class ParsedKconfig:
     menu: tuple[MenuEntry, ...]
     mainmenu: str
     tool_derived: frozenset[str]
-    files: tuple[tuple[str, str], ...]  # (path relative to the tree, sha256) of every file read
+    # (path relative to the tree, sha256) of every file read, and (SOURCE_PATTERN + pattern,
+    # matches_digest) of every `source` glob and of every `osource` of an absent file
+    files: tuple[tuple[str, str], ...]
     messages: tuple[Message, ...] = ()  # $(info), $(warning-if), conf's parse warnings
 
 
@@ -134,6 +138,7 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
         self.kp_env = env
         self.kp_toolchain = toolchain
         self.kp_files: dict[str, str] = {}
+        self.kp_patterns: dict[str, str] = {}  # see ParsedKconfig.files
         self.kp_physical: dict[str, str] = {}  # file name as sourced -> _physical's answer
         self.kp_probe = False  # set when the line being read asked the toolchain
         self.kp_expanded = 0  # what all macro expansions produced so far, see _fn_val
@@ -220,10 +225,13 @@ class _KernelKconfig(kconfiglib.Kconfig):  # type: ignore[misc]
                     self._physical(pattern)
                 except treefs.OutsideTree:
                     raise
-                except KpolicyError:  # missing or unreadable
+                except KpolicyError:  # missing or unreadable: the model holds while it is
+                    self.kp_patterns[SOURCE_PATTERN + rel] = matches_digest([])
                     return []
                 return [pattern]
-            return [str(self.kp_root / m) for m in treefs.glob(self.kp_root, rel)]
+            matches = treefs.glob(self.kp_root, rel)
+            self.kp_patterns[SOURCE_PATTERN + rel] = matches_digest(matches)
+            return [str(self.kp_root / m) for m in matches]
         except treefs.OutsideTree:
             raise KpolicyError(f"source leads outside the tree: {shown}", file=file,
                                line=line) from None
@@ -869,7 +877,7 @@ def _convert(kconf: _KernelKconfig, toolchain: Toolchain) -> ParsedKconfig:
         menu=conv.menu(kconf.top_node.list),
         mainmenu=kconf.top_node.prompt[0] if kconf.top_node.prompt else "",
         tool_derived=tool_derived,
-        files=tuple(sorted(kconf.kp_files.items())),
+        files=tuple(sorted({**kconf.kp_files, **kconf.kp_patterns}.items())),
         messages=tuple(kconf.kp_messages),
     )
 
@@ -886,7 +894,12 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
     # others are read (0.17 s on Linux 7.2); a stat costs a fiftieth of a read.
     for rel, digest in sorted(files, key=lambda f: -_ctime(root, f[0])):
         current = seen.get(rel)
-        if current is None:
+        if current is None and rel.startswith(SOURCE_PATTERN):
+            try:
+                current = seen[rel] = matches_digest(treefs.glob(root, rel[len(SOURCE_PATTERN):]))
+            except KpolicyError:
+                return None
+        elif current is None:
             try:  # confined and bounded as the parse read it: a warm cache reads no more
                 data = treefs.read_bytes(root, rel, what="Kconfig file")
             except KpolicyError:
@@ -895,6 +908,11 @@ def files_digest(root: Path, files: tuple[tuple[str, str], ...],
         if current != digest:
             return None
     return listed_digest(files)
+
+
+def matches_digest(matches: list[str]) -> str:
+    """The digest of the files (relative paths, sorted) a `source` pattern matched."""
+    return hashlib.sha256("\0".join(matches).encode()).hexdigest()
 
 
 def listed_digest(files: tuple[tuple[str, str], ...]) -> str:
