@@ -96,11 +96,13 @@ def _can_be_set(sym: Symbol, possible: Collection[str]) -> bool:
 
 
 def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str],
-                     tool_derived: Collection[str] = ()) -> frozenset[str]:
+                     tool_derived: Collection[str] = (),
+                     held_off: Collection[str] = ()) -> frozenset[str]:
     """The symbols among ROOTS (and those they refer to) that can be y or m (or have any value,
     for int/hex/string) in some configuration of the model SYMBOLS; names SYMBOLS does not
     define never can. TOOL_DERIVED (KconfigModel.tool_derived) were answered by one toolchain
-    profile: another compiler may answer y, so they count as settable when defined."""
+    profile: another compiler may answer y, so they count as settable when defined. HELD_OFF
+    are taken as n whatever the model allows (COMPILE_TEST, for what an arch really runs)."""
     closure: dict[str, Symbol] = {}
     todo = [r for r in roots if r in symbols]
     while todo:
@@ -114,7 +116,7 @@ def possible_symbols(symbols: Mapping[str, Symbol], roots: Iterable[str],
     while changed:
         changed = False
         for name, sym in closure.items():
-            if name not in possible and _can_be_set(sym, possible):
+            if name not in possible and name not in held_off and _can_be_set(sym, possible):
                 possible.add(name)
                 changed = True
     return frozenset(possible)

@@ -13,7 +13,9 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
   (Documentation/scsi/
   scsi-parameters.rst, catalog.other_docs), nor UML's __uml_help (Registration.help_at), nor
   a subsystem document under Documentation/ as `name=` or in a boot-parameter sentence
-  (catalog.doc_mentions, kpolicy.params.mentions): ParamInfo.elsewhere.
+  (catalog.doc_mentions, kpolicy.params.mentions): ParamInfo.elsewhere. A registration whose
+  handler only prints (Registration.only_warns: elevator= "does not have any effect anymore")
+  needs no documentation.
 - "module-undocumented": a module parameter of code that is only ever built in, that
   kernel-parameters.txt does not document (mostly runtime tunables under
   /sys/module/*/parameters). Module parameters of code that can be a loadable module are left
@@ -150,7 +152,9 @@ def _settable(kconfig: Collection[str],
     """With the linter's ARCH -> KconfigModel mapping: the symbols registrations are built with
     that some configuration of a linted arch can set to y/m (possible_symbols); None otherwise.
     6.12's LS_SCFG_MSI (`def_bool y if SOC_LS1021A || ARCH_LAYERSCAPE`) is defined on x86_64
-    but never y there, so lsmsi= is not x86_64's parameter."""
+    but never y there, so lsmsi= is not x86_64's parameter. COMPILE_TEST counts as off: it
+    builds another platform's driver for build coverage only (PCI_VERSATILE, `depends on
+    ARCH_VERSATILE || COMPILE_TEST`, does not make pci_slot_ignore= x86_64's parameter)."""
     if not isinstance(kconfig, Mapping):
         return None
     models = [m for m in kconfig.values() if isinstance(m, KconfigModel)]
@@ -166,7 +170,7 @@ def _settable(kconfig: Collection[str],
         todo = roots - out
         if not todo:
             break
-        out |= possible_symbols(model.symbols, todo, model.tool_derived)
+        out |= possible_symbols(model.symbols, todo, model.tool_derived, ("COMPILE_TEST",))
     return frozenset(out & roots)
 
 
@@ -260,6 +264,8 @@ def _is_pointer(doc: DocEntry) -> bool:
 
 
 def _needs_doc(reg: Registration, types: Mapping[str, str]) -> bool:
+    if reg.only_warns:  # kept to warn that the word does nothing now (elevator=)
+        return False
     if reg.kind in BOOT_KINDS:
         return True
     if reg.module_only:

@@ -82,6 +82,21 @@ _PARSER_ALIASES = {"strtobool": "kstrtobool"}
 _BRACES = re.compile(rb"[{}]")
 
 
+# What a handler that only warns may contain (elevator=: "does not have any effect anymore";
+# swapaccount=0: deprecated): calls that print or parse into its own locals, `if`, and
+# `return <number>`. Any other call, an assignment or `&` of a non-local makes it a handler
+# with effect.
+_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_NOT_CALLS = frozenset({b"if", b"return", b"sizeof", b"unlikely", b"likely"})
+_PRINT_CALL = re.compile(rb"pr_[a-z_]+|printk\w*|WARN(?:_ONCE)?$")
+_LOCAL_PARSE_CALL = re.compile(rb"kstrto\w+$")
+_ASSIGNMENT = re.compile(rb"(?<![=!<>])=(?!=)|\+\+|--")
+_LOCAL_DECL = re.compile(rb"^\s*(?:bool|int|unsigned(?:\s+int|\s+long)?|long|u8|u16|u32|u64)"
+                         rb"\s+(\w+)\s*;", re.M)
+_ADDRESS_OF = re.compile(rb"&\s*(\w+)")
+_RETURN = re.compile(rb"\breturn\b\s*([^;]*);")
+
+
 _FUNCTION_DEF = re.compile(rb"\b(\w+)\s*\([^;{}()]*\)\s*\{")
 
 
@@ -94,9 +109,11 @@ _FIND_OPTION = re.compile(rb"\bcmdline_find_option(?:_bool)?\s*\(")
 # strstr(boot_command_line, "udbg-immortal"): a word looked for anywhere in the command line,
 # also in the arches' own copies read before it is set up: powerpc's prom_init.c
 # (prom_strstr(prom_cmd_line, "svm=")), MIPS's arcs_cmdline, the built-in line MIPS and
-# LoongArch relocate.c search for "nokaslr" (builtin_cmdline), microblaze's cmd_line.
-_STRSTR = re.compile(rb"\b(?:prom_)?strstr\s*\(\s*(?:boot_command_line|saved_command_line|"
-                     rb"prom_cmd_line|arcs_cmdline|builtin_cmdline|cmd_line)\s*,")
+# LoongArch relocate.c search for "nokaslr" (builtin_cmdline), microblaze's cmd_line, and the
+# line Xen hands a PV guest (strstr(xen_start_info->cmd_line, "xen_512gb_limit")).
+_STRSTR = re.compile(rb"\b(?:prom_)?strstr\s*\(\s*(?:xen_start_info\s*->\s*)?"
+                     rb"(?:boot_command_line|saved_command_line|prom_cmd_line|arcs_cmdline|"
+                     rb"builtin_cmdline|cmd_line)\s*,")
 # A file can make one of those reads only if it contains one of these.
 RAW_READ_HINTS = (b"cmdline_find_option", b"aliases[]", b"_command_line", b"cmd_line",
                   b"arcs_cmdline", b"builtin_cmdline")
@@ -258,6 +275,23 @@ class Unit:
         best = _PARSER_ALIASES.get(best, best) if best else None
         # A setter that hands the value on to param_set_<type> parses it as <type> does.
         return TYPE_PARSER.get(best[len("param_set_"):], best) if best else None
+
+    def only_warns(self, func: str) -> bool:
+        """FUNC's body, if defined in this file, does nothing but print (at least once): a
+        parameter kept so that its word still gets a warning, not a setting to document."""
+        if self.parent is not None:
+            return self.parent.only_warns(func)
+        span = self._body(func)
+        if span is None:
+            return False
+        body = self.masked[span[0] + 1:span[1]]
+        calls = [c for c in _CALL.findall(body) if c not in _NOT_CALLS]
+        locals_ = set(_LOCAL_DECL.findall(body))
+        return (any(_PRINT_CALL.match(c) for c in calls)
+                and all(_PRINT_CALL.match(c) or _LOCAL_PARSE_CALL.match(c) for c in calls)
+                and not _ASSIGNMENT.search(body)
+                and set(_ADDRESS_OF.findall(body)) <= locals_
+                and all(r.strip().isdigit() for r in _RETURN.findall(body)))
 
     def ops_setter(self, ops: str) -> Optional[str]:
         """The `.set` function of the kernel_param_ops named OPS, if defined in this file."""

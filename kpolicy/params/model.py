@@ -84,6 +84,9 @@ class Registration:
     # Where the C documents it instead of kernel-parameters.txt: UML's __uml_help(handler,
     # "text") next to the registration (`linux --help` prints it).
     help_at: Optional[Location] = None
+    # The handler only prints (elevator=: "does not have any effect anymore"): the word is
+    # consumed with a warning, there is nothing to document.
+    only_warns: bool = False
 
     @property
     def built_with(self) -> tuple[str, ...]:

@@ -337,7 +337,8 @@ class FileScanner:
         self._reg(kind=kind, name=literal.rstrip("=") if literal != "=" else literal,
                   location=loc, handler=handler,
                   parser=unit.parser_of(handler) if handler else None,
-                  setup_has_equals=literal.endswith("="), cpp_conditions=where)
+                  setup_has_equals=literal.endswith("="), cpp_conditions=where,
+                  only_warns=bool(handler) and unit.only_warns(handler))
 
     def _on_off(self, unit: Unit, args: list[tuple[int, int]], loc: Location,
                 where: tuple[str, ...]) -> None:

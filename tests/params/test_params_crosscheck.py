@@ -269,6 +269,23 @@ def test_a_toolchain_answer_does_not_make_a_symbol_impossible() -> None:
     assert possible_symbols({sym.name: sym}, [sym.name], {sym.name}) == {sym.name}
 
 
+def test_compile_test_alone_does_not_make_a_driver_the_arch_s() -> None:
+    """pci-versatile.c (`depends on ARCH_VERSATILE || COMPILE_TEST`) registers pci_slot_ignore=:
+    on x86_64 only COMPILE_TEST builds it, for build coverage, so it is not x86_64's parameter;
+    a driver that also depends on an x86 symbol still is."""
+    regs = tuple(Registration("__setup", name, Location("drivers/x.c", i), built_if=sym)
+                 for i, (name, sym) in enumerate((("versatile", "PCI_VERSATILE"),
+                                                  ("both", "X86_OR_TEST")), start=1))
+    catalog = Catalog("7.2.0", (), regs, ())
+    dep = Expr("or", (Expr.sym("ARCH_VERSATILE"), Expr.sym("COMPILE_TEST")))
+    x86_dep = Expr("or", (Expr.sym("X86"), Expr.sym("COMPILE_TEST")))
+    model = _model(_symbol("COMPILE_TEST", prompt=True), _symbol("X86", (("y", None),)),
+                   _symbol("PCI_VERSATILE", prompt=True, dep=dep),
+                   _symbol("X86_OR_TEST", prompt=True, dep=x86_dep))
+    assert _pairs(cross_check(catalog, {"x86_64": model}, srcarches={"x86"}),
+                  "undocumented") == {"both"}
+
+
 def test_a_legacy_name_an_entry_accepts_is_documented_by_that_entry() -> None:
     """kernel-parameters.txt's slab_debug says "(slub_debug legacy name also accepted for
     now)": mm/slub.c's __core_param_cb(slub_debug, ...) is documented there (elsewhere), not

@@ -218,9 +218,10 @@ def test_mask_keeps_offsets_and_hides_comments_and_strings() -> None:
 
 def test_command_line_reads_without_registration() -> None:
     # arch/x86/kernel/x86thing.c: cmdline_find_option_bool, an alias table, and the arches'
-    # early copies of the line (prom_strstr(prom_cmd_line, ...), strstr(arcs_cmdline, ...))
+    # early copies of the line (prom_strstr(prom_cmd_line, ...), strstr(arcs_cmdline, ...)),
+    # and the line Xen hands a PV guest (strstr(xen_start_info->cmd_line, ...))
     assert command_line_reads(open_tree(FIXTURE)) == {"noxfoo", "fixture.alias", "svm",
-                                                      "machtype"}
+                                                      "machtype", "xen_512gb_limit"}
 
 
 def test_nested_wrappers_are_bounded(tmp_path: Path) -> None:
@@ -367,3 +368,27 @@ def test_hostile_makefile_templates_and_includes_stop() -> None:
     kb = KbuildMap({"d": selfish + loop}, {"d/Makefile.loop": loop}.get)
     info = kb.build_info("d/a.c")
     assert info is not None and info.modname == "a"
+
+
+def test_a_handler_that_only_prints_is_marked(tmp_path: Path) -> None:
+    """block/elevator.c keeps elevator= only to warn that it does nothing; mm/memcontrol.c
+    parses swapaccount= into a local just to warn about a deprecated value. A handler with any
+    other effect, or one that prints nothing, is not marked."""
+    def handler(name: str, body: str) -> str:
+        return (f"static int __init {name}_setup(char *s)\n{{\n{body}}}\n"
+                f'__setup("{name}=", {name}_setup);\n')
+
+    root = _fixture_with_util_c(tmp_path, "".join((
+        handler("gone", '\tpr_warn("gone= has no effect anymore;"\n\t\t" use sysfs");\n'
+                        "\treturn 1;\n"),
+        handler("deprecated", "\tbool res;\n\n\tif (!kstrtobool(s, &res) && !res)\n"
+                              '\t\tpr_warn_once("deprecated=0 is deprecated\\n");\n'
+                              "\treturn 1;\n"),
+        handler("stored", '\tpr_info("stored\\n");\n\tstored = 1;\n\treturn 1;\n'),
+        handler("parsed", "\tpr_info(\"parsed\\n\");\n\treturn kstrtobool(s, &parsed);\n"),
+        handler("called", '\tpr_warn("called\\n");\n\tenable_thing();\n\treturn 1;\n'),
+        handler("silent", "\treturn 1;\n"),
+    )))
+    regs, _keys = scan_registrations(open_tree(root))
+    marked = {r.name for r in regs if r.location.file == "mm/util.c" and r.only_warns}
+    assert marked == {"gone", "deprecated"}
