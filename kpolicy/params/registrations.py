@@ -338,7 +338,7 @@ class FileScanner:
                   location=loc, handler=handler,
                   parser=unit.parser_of(handler) if handler else None,
                   setup_has_equals=literal.endswith("="), cpp_conditions=where,
-                  only_warns=bool(handler) and unit.only_warns(handler))
+                  only_warns=unit.only_warns(handler) if handler else False)
 
     def _on_off(self, unit: Unit, args: list[tuple[int, int]], loc: Location,
                 where: tuple[str, ...]) -> None:

@@ -40,7 +40,7 @@ def strict_precision(judged: list[dict[str, object]]) -> dict[str, tuple[int, in
 def test_every_entry_is_judged_with_a_reason() -> None:
     for e in entries():
         assert e["verdict"] in VERDICTS and str(e["reason"]).strip(), e
-        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in range(1, 9), e
+        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in range(1, 10), e
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
@@ -107,4 +107,8 @@ def test_precision_is_what_the_readme_states() -> None:
     assert totals(eighth) == (12, 15)
     assert eighth == {"param-doc-orphan": (5, 6), "param-doc-tags": (3, 3),
                       "param-undocumented": (4, 6)}
-    assert len(entries()) == 161
+    ninth = strict_precision(draw(9))  # after the eighth draw's three classes were fixed
+    assert totals(ninth) == (15, 15)
+    assert ninth == {"param-doc-orphan": (6, 6), "param-doc-tags": (3, 3),
+                     "param-undocumented": (6, 6)}
+    assert len(entries()) == 176
