@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -118,6 +118,7 @@ def cross_check(
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
     prefixes = _setup_prefixes(catalog.registrations)
+    prefixed = _module_params_by_bare_name(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
             continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
@@ -127,7 +128,8 @@ def cross_check(
             if srcarches is not None else info
         if here is not None:
             reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
-            issues.extend(_check_param(here, types, arches, reached, info.registrations))
+            issues.extend(_check_param(here, types, arches, reached, info.registrations,
+                                       prefixed.get(key, ())))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -210,20 +212,50 @@ def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
         d.startswith(sym + "_") for d in defined)
 
 
+def _module_params_by_bare_name(regs: Collection[Registration]) -> dict[str, list[str]]:
+    """Module parameter names ("ipv6.disable") by their folded name without the module prefix
+    ("disable"), sorted."""
+    out: dict[str, set[str]] = {}
+    for r in regs:
+        if r.kind == "module_param" and "." in r.name:
+            out.setdefault(fold_param(r.name.split(".", 1)[1]), set()).add(r.name)
+    return {bare: sorted(names) for bare, names in out.items()}
+
+
+def _orphan_message(doc: DocEntry, name: str, prefixed: Sequence[str]) -> str:
+    """The doc-orphan message. PREFIXED: the module parameters (sorted) named NAME after their
+    module prefix; those whose module the entry names (in its tags or text) are what the entry
+    should say: `disable=` [IPV6] is read only as ipv6.disable, while `gamma=` [HW,DRM] is not
+    tcp_vegas.gamma."""
+    words = {_bare_word(w) for w in re.split(r"[^A-Za-z0-9_-]+", " ".join((*doc.tags, doc.body)))}
+    read_as = [r for r in prefixed if _bare_word(r.split(".", 1)[0]) in words]
+    if "." in name or not read_as:
+        return f"{name}: documented, but no early_param, __setup, core_param or module_param " \
+               "registers it"
+    return (f"{name}: documented without its module prefix: the kernel reads only "
+            f"{', '.join(read_as)}")
+
+
+def _bare_word(word: str) -> str:
+    """WORD compared as a module name: case, '_' and '-' ignored (IP_VS_FTP ~ ip_vs_ftp)."""
+    return word.lower().replace("_", "").replace("-", "")
+
+
 def _check_param(info: ParamInfo, types: Mapping[str, str],
                  arches: Optional[Collection[str]], read_raw: bool,
-                 every_reg: tuple[Registration, ...] = ()) -> list[CatalogIssue]:
+                 every_reg: tuple[Registration, ...] = (),
+                 prefixed: Sequence[str] = ()) -> list[CatalogIssue]:
     """INFO's issues; EVERY_REG, its registrations on every arch (INFO's may be only the
     linted arches'): an arch tag is judged against all of them, so a [HEXAGON] entry is not
-    mis-tagged because an x86_64 lint leaves hexagon's registration out."""
+    mis-tagged because an x86_64 lint leaves hexagon's registration out. PREFIXED: the module
+    parameters named INFO's name after their module prefix (_orphan_message)."""
     doc, regs = info.doc, info.registrations
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
         if _is_pattern(info.name) or read_raw or _is_pointer(doc) or _is_init_word(doc):
             return []
-        return [CatalogIssue("doc-orphan", f"{info.name}: documented, but no early_param, "
-                             "__setup, core_param or module_param registers it",
+        return [CatalogIssue("doc-orphan", _orphan_message(doc, info.name, prefixed),
                              doc.location, info.name)]
     out = _tag_issues(info.name, doc, regs, arches, every_reg or regs)
     if doc.format is not None:

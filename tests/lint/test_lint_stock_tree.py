@@ -249,3 +249,17 @@ def test_eighth_precision_draw_false_findings_are_gone(version: str) -> None:
         assert (rule, name) not in found, name
     # their neighbours' true findings stay: generic __setup code, documented nowhere
     assert ("param-undocumented", "qla1280") in found
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_an_orphan_entry_missing_its_module_prefix_says_what_the_kernel_reads(
+        version: str) -> None:
+    """Ninth draw: `disable=`, `autoconf=`, `disable_ipv6=` [IPV6] and `ports=` [IP_VS_FTP] are
+    read only as ipv6.* and ip_vs_ftp.ports; `gamma=` [HW,DRM] is no relative of
+    tcp_vegas.gamma, so its message names nothing."""
+    orphans = {f.param: f.message for f in real_lint(version).findings
+               if f.rule == "param-doc-orphan"}
+    for name, read_as in (("disable", "ipv6.disable"), ("autoconf", "ipv6.autoconf"),
+                          ("disable_ipv6", "ipv6.disable_ipv6"), ("ports", "ip_vs_ftp.ports")):
+        assert orphans[name].endswith(f"the kernel reads only {read_as}"), orphans[name]
+    assert orphans["gamma"].endswith("registers it")

@@ -96,6 +96,31 @@ def test_doc_config_missing_uses_given_symbols_when_the_catalog_has_none() -> No
     assert [(i.kind, i.symbol) for i in issues] == [("doc-config-missing", "BAR")]
 
 
+def test_an_orphan_names_the_prefixed_parameter_of_the_module_its_entry_names() -> None:
+    """`disable= [IPV6] See Documentation/networking/ipv6.rst.` is read only as ipv6.disable,
+    `ports= [IP_VS_FTP]` only as ip_vs_ftp.ports; `gamma= [HW,DRM]` is not tcp_vegas.gamma."""
+    def entry(name: str, tags: tuple[str, ...], body: str, line: int) -> DocEntry:
+        return DocEntry(names=(name,), takes_value=True, tags=tags, body=body, format=None,
+                        default_symbols=(), config_symbols=(), location=Location("k.txt", line),
+                        end_line=line + 1)
+
+    docs = (entry("disable", ("IPV6",), "See Documentation/networking/ipv6.rst.", 1),
+            entry("ports", ("IP_VS_FTP",), "IPVS ftp helper module", 3),
+            entry("gamma", ("HW", "DRM"), "", 5))
+    regs = tuple(Registration("module_param", name, Location("m.c", i), handler=None)
+                 for i, name in enumerate(("ipv6.disable", "cmm.disable", "ip_vs_ftp.ports",
+                                           "tcp_vegas.gamma"), start=1))
+    orphans = {i.param: i.message for i in cross_check(Catalog("7.2.0", docs, regs, ()))
+               if i.kind == "doc-orphan"}
+    assert orphans == {
+        "disable": "disable: documented without its module prefix: the kernel reads only "
+                   "ipv6.disable",
+        "ports": "ports: documented without its module prefix: the kernel reads only "
+                 "ip_vs_ftp.ports",
+        "gamma": "gamma: documented, but no early_param, __setup, core_param or module_param "
+                 "registers it"}
+
+
 @pytest.mark.parametrize(("fmt", "parser", "bad"), [
     (ParamFormat("{ no | yes }", "enum", ("no", "yes")), "kstrtobool", False),
     (ParamFormat("{ off | auto }", "enum", ("off", "auto")), "kstrtobool", True),
