@@ -222,6 +222,32 @@ def test_warm_cache_reads_tree_files_confined(tmp_path: Path, swap: str) -> None
     assert run.returncode == 2, run.describe()
 
 
+@pytest.mark.parametrize("swap", ["glob-dir-link", "absent-osource-link"])
+def test_warm_cache_relists_source_patterns_confined(tmp_path: Path, swap: str) -> None:
+    """A cached model records its `source` globs and absent `osource` files; the warm check
+    lists them again. A directory a glob walks, or the absent file, turned into a symlink out
+    of the tree afterwards is refused there, as by the parse, never read."""
+    out = _outside(tmp_path)
+    (out / "sub").mkdir()
+    (out / "sub" / "Kconfig").write_text(f"config {MARKER}_SUB\n\tdef_bool y\n")
+    tree = write_files(tmp_path / "tree", {**TINY_TREE, "drivers/a/Kconfig": "config A\n\tbool\n"})
+    (tree / "Kconfig").write_text(TINY_TREE["Kconfig"] + 'osource "drivers/*/Kconfig"\n'
+                                  'osource "local/Kconfig"\n')
+    cache = tmp_path / "cache"
+    first = run_kpolicy(_warm(tree, cache, tmp_path / "a.config"))
+    assert first.returncode == 0, first.describe()
+    if swap == "glob-dir-link":
+        os.symlink(out, tree / "drivers" / "b")  # drivers/b/sub/Kconfig is outside
+        os.symlink(out / "sub", tree / "drivers" / "c")  # drivers/c/Kconfig is outside
+    else:
+        os.symlink(out / "sub", tree / "local")
+    run = run_kpolicy(_warm(tree, cache, tmp_path / "b.config"), forbidden=out, timeout=60)
+    _assert_confined(run, tmp_path / "b.config")
+    # the cached model is not served: the parse it falls back to names the line
+    assert run.returncode == 2, run.describe()
+    assert "error: source leads outside the tree" in run.stderr, run.describe()
+
+
 def test_a_forged_cache_entry_never_runs_code(tmp_path: Path) -> None:
     tree = write_files(tmp_path / "tree", TINY_TREE)
     cache = tmp_path / "cache"
