@@ -227,13 +227,16 @@ def _orphan_message(doc: DocEntry, name: str, prefixed: Sequence[str]) -> str:
     module prefix; those whose module the entry names (in its tags or text) are what the entry
     should say: `disable=` [IPV6] is read only as ipv6.disable, while `gamma=` [HW,DRM] is not
     tcp_vegas.gamma."""
+    unregistered = f"{name}: documented, but no early_param, __setup, core_param or " \
+                   "module_param registers it"
+    if "." in name or not prefixed:
+        return unregistered
     words = {_bare_word(w) for w in re.split(r"[^A-Za-z0-9_-]+", " ".join((*doc.tags, doc.body)))}
     read_as = [r for r in prefixed if _bare_word(r.split(".", 1)[0]) in words]
-    if "." in name or not read_as:
-        return f"{name}: documented, but no early_param, __setup, core_param or module_param " \
-               "registers it"
-    return (f"{name}: documented without its module prefix: the kernel reads only "
-            f"{', '.join(read_as)}")
+    if not read_as:
+        return unregistered
+    return f"{name}: documented without its module prefix: the kernel reads only " \
+           f"{', '.join(read_as)}"
 
 
 def _bare_word(word: str) -> str:

@@ -88,8 +88,8 @@ _BRACES = re.compile(rb"[{}]")
 # with effect.
 _CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 _NOT_CALLS = frozenset({b"if", b"return", b"sizeof", b"unlikely", b"likely"})
-_PRINT_CALL = re.compile(rb"pr_[a-z_]+|printk\w*|WARN(?:_ONCE)?$")
-_LOCAL_PARSE_CALL = re.compile(rb"kstrto\w+$")
+_PRINT_CALL = re.compile(rb"pr_\w+|printk\w*|WARN(?:_ONCE)?")
+_LOCAL_PARSE_CALL = re.compile(rb"kstrto\w+")
 _ASSIGNMENT = re.compile(rb"(?<![=!<>])=(?!=)|\+\+|--")
 _LOCAL_DECL = re.compile(rb"^\s*(?:bool|int|unsigned(?:\s+int|\s+long)?|long|u8|u16|u32|u64)"
                          rb"\s+(\w+)\s*;", re.M)
@@ -287,8 +287,8 @@ class Unit:
         body = self.masked[span[0] + 1:span[1]]
         calls = [c for c in _CALL.findall(body) if c not in _NOT_CALLS]
         locals_ = set(_LOCAL_DECL.findall(body))
-        return (any(_PRINT_CALL.match(c) for c in calls)
-                and all(_PRINT_CALL.match(c) or _LOCAL_PARSE_CALL.match(c) for c in calls)
+        return (any(_PRINT_CALL.fullmatch(c) for c in calls)
+                and all(_PRINT_CALL.fullmatch(c) or _LOCAL_PARSE_CALL.fullmatch(c) for c in calls)
                 and not _ASSIGNMENT.search(body)
                 and set(_ADDRESS_OF.findall(body)) <= locals_
                 and all(r.strip().isdigit() for r in _RETURN.findall(body)))
