@@ -3,7 +3,8 @@
 Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line,
   nor hands to the handler of a __setup("prefix") without "=" that it starts with; entries
-  that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) are not parameters, and
+  that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) or whose title is a
+  topic (`watchdog timers [HW,WDT]`, DocEntry.topic) are not parameters, and
   words documented as init's (`S [KNL] Run init in single mode`, _is_init_word) are passed to
   init on purpose: init/main.c unknown_bootoption hands every word no registration takes to
   init, as an argument (no "=") or an environment variable.
@@ -118,7 +119,7 @@ def cross_check(
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
     prefixes = _setup_prefixes(catalog.registrations)
-    prefixed = _module_params_by_bare_name(catalog.registrations)
+    prefixed, of_module = _module_param_index(catalog.registrations)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
             continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
@@ -129,7 +130,8 @@ def cross_check(
         if here is not None:
             reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
             issues.extend(_check_param(here, types, arches, reached, info.registrations,
-                                       prefixed.get(key, ())))
+                                       ModuleParams(prefixed.get(key, ()),
+                                                    of_module.get(key, ()))))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -212,31 +214,63 @@ def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
         d.startswith(sym + "_") for d in defined)
 
 
-def _module_params_by_bare_name(regs: Collection[Registration]) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class ModuleParams:
+    """The module parameters (sorted) a doc-orphan's name may be mistaken for."""
+
+    prefixed: Sequence[str] = ()  # named NAME after their module prefix: 8250.nr_uarts
+    of_module: Sequence[str] = ()  # of a module named NAME: c101.hw
+
+
+def _module_param_index(regs: Collection[Registration]
+                        ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Module parameter names ("ipv6.disable") by their folded name without the module prefix
-    ("disable"), sorted."""
-    out: dict[str, set[str]] = {}
+    ("disable") and by their folded module ("ipv6"), sorted."""
+    by_name: dict[str, set[str]] = {}
+    by_module: dict[str, set[str]] = {}
     for r in regs:
         if r.kind == "module_param" and "." in r.name:
-            out.setdefault(fold_param(r.name.split(".", 1)[1]), set()).add(r.name)
-    return {bare: sorted(names) for bare, names in out.items()}
+            module, bare = r.name.split(".", 1)
+            by_name.setdefault(fold_param(bare), set()).add(r.name)
+            by_module.setdefault(fold_param(module), set()).add(r.name)
+    return ({k: sorted(v) for k, v in by_name.items()},
+            {k: sorted(v) for k, v in by_module.items()})
 
 
-def _orphan_message(doc: DocEntry, name: str, prefixed: Sequence[str]) -> str:
-    """The doc-orphan message. PREFIXED: the module parameters (sorted) named NAME after their
-    module prefix; those whose module the entry names (in its tags or text) are what the entry
-    should say: `disable=` [IPV6] is read only as ipv6.disable, while `gamma=` [HW,DRM] is not
-    tcp_vegas.gamma."""
+# module parameters an orphan's message names, at most (the rest counted)
+_LISTED = 4
+
+
+def _orphan_message(doc: DocEntry, name: str, near: ModuleParams) -> str:
+    """The doc-orphan message, naming the module parameters the entry may have meant (NEAR), so
+    that it stays literally true where one exists: those named NAME after their prefix are
+    what the entry should say when it names their module (in its tags or text): `disable=`
+    [IPV6] is read only as ipv6.disable; otherwise they are listed as what the kernel reads
+    (`nr_uarts=` [SERIAL]: 8250.nr_uarts; `gamma=` [HW,DRM]: tcp_vegas.gamma, no relative).
+    An entry named after a module (`c101=`) lists that module's parameters."""
     unregistered = f"{name}: documented, but no early_param, __setup, core_param or " \
                    "module_param registers it"
-    if "." in name or not prefixed:
+    if "." in name:
         return unregistered
-    words = {_bare_word(w) for w in re.split(r"[^A-Za-z0-9_-]+", " ".join((*doc.tags, doc.body)))}
-    read_as = [r for r in prefixed if _bare_word(r.split(".", 1)[0]) in words]
-    if not read_as:
-        return unregistered
-    return f"{name}: documented without its module prefix: the kernel reads only " \
-           f"{', '.join(read_as)}"
+    if near.prefixed:
+        words = {_bare_word(w)
+                 for w in re.split(r"[^A-Za-z0-9_-]+", " ".join((*doc.tags, doc.body)))}
+        read_as = [r for r in near.prefixed if _bare_word(r.split(".", 1)[0]) in words]
+        if read_as:
+            return f"{name}: documented without its module prefix: the kernel reads only " \
+                   f"{', '.join(read_as)}"
+        return f"{name}: documented, but nothing registers it without a module prefix; " \
+               f"the kernel reads {_listed(near.prefixed)}"
+    if near.of_module:
+        return f"{unregistered}; {name} is a module, whose parameters are " \
+               f"{_listed(near.of_module)}"
+    return unregistered
+
+
+def _listed(names: Sequence[str]) -> str:
+    """NAMES joined for a message, at most _LISTED of them, the rest counted."""
+    more = len(names) - _LISTED
+    return ", ".join(names[:_LISTED]) + (f" and {more} more" if more > 0 else "")
 
 
 def _bare_word(word: str) -> str:
@@ -247,18 +281,19 @@ def _bare_word(word: str) -> str:
 def _check_param(info: ParamInfo, types: Mapping[str, str],
                  arches: Optional[Collection[str]], read_raw: bool,
                  every_reg: tuple[Registration, ...] = (),
-                 prefixed: Sequence[str] = ()) -> list[CatalogIssue]:
+                 near: ModuleParams = ModuleParams()) -> list[CatalogIssue]:
     """INFO's issues; EVERY_REG, its registrations on every arch (INFO's may be only the
     linted arches'): an arch tag is judged against all of them, so a [HEXAGON] entry is not
-    mis-tagged because an x86_64 lint leaves hexagon's registration out. PREFIXED: the module
-    parameters named INFO's name after their module prefix (_orphan_message)."""
+    mis-tagged because an x86_64 lint leaves hexagon's registration out. NEAR: the module
+    parameters a doc-orphan's name may be mistaken for (_orphan_message)."""
     doc, regs = info.doc, info.registrations
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
-        if _is_pattern(info.name) or read_raw or _is_pointer(doc) or _is_init_word(doc):
+        if (_is_pattern(info.name) or read_raw or doc.topic or _is_pointer(doc)
+                or _is_init_word(doc)):
             return []
-        return [CatalogIssue("doc-orphan", _orphan_message(doc, info.name, prefixed),
+        return [CatalogIssue("doc-orphan", _orphan_message(doc, info.name, near),
                              doc.location, info.name)]
     out = _tag_issues(info.name, doc, regs, arches, every_reg or regs)
     if doc.format is not None:

@@ -266,6 +266,7 @@ class _Builder:
         spellings: list[str] = []
         tags: list[str] = []
         preface: list[str] = []  # text written on the name lines
+        topic: list[str] = []  # "timers" of "watchdog timers [HW,WDT]"
         value_specs: list[str] = []
         takes_value = value_optional = False
         for index in head_indexes:
@@ -309,7 +310,9 @@ class _Builder:
                 else:
                     value_specs.append(value)
             for tok in _tokens(head):
-                if tok.type == "TAGS":
+                if tok.type == "TOPIC":
+                    topic.append(" ".join((base, *tok.split())))
+                elif tok.type == "TAGS":
                     tags += self.tags(str(tok), index, note)
                     if tok[0] not in " \t":
                         note("tags-without-blank", f"no blank between {base!r} and its tags", index)
@@ -368,6 +371,7 @@ class _Builder:
             conditions=_conditions(sentences),
             spellings=tuple(spellings),
             value_optional=value_optional,
+            topic=" / ".join(topic),
         )
 
     def tags(self, token: str, index: int, note: _Note) -> list[str]:

@@ -56,6 +56,7 @@ class DocEntry:
     conditions: tuple[DocCondition, ...] = ()
     spellings: tuple[str, ...] = ()  # each name line's name as written ("gamecon.map[2|3]=")
     value_optional: bool = False  # "name[=value]": the parameter is also valid bare
+    topic: str = ""  # words after the name that make the title a topic ("watchdog timers")
 
     @property
     def name(self) -> str:

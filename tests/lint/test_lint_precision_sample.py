@@ -40,7 +40,7 @@ def strict_precision(judged: list[dict[str, object]]) -> dict[str, tuple[int, in
 def test_every_entry_is_judged_with_a_reason() -> None:
     for e in entries():
         assert e["verdict"] in VERDICTS and str(e["reason"]).strip(), e
-        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in range(1, 10), e
+        assert e["version"] in ("7.2", "6.12") and e.get("draw", 1) in range(1, 11), e
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])
@@ -111,4 +111,8 @@ def test_precision_is_what_the_readme_states() -> None:
     assert totals(ninth) == (15, 15)
     assert ninth == {"param-doc-orphan": (6, 6), "param-doc-tags": (3, 3),
                      "param-undocumented": (6, 6)}
-    assert len(entries()) == 176
+    tenth = strict_precision(draw(10))  # the ninth draw's code measured again
+    assert totals(tenth) == (14, 14)
+    assert tenth == {"param-doc-orphan": (6, 6), "param-doc-tags": (2, 2),
+                     "param-undocumented": (6, 6)}
+    assert len(entries()) == 190

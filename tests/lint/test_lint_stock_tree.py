@@ -255,11 +255,26 @@ def test_eighth_precision_draw_false_findings_are_gone(version: str) -> None:
 def test_an_orphan_entry_missing_its_module_prefix_says_what_the_kernel_reads(
         version: str) -> None:
     """Ninth draw: `disable=`, `autoconf=`, `disable_ipv6=` [IPV6] and `ports=` [IP_VS_FTP] are
-    read only as ipv6.* and ip_vs_ftp.ports; `gamma=` [HW,DRM] is no relative of
-    tcp_vegas.gamma, so its message names nothing."""
+    read only as ipv6.* and ip_vs_ftp.ports. Tenth draw: `nr_uarts=` [SERIAL] names no module,
+    but the kernel reads 8250.nr_uarts (6.12: 8250_core.nr_uarts too), which the message now
+    says, as it does for `gamma=` [HW,DRM] (no relative of tcp_vegas.gamma, but the only gamma
+    the kernel reads); `c101=` is a module, whose parameter is c101.hw."""
     orphans = {f.param: f.message for f in real_lint(version).findings
                if f.rule == "param-doc-orphan"}
     for name, read_as in (("disable", "ipv6.disable"), ("autoconf", "ipv6.autoconf"),
                           ("disable_ipv6", "ipv6.disable_ipv6"), ("ports", "ip_vs_ftp.ports")):
         assert orphans[name].endswith(f"the kernel reads only {read_as}"), orphans[name]
-    assert orphans["gamma"].endswith("registers it")
+    uarts = "8250.nr_uarts" + (", 8250_core.nr_uarts" if version == "6.12" else "")
+    assert orphans["nr_uarts"].endswith(
+        f"nothing registers it without a module prefix; the kernel reads {uarts}")
+    assert orphans["gamma"].endswith("the kernel reads tcp_vegas.gamma")
+    assert orphans["c101"].endswith("c101 is a module, whose parameters are c101.hw")
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_the_watchdog_timers_topic_is_not_an_orphan(version: str) -> None:
+    """`watchdog timers [HW,WDT]` points to Documentation/watchdog/: its title is a topic, so
+    it owes no registration (it was an orphan `watchdog` whose tags were lost)."""
+    found = {(f.rule, f.param) for f in real_lint(version).findings}
+    assert ("param-doc-orphan", "watchdog") not in found
+    assert ("param-doc-orphan", "nr_uarts") in found  # its neighbours' true findings stay

@@ -21,6 +21,7 @@ from kpolicy.kconfig.model import (
 from kpolicy.kconfig.possible import possible_symbols
 from kpolicy.params.catalog import build_catalog
 from kpolicy.params.crosscheck import KINDS, CatalogIssue, cross_check
+from kpolicy.params.docs import parse_kernel_parameters
 from kpolicy.params.model import Catalog, DocEntry, ParamFormat, Registration
 from kpolicy.tree import open_tree
 
@@ -96,9 +97,11 @@ def test_doc_config_missing_uses_given_symbols_when_the_catalog_has_none() -> No
     assert [(i.kind, i.symbol) for i in issues] == [("doc-config-missing", "BAR")]
 
 
-def test_an_orphan_names_the_prefixed_parameter_of_the_module_its_entry_names() -> None:
+def test_an_orphan_names_the_module_parameters_it_may_have_meant() -> None:
     """`disable= [IPV6] See Documentation/networking/ipv6.rst.` is read only as ipv6.disable,
-    `ports= [IP_VS_FTP]` only as ip_vs_ftp.ports; `gamma= [HW,DRM]` is not tcp_vegas.gamma."""
+    `ports= [IP_VS_FTP]` only as ip_vs_ftp.ports; `gamma= [HW,DRM]` is not tcp_vegas.gamma,
+    which is named as what the kernel reads; `c101=` names a module, whose parameters are listed
+    (at most four)."""
     def entry(name: str, tags: tuple[str, ...], body: str, line: int) -> DocEntry:
         return DocEntry(names=(name,), takes_value=True, tags=tags, body=body, format=None,
                         default_symbols=(), config_symbols=(), location=Location("k.txt", line),
@@ -106,10 +109,15 @@ def test_an_orphan_names_the_prefixed_parameter_of_the_module_its_entry_names() 
 
     docs = (entry("disable", ("IPV6",), "See Documentation/networking/ipv6.rst.", 1),
             entry("ports", ("IP_VS_FTP",), "IPVS ftp helper module", 3),
-            entry("gamma", ("HW", "DRM"), "", 5))
+            entry("gamma", ("HW", "DRM"), "", 5),
+            entry("c101", ("NET",), "Moxa C101 synchronous serial card", 7),
+            entry("cpcihp_generic", ("HW", "PCI"), "Generic port I/O CompactPCI driver", 9),
+            entry("plain", ("KNL",), "", 11))
     regs = tuple(Registration("module_param", name, Location("m.c", i), handler=None)
                  for i, name in enumerate(("ipv6.disable", "cmm.disable", "ip_vs_ftp.ports",
-                                           "tcp_vegas.gamma"), start=1))
+                                           "tcp_vegas.gamma", "c101.hw",
+                                           *(f"cpcihp_generic.p{n}" for n in range(6))),
+                                          start=1))
     orphans = {i.param: i.message for i in cross_check(Catalog("7.2.0", docs, regs, ()))
                if i.kind == "doc-orphan"}
     assert orphans == {
@@ -117,7 +125,15 @@ def test_an_orphan_names_the_prefixed_parameter_of_the_module_its_entry_names() 
                    "ipv6.disable",
         "ports": "ports: documented without its module prefix: the kernel reads only "
                  "ip_vs_ftp.ports",
-        "gamma": "gamma: documented, but no early_param, __setup, core_param or module_param "
+        "gamma": "gamma: documented, but nothing registers it without a module prefix; the "
+                 "kernel reads tcp_vegas.gamma",
+        "c101": "c101: documented, but no early_param, __setup, core_param or module_param "
+                "registers it; c101 is a module, whose parameters are c101.hw",
+        "cpcihp_generic": "cpcihp_generic: documented, but no early_param, __setup, core_param "
+                          "or module_param registers it; cpcihp_generic is a module, whose "
+                          "parameters are cpcihp_generic.p0, cpcihp_generic.p1, "
+                          "cpcihp_generic.p2, cpcihp_generic.p3 and 2 more",
+        "plain": "plain: documented, but no early_param, __setup, core_param or module_param "
                  "registers it"}
 
 
@@ -397,3 +413,15 @@ def test_a_subsystem_document_documents_a_boot_parameter(tmp_path: Path) -> None
     # chain_mode=1 is a value inside stmmaceth=, and a __setup("chain_mode") (no "=") needs a
     # boot-parameter line; "debug" is only prose
     assert {"chain_mode", "debug", "member_only", "shellvar", "inlist_only"} <= undocumented
+
+
+def test_an_entry_whose_title_is_a_topic_is_not_an_orphan() -> None:
+    """`watchdog timers [HW,WDT]` (6.1, 6.12, 7.2) names a topic, not a parameter; a one-word
+    title with the same body is still an orphan."""
+    body = ("\t\t\tFor information on watchdog timers,\n"
+            "\t\t\tsee Documentation/watchdog/watchdog-parameters.rst.\n")
+    topic = parse_kernel_parameters(f"\twatchdog timers\t[HW,WDT]\n{body}")
+    word = parse_kernel_parameters(f"\twatchdog\t[HW,WDT]\n{body}")
+    assert topic[0].topic == "watchdog timers" and not word[0].topic
+    assert _pairs(cross_check(Catalog("7.2.0", topic, (), ())), "doc-orphan") == set()
+    assert _pairs(cross_check(Catalog("7.2.0", word, (), ())), "doc-orphan") == {"watchdog"}

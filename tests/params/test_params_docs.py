@@ -149,6 +149,20 @@ def test_name_line_outside_the_grammar_is_kept() -> None:
     assert entry.body == "Text."
 
 
+def test_lower_case_words_before_the_tags_make_a_topic() -> None:
+    """`watchdog timers\t[HW,WDT] For information ...` (6.1-7.2): the tags are read, the title
+    is kept as a topic; a description that merely follows the name stays a description."""
+    (topic,) = parse_kernel_parameters(
+        "\twatchdog timers\t[HW,WDT] For information on watchdog timers,\n"
+        "\t\t\tsee Documentation/watchdog/watchdog-parameters.rst.\n")
+    assert (topic.names, topic.tags, topic.topic) == (("watchdog",), ("HW", "WDT"),
+                                                      "watchdog timers")
+    assert kinds(topic) == ["description-on-name-line"]
+    assert topic.body.startswith("For information on watchdog timers,")
+    (plain,) = parse_kernel_parameters("\tnosmp\tturns SMP off [see below]\n")
+    assert plain.topic == "" and plain.tags == ()
+
+
 def test_empty_and_prose_only_files() -> None:
     assert parse_kernel_parameters("") == ()
     assert parse_kernel_parameters("Just prose.\n\tindented=\t[KNL]\n") == ()
