@@ -4,7 +4,8 @@ Each issue has a stable `kind`, which the linter wraps into one rule:
 - "doc-orphan": a documented name no C code registers, nor reads from the raw command line,
   nor hands to the handler of a __setup("prefix") without "=" that it starts with; entries
   that only point to another document (`ALSA [HW,ALSA]`, _is_pointer) or whose title is a
-  topic (`watchdog timers [HW,WDT]`, DocEntry.topic) are not parameters, and
+  topic (`watchdog timers [HW,WDT]`, DocEntry.topic) are not parameters, those tagged BOOT
+  are the boot loader's (`vga=`), and
   words documented as init's (`S [KNL] Run init in single mode`, _is_init_word) are passed to
   init on purpose: init/main.c unknown_bootoption hands every word no registration takes to
   init, as an argument (no "=") or an environment variable.
@@ -291,7 +292,7 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]
     if not regs:
         if (_is_pattern(info.name) or read_raw or doc.topic or _is_pointer(doc)
-                or _is_init_word(doc)):
+                or _BOOT_LOADER_TAG in doc.tags or _is_init_word(doc)):
             return []
         return [CatalogIssue("doc-orphan", _orphan_message(doc, info.name, near),
                              doc.location, info.name)]
@@ -300,6 +301,11 @@ def _check_param(info: ParamInfo, types: Mapping[str, str],
         out.extend(_format_issues(info.name, doc, doc.format, regs))
     return out
 
+
+# "Parameters denoted with BOOT are actually interpreted by the boot loader, and have no
+# meaning to the kernel directly" (kernel-parameters.rst): `vga= [BOOT,X86-32]` owes no
+# registration.
+_BOOT_LOADER_TAG = "BOOT"
 
 # An entry whose text says init, not the kernel, takes the word: "Run init in single mode" (S,
 # in 6.1-7.2 the only such entry), "passed to init", "handled by init".

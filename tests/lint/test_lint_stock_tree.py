@@ -278,3 +278,12 @@ def test_the_watchdog_timers_topic_is_not_an_orphan(version: str) -> None:
     found = {(f.rule, f.param) for f in real_lint(version).findings}
     assert ("param-doc-orphan", "watchdog") not in found
     assert ("param-doc-orphan", "nr_uarts") in found  # its neighbours' true findings stay
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_a_boot_loader_parameter_is_not_an_orphan(version: str) -> None:
+    """`vga= [BOOT,X86-32]`: the boot loader reads it (Documentation/arch/x86/boot.rst), no
+    kernel code does; BOOT says so."""
+    found = {(f.rule, f.param) for f in real_lint(version).findings}
+    assert ("param-doc-orphan", "vga") not in found
+    assert ("param-doc-orphan", "tdfx") in found

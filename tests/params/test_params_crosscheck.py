@@ -425,3 +425,12 @@ def test_an_entry_whose_title_is_a_topic_is_not_an_orphan() -> None:
     assert topic[0].topic == "watchdog timers" and not word[0].topic
     assert _pairs(cross_check(Catalog("7.2.0", topic, (), ())), "doc-orphan") == set()
     assert _pairs(cross_check(Catalog("7.2.0", word, (), ())), "doc-orphan") == {"watchdog"}
+
+
+def test_a_boot_loader_parameter_is_not_an_orphan() -> None:
+    """`vga= [BOOT,X86-32]`: BOOT marks what the boot loader reads (kernel-parameters.rst), so
+    no registration is owed; the same entry without BOOT is an orphan."""
+    loader = Catalog("7.2.0", (_doc("vga", ("BOOT", "X86-32"), "Select a video mode"),), (), ())
+    kernel = Catalog("7.2.0", (_doc("vga", ("X86-32",), "Select a video mode"),), (), ())
+    assert _pairs(cross_check(loader), "doc-orphan") == set()
+    assert _pairs(cross_check(kernel), "doc-orphan") == {"vga"}
