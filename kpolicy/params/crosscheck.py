@@ -121,6 +121,7 @@ def cross_check(
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
     prefixes = _setup_prefixes(catalog.registrations)
     prefixed, of_module = _module_param_index(catalog.registrations)
+    dotted = _dotted_prefixes(prefixes)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
             continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
@@ -131,8 +132,9 @@ def cross_check(
         if here is not None:
             reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
             issues.extend(_check_param(here, types, arches, reached, info.registrations,
-                                       ModuleParams(prefixed.get(key, ()),
-                                                    of_module.get(key, ()))))
+                                       NearNames(prefixed.get(key, ()),
+                                                 of_module.get(key, ()),
+                                                 dotted.get(key, ()))))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -216,11 +218,22 @@ def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class ModuleParams:
-    """The module parameters (sorted) a doc-orphan's name may be mistaken for."""
+class NearNames:
+    """What the kernel reads (sorted) that a doc-orphan's NAME may be mistaken for."""
 
-    prefixed: Sequence[str] = ()  # named NAME after their module prefix: 8250.nr_uarts
-    of_module: Sequence[str] = ()  # of a module named NAME: c101.hw
+    prefixed: Sequence[str] = ()  # module parameters named NAME after their prefix: 8250.nr_uarts
+    of_module: Sequence[str] = ()  # the parameters of a module named NAME: c101.hw
+    dotted: Sequence[str] = ()  # __setup prefixes NAME. (memchunk.: memchunk.<dev>=size)
+
+
+def _dotted_prefixes(prefixes: Collection[str]) -> dict[str, list[str]]:
+    """The __setup prefixes that continue with a "." ("memchunk."), by the word before it."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(prefixes):
+        stem, dot, _ = p.partition(".")
+        if dot:
+            out.setdefault(stem, []).append(p)
+    return out
 
 
 def _module_param_index(regs: Collection[Registration]
@@ -238,17 +251,19 @@ def _module_param_index(regs: Collection[Registration]
             {k: sorted(v) for k, v in by_module.items()})
 
 
-# module parameters an orphan's message names, at most (the rest counted)
+# names an orphan's message lists, at most (the rest counted)
 _LISTED = 4
 
 
-def _orphan_message(doc: DocEntry, name: str, near: ModuleParams) -> str:
-    """The doc-orphan message, naming the module parameters the entry may have meant (NEAR), so
-    that it stays literally true where one exists: those named NAME after their prefix are
+def _orphan_message(doc: DocEntry, name: str, near: NearNames) -> str:
+    """The doc-orphan message, naming what the kernel reads that the entry may have meant
+    (NEAR), so that it stays literally true where one exists: module parameters named NAME
+    after their prefix are
     what the entry should say when it names their module (in its tags or text): `disable=`
     [IPV6] is read only as ipv6.disable; otherwise they are listed as what the kernel reads
     (`nr_uarts=` [SERIAL]: 8250.nr_uarts; `gamma=` [HW,DRM]: tcp_vegas.gamma, no relative).
-    An entry named after a module (`c101=`) lists that module's parameters."""
+    An entry named after a module (`c101=`) lists that module's parameters, and one whose word
+    only a __setup prefix continues (`memchunk=`; __setup("memchunk.")) says so."""
     unregistered = f"{name}: documented, but no early_param, __setup, core_param or " \
                    "module_param registers it"
     if "." in name:
@@ -265,6 +280,9 @@ def _orphan_message(doc: DocEntry, name: str, near: ModuleParams) -> str:
     if near.of_module:
         return f"{unregistered}; {name} is a module, whose parameters are " \
                f"{_listed(near.of_module)}"
+    if near.dotted:
+        quoted = [f'"{p}"' for p in near.dotted]
+        return f"{unregistered}; a __setup takes only words that start with {_listed(quoted)}"
     return unregistered
 
 
@@ -282,11 +300,11 @@ def _bare_word(word: str) -> str:
 def _check_param(info: ParamInfo, types: Mapping[str, str],
                  arches: Optional[Collection[str]], read_raw: bool,
                  every_reg: tuple[Registration, ...] = (),
-                 near: ModuleParams = ModuleParams()) -> list[CatalogIssue]:
+                 near: NearNames = NearNames()) -> list[CatalogIssue]:
     """INFO's issues; EVERY_REG, its registrations on every arch (INFO's may be only the
     linted arches'): an arch tag is judged against all of them, so a [HEXAGON] entry is not
-    mis-tagged because an x86_64 lint leaves hexagon's registration out. NEAR: the module
-    parameters a doc-orphan's name may be mistaken for (_orphan_message)."""
+    mis-tagged because an x86_64 lint leaves hexagon's registration out. NEAR: what the
+    kernel reads that a doc-orphan's name may be mistaken for (_orphan_message)."""
     doc, regs = info.doc, info.registrations
     if doc is None:
         return [_undocumented(info.name, r) for r in regs if _needs_doc(r, types)][:1]

@@ -258,7 +258,8 @@ def test_an_orphan_entry_missing_its_module_prefix_says_what_the_kernel_reads(
     read only as ipv6.* and ip_vs_ftp.ports. Tenth draw: `nr_uarts=` [SERIAL] names no module,
     but the kernel reads 8250.nr_uarts (6.12: 8250_core.nr_uarts too), which the message now
     says, as it does for `gamma=` [HW,DRM] (no relative of tcp_vegas.gamma, but the only gamma
-    the kernel reads); `c101=` is a module, whose parameter is c101.hw."""
+    the kernel reads); `c101=` is a module, whose parameter is c101.hw; `memchunk=` is taken by no
+    registration, only memchunk.<dev>= by arch/sh's __setup("memchunk.")."""
     orphans = {f.param: f.message for f in real_lint(version).findings
                if f.rule == "param-doc-orphan"}
     for name, read_as in (("disable", "ipv6.disable"), ("autoconf", "ipv6.autoconf"),
@@ -269,6 +270,7 @@ def test_an_orphan_entry_missing_its_module_prefix_says_what_the_kernel_reads(
         f"nothing registers it without a module prefix; the kernel reads {uarts}")
     assert orphans["gamma"].endswith("the kernel reads tcp_vegas.gamma")
     assert orphans["c101"].endswith("c101 is a module, whose parameters are c101.hw")
+    assert orphans["memchunk"].endswith('a __setup takes only words that start with "memchunk."')
 
 
 @pytest.mark.parametrize("version", ["7.2", "6.12"])

@@ -434,3 +434,14 @@ def test_a_boot_loader_parameter_is_not_an_orphan() -> None:
     kernel = Catalog("7.2.0", (_doc("vga", ("X86-32",), "Select a video mode"),), (), ())
     assert _pairs(cross_check(loader), "doc-orphan") == set()
     assert _pairs(cross_check(kernel), "doc-orphan") == {"vga"}
+
+
+def test_an_orphan_continued_by_a_dotted_setup_prefix_says_so() -> None:
+    """`memchunk=nn[KMG]` (6.12, 7.2): arch/sh registers __setup("memchunk.") for
+    memchunk.<dev>=size, which never takes memchunk=; the message names the prefix."""
+    docs = (_doc("memchunk", ("KNL",), "Set the size of a device's memory chunk"),)
+    regs = (Registration("__setup", "memchunk.", Location("arch/sh/mm/consistent.c", 18)),)
+    (orphan,) = [i for i in cross_check(Catalog("7.2.0", docs, regs, ())) if i.kind == "doc-orphan"]
+    assert orphan.message == ("memchunk: documented, but no early_param, __setup, core_param or "
+                              'module_param registers it; a __setup takes only words that start '
+                              'with "memchunk."')
