@@ -3,7 +3,7 @@ the name the kernel matches (`-` and `_` are the same letter to the kernel's par
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -100,10 +100,30 @@ def catalog_lookup(catalog: Catalog) -> Mapping[str, ParamInfo]:
             elsewhere.setdefault(key, helped)
     for key, where in catalog.doc_mentions:
         elsewhere.setdefault(key, where)
+    for key, where in _documented_with_module_prefix(regs, docs):
+        elsewhere.setdefault(key, where)
     return {
         key: ParamInfo(spelled[key], docs.get(key), tuple(regs.get(key, ())), elsewhere.get(key))
         for key in sorted(spelled)
     }
+
+
+def _documented_with_module_prefix(regs: Mapping[str, list[Registration]],
+                                   docs: Mapping[str, DocEntry]) -> Iterator[tuple[str, Location]]:
+    """Boot registrations whose file registers the same name as a module parameter that is
+    documented: one setting, two spellings. printk.c's early_param("debug_non_panic_cpus")
+    sets what module_param(debug_non_panic_cpus) does, documented as
+    printk.debug_non_panic_cpus=."""
+    in_file = {(r.location.file, fold_param(r.name.split(".", 1)[1])): fold_param(r.name)
+               for found in regs.values() for r in found
+               if r.kind == "module_param" and "." in r.name}
+    for key, found in regs.items():
+        for r in found:
+            doc = docs.get(in_file.get((r.location.file, key), "")) \
+                if r.kind in BOOT_KINDS else None
+            if doc is not None:
+                yield key, doc.location
+                break
 
 
 def is_switch(catalog: Catalog, param: str) -> bool:

@@ -289,3 +289,13 @@ def test_a_boot_loader_parameter_is_not_an_orphan(version: str) -> None:
     found = {(f.rule, f.param) for f in real_lint(version).findings}
     assert ("param-doc-orphan", "vga") not in found
     assert ("param-doc-orphan", "tdfx") in found
+
+
+@pytest.mark.parametrize("version", ["7.2", "6.12"])
+def test_an_early_spelling_of_a_documented_module_parameter_is_not_undocumented(
+        version: str) -> None:
+    """Eleventh draw (6.12, debatable): printk.c's early_param("debug_non_panic_cpus") sets what
+    its module_param does, documented as printk.debug_non_panic_cpus=."""
+    found = {(f.rule, f.param) for f in real_lint(version).findings}
+    assert ("param-undocumented", "debug_non_panic_cpus") not in found
+    assert ("param-undocumented", "tracing_thresh") in found  # documented only as a tracefs file

@@ -11,6 +11,7 @@ from kpolicy.cli import main
 from kpolicy.kconfig.model import Location
 from kpolicy.kernel import fold_param
 from kpolicy.params.catalog import build_catalog, catalog_lookup
+from kpolicy.params.docs import parse_kernel_parameters
 from kpolicy.params.model import Catalog, Registration
 from kpolicy.tree import open_tree
 
@@ -49,6 +50,21 @@ def test_lookup_joins_docs_and_registrations_by_canonical_name(catalog: Catalog)
     dashed = Registration("__setup", "no-steal-acc", Location("a.c", 1))
     joined = catalog_lookup(Catalog(catalog.version, catalog.docs, (dashed,), ()))
     assert joined["no_steal_acc"].registrations == (dashed,)
+
+
+def test_a_boot_spelling_of_a_documented_module_parameter_is_documented_there() -> None:
+    """printk.c (6.12, 7.2): early_param("debug_non_panic_cpus") beside
+    module_param(debug_non_panic_cpus), documented as printk.debug_non_panic_cpus=; the same
+    early_param in another file is not."""
+    doc = parse_kernel_parameters("\tprintk.debug_non_panic_cpus=\n\t\t\t[KNL] Allow it.\n")
+    early = Registration("early_param", "debug_non_panic_cpus", Location("printk.c", 2417))
+    module = Registration("module_param", "printk.debug_non_panic_cpus",
+                          Location("printk.c", 2418))
+    alone = Registration("early_param", "debug_non_panic_cpus", Location("other.c", 9))
+    same_file = catalog_lookup(Catalog("7.2.0", doc, (early, module), ()))
+    assert same_file["debug_non_panic_cpus"].elsewhere == doc[0].location
+    other_file = catalog_lookup(Catalog("7.2.0", doc, (alone, module), ()))
+    assert other_file["debug_non_panic_cpus"].elsewhere is None
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
