@@ -120,8 +120,7 @@ def cross_check(
     issues: list[CatalogIssue] = []
     raw = {fold_param(n) for n in (*catalog.command_line_reads, *direct_reads)}
     prefixes = _setup_prefixes(catalog.registrations)
-    prefixed, of_module = _module_param_index(catalog.registrations)
-    dotted = _dotted_prefixes(prefixes)
+    near = NearNames.index(catalog.registrations, prefixes)
     for key, info in catalog_lookup(catalog).items():
         if info.doc is None and info.elsewhere is not None:
             continue  # a legacy name, scsi-parameters.rst, UML's __uml_help, a subsystem doc
@@ -131,10 +130,7 @@ def cross_check(
             if srcarches is not None else info
         if here is not None:
             reached = key in raw or any(key.startswith(p) and key != p for p in prefixes)
-            issues.extend(_check_param(here, types, arches, reached, info.registrations,
-                                       NearNames(prefixed.get(key, ()),
-                                                 of_module.get(key, ()),
-                                                 dotted.get(key, ()))))
+            issues.extend(_check_param(here, types, arches, reached, info.registrations, near))
     seen_entries: set[int] = set()
     for entry in catalog.docs:
         if id(entry) in seen_entries:
@@ -219,69 +215,67 @@ def _names_a_family(body: str, sym: str, defined: frozenset[str]) -> bool:
 
 @dataclass(frozen=True)
 class NearNames:
-    """What the kernel reads (sorted) that a doc-orphan's NAME may be mistaken for."""
+    """What the kernel reads that a doc-orphan's name may be mistaken for, each list sorted and
+    keyed by the orphan's folded name."""
 
-    prefixed: Sequence[str] = ()  # module parameters named NAME after their prefix: 8250.nr_uarts
-    of_module: Sequence[str] = ()  # the parameters of a module named NAME: c101.hw
-    dotted: Sequence[str] = ()  # __setup prefixes NAME. (memchunk.: memchunk.<dev>=size)
+    prefixed: Mapping[str, Sequence[str]]  # nr_uarts: module parameters 8250.nr_uarts, ...
+    of_module: Mapping[str, Sequence[str]]  # c101: the module's parameters c101.hw, ...
+    dotted: Mapping[str, Sequence[str]]  # memchunk: __setup prefixes "memchunk.", ...
 
-
-def _dotted_prefixes(prefixes: Collection[str]) -> dict[str, list[str]]:
-    """The __setup prefixes that continue with a "." ("memchunk."), by the word before it."""
-    out: dict[str, list[str]] = {}
-    for p in sorted(prefixes):
-        stem, dot, _ = p.partition(".")
-        if dot:
-            out.setdefault(stem, []).append(p)
-    return out
-
-
-def _module_param_index(regs: Collection[Registration]
-                        ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Module parameter names ("ipv6.disable") by their folded name without the module prefix
-    ("disable") and by their folded module ("ipv6"), sorted."""
-    by_name: dict[str, set[str]] = {}
-    by_module: dict[str, set[str]] = {}
-    for r in regs:
-        if r.kind == "module_param" and "." in r.name:
-            module, bare = r.name.split(".", 1)
-            by_name.setdefault(fold_param(bare), set()).add(r.name)
-            by_module.setdefault(fold_param(module), set()).add(r.name)
-    return ({k: sorted(v) for k, v in by_name.items()},
-            {k: sorted(v) for k, v in by_module.items()})
+    @classmethod
+    def index(cls, regs: Collection[Registration], setup_prefixes: Collection[str]) -> NearNames:
+        """REGS' module parameters by their name without the module prefix and by their
+        module, and SETUP_PREFIXES (_setup_prefixes) that continue with a "." by the word
+        before it."""
+        by_name: dict[str, set[str]] = {}
+        by_module: dict[str, set[str]] = {}
+        for r in regs:
+            if r.kind == "module_param" and "." in r.name:
+                module, bare = r.name.split(".", 1)
+                by_name.setdefault(fold_param(bare), set()).add(r.name)
+                by_module.setdefault(fold_param(module), set()).add(r.name)
+        dotted: dict[str, set[str]] = {}
+        for p in setup_prefixes:
+            stem, dot, _ = p.partition(".")
+            if dot:
+                dotted.setdefault(stem, set()).add(p)
+        return cls(*({k: sorted(v) for k, v in index.items()}
+                     for index in (by_name, by_module, dotted)))
 
 
 # names an orphan's message lists, at most (the rest counted)
 _LISTED = 4
 
 
-def _orphan_message(doc: DocEntry, name: str, near: NearNames) -> str:
+def _orphan_message(doc: DocEntry, name: str, near: Optional[NearNames]) -> str:
     """The doc-orphan message, naming what the kernel reads that the entry may have meant
-    (NEAR), so that it stays literally true where one exists: module parameters named NAME
-    after their prefix are
-    what the entry should say when it names their module (in its tags or text): `disable=`
-    [IPV6] is read only as ipv6.disable; otherwise they are listed as what the kernel reads
-    (`nr_uarts=` [SERIAL]: 8250.nr_uarts; `gamma=` [HW,DRM]: tcp_vegas.gamma, no relative).
-    An entry named after a module (`c101=`) lists that module's parameters, and one whose word
-    only a __setup prefix continues (`memchunk=`; __setup("memchunk.")) says so."""
+    (NEAR), so that it stays literally true where one exists. Module parameters named NAME
+    after their prefix are what the entry should say when it names their module (in its tags
+    or text): `disable=` [IPV6] is read only as ipv6.disable; otherwise they are listed as what
+    the kernel reads (`nr_uarts=` [SERIAL]: 8250.nr_uarts; `gamma=` [HW,DRM]: tcp_vegas.gamma,
+    no relative). An entry named after a module (`c101=`) lists that module's parameters, and
+    one whose word only a __setup prefix continues (`memchunk=`; __setup("memchunk.")) says
+    so."""
     unregistered = f"{name}: documented, but no early_param, __setup, core_param or " \
                    "module_param registers it"
-    if "." in name:
+    if "." in name or near is None:
         return unregistered
-    if near.prefixed:
+    key = fold_param(name)
+    prefixed = near.prefixed.get(key, ())
+    if prefixed:
         words = {_bare_word(w)
                  for w in re.split(r"[^A-Za-z0-9_-]+", " ".join((*doc.tags, doc.body)))}
-        read_as = [r for r in near.prefixed if _bare_word(r.split(".", 1)[0]) in words]
+        read_as = [r for r in prefixed if _bare_word(r.split(".", 1)[0]) in words]
         if read_as:
             return f"{name}: documented without its module prefix: the kernel reads only " \
                    f"{', '.join(read_as)}"
         return f"{name}: documented, but nothing registers it without a module prefix; " \
-               f"the kernel reads {_listed(near.prefixed)}"
-    if near.of_module:
+               f"the kernel reads {_listed(prefixed)}"
+    if key in near.of_module:
         return f"{unregistered}; {name} is a module, whose parameters are " \
-               f"{_listed(near.of_module)}"
-    if near.dotted:
-        quoted = [f'"{p}"' for p in near.dotted]
+               f"{_listed(near.of_module[key])}"
+    if key in near.dotted:
+        quoted = [f'"{p}"' for p in near.dotted[key]]
         return f"{unregistered}; a __setup takes only words that start with {_listed(quoted)}"
     return unregistered
 
@@ -300,7 +294,7 @@ def _bare_word(word: str) -> str:
 def _check_param(info: ParamInfo, types: Mapping[str, str],
                  arches: Optional[Collection[str]], read_raw: bool,
                  every_reg: tuple[Registration, ...] = (),
-                 near: NearNames = NearNames()) -> list[CatalogIssue]:
+                 near: Optional[NearNames] = None) -> list[CatalogIssue]:
     """INFO's issues; EVERY_REG, its registrations on every arch (INFO's may be only the
     linted arches'): an arch tag is judged against all of them, so a [HEXAGON] entry is not
     mis-tagged because an x86_64 lint leaves hexagon's registration out. NEAR: what the
