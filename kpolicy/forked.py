@@ -80,7 +80,7 @@ _PR_SET_PDEATHSIG = 1
 def _end_with(parent: int) -> None:
     """Have this child killed when PARENT ends (killed by a signal, say), so that no worker goes
     on parsing or answering for nobody. Linux only; elsewhere a worker finishes its work."""
-    import ctypes  # here, in the child: `kpolicy resolve` never forks and must start fast
+    import ctypes  # here, in the child: not on any command's start-up
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

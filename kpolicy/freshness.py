@@ -5,6 +5,10 @@ SHA-256 of its bytes or NO_DIGEST. A fresh check stats them; a file whose stat c
 when it has NO_DIGEST, else it is read (through kpolicy.treefs) and its digest compared, so a
 `touch` or a checkout of the same content stays fresh.
 
+A warm check costs one stat per entry, ~11,000 for a 7.2 tree (20 ms here); FreshnessCheck runs
+it in a forked child while the caller goes on with the cached result, as git's preload-index
+overlaps its lstat calls with other work, and nothing is output before its verdict.
+
 Used by resolve's tree cache (kpolicy.resolve.treecache: the files a model came from, with
 digests) and lint's findings cache (kpolicy.lint.resultcache: every file a lint reads, stat only:
 hashing the 730 MB of C of a tree would cost more than the lint it saves).
@@ -12,13 +16,14 @@ hashing the 730 MB of C of a tree would cost more than the lint it saves).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from kpolicy import treefs
 from kpolicy.errors import KpolicyError
@@ -112,3 +117,23 @@ def is_fresh(tree: KernelTree, index: TreeIndex) -> bool:
     except (OSError, ValueError, KpolicyError):
         return False
     return True
+
+
+class FreshnessCheck:
+    """is_fresh(TREE, INDEX), run in a forked child (kpolicy.forked) while the caller works on
+    with what it derived from INDEX's cache entry; verdict() waits for the answer."""
+
+    def __init__(self, tree: KernelTree, index: TreeIndex) -> None:
+        from kpolicy.forked import start_forked  # not on a bundled resolve's start-up
+
+        self._child = start_forked(functools.partial(is_fresh, tree, index))
+        self._fresh: Optional[bool] = None
+
+    def verdict(self) -> bool:
+        """Whether the tree still holds what the index recorded (a child that died: no)."""
+        if self._fresh is None:
+            try:
+                self._fresh = self._child.result()
+            except KpolicyError:  # it ended without an answer
+                self._fresh = False
+        return self._fresh

@@ -140,9 +140,10 @@ def run_check(args: argparse.Namespace) -> int:
     if tree is not None and args.model is None:
         # resolve's warm --tree path: the tree's compact model and the config's evaluation,
         # cached per tree content; the tree's whole Kconfig kept beside them
-        from kpolicy.resolve.command import tree_model_and_config
+        from kpolicy.resolve.command import fresh_tree_model_and_config
 
-        model, config, warnings, fingerprint = tree_model_and_config(args, config_path)
+        model, config, warnings, fingerprint, _fresh = fresh_tree_model_and_config(
+            args, config_path)
         kconfig, kconfig_key = _tree_kconfig(tree, args.arch, config_path, fingerprint, cache)
     else:
         read = read_config(config_path) if config_path is not None else None

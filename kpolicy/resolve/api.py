@@ -70,16 +70,27 @@ class Resolution:
     options: tuple[DiscoveredOption, ...] = ()  # discovered, semantics unknown
 
 
-def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
-    """The shipped parameter declarations (rules/params/), parsed once per content in CACHE."""
+_RULES: dict[str, ParamRules] = {}
+
+
+def shipped_rules_key() -> str:
+    """A key for the content of the shipped parameter declarations (rules/params/)."""
     from kpolicy.resources import data_dir
 
+    params = data_dir("rules") / "params"
+    return content_key("rules", str(params), shipped_files_key(params, ".toml"))
+
+
+def shipped_rules(cache: Optional[Cache] = None) -> ParamRules:
+    """The shipped parameter declarations (rules/params/), parsed once per content in CACHE and
+    kept for the process (resolve --tree and check read them twice)."""
     if cache is None or not cache.enabled:
         return load_param_rules()
-    params = data_dir("rules") / "params"
-    key = content_key("rules", str(params), shipped_files_key(params, ".toml"))
-    # no TOML parser to import or run
-    return cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
+    key = shipped_rules_key()
+    if key not in _RULES:
+        # no TOML parser to import or run
+        _RULES[key] = cache.get_or_build("resolve-rules", key, load_param_rules, ParamRules)
+    return _RULES[key]
 
 
 _LSMS: list[tuple[LsmSpec, ...]] = []

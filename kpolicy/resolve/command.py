@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from kpolicy.cliargs import add_cache_arguments, add_jobs_argument, cache_from_args
 from kpolicy.errors import KpolicyError
@@ -23,6 +24,7 @@ from kpolicy.resolve.api import (
     resolve,
     shipped_lsms,
     shipped_rules,
+    shipped_rules_key,
 )
 from kpolicy.resolve.batch import BatchResolver
 from kpolicy.resolve.features import Machine
@@ -129,25 +131,50 @@ def _read_cmdline_file(path: Path) -> str:
     return text[:-1] if text.endswith("\n") else text  # /proc/cmdline ends with one newline
 
 
+def _always_fresh() -> bool:
+    return True
+
+
 def _model_and_config(
-    args: argparse.Namespace, config_path: Optional[Path]
-) -> tuple[ResolveModel, ConfigInput, list[str]]:
-    """The model to resolve with and the config input, from --tree/--model/bundled."""
+    args: argparse.Namespace, config_path: Optional[Path],
+    tree_inputs: Optional[Callable[[argparse.Namespace, Optional[Path]], TreeInputs]] = None,
+) -> tuple[ResolveModel, ConfigInput, list[str], Callable[[], bool]]:
+    """The model to resolve with and the config input, from --tree (through TREE_INPUTS, by
+    default fresh_tree_model_and_config)/--model/bundled, and a wait for whether they are still
+    the tree's (TreeInputs.fresh)."""
     if args.tree is not None:
-        return tree_model_and_config(args, config_path)[:3]
+        got = (tree_inputs or fresh_tree_model_and_config)(args, config_path)
+        return got.model, got.config, got.warnings, got.fresh
     config = read_config(config_path) if config_path is not None else None
     model, warnings = choose_model(config, args.model, cache_from_args(args))
-    return model, config or defaults_config(model), warnings
+    return model, config or defaults_config(model), warnings, _always_fresh
+
+
+class TreeInputs(NamedTuple):
+    """--tree's model and evaluated .config, the tree's fingerprint (a key for what else is
+    derived from its files) and a wait for whether they are still the tree's."""
+
+    model: ResolveModel
+    config: ConfigInput
+    warnings: list[str]
+    fingerprint: str
+    fresh: Callable[[], bool]
+
+
+def fresh_tree_model_and_config(args: argparse.Namespace,
+                                config_path: Optional[Path]) -> TreeInputs:
+    """tree_model_and_config, its freshness waited for."""
+    got = tree_model_and_config(args, config_path)
+    return got if got.fresh() else tree_model_and_config(args, config_path, reuse=False)
 
 
 def tree_model_and_config(
-    args: argparse.Namespace, config_path: Optional[Path]
-) -> tuple[ResolveModel, ConfigInput, list[str], str]:
+    args: argparse.Namespace, config_path: Optional[Path], *, reuse: bool = True
+) -> TreeInputs:
     """--tree: the compact model and the .config as `make olddefconfig` values it, both cached
-    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss. Last, the
-    tree's fingerprint (a key for what else is derived from the tree's files)."""
-    import hashlib
-
+    per tree content (kpolicy.resolve.treecache); the analysis runs only on a miss. With REUSE,
+    cached ones come before their freshness is known: act on them only once fresh() is true, else
+    ask again without REUSE."""
     from kpolicy.resolve.treecache import cached_evaluation, cached_tree_model
     from kpolicy.tree import open_tree
 
@@ -155,7 +182,7 @@ def tree_model_and_config(
     cache = cache_from_args(args)
     tree = open_tree(args.tree)
     specs = shipped_rules(cache).features  # cached, as run_resolve reads it: no TOML parsing
-    specs_key = hashlib.sha256(repr(specs).encode()).hexdigest()
+    specs_key = shipped_rules_key()  # what the specs are read from
 
     def build_model() -> tuple[ResolveModel, set[str]]:
         from kpolicy.resolve.build import build_resolve_model_and_sources
@@ -164,10 +191,10 @@ def tree_model_and_config(
 
     # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
     # the config's own values are evaluated with the config as its toolchain profile.
-    model, fingerprint = cached_tree_model(tree, args.arch, specs_key, cache, build_model)
-    model = model.__class__(**{**model.__dict__, "origin": f"tree {args.tree}"})
+    got = cached_tree_model(tree, args.arch, specs_key, cache, build_model, reuse=reuse)
+    model = got.model.__class__(**{**got.model.__dict__, "origin": f"tree {args.tree}"})
     if config_path is None:
-        return model, defaults_config(model), [], fingerprint
+        return TreeInputs(model, defaults_config(model), [], got.fingerprint, got.fresh)
     given = read_config(config_path)
     check_arch(given, model)
 
@@ -180,9 +207,12 @@ def tree_model_and_config(
                                toolchain=toolchain_from_config(config_path), cache=cache)
         return dict(evaluated.values), tuple(evaluated.warnings)
 
-    values, tree_warnings = cached_evaluation(
-        fingerprint, args.arch, read_text(config_path, what=".config"), cache, evaluate)
-    return (
+    evaluation = cached_evaluation(got, args.arch, read_text(config_path, what=".config"),
+                                   cache, evaluate)
+    if evaluation is None:  # not cached, and the cached model turned out stale
+        return tree_model_and_config(args, config_path, reuse=False)
+    values, tree_warnings = evaluation
+    return TreeInputs(
         model,
         # the evaluation's warnings repeat the .config's own and add what needs the tree
         # (unknown symbols, invalid values)
@@ -190,7 +220,8 @@ def tree_model_and_config(
                     tuple(dict.fromkeys(given.warnings + tree_warnings)), given.lines,
                     given.header_arch),
         [],
-        fingerprint,
+        got.fingerprint,
+        got.fresh,
     )
 
 
@@ -201,8 +232,10 @@ def _emit(res: Resolution, args: argparse.Namespace) -> None:
         sys.stdout.write(resolution_text(res, verbose=args.verbose))
 
 
-def run_resolve(args: argparse.Namespace) -> int:
-    """Resolve one config and command line (or a batch of command lines)."""
+def run_resolve(args: argparse.Namespace, reuse_tree: bool = True) -> int:
+    """Resolve one config and command line (or a batch of command lines). A --tree model from
+    the cache is resolved with while its freshness is checked; when stale, all is done again
+    (REUSE_TREE false), and nothing was output."""
     notes: list[str] = []
     config_path: Optional[Path] = args.config
     cmdline: Optional[str] = args.cmdline
@@ -235,12 +268,17 @@ def run_resolve(args: argparse.Namespace) -> int:
     bootconfig = read_text(args.bootconfig, what="bootconfig") if args.bootconfig else None
     use_sysctl_cache(cache_from_args(args))  # the sysctl rules without a TOML parser when warm
     shipped_lsms(cache_from_args(args))  # the LSM table likewise
-    model, config, warnings = _model_and_config(args, config_path)
+    # with a --tree model from the cache, before its freshness is known: nothing is output or
+    # stored until fresh() says so
+    model, config, warnings, fresh = _model_and_config(
+        args, config_path, functools.partial(tree_model_and_config, reuse=reuse_tree))
     notes += warnings
     rules = shipped_rules(cache_from_args(args))
     specs = all_features(model, rules.features)
     declarations = rules.declarations
     if args.cmdlines is not None:
+        if not fresh():
+            return run_resolve(args, reuse_tree=False)
         return _run_batch(
             args.cmdlines, model, config, bootconfig, notes, machine, specs, declarations,
             args.jobs,
@@ -257,7 +295,11 @@ def run_resolve(args: argparse.Namespace) -> int:
             declarations=declarations,
         )
     except KpolicyError as err:
+        if not fresh():
+            return run_resolve(args, reuse_tree=False)
         raise _name_bootconfig(err, args.bootconfig) from None
+    if not fresh():
+        return run_resolve(args, reuse_tree=False)
     res = _after_boot(res, args.sysctl, live)
     if args.tree is not None:
         res = _check_sysctl_rules(res, args.tree, cache_from_args(args))
@@ -444,7 +486,7 @@ def _resolve_side(
         raise KpolicyError(f"'{side}' names a command line file and a --*-cmdline string: pick one")
     if cmdline_path is not None:
         cmdline = _read_cmdline_file(cmdline_path)
-    model, config, warnings = _model_and_config(args, config_path)
+    model, config, warnings, _fresh = _model_and_config(args, config_path)
     return resolve(model, config, cmdline or "", warnings=warnings), cmdline or ""
 
 

@@ -6,7 +6,8 @@ analysis walks (a file added, removed or renamed there changes it) and (size, mt
 of the files the model comes from: every Kconfig* file, each C file that registers a boot
 parameter or defines a static key, the Makefile and Kbuild files above those (and the top and
 arch/ ones) and the kernel-parameters documentation. A warm run stats those
-(no directory listing, no read); a file whose stat changed is read (through kpolicy.treefs)
+(no directory listing, no read), in a forked child while the cached model is loaded and used
+(nothing is output before its verdict); a file whose stat changed is read (through kpolicy.treefs)
 and its digest compared, so a `touch` or a checkout of the same content stays warm (the index and
 its check: kpolicy.freshness, shared with lint's findings cache).
 Not covered: an in-place edit, keeping its directory's mtime, of a C file that registered no
@@ -19,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from typing import Callable
+from typing import Callable, NamedTuple, Optional
 
 from kpolicy import treefs
 from kpolicy.cache import Cache, content_key
-from kpolicy.freshness import TreeIndex, file_digest, is_fresh
+from kpolicy.freshness import FreshnessCheck, TreeIndex, file_digest
 from kpolicy.longlived import long_lived
 from kpolicy.resolve.bundle import cache_form
 from kpolicy.resolve.model import ResolveModel
@@ -83,38 +84,62 @@ def build_index(tree: KernelTree, model_files: set[str]) -> TreeIndex:
     return TreeIndex.of(dirs, entries)
 
 
+class CachedTreeModel(NamedTuple):
+    """The compact model of a tree, the tree's fingerprint and, for a model from the cache, the
+    check of its freshness, still running (a model built by this run is fresh)."""
+
+    model: ResolveModel
+    fingerprint: str
+    check: Optional[FreshnessCheck]
+
+    def fresh(self) -> bool:
+        """Whether the model is the tree's (waits for the check): when not, ask again without
+        reuse."""
+        return self.check is None or self.check.verdict()
+
+
 def cached_tree_model(tree: KernelTree, arch: str, specs_key: str, cache: Cache,
-                      build: Callable[[], tuple[ResolveModel, set[str]]]
-                      ) -> tuple[ResolveModel, str]:
-    """The compact model of (TREE, ARCH) and the tree's fingerprint: from CACHE when its index
-    is fresh, else from BUILD (the model and the tree files it came from beyond the index's)."""
+                      build: Callable[[], tuple[ResolveModel, set[str]]], *,
+                      reuse: bool = True) -> CachedTreeModel:
+    """The compact model of (TREE, ARCH): with REUSE, from CACHE at once, its freshness checked
+    meanwhile (CachedTreeModel.fresh); else, or when none is cached, from BUILD (the model and
+    the tree files it came from beyond the index's), stored with its index."""
     key = content_key("tree-resolve", str(tree.root), tree.version, arch, specs_key)
-    with long_lived():  # as a bundled model (bundle.read_model)
-        hit = cache.load("tree-resolve", key)
-    if (isinstance(hit, tuple) and len(hit) == 3 and isinstance(hit[0], TreeIndex)
-            and isinstance(hit[2], ResolveModel) and is_fresh(tree, hit[0])):
-        return hit[2], str(hit[1])
+    indexed = cache.load("tree-index", key) if reuse else None
+    if isinstance(indexed, tuple) and len(indexed) == 2 and isinstance(indexed[0], TreeIndex):
+        check = FreshnessCheck(tree, indexed[0])  # started first: it overlaps the model's loading
+        with long_lived():  # as a bundled model (bundle.read_model)
+            hit = cache.load("tree-resolve", key)
+        if (isinstance(hit, tuple) and len(hit) == 2 and hit[0] == indexed[1]
+                and isinstance(hit[1], ResolveModel)):
+            return CachedTreeModel(hit[1], str(hit[0]), check)
+        check.verdict()  # not left a zombie
     # The index is taken after the build (it needs the files the model came from): a file
     # written while the analysis ran is indexed as it is after the write.
     model, model_files = build()
     index = build_index(tree, model_files)
     model = cache_form(model, file=f"tree {tree.root}")
     fingerprint = index.fingerprint()
-    cache.store("tree-resolve", key, (index, fingerprint, model))
-    return model, fingerprint
+    # the model first: an index is only ever read with the model of its fingerprint
+    cache.store("tree-resolve", key, (fingerprint, model))
+    cache.store("tree-index", key, (index, fingerprint))
+    return CachedTreeModel(model, fingerprint, None)
 
 
-def cached_evaluation(fingerprint: str, arch: str, config_text: str, cache: Cache,
+def cached_evaluation(tree_model: CachedTreeModel, arch: str, config_text: str, cache: Cache,
                       build: Callable[[], tuple[dict[str, str], tuple[str, ...]]]
-                      ) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The olddefconfig values and warnings of one .config against the tree FINGERPRINT names."""
-    key = content_key("tree-eval", fingerprint, arch,
+                      ) -> Optional[tuple[dict[str, str], tuple[str, ...]]]:
+    """The olddefconfig values and warnings of one .config against the tree TREE_MODEL came
+    from; None when they are not cached and TREE_MODEL turns out stale (BUILD reads the tree as
+    it is now, which its fingerprint does not name)."""
+    key = content_key("tree-eval", tree_model.fingerprint, arch,
                       hashlib.sha256(config_text.encode()).hexdigest())
     hit = cache.load("tree-eval", key)
     if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], dict):
         return hit[0], hit[1]
+    if not tree_model.fresh():
+        return None
     value = build()
-    if cache.enabled and fingerprint:
+    if cache.enabled and tree_model.fingerprint:
         cache.store("tree-eval", key, value)
     return value
-

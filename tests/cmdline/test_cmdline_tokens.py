@@ -103,3 +103,14 @@ def test_tokenize_is_next_arg_word_after_word(line: str) -> None:
     # tokenize() splits a line without quotes, non-ASCII or \x1c-\x1f by str.split(), others
     # by a regular expression, and caches each word's name and value
     assert tokenize(line) == by_next_arg(line)
+
+
+def test_the_fast_split_is_refused_exactly_where_str_split_and_next_arg_differ() -> None:
+    """tokenize() splits with str.split() unless a word holds one of \\x1c-\\x1f, a quote or a
+    non-ASCII character (_NOT_PLAIN); the pattern is written as a complement, so check it."""
+    from kpolicy.cmdline.tokens import _NOT_PLAIN
+
+    expected = {chr(c) for c in range(0x1C, 0x20)} | {'"'}
+    assert {chr(c) for c in range(0x80) if _NOT_PLAIN.search(chr(c))} == expected
+    for c in (0x80, 0x85, 0xA0, 0x3000, 0xD800, 0xFFFF, 0x10000, 0x10FFFF):
+        assert _NOT_PLAIN.search(chr(c)), hex(c)

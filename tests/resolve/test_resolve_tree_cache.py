@@ -137,3 +137,34 @@ def test_the_model_watches_the_documents_that_document_its_parameters(
     assert "Documentation/networking/bar.rst" in sources
     assert "Documentation/networking/other.rst" not in sources
     assert "Documentation/admin-guide/kernel-parameters.txt" in sources
+
+
+def test_a_new_config_on_a_changed_tree_is_evaluated_on_the_tree_as_it_is(
+        tree: Path, tmp_path: Path, builds: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The cached model is used before its freshness is known; a .config not evaluated before
+    waits for the verdict, so a changed tree is analysed again and its evaluation is not kept
+    under the old tree's fingerprint."""
+    config = tmp_path / "config"
+    config.write_text("# Linux/x86 7.2.13 Kernel Configuration\nCONFIG_64BIT=y\n")
+    cache = tmp_path / "cache"
+    resolve(tree, config, cache, capsys)
+    runs = len(builds)
+    kconfig = tree / "arch" / "x86" / "Kconfig"
+    original = kconfig.read_text()
+    kconfig.write_text(original + "\nconfig NEWSYM\n\tbool \"new\"\n")
+    config.write_text("# Linux/x86 7.2.13 Kernel Configuration\nCONFIG_64BIT=y\n"
+                      "CONFIG_NEWSYM=y\n")
+    answer = resolve(tree, config, cache, capsys)
+    assert len(builds) == runs + 1, "the changed tree was not analysed again"
+    assert resolve(tree, config, cache, capsys) == answer
+    assert len(builds) == runs + 1, "the new model and evaluation were not kept"
+    assert answer == resolve(tree, config, None, capsys)
+    assert not any("NEWSYM" in w for w in answer["warnings"])
+
+    # back as it was (the old fingerprint): NEWSYM is unknown again, whatever was evaluated
+    # while the cached model's freshness was being checked
+    kconfig.write_text(original)
+    reverted = resolve(tree, config, cache, capsys)
+    assert reverted == resolve(tree, config, None, capsys)
+    assert any("NEWSYM" in w for w in reverted["warnings"])
