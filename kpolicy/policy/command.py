@@ -99,7 +99,7 @@ def run_check(args: argparse.Namespace) -> int:
     from kpolicy.policy.check import Checker
     from kpolicy.policy.check import run_check as check
     from kpolicy.policy.schema import load_policy_cached
-    from kpolicy.resolve.api import all_features, shipped_rules
+    from kpolicy.resolve.api import all_features, shipped_lsms, shipped_rules
     from kpolicy.resolve.features import Machine
     from kpolicy.resolve.inputs import (
         choose_model,
@@ -113,6 +113,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     cache = cache_from_args(args)
     use_sysctl_cache(cache)
+    shipped_lsms(cache)  # the LSM table from the cache too: no TOML parser when warm
     notes: list[str] = []
     config_path: Optional[Path] = args.config
     cmdline: Optional[str] = args.cmdline

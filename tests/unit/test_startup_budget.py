@@ -22,7 +22,9 @@ PROBE = (
     "other = sorted({m.split('.')[0] for m in set(sys.modules) - start} "
     "- set(sys.stdlib_module_names) "
     "- {'kpolicy', '__main__'} - set(sys.builtin_module_names)); "
-    "sys.stderr.write('\\nIMPORTS ' + json.dumps(mods + other) + '\\n'); sys.exit(code)"
+    "parsers = sorted(m for m in ('tomllib', 'tomli', 'lark', 'kconfiglib') if m in sys.modules); "
+    "sys.stderr.write('\\nIMPORTS ' + json.dumps(mods + other) + '\\n'); "
+    "sys.stderr.write('PARSERS ' + json.dumps(parsers) + '\\n'); sys.exit(code)"
 )
 
 COMMON = (
@@ -65,15 +67,17 @@ ARGV = {
 }
 
 
-def imported(command: str, config: Path, cache: Path) -> list[str]:
+def imported(command: str, config: Path, cache: Path, what: str = "IMPORTS") -> list[str]:
+    """The modules `kpolicy COMMAND` imported (WHAT "IMPORTS"), or the parsers among them
+    ("PARSERS": tomllib, tomli, lark, kconfiglib), with CACHE as its cache."""
     argv = [a.replace("{config}", str(config)) for a in ARGV[command]]
     run = subprocess.run(
         [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120,
         env={**os.environ, "XDG_CACHE_HOME": str(cache)},
     )
-    lines = [ln for ln in run.stderr.splitlines() if ln.startswith("IMPORTS ")]
+    lines = [ln for ln in run.stderr.splitlines() if ln.startswith(f"{what} ")]
     assert lines, f"`kpolicy {command}` failed (exit {run.returncode}): {run.stderr[-2000:]}"
-    result: list[str] = json.loads(lines[-1][len("IMPORTS "):])
+    result: list[str] = json.loads(lines[-1][len(what) + 1:])
     return result
 
 
@@ -91,3 +95,13 @@ def test_hot_path_imports_are_pinned(command: str, tmp_path: Path) -> None:
         f"update PINNED['{command}'] in {Path(__file__).name} (and re-run bench/bench_resolve.py "
         f"/ bench/bench_check.py to show the cost)."
     )
+
+
+@pytest.mark.parametrize("command", sorted(PINNED))
+def test_a_warm_run_parses_nothing(command: str, tmp_path: Path) -> None:
+    """Once the cache is warm, every table the command reads (rules, LSMs, sysctls, policies,
+    the model) comes from the cache: no TOML, grammar or Kconfig parser is even imported."""
+    config = tmp_path / "config"
+    config.write_text(CONFIG)
+    assert imported(command, config, tmp_path / "cache", "PARSERS"), "the cold run parsed nothing"
+    assert imported(command, config, tmp_path / "cache", "PARSERS") == []
