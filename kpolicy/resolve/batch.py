@@ -141,10 +141,10 @@ class EventInfo(NamedTuple):
     """What BatchResolver's memos need to know of an event, by its fields but the index."""
 
     sid: int  # the number standing for those fields in the memos' keys
-    features: tuple[int, ...]  # the features outside the coupled group it reaches
-    coupled: tuple[int, ...]  # the memoized parts of the coupled group that read it
-    lsm: bool  # ... the feature "lsm"
-    sysctl: bool  # ... the sysctls
+    # the memoized answers it takes part in (see BatchResolver._answer): the features outside
+    # the coupled group it reaches, COUPLED - k for each memoized part k of the group that
+    # reads it, LSM if the feature "lsm" does, SYSCTLS if the sysctls do
+    tags: tuple[int, ...]
     registration: Any  # its registration (kept alive: the key holds its id)
     text: str  # its encoding in the answer's "events" but its index and position
 
@@ -197,20 +197,24 @@ class BatchResolver:
                         for part in self.parts]
         # An LSM feature reads every event: then its part's answer is not memoized.
         self.part_memo = [not any(self.todo[i].lsm for i in part) for part in self.parts]
-        self.quiet: set[int] = set()  # parts whose answer without events is the config's own
+        self.unmemoized = [part for k, part in enumerate(self.parts) if not self.part_memo[k]]
         self.coupled_set = frozenset(self.coupled)
         self.coupled_index = {id(self.todo[i]): i for i in self.coupled}
         self.reads_all = frozenset(i for i in self.coupled if self.todo[i].lsm or any(
             d.kind == "direct" for d in self.todo[i].handlers))
-        # each feature's member with the comma before it, so that a run of untouched features
-        # is one slice of the joined text
-        self.blob = memoryview(b",".join(self.base))
-        self.starts = [0] * len(self.base)
-        at = 0
-        for i, text in enumerate(self.base):
-            self.starts[i] = at
-            at += len(text) + 1
-        self.ends = [start + len(text) for start, text in zip(self.starts, self.base)]
+        # the features' members joined, so that a run of untouched features is one slice:
+        # gaps[p][i] is the text between feature p - 1's member (p = 0: the start) and feature
+        # i's (i = len(base): the end), for p <= i; (features + 1)² slices made once, not
+        # several per line
+        blob = memoryview(b",".join(self.base))
+        starts, ends, at = [], [0], 0
+        for text in self.base:
+            starts.append(at)
+            at += len(text)
+            ends.append(at)
+            at += 1
+        starts.append(len(blob))
+        self.gaps = [[blob[end:start] for start in starts] for end in ends]
         self.by_key: dict[str, list[int]] = {}
         for i, spec in enumerate(self.todo):
             for key in set(map(fold_param, spec.params)):
@@ -218,6 +222,7 @@ class BatchResolver:
         self.lsm = [i for i, spec in enumerate(self.todo) if spec.lsm]
         self.sides: dict[int, ConfigSide] = {}
         self.memo: dict[tuple[Any, ...], Memoized] = {}  # templates, by position-free events
+        self.rendered: dict[tuple[Any, ...], list[tuple[int, bytes]]] = {}  # see _answer
         self.seen: dict[tuple[str, Optional[str]], list[Any]] = {}  # answers, by command line
         self.infos: dict[tuple[Any, ...], EventInfo] = {}  # by the event's sig (see _body)
         self.sids = itertools.count()
@@ -247,6 +252,13 @@ class BatchResolver:
         self.lsms = shipped_lsms()
         self.lsm_names = lsm_params(self.lsms)
         self.lsm_none = self.sysctls_none = b""  # their texts for a line with no word they read
+        # each memoized part's members, when no event reaches it, that are not the config's
+        # own (resolve_in_order() gives a part alone what it gives it within the group: mostly
+        # none, so that a line pays only for the parts its events reach)
+        idle = {COUPLED - k: [(i, text) for i, text in self._make_coupled((), part)
+                              if text != self.base[i]]
+                for k, part in enumerate(self.parts) if self.part_memo[k]}
+        self.idle = [(tag, texts) for tag, texts in idle.items() if texts]
 
     def pieces(self, cmdline: str, bootconfig: Optional[str], ident: Any) -> list[Any]:
         """The answer's line for CMDLINE (and BOOTCONFIG, ID) as bytes-like pieces, newline
@@ -329,7 +341,8 @@ class BatchResolver:
         """The (feature, text) pairs of the answer TAG stands for (a feature, COUPLED - k for
         the coupled group's part k, LSM or SYSCTLS) to the events numbered JS of RESULT, but
         for members the config alone gives: memoized by TAG, the events' SIDS (their fields
-        but the index, numbered) and which of them share an index."""
+        but the index, numbered) and which of them share an index; and kept rendered, by that
+        and the indices (the same words at the same indices are answered alike)."""
         if len(js) == 1:  # most features: one word reaches them
             key: tuple[Any, ...] = (tag, sids[js[0]])
             distinct = [events[js[0]].index]
@@ -342,38 +355,24 @@ class BatchResolver:
                 rank = {index: k for k, index in enumerate(distinct)}
                 order = tuple(rank[index] for index in indices)
             key = (tag, tuple(sids[j] for j in js), order)
+        at = (*key, *distinct)  # for one event: (TAG, its sid, its index), as _body reads it
+        out = self.rendered.get(at)
+        if out is not None:
+            return out
         answer = self.memo.get(key)
         if answer is None:
             answer = self._memoize(key, self._maker(tag, result), [events[j] for j in js],
                                    distinct)
         if answer is _UNMEMOIZED:
             return self._maker(tag, result)([events[j] for j in js])
-        numbers: list[bytes] = []
-        out = []
-        for i, kind, parts, slots in answer:
-            if kind == _LITERAL:
-                out.append((i, parts[0]))
-            elif kind == _ONE:
-                out.append((i, _number(distinct[slots[0]]).join(parts)))
-            else:
-                if not numbers:
-                    numbers = [_number(n) for n in distinct]
-                out.append((i, render((parts, slots), numbers)))
+        numbers = [_number(n) for n in distinct]
+        out = [(i, parts[0] if kind == _LITERAL else numbers[slots[0]].join(parts)
+                if kind == _ONE else render((parts, slots), numbers))
+               for i, kind, parts, slots in answer]
+        if len(self.rendered) >= self.LIMIT // 10:  # each holds texts, as a line's body does
+            self.rendered.clear()
+        self.rendered[at] = out
         return out
-
-    def _fill(self, texts: dict[int, bytes], tag: int, events: Sequence[Event],
-              js: Sequence[int], sids: Sequence[int], result: CmdlineResult) -> None:
-        """TEXTS updated with _answer(TAG, ...); inline for the common case, one event and its
-        answer memoized (then each member is literal or has that one index in each slot)."""
-        if len(js) == 1:
-            j = js[0]
-            answer = self.memo.get((tag, sids[j]))
-            if answer is not None and answer is not _UNMEMOIZED:
-                number = _number(events[j].index)
-                for i, kind, parts, _slots in answer:
-                    texts[i] = parts[0] if kind == _LITERAL else number.join(parts)
-                return
-        texts.update(self._answer(tag, events, js, sids, result))
 
     def _memoize(self, key: tuple[Any, ...],
                  make: Callable[[Sequence[Event]], list[tuple[int, bytes]]],
@@ -421,16 +420,14 @@ class BatchResolver:
         if ev.source == "cmdline":
             parts |= {k for k, needles in enumerate(self.needles)
                       if any(n in ev.raw for n in needles)}
-        info = EventInfo(
-            next(self.sids),
-            tuple(i for i in found if i not in self.coupled_set),
-            tuple(sorted(k for k in parts if self.part_memo[k])),
-            fold_param(name) in self.lsm_names,
-            ev.stage == "sysctl" or ev.name == "lsm" or (
-                reg is not None and fold_param(reg.name) in self.sysctl_params),
-            reg,
-            self.encoder.rest_text(ev),
-        )
+        tags = [i for i in found if i not in self.coupled_set]
+        tags += [COUPLED - k for k in sorted(parts) if self.part_memo[k]]
+        if fold_param(name) in self.lsm_names:
+            tags.append(LSM)
+        if ev.stage == "sysctl" or ev.name == "lsm" or (
+                reg is not None and fold_param(reg.name) in self.sysctl_params):
+            tags.append(SYSCTLS)
+        info = EventInfo(next(self.sids), tuple(tags), reg, self.encoder.rest_text(ev))
         if len(self.infos) >= self.LIMIT:
             self.infos.clear()
         self.infos[sig] = info
@@ -439,11 +436,10 @@ class BatchResolver:
     def _body(self, cmdline: str, bootconfig: Optional[str]) -> list[Any]:
         result = self.process(self.kp, cmdline, bootconfig=bootconfig)
         events = result.events
-        infos = self.infos
-        reached: dict[int, list[int]] = {}  # feature outside the coupled group -> its events
-        group: dict[int, list[int]] = {}  # part of the coupled group -> the events it reads
-        lsm: list[int] = []  # ... the feature "lsm" reads
-        sysctl: list[int] = []  # ... the sysctls read
+        infos, rendered = self.infos, self.rendered
+        texts: dict[int, bytes] = {}  # by feature, and LSM and SYSCTLS
+        reached: dict[int, list[int]] = {}  # tag (see EventInfo) -> the events taking part
+        shared: list[int] = []  # the tags more than one event takes part in
         sids: list[int] = []
         encoded: list[str] = []  # each event's text in the answer's "events"
         for j, ev in enumerate(events):
@@ -455,50 +451,48 @@ class BatchResolver:
             info = infos.get(sig)
             if info is None or info.registration is not reg:
                 info = self._info(sig, ev)
-            sid, features, coupled, reads_lsm, reads_sysctl, _reg, text = info
+            sid, tags, _reg, text = info
             sids.append(sid)
             # the compact encoder's event text (self.encoder.event_format), as an f-string:
             # this runs for every event of every line
             encoded.append(f'{{"index":{index},"position":{position},{text}')
-            for i in features:
-                reached.setdefault(i, []).append(j)
-            for k in coupled:
-                group.setdefault(k, []).append(j)
-            if reads_lsm:
-                lsm.append(j)
-            if reads_sysctl:
-                sysctl.append(j)
-        texts: dict[int, bytes] = {}
-        for k, part in enumerate(self.parts):
-            if not self.part_memo[k]:
-                texts.update(self._make_coupled(events, part))
-            elif k in group:
-                self._fill(texts, COUPLED - k, events, group[k], sids, result)
-            elif k not in self.quiet:  # its answer without events, once
-                idle = self._answer(COUPLED - k, events, (), sids, result)
-                if idle:
-                    texts.update(idle)
+            for tag in tags:
+                js = reached.get(tag)
+                if js is None:  # the first event reaching TAG (most are the only one)
+                    reached[tag] = [j]
+                    answer = rendered.get((tag, sid, index))
+                    texts.update(self._answer(tag, events, (j,), sids, result)
+                                 if answer is None else answer)
                 else:
-                    self.quiet.add(k)
-        for i, js in reached.items():
-            self._fill(texts, i, events, js, sids, result)
+                    if len(js) == 1:
+                        shared.append(tag)
+                    js.append(j)
+        for tag in shared:  # the first event's answer was written: replaced by all of theirs
+            js = reached[tag]
+            for i, _text in self._answer(tag, events, js[:1], sids, result):
+                del texts[i]
+            texts.update(self._answer(tag, events, js, sids, result))
+        for tag, idle in self.idle:
+            if tag not in reached:
+                texts.update(idle)
+        for part in self.unmemoized:
+            texts.update(self._make_coupled(events, part))
         # most lines have no word the feature "lsm" or the sysctls read: their text is one
-        lsm_text = self.lsm_none if not lsm and self.lsm_none else self._answer(
-            LSM, events, lsm, sids, result)[0][1]
-        sysctl_text = self.sysctls_none if not sysctl and self.sysctls_none else self._answer(
-            SYSCTLS, events, sysctl, sids, result)[0][1]
-        if not lsm:
-            self.lsm_none = lsm_text
-        if not sysctl:
-            self.sysctls_none = sysctl_text
+        lsm_text = texts.pop(LSM, None)
+        if lsm_text is None:
+            if not self.lsm_none:
+                self.lsm_none = self._answer(LSM, events, (), sids, result)[0][1]
+            lsm_text = self.lsm_none
+        sysctl_text = texts.pop(SYSCTLS, None)
+        if sysctl_text is None:
+            if not self.sysctls_none:
+                self.sysctls_none = self._answer(SYSCTLS, events, (), sids, result)[0][1]
+            sysctl_text = self.sysctls_none
         out: list[Any] = [self.head]
-        blob, at, starts, ends = self.blob, 0, self.starts, self.ends
+        gaps, p = self.gaps, 0
         for i in sorted(texts):
-            start = starts[i]
-            if start > at:
-                out.append(blob[at:start])
-            out.append(texts[i])
-            at = ends[i]
-        out += (blob[at:], lsm_text, sysctl_text, self.tail,
+            out += (gaps[p][i], texts[i])
+            p = i + 1
+        out += (gaps[p][-1], lsm_text, sysctl_text, self.tail,
                 self.encoder.encode(result, self.warnings, encoded)[1:].encode(), b"\n")
         return out
