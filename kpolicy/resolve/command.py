@@ -41,7 +41,7 @@ from kpolicy.resolve.inputs import (
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.resolve.output import resolution_json, resolution_text
 from kpolicy.sysctl.spec import use_sysctl_cache
-from kpolicy.textio import read_text
+from kpolicy.textio import read_bytes, read_text
 
 if TYPE_CHECKING:
     from kpolicy.cache import Cache
@@ -195,34 +195,28 @@ def tree_model_and_config(
     model = got.model.__class__(**{**got.model.__dict__, "origin": f"tree {args.tree}"})
     if config_path is None:
         return TreeInputs(model, defaults_config(model), [], got.fingerprint, got.fresh)
-    given = read_config(config_path)
-    check_arch(given, model)
 
-    def evaluate() -> tuple[dict[str, str], tuple[str, ...]]:
+    def evaluate() -> ConfigInput:
         from kpolicy.kconfig.load import load_model
         from kpolicy.kconfig.toolchain import toolchain_from_config
 
         assert config_path is not None
+        given = read_config(config_path)
+        check_arch(given, model)
         evaluated = load_model(tree, args.arch, config=config_path,
                                toolchain=toolchain_from_config(config_path), cache=cache)
-        return dict(evaluated.values), tuple(evaluated.warnings)
-
-    evaluation = cached_evaluation(got, args.arch, read_text(config_path, what=".config"),
-                                   cache, evaluate)
-    if evaluation is None:  # not cached, and the cached model turned out stale
-        return tree_model_and_config(args, config_path, reuse=False)
-    values, tree_warnings = evaluation
-    return TreeInputs(
-        model,
         # the evaluation's warnings repeat the .config's own and add what needs the tree
         # (unknown symbols, invalid values)
-        ConfigInput(given.path, values, given.version,
-                    tuple(dict.fromkeys(given.warnings + tree_warnings)), given.lines,
-                    given.header_arch),
-        [],
-        got.fingerprint,
-        got.fresh,
-    )
+        return ConfigInput(given.path, dict(evaluated.values), given.version,
+                           tuple(dict.fromkeys(given.warnings + tuple(evaluated.warnings))),
+                           given.lines, given.header_arch)
+
+    # kept whole, the .config's own reading included: a warm run does not parse it
+    config = cached_evaluation(got, args.arch, str(config_path),
+                               read_bytes(config_path, what="kernel config"), cache, evaluate)
+    if config is None:  # not cached, and the cached model turned out stale
+        return tree_model_and_config(args, config_path, reuse=False)
+    return TreeInputs(model, config, [], got.fingerprint, got.fresh)
 
 
 def _emit(res: Resolution, args: argparse.Namespace) -> None:

@@ -27,6 +27,7 @@ from kpolicy.cache import Cache, content_key
 from kpolicy.freshness import FreshnessCheck, TreeIndex, file_digest
 from kpolicy.longlived import long_lived
 from kpolicy.resolve.bundle import cache_form
+from kpolicy.resolve.inputs import ConfigInput
 from kpolicy.resolve.model import ResolveModel
 from kpolicy.tree import KernelTree
 
@@ -126,17 +127,17 @@ def cached_tree_model(tree: KernelTree, arch: str, specs_key: str, cache: Cache,
     return CachedTreeModel(model, fingerprint, None)
 
 
-def cached_evaluation(tree_model: CachedTreeModel, arch: str, config_text: str, cache: Cache,
-                      build: Callable[[], tuple[dict[str, str], tuple[str, ...]]]
-                      ) -> Optional[tuple[dict[str, str], tuple[str, ...]]]:
-    """The olddefconfig values and warnings of one .config against the tree TREE_MODEL came
-    from; None when they are not cached and TREE_MODEL turns out stale (BUILD reads the tree as
-    it is now, which its fingerprint does not name)."""
-    key = content_key("tree-eval", tree_model.fingerprint, arch,
-                      hashlib.sha256(config_text.encode()).hexdigest())
+def cached_evaluation(tree_model: CachedTreeModel, arch: str, config_path: str,
+                      config_bytes: bytes, cache: Cache, build: Callable[[], ConfigInput]
+                      ) -> Optional[ConfigInput]:
+    """The .config at CONFIG_PATH (holding CONFIG_BYTES) as olddefconfig values it against the
+    tree TREE_MODEL came from, from CACHE or BUILD; None when it is not cached and TREE_MODEL
+    turns out stale (BUILD reads the tree as it is now, which its fingerprint does not name)."""
+    key = content_key("tree-eval", tree_model.fingerprint, arch, config_path,
+                      hashlib.sha256(config_bytes).hexdigest())
     hit = cache.load("tree-eval", key)
-    if isinstance(hit, tuple) and len(hit) == 2 and isinstance(hit[0], dict):
-        return hit[0], hit[1]
+    if isinstance(hit, ConfigInput):
+        return hit
     if not tree_model.fresh():
         return None
     value = build()

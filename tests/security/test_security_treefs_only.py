@@ -42,6 +42,7 @@ NOT_TREE_READS: dict[str, dict[str, str]] = {
     "resolve/api.py": {"p.read_bytes": "own rules"},
     "resolve/bundle.py": {"read_bytes": "a model file (textio)", "BUNDLED_DIR.glob": "own data"},
     "resolve/command.py": {"read_text": "command-line and bootconfig files the user names",
+                           "read_bytes": "the user's kernel config (textio; --tree's cache key)",
                            "bundled_policy_dir().glob": "own policies"},
     "resolve/lsm.py": {"read_text": "the LSM table (rules/lsm, or a path the caller names)"},
     "resolve/inputs.py": {"read_bytes": "the user's kernel config", "var.read_bytes": "efivars",
