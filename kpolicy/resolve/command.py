@@ -181,17 +181,17 @@ def tree_model_and_config(
     args.arch = tree_arch(args.arch, config_path)
     cache = cache_from_args(args)
     tree = open_tree(args.tree)
-    specs = shipped_rules(cache).features  # cached, as run_resolve reads it: no TOML parsing
-    specs_key = shipped_rules_key()  # what the specs are read from
 
     def build_model() -> tuple[ResolveModel, set[str]]:
         from kpolicy.resolve.build import build_resolve_model_and_sources
 
+        specs = shipped_rules(cache).features  # cached, as run_resolve reads it
         return build_resolve_model_and_sources(args.tree, args.arch, specs, cache)
 
     # The model holds Kconfig's defaults under the default toolchain, like a bundled one;
     # the config's own values are evaluated with the config as its toolchain profile.
-    got = cached_tree_model(tree, args.arch, specs_key, cache, build_model, reuse=reuse)
+    got = cached_tree_model(tree, args.arch, shipped_rules_key(), cache, build_model,
+                            reuse=reuse)
     model = got.model.__class__(**{**got.model.__dict__, "origin": f"tree {args.tree}"})
     if config_path is None:
         return TreeInputs(model, defaults_config(model), [], got.fingerprint, got.fresh)
